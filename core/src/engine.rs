@@ -1,0 +1,141 @@
+//! The state one Writ instance holds — trust bundles, the attestation cache, configuration —
+//! and the operations on it. Time and crypto are arguments.
+
+use crate::bundle::Bundle;
+use crate::crypto::Crypto;
+use crate::decision::{Decision, Intent};
+use crate::error::{Error, Result};
+use crate::identity::Identity;
+use crate::limits::{MAX_CACHED_CHAINS, MAX_TRUST_DOMAINS};
+use crate::spiffe_id;
+use crate::{jwt, x509};
+use std::collections::HashMap;
+
+/// Tunables, with closed defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Clock skew allowed on JWT-SVID `exp`/`nbf`, seconds. Default 0.
+    pub jwt_leeway_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { jwt_leeway_secs: 0 }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Cached {
+    identity: Identity,
+    not_before: u64,
+}
+
+/// One Writ instance's state.
+#[derive(Debug, Default)]
+pub struct Engine {
+    bundles: HashMap<String, Bundle>,
+    /// Verified chains, keyed by their exact bytes (length-prefixed), so a hit is an equality
+    /// match, not a hash match.
+    x509_cache: HashMap<Vec<u8>, Cached>,
+    config: Config,
+}
+
+fn cache_key(chain: &[Vec<u8>]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(chain.iter().map(|c| c.len() + 4).sum());
+    for cert in chain {
+        key.extend_from_slice(&(cert.len() as u32).to_be_bytes());
+        key.extend_from_slice(cert);
+    }
+    key
+}
+
+impl Engine {
+    pub fn new(config: Config) -> Self {
+        Engine { config, ..Engine::default() }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn set_leeway(&mut self, secs: u64) {
+        self.config.jwt_leeway_secs = secs;
+    }
+
+    /// Install (replace) the bundle of `trust_domain`. Cached attestations of that domain are
+    /// dropped. A bad bundle leaves the previous one in force.
+    pub fn set_bundle(&mut self, trust_domain: &str, bytes: &[u8]) -> Result<()> {
+        let td = spiffe_id::trust_domain(trust_domain).map_err(Error::Malformed)?;
+        let bundle = Bundle::parse(bytes)?;
+        if !self.bundles.contains_key(&td) && self.bundles.len() >= MAX_TRUST_DOMAINS {
+            return Err(Error::Limit(format!("already {MAX_TRUST_DOMAINS} trust domains")));
+        }
+        self.x509_cache.retain(|_, c| c.identity.trust_domain != td);
+        self.bundles.insert(td, bundle);
+        Ok(())
+    }
+
+    pub fn remove_bundle(&mut self, trust_domain: &str) -> bool {
+        self.x509_cache.retain(|_, c| c.identity.trust_domain != trust_domain);
+        self.bundles.remove(trust_domain).is_some()
+    }
+
+    pub fn trust_domains(&self) -> impl Iterator<Item = &str> {
+        self.bundles.keys().map(String::as_str)
+    }
+
+    fn bundle(&self, td: &str) -> Result<&Bundle> {
+        self.bundles.get(td).ok_or_else(|| Error::Untrusted(format!("no bundle for trust domain `{td}`")))
+    }
+
+    /// Attest an X.509-SVID chain (leaf first, DER) at `now`.
+    pub fn attest_x509(&mut self, chain: &[Vec<u8>], now: u64, crypto: &dyn Crypto) -> Result<Identity> {
+        x509::check_limits(chain)?;
+        let key = cache_key(chain);
+        if let Some(hit) = self.x509_cache.get(&key) {
+            if hit.not_before <= now && now <= hit.identity.expires_at {
+                return Ok(hit.identity.clone());
+            }
+        }
+        let parsed = x509::structural(chain, now)?;
+        let bundle = self.bundle(&parsed.trust_domain)?;
+        x509::validate_path(chain, bundle, now, crypto)?;
+        let not_before = parsed.not_before;
+        let identity = x509::identity(parsed, chain);
+        self.remember(key, Cached { identity: identity.clone(), not_before }, now);
+        Ok(identity)
+    }
+
+    fn remember(&mut self, key: Vec<u8>, entry: Cached, now: u64) {
+        if self.x509_cache.len() >= MAX_CACHED_CHAINS {
+            self.x509_cache.retain(|_, c| c.identity.expires_at >= now);
+            if self.x509_cache.len() >= MAX_CACHED_CHAINS {
+                self.x509_cache.clear();
+            }
+        }
+        self.x509_cache.insert(key, entry);
+    }
+
+    /// How many verified chains are cached.
+    pub fn cached_chains(&self) -> usize {
+        self.x509_cache.len()
+    }
+
+    /// Attest a JWT-SVID for `audience` at `now`.
+    pub fn attest_jwt(&self, token: &str, audience: &str, now: u64, crypto: &dyn Crypto) -> Result<Identity> {
+        let tok = jwt::split(token)?;
+        let id = jwt::subject(&tok.claims)?;
+        let bundle = self.bundle(&id.1)?;
+        jwt::verify(token, tok, id, bundle, audience, now, self.config.jwt_leeway_secs, crypto)
+    }
+
+    /// Load Cedar policies (issue: authorization).
+    pub fn set_policies(&mut self, _policies: &str, _schema: Option<&str>, _entities: Option<&str>) -> Result<u32> {
+        Err(Error::Unimplemented("policy loading is not built yet".into()))
+    }
+
+    /// Authorize an intent. Closed: with no policy engine yet, everything is denied.
+    pub fn check(&self, _who: &Identity, _what: &Intent, _now: u64) -> Decision {
+        Decision::deny("unimplemented: authorization is not built yet")
+    }
+}

@@ -1,0 +1,32 @@
+//! A proven workload identity.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Proof {
+    X509Svid,
+    JwtSvid,
+}
+
+impl Proof {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proof::X509Svid => "x509-svid",
+            Proof::JwtSvid => "jwt-svid",
+        }
+    }
+}
+
+/// Who is calling, as attestation proved it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Identity {
+    pub spiffe_id: String,
+    pub trust_domain: String,
+    /// Unix seconds: the earliest not-after in the chain, or the JWT-SVID's `exp`.
+    pub expires_at: u64,
+    /// base64url (no padding) SHA-256 of the leaf certificate DER (RFC 8705 `x5t#S256`), or of
+    /// the JWT-SVID's bytes.
+    pub thumbprint: String,
+    pub proof: Proof,
+}

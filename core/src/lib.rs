@@ -1,0 +1,23 @@
+//! Writ's rules as plain Rust: SPIFFE attestation, authorization and credentials.
+//!
+//! No I/O, no clock, no global randomness: time, entropy and crypto are arguments or traits.
+//! Compiles natively and for `wasm32-wasip2` (the component in `guest/`).
+
+pub mod bundle;
+pub mod crypto;
+pub mod decision;
+pub mod engine;
+pub mod error;
+pub mod identity;
+pub mod jwk;
+pub mod jwt;
+pub mod limits;
+pub mod spiffe_id;
+mod webpki_algs;
+pub mod x509;
+
+pub use crypto::{Algorithm, Crypto};
+pub use decision::{Decision, Intent};
+pub use engine::{Config, Engine};
+pub use error::{Error, Result};
+pub use identity::{Identity, Proof};

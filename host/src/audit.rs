@@ -1,0 +1,85 @@
+//! Audit events from the component, and where they go.
+
+use serde::Serialize;
+use std::io::Write as _;
+use std::sync::{Arc, Mutex};
+
+/// One audit event. Field names follow the OpenTelemetry GenAI conventions where one exists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEvent {
+    #[serde(rename = "event.name")]
+    pub kind: String,
+    pub time: u64,
+    #[serde(rename = "gen_ai.agent.id", skip_serializing_if = "Option::is_none")]
+    pub spiffe_id: Option<String>,
+    #[serde(rename = "writ.task_id", skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+    #[serde(rename = "gen_ai.tool.name", skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    #[serde(rename = "writ.resource", skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    #[serde(rename = "writ.allow")]
+    pub allow: bool,
+    #[serde(rename = "writ.reasons")]
+    pub reasons: Vec<String>,
+    #[serde(rename = "writ.jti", skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    #[serde(rename = "writ.act_chain", skip_serializing_if = "Vec::is_empty")]
+    pub act_chain: Vec<String>,
+    #[serde(rename = "writ.detail", skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+type Callback = Arc<dyn Fn(&AuditEvent) + Send + Sync>;
+
+/// Where audit events go.
+#[derive(Clone, Default)]
+pub enum AuditSink {
+    /// Dropped.
+    #[default]
+    Discard,
+    /// JSON lines on standard error (standard output is the CLI's answer).
+    Stderr,
+    /// JSON lines appended to a file.
+    File(Arc<Mutex<std::fs::File>>),
+    /// Handed to a function.
+    Callback(Callback),
+}
+
+impl std::fmt::Debug for AuditSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AuditSink::Discard => "Discard",
+            AuditSink::Stderr => "Stderr",
+            AuditSink::File(_) => "File",
+            AuditSink::Callback(_) => "Callback",
+        })
+    }
+}
+
+impl AuditSink {
+    pub fn callback(f: impl Fn(&AuditEvent) + Send + Sync + 'static) -> Self {
+        AuditSink::Callback(Arc::new(f))
+    }
+
+    /// Append JSON lines to `path` (created if missing).
+    pub fn file(path: &std::path::Path) -> std::io::Result<Self> {
+        let f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(AuditSink::File(Arc::new(Mutex::new(f))))
+    }
+
+    pub(crate) fn emit(&self, event: AuditEvent) {
+        let line = || serde_json::to_string(&event).unwrap_or_default();
+        match self {
+            AuditSink::Discard => {}
+            AuditSink::Stderr => {
+                let _ = writeln!(std::io::stderr().lock(), "{}", line());
+            }
+            AuditSink::File(f) => {
+                let mut f = f.lock().unwrap_or_else(|p| p.into_inner());
+                let _ = writeln!(f, "{}", line());
+            }
+            AuditSink::Callback(cb) => cb(&event),
+        }
+    }
+}

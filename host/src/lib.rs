@@ -1,0 +1,29 @@
+//! `writ-host`: the wasmtime runtime for the Writ component.
+//!
+//! It embeds `writ.wasm` (built by `build.rs`), compiles it once per engine configuration
+//! (cached on disk), and runs calls on pooled instances. It implements the component's
+//! imports: the clock (real or set by the caller), `crypto` natively with `ring` (issuer keys
+//! stay here), and the audit sink. It never links `writ-core`: every rule runs in the component.
+//!
+//! ```no_run
+//! let writ = writ_host::Writ::builder().build()?;
+//! writ.set_bundle("example.org", &std::fs::read("bundle.pem")?)?;
+//! let id = writ.attest_x509(&[std::fs::read("svid.der")?])?;
+//! println!("{}", id.spiffe_id);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod audit;
+mod bindings;
+mod cache;
+pub mod crypto;
+mod runtime;
+mod types;
+
+pub use audit::{AuditEvent, AuditSink};
+pub use cache::Source as CacheSource;
+pub use runtime::{Builder, CryptoProvider, Writ};
+pub use types::{Decision, Error, Identity, Intent, Proof};
+
+/// The component this host was built with (`wasm32-wasip2`).
+pub const COMPONENT: &[u8] = include_bytes!(env!("WRIT_COMPONENT_PATH"));

@@ -1,0 +1,452 @@
+//! Engine, instances and the call path.
+//!
+//! One `Writ` owns a wasmtime `Engine` (pooling allocator), the compiled component (from the
+//! on-disk cache when possible), an `InstancePre`, and a pool of ready instances. Control
+//! state (bundles, leeway, crypto provider) is kept as a log with a generation number: an
+//! instance whose generation is stale is discarded, and fresh instances replay the log. A
+//! trap discards its instance; the next call gets a fresh one.
+
+use crate::audit::{AuditEvent, AuditSink};
+use crate::bindings::exports::writ::agent::control::CryptoProvider as WitProvider;
+use crate::bindings::writ::agent;
+use crate::bindings::{PolicyModule, PolicyModulePre};
+use crate::cache::{self, Source};
+use crate::crypto::{HostCrypto, IssuerKey};
+use crate::types::{Decision, Error, Identity, Intent};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// Which implementation checks signatures inside the component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CryptoProvider {
+    /// The host's `crypto` import (`ring`, native). Default.
+    #[default]
+    Host,
+    /// Pure Rust (RustCrypto) compiled into the component.
+    Builtin,
+}
+
+impl CryptoProvider {
+    fn to_wit(self) -> WitProvider {
+        match self {
+            CryptoProvider::Host => WitProvider::Host,
+            CryptoProvider::Builtin => WitProvider::Builtin,
+        }
+    }
+}
+
+const SYSTEM_TIME: u64 = u64::MAX;
+
+/// What all instances of one `Writ` share.
+struct Shared {
+    /// Unix seconds, or `SYSTEM_TIME` for the real clock.
+    clock: AtomicU64,
+    crypto: Arc<HostCrypto>,
+    audit: AuditSink,
+}
+
+impl Shared {
+    fn now(&self) -> u64 {
+        match self.clock.load(Ordering::Relaxed) {
+            SYSTEM_TIME => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            t => t,
+        }
+    }
+}
+
+/// A store's data: an empty WASI context (no files, env, sockets), limits, and the shared
+/// host state behind the world's imports.
+pub(crate) struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+    shared: Arc<Shared>,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl agent::types::Host for HostState {}
+
+impl agent::clock::Host for HostState {
+    fn now(&mut self) -> u64 {
+        self.shared.now()
+    }
+}
+
+impl agent::crypto::Host for HostState {
+    fn verify(&mut self, alg: agent::crypto::Algorithm, public_key: Vec<u8>, message: Vec<u8>, signature: Vec<u8>) -> bool {
+        self.shared.crypto.verify(alg, &public_key, &message, &signature)
+    }
+    fn sign(&mut self, message: Vec<u8>) -> Result<agent::crypto::Signature, String> {
+        let (kid, alg, bytes) = self.shared.crypto.sign(&message);
+        Ok(agent::crypto::Signature { kid, alg, bytes })
+    }
+    fn public_keys(&mut self) -> String {
+        self.shared.crypto.public_keys()
+    }
+}
+
+impl agent::audit::Host for HostState {
+    fn emit(&mut self, e: agent::audit::Event) {
+        self.shared.audit.emit(AuditEvent {
+            kind: e.kind,
+            time: e.time,
+            spiffe_id: e.spiffe_id,
+            task_id: e.task_id,
+            action: e.action,
+            resource: e.resource,
+            allow: e.allow,
+            reasons: e.reasons,
+            jti: e.jti,
+            act_chain: e.act_chain,
+            detail: e.detail,
+        });
+    }
+}
+
+/// Control calls replayed into every fresh instance.
+#[derive(Default)]
+struct ControlLog {
+    generation: u64,
+    bundles: BTreeMap<String, Vec<u8>>,
+    leeway: u32,
+    provider: CryptoProvider,
+}
+
+struct Instance {
+    store: Store<HostState>,
+    module: PolicyModule,
+    generation: u64,
+}
+
+/// The compiled component and how to instantiate it; shared by forks.
+struct Compiled {
+    engine: Engine,
+    pre: PolicyModulePre<HostState>,
+    max_idle: usize,
+    memory_limit: usize,
+    source: Source,
+}
+
+struct Inner {
+    compiled: Arc<Compiled>,
+    shared: Arc<Shared>,
+    pool: Mutex<Vec<Instance>>,
+    control: Mutex<ControlLog>,
+}
+
+/// A handle to the Writ component. Cheap to clone; safe to share between threads (each
+/// concurrent call runs on its own instance).
+#[derive(Clone)]
+pub struct Writ {
+    inner: Arc<Inner>,
+}
+
+/// Configures a [`Writ`].
+pub struct Builder {
+    component: Option<Vec<u8>>,
+    cache_dir: Option<PathBuf>,
+    use_cache: bool,
+    max_instances: u32,
+    memory_limit: usize,
+    audit: AuditSink,
+    issuer: Option<IssuerKey>,
+    time: Option<u64>,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            component: None,
+            cache_dir: None,
+            use_cache: true,
+            max_instances: 32,
+            memory_limit: 64 << 20,
+            audit: AuditSink::Discard,
+            issuer: None,
+            time: None,
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn runtime_err(e: impl std::fmt::Display) -> Error {
+    Error::Runtime(format!("{e:#}"))
+}
+
+impl Builder {
+    /// Run this component instead of the embedded one.
+    pub fn component(mut self, wasm: Vec<u8>) -> Self {
+        self.component = Some(wasm);
+        self
+    }
+    /// Where compiled components are cached (default: see `WRIT_CACHE_DIR`).
+    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cache_dir = Some(dir.into());
+        self
+    }
+    /// Compile in memory every time; never touch the disk.
+    pub fn no_cache(mut self) -> Self {
+        self.use_cache = false;
+        self
+    }
+    /// Instances the pooling allocator can hold at once (also the concurrency bound).
+    pub fn max_instances(mut self, n: u32) -> Self {
+        self.max_instances = n.max(1);
+        self
+    }
+    /// Linear memory an instance may grow to, bytes (default 64 MiB).
+    pub fn memory_limit(mut self, bytes: usize) -> Self {
+        self.memory_limit = bytes;
+        self
+    }
+    pub fn audit(mut self, sink: AuditSink) -> Self {
+        self.audit = sink;
+        self
+    }
+    /// The issuer signing key (default: a fresh Ed25519 key).
+    pub fn issuer(mut self, key: IssuerKey) -> Self {
+        self.issuer = Some(key);
+        self
+    }
+    /// Start with the clock fixed at `unix_secs` instead of the system clock.
+    pub fn time(mut self, unix_secs: u64) -> Self {
+        self.time = Some(unix_secs);
+        self
+    }
+
+    pub fn build(self) -> Result<Writ, Error> {
+        let n = self.max_instances;
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(n)
+            .total_core_instances(n * 8)
+            .max_core_instances_per_component(16)
+            .total_memories(n * 2)
+            .max_memories_per_component(2)
+            .total_tables(n * 8)
+            .max_tables_per_component(8)
+            .max_memory_size(self.memory_limit);
+        let mut config = Config::new();
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).map_err(runtime_err)?;
+
+        let wasm = self.component.as_deref().unwrap_or(crate::COMPONENT);
+        let dir = if self.use_cache { self.cache_dir.or_else(cache::default_dir) } else { None };
+        let (component, source) = cache::load(&engine, wasm, dir.as_deref()).map_err(runtime_err)?;
+
+        let mut linker: Linker<HostState> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(runtime_err)?;
+        PolicyModule::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(runtime_err)?;
+        let pre = PolicyModulePre::new(linker.instantiate_pre(&component).map_err(runtime_err)?).map_err(runtime_err)?;
+
+        let issuer = match self.issuer {
+            Some(k) => k,
+            None => IssuerKey::generate().map_err(Error::Runtime)?,
+        };
+        let shared = Arc::new(Shared {
+            clock: AtomicU64::new(self.time.unwrap_or(SYSTEM_TIME)),
+            crypto: Arc::new(HostCrypto::new(issuer)),
+            audit: self.audit,
+        });
+        let compiled = Arc::new(Compiled { engine, pre, max_idle: n as usize, memory_limit: self.memory_limit, source });
+        Ok(Writ::with(compiled, shared))
+    }
+}
+
+impl Writ {
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    fn with(compiled: Arc<Compiled>, shared: Arc<Shared>) -> Writ {
+        Writ {
+            inner: Arc::new(Inner {
+                compiled,
+                shared,
+                pool: Mutex::new(Vec::new()),
+                control: Mutex::new(ControlLog::default()),
+            }),
+        }
+    }
+
+    /// A new `Writ` that shares this one's compiled component, issuer key and audit sink,
+    /// but has its own control state (bundles, settings), instances and clock (starting at
+    /// this one's setting). Cheap: nothing is compiled.
+    pub fn fork(&self) -> Writ {
+        let shared = Arc::new(Shared {
+            clock: AtomicU64::new(self.inner.shared.clock.load(Ordering::Relaxed)),
+            crypto: self.inner.shared.crypto.clone(),
+            audit: self.inner.shared.audit.clone(),
+        });
+        Writ::with(self.inner.compiled.clone(), shared)
+    }
+
+    /// Whether the compiled component came from the on-disk cache.
+    pub fn cache_source(&self) -> Source {
+        self.inner.compiled.source
+    }
+
+    /// Fix the clock at `unix_secs`, or return to the system clock with `None`.
+    pub fn set_time(&self, unix_secs: Option<u64>) {
+        let t = unix_secs.map_or(SYSTEM_TIME, |t| t.min(SYSTEM_TIME - 1));
+        self.inner.shared.clock.store(t, Ordering::Relaxed);
+    }
+
+    /// The time the component sees now.
+    pub fn now(&self) -> u64 {
+        self.inner.shared.now()
+    }
+
+    /// A new instance straight from the `InstancePre`, with no control state replayed
+    /// (what instantiation costs; used by benchmarks).
+    pub fn instantiate_bare(&self) -> Result<(), Error> {
+        self.new_instance(0).map(drop)
+    }
+
+    fn new_instance(&self, generation: u64) -> Result<Instance, Error> {
+        let state = HostState {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new().memory_size(self.inner.compiled.memory_limit).instances(16).trap_on_grow_failure(false).build(),
+            shared: self.inner.shared.clone(),
+        };
+        let mut store = Store::new(&self.inner.compiled.engine, state);
+        store.limiter(|s| &mut s.limits);
+        let module = self.inner.compiled.pre.instantiate(&mut store).map_err(runtime_err)?;
+        Ok(Instance { store, module, generation })
+    }
+
+    /// A fresh instance with the control log replayed into it.
+    fn replayed_instance(&self, log: &ControlLog) -> Result<Instance, Error> {
+        let mut inst = self.new_instance(log.generation)?;
+        let ctl = inst.module.writ_agent_control();
+        let provider = log.provider.to_wit();
+        ctl.call_set_crypto_provider(&mut inst.store, provider).map_err(|e| Error::Trap(format!("{e:#}")))?;
+        ctl.call_set_leeway(&mut inst.store, log.leeway).map_err(|e| Error::Trap(format!("{e:#}")))?;
+        for (td, bytes) in &log.bundles {
+            ctl.call_set_bundle(&mut inst.store, td, bytes).map_err(|e| Error::Trap(format!("{e:#}")))??;
+        }
+        Ok(inst)
+    }
+
+    /// Run `f` on an up-to-date instance. A trap discards the instance.
+    fn with_instance<R>(&self, f: impl FnOnce(&mut Instance) -> wasmtime::Result<R>) -> Result<R, Error> {
+        let generation = lock(&self.inner.control).generation;
+        let pooled = lock(&self.inner.pool).pop().filter(|i| i.generation == generation);
+        let mut inst = match pooled {
+            Some(i) => i,
+            None => {
+                let log = lock(&self.inner.control);
+                self.replayed_instance(&log)?
+            }
+        };
+        match f(&mut inst) {
+            Ok(r) => {
+                let mut pool = lock(&self.inner.pool);
+                if pool.len() < self.inner.compiled.max_idle {
+                    pool.push(inst);
+                }
+                Ok(r)
+            }
+            Err(e) => Err(Error::Trap(format!("{e:#}"))),
+        }
+    }
+
+    /// Apply a control change: run it on an up-to-date instance, and only if it succeeds
+    /// record it (so a bad bundle leaves the previous state in force everywhere).
+    fn control<R>(
+        &self,
+        call: impl FnOnce(&mut Instance) -> wasmtime::Result<Result<R, Error>>,
+        record: impl FnOnce(&mut ControlLog),
+    ) -> Result<R, Error> {
+        let mut log = lock(&self.inner.control);
+        let mut inst = self.replayed_instance(&log)?;
+        let result = call(&mut inst).map_err(|e| Error::Trap(format!("{e:#}")))??;
+        record(&mut log);
+        log.generation += 1;
+        inst.generation = log.generation;
+        let mut pool = lock(&self.inner.pool);
+        pool.clear();
+        pool.push(inst);
+        Ok(result)
+    }
+
+    /// Install (replace) the trust bundle of `trust_domain`: PEM/DER CA certificates or a
+    /// SPIFFE bundle (JWKS).
+    pub fn set_bundle(&self, trust_domain: &str, bundle: &[u8]) -> Result<(), Error> {
+        let td = trust_domain.to_string();
+        self.control(
+            |i| Ok(i.module.writ_agent_control().call_set_bundle(&mut i.store, trust_domain, bundle)?.map_err(Error::from)),
+            |log| {
+                log.bundles.insert(td, bundle.to_vec());
+            },
+        )
+    }
+
+    /// Forget a trust domain. Returns whether it had a bundle.
+    pub fn remove_bundle(&self, trust_domain: &str) -> Result<bool, Error> {
+        self.control(
+            |i| Ok(Ok(i.module.writ_agent_control().call_remove_bundle(&mut i.store, trust_domain)?)),
+            |log| {
+                log.bundles.remove(trust_domain);
+            },
+        )
+    }
+
+    /// Clock skew allowed on JWT-SVID `exp`/`nbf` (default 0).
+    pub fn set_leeway(&self, secs: u32) -> Result<(), Error> {
+        self.control(
+            |i| Ok(Ok(i.module.writ_agent_control().call_set_leeway(&mut i.store, secs)?)),
+            |log| log.leeway = secs,
+        )
+    }
+
+    /// Where signatures are checked inside the component.
+    pub fn set_crypto_provider(&self, provider: CryptoProvider) -> Result<(), Error> {
+        let p = provider.to_wit();
+        self.control(
+            |i| Ok(Ok(i.module.writ_agent_control().call_set_crypto_provider(&mut i.store, p)?)),
+            |log| log.provider = provider,
+        )
+    }
+
+    /// The issuer's public keys (JWKS), as the component reports them.
+    pub fn jwks(&self) -> Result<String, Error> {
+        self.with_instance(|i| i.module.writ_agent_control().call_jwks(&mut i.store))
+    }
+
+    /// Attest an X.509-SVID chain, leaf first, DER.
+    pub fn attest_x509(&self, chain: &[Vec<u8>]) -> Result<Identity, Error> {
+        self.with_instance(|i| i.module.writ_agent_attest().call_x509_svid(&mut i.store, chain))?
+            .map(Identity::from)
+            .map_err(Error::from)
+    }
+
+    /// Attest a JWT-SVID for `audience`.
+    pub fn attest_jwt(&self, token: &str, audience: &str) -> Result<Identity, Error> {
+        self.with_instance(|i| i.module.writ_agent_attest().call_jwt_svid(&mut i.store, token, audience))?
+            .map(Identity::from)
+            .map_err(Error::from)
+    }
+
+    /// Authorize an intent for an identity.
+    pub fn check(&self, who: &Identity, what: &Intent) -> Result<Decision, Error> {
+        let (who, what) = (who.into(), what.into());
+        self.with_instance(|i| i.module.writ_agent_authorize().call_check(&mut i.store, &who, &what)).map(Decision::from)
+    }
+}

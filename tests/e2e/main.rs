@@ -1,0 +1,33 @@
+//! End-to-end tests: every rule run natively (`writ-core`) and through the component
+//! (`writ-host`), demanding the same outcome from both.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod bundles;
+mod crypto;
+mod jwt;
+mod props;
+mod runtime;
+mod x509;
+
+use writ_tests::{Attester, Component, Native, Outcome};
+
+/// Run `f` against both implementations and demand equal outcomes; return them.
+pub fn both(f: impl Fn(&mut dyn Attester) -> Outcome) -> Outcome {
+    let native = f(&mut Native::default());
+    let component = f(&mut Component::new());
+    assert_eq!(native, component, "native and component disagree");
+    native
+}
+
+/// Assert an outcome is an error of `kind` whose message contains `needle`.
+#[track_caller]
+pub fn assert_err(case: &str, outcome: &Outcome, kind: &str, needle: &str) {
+    match outcome {
+        Outcome::Err { kind: k, message } => {
+            assert_eq!(k, kind, "{case}: wrong kind ({message})");
+            assert!(message.contains(needle), "{case}: message `{message}` lacks `{needle}`");
+        }
+        ok => panic!("{case}: expected a `{kind}` error, got {ok:?}"),
+    }
+}

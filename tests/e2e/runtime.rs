@@ -1,0 +1,92 @@
+//! The runtime: traps are contained, instances recycled, the cache used, threads independent.
+
+use writ_tests::NOW;
+use writ_tests::pki::{KeyAlg, Pki};
+
+#[test]
+fn a_trap_discards_the_instance_and_the_next_call_succeeds() {
+    let pki = Pki::new("example.org", KeyAlg::P256);
+    let chain = pki.chain3("/w", KeyAlg::P256);
+    // A small memory limit: a 16 MiB argument cannot even be copied into the guest.
+    let writ = writ_host::Writ::builder().memory_limit(8 << 20).time(NOW).build().unwrap();
+    writ.set_bundle("example.org", &pki.bundle_pem()).unwrap();
+    let huge = "a".repeat(16 << 20);
+    let err = writ.attest_jwt(&huge, "writ").unwrap_err();
+    assert_eq!(err.kind(), "trap", "{err}");
+    // The next call gets a fresh instance with the bundle replayed.
+    let id = writ.attest_x509(&chain).unwrap();
+    assert_eq!(id.spiffe_id, "spiffe://example.org/w");
+}
+
+#[test]
+fn the_precompiled_cache_is_written_then_used() {
+    let dir = std::env::temp_dir().join(format!("writ-cache-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let first = writ_host::Writ::builder().cache_dir(&dir).build().unwrap();
+    assert_eq!(first.cache_source(), writ_host::CacheSource::Compiled);
+    let second = writ_host::Writ::builder().cache_dir(&dir).build().unwrap();
+    assert_eq!(second.cache_source(), writ_host::CacheSource::Cached);
+    // A corrupted cache file is detected and recompiled, not loaded.
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "cwasm") {
+            let mut bytes = std::fs::read(&p).unwrap();
+            let mid = bytes.len() / 2;
+            bytes[mid] ^= 0xff;
+            std::fs::write(&p, bytes).unwrap();
+        }
+    }
+    let third = writ_host::Writ::builder().cache_dir(&dir).build().unwrap();
+    assert_eq!(third.cache_source(), writ_host::CacheSource::Compiled);
+    third.set_time(Some(NOW));
+    assert!(third.jwks().is_ok());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn many_threads_get_correct_independent_answers() {
+    let a = Pki::new("a.org", KeyAlg::P256);
+    let b = Pki::new("b.org", KeyAlg::Ed25519);
+    let writ = writ_tests::attester::writ();
+    writ.set_time(Some(NOW));
+    writ.set_bundle("a.org", &a.bundle_pem()).unwrap();
+    writ.set_bundle("b.org", &b.bundle_pem()).unwrap();
+    let chains = [(a.chain3("/x", KeyAlg::P256), "spiffe://a.org/x"), (b.chain3("/y", KeyAlg::Ed25519), "spiffe://b.org/y")];
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            let writ = writ.clone();
+            let chains = &chains;
+            s.spawn(move || {
+                for i in 0..20 {
+                    let (chain, id) = &chains[(t + i) % 2];
+                    assert_eq!(writ.attest_x509(chain).unwrap().spiffe_id, *id);
+                    let mut bad = chain.clone();
+                    let last = bad[0].len() - 1;
+                    bad[0][last] ^= 1;
+                    assert_eq!(writ.attest_x509(&bad).unwrap_err().kind(), "untrusted");
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn audit_events_reach_the_callback() {
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let writ = writ_host::Writ::builder()
+        .time(NOW)
+        .audit(writ_host::AuditSink::callback(move |e| sink.lock().unwrap().push(e.clone())))
+        .build()
+        .unwrap();
+    let pki = Pki::new("example.org", KeyAlg::P256);
+    writ.set_bundle("example.org", &pki.bundle_pem()).unwrap();
+    writ.attest_x509(&pki.chain3("/w", KeyAlg::P256)).unwrap();
+    let _ = writ.attest_x509(&[b"junk".to_vec()]);
+    let ev = events.lock().unwrap();
+    assert_eq!(ev.len(), 2);
+    assert_eq!((ev[0].kind.as_str(), ev[0].allow, ev[0].spiffe_id.as_deref()), ("attest", true, Some("spiffe://example.org/w")));
+    assert_eq!(ev[0].time, NOW);
+    assert!(!ev[1].allow);
+    assert!(ev[1].reasons[0].starts_with("malformed"), "{:?}", ev[1].reasons);
+}

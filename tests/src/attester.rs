@@ -1,0 +1,142 @@
+//! One interface over both implementations of attestation, so each test table runs twice.
+
+use writ_core::crypto::RustCrypto;
+
+/// What an attestation produced, comparable across implementations: the identity's
+/// fields, or the error's kind and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Ok { spiffe_id: String, trust_domain: String, expires_at: u64, thumbprint: String, proof: String },
+    Err { kind: String, message: String },
+}
+
+impl Outcome {
+    pub fn kind(&self) -> &str {
+        match self {
+            Outcome::Ok { .. } => "ok",
+            Outcome::Err { kind, .. } => kind,
+        }
+    }
+    pub fn message(&self) -> &str {
+        match self {
+            Outcome::Ok { spiffe_id, .. } => spiffe_id,
+            Outcome::Err { message, .. } => message,
+        }
+    }
+}
+
+impl From<Result<writ_core::Identity, writ_core::Error>> for Outcome {
+    fn from(r: Result<writ_core::Identity, writ_core::Error>) -> Self {
+        match r {
+            Ok(i) => Outcome::Ok {
+                spiffe_id: i.spiffe_id,
+                trust_domain: i.trust_domain,
+                expires_at: i.expires_at,
+                thumbprint: i.thumbprint,
+                proof: i.proof.as_str().into(),
+            },
+            Err(e) => Outcome::Err { kind: e.kind().into(), message: e.message() },
+        }
+    }
+}
+
+impl From<Result<writ_host::Identity, writ_host::Error>> for Outcome {
+    fn from(r: Result<writ_host::Identity, writ_host::Error>) -> Self {
+        match r {
+            Ok(i) => Outcome::Ok {
+                spiffe_id: i.spiffe_id,
+                trust_domain: i.trust_domain,
+                expires_at: i.expires_at,
+                thumbprint: i.thumbprint,
+                proof: match i.proof {
+                    writ_host::Proof::X509Svid => "x509-svid".into(),
+                    writ_host::Proof::JwtSvid => "jwt-svid".into(),
+                },
+            },
+            Err(e) => Outcome::Err { kind: e.kind().into(), message: e.message() },
+        }
+    }
+}
+
+/// Attestation, whichever implementation runs it.
+pub trait Attester {
+    fn name(&self) -> &'static str;
+    fn set_bundle(&mut self, td: &str, bundle: &[u8]) -> Result<(), String>;
+    fn set_leeway(&mut self, secs: u32);
+    fn x509(&mut self, chain: &[Vec<u8>], now: u64) -> Outcome;
+    fn jwt(&mut self, token: &str, audience: &str, now: u64) -> Outcome;
+}
+
+/// `writ-core` called natively, with RustCrypto.
+pub struct Native {
+    pub engine: writ_core::Engine,
+    pub crypto: RustCrypto,
+}
+
+impl Default for Native {
+    fn default() -> Self {
+        Native { engine: writ_core::Engine::default(), crypto: RustCrypto::new() }
+    }
+}
+
+impl Attester for Native {
+    fn name(&self) -> &'static str {
+        "native"
+    }
+    fn set_bundle(&mut self, td: &str, bundle: &[u8]) -> Result<(), String> {
+        self.engine.set_bundle(td, bundle).map_err(|e| format!("{}: {}", e.kind(), e.message()))
+    }
+    fn set_leeway(&mut self, secs: u32) {
+        self.engine.set_leeway(u64::from(secs));
+    }
+    fn x509(&mut self, chain: &[Vec<u8>], now: u64) -> Outcome {
+        self.engine.attest_x509(chain, now, &self.crypto).into()
+    }
+    fn jwt(&mut self, token: &str, audience: &str, now: u64) -> Outcome {
+        self.engine.attest_jwt(token, audience, now, &self.crypto).into()
+    }
+}
+
+/// The component through `writ-host` (host crypto by default).
+pub struct Component {
+    pub writ: writ_host::Writ,
+}
+
+/// One compiled component per test binary (a shared `OnceLock`); each caller gets a fork
+/// with its own bundles, settings and clock.
+pub fn writ() -> writ_host::Writ {
+    static WRIT: std::sync::OnceLock<writ_host::Writ> = std::sync::OnceLock::new();
+    WRIT.get_or_init(|| writ_host::Writ::builder().build().expect("the component loads")).fork()
+}
+
+impl Component {
+    pub fn new() -> Component {
+        Component { writ: writ() }
+    }
+}
+
+impl Default for Component {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Attester for Component {
+    fn name(&self) -> &'static str {
+        "component"
+    }
+    fn set_bundle(&mut self, td: &str, bundle: &[u8]) -> Result<(), String> {
+        self.writ.set_bundle(td, bundle).map_err(|e| format!("{}: {}", e.kind(), e.message()))
+    }
+    fn set_leeway(&mut self, secs: u32) {
+        self.writ.set_leeway(secs).unwrap();
+    }
+    fn x509(&mut self, chain: &[Vec<u8>], now: u64) -> Outcome {
+        self.writ.set_time(Some(now));
+        self.writ.attest_x509(chain).into()
+    }
+    fn jwt(&mut self, token: &str, audience: &str, now: u64) -> Outcome {
+        self.writ.set_time(Some(now));
+        self.writ.attest_jwt(token, audience).into()
+    }
+}

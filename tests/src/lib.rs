@@ -1,0 +1,16 @@
+//! Test PKIs and tokens for Writ's end-to-end tests and benches, and one [`Attester`]
+//! interface over the two implementations (native `writ-core`, the component via `writ-host`)
+//! so a test table runs against both.
+//!
+//! Everything is built at [`NOW`], a fixed time, so outcomes never depend on the wall clock.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod attester;
+pub mod jwt;
+pub mod pki;
+
+pub use attester::{Attester, Component, Native, Outcome};
+
+/// The fixed "now" of every fixture (2027-01-15T08:00:00Z).
+pub const NOW: u64 = 1_800_000_000;

@@ -6,24 +6,8 @@ use ring::signature::{self as sig, KeyPair as _};
 use rsa::pkcs1::EncodeRsaPublicKey as _;
 use rsa::pkcs8::EncodePrivateKey as _;
 use writ_core::crypto::{Algorithm as C, Crypto as _, RustCrypto};
-use writ_host::crypto::Algorithm as H;
+use writ_tests::ring_crypto::host_alg;
 
-fn host_alg(a: C) -> H {
-    match a {
-        C::EcdsaP256Sha256Der => H::EcdsaP256Sha256Der,
-        C::EcdsaP256Sha256Fixed => H::EcdsaP256Sha256Fixed,
-        C::EcdsaP384Sha384Der => H::EcdsaP384Sha384Der,
-        C::EcdsaP384Sha384Fixed => H::EcdsaP384Sha384Fixed,
-        C::EcdsaP521Sha512Fixed => H::EcdsaP521Sha512Fixed,
-        C::Ed25519 => H::Ed25519,
-        C::RsaPkcs1Sha256 => H::RsaPkcs1Sha256,
-        C::RsaPkcs1Sha384 => H::RsaPkcs1Sha384,
-        C::RsaPkcs1Sha512 => H::RsaPkcs1Sha512,
-        C::RsaPssSha256 => H::RsaPssSha256,
-        C::RsaPssSha384 => H::RsaPssSha384,
-        C::RsaPssSha512 => H::RsaPssSha512,
-    }
-}
 
 /// A (public key, signature over `msg`) made by an independent signer for `alg`.
 fn sign(alg: C, msg: &[u8]) -> (Vec<u8>, Vec<u8>) {

@@ -9,6 +9,7 @@
 pub mod attester;
 pub mod jwt;
 pub mod pki;
+pub mod ring_crypto;
 
 pub use attester::{Attester, Component, Native, Outcome};
 

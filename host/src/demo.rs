@@ -1,0 +1,126 @@
+//! `writ demo`: the main job on built-in defaults. Makes a test trust domain (rcgen), then
+//! attests sample SVIDs through the component and shows what it refuses, with timings.
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    SanType,
+};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use writ_host::{Error, Writ};
+
+const TD: &str = "demo.writ.example";
+
+fn rc(e: rcgen::Error) -> Error {
+    Error::Runtime(format!("making the demo PKI failed: {e}"))
+}
+
+fn uri(s: &str) -> Result<SanType, Error> {
+    Ok(SanType::URI(s.try_into().map_err(rc)?))
+}
+
+fn ca(cn: &str, now: SystemTime) -> Result<CertificateParams, Error> {
+    let mut p = CertificateParams::default();
+    p.distinguished_name.push(DnType::CommonName, cn);
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    p.subject_alt_names = vec![uri(&format!("spiffe://{TD}"))?];
+    p.not_before = (now - Duration::from_secs(3600)).into();
+    p.not_after = (now + Duration::from_secs(30 * 86400)).into();
+    Ok(p)
+}
+
+fn leaf(id: &str, now: SystemTime) -> Result<CertificateParams, Error> {
+    let mut p = CertificateParams::default();
+    p.distinguished_name.push(DnType::CommonName, "agent");
+    p.is_ca = IsCa::ExplicitNoCa;
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+    p.subject_alt_names = vec![uri(id)?];
+    p.not_before = (now - Duration::from_secs(60)).into();
+    p.not_after = (now + Duration::from_secs(3600)).into();
+    Ok(p)
+}
+
+fn show(label: &str, r: &Result<writ_host::Identity, Error>) {
+    match r {
+        Ok(id) => println!("  {label:<34} ACCEPT {}", serde_json::json!(id)),
+        Err(e) => println!("  {label:<34} REJECT {}: {}", e.kind(), e.message()),
+    }
+}
+
+fn micros(d: Duration, n: u32) -> f64 {
+    d.as_secs_f64() * 1e6 / f64::from(n)
+}
+
+pub fn run() -> Result<(), Error> {
+    let now = SystemTime::now();
+    let started = Instant::now();
+    let writ = Writ::builder().build()?;
+    println!("Writ demo — component {} KiB, loaded in {:.1} ms ({:?})", writ_host::COMPONENT.len() / 1024, started.elapsed().as_secs_f64() * 1e3, writ.cache_source());
+
+    // A trust domain: root → intermediate → agent leaf, P-256 (SPIRE's default).
+    let alg = &rcgen::PKCS_ECDSA_P256_SHA256;
+    let root_key = KeyPair::generate_for(alg).map_err(rc)?;
+    let root_params = ca("demo root", now)?;
+    let root_der = root_params.self_signed(&root_key).map_err(rc)?.der().to_vec();
+    let root = Issuer::new(root_params, root_key);
+    let int_key = KeyPair::generate_for(alg).map_err(rc)?;
+    let int_params = ca("demo intermediate", now)?;
+    let int_der = int_params.signed_by(&int_key, &root).map_err(rc)?.der().to_vec();
+    let int = Issuer::new(int_params, int_key);
+    let agent_id = format!("spiffe://{TD}/agent/payroll");
+    let leaf_der = leaf(&agent_id, now)?.signed_by(&KeyPair::generate_for(alg).map_err(rc)?, &int).map_err(rc)?.der().to_vec();
+    let chain = vec![leaf_der.clone(), int_der.clone()];
+    println!("Trust domain `{TD}`: root → intermediate → `{agent_id}` (P-256)");
+    writ.set_bundle(TD, &root_der)?;
+
+    println!("Attesting through the component (host crypto: ring):");
+    show("valid SVID chain", &writ.attest_x509(&chain));
+
+    let mut tampered = chain.clone();
+    if let Some(b) = tampered[0].last_mut() {
+        *b ^= 1;
+    }
+    show("tampered signature", &writ.attest_x509(&tampered));
+    show("missing intermediate", &writ.attest_x509(&chain[..1]));
+
+    let mut stale = leaf(&agent_id, now)?;
+    stale.not_before = (now - Duration::from_secs(7200)).into();
+    stale.not_after = (now - Duration::from_secs(3600)).into();
+    let stale_der = stale.signed_by(&KeyPair::generate_for(alg).map_err(rc)?, &int).map_err(rc)?.der().to_vec();
+    show("expired leaf", &writ.attest_x509(&[stale_der, int_der.clone()]));
+
+    let mut ca_leaf = leaf(&agent_id, now)?;
+    ca_leaf.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_leaf_der = ca_leaf.signed_by(&KeyPair::generate_for(alg).map_err(rc)?, &int).map_err(rc)?.der().to_vec();
+    show("leaf that claims to be a CA", &writ.attest_x509(&[ca_leaf_der, int_der.clone()]));
+
+    let other = format!("spiffe://other.example/agent/x");
+    let foreign = leaf(&other, now)?.signed_by(&KeyPair::generate_for(alg).map_err(rc)?, &int).map_err(rc)?.der().to_vec();
+    show("unknown trust domain", &writ.attest_x509(&[foreign, int_der.clone()]));
+
+    // Timings: cold (fresh chains each time) and cached (the same chain again).
+    let n = 200u32;
+    let fresh: Vec<Vec<Vec<u8>>> = (0..n)
+        .map(|i| {
+            let p = leaf(&format!("spiffe://{TD}/agent/{i}"), now)?;
+            let der = p.signed_by(&KeyPair::generate_for(alg).map_err(rc)?, &int).map_err(rc)?.der().to_vec();
+            Ok(vec![der, int_der.clone()])
+        })
+        .collect::<Result<_, Error>>()?;
+    let t = Instant::now();
+    for c in &fresh {
+        writ.attest_x509(c)?;
+    }
+    let cold = micros(t.elapsed(), n);
+    let t = Instant::now();
+    for _ in 0..n {
+        writ.attest_x509(&chain)?;
+    }
+    let cached = micros(t.elapsed(), n);
+    println!("Timing (this build, {n} calls each): cold attest {cold:.1} µs/call, cached {cached:.1} µs/call");
+    println!("  (release figures with criterion: `cargo bench -p writ-benches`; see README)");
+    let secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    println!("Done at {secs}: 1 accepted, 5 rejected as expected.");
+    Ok(())
+}

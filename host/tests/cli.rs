@@ -1,0 +1,162 @@
+//! The `writ` CLI contract, on certificates and tokens made by a standard tool (the `openssl`
+//! command line), not by Writ's own fixtures.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn writ(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_writ"));
+    cmd.args(args).stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    if let Some(input) = stdin {
+        use std::io::Write as _;
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl").current_dir(dir).args(args).output().expect("the openssl command line is installed");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("writ-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// An OpenSSL-made SPIFFE PKI: root CA and one leaf for `spiffe://example.org/cli`.
+fn openssl_pki(dir: &Path) {
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "[req]\ndistinguished_name=dn\n[dn]\n[root]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectAltName=URI:spiffe://example.org\n\
+         [leaf]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=URI:spiffe://example.org/cli\n\
+         [bad]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=digitalSignature\nsubjectAltName=URI:spiffe://example.org/cli\n",
+    )
+    .unwrap();
+    openssl(dir, &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "root.key"]);
+    openssl(dir, &["req", "-new", "-x509", "-key", "root.key", "-subj", "/CN=root", "-days", "30", "-config", "ext.cnf", "-extensions", "root", "-out", "root.pem"]);
+    openssl(dir, &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "leaf.key"]);
+    openssl(dir, &["req", "-new", "-key", "leaf.key", "-subj", "/CN=leaf", "-config", "ext.cnf", "-out", "leaf.csr"]);
+    for (ext, out) in [("leaf", "leaf.pem"), ("bad", "bad.pem")] {
+        openssl(dir, &["x509", "-req", "-in", "leaf.csr", "-CA", "root.pem", "-CAkey", "root.key", "-CAcreateserial", "-days", "1", "-extfile", "ext.cnf", "-extensions", ext, "-out", out]);
+    }
+    openssl(dir, &["x509", "-in", "leaf.pem", "-outform", "DER", "-out", "leaf.der"]);
+}
+
+#[test]
+fn attest_x509_on_openssl_certificates() {
+    let dir = tempdir("x509");
+    openssl_pki(&dir);
+    let d = |f: &str| dir.join(f).display().to_string();
+    let bundle = format!("example.org={}", d("root.pem"));
+
+    let out = writ(&["attest", "x509", "--bundle", &bundle, "--chain", &d("leaf.pem")], None);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.starts_with(r#"{"spiffe_id":"spiffe://example.org/cli","trust_domain":"example.org","expires_at":"#), "{stdout}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["proof"], "x509-svid");
+    let der = std::fs::read(dir.join("leaf.der")).unwrap();
+    use sha2::Digest as _;
+    assert_eq!(v["thumbprint"], URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(&der)));
+
+    // DER works too, and a DER bundle.
+    let out = writ(&["attest", "x509", "--bundle", &bundle, "--chain", &d("leaf.der")], None);
+    assert_eq!(out.status.code(), Some(0));
+
+    // Rejections: JSON error on stdout, exit 1.
+    let out = writ(&["attest", "x509", "--bundle", &bundle, "--chain", &d("bad.pem")], None);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"]["kind"], "untrusted");
+    assert!(v["error"]["message"].as_str().unwrap().contains("not marked critical"));
+
+    let late = (now() + 3 * 86400).to_string();
+    let out = writ(&["attest", "x509", "--bundle", &bundle, "--chain", &d("leaf.pem"), "--at", &late], None);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"]["kind"], "expired");
+
+    let out = writ(&["attest", "x509", "--bundle", &format!("other.org={}", d("root.pem")), "--chain", &d("leaf.pem")], None);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"]["kind"], "untrusted");
+
+    let out = writ(&["attest", "x509", "--bundle", &format!("example.org={}", d("ext.cnf")), "--chain", &d("leaf.pem")], None);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"]["kind"], "malformed");
+
+    // Usage errors: exit 2.
+    assert_eq!(writ(&["attest", "x509", "--bundle", &bundle], None).status.code(), Some(2));
+    assert_eq!(writ(&["attest", "x509", "--bundle", "example.org", "--chain", &d("leaf.pem")], None).status.code(), Some(2));
+    assert_eq!(writ(&["attest", "x509", "--bundle", &bundle, "--chain", &d("missing.pem")], None).status.code(), Some(2));
+    assert_eq!(writ(&["attest", "x509", "--bundle", &bundle, "--chain", &d("leaf.pem"), "--at", "yesterday"], None).status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn attest_jwt_on_an_openssl_signed_token() {
+    let dir = tempdir("jwt");
+    openssl(&dir, &["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "k.pem"]);
+    let modulus = Command::new("openssl").current_dir(&dir).args(["rsa", "-in", "k.pem", "-noout", "-modulus"]).output().unwrap();
+    let hex = String::from_utf8(modulus.stdout).unwrap().trim().trim_start_matches("Modulus=").to_string();
+    let n: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+    let jwks = serde_json::json!({"keys": [{"kty": "RSA", "use": "jwt-svid", "kid": "ossl", "n": URL_SAFE_NO_PAD.encode(&n), "e": "AQAB"}]});
+    std::fs::write(dir.join("bundle.json"), jwks.to_string()).unwrap();
+
+    let t = now();
+    let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","kid":"ossl","typ":"JWT"}"#);
+    let claims = URL_SAFE_NO_PAD.encode(serde_json::json!({"sub": "spiffe://example.org/agent", "aud": ["writ"], "exp": t + 300}).to_string());
+    let input = format!("{header}.{claims}");
+    std::fs::write(dir.join("input"), &input).unwrap();
+    openssl(&dir, &["dgst", "-sha256", "-sign", "k.pem", "-out", "sig", "input"]);
+    let token = format!("{input}.{}", URL_SAFE_NO_PAD.encode(std::fs::read(dir.join("sig")).unwrap()));
+    let bundle = format!("example.org={}", dir.join("bundle.json").display());
+
+    let out = writ(&["attest", "jwt", "--bundle", &bundle, "--audience", "writ", &token], None);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["spiffe_id"], "spiffe://example.org/agent");
+    assert_eq!(v["proof"], "jwt-svid");
+    assert_eq!(v["expires_at"], t + 300);
+
+    // From stdin.
+    let out = writ(&["attest", "jwt", "--bundle", &bundle, "--audience", "writ", "-"], Some(&format!("{token}\n")));
+    assert_eq!(out.status.code(), Some(0));
+
+    // Wrong audience, later time, leeway.
+    let out = writ(&["attest", "jwt", "--bundle", &bundle, "--audience", "other", &token], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["error"]["kind"], "untrusted");
+    let at = (t + 301).to_string();
+    let out = writ(&["attest", "jwt", "--bundle", &bundle, "--audience", "writ", "--at", &at, &token], None);
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["error"]["kind"], "expired");
+    let out = writ(&["attest", "jwt", "--bundle", &bundle, "--audience", "writ", "--at", &at, "--leeway", "5", &token], None);
+    assert_eq!(out.status.code(), Some(0));
+    // alg none is refused.
+    let none = format!("{}.{claims}.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none","kid":"ossl"}"#));
+    let out = writ(&["attest", "jwt", "--bundle", &bundle, "--audience", "writ", &none], None);
+    assert_eq!(out.status.code(), Some(1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn demo_runs_on_built_in_defaults() {
+    let out = writ(&["demo"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(s.matches(" ACCEPT ").count(), 1, "{s}");
+    assert_eq!(s.matches(" REJECT ").count(), 5, "{s}");
+}

@@ -8,7 +8,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 use writ_core::crypto::RustCrypto;
-use writ_host::{CryptoProvider, Writ};
+use writ_host::{AuditSink, CryptoProvider, Writ};
 use writ_tests::NOW;
 use writ_tests::jwt::{JwsAlg, Signer, claims, spiffe_bundle};
 use writ_tests::pki::{KeyAlg, Pki, leaf_params};
@@ -36,9 +36,17 @@ fn native(pki: &Pki) -> writ_core::Engine {
     e
 }
 
+/// `n` distinct root→leaf chains (one certificate presented, one signature to check).
+fn fresh_root_leaves(pki: &Pki, n: u64) -> Vec<Vec<Vec<u8>>> {
+    (0..n).map(|i| vec![pki.root.sign(&leaf_params(&format!("spiffe://{TD}/r/{i}")), KeyAlg::P256)]).collect()
+}
+
 /// Time `iters` attestations of chains never seen before (generated outside the timing).
-fn cold(iters: u64, pki: &Pki, mut attest: impl FnMut(&[Vec<u8>])) -> Duration {
-    let chains = fresh_chains(pki, iters);
+fn cold(iters: u64, pki: &Pki, attest: impl FnMut(&[Vec<u8>])) -> Duration {
+    cold_of(fresh_chains(pki, iters), attest)
+}
+
+fn cold_of(chains: Vec<Vec<Vec<u8>>>, mut attest: impl FnMut(&[Vec<u8>])) -> Duration {
     let start = Instant::now();
     for c in &chains {
         attest(c);
@@ -67,6 +75,19 @@ fn x509(c: &mut Criterion) {
     g.bench_function("cached/native", |b| b.iter(|| black_box(n.attest_x509(&chain, NOW, &RingCrypto))));
     let w = component(&pki, CryptoProvider::Host);
     g.bench_function("cached/component", |b| b.iter(|| black_box(w.attest_x509(&chain))));
+    let audited = Writ::builder().time(NOW).audit(AuditSink::callback(|e| {
+        black_box(e);
+    })).build().unwrap_or_else(|e| panic!("{e}"));
+    audited.set_bundle(TD, &pki.bundle_pem()).unwrap_or_else(|e| panic!("{e}"));
+    g.bench_function("cached/component_audited", |b| b.iter(|| black_box(audited.attest_x509(&chain))));
+    g.finish();
+
+    let mut g = c.benchmark_group("attest_x509_p256_root_leaf");
+    g.sample_size(20).measurement_time(Duration::from_secs(4));
+    let mut n = native(&pki);
+    g.bench_function("cold/native_ring", |b| b.iter_custom(|i| cold_of(fresh_root_leaves(&pki, i), |c| drop(black_box(n.attest_x509(c, NOW, &RingCrypto))))));
+    let w = component(&pki, CryptoProvider::Host);
+    g.bench_function("cold/component_host_crypto", |b| b.iter_custom(|i| cold_of(fresh_root_leaves(&pki, i), |c| drop(black_box(w.attest_x509(c))))));
     g.finish();
 }
 

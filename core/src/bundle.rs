@@ -161,3 +161,20 @@ pub fn der_element_len(b: &[u8]) -> Option<usize> {
     let total = header.checked_add(content)?;
     (total <= b.len()).then_some(total)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::der_element_len;
+
+    #[test]
+    fn der_lengths() {
+        assert_eq!(der_element_len(&[0x30, 0x00]), Some(2));
+        assert_eq!(der_element_len(&[0x30, 0x02, 1, 2, 3]), Some(4));
+        assert_eq!(der_element_len(&[0x30, 0x81, 0x01, 9]), Some(4));
+        assert_eq!(der_element_len(&[0x30, 0x03, 1]), None, "truncated");
+        assert_eq!(der_element_len(&[0x30, 0x80]), None, "indefinite length is not DER");
+        assert_eq!(der_element_len(&[0x30, 0x85, 1, 1, 1, 1, 1]), None, "over 4 length bytes");
+        assert_eq!(der_element_len(&[0x30]), None);
+        assert_eq!(der_element_len(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]), None);
+    }
+}

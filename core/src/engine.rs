@@ -12,17 +12,16 @@ use crate::{jwt, x509};
 use std::collections::HashMap;
 
 /// Tunables, with closed defaults.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Config {
     /// Clock skew allowed on JWT-SVID `exp`/`nbf`, seconds. Default 0.
     pub jwt_leeway_secs: u64,
+    /// Seed of the attestation cache's hasher. Core has no randomness of its own: callers
+    /// pass entropy here (the guest takes it from the host) so attackers cannot aim
+    /// collisions at the cache.
+    pub hash_seed: u64,
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config { jwt_leeway_secs: 0 }
-    }
-}
 
 #[derive(Debug, Clone)]
 struct Cached {
@@ -30,28 +29,31 @@ struct Cached {
     not_before: u64,
 }
 
+type Seeded = foldhash::quality::FixedState;
+
 /// One Writ instance's state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Engine {
     bundles: HashMap<String, Bundle>,
-    /// Verified chains, keyed by their exact bytes (length-prefixed), so a hit is an equality
-    /// match, not a hash match.
-    x509_cache: HashMap<Vec<u8>, Cached>,
+    /// Verified chains, keyed by their exact bytes, so a hit is an equality match, not a hash
+    /// match. Looked up by `&[Vec<u8>]` (no key is built on a hit).
+    x509_cache: HashMap<Vec<Vec<u8>>, Cached, Seeded>,
     config: Config,
 }
 
-fn cache_key(chain: &[Vec<u8>]) -> Vec<u8> {
-    let mut key = Vec::with_capacity(chain.iter().map(|c| c.len() + 4).sum());
-    for cert in chain {
-        key.extend_from_slice(&(cert.len() as u32).to_be_bytes());
-        key.extend_from_slice(cert);
+impl Default for Engine {
+    fn default() -> Self {
+        Engine::new(Config::default())
     }
-    key
 }
 
 impl Engine {
     pub fn new(config: Config) -> Self {
-        Engine { config, ..Engine::default() }
+        Engine {
+            bundles: HashMap::new(),
+            x509_cache: HashMap::with_hasher(Seeded::with_seed(config.hash_seed)),
+            config,
+        }
     }
 
     pub fn config(&self) -> &Config {
@@ -91,22 +93,22 @@ impl Engine {
     /// Attest an X.509-SVID chain (leaf first, DER) at `now`.
     pub fn attest_x509(&mut self, chain: &[Vec<u8>], now: u64, crypto: &dyn Crypto) -> Result<Identity> {
         x509::check_limits(chain)?;
-        let key = cache_key(chain);
-        if let Some(hit) = self.x509_cache.get(&key) {
-            if hit.not_before <= now && now <= hit.identity.expires_at {
-                return Ok(hit.identity.clone());
-            }
+        if let Some(hit) = self.x509_cache.get(chain)
+            && hit.not_before <= now
+            && now <= hit.identity.expires_at
+        {
+            return Ok(hit.identity.clone());
         }
         let parsed = x509::structural(chain, now)?;
         let bundle = self.bundle(&parsed.trust_domain)?;
         x509::validate_path(chain, bundle, now, crypto)?;
         let not_before = parsed.not_before;
         let identity = x509::identity(parsed, chain);
-        self.remember(key, Cached { identity: identity.clone(), not_before }, now);
+        self.remember(chain.to_vec(), Cached { identity: identity.clone(), not_before }, now);
         Ok(identity)
     }
 
-    fn remember(&mut self, key: Vec<u8>, entry: Cached, now: u64) {
+    fn remember(&mut self, key: Vec<Vec<u8>>, entry: Cached, now: u64) {
         if self.x509_cache.len() >= MAX_CACHED_CHAINS {
             self.x509_cache.retain(|_, c| c.identity.expires_at >= now);
             if self.x509_cache.len() >= MAX_CACHED_CHAINS {
@@ -126,7 +128,8 @@ impl Engine {
         let tok = jwt::split(token)?;
         let id = jwt::subject(&tok.claims)?;
         let bundle = self.bundle(&id.1)?;
-        jwt::verify(token, tok, id, bundle, audience, now, self.config.jwt_leeway_secs, crypto)
+        let at = jwt::Check { audience, now, leeway: self.config.jwt_leeway_secs };
+        jwt::verify(token, tok, id, bundle, &at, crypto)
     }
 
     /// Load Cedar policies (issue: authorization).

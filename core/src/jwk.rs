@@ -92,3 +92,37 @@ impl JwtKey {
         Ok(JwtKey { kid, kind, public_key, alg: jwk.alg.clone() })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jwk(v: serde_json::Value) -> Result<JwtKey> {
+        JwtKey::from_jwk(&serde_json::from_value(v).map_err(|e| Error::Malformed(e.to_string()))?)
+    }
+
+    #[test]
+    fn ec_keys_become_uncompressed_points() {
+        let x = URL_SAFE_NO_PAD.encode([1u8; 32]);
+        let y = URL_SAFE_NO_PAD.encode([2u8; 32]);
+        let k = jwk(serde_json::json!({"kty":"EC","crv":"P-256","kid":"a","x":x,"y":y})).unwrap();
+        assert_eq!(k.kind, KeyKind::EcP256);
+        assert_eq!(k.public_key.len(), 65);
+        assert_eq!(k.public_key[0], 4);
+        assert_eq!(&k.public_key[1..33], &[1u8; 32]);
+        let short = URL_SAFE_NO_PAD.encode([1u8; 31]);
+        assert!(jwk(serde_json::json!({"kty":"EC","crv":"P-256","kid":"a","x":short,"y":y})).is_err());
+        assert!(jwk(serde_json::json!({"kty":"EC","crv":"secp256k1","kid":"a","x":x,"y":y})).is_err());
+    }
+
+    #[test]
+    fn rsa_keys_become_der_rsa_public_keys() {
+        let n = URL_SAFE_NO_PAD.encode([0xc5u8; 256]);
+        let k = jwk(serde_json::json!({"kty":"RSA","kid":"r","n":n,"e":"AQAB"})).unwrap();
+        assert_eq!(k.kind, KeyKind::Rsa);
+        // SEQUENCE { INTEGER n (with a leading 0 for the high bit), INTEGER 65537 }
+        assert_eq!(&k.public_key[..4], &[0x30, 0x82, 0x01, 0x0a]);
+        assert!(jwk(serde_json::json!({"kty":"RSA","kid":"r","n":"!","e":"AQAB"})).is_err());
+        assert!(jwk(serde_json::json!({"kty":"RSA","n":n,"e":"AQAB"})).is_err(), "kid is required");
+    }
+}

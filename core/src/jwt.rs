@@ -132,17 +132,24 @@ fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>> 
     }
 }
 
-/// Verify `token` with `bundle` (the bundle of the `sub`'s trust domain) at `now`.
+/// What a token is checked against besides its bundle.
+pub struct Check<'a> {
+    pub audience: &'a str,
+    pub now: u64,
+    /// Allowed clock skew, seconds.
+    pub leeway: u64,
+}
+
+/// Verify `token` with `bundle` (the bundle of the `sub`'s trust domain).
 pub fn verify(
     token: &str,
     tok: Unverified<'_>,
     id: (String, String),
     bundle: &Bundle,
-    audience: &str,
-    now: u64,
-    leeway: u64,
+    check: &Check<'_>,
     crypto: &dyn Crypto,
 ) -> Result<Identity> {
+    let Check { audience, now, leeway } = *check;
     let key = bundle
         .jwt_keys
         .iter()
@@ -156,10 +163,10 @@ pub fn verify(
             key.kind
         )));
     }
-    if let Some(pinned) = &key.alg {
-        if Some(pinned.as_str()) != tok.alg.jws_name() {
-            return Err(Error::Untrusted(format!("key `{}` is pinned to `alg` `{}`", clip(&key.kid), clip(pinned))));
-        }
+    if let Some(pinned) = &key.alg
+        && Some(pinned.as_str()) != tok.alg.jws_name()
+    {
+        return Err(Error::Untrusted(format!("key `{}` is pinned to `alg` `{}`", clip(&key.kid), clip(pinned))));
     }
     if !crypto.verify(tok.alg, &key.public_key, tok.signing_input, &tok.signature) {
         return Err(Error::Untrusted("JWT-SVID signature does not verify".into()));
@@ -168,10 +175,10 @@ pub fn verify(
     if now >= exp.saturating_add(leeway) {
         return Err(Error::Expired(format!("JWT-SVID expired at {exp}, now is {now} (leeway {leeway}s)")));
     }
-    if let Some(nbf) = numeric_date(&tok.claims, "nbf")? {
-        if now.saturating_add(leeway) < nbf {
-            return Err(Error::NotYetValid(format!("JWT-SVID is valid from {nbf}, now is {now}")));
-        }
+    if let Some(nbf) = numeric_date(&tok.claims, "nbf")?
+        && now.saturating_add(leeway) < nbf
+    {
+        return Err(Error::NotYetValid(format!("JWT-SVID is valid from {nbf}, now is {now}")));
     }
     let aud_ok = match tok.claims.get("aud") {
         Some(Value::String(a)) => a == audience,

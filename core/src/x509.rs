@@ -46,7 +46,7 @@ fn parse_cert(i: usize, der: &[u8]) -> Result<X509Certificate<'_>> {
         Some(_) => {}
     }
     match X509Certificate::from_der(der) {
-        Ok((rest, cert)) if rest.is_empty() => Ok(cert),
+        Ok(([], cert)) => Ok(cert),
         Ok(_) => Err(Error::Malformed(format!("certificate {i} has trailing data after its DER"))),
         Err(_) => Err(Error::Malformed(format!("certificate {i} is not valid DER X.509"))),
     }
@@ -105,10 +105,10 @@ fn leaf_rules(cert: &X509Certificate<'_>) -> Result<(String, String)> {
     if ku.value.crl_sign() {
         return Err(Error::Untrusted("leaf key usage has cRLSign".into()));
     }
-    if let Some(eku) = cert.extended_key_usage().map_err(|e| ext_err(0, "extendedKeyUsage", e))? {
-        if !eku.value.server_auth || !eku.value.client_auth {
-            return Err(Error::Untrusted("leaf extended key usage must include both serverAuth and clientAuth".into()));
-        }
+    if let Some(eku) = cert.extended_key_usage().map_err(|e| ext_err(0, "extendedKeyUsage", e))?
+        && (!eku.value.server_auth || !eku.value.client_auth)
+    {
+        return Err(Error::Untrusted("leaf extended key usage must include both serverAuth and clientAuth".into()));
     }
     Ok((id, td))
 }
@@ -123,12 +123,12 @@ fn signing_cert_rules(i: usize, cert: &X509Certificate<'_>) -> Result<()> {
         return Err(Error::Untrusted(format!("signing certificate {i} key usage lacks keyCertSign")));
     }
     for uri in uri_sans(i, cert)? {
-        if let Ok((id, _)) = spiffe_id::parse(uri) {
-            if !spiffe_id::path(&id).is_empty() {
-                return Err(Error::Untrusted(format!(
-                    "signing certificate {i} has SPIFFE ID `{id}` with a path: a signing certificate's ID must not have one"
-                )));
-            }
+        if let Ok((id, _)) = spiffe_id::parse(uri)
+            && !spiffe_id::path(&id).is_empty()
+        {
+            return Err(Error::Untrusted(format!(
+                "signing certificate {i} has SPIFFE ID `{id}` with a path: a signing certificate's ID must not have one"
+            )));
         }
     }
     Ok(())
@@ -193,12 +193,12 @@ pub fn validate_path(chain: &[Vec<u8>], bundle: &Bundle, now: u64, crypto: &dyn 
         .iter()
         .position(|a| std::ptr::eq(a, path.anchor()))
         .ok_or_else(|| Error::Untrusted("the verified path ends at no known bundle authority".into()))?;
-    if let Some(max) = bundle.anchor_path_lens[anchor_index] {
-        if below_anchor > max as usize {
-            return Err(Error::Untrusted(format!(
-                "a path length constraint is violated: the bundle authority allows {max} intermediate(s), the path has {below_anchor}"
-            )));
-        }
+    if let Some(max) = bundle.anchor_path_lens[anchor_index]
+        && below_anchor > max as usize
+    {
+        return Err(Error::Untrusted(format!(
+            "a path length constraint is violated: the bundle authority allows {max} intermediate(s), the path has {below_anchor}"
+        )));
     }
     Ok(())
 }

@@ -41,16 +41,27 @@ impl Crypto for HostCrypto {
 struct State {
     engine: writ_core::Engine,
     builtin: Option<RustCrypto>,
+    audit: bool,
+}
+
+/// Entropy for core's hash seeds, from the host (std's `RandomState` reads WASI random).
+fn seed() -> u64 {
+    use std::hash::BuildHasher as _;
+    std::hash::RandomState::new().hash_one(0x5772_6974u32)
 }
 
 thread_local! {
-    static STATE: RefCell<State> = RefCell::new(State { engine: writ_core::Engine::default(), builtin: None });
+    static STATE: RefCell<State> = RefCell::new(State {
+        engine: writ_core::Engine::new(writ_core::Config { hash_seed: seed(), ..writ_core::Config::default() }),
+        builtin: None,
+        audit: true,
+    });
 }
 
 fn with_state<R>(f: impl FnOnce(&mut writ_core::Engine, &dyn Crypto) -> R) -> R {
     STATE.with(|s| {
         let mut s = s.borrow_mut();
-        let State { engine, builtin } = &mut *s;
+        let State { engine, builtin, .. } = &mut *s;
         match builtin {
             Some(rc) => f(engine, rc),
             None => f(engine, &HostCrypto),
@@ -63,6 +74,9 @@ fn now() -> u64 {
 }
 
 fn audit_attest(proof: &str, result: &Result<writ_core::Identity, writ_core::Error>) {
+    if !STATE.with(|s| s.borrow().audit) {
+        return;
+    }
     let (spiffe_id, allow, reasons) = match result {
         Ok(id) => (Some(id.spiffe_id.clone()), true, vec![proof.to_string()]),
         Err(e) => (None, false, vec![format!("{}: {}", e.kind(), e.message())]),
@@ -101,6 +115,9 @@ impl control::Guest for Component {
                 control::CryptoProvider::Builtin => Some(RustCrypto::new()),
             }
         });
+    }
+    fn set_audit(enabled: bool) {
+        STATE.with(|s| s.borrow_mut().audit = enabled);
     }
     fn set_policies(policies: String, schema: Option<String>, entities: Option<String>) -> Result<u32, Error> {
         with_state(|e, _| e.set_policies(&policies, schema.as_deref(), entities.as_deref())).map_err(convert::error)

@@ -47,17 +47,17 @@ pub fn load(engine: &Engine, wasm: &[u8], dir: Option<&Path>) -> wasmtime::Resul
     let name = key(engine, wasm);
     let file = dir.join(format!("{name}.cwasm"));
     let digest_file = dir.join(format!("{name}.sha256"));
-    if let (Ok(bytes), Ok(digest)) = (std::fs::read(&file), std::fs::read_to_string(&digest_file)) {
-        if hex(&Sha256::digest(&bytes)) == digest.trim() {
-            // SAFETY: `bytes` is a `Component::serialize` output this module wrote for this
-            // exact component and engine configuration (the name carries both hashes), and its
-            // SHA-256 matches the digest written beside it, so it is neither truncated nor
-            // corrupt. The cache directory is trusted like the binary itself.
-            #[allow(unsafe_code)]
-            let loaded = unsafe { Component::deserialize(engine, &bytes) };
-            if let Ok(c) = loaded {
-                return Ok((c, Source::Cached));
-            }
+    if let (Ok(bytes), Ok(digest)) = (std::fs::read(&file), std::fs::read_to_string(&digest_file))
+        && hex(&Sha256::digest(&bytes)) == digest.trim()
+    {
+        // SAFETY: `bytes` is a `Component::serialize` output this module wrote for this
+        // exact component and engine configuration (the name carries both hashes), and its
+        // SHA-256 matches the digest written beside it, so it is neither truncated nor
+        // corrupt. The cache directory is trusted like the binary itself.
+        #[allow(unsafe_code)]
+        let loaded = unsafe { Component::deserialize(engine, &bytes) };
+        if let Ok(c) = loaded {
+            return Ok((c, Source::Cached));
         }
     }
     let component = Component::new(engine, wasm)?;

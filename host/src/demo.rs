@@ -95,8 +95,8 @@ pub fn run() -> Result<(), Error> {
     let ca_leaf_der = ca_leaf.signed_by(&KeyPair::generate_for(alg).map_err(rc)?, &int).map_err(rc)?.der().to_vec();
     show("leaf that claims to be a CA", &writ.attest_x509(&[ca_leaf_der, int_der.clone()]));
 
-    let other = format!("spiffe://other.example/agent/x");
-    let foreign = leaf(&other, now)?.signed_by(&KeyPair::generate_for(alg).map_err(rc)?, &int).map_err(rc)?.der().to_vec();
+    let other = "spiffe://other.example/agent/x";
+    let foreign = leaf(other, now)?.signed_by(&KeyPair::generate_for(alg).map_err(rc)?, &int).map_err(rc)?.der().to_vec();
     show("unknown trust domain", &writ.attest_x509(&[foreign, int_der.clone()]));
 
     // Timings: cold (fresh chains each time) and cached (the same chain again).

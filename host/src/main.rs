@@ -81,7 +81,7 @@ fn parse_bundle(s: &str) -> Result<(String, PathBuf), String> {
 /// A usage problem: reported on stderr, exit 2.
 struct Usage(String);
 
-fn read(path: &PathBuf) -> Result<Vec<u8>, Usage> {
+fn read(path: &std::path::Path) -> Result<Vec<u8>, Usage> {
     std::fs::read(path).map_err(|e| Usage(format!("cannot read `{}`: {e}", path.display())))
 }
 
@@ -114,7 +114,7 @@ fn writ_for(common: &Common) -> Result<Result<Writ, Error>, Usage> {
 }
 
 /// Certificates from PEM (every CERTIFICATE block, in order) or one DER certificate.
-fn chain_from(bytes: &[u8], path: &PathBuf) -> Result<Vec<Vec<u8>>, Error> {
+fn chain_from(bytes: &[u8], path: &std::path::Path) -> Result<Vec<Vec<u8>>, Error> {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject as _;
     let text_start = bytes.iter().position(|b| !b.is_ascii_whitespace());

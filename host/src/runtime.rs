@@ -338,6 +338,8 @@ impl Writ {
         let provider = log.provider.to_wit();
         ctl.call_set_crypto_provider(&mut inst.store, provider).map_err(|e| Error::Trap(format!("{e:#}")))?;
         ctl.call_set_leeway(&mut inst.store, log.leeway).map_err(|e| Error::Trap(format!("{e:#}")))?;
+        let audit = !matches!(self.inner.shared.audit, AuditSink::Discard);
+        ctl.call_set_audit(&mut inst.store, audit).map_err(|e| Error::Trap(format!("{e:#}")))?;
         for (td, bytes) in &log.bundles {
             ctl.call_set_bundle(&mut inst.store, td, bytes).map_err(|e| Error::Trap(format!("{e:#}")))??;
         }

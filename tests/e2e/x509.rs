@@ -85,12 +85,14 @@ fn uri(s: &str) -> SanType {
 
 #[test]
 fn leaf_rules() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut rcgen::CertificateParams)>, &str, &str)> = vec![
+    type Edit = Box<dyn Fn(&mut rcgen::CertificateParams)>;
+    let cases: Vec<(&str, Edit, &str, &str)> = vec![
         ("leaf_without_uri_san", Box::new(|p| p.subject_alt_names = vec![SanType::DnsName("w.example.org".try_into().unwrap())]), "untrusted", "no URI SAN"),
         ("leaf_with_two_uri_sans", Box::new(|p| p.subject_alt_names.push(uri("spiffe://example.org/x"))), "untrusted", "2 URI SANs"),
         ("leaf_uri_not_spiffe", Box::new(|p| p.subject_alt_names = vec![uri("https://example.org/w")]), "untrusted", "not a SPIFFE ID"),
         ("leaf_id_without_path", Box::new(|p| p.subject_alt_names = vec![uri("spiffe://example.org")]), "untrusted", "has no path"),
         ("leaf_id_bad_trust_domain", Box::new(|p| p.subject_alt_names = vec![uri("spiffe://exa_mple!.org/w")]), "untrusted", "not a SPIFFE ID"),
+        ("leaf_id_uppercase_trust_domain", Box::new(|p| p.subject_alt_names = vec![uri("spiffe://EXAMPLE.org/w")]), "untrusted", "must be lowercase"),
         ("leaf_is_ca", Box::new(|p| p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained)), "untrusted", "cA=true"),
         ("leaf_without_key_usage", Box::new(|p| p.key_usages.clear()), "untrusted", "no key usage"),
         ("leaf_key_usage_not_critical", Box::new(|p| { p.key_usages.clear(); p.custom_extensions.push(pki::non_critical_key_usage()); }), "untrusted", "not marked critical"),

@@ -1,6 +1,7 @@
 //! The state one Writ instance holds — trust bundles, the attestation cache, configuration —
 //! and the operations on it. Time and crypto are arguments.
 
+use crate::authz::{PolicyStore, RequestEnv};
 use crate::bundle::Bundle;
 use crate::crypto::Crypto;
 use crate::decision::{Decision, Intent};
@@ -12,7 +13,7 @@ use crate::{jwt, x509};
 use std::collections::HashMap;
 
 /// Tunables, with closed defaults.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// Clock skew allowed on JWT-SVID `exp`/`nbf`, seconds. Default 0.
     pub jwt_leeway_secs: u64,
@@ -20,6 +21,15 @@ pub struct Config {
     /// pass entropy here (the guest takes it from the host) so attackers cannot aim
     /// collisions at the cache.
     pub hash_seed: u64,
+    /// Lifetime granted when no determining policy has a `@ttl`, and the cap on any `@ttl`,
+    /// seconds. Default 3600.
+    pub default_ttl_secs: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { jwt_leeway_secs: 0, hash_seed: 0, default_ttl_secs: 3600 }
+    }
 }
 
 
@@ -38,6 +48,7 @@ pub struct Engine {
     /// Verified chains, keyed by their exact bytes, so a hit is an equality match, not a hash
     /// match. Looked up by `&[Vec<u8>]` (no key is built on a hit).
     x509_cache: HashMap<Vec<Vec<u8>>, Cached, Seeded>,
+    policies: Option<PolicyStore>,
     config: Config,
 }
 
@@ -52,6 +63,7 @@ impl Engine {
         Engine {
             bundles: HashMap::new(),
             x509_cache: HashMap::with_hasher(Seeded::with_seed(config.hash_seed)),
+            policies: None,
             config,
         }
     }
@@ -132,13 +144,36 @@ impl Engine {
         jwt::verify(token, tok, id, bundle, &at, crypto)
     }
 
-    /// Load Cedar policies (issue: authorization).
-    pub fn set_policies(&mut self, _policies: &str, _schema: Option<&str>, _entities: Option<&str>) -> Result<u32> {
-        Err(Error::Unimplemented("policy loading is not built yet".into()))
+    /// Load Cedar policies, with an optional schema (then policies and requests are
+    /// validated) and entities. Atomic: a bad set leaves the previous one in force.
+    /// Returns how many policies are loaded.
+    pub fn set_policies(&mut self, policies: &str, schema: Option<&str>, entities: Option<&str>) -> Result<u32> {
+        let store = PolicyStore::load(policies, schema, entities)?;
+        let n = u32::try_from(store.len()).unwrap_or(u32::MAX);
+        self.policies = Some(store);
+        Ok(n)
     }
 
-    /// Authorize an intent. Closed: with no policy engine yet, everything is denied.
-    pub fn check(&self, _who: &Identity, _what: &Intent, _now: u64) -> Decision {
-        Decision::deny("unimplemented: authorization is not built yet")
+    pub fn policies(&self) -> Option<&PolicyStore> {
+        self.policies.as_ref()
+    }
+
+    /// Authorize an intent now, for a caller `delegation_depth` hops from the original
+    /// holder. Never fails: with no policies, or on any problem, the answer is deny.
+    pub fn check_at_depth(&self, who: &Identity, what: &Intent, now: u64, delegation_depth: u32) -> Decision {
+        match &self.policies {
+            None => Decision {
+                allow: false,
+                reasons: Vec::new(),
+                errors: vec!["no policies are loaded".into()],
+                max_ttl_secs: 0,
+            },
+            Some(p) => p.check(who, what, &RequestEnv { now, delegation_depth }, self.config.default_ttl_secs),
+        }
+    }
+
+    /// Authorize an intent of a directly attested caller (delegation depth 0).
+    pub fn check(&self, who: &Identity, what: &Intent, now: u64) -> Decision {
+        self.check_at_depth(who, what, now, 0)
     }
 }

@@ -3,6 +3,7 @@
 //! No I/O, no clock, no global randomness: time, entropy and crypto are arguments or traits.
 //! Compiles natively and for `wasm32-wasip2` (the component in `guest/`).
 
+pub mod authz;
 pub mod bundle;
 pub mod crypto;
 pub mod decision;

@@ -145,7 +145,24 @@ impl attest::Guest for Component {
 impl authorize::Guest for Component {
     fn check(who: Identity, what: Intent) -> Decision {
         let at = now();
-        let d = with_state(|e, _| e.check(&convert::identity_from_wit(who), &convert::intent_from_wit(what), at));
+        let (who, what) = (convert::identity_from_wit(who), convert::intent_from_wit(what));
+        let d = with_state(|e, _| e.check(&who, &what, at));
+        // Every decision is audited (when the host listens).
+        if STATE.with(|s| s.borrow().audit) {
+            writ::agent::audit::emit(&writ::agent::audit::Event {
+                kind: "authorize".into(),
+                time: at,
+                spiffe_id: Some(who.spiffe_id),
+                task_id: Some(what.task_id),
+                action: Some(what.action),
+                resource: Some(what.resource),
+                allow: d.allow,
+                reasons: d.reasons.clone(),
+                jti: None,
+                act_chain: Vec::new(),
+                detail: (!d.errors.is_empty()).then(|| d.errors.join("; ")),
+            });
+        }
         convert::decision_to_wit(d)
     }
 }

@@ -121,6 +121,8 @@ impl agent::audit::Host for HostState {
 struct ControlLog {
     generation: u64,
     bundles: BTreeMap<String, Vec<u8>>,
+    /// Policies, schema, entities.
+    policies: Option<(String, Option<String>, Option<String>)>,
     leeway: u32,
     provider: CryptoProvider,
 }
@@ -343,6 +345,10 @@ impl Writ {
         for (td, bytes) in &log.bundles {
             ctl.call_set_bundle(&mut inst.store, td, bytes).map_err(|e| Error::Trap(format!("{e:#}")))??;
         }
+        if let Some((p, s, e)) = &log.policies {
+            ctl.call_set_policies(&mut inst.store, p, s.as_deref(), e.as_deref())
+                .map_err(|e| Error::Trap(format!("{e:#}")))??;
+        }
         Ok(inst)
     }
 
@@ -424,6 +430,18 @@ impl Writ {
         self.control(
             |i| Ok(Ok(i.module.writ_agent_control().call_set_crypto_provider(&mut i.store, p)?)),
             |log| log.provider = provider,
+        )
+    }
+
+    /// Load Cedar policies with an optional schema (Cedar or JSON syntax) and entities (Cedar
+    /// entities JSON). Atomic and hot: calls already running finish on the old set, every
+    /// later call sees the new one, and a bad set leaves the old one in force. Returns how
+    /// many policies are loaded.
+    pub fn set_policies(&self, policies: &str, schema: Option<&str>, entities: Option<&str>) -> Result<u32, Error> {
+        let record = (policies.to_string(), schema.map(str::to_string), entities.map(str::to_string));
+        self.control(
+            |i| Ok(i.module.writ_agent_control().call_set_policies(&mut i.store, policies, schema, entities)?.map_err(Error::from)),
+            |log| log.policies = Some(record),
         )
     }
 

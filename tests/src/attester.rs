@@ -58,13 +58,25 @@ impl From<Result<writ_host::Identity, writ_host::Error>> for Outcome {
     }
 }
 
-/// Attestation, whichever implementation runs it.
+/// A decision, comparable across implementations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub allow: bool,
+    pub reasons: Vec<String>,
+    pub errors: Vec<String>,
+    pub max_ttl_secs: u32,
+}
+
+/// Attestation and authorization, whichever implementation runs them.
 pub trait Attester {
     fn name(&self) -> &'static str;
     fn set_bundle(&mut self, td: &str, bundle: &[u8]) -> Result<(), String>;
     fn set_leeway(&mut self, secs: u32);
     fn x509(&mut self, chain: &[Vec<u8>], now: u64) -> Outcome;
     fn jwt(&mut self, token: &str, audience: &str, now: u64) -> Outcome;
+    /// Load policies; `Ok(count)` or the error as `kind: message`.
+    fn set_policies(&mut self, policies: &str, schema: Option<&str>, entities: Option<&str>) -> Result<u32, String>;
+    fn check(&mut self, who: &writ_core::Identity, what: &writ_core::Intent, now: u64) -> Verdict;
 }
 
 /// `writ-core` called natively, with RustCrypto.
@@ -94,6 +106,13 @@ impl Attester for Native {
     }
     fn jwt(&mut self, token: &str, audience: &str, now: u64) -> Outcome {
         self.engine.attest_jwt(token, audience, now, &self.crypto).into()
+    }
+    fn set_policies(&mut self, policies: &str, schema: Option<&str>, entities: Option<&str>) -> Result<u32, String> {
+        self.engine.set_policies(policies, schema, entities).map_err(|e| format!("{}: {}", e.kind(), e.message()))
+    }
+    fn check(&mut self, who: &writ_core::Identity, what: &writ_core::Intent, now: u64) -> Verdict {
+        let d = self.engine.check(who, what, now);
+        Verdict { allow: d.allow, reasons: d.reasons, errors: d.errors, max_ttl_secs: d.max_ttl_secs }
     }
 }
 
@@ -139,4 +158,29 @@ impl Attester for Component {
         self.writ.set_time(Some(now));
         self.writ.attest_jwt(token, audience).into()
     }
+    fn set_policies(&mut self, policies: &str, schema: Option<&str>, entities: Option<&str>) -> Result<u32, String> {
+        self.writ.set_policies(policies, schema, entities).map_err(|e| format!("{}: {}", e.kind(), e.message()))
+    }
+    fn check(&mut self, who: &writ_core::Identity, what: &writ_core::Intent, now: u64) -> Verdict {
+        self.writ.set_time(Some(now));
+        let d = self.writ.check(&host_identity(who), &host_intent(what)).expect("check never fails");
+        Verdict { allow: d.allow, reasons: d.reasons, errors: d.errors, max_ttl_secs: d.max_ttl_secs }
+    }
+}
+
+pub fn host_identity(i: &writ_core::Identity) -> writ_host::Identity {
+    writ_host::Identity {
+        spiffe_id: i.spiffe_id.clone(),
+        trust_domain: i.trust_domain.clone(),
+        expires_at: i.expires_at,
+        thumbprint: i.thumbprint.clone(),
+        proof: match i.proof {
+            writ_core::Proof::X509Svid => writ_host::Proof::X509Svid,
+            writ_core::Proof::JwtSvid => writ_host::Proof::JwtSvid,
+        },
+    }
+}
+
+pub fn host_intent(i: &writ_core::Intent) -> writ_host::Intent {
+    writ_host::Intent { action: i.action.clone(), resource: i.resource.clone(), task_id: i.task_id.clone(), context: i.context.clone() }
 }

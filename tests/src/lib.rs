@@ -8,10 +8,11 @@
 
 pub mod attester;
 pub mod jwt;
+pub mod pack;
 pub mod pki;
 pub mod ring_crypto;
 
-pub use attester::{Attester, Component, Native, Outcome};
+pub use attester::{Attester, Component, Native, Outcome, Verdict};
 
 /// The fixed "now" of every fixture (2027-01-15T08:00:00Z).
 pub const NOW: u64 = 1_800_000_000;

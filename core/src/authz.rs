@@ -1,0 +1,341 @@
+//! Intent authorization with Cedar: policy loading (schema-validated, `@id` and `@ttl`
+//! annotations), request mapping from an attested identity and an intent, and decisions
+//! with reasons. Authorization never fails: a problem is a deny with the problem listed.
+
+use crate::decision::{Decision, Intent};
+use crate::error::{Error, Result};
+use crate::identity::Identity;
+use crate::spiffe_id::clip;
+use cedar_policy::{
+    Authorizer, Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, Policy, PolicyId, PolicySet,
+    Request, RestrictedExpression, Schema, ValidationMode, Validator,
+};
+use serde_json::{Map, Value};
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr as _;
+
+/// Bytes of policy text, schema or entities accepted in one load.
+pub const MAX_POLICY_BYTES: usize = 4 << 20;
+/// Bytes of one intent's context JSON.
+pub const MAX_CONTEXT_BYTES: usize = 64 << 10;
+/// Nesting depth of context JSON, entity JSON and policy expressions. Cedar recurses on
+/// nesting and cannot check its stack inside Wasm, so depth is bounded before Cedar sees it.
+pub const MAX_NESTING: usize = 32;
+
+/// The entity type of attested principals.
+pub const AGENT_TYPE: &str = "Agent";
+
+/// A loaded, validated policy set and everything a decision needs, kept across calls.
+pub struct PolicyStore {
+    policies: PolicySet,
+    schema: Option<Schema>,
+    entities: Entities,
+    /// `@ttl` of each permit policy that has one, seconds.
+    ttls: HashMap<PolicyId, u32>,
+    authorizer: Authorizer,
+    agent_type: EntityTypeName,
+    action_type: EntityTypeName,
+}
+
+impl std::fmt::Debug for PolicyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyStore").field("policies", &self.len()).finish()
+    }
+}
+
+/// 1-based line and column of byte `offset` in `src`.
+fn line_col(src: &str, offset: usize) -> (usize, usize) {
+    let before = &src[..offset.min(src.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rfind('\n').map_or(before.chars().count(), |i| before[i + 1..].chars().count()) + 1;
+    (line, col)
+}
+
+/// A miette diagnostic as `message (at line L, column C)`, using its first label.
+fn located(src: &str, d: &dyn miette::Diagnostic) -> String {
+    let at = d.labels().and_then(|mut l| l.next()).map(|l| line_col(src, l.offset()));
+    // Cedar's `help` ("did you mean …?") is left out: its suggestion depends on hash order,
+    // and the same input must give the same message natively and in the component.
+    let msg = d.to_string();
+    match at {
+        Some((line, col)) => format!("{msg} at line {line}, column {col}"),
+        None => msg,
+    }
+}
+
+/// Deepest bracket nesting in `text`, outside string literals.
+pub fn nesting_depth(text: &str) -> usize {
+    let (mut depth, mut max, mut in_str, mut escaped) = (0usize, 0usize, false, false);
+    for c in text.chars() {
+        if in_str {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => in_str = true,
+            '(' | '[' | '{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+fn bounded(what: &str, text: &str, max_bytes: usize) -> Result<()> {
+    if text.len() > max_bytes {
+        return Err(Error::Limit(format!("{what} is {} bytes, over the cap of {max_bytes}", text.len())));
+    }
+    let depth = nesting_depth(text);
+    if depth > MAX_NESTING {
+        return Err(Error::Limit(format!("{what} nests {depth} deep, over the cap of {MAX_NESTING}")));
+    }
+    Ok(())
+}
+
+/// Parse a `@ttl` annotation: seconds, or a number with `s`, `m` or `h`.
+pub fn parse_ttl(s: &str) -> Option<u32> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last()? {
+        (i, 's') => (&s[..i], 1),
+        (i, 'm') => (&s[..i], 60),
+        (i, 'h') => (&s[..i], 3600),
+        _ => (s, 1),
+    };
+    num.parse::<u32>().ok()?.checked_mul(mult)
+}
+
+fn policy_err(msg: String) -> Error {
+    Error::Policy(msg)
+}
+
+impl PolicyStore {
+    /// Parse, re-identify (`@id`), read `@ttl`s, and — with a schema — validate policies
+    /// strictly and parse entities against it.
+    pub fn load(policies: &str, schema: Option<&str>, entities: Option<&str>) -> Result<PolicyStore> {
+        bounded("policy text", policies, MAX_POLICY_BYTES)?;
+        let parsed = PolicySet::from_str(policies).map_err(|e| policy_err(format!("policies do not parse: {}", located(policies, &e))))?;
+        if parsed.templates().next().is_some() {
+            return Err(policy_err("policy templates are not supported".into()));
+        }
+        let mut renamed = Vec::new();
+        let mut ids = HashSet::new();
+        let mut ttls = HashMap::new();
+        for p in parsed.policies() {
+            let p: Policy = match p.annotation("id") {
+                Some(id) if !id.is_empty() => p.new_id(PolicyId::new(id)),
+                Some(_) => return Err(policy_err(format!("policy `{}` has an empty `@id`", p.id()))),
+                None => p.clone(),
+            };
+            if !ids.insert(p.id().clone()) {
+                return Err(policy_err(format!("two policies have the id `{}`", clip(p.id().as_ref()))));
+            }
+            if let Some(t) = p.annotation("ttl") {
+                let secs = parse_ttl(t)
+                    .ok_or_else(|| policy_err(format!("policy `{}`: `@ttl(\"{}\")` is not a duration (seconds, or with s/m/h)", p.id(), clip(t))))?;
+                ttls.insert(p.id().clone(), secs);
+            }
+            renamed.push(p);
+        }
+        let policies_set = PolicySet::from_policies(renamed).map_err(|e| policy_err(format!("policy set: {e}")))?;
+
+        let schema = match schema {
+            None => None,
+            Some(text) => {
+                bounded("schema", text, MAX_POLICY_BYTES)?;
+                let s = if text.trim_start().starts_with('{') {
+                    Schema::from_json_str(text).map_err(|e| policy_err(format!("schema (JSON) is invalid: {}", located(text, &e))))?
+                } else {
+                    Schema::from_cedarschema_str(text)
+                        .map_err(|e| policy_err(format!("schema is invalid: {}", located(text, &e))))?
+                        .0
+                };
+                let result = Validator::new(s.clone()).validate(&policies_set, ValidationMode::Strict);
+                if let Some(e) = result.validation_errors().next() {
+                    let n = result.validation_errors().count();
+                    let more = if n > 1 { format!(" (and {} more)", n - 1) } else { String::new() };
+                    return Err(policy_err(format!("policies do not validate against the schema: {}{more}", located(policies, e))));
+                }
+                Some(s)
+            }
+        };
+        let entities = match entities {
+            Some(text) => {
+                bounded("entities", text, MAX_POLICY_BYTES)?;
+                Entities::from_json_str(text, schema.as_ref()).map_err(|e| policy_err(format!("entities are invalid: {}", located(text, &e))))?
+            }
+            // With a schema this still yields the schema's action entities (for `action in`).
+            None => Entities::from_json_str("[]", schema.as_ref()).map_err(|e| policy_err(format!("entities: {e}")))?,
+        };
+        Ok(PolicyStore {
+            policies: policies_set,
+            schema,
+            entities,
+            ttls,
+            authorizer: Authorizer::new(),
+            agent_type: EntityTypeName::from_str(AGENT_TYPE).map_err(|e| policy_err(e.to_string()))?,
+            action_type: EntityTypeName::from_str("Action").map_err(|e| policy_err(e.to_string()))?,
+        })
+    }
+
+    /// How many policies are loaded.
+    pub fn len(&self) -> usize {
+        self.policies.policies().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `@ttl` of a policy, if it has one.
+    pub fn ttl(&self, id: &str) -> Option<u32> {
+        self.ttls.get(&PolicyId::new(id)).copied()
+    }
+
+    /// An `Agent` entity for a SPIFFE ID: the loaded entity of that uid (if any) with the
+    /// identity's attributes set over it.
+    fn agent_entity(&self, uid: &EntityUid, spiffe_id: &str, proof: Option<&str>) -> Result<Entity, String> {
+        let (mut attrs, parents) = match self.entities.get(uid) {
+            Some(e) => {
+                let (_, attrs, parents) = e.clone().into_inner();
+                (attrs, parents)
+            }
+            None => (HashMap::new(), HashSet::new()),
+        };
+        let rest = spiffe_id.strip_prefix("spiffe://").unwrap_or(spiffe_id);
+        let (td, path) = rest.find('/').map_or((rest, ""), |i| (&rest[..i], &rest[i..]));
+        attrs.insert("trust_domain".into(), RestrictedExpression::new_string(td.into()));
+        attrs.insert("path".into(), RestrictedExpression::new_string(path.into()));
+        if let Some(p) = proof {
+            attrs.insert("proof".into(), RestrictedExpression::new_string(p.into()));
+        }
+        Entity::new(uid.clone(), attrs, parents).map_err(|e| format!("agent entity `{}`: {e}", clip(spiffe_id)))
+    }
+
+    /// Decide whether `who` may do `what` now. Never fails: problems deny, listed in `errors`.
+    pub fn check(&self, who: &Identity, what: &Intent, env: &RequestEnv, default_ttl: u32) -> Decision {
+        match self.evaluate(who, what, env) {
+            Ok(response) => self.decision(&response, default_ttl),
+            Err(e) => Decision { allow: false, reasons: Vec::new(), errors: vec![e], max_ttl_secs: 0 },
+        }
+    }
+
+    fn evaluate(&self, who: &Identity, what: &Intent, env: &RequestEnv) -> Result<cedar_policy::Response, String> {
+        let principal = EntityUid::from_type_name_and_id(self.agent_type.clone(), EntityId::new(&who.spiffe_id));
+        let action = EntityUid::from_type_name_and_id(self.action_type.clone(), EntityId::new(&what.action));
+        let resource = EntityUid::from_str(&what.resource)
+            .map_err(|e| format!("resource `{}` is not an entity uid like `Type::\"id\"`: {e}", clip(&what.resource)))?;
+        let context = context_json(what, who, env)?;
+        let context = Context::from_json_value(Value::Object(context), self.schema.as_ref().map(|s| (s, &action)))
+            .map_err(|e| format!("context: {e}"))?;
+        let mut extra = vec![self.agent_entity(&principal, &who.spiffe_id, Some(who.proof.as_str()))?];
+        // An agent as the resource (delegation) gets its identity attributes the same way.
+        if resource.type_name() == &self.agent_type && resource != principal {
+            let id = resource.id().unescaped().to_string();
+            extra.push(self.agent_entity(&resource, &id, None)?);
+        }
+        let entities = self
+            .entities
+            .clone()
+            .upsert_entities(extra, self.schema.as_ref())
+            .map_err(|e| format!("entities: {e}"))?;
+        let request = Request::new(principal, action, resource, context, self.schema.as_ref()).map_err(|e| format!("request: {e}"))?;
+        Ok(self.authorizer.is_authorized(&request, &self.policies, &entities))
+    }
+
+    fn decision(&self, response: &cedar_policy::Response, default_ttl: u32) -> Decision {
+        let allow = response.decision() == cedar_policy::Decision::Allow;
+        let mut reasons: Vec<String> = response.diagnostics().reason().map(|id| id.to_string()).collect();
+        reasons.sort_unstable();
+        let errors = response.diagnostics().errors().map(|e| e.to_string()).collect();
+        let max_ttl_secs = if allow {
+            response
+                .diagnostics()
+                .reason()
+                .filter_map(|id| self.ttls.get(id).copied())
+                .min()
+                .unwrap_or(default_ttl)
+                .min(default_ttl)
+        } else {
+            0
+        };
+        Decision { allow, reasons, errors, max_ttl_secs }
+    }
+}
+
+/// What a request is evaluated at, besides the identity and intent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestEnv {
+    pub now: u64,
+    pub delegation_depth: u32,
+}
+
+fn json_depth(v: &Value) -> usize {
+    match v {
+        Value::Array(a) => 1 + a.iter().map(json_depth).max().unwrap_or(0),
+        Value::Object(o) => 1 + o.values().map(json_depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// The Cedar context: the intent's JSON object plus `task_id`, `now`, `delegation_depth`,
+/// `identity_expires_at` (Writ's keys win over the caller's).
+fn context_json(what: &Intent, who: &Identity, env: &RequestEnv) -> Result<Map<String, Value>, String> {
+    if what.context.len() > MAX_CONTEXT_BYTES {
+        return Err(format!("context is {} bytes, over the cap of {MAX_CONTEXT_BYTES}", what.context.len()));
+    }
+    let mut ctx = if what.context.trim().is_empty() {
+        Map::new()
+    } else {
+        match serde_json::from_str::<Value>(&what.context) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) => return Err("context is not a JSON object".into()),
+            Err(e) => return Err(format!("context is not JSON: {e}")),
+        }
+    };
+    let depth = ctx.values().map(json_depth).max().unwrap_or(0) + 1;
+    if depth > MAX_NESTING {
+        return Err(format!("context nests {depth} deep, over the cap of {MAX_NESTING}"));
+    }
+    let long = |v: u64| Value::from(i64::try_from(v).unwrap_or(i64::MAX));
+    ctx.insert("task_id".into(), Value::String(what.task_id.clone()));
+    ctx.insert("now".into(), long(env.now));
+    ctx.insert("delegation_depth".into(), Value::from(env.delegation_depth));
+    ctx.insert("identity_expires_at".into(), long(who.expires_at));
+    Ok(ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_annotations() {
+        assert_eq!(parse_ttl("900"), Some(900));
+        assert_eq!(parse_ttl("15m"), Some(900));
+        assert_eq!(parse_ttl("2h"), Some(7200));
+        assert_eq!(parse_ttl("30s"), Some(30));
+        assert_eq!(parse_ttl("soon"), None);
+        assert_eq!(parse_ttl(""), None);
+        assert_eq!(parse_ttl("99999999999h"), None);
+    }
+
+    #[test]
+    fn nesting_ignores_strings() {
+        assert_eq!(nesting_depth("permit(principal, action, resource) when { [1, [2]] };"), 3);
+        assert_eq!(nesting_depth(r#"when { "((((\"((" }"#), 1);
+    }
+
+    #[test]
+    fn line_and_column() {
+        assert_eq!(line_col("ab\ncd", 0), (1, 1));
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+    }
+}

@@ -1,0 +1,292 @@
+//! Authorization with the shipped policy pack: each policy allowing and denying, bad input,
+//! load errors, atomic hot reload, audit — natively and through the component, same answers.
+
+use writ_tests::pack::{self, identity, intent};
+use writ_tests::{Attester, Component, NOW, Native, Verdict};
+
+const PAYROLL: &str = "spiffe://acme.example/agent/payroll";
+const BROWSER: &str = "spiffe://acme.example/agent/browser";
+const BROKER: &str = "spiffe://acme.example/agent/broker";
+const CI: &str = "spiffe://acme.example/agent/ci";
+const ONCALL: &str = "spiffe://acme.example/agent/oncall";
+
+struct Case {
+    name: &'static str,
+    who: &'static str,
+    expires_in: u64,
+    action: &'static str,
+    resource: &'static str,
+    task: &'static str,
+    context: &'static str,
+    allow: bool,
+    reasons: &'static [&'static str],
+    ttl: u32,
+}
+
+const fn case(name: &'static str, who: &'static str, action: &'static str, resource: &'static str, task: &'static str, context: &'static str, allow: bool, reasons: &'static [&'static str], ttl: u32) -> Case {
+    Case { name, who, expires_in: 3600, action, resource, task, context, allow, reasons, ttl }
+}
+
+const EXTERNAL: &str = r#"{"destination":{"host":"paste.example.net","external":true}}"#;
+const INTERNAL: &str = r#"{"destination":{"host":"bi.acme.example","external":false}}"#;
+const APPROVED: &str = r#"{"approval":{"approver":"alice@acme.example","ticket":"INC-7"},"reason":"payroll outage"}"#;
+
+const TABLE: &[Case] = &[
+    // payroll-read-in-task
+    case("payroll reads a record of its task", PAYROLL, "read", r#"PayrollRecord::"run-42/emp-7""#, "run-42", "", true, &["payroll-read-in-task"], 900),
+    case("payroll reads a record of another task", PAYROLL, "read", r#"PayrollRecord::"run-43/emp-7""#, "run-42", "", false, &[], 0),
+    case("payroll reads with no task", PAYROLL, "read", r#"PayrollRecord::"run-42/emp-7""#, "", "", false, &[], 0),
+    case("a non-payroll agent reads payroll", BROWSER, "read", r#"PayrollRecord::"run-42/emp-7""#, "run-42", "", false, &[], 0),
+    // no-high-sensitivity-external (and analyst-internal-data)
+    case("analyst sends internal data outside", BROWSER, "send", r#"Dataset::"sales-summary""#, "t1", EXTERNAL, true, &["analyst-internal-data"], 1800),
+    case("payroll record read for an external destination", PAYROLL, "read", r#"PayrollRecord::"run-42/emp-7""#, "run-42", EXTERNAL, false, &["no-high-sensitivity-external"], 0),
+    case("payroll record read for an internal destination", PAYROLL, "read", r#"PayrollRecord::"run-42/emp-7""#, "run-42", INTERNAL, true, &["payroll-read-in-task"], 900),
+    case("analyst reads restricted data", BROWSER, "read", r#"Dataset::"customer-pii""#, "t1", "", false, &[], 0),
+    // tool-allow-list
+    case("browser agent invokes a listed tool", BROWSER, "invoke", r#"Tool::"browser""#, "t1", "", true, &["tool-allow-list"], 600),
+    case("browser agent invokes an unlisted tool", BROWSER, "invoke", r#"Tool::"payroll-db""#, "t1", "", false, &[], 0),
+    case("agent without a tool list invokes a tool", PAYROLL, "invoke", r#"Tool::"web-search""#, "t1", "", false, &[], 0),
+    case("listed tool sending restricted data outside", BROWSER, "invoke", r#"Tool::"payroll-db""#, "t1", EXTERNAL, false, &["no-high-sensitivity-external"], 0),
+    // ci-deploy-non-production
+    case("ci deploys to staging", CI, "deploy", r#"Environment::"staging""#, "build-9", "", true, &["ci-deploy-non-production"], 1200),
+    case("ci deploys to production", CI, "deploy", r#"Environment::"production""#, "build-9", "", false, &[], 0),
+    Case { expires_in: 120, ..case("ci deploys with an identity about to expire", CI, "deploy", r#"Environment::"staging""#, "build-9", "", false, &[], 0) },
+    // delegate-same-domain
+    case("broker delegates within its domain", BROKER, "delegate", r#"Agent::"spiffe://acme.example/agent/sub-1""#, "pipeline-1", "", true, &["delegate-same-domain"], 900),
+    case("broker delegates to another domain", BROKER, "delegate", r#"Agent::"spiffe://evil.example/agent/x""#, "pipeline-1", "", false, &[], 0),
+    case("a non-broker delegates", PAYROLL, "delegate", r#"Agent::"spiffe://acme.example/agent/sub-1""#, "run-42", "", false, &[], 0),
+    // break-glass
+    case("on-call breaks glass with approval and reason", ONCALL, "break_glass", r#"Environment::"production""#, "inc-7", APPROVED, true, &["break-glass"], 900),
+    case("on-call breaks glass without approval", ONCALL, "break_glass", r#"Environment::"production""#, "inc-7", r#"{"reason":"because"}"#, false, &[], 0),
+    case("on-call breaks glass with an empty reason", ONCALL, "break_glass", r#"Environment::"production""#, "inc-7", r#"{"approval":{"approver":"alice","ticket":"INC-7"},"reason":""}"#, false, &[], 0),
+    case("a non-on-call agent breaks glass", CI, "break_glass", r#"Environment::"production""#, "inc-7", APPROVED, false, &[], 0),
+];
+
+fn loaded(a: &mut dyn Attester) {
+    let n = a.set_policies(&pack::policies(), Some(&pack::schema()), Some(&pack::entities())).unwrap();
+    assert_eq!(n, 8, "{}: the pack has 8 policies", a.name());
+}
+
+fn run_both(f: impl Fn(&mut dyn Attester) -> Verdict) -> Verdict {
+    let n = f(&mut Native::default());
+    let c = f(&mut Component::new());
+    assert_eq!(n, c, "native and component disagree");
+    n
+}
+
+#[test]
+fn the_pack_table_both_ways() {
+    let mut native = Native::default();
+    let mut component = Component::new();
+    loaded(&mut native);
+    loaded(&mut component);
+    for c in TABLE {
+        let who = identity(c.who, NOW + c.expires_in);
+        let what = intent(c.action, c.resource, c.task, c.context);
+        let n = native.check(&who, &what, NOW);
+        let k = component.check(&who, &what, NOW);
+        assert_eq!(n, k, "{}: native and component disagree", c.name);
+        assert!(n.errors.is_empty(), "{}: {:?}", c.name, n.errors);
+        assert_eq!((n.allow, n.reasons.as_slice(), n.max_ttl_secs), (c.allow, &c.reasons.iter().map(|s| s.to_string()).collect::<Vec<_>>()[..], c.ttl), "{}", c.name);
+    }
+}
+
+#[test]
+fn delegation_depth_is_bounded() {
+    // The depth comes from a credential's `act` chain (issuance); natively it can be set now.
+    let mut n = Native::default();
+    loaded(&mut n);
+    let who = identity(BROKER, NOW + 3600);
+    let to_sub = intent("delegate", r#"Agent::"spiffe://acme.example/agent/sub-1""#, "p", "");
+    for (depth, allow, reasons) in [(0, true, vec!["delegate-same-domain"]), (1, true, vec!["delegate-same-domain"]), (2, false, vec![]), (3, false, vec!["max-delegation-depth"])] {
+        let d = n.engine.check_at_depth(&who, &to_sub, NOW, depth);
+        assert_eq!((d.allow, d.reasons.iter().map(String::as_str).collect::<Vec<_>>()), (allow, reasons), "depth {depth}");
+    }
+    // Three hops down, even a task-scoped payroll read is refused.
+    let d = n.engine.check_at_depth(&identity(PAYROLL, NOW + 3600), &intent("read", r#"PayrollRecord::"run-42/emp-7""#, "run-42", ""), NOW, 3);
+    assert_eq!((d.allow, d.reasons), (false, vec!["max-delegation-depth".to_string()]));
+}
+
+#[test]
+fn bad_requests_deny_with_the_error_listed() {
+    let cases = [
+        ("unknown action", intent("fly", r#"Tool::"browser""#, "t", ""), "not defined in the supplied schema"),
+        ("resource not an entity uid", intent("invoke", "browser", "t", ""), "not an entity uid"),
+        ("unknown entity type", intent("invoke", r#"Spaceship::"x""#, "t", ""), "request"),
+        ("context not JSON", intent("invoke", r#"Tool::"browser""#, "t", "{nope"), "context is not JSON"),
+        ("context not an object", intent("invoke", r#"Tool::"browser""#, "t", "[1]"), "not a JSON object"),
+        ("context key not in schema", intent("invoke", r#"Tool::"browser""#, "t", r#"{"mood":"happy"}"#), "context"),
+        ("context too deep", intent("invoke", r#"Tool::"browser""#, "t", &format!("{{\"reason\":{}1{}}}", "[".repeat(40), "]".repeat(40))), "nests"),
+        ("context too large", intent("invoke", r#"Tool::"browser""#, "t", &format!("{{\"reason\":\"{}\"}}", "x".repeat(70_000))), "over the cap"),
+    ];
+    for (name, what, needle) in cases {
+        let who = identity(BROWSER, NOW + 3600);
+        let v = run_both(|a| {
+            loaded(a);
+            a.check(&who, &what, NOW)
+        });
+        assert!(!v.allow, "{name}");
+        assert_eq!(v.max_ttl_secs, 0, "{name}");
+        assert!(v.errors.iter().any(|e| e.contains(needle)), "{name}: {:?} lacks `{needle}`", v.errors);
+    }
+    // With nothing loaded, the answer is deny.
+    let v = run_both(|a| a.check(&identity(BROWSER, NOW + 60), &intent("invoke", r#"Tool::"browser""#, "t", ""), NOW));
+    assert_eq!((v.allow, v.errors), (false, vec!["no policies are loaded".to_string()]));
+}
+
+#[test]
+fn load_errors_are_typed_and_located() {
+    let schema = pack::schema();
+    let cases: Vec<(&str, String, Option<String>, Option<String>, &str)> = vec![
+        ("unparsable", "permit(principal, action, resource)\nwhen { principal.x == };".into(), None, None, "line 2"),
+        ("unknown attribute", "@id(\"bad-attr\")\npermit(principal, action == Action::\"read\", resource is Dataset) when { resource.owner == \"x\" };".into(), Some(schema.clone()), None, "bad-attr"),
+        ("unknown entity type", "@id(\"ghost\")\npermit(principal is Ghost, action, resource);".into(), Some(schema.clone()), None, "Ghost"),
+        ("bad schema", "permit(principal, action, resource);".into(), Some("entity ;".into()), None, "schema is invalid"),
+        ("entities of an unknown type", "permit(principal, action, resource);".into(), Some(schema.clone()), Some(r#"[{"uid":{"type":"Ghost","id":"x"},"attrs":{},"parents":[]}]"#.into()), "entities are invalid"),
+        ("entities not JSON", "permit(principal, action, resource);".into(), None, Some("nope".into()), "entities are invalid"),
+        ("duplicate id", "@id(\"a\") permit(principal, action, resource);\n@id(\"a\") forbid(principal, action, resource);".into(), None, None, "two policies have the id `a`"),
+        ("bad ttl", "@id(\"t\") @ttl(\"soon\") permit(principal, action, resource);".into(), None, None, "`@ttl(\"soon\")`"),
+        ("template", "permit(principal == ?principal, action, resource);".into(), None, None, "templates are not supported"),
+        ("too deep", format!("permit(principal, action, resource) when {{ {}true{} }};", "(".repeat(40), ")".repeat(40)), None, None, "nests"),
+    ];
+    for (name, p, s, e, needle) in cases {
+        let n = Native::default().set_policies(&p, s.as_deref(), e.as_deref());
+        let c = Component::new().set_policies(&p, s.as_deref(), e.as_deref());
+        assert_eq!(n, c, "{name}: native and component disagree");
+        let err = n.expect_err(name);
+        assert!(err.starts_with("policy: ") || err.starts_with("limit: "), "{name}: {err}");
+        assert!(err.contains(needle), "{name}: `{err}` lacks `{needle}`");
+    }
+}
+
+#[test]
+fn a_bad_load_leaves_the_previous_policies_in_force() {
+    let who = identity(BROWSER, NOW + 3600);
+    let what = intent("invoke", r#"Tool::"browser""#, "t", "");
+    for a in [&mut Native::default() as &mut dyn Attester, &mut Component::new()] {
+        loaded(a);
+        assert!(a.set_policies("permit(", None, None).is_err());
+        assert!(a.check(&who, &what, NOW).allow, "{}", a.name());
+    }
+}
+
+#[test]
+fn ttl_is_the_smallest_among_determining_permits_capped_by_the_default() {
+    let p = r#"
+        @id("long") @ttl("2h") permit(principal, action == Action::"a", resource);
+        @id("short") @ttl("5m") permit(principal, action == Action::"a", resource) when { context.task_id == "t" };
+        @id("plain") permit(principal, action == Action::"b", resource);
+    "#;
+    let who = identity(BROWSER, NOW + 3600);
+    let v = run_both(|a| {
+        a.set_policies(p, None, None).unwrap();
+        a.check(&who, &intent("a", r#"X::"y""#, "t", ""), NOW)
+    });
+    assert_eq!((v.allow, v.reasons.clone(), v.max_ttl_secs), (true, vec!["long".into(), "short".into()], 300));
+    let v = run_both(|a| {
+        a.set_policies(p, None, None).unwrap();
+        a.check(&who, &intent("a", r#"X::"y""#, "other", ""), NOW)
+    });
+    // 2h is capped by the default cap of 3600 s.
+    assert_eq!((v.allow, v.max_ttl_secs), (true, 3600));
+    let v = run_both(|a| {
+        a.set_policies(p, None, None).unwrap();
+        a.check(&who, &intent("b", r#"X::"y""#, "t", ""), NOW)
+    });
+    assert_eq!((v.reasons, v.max_ttl_secs), (vec!["plain".to_string()], 3600));
+}
+
+#[test]
+fn writ_context_keys_cannot_be_spoofed() {
+    let p = r#"@id("young") permit(principal, action, resource) when { context.now < 100 && context.delegation_depth == 0 };"#;
+    let who = identity(BROWSER, NOW + 3600);
+    let v = run_both(|a| {
+        a.set_policies(p, None, None).unwrap();
+        a.check(&who, &intent("x", r#"X::"y""#, "t", r#"{"now": 1, "task_id": "forged"}"#), NOW)
+    });
+    assert!(!v.allow, "the caller's `now` must not override Writ's");
+}
+
+#[test]
+fn policies_see_the_identity_attributes() {
+    let p = r#"@id("td") permit(principal, action, resource) when { principal.trust_domain == "acme.example" && principal.path == "/agent/browser" && principal.proof == "x509-svid" };"#;
+    let v = run_both(|a| {
+        a.set_policies(p, None, None).unwrap();
+        a.check(&identity(BROWSER, NOW + 60), &intent("x", r#"X::"y""#, "t", ""), NOW)
+    });
+    assert_eq!(v.reasons, vec!["td".to_string()]);
+    let v = run_both(|a| {
+        a.set_policies(p, None, None).unwrap();
+        a.check(&identity("spiffe://evil.example/agent/browser", NOW + 60), &intent("x", r#"X::"y""#, "t", ""), NOW)
+    });
+    assert!(!v.allow);
+}
+
+#[test]
+fn hot_reload_under_concurrent_checks_is_atomic() {
+    let allow = r#"@id("set-a") permit(principal, action, resource);"#;
+    let deny = r#"@id("set-b") forbid(principal, action, resource);"#;
+    let writ = writ_tests::attester::writ();
+    writ.set_time(Some(NOW));
+    writ.set_policies(allow, None, None).unwrap();
+    let who = writ_tests::attester::host_identity(&identity(BROWSER, NOW + 60));
+    let what = writ_tests::attester::host_intent(&intent("x", r#"X::"y""#, "t", ""));
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut seen = (0, 0);
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let d = writ.check(&who, &what).unwrap();
+                        assert!(d.errors.is_empty(), "{:?}", d.errors);
+                        match (d.allow, d.reasons.as_slice()) {
+                            (true, [r]) if r == "set-a" => seen.0 += 1,
+                            (false, [r]) if r == "set-b" => seen.1 += 1,
+                            other => panic!("a decision from neither set: {other:?}"),
+                        }
+                    }
+                    seen
+                })
+            })
+            .collect();
+        for i in 0..20 {
+            writ.set_policies(if i % 2 == 0 { deny } else { allow }, None, None).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let total: (u32, u32) = workers.into_iter().map(|w| w.join().unwrap()).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+        assert!(total.0 + total.1 > 0);
+    });
+    // After the last reload (an allow set), every decision is from it.
+    assert!(writ.check(&who, &what).unwrap().allow);
+}
+
+#[test]
+fn every_decision_is_audited_once() {
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let writ = writ_host::Writ::builder()
+        .time(NOW)
+        .audit(writ_host::AuditSink::callback(move |e| sink.lock().unwrap().push(e.clone())))
+        .build()
+        .unwrap();
+    writ.set_policies(&pack::policies(), Some(&pack::schema()), Some(&pack::entities())).unwrap();
+    let who = writ_tests::attester::host_identity(&identity(PAYROLL, NOW + 3600));
+    let ok = writ_tests::attester::host_intent(&intent("read", r#"PayrollRecord::"run-42/emp-7""#, "run-42", ""));
+    let no = writ_tests::attester::host_intent(&intent("read", r#"PayrollRecord::"run-42/emp-7""#, "run-42", EXTERNAL));
+    writ.check(&who, &ok).unwrap();
+    writ.check(&who, &no).unwrap();
+    let ev = events.lock().unwrap();
+    assert_eq!(ev.len(), 2);
+    let e = &ev[0];
+    assert_eq!(
+        (e.kind.as_str(), e.spiffe_id.as_deref(), e.task_id.as_deref(), e.action.as_deref(), e.resource.as_deref(), e.allow, e.time),
+        ("authorize", Some(PAYROLL), Some("run-42"), Some("read"), Some(r#"PayrollRecord::"run-42/emp-7""#), true, NOW)
+    );
+    assert_eq!(e.reasons, vec!["payroll-read-in-task".to_string()]);
+    assert_eq!((ev[1].allow, ev[1].reasons.clone()), (false, vec!["no-high-sensitivity-external".to_string()]));
+    let line = serde_json::to_value(e).unwrap();
+    assert_eq!(line["gen_ai.agent.id"], PAYROLL);
+    assert_eq!(line["gen_ai.tool.name"], "read");
+}

@@ -8,7 +8,7 @@ use rcgen::{
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use writ_host::{Error, Writ};
 
-const TD: &str = "demo.writ.example";
+const TD: &str = "acme.example";
 
 fn rc(e: rcgen::Error) -> Error {
     Error::Runtime(format!("making the demo PKI failed: {e}"))
@@ -120,7 +120,25 @@ pub fn run() -> Result<(), Error> {
     let cached = micros(t.elapsed(), n);
     println!("Timing (this build, {n} calls each): cold attest {cold:.1} µs/call, cached {cached:.1} µs/call");
     println!("  (release figures with criterion: `cargo bench -p writ-benches`; see README)");
+
+    // Authorization: the attested identity against the shipped policy pack.
+    let n_policies = writ.set_policies(writ_host::pack::POLICIES, Some(writ_host::pack::SCHEMA), Some(writ_host::pack::ENTITIES))?;
+    println!("Authorizing intents of `{agent_id}` with the shipped pack ({n_policies} Cedar policies, schema-validated):");
+    let who = writ.attest_x509(&chain)?;
+    let intents = [
+        ("read its task's payroll record", "read", r#"PayrollRecord::"run-42/emp-7""#, "run-42", ""),
+        ("read another task's record", "read", r#"PayrollRecord::"run-43/emp-7""#, "run-42", ""),
+        ("read for an external destination", "read", r#"PayrollRecord::"run-42/emp-7""#, "run-42", r#"{"destination":{"host":"paste.example.net","external":true}}"#),
+        ("invoke a tool not on its list", "invoke", r#"Tool::"browser""#, "run-42", ""),
+    ];
+    let mut allowed = 0;
+    for (label, action, resource, task, context) in intents {
+        let what = writ_host::Intent { action: action.into(), resource: resource.into(), task_id: task.into(), context: context.into() };
+        let d = writ.check(&who, &what)?;
+        allowed += usize::from(d.allow);
+        println!("  {label:<34} {} {}", if d.allow { "ALLOW " } else { "DENY  " }, serde_json::to_string(&d).unwrap_or_default());
+    }
     let secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    println!("Done at {secs}: 1 accepted, 5 rejected as expected.");
+    println!("Done at {secs}: 1 SVID accepted, 5 rejected; {allowed} intent allowed, {} denied.", intents.len() - allowed);
     Ok(())
 }

@@ -16,6 +16,7 @@
 mod audit;
 mod bindings;
 mod cache;
+pub mod pack;
 pub mod crypto;
 mod runtime;
 mod types;

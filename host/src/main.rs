@@ -25,7 +25,12 @@ enum Command {
     /// Prove which workload is calling.
     #[command(subcommand)]
     Attest(Attest),
-    /// Make a test trust domain and attest sample SVIDs through the component.
+    /// Decide whether an identity may do an intent (exit 0 allow, 3 deny, 1 error, 2 usage).
+    Authorize(AuthorizeArgs),
+    /// Policy pack tools.
+    #[command(subcommand)]
+    Policy(PolicyCmd),
+    /// Make a test trust domain, attest sample SVIDs and authorize intents through the component.
     Demo,
     /// Print the issuer's public keys (JWKS).
     Jwks,
@@ -54,6 +59,66 @@ enum Attest {
         leeway: u32,
         /// The token, or `-` to read it from stdin.
         token: String,
+    },
+}
+
+#[derive(Args)]
+struct PolicySource {
+    /// Cedar policies: a file, or a directory of `*.cedar` files. Default: the shipped pack
+    /// (with its schema and entities).
+    #[arg(long, value_name = "FILE|DIR")]
+    policies: Option<PathBuf>,
+    /// A Cedar schema (Cedar or JSON syntax): policies and requests are validated against it.
+    #[arg(long, value_name = "FILE")]
+    schema: Option<PathBuf>,
+    /// Cedar entities JSON (agents, roles, tools, resources).
+    #[arg(long, value_name = "FILE")]
+    entities: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct AuthorizeArgs {
+    #[command(flatten)]
+    source: PolicySource,
+    /// The caller's SPIFFE ID (as attestation would have proven it).
+    #[arg(long, value_name = "SPIFFE_ID")]
+    principal: String,
+    /// The action, e.g. `read` (becomes `Action::"read"`).
+    #[arg(long, value_name = "NAME")]
+    action: String,
+    /// The resource as a Cedar entity uid, e.g. `Tool::"browser"`.
+    #[arg(long, value_name = "TYPE::\"ID\"")]
+    resource: String,
+    /// The intent's context, a JSON object.
+    #[arg(long, value_name = "JSON", default_value = "")]
+    context: String,
+    /// The task the intent belongs to.
+    #[arg(long, value_name = "ID", default_value = "")]
+    task: String,
+    /// Decide at this time (unix seconds) instead of now.
+    #[arg(long, value_name = "UNIX_SECONDS")]
+    at: Option<u64>,
+    /// When the caller's identity expires (unix seconds; default: one hour after the decision time).
+    #[arg(long, value_name = "UNIX_SECONDS")]
+    expires_at: Option<u64>,
+    /// Write the decision's audit event as a JSON line to this file.
+    #[arg(long, value_name = "FILE")]
+    audit: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum PolicyCmd {
+    /// Load and validate a policy pack; prints `{"policies":N}` (exit 0) or the error (exit 1).
+    Check {
+        /// Cedar policy files or directories of `*.cedar` files. Default: the shipped pack.
+        #[arg(value_name = "FILES")]
+        files: Vec<PathBuf>,
+        /// A Cedar schema to validate the policies against.
+        #[arg(long, value_name = "FILE")]
+        schema: Option<PathBuf>,
+        /// Cedar entities JSON to check against the schema.
+        #[arg(long, value_name = "FILE")]
+        entities: Option<PathBuf>,
     },
 }
 
@@ -132,6 +197,96 @@ fn chain_from(bytes: &[u8], path: &std::path::Path) -> Result<Vec<Vec<u8>>, Erro
     }
 }
 
+/// Policies, schema and entities from files, or the shipped pack.
+fn load_source(src: &PolicySource) -> Result<(String, Option<String>, Option<String>), Usage> {
+    load_files(src.policies.as_slice(), src.schema.as_ref(), src.entities.as_ref())
+}
+
+fn text(p: &std::path::Path) -> Result<String, Usage> {
+    String::from_utf8(read(p)?).map_err(|_| Usage(format!("`{}` is not UTF-8", p.display())))
+}
+
+/// The `*.cedar` files of `path` in name order, or `path` itself.
+fn cedar_files(path: &std::path::Path) -> Result<Vec<PathBuf>, Usage> {
+    if !path.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(|e| Usage(format!("cannot read `{}`: {e}", path.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "cedar"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(Usage(format!("no `*.cedar` file in `{}`", path.display())));
+    }
+    Ok(files)
+}
+
+fn load_files(
+    paths: &[PathBuf],
+    schema: Option<&PathBuf>,
+    entities: Option<&PathBuf>,
+) -> Result<(String, Option<String>, Option<String>), Usage> {
+    if paths.is_empty() {
+        let schema = match schema {
+            Some(p) => text(p)?,
+            None => writ_host::pack::SCHEMA.to_string(),
+        };
+        let entities = match entities {
+            Some(p) => text(p)?,
+            None => writ_host::pack::ENTITIES.to_string(),
+        };
+        return Ok((writ_host::pack::POLICIES.to_string(), Some(schema), Some(entities)));
+    }
+    let mut texts = Vec::new();
+    for path in paths {
+        for f in cedar_files(path)? {
+            texts.push(text(&f)?);
+        }
+    }
+    Ok((texts.join("\n"), schema.map(|p| text(p)).transpose()?, entities.map(|p| text(p)).transpose()?))
+}
+
+/// The exit code of a deny.
+const DENY: u8 = 3;
+
+fn authorize(args: AuthorizeArgs) -> Result<ExitCode, Usage> {
+    let (policies, schema, entities) = load_source(&args.source)?;
+    let audit = match &args.audit {
+        Some(p) => AuditSink::file(p).map_err(|e| Usage(format!("cannot open `{}`: {e}", p.display())))?,
+        None => AuditSink::Discard,
+    };
+    let fail = |e: Error| {
+        print_error(&e);
+        Ok(ExitCode::from(1))
+    };
+    let writ = match Writ::builder().audit(audit).build() {
+        Ok(w) => w,
+        Err(e) => return fail(e),
+    };
+    writ.set_time(args.at);
+    if let Err(e) = writ.set_policies(&policies, schema.as_deref(), entities.as_deref()) {
+        return fail(e);
+    }
+    let rest = args.principal.strip_prefix("spiffe://").ok_or_else(|| Usage(format!("`{}` is not a SPIFFE ID (spiffe://…)", args.principal)))?;
+    let who = writ_host::Identity {
+        spiffe_id: args.principal.clone(),
+        trust_domain: rest.split('/').next().unwrap_or("").to_string(),
+        expires_at: args.expires_at.unwrap_or(writ.now() + 3600),
+        thumbprint: String::new(),
+        proof: writ_host::Proof::X509Svid,
+    };
+    let what = writ_host::Intent { action: args.action, resource: args.resource, task_id: args.task, context: args.context };
+    match writ.check(&who, &what) {
+        Ok(d) => {
+            println!("{}", serde_json::to_string(&d).unwrap_or_default());
+            Ok(if d.allow { ExitCode::SUCCESS } else { ExitCode::from(DENY) })
+        }
+        Err(e) => fail(e),
+    }
+}
+
 /// The identity as one JSON object, fields in contract order.
 fn identity_json(id: writ_host::Identity) -> Option<String> {
     Some(serde_json::to_string(&id).unwrap_or_default())
@@ -141,6 +296,14 @@ fn identity_json(id: writ_host::Identity) -> Option<String> {
 fn run(cli: Cli) -> Result<Result<Option<String>, Error>, Usage> {
     match cli.command {
         Command::Demo => Ok(demo::run().map(|()| None)),
+        Command::Authorize(_) => Err(Usage("internal: authorize is dispatched in main".into())),
+        Command::Policy(PolicyCmd::Check { files, schema, entities }) => {
+            let (p, s, e) = load_files(&files, schema.as_ref(), entities.as_ref())?;
+            Ok(Writ::builder()
+                .build()
+                .and_then(|w| w.set_policies(&p, s.as_deref(), e.as_deref()))
+                .map(|n| Some(serde_json::json!({ "policies": n }).to_string())))
+        }
         Command::Jwks => Ok(Writ::builder().build().and_then(|w| w.jwks()).map(Some)),
         Command::Attest(Attest::X509 { common, chain }) => {
             let writ = match writ_for(&common)? {
@@ -178,6 +341,12 @@ fn run(cli: Cli) -> Result<Result<Option<String>, Error>, Usage> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Authorize(args) = cli.command {
+        return authorize(args).unwrap_or_else(|Usage(msg)| {
+            eprintln!("error: {msg}");
+            ExitCode::from(2)
+        });
+    }
     match run(cli) {
         Ok(Ok(None)) => ExitCode::SUCCESS,
         Ok(Ok(Some(v))) => {

@@ -159,4 +159,61 @@ fn demo_runs_on_built_in_defaults() {
     let s = String::from_utf8(out.stdout).unwrap();
     assert_eq!(s.matches(" ACCEPT ").count(), 1, "{s}");
     assert_eq!(s.matches(" REJECT ").count(), 5, "{s}");
+    assert_eq!(s.matches(" ALLOW ").count(), 1, "{s}");
+    assert_eq!(s.matches(" DENY ").count(), 3, "{s}");
+}
+
+#[test]
+fn authorize_with_the_shipped_pack_and_with_files() {
+    let read = ["authorize", "--principal", "spiffe://acme.example/agent/payroll", "--action", "read", "--resource", r#"PayrollRecord::"run-42/emp-7""#];
+    // Built-in default: the shipped pack.
+    let out = writ(&[&read[..], &["--task", "run-42"]].concat(), None);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), r#"{"allow":true,"reasons":["payroll-read-in-task"],"errors":[],"max_ttl_secs":900}"#);
+    // A deny exits 3.
+    let out = writ(&[&read[..], &["--task", "run-43"]].concat(), None);
+    assert_eq!(out.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["allow"], false);
+    // A bad context is a deny with the error listed.
+    let out = writ(&[&read[..], &["--task", "run-42", "--context", "{oops"]].concat(), None);
+    assert_eq!(out.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["errors"][0].as_str().unwrap().contains("context is not JSON"));
+
+    // From files: a policy file without a schema.
+    let dir = tempdir("authz");
+    let p = dir.join("p.cedar");
+    std::fs::write(&p, r#"@id("only-staging") permit(principal, action == Action::"deploy", resource == Environment::"staging");"#).unwrap();
+    let ps = p.display().to_string();
+    let deploy = |env: &str| writ(&["authorize", "--policies", &ps, "--principal", "spiffe://acme.example/ci", "--action", "deploy", "--resource", env], None);
+    assert_eq!(deploy(r#"Environment::"staging""#).status.code(), Some(0));
+    assert_eq!(deploy(r#"Environment::"production""#).status.code(), Some(3));
+    // An unparsable policy file is an error (exit 1) naming the line.
+    std::fs::write(&p, "permit(principal,\n action resource);").unwrap();
+    let out = deploy(r#"Environment::"staging""#);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"]["kind"], "policy");
+    assert!(v["error"]["message"].as_str().unwrap().contains("line 2"), "{v}");
+    // Usage errors exit 2.
+    assert_eq!(writ(&["authorize", "--principal", "spiffe://acme.example/a", "--action", "read"], None).status.code(), Some(2));
+    assert_eq!(writ(&["authorize", "--principal", "not-spiffe", "--action", "read", "--resource", "X::\"y\""], None).status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn policy_check_validates_a_pack() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
+    let r = |f: &str| root.join(f).display().to_string();
+    let out = writ(&["policy", "check", &r(""), "--schema", &r("writ.cedarschema"), "--entities", &r("entities.json")], None);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), r#"{"policies":8}"#);
+    let dir = tempdir("check");
+    std::fs::write(dir.join("bad.cedar"), r#"@id("x") permit(principal, action == Action::"read", resource is Dataset) when { resource.colour == "red" };"#).unwrap();
+    let out = writ(&["policy", "check", &dir.join("bad.cedar").display().to_string(), "--schema", &r("writ.cedarschema")], None);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["error"]["message"].as_str().unwrap().contains("`x`"), "{v}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

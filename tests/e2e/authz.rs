@@ -290,3 +290,10 @@ fn every_decision_is_audited_once() {
     assert_eq!(line["gen_ai.agent.id"], PAYROLL);
     assert_eq!(line["gen_ai.tool.name"], "read");
 }
+
+#[test]
+fn the_embedded_pack_is_the_policies_directory() {
+    assert_eq!(writ_host::pack::POLICIES, pack::policies(), "host/src/pack.rs must list every policies/*.cedar file");
+    assert_eq!(writ_host::pack::SCHEMA, pack::schema());
+    assert_eq!(writ_host::pack::ENTITIES, pack::entities());
+}

@@ -110,7 +110,7 @@ fn delegation_depth_is_bounded() {
 #[test]
 fn bad_requests_deny_with_the_error_listed() {
     let cases = [
-        ("unknown action", intent("fly", r#"Tool::"browser""#, "t", ""), "not defined in the supplied schema"),
+        ("unknown action", intent("fly", r#"Tool::"browser""#, "t", ""), "`Action::\"fly\"`"),
         ("resource not an entity uid", intent("invoke", "browser", "t", ""), "not an entity uid"),
         ("unknown entity type", intent("invoke", r#"Spaceship::"x""#, "t", ""), "request"),
         ("context not JSON", intent("invoke", r#"Tool::"browser""#, "t", "{nope"), "context is not JSON"),

@@ -43,6 +43,13 @@ struct PolicyIndex {
     slices: std::sync::Mutex<HashMap<(EntityUid, EntityUid), std::sync::Arc<PolicySet>>>,
 }
 
+/// Entity map entries all cached merged stores may hold together (each merged store is a
+/// copy of the loaded store's map, sharing its entities): the cache keeps at most this many
+/// divided by the store's size, and at least one.
+const MERGED_BUDGET: usize = 1 << 16;
+
+type MergedKey = (String, &'static str, Option<EntityUid>);
+
 /// Slices kept before the slice cache starts over.
 const MAX_SLICES: usize = 4096;
 
@@ -99,6 +106,9 @@ pub struct PolicyStore {
     /// `@ttl` of each permit policy that has one, seconds.
     ttls: HashMap<PolicyId, u32>,
     authorizer: Authorizer,
+    /// Entity stores with a caller merged in, by (SPIFFE ID, proof, agent resource).
+    merged: std::sync::Mutex<HashMap<MergedKey, std::sync::Arc<Entities>>>,
+    merged_cap: usize,
     agent_type: EntityTypeName,
     action_type: EntityTypeName,
 }
@@ -240,6 +250,7 @@ impl PolicyStore {
             // With a schema this still yields the schema's action entities (for `action in`).
             None => Entities::from_json_str("[]", schema.as_ref()).map_err(|e| policy_err(format!("entities: {e}")))?,
         };
+        let merged_cap = (MERGED_BUDGET / (entities.iter().count() + 1)).max(1);
         Ok(PolicyStore {
             index: PolicyIndex::new(&policies_set),
             policies: policies_set,
@@ -247,6 +258,8 @@ impl PolicyStore {
             entities,
             ttls,
             authorizer: Authorizer::new(),
+            merged: std::sync::Mutex::new(HashMap::new()),
+            merged_cap,
             agent_type: EntityTypeName::from_str(AGENT_TYPE).map_err(|e| policy_err(e.to_string()))?,
             action_type: EntityTypeName::from_str("Action").map_err(|e| policy_err(e.to_string()))?,
         })
@@ -326,19 +339,37 @@ impl PolicyStore {
             Context::from_json_value(Value::Object(context), self.schema.as_ref().map(|s| (s, &action)))
                 .map_err(|e| format!("context: {e}"))?
         };
-        let mut extra = vec![self.agent_entity(&principal, &who.spiffe_id, Some(who.proof.as_str()))?];
-        // An agent as the resource (delegation) gets its identity attributes the same way.
-        if resource.type_name() == &self.agent_type && resource != principal {
-            let id = resource.id().unescaped().to_string();
-            extra.push(self.agent_entity(&resource, &id, None)?);
-        }
-        // Not re-validated against the schema per request: the loaded entities were at load
-        // time, the identity attributes are strings, and policies were validated to use
-        // only declared attributes.
-        let entities = self.entities.clone().upsert_entities(extra, None).map_err(|e| format!("entities: {e}"))?;
+        // The entity store with this caller (and an agent resource) merged in depends only on
+        // those identities, so it is built once per (principal, proof, agent resource) and kept.
+        let agent_resource = (resource.type_name() == &self.agent_type && resource != principal).then(|| resource.clone());
+        let key = (who.spiffe_id.clone(), who.proof.as_str(), agent_resource.clone());
+        let cached = self.merged.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
+        let entities = match cached {
+            Some(e) => e,
+            None => {
+                let mut extra = vec![self.agent_entity(&principal, &who.spiffe_id, Some(who.proof.as_str()))?];
+                // An agent as the resource (delegation) gets its identity attributes the same way.
+                if let Some(r) = &agent_resource {
+                    let id = r.id().unescaped().to_string();
+                    extra.push(self.agent_entity(r, &id, None)?);
+                }
+                // Not re-validated against the schema per request: the loaded entities were at
+                // load time, the identity attributes are strings, and policies were validated to
+                // use only declared attributes.
+                let merged = std::sync::Arc::new(
+                    self.entities.clone().upsert_entities(extra, None).map_err(|e| format!("entities: {e}"))?,
+                );
+                let mut cache = self.merged.lock().unwrap_or_else(|p| p.into_inner());
+                if cache.len() >= self.merged_cap {
+                    cache.clear();
+                }
+                cache.insert(key, merged.clone());
+                merged
+            }
+        };
         let slice = if indexed && self.index.useful { Some(self.index.slice(&principal, &action)?) } else { None };
         let request = Request::new(principal, action, resource, context, self.schema.as_ref()).map_err(|e| format!("request: {e}"))?;
-        Ok(self.authorizer.is_authorized(&request, slice.as_deref().unwrap_or(&self.policies), &entities))
+        Ok(self.authorizer.is_authorized(&request, slice.as_deref().unwrap_or(&self.policies), entities.as_ref()))
     }
 
     fn decision(&self, response: &cedar_policy::Response, default_ttl: u32) -> Decision {

@@ -38,7 +38,9 @@ pub enum AuditSink {
     /// Dropped.
     #[default]
     Discard,
-    /// JSON lines on standard error (standard output is the CLI's answer).
+    /// JSON lines on standard output.
+    Stdout,
+    /// JSON lines on standard error (for CLIs whose standard output is the answer).
     Stderr,
     /// JSON lines appended to a file.
     File(Arc<Mutex<std::fs::File>>),
@@ -50,6 +52,7 @@ impl std::fmt::Debug for AuditSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             AuditSink::Discard => "Discard",
+            AuditSink::Stdout => "Stdout",
             AuditSink::Stderr => "Stderr",
             AuditSink::File(_) => "File",
             AuditSink::Callback(_) => "Callback",
@@ -72,6 +75,9 @@ impl AuditSink {
         let line = || serde_json::to_string(&event).unwrap_or_default();
         match self {
             AuditSink::Discard => {}
+            AuditSink::Stdout => {
+                let _ = writeln!(std::io::stdout().lock(), "{}", line());
+            }
             AuditSink::Stderr => {
                 let _ = writeln!(std::io::stderr().lock(), "{}", line());
             }

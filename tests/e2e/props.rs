@@ -125,3 +125,38 @@ proptest! {
         prop_assert_eq!(n, c);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// Random policy text, schema and entities: a load error or a load, never a crash, and
+    /// the same answer from both implementations.
+    #[test]
+    fn random_policy_loads_never_crash(
+        policy in "(permit|forbid|@id\\(\"[a-z]{1,3}\"\\)|\\(|\\)|\\{|\\}|principal|action|resource|==|in|when|unless|context\\.[a-z]{1,4}|\"[a-z]{0,3}\"|[0-9]{1,3}|;|,|&&|\\|\\|| ){0,40}",
+        schema in proptest::option::of("(entity [A-Z][a-z]{0,3};|action [a-z]{1,3};|\\{|\\}| ){0,10}"),
+        entities in proptest::option::of("(\\[|\\]|\\{|\\}|\"uid\"|:|,|\"[a-z]{0,3}\"| ){0,20}"),
+    ) {
+        let n = Native::default().set_policies(&policy, schema.as_deref(), entities.as_deref());
+        let c = Component::new().set_policies(&policy, schema.as_deref(), entities.as_deref());
+        prop_assert_eq!(n, c);
+    }
+
+    /// Random context JSON against the shipped pack: always a decision, identical both ways;
+    /// anything that is not a valid context is a deny with the error listed.
+    #[test]
+    fn random_contexts_always_decide(context in "(\\{|\\}|\\[|\\]|\"[a-z_]{0,8}\"|:|,|[0-9]{1,4}|true|null| ){0,30}") {
+        let who = writ_tests::pack::identity("spiffe://acme.example/agent/browser", NOW + 3600);
+        let what = writ_tests::pack::intent("invoke", r#"Tool::"browser""#, "t", &context);
+        let mut n = Native::default();
+        let mut c = Component::new();
+        for a in [&mut n as &mut dyn Attester, &mut c] {
+            a.set_policies(&writ_tests::pack::policies(), Some(&writ_tests::pack::schema()), Some(&writ_tests::pack::entities())).unwrap();
+        }
+        let v = n.check(&who, &what, NOW);
+        prop_assert_eq!(&v, &c.check(&who, &what, NOW));
+        if !v.errors.is_empty() {
+            prop_assert!(!v.allow);
+        }
+    }
+}

@@ -72,6 +72,11 @@ impl Engine {
         &self.config
     }
 
+    /// The lifetime cap applied to decisions (default 3600 s).
+    pub fn set_ttl_cap(&mut self, secs: u32) {
+        self.config.default_ttl_secs = secs;
+    }
+
     pub fn set_leeway(&mut self, secs: u64) {
         self.config.jwt_leeway_secs = secs;
     }

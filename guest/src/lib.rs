@@ -116,6 +116,9 @@ impl control::Guest for Component {
             }
         });
     }
+    fn set_ttl_cap(secs: u32) {
+        with_state(|e, _| e.set_ttl_cap(secs));
+    }
     fn set_audit(enabled: bool) {
         STATE.with(|s| s.borrow_mut().audit = enabled);
     }

@@ -101,6 +101,10 @@ struct AuthorizeArgs {
     /// When the caller's identity expires (unix seconds; default: one hour after the decision time).
     #[arg(long, value_name = "UNIX_SECONDS")]
     expires_at: Option<u64>,
+    /// Lifetime cap, seconds: `max_ttl_secs` when no determining policy has a `@ttl`, and the
+    /// ceiling of any `@ttl`.
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    ttl_cap: u32,
     /// Write the decision's audit event as a JSON line to this file.
     #[arg(long, value_name = "FILE")]
     audit: Option<PathBuf>,
@@ -266,6 +270,9 @@ fn authorize(args: AuthorizeArgs) -> Result<ExitCode, Usage> {
         Err(e) => return fail(e),
     };
     writ.set_time(args.at);
+    if let Err(e) = writ.set_ttl_cap(args.ttl_cap) {
+        return fail(e);
+    }
     if let Err(e) = writ.set_policies(&policies, schema.as_deref(), entities.as_deref()) {
         return fail(e);
     }

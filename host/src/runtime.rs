@@ -124,6 +124,7 @@ struct ControlLog {
     /// Policies, schema, entities.
     policies: Option<(String, Option<String>, Option<String>)>,
     leeway: u32,
+    ttl_cap: Option<u32>,
     provider: CryptoProvider,
 }
 
@@ -340,6 +341,9 @@ impl Writ {
         let provider = log.provider.to_wit();
         ctl.call_set_crypto_provider(&mut inst.store, provider).map_err(|e| Error::Trap(format!("{e:#}")))?;
         ctl.call_set_leeway(&mut inst.store, log.leeway).map_err(|e| Error::Trap(format!("{e:#}")))?;
+        if let Some(cap) = log.ttl_cap {
+            ctl.call_set_ttl_cap(&mut inst.store, cap).map_err(|e| Error::Trap(format!("{e:#}")))?;
+        }
         let audit = !matches!(self.inner.shared.audit, AuditSink::Discard);
         ctl.call_set_audit(&mut inst.store, audit).map_err(|e| Error::Trap(format!("{e:#}")))?;
         for (td, bytes) in &log.bundles {
@@ -421,6 +425,15 @@ impl Writ {
         self.control(
             |i| Ok(Ok(i.module.writ_agent_control().call_set_leeway(&mut i.store, secs)?)),
             |log| log.leeway = secs,
+        )
+    }
+
+    /// The lifetime cap, seconds: a decision's `max_ttl_secs` when no determining policy has
+    /// a `@ttl`, and the ceiling of any `@ttl` (default 3600).
+    pub fn set_ttl_cap(&self, secs: u32) -> Result<(), Error> {
+        self.control(
+            |i| Ok(Ok(i.module.writ_agent_control().call_set_ttl_cap(&mut i.store, secs)?)),
+            |log| log.ttl_cap = Some(secs),
         )
     }
 

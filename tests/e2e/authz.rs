@@ -297,3 +297,22 @@ fn the_embedded_pack_is_the_policies_directory() {
     assert_eq!(writ_host::pack::SCHEMA, pack::schema());
     assert_eq!(writ_host::pack::ENTITIES, pack::entities());
 }
+
+#[test]
+fn the_ttl_cap_is_configurable() {
+    let p = r#"@id("long") @ttl("2h") permit(principal, action, resource); @id("plain") permit(principal, action == Action::"b", resource);"#;
+    let who = identity(BROWSER, NOW + 3600);
+    let mut n = Native::default();
+    n.engine.set_ttl_cap(600);
+    n.set_policies(p, None, None).unwrap();
+    let c = Component::new();
+    c.writ.set_ttl_cap(600).unwrap();
+    c.writ.set_policies(p, None, None).unwrap();
+    for (action, ttl) in [("a", 600), ("b", 600)] {
+        let what = intent(action, r#"X::"y""#, "t", "");
+        let d = n.engine.check(&who, &what, NOW);
+        c.writ.set_time(Some(NOW));
+        let k = c.writ.check(&writ_tests::attester::host_identity(&who), &writ_tests::attester::host_intent(&what)).unwrap();
+        assert_eq!((d.max_ttl_secs, k.max_ttl_secs), (ttl, ttl), "{action}");
+    }
+}

@@ -22,6 +22,13 @@ pub const MAX_CONTEXT_BYTES: usize = 64 << 10;
 /// nesting and cannot check its stack inside Wasm, so depth is bounded before Cedar sees it.
 pub const MAX_NESTING: usize = 32;
 
+/// Operators in one policy. A chain like `a && b && c …` is as deep as it is long, and Cedar
+/// evaluates it recursively: inside Wasm, where Cedar cannot check its stack, the stack runs out
+/// at ~400 levels (measured), so a policy's operator count is bounded at load with 2× margin.
+/// Natively Cedar checks its stack and answers "recursion limit reached" instead; how deep it
+/// gets depends on the caller's thread stack (debug builds use far more per level).
+pub const MAX_POLICY_OPERATORS: usize = 192;
+
 /// The entity type of attested principals.
 pub const AGENT_TYPE: &str = "Agent";
 
@@ -165,6 +172,51 @@ pub fn nesting_depth(text: &str) -> usize {
     max
 }
 
+/// The largest number of operators in one `;`-terminated policy of `text`, outside string
+/// literals and `//` comments.
+pub fn max_policy_operators(text: &str) -> usize {
+    let b = text.as_bytes();
+    let (mut i, mut count, mut max) = (0usize, 0usize, 0usize);
+    let word = |i: usize, w: &[u8]| {
+        b[i..].starts_with(w)
+            && (i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_'))
+            && b.get(i + w.len()).is_none_or(|c| !(c.is_ascii_alphanumeric() || *c == b'_'))
+    };
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b';' => {
+                max = max.max(count);
+                count = 0;
+            }
+            b'&' | b'|' | b'=' | b'!' | b'<' | b'>' | b'+' | b'-' | b'*' | b'.' => {
+                count += 1;
+                // Two-character operators count once.
+                if matches!((b[i], b.get(i + 1)), (b'&', Some(b'&')) | (b'|', Some(b'|')) | (b'=' | b'!' | b'<' | b'>', Some(b'='))) {
+                    i += 1;
+                }
+            }
+            _ => {
+                if [&b"in"[..], b"has", b"like", b"is", b"if"].iter().any(|w| word(i, w)) {
+                    count += 1;
+                }
+            }
+        }
+        i += 1;
+    }
+    max.max(count)
+}
+
 fn bounded(what: &str, text: &str, max_bytes: usize) -> Result<()> {
     if text.len() > max_bytes {
         return Err(Error::Limit(format!("{what} is {} bytes, over the cap of {max_bytes}", text.len())));
@@ -197,6 +249,12 @@ impl PolicyStore {
     /// strictly and parse entities against it.
     pub fn load(policies: &str, schema: Option<&str>, entities: Option<&str>) -> Result<PolicyStore> {
         bounded("policy text", policies, MAX_POLICY_BYTES)?;
+        let ops = max_policy_operators(policies);
+        if ops > MAX_POLICY_OPERATORS {
+            return Err(Error::Limit(format!(
+                "a policy has {ops} operators, over the cap of {MAX_POLICY_OPERATORS} (deep expressions exhaust the evaluator's stack)"
+            )));
+        }
         let parsed = PolicySet::from_str(policies).map_err(|e| policy_err(format!("policies do not parse: {}", located(policies, &e))))?;
         if parsed.templates().next().is_some() {
             return Err(policy_err("policy templates are not supported".into()));
@@ -453,6 +511,14 @@ mod tests {
     fn nesting_ignores_strings() {
         assert_eq!(nesting_depth("permit(principal, action, resource) when { [1, [2]] };"), 3);
         assert_eq!(nesting_depth(r#"when { "((((\"((" }"#), 1);
+    }
+
+    #[test]
+    fn operators_are_counted_per_policy_outside_strings_and_comments() {
+        assert_eq!(max_policy_operators(r#"permit(principal, action, resource) when { context.a == "x && y" };"#), 2);
+        assert_eq!(max_policy_operators("// a && b && c\npermit(principal, action in [Action::\"a\"], resource);"), 1);
+        assert_eq!(max_policy_operators("permit(principal, action, resource) when { a && b }; forbid(principal, action, resource) when { a && b && c || d };"), 3);
+        assert_eq!(max_policy_operators("permit(principal is Agent, action, resource) when { x.inside has y };"), 3);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Authorization with the shipped policy pack: each policy allowing and denying, bad input,
 //! load errors, atomic hot reload, audit — natively and through the component, same answers.
 
+use writ_core::authz::MAX_POLICY_OPERATORS;
 use writ_tests::pack::{self, identity, intent};
 use writ_tests::{Attester, Component, NOW, Native, Verdict};
 
@@ -315,4 +316,33 @@ fn the_ttl_cap_is_configurable() {
         let k = c.writ.check(&writ_tests::attester::host_identity(&who), &writ_tests::attester::host_intent(&what)).unwrap();
         assert_eq!((d.max_ttl_secs, k.max_ttl_secs), (ttl, ttl), "{action}");
     }
+}
+
+#[test]
+fn deep_expressions_are_refused_at_load_not_trapped_at_evaluation() {
+    // Native Cedar checks its own stack and would answer "recursion limit reached" on a
+    // test thread's 2 MiB in a debug build; give the native side room, as an embedder would.
+    std::thread::Builder::new().stack_size(256 << 20).spawn(deep_expressions).unwrap().join().unwrap();
+}
+
+fn deep_expressions() {
+    let who = identity(BROWSER, NOW + 3600);
+    let what = intent("x", r#"X::"y""#, "t", "");
+    // At the cap: the deepest shapes still evaluate inside the component without trapping.
+    let and_chain = format!("permit(principal, action, resource) when {{ {} }};", vec!["true"; MAX_POLICY_OPERATORS + 1].join(" && "));
+    let if_chain = format!("permit(principal, action, resource) when {{ {}true }};", "if false then false else ".repeat(MAX_POLICY_OPERATORS));
+    let nested_and = format!("permit(principal, action, resource) when {{ {}true{} && {} }};", "(".repeat(31), ")".repeat(31), vec!["true"; MAX_POLICY_OPERATORS].join(" && "));
+    for (name, p, allow) in [("and chain", &and_chain, true), ("if chain", &if_chain, true), ("nested and chain", &nested_and, true)] {
+        let v = run_both(|a| {
+            a.set_policies(p, None, None).unwrap_or_else(|e| panic!("{name}: {e}"));
+            a.check(&who, &what, NOW)
+        });
+        assert_eq!((v.allow, v.errors.clone()), (allow, vec![]), "{name}");
+    }
+    // Over the cap: a typed limit error at load, the same both ways.
+    let over = format!("permit(principal, action, resource) when {{ {} }};", vec!["true"; 2000].join(" && "));
+    let n = Native::default().set_policies(&over, None, None);
+    let c = Component::new().set_policies(&over, None, None);
+    assert_eq!(n, c);
+    assert!(n.unwrap_err().starts_with("limit: a policy has 1999 operators"));
 }

@@ -265,13 +265,7 @@ fn hot_reload_under_concurrent_checks_is_atomic() {
 
 #[test]
 fn every_decision_is_audited_once() {
-    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = events.clone();
-    let writ = writ_host::Writ::builder()
-        .time(NOW)
-        .audit(writ_host::AuditSink::callback(move |e| sink.lock().unwrap().push(e.clone())))
-        .build()
-        .unwrap();
+    let (writ, events) = writ_tests::attester::audited_writ(NOW);
     writ.set_policies(&pack::policies(), Some(&pack::schema()), Some(&pack::entities())).unwrap();
     let who = writ_tests::attester::host_identity(&identity(PAYROLL, NOW + 3600));
     let ok = writ_tests::attester::host_intent(&intent("read", r#"PayrollRecord::"run-42/emp-7""#, "run-42", ""));

@@ -72,13 +72,7 @@ fn many_threads_get_correct_independent_answers() {
 
 #[test]
 fn audit_events_reach_the_callback() {
-    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = events.clone();
-    let writ = writ_host::Writ::builder()
-        .time(NOW)
-        .audit(writ_host::AuditSink::callback(move |e| sink.lock().unwrap().push(e.clone())))
-        .build()
-        .unwrap();
+    let (writ, events) = writ_tests::attester::audited_writ(NOW);
     let pki = Pki::new("example.org", KeyAlg::P256);
     writ.set_bundle("example.org", &pki.bundle_pem()).unwrap();
     writ.attest_x509(&pki.chain3("/w", KeyAlg::P256)).unwrap();

@@ -128,6 +128,22 @@ pub fn writ() -> writ_host::Writ {
     WRIT.get_or_init(|| writ_host::Writ::builder().build().expect("the component loads")).fork()
 }
 
+/// Audit events collected by a callback sink.
+pub type Events = std::sync::Arc<std::sync::Mutex<Vec<writ_host::AuditEvent>>>;
+
+/// A `Writ` at `now` whose audit events are collected (a new engine: the callback is fixed at
+/// build time).
+pub fn audited_writ(now: u64) -> (writ_host::Writ, Events) {
+    let events = Events::default();
+    let sink = events.clone();
+    let writ = writ_host::Writ::builder()
+        .time(now)
+        .audit(writ_host::AuditSink::callback(move |e| sink.lock().unwrap_or_else(|p| p.into_inner()).push(e.clone())))
+        .build()
+        .expect("the component loads");
+    (writ, events)
+}
+
 impl Component {
     pub fn new() -> Component {
         Component { writ: writ() }

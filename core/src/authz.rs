@@ -372,7 +372,7 @@ impl PolicyStore {
     fn decide(&self, who: &Identity, what: &Intent, env: &RequestEnv, default_ttl: u32, indexed: bool) -> Decision {
         match self.evaluate(who, what, env, indexed) {
             Ok(response) => self.decision(&response, default_ttl),
-            Err(e) => Decision { allow: false, reasons: Vec::new(), errors: vec![e], max_ttl_secs: 0 },
+            Err(e) => Decision::error(e),
         }
     }
 

@@ -22,8 +22,8 @@ pub struct Decision {
 }
 
 impl Decision {
-    /// The closed default: deny, with why.
-    pub fn deny(reason: impl Into<String>) -> Self {
-        Decision { allow: false, reasons: vec![reason.into()], errors: Vec::new(), max_ttl_secs: 0 }
+    /// The closed default: deny, with the problem that prevented a decision in `errors`.
+    pub fn error(problem: impl Into<String>) -> Self {
+        Decision { allow: false, reasons: Vec::new(), errors: vec![problem.into()], max_ttl_secs: 0 }
     }
 }

@@ -32,7 +32,6 @@ impl Default for Config {
     }
 }
 
-
 #[derive(Debug, Clone)]
 struct Cached {
     identity: Identity,
@@ -167,12 +166,7 @@ impl Engine {
     /// holder. Never fails: with no policies, or on any problem, the answer is deny.
     pub fn check_at_depth(&self, who: &Identity, what: &Intent, now: u64, delegation_depth: u32) -> Decision {
         match &self.policies {
-            None => Decision {
-                allow: false,
-                reasons: Vec::new(),
-                errors: vec!["no policies are loaded".into()],
-                max_ttl_secs: 0,
-            },
+            None => Decision::error("no policies are loaded"),
             Some(p) => p.check(who, what, &RequestEnv { now, delegation_depth }, self.config.default_ttl_secs),
         }
     }

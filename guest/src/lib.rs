@@ -73,26 +73,32 @@ fn now() -> u64 {
     writ::agent::clock::now()
 }
 
-fn audit_attest(proof: &str, result: &Result<writ_core::Identity, writ_core::Error>) {
-    if !STATE.with(|s| s.borrow().audit) {
-        return;
+/// Hand an event to the host's audit sink, unless the host said it has none.
+fn emit(event: impl FnOnce() -> writ::agent::audit::Event) {
+    if STATE.with(|s| s.borrow().audit) {
+        writ::agent::audit::emit(&event());
     }
-    let (spiffe_id, allow, reasons) = match result {
-        Ok(id) => (Some(id.spiffe_id.clone()), true, vec![proof.to_string()]),
-        Err(e) => (None, false, vec![format!("{}: {}", e.kind(), e.message())]),
-    };
-    writ::agent::audit::emit(&writ::agent::audit::Event {
-        kind: "attest".into(),
-        time: now(),
-        spiffe_id,
-        task_id: None,
-        action: None,
-        resource: None,
-        allow,
-        reasons,
-        jti: None,
-        act_chain: Vec::new(),
-        detail: Some(proof.into()),
+}
+
+fn audit_attest(proof: &str, result: &Result<writ_core::Identity, writ_core::Error>) {
+    emit(|| {
+        let (spiffe_id, allow, reasons) = match result {
+            Ok(id) => (Some(id.spiffe_id.clone()), true, vec![proof.to_string()]),
+            Err(e) => (None, false, vec![format!("{}: {}", e.kind(), e.message())]),
+        };
+        writ::agent::audit::Event {
+            kind: "attest".into(),
+            time: now(),
+            spiffe_id,
+            task_id: None,
+            action: None,
+            resource: None,
+            allow,
+            reasons,
+            jti: None,
+            act_chain: Vec::new(),
+            detail: Some(proof.into()),
+        }
     });
 }
 
@@ -151,21 +157,19 @@ impl authorize::Guest for Component {
         let (who, what) = (convert::identity_from_wit(who), convert::intent_from_wit(what));
         let d = with_state(|e, _| e.check(&who, &what, at));
         // Every decision is audited (when the host listens).
-        if STATE.with(|s| s.borrow().audit) {
-            writ::agent::audit::emit(&writ::agent::audit::Event {
-                kind: "authorize".into(),
-                time: at,
-                spiffe_id: Some(who.spiffe_id),
-                task_id: Some(what.task_id),
-                action: Some(what.action),
-                resource: Some(what.resource),
-                allow: d.allow,
-                reasons: d.reasons.clone(),
-                jti: None,
-                act_chain: Vec::new(),
-                detail: (!d.errors.is_empty()).then(|| d.errors.join("; ")),
-            });
-        }
+        emit(|| writ::agent::audit::Event {
+            kind: "authorize".into(),
+            time: at,
+            spiffe_id: Some(who.spiffe_id),
+            task_id: Some(what.task_id),
+            action: Some(what.action),
+            resource: Some(what.resource),
+            allow: d.allow,
+            reasons: d.reasons.clone(),
+            jti: None,
+            act_chain: Vec::new(),
+            detail: (!d.errors.is_empty()).then(|| d.errors.join("; ")),
+        });
         convert::decision_to_wit(d)
     }
 }

@@ -154,15 +154,20 @@ fn read(path: &std::path::Path) -> Result<Vec<u8>, Usage> {
     std::fs::read(path).map_err(|e| Usage(format!("cannot read `{}`: {e}", path.display())))
 }
 
+/// JSON lines appended to `path`, or no audit.
+fn audit_sink(path: Option<&std::path::Path>) -> Result<AuditSink, Usage> {
+    match path {
+        Some(p) => AuditSink::file(p).map_err(|e| Usage(format!("cannot open `{}`: {e}", p.display()))),
+        None => Ok(AuditSink::Discard),
+    }
+}
+
 fn print_error(e: &Error) {
     println!("{}", serde_json::json!({"error": {"kind": e.kind(), "message": e.message()}}));
 }
 
 fn writ_for(common: &Common) -> Result<Result<Writ, Error>, Usage> {
-    let audit = match &common.audit {
-        Some(p) => AuditSink::file(p).map_err(|e| Usage(format!("cannot open `{}`: {e}", p.display())))?,
-        None => AuditSink::Discard,
-    };
+    let audit = audit_sink(common.audit.as_deref())?;
     let writ = match Writ::builder().audit(audit).build() {
         Ok(w) => w,
         Err(e) => return Ok(Err(e)),
@@ -257,10 +262,7 @@ const DENY: u8 = 3;
 
 fn authorize(args: AuthorizeArgs) -> Result<ExitCode, Usage> {
     let (policies, schema, entities) = load_source(&args.source)?;
-    let audit = match &args.audit {
-        Some(p) => AuditSink::file(p).map_err(|e| Usage(format!("cannot open `{}`: {e}", p.display())))?,
-        None => AuditSink::Discard,
-    };
+    let audit = audit_sink(args.audit.as_deref())?;
     let fail = |e: Error| {
         print_error(&e);
         Ok(ExitCode::from(1))

@@ -188,6 +188,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// A guest trap (or any failure of a call into the guest).
+fn trap(e: wasmtime::Error) -> Error {
+    Error::Trap(format!("{e:#}"))
+}
+
 fn runtime_err(e: impl std::fmt::Display) -> Error {
     Error::Runtime(format!("{e:#}"))
 }
@@ -339,19 +344,19 @@ impl Writ {
         let mut inst = self.new_instance(log.generation)?;
         let ctl = inst.module.writ_agent_control();
         let provider = log.provider.to_wit();
-        ctl.call_set_crypto_provider(&mut inst.store, provider).map_err(|e| Error::Trap(format!("{e:#}")))?;
-        ctl.call_set_leeway(&mut inst.store, log.leeway).map_err(|e| Error::Trap(format!("{e:#}")))?;
+        ctl.call_set_crypto_provider(&mut inst.store, provider).map_err(trap)?;
+        ctl.call_set_leeway(&mut inst.store, log.leeway).map_err(trap)?;
         if let Some(cap) = log.ttl_cap {
-            ctl.call_set_ttl_cap(&mut inst.store, cap).map_err(|e| Error::Trap(format!("{e:#}")))?;
+            ctl.call_set_ttl_cap(&mut inst.store, cap).map_err(trap)?;
         }
         let audit = !matches!(self.inner.shared.audit, AuditSink::Discard);
-        ctl.call_set_audit(&mut inst.store, audit).map_err(|e| Error::Trap(format!("{e:#}")))?;
+        ctl.call_set_audit(&mut inst.store, audit).map_err(trap)?;
         for (td, bytes) in &log.bundles {
-            ctl.call_set_bundle(&mut inst.store, td, bytes).map_err(|e| Error::Trap(format!("{e:#}")))??;
+            ctl.call_set_bundle(&mut inst.store, td, bytes).map_err(trap)??;
         }
         if let Some((p, s, e)) = &log.policies {
             ctl.call_set_policies(&mut inst.store, p, s.as_deref(), e.as_deref())
-                .map_err(|e| Error::Trap(format!("{e:#}")))??;
+                .map_err(trap)??;
         }
         Ok(inst)
     }
@@ -375,7 +380,7 @@ impl Writ {
                 }
                 Ok(r)
             }
-            Err(e) => Err(Error::Trap(format!("{e:#}"))),
+            Err(e) => Err(trap(e)),
         }
     }
 
@@ -388,7 +393,7 @@ impl Writ {
     ) -> Result<R, Error> {
         let mut log = lock(&self.inner.control);
         let mut inst = self.replayed_instance(&log)?;
-        let result = call(&mut inst).map_err(|e| Error::Trap(format!("{e:#}")))??;
+        let result = call(&mut inst).map_err(trap)??;
         record(&mut log);
         log.generation += 1;
         inst.generation = log.generation;

@@ -12,6 +12,7 @@ use cedar_policy::{
 };
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::str::FromStr as _;
 
 /// Bytes of policy text, schema or entities accepted in one load.
@@ -39,7 +40,7 @@ pub const AGENT_TYPE: &str = "Agent";
 /// another principal (or action): Cedar checks the scope before the condition, so such a
 /// policy is neither satisfied nor erroring, and leaving it out changes neither the decision
 /// nor the reasons nor the errors. Slices are built on first use per (principal, action) and
-/// kept, bounded.
+/// kept with the caller (see [`Caller`]).
 struct PolicyIndex {
     policies: Vec<Policy>,
     /// Per policy: its `principal ==` uid and `action ==` uid, `None` when unconstrained that
@@ -47,7 +48,6 @@ struct PolicyIndex {
     keys: Vec<(Option<EntityUid>, Option<EntityUid>)>,
     /// True when some policy has a key: otherwise every slice is the full set.
     useful: bool,
-    slices: std::sync::Mutex<HashMap<(EntityUid, EntityUid), std::sync::Arc<PolicySet>>>,
 }
 
 /// Entity map entries all cached merged stores may hold together (each merged store is a
@@ -55,10 +55,55 @@ struct PolicyIndex {
 /// divided by the store's size, and at least one.
 const MERGED_BUDGET: usize = 1 << 16;
 
-type MergedKey = (String, &'static str, Option<EntityUid>);
+/// Actions, or merged stores, kept per caller before that caller's cache starts over.
+const MAX_PER_CALLER: usize = 256;
 
-/// Slices kept before the slice cache starts over.
-const MAX_SLICES: usize = 4096;
+/// What the store keeps per caller (SPIFFE ID), so a repeat check builds nothing but the
+/// request: the principal's uid, entity stores with the caller merged in, and per action the
+/// action's uid and the policy slice that can apply.
+struct Caller {
+    uid: EntityUid,
+    /// By (proof, agent resource): the loaded entities with this caller (and that agent, when
+    /// an agent is the resource) merged in. They depend only on those identities.
+    stores: Vec<(&'static str, Option<EntityUid>, Arc<Entities>)>,
+    /// By action name: its uid and (when the index is useful) its slice.
+    actions: HashMap<String, (EntityUid, Option<Arc<PolicySet>>)>,
+}
+
+/// Parsed resource uids, and memoized contexts, kept before those caches start over.
+const MAX_MEMO: usize = 4096;
+
+/// The Cedar contexts built for requests that carry no caller context: they hold only Writ's
+/// keys (`task_id`, `now`, `delegation_depth`, `identity_expires_at`), so within one second
+/// every check of a task by the same identity at the same depth has the same context. Building
+/// one costs Cedar an expression evaluation (~1 µs), so they are kept for the current second.
+#[derive(Default)]
+struct ContextMemo {
+    now: u64,
+    len: usize,
+    /// By task id: (delegation depth, identity expiry, context).
+    by_task: HashMap<String, Vec<(u32, u64, Context)>>,
+}
+
+impl ContextMemo {
+    fn get(&mut self, task: &str, now: u64, depth: u32, expires: u64) -> Option<Context> {
+        if self.now != now {
+            return None;
+        }
+        let found = self.by_task.get(task)?.iter().find(|(d, e, _)| *d == depth && *e == expires);
+        found.map(|(_, _, c)| c.clone())
+    }
+
+    fn put(&mut self, task: &str, now: u64, depth: u32, expires: u64, context: Context) {
+        if self.now != now || self.len >= MAX_MEMO {
+            self.by_task.clear();
+            self.len = 0;
+            self.now = now;
+        }
+        self.by_task.entry(task.to_string()).or_default().push((depth, expires, context));
+        self.len += 1;
+    }
+}
 
 impl PolicyIndex {
     fn new(set: &PolicySet) -> PolicyIndex {
@@ -78,16 +123,11 @@ impl PolicyIndex {
             })
             .collect();
         let useful = keys.iter().any(|(p, a)| p.is_some() || a.is_some());
-        PolicyIndex { policies, keys, useful, slices: std::sync::Mutex::new(HashMap::new()) }
+        PolicyIndex { policies, keys, useful }
     }
 
     /// The policies that can apply to `principal` doing `action`.
-    fn slice(&self, principal: &EntityUid, action: &EntityUid) -> Result<std::sync::Arc<PolicySet>, String> {
-        let key = (principal.clone(), action.clone());
-        let mut slices = self.slices.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(s) = slices.get(&key) {
-            return Ok(s.clone());
-        }
+    fn slice(&self, principal: &EntityUid, action: &EntityUid) -> Result<PolicySet, String> {
         let fits = |k: &Option<EntityUid>, v: &EntityUid| k.as_ref().is_none_or(|k| k == v);
         let chosen = self
             .policies
@@ -95,12 +135,7 @@ impl PolicyIndex {
             .zip(&self.keys)
             .filter(|(_, (p, a))| fits(p, principal) && fits(a, action))
             .map(|(policy, _)| policy.clone());
-        let set = std::sync::Arc::new(PolicySet::from_policies(chosen).map_err(|e| format!("policy slice: {e}"))?);
-        if slices.len() >= MAX_SLICES {
-            slices.clear();
-        }
-        slices.insert(key, set.clone());
-        Ok(set)
+        PolicySet::from_policies(chosen).map_err(|e| format!("policy slice: {e}"))
     }
 }
 
@@ -113,9 +148,14 @@ pub struct PolicyStore {
     /// `@ttl` of each permit policy that has one, seconds.
     ttls: HashMap<PolicyId, u32>,
     authorizer: Authorizer,
-    /// Entity stores with a caller merged in, by (SPIFFE ID, proof, agent resource).
-    merged: std::sync::Mutex<HashMap<MergedKey, std::sync::Arc<Entities>>>,
+    /// Per caller (SPIFFE ID): uids, merged entity stores and policy slices.
+    callers: std::sync::Mutex<HashMap<String, Caller>>,
+    /// Merged stores all callers may keep together (each is a copy of the loaded store's map).
     merged_cap: usize,
+    /// Parsed resource uids by their text.
+    uids: std::sync::Mutex<HashMap<String, EntityUid>>,
+    /// Contexts of requests without caller context, for the current second.
+    contexts: std::sync::Mutex<ContextMemo>,
     agent_type: EntityTypeName,
     action_type: EntityTypeName,
 }
@@ -316,8 +356,10 @@ impl PolicyStore {
             entities,
             ttls,
             authorizer: Authorizer::new(),
-            merged: std::sync::Mutex::new(HashMap::new()),
+            callers: std::sync::Mutex::new(HashMap::new()),
             merged_cap,
+            uids: std::sync::Mutex::new(HashMap::new()),
+            contexts: std::sync::Mutex::new(ContextMemo::default()),
             agent_type: EntityTypeName::from_str(AGENT_TYPE).map_err(|e| policy_err(e.to_string()))?,
             action_type: EntityTypeName::from_str("Action").map_err(|e| policy_err(e.to_string()))?,
         })
@@ -377,62 +419,114 @@ impl PolicyStore {
     }
 
     fn evaluate(&self, who: &Identity, what: &Intent, env: &RequestEnv, indexed: bool) -> Result<cedar_policy::Response, String> {
-        let principal = EntityUid::from_type_name_and_id(self.agent_type.clone(), EntityId::new(&who.spiffe_id));
-        let action = EntityUid::from_type_name_and_id(self.action_type.clone(), EntityId::new(&what.action));
-        let resource = EntityUid::from_str(&what.resource)
-            .map_err(|e| format!("resource `{}` is not an entity uid like `Type::\"id\"`: {e}", clip(&what.resource)))?;
+        let resource = self.resource_uid(&what.resource)?;
+        let (principal, action, entities, slice) = self.caller(who, &what.action, &resource, indexed)?;
         let context = if what.context.trim().is_empty() {
-            // Only Writ's own keys: built directly (JSON conversion costs ~6 µs natively);
-            // `Request::new` still checks them against the schema.
-            let long = |v: u64| RestrictedExpression::new_long(i64::try_from(v).unwrap_or(i64::MAX));
-            Context::from_pairs([
-                ("task_id".to_string(), RestrictedExpression::new_string(what.task_id.clone())),
-                ("now".to_string(), long(env.now)),
-                ("delegation_depth".to_string(), long(u64::from(env.delegation_depth))),
-                ("identity_expires_at".to_string(), long(who.expires_at)),
-            ])
-            .map_err(|e| format!("context: {e}"))?
+            self.writ_context(who, what, env)?
         } else {
             let context = context_json(what, who, env)?;
             Context::from_json_value(Value::Object(context), self.schema.as_ref().map(|s| (s, &action)))
                 .map_err(|e| format!("context: {e}"))?
         };
-        // The entity store with this caller (and an agent resource) merged in depends only on
-        // those identities, so it is built once per (principal, proof, agent resource) and kept.
-        let agent_resource = (resource.type_name() == &self.agent_type && resource != principal).then(|| resource.clone());
-        let key = (who.spiffe_id.clone(), who.proof.as_str(), agent_resource.clone());
-        let cached = self.merged.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
-        let entities = match cached {
-            Some(e) => e,
+        let request = Request::new(principal, action, resource, context, self.schema.as_ref()).map_err(|e| format!("request: {e}"))?;
+        Ok(self.authorizer.is_authorized(&request, slice.as_deref().unwrap_or(&self.policies), entities.as_ref()))
+    }
+
+    /// The principal's and action's uids, the entity store with the caller merged in, and the
+    /// policy slice (when `indexed`): built on a caller's first use and kept.
+    #[allow(clippy::type_complexity)]
+    fn caller(
+        &self,
+        who: &Identity,
+        action_name: &str,
+        resource: &EntityUid,
+        indexed: bool,
+    ) -> Result<(EntityUid, EntityUid, Arc<Entities>, Option<Arc<PolicySet>>), String> {
+        let proof = who.proof.as_str();
+        let agent_resource = |principal: &EntityUid| (resource.type_name() == &self.agent_type && resource != principal).then(|| resource.clone());
+        let mut callers = lock(&self.callers);
+        if !callers.contains_key(who.spiffe_id.as_str()) {
+            if callers.values().map(|c| c.stores.len()).sum::<usize>() >= self.merged_cap {
+                callers.clear();
+            }
+            let uid = EntityUid::from_type_name_and_id(self.agent_type.clone(), EntityId::new(&who.spiffe_id));
+            callers.insert(who.spiffe_id.clone(), Caller { uid, stores: Vec::new(), actions: HashMap::new() });
+        }
+        let caller = callers.get_mut(who.spiffe_id.as_str()).ok_or("caller cache")?;
+        let principal = caller.uid.clone();
+        let agent = agent_resource(&principal);
+        let entities = match caller.stores.iter().find(|(p, r, _)| *p == proof && *r == agent) {
+            Some((_, _, e)) => e.clone(),
             None => {
-                let mut extra = vec![self.agent_entity(&principal, &who.spiffe_id, Some(who.proof.as_str()))?];
+                let mut extra = vec![self.agent_entity(&principal, &who.spiffe_id, Some(proof))?];
                 // An agent as the resource (delegation) gets its identity attributes the same way.
-                if let Some(r) = &agent_resource {
+                if let Some(r) = &agent {
                     let id = r.id().unescaped().to_string();
                     extra.push(self.agent_entity(r, &id, None)?);
                 }
                 // Not re-validated against the schema per request: the loaded entities were at
                 // load time, the identity attributes are strings, and policies were validated to
                 // use only declared attributes.
-                let merged = std::sync::Arc::new(
-                    self.entities.clone().upsert_entities(extra, None).map_err(|e| format!("entities: {e}"))?,
-                );
-                let mut cache = self.merged.lock().unwrap_or_else(|p| p.into_inner());
-                if cache.len() >= self.merged_cap {
-                    cache.clear();
+                let merged = Arc::new(self.entities.clone().upsert_entities(extra, None).map_err(|e| format!("entities: {e}"))?);
+                if caller.stores.len() >= MAX_PER_CALLER {
+                    caller.stores.clear();
                 }
-                cache.insert(key, merged.clone());
+                caller.stores.push((proof, agent, merged.clone()));
                 merged
             }
         };
-        let slice = if indexed && self.index.useful { Some(self.index.slice(&principal, &action)?) } else { None };
-        let request = Request::new(principal, action, resource, context, self.schema.as_ref()).map_err(|e| format!("request: {e}"))?;
-        Ok(self.authorizer.is_authorized(&request, slice.as_deref().unwrap_or(&self.policies), entities.as_ref()))
+        let use_index = indexed && self.index.useful;
+        if let Some((uid, slice)) = caller.actions.get(action_name)
+            && (slice.is_some() || !use_index)
+        {
+            return Ok((principal, uid.clone(), entities, slice.clone().filter(|_| use_index)));
+        }
+        let action = EntityUid::from_type_name_and_id(self.action_type.clone(), EntityId::new(action_name));
+        let slice = if use_index { Some(Arc::new(self.index.slice(&principal, &action)?)) } else { None };
+        if caller.actions.len() >= MAX_PER_CALLER {
+            caller.actions.clear();
+        }
+        caller.actions.insert(action_name.to_string(), (action.clone(), slice.clone()));
+        Ok((principal, action, entities, slice))
+    }
+
+    /// The uid a resource text names, parsed once and kept.
+    fn resource_uid(&self, text: &str) -> Result<EntityUid, String> {
+        if let Some(uid) = lock(&self.uids).get(text) {
+            return Ok(uid.clone());
+        }
+        let uid = EntityUid::from_str(text).map_err(|e| format!("resource `{}` is not an entity uid like `Type::\"id\"`: {e}", clip(text)))?;
+        let mut uids = lock(&self.uids);
+        if uids.len() >= MAX_MEMO {
+            uids.clear();
+        }
+        uids.insert(text.to_string(), uid.clone());
+        Ok(uid)
+    }
+
+    /// The context of a request without caller context: only Writ's own keys, built directly
+    /// (JSON conversion costs ~6 µs natively) and memoized for the current second;
+    /// `Request::new` still checks it against the schema.
+    fn writ_context(&self, who: &Identity, what: &Intent, env: &RequestEnv) -> Result<Context, String> {
+        let (task, now, depth, expires) = (what.task_id.as_str(), env.now, env.delegation_depth, who.expires_at);
+        if let Some(c) = lock(&self.contexts).get(task, now, depth, expires) {
+            return Ok(c);
+        }
+        let long = |v: u64| RestrictedExpression::new_long(i64::try_from(v).unwrap_or(i64::MAX));
+        let context = Context::from_pairs([
+            ("task_id".to_string(), RestrictedExpression::new_string(what.task_id.clone())),
+            ("now".to_string(), long(now)),
+            ("delegation_depth".to_string(), long(u64::from(depth))),
+            ("identity_expires_at".to_string(), long(expires)),
+        ])
+        .map_err(|e| format!("context: {e}"))?;
+        lock(&self.contexts).put(task, now, depth, expires, context.clone());
+        Ok(context)
     }
 
     fn decision(&self, response: &cedar_policy::Response, default_ttl: u32) -> Decision {
         let allow = response.decision() == cedar_policy::Decision::Allow;
-        let mut reasons: Vec<String> = response.diagnostics().reason().map(|id| id.to_string()).collect();
+        let mut reasons: Vec<String> = response.diagnostics().reason().map(|id| AsRef::<str>::as_ref(id).to_string()).collect();
         reasons.sort_unstable();
         let errors = response.diagnostics().errors().map(|e| e.to_string()).collect();
         let max_ttl_secs = if allow {
@@ -448,6 +542,10 @@ impl PolicyStore {
         };
         Decision { allow, reasons, errors, max_ttl_secs }
     }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// What a request is evaluated at, besides the identity and intent.

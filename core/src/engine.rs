@@ -10,7 +10,9 @@ use crate::identity::Identity;
 use crate::limits::{MAX_CACHED_CHAINS, MAX_TRUST_DOMAINS};
 use crate::spiffe_id;
 use crate::{jwt, x509};
+use crate::credential::{Claims, MAX_CACHED_TOKENS};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Tunables, with closed defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,11 +26,15 @@ pub struct Config {
     /// Lifetime granted when no determining policy has a `@ttl`, and the cap on any `@ttl`,
     /// seconds. Default 3600.
     pub default_ttl_secs: u32,
+    /// The `iss` of issued credentials, and the only one accepted. Default `writ`.
+    pub issuer: String,
+    /// Delegation hops a credential may be from its original subject. Default 2.
+    pub max_delegation_depth: u32,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { jwt_leeway_secs: 0, hash_seed: 0, default_ttl_secs: 3600 }
+        Config { jwt_leeway_secs: 0, hash_seed: 0, default_ttl_secs: 3600, issuer: "writ".into(), max_delegation_depth: 2 }
     }
 }
 
@@ -48,6 +54,8 @@ pub struct Engine {
     /// match. Looked up by `&[Vec<u8>]` (no key is built on a hit).
     x509_cache: HashMap<Vec<Vec<u8>>, Cached, Seeded>,
     policies: Option<PolicyStore>,
+    /// Verified credentials by their exact text (signature, header and claims checked).
+    tokens: HashMap<String, Arc<Claims>, Seeded>,
     config: Config,
 }
 
@@ -63,6 +71,7 @@ impl Engine {
             bundles: HashMap::new(),
             x509_cache: HashMap::with_hasher(Seeded::with_seed(config.hash_seed)),
             policies: None,
+            tokens: HashMap::with_hasher(Seeded::with_seed(config.hash_seed ^ 0x746f_6b65_6e73)),
             config,
         }
     }
@@ -74,6 +83,35 @@ impl Engine {
     /// The lifetime cap applied to decisions (default 3600 s).
     pub fn set_ttl_cap(&mut self, secs: u32) {
         self.config.default_ttl_secs = secs;
+    }
+
+    /// The `iss` of credentials issued and accepted from now on.
+    pub fn set_issuer(&mut self, issuer: &str) {
+        self.config.issuer = issuer.to_string();
+        self.tokens.clear();
+    }
+
+    pub fn set_max_delegation_depth(&mut self, depth: u32) {
+        self.config.max_delegation_depth = depth;
+    }
+
+    pub(crate) fn cached_credential(&self, token: &str) -> Option<Arc<Claims>> {
+        self.tokens.get(token).cloned()
+    }
+
+    pub(crate) fn remember_credential(&mut self, token: &str, claims: Arc<Claims>, now: u64) {
+        if self.tokens.len() >= MAX_CACHED_TOKENS {
+            self.tokens.retain(|_, c| c.exp > now);
+            if self.tokens.len() >= MAX_CACHED_TOKENS {
+                self.tokens.clear();
+            }
+        }
+        self.tokens.insert(token.to_string(), claims);
+    }
+
+    /// How many verified credentials are cached.
+    pub fn cached_credentials(&self) -> usize {
+        self.tokens.len()
     }
 
     pub fn set_leeway(&mut self, secs: u64) {

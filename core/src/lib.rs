@@ -5,6 +5,7 @@
 
 pub mod authz;
 pub mod bundle;
+pub mod credential;
 pub mod crypto;
 pub mod decision;
 pub mod engine;
@@ -12,12 +13,15 @@ pub mod error;
 pub mod identity;
 pub mod jwk;
 pub mod jwt;
+pub mod ledger;
 pub mod limits;
 pub mod spiffe_id;
 mod webpki_algs;
 pub mod x509;
 
+pub use credential::{Claims, Env, Grant, Presented};
 pub use crypto::{Algorithm, Crypto};
+pub use ledger::{Ledger, MemoryLedger};
 pub use decision::{Decision, Intent};
 pub use engine::{Config, Engine};
 pub use error::{Error, Result};

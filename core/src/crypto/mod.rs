@@ -65,12 +65,11 @@ impl Algorithm {
 pub const RSA_MIN_BITS: usize = 2048;
 pub const RSA_MAX_BITS: usize = 8192;
 
-/// A signature made by the issuer key.
+/// The issuer key that signs now: its `kid` and algorithm (Ed25519 or ECDSA P-256 fixed).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Signature {
+pub struct SigningKey {
     pub kid: String,
     pub alg: Algorithm,
-    pub bytes: Vec<u8>,
 }
 
 /// Where signatures are checked and made. `Sync` because webpki's verifiers must be.
@@ -78,8 +77,12 @@ pub trait Crypto: Send + Sync {
     /// True only for a valid signature by `public_key` over `message`. Never panics: a
     /// malformed key or signature is simply `false`.
     fn verify(&self, alg: Algorithm, public_key: &[u8], message: &[u8], signature: &[u8]) -> bool;
-    /// Sign with the current issuer key.
-    fn sign(&self, message: &[u8]) -> Result<Signature, String>;
-    /// The issuer's public keys, as a JWKS document.
+    /// The issuer key that signs now. A credential's header names it before it is signed.
+    fn signing_key(&self) -> Result<SigningKey, String>;
+    /// Sign with the issuer key `kid`; fails when that key is not the one that signs now
+    /// (rotated in between), so a header never names a key other than the signer.
+    fn sign(&self, kid: &str, message: &[u8]) -> Result<Vec<u8>, String>;
+    /// The issuer's public keys, as a JWKS document: the signing key and any earlier key
+    /// still inside its rotation overlap.
     fn public_keys(&self) -> String;
 }

@@ -1,7 +1,7 @@
 //! The pure-Rust provider, on RustCrypto crates. Verification of every [`Algorithm`];
-//! signing with an optional Ed25519 issuer key given as a 32-byte seed.
+//! signing with an optional issuer key (Ed25519 or ECDSA P-256) given as its secret bytes.
 
-use super::{Algorithm, Crypto, RSA_MAX_BITS, RSA_MIN_BITS, Signature};
+use super::{Algorithm, Crypto, RSA_MAX_BITS, RSA_MIN_BITS, SigningKey};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::Signer as _;
@@ -14,7 +14,31 @@ use sha2::{Digest as _, Sha256, Sha384, Sha512};
 /// RustCrypto verification (p256, p384, p521, ed25519-dalek, rsa).
 #[derive(Default)]
 pub struct RustCrypto {
-    issuer: Option<(String, ed25519_dalek::SigningKey)>,
+    issuer: Option<(String, Issuer)>,
+}
+
+enum Issuer {
+    Ed25519(ed25519_dalek::SigningKey),
+    Es256(p256::ecdsa::SigningKey),
+}
+
+impl Issuer {
+    fn jwk(&self, kid: &str) -> serde_json::Value {
+        match self {
+            Issuer::Ed25519(k) => serde_json::json!({
+                "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": kid,
+                "x": URL_SAFE_NO_PAD.encode(k.verifying_key().as_bytes()),
+            }),
+            Issuer::Es256(k) => {
+                let point = k.verifying_key().to_encoded_point(false);
+                serde_json::json!({
+                    "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": kid,
+                    "x": point.x().map(|x| URL_SAFE_NO_PAD.encode(x)),
+                    "y": point.y().map(|y| URL_SAFE_NO_PAD.encode(y)),
+                })
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for RustCrypto {
@@ -33,9 +57,20 @@ impl RustCrypto {
     pub fn with_ed25519_seed(seed: [u8; 32]) -> Self {
         let key = ed25519_dalek::SigningKey::from_bytes(&seed);
         let x = URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes());
-        let kid = URL_SAFE_NO_PAD
-            .encode(Sha256::digest(format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#)));
-        RustCrypto { issuer: Some((kid, key)) }
+        let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#)));
+        RustCrypto { issuer: Some((kid, Issuer::Ed25519(key))) }
+    }
+
+    /// With an ES256 issuer key from a 32-byte P-256 scalar; `kid` is the RFC 7638 thumbprint.
+    pub fn with_p256_scalar(scalar: [u8; 32]) -> Result<Self, String> {
+        let key = p256::ecdsa::SigningKey::from_bytes(&scalar.into()).map_err(|e| format!("bad P-256 scalar: {e}"))?;
+        let point = key.verifying_key().to_encoded_point(false);
+        let (x, y) = (
+            point.x().map(|x| URL_SAFE_NO_PAD.encode(x)).unwrap_or_default(),
+            point.y().map(|y| URL_SAFE_NO_PAD.encode(y)).unwrap_or_default(),
+        );
+        let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#)));
+        Ok(RustCrypto { issuer: Some((kid, Issuer::Es256(key))) })
     }
 }
 
@@ -122,22 +157,31 @@ impl Crypto for RustCrypto {
         verify_inner(alg, public_key, message, signature).is_some()
     }
 
-    fn sign(&self, message: &[u8]) -> Result<Signature, String> {
+    fn signing_key(&self) -> Result<SigningKey, String> {
         let (kid, key) = self.issuer.as_ref().ok_or("no issuer key configured")?;
-        Ok(Signature { kid: kid.clone(), alg: Algorithm::Ed25519, bytes: key.sign(message).to_bytes().to_vec() })
+        let alg = match key {
+            Issuer::Ed25519(_) => Algorithm::Ed25519,
+            Issuer::Es256(_) => Algorithm::EcdsaP256Sha256Fixed,
+        };
+        Ok(SigningKey { kid: kid.clone(), alg })
+    }
+
+    fn sign(&self, kid: &str, message: &[u8]) -> Result<Vec<u8>, String> {
+        let (own, key) = self.issuer.as_ref().ok_or("no issuer key configured")?;
+        if own != kid {
+            return Err(format!("issuer key `{kid}` does not sign now"));
+        }
+        Ok(match key {
+            Issuer::Ed25519(k) => k.sign(message).to_bytes().to_vec(),
+            Issuer::Es256(k) => {
+                let sig: p256::ecdsa::Signature = k.sign(message);
+                sig.to_bytes().to_vec()
+            }
+        })
     }
 
     fn public_keys(&self) -> String {
-        let keys: Vec<serde_json::Value> = self
-            .issuer
-            .iter()
-            .map(|(kid, key)| {
-                serde_json::json!({
-                    "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": kid,
-                    "x": URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes()),
-                })
-            })
-            .collect();
+        let keys: Vec<serde_json::Value> = self.issuer.iter().map(|(kid, key)| key.jwk(kid)).collect();
         serde_json::json!({ "keys": keys }).to_string()
     }
 }

@@ -1,0 +1,266 @@
+//! What credentials exist and which are revoked: the grant registry and the revocation set.
+//!
+//! Shared by every instance of one Writ (the component reaches it through the host's
+//! `ledger` import), so a task ended or an agent cut off through one instance is refused by
+//! all. Entries are forgotten once nothing they cover can still be valid: memory is bounded
+//! by the issue rate times [`MAX_TTL_SECS`].
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// No credential lives longer than this (seconds), whatever the configuration says. It is
+/// also how long a revocation is remembered: every credential it covers is expired by then.
+pub const MAX_TTL_SECS: u32 = 86_400;
+
+/// One issued credential, as the ledger keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantRecord {
+    pub jti: String,
+    pub task_id: String,
+    /// The original subject and every actor it was delegated to, in order.
+    pub agents: Vec<String>,
+    pub issued_at: u64,
+    pub expires_at: u64,
+}
+
+/// Where grants are registered and revocations kept.
+pub trait Ledger {
+    /// Register a grant just issued.
+    fn record(&self, grant: &GrantRecord);
+    /// Why `grant` (or a grant about to be issued like it) is revoked at `now`, if it is.
+    fn revoked(&self, grant: &GrantRecord, now: u64) -> Option<String>;
+    /// Revoke every grant of `task_id` (delegated ones too), and refuse new ones for it.
+    /// Returns how many live grants this revoked.
+    fn end_task(&self, task_id: &str, now: u64) -> u32;
+    /// Revoke every grant held by or delegated from `spiffe_id`, and refuse new ones to it.
+    /// Returns how many live grants this revoked.
+    fn cut_off(&self, spiffe_id: &str, now: u64) -> u32;
+}
+
+/// One change to a ledger: what [`MemoryLedger`] replays and what a host persists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum LedgerEvent {
+    Grant(GrantRecord),
+    EndTask { task_id: String, at: u64 },
+    CutOff { spiffe_id: String, at: u64 },
+}
+
+impl LedgerEvent {
+    /// Until when the event matters; after this it can be forgotten.
+    pub fn relevant_until(&self) -> u64 {
+        match self {
+            LedgerEvent::Grant(g) => g.expires_at,
+            LedgerEvent::EndTask { at, .. } | LedgerEvent::CutOff { at, .. } => at.saturating_add(u64::from(MAX_TTL_SECS)),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    grants: HashMap<String, GrantRecord>,
+    /// Task → when it ended.
+    ended: HashMap<String, u64>,
+    /// SPIFFE ID → when it was cut off.
+    cut: HashMap<String, u64>,
+    /// Size after the last sweep of expired entries (sweeps are amortized).
+    swept_at_len: usize,
+}
+
+impl State {
+    fn len(&self) -> usize {
+        self.grants.len() + self.ended.len() + self.cut.len()
+    }
+
+    /// Forget what can no longer matter at `now`.
+    fn sweep(&mut self, now: u64) {
+        let horizon = u64::from(MAX_TTL_SECS);
+        self.grants.retain(|_, g| g.expires_at > now);
+        self.ended.retain(|_, at| at.saturating_add(horizon) > now);
+        self.cut.retain(|_, at| at.saturating_add(horizon) > now);
+        self.swept_at_len = self.len();
+    }
+
+    fn maybe_sweep(&mut self, now: u64) {
+        if self.len() >= (self.swept_at_len * 2).max(1024) {
+            self.sweep(now);
+        }
+    }
+
+    fn revoked(&self, g: &GrantRecord, now: u64) -> Option<String> {
+        let horizon = u64::from(MAX_TTL_SECS);
+        if let Some(at) = self.ended.get(&g.task_id)
+            && at.saturating_add(horizon) > now
+        {
+            return Some(format!("task `{}` ended at {at}", crate::spiffe_id::clip(&g.task_id)));
+        }
+        g.agents.iter().find_map(|a| {
+            let at = self.cut.get(a)?;
+            (at.saturating_add(horizon) > now).then(|| format!("agent `{a}` was cut off at {at}"))
+        })
+    }
+
+    fn apply(&mut self, event: LedgerEvent, now: u64) -> u32 {
+        self.maybe_sweep(now);
+        match event {
+            LedgerEvent::Grant(g) => {
+                self.grants.insert(g.jti.clone(), g);
+                0
+            }
+            LedgerEvent::EndTask { task_id, at } => {
+                let live = self.live(now, |g| g.task_id == task_id);
+                let entry = self.ended.entry(task_id).or_insert(at);
+                *entry = (*entry).min(at);
+                live
+            }
+            LedgerEvent::CutOff { spiffe_id, at } => {
+                let live = self.live(now, |g| g.agents.contains(&spiffe_id));
+                let entry = self.cut.entry(spiffe_id).or_insert(at);
+                *entry = (*entry).min(at);
+                live
+            }
+        }
+    }
+
+    /// Live, not yet revoked grants matching `f`.
+    fn live(&self, now: u64, f: impl Fn(&GrantRecord) -> bool) -> u32 {
+        let n = self.grants.values().filter(|g| g.expires_at > now && f(g) && self.revoked(g, now).is_none()).count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+}
+
+/// The in-memory ledger. Thread-safe; share it with `Arc`.
+#[derive(Debug, Default)]
+pub struct MemoryLedger {
+    state: Mutex<State>,
+}
+
+impl MemoryLedger {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Apply a recorded event (replaying a persisted ledger). Returns what the live
+    /// operation would have returned.
+    pub fn apply(&self, event: LedgerEvent, now: u64) -> u32 {
+        if event.relevant_until() <= now {
+            return 0;
+        }
+        self.state().apply(event, now)
+    }
+
+    /// Every event still relevant at `now`, to persist a compacted ledger.
+    pub fn events(&self, now: u64) -> Vec<LedgerEvent> {
+        let mut s = self.state();
+        s.sweep(now);
+        let mut out: Vec<LedgerEvent> = s.grants.values().cloned().map(LedgerEvent::Grant).collect();
+        out.extend(s.ended.iter().map(|(t, at)| LedgerEvent::EndTask { task_id: t.clone(), at: *at }));
+        out.extend(s.cut.iter().map(|(a, at)| LedgerEvent::CutOff { spiffe_id: a.clone(), at: *at }));
+        out
+    }
+
+    /// Entries held (grants, ended tasks, cut-off agents).
+    pub fn len(&self) -> usize {
+        self.state().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Ledger for MemoryLedger {
+    fn record(&self, grant: &GrantRecord) {
+        self.apply(LedgerEvent::Grant(grant.clone()), grant.issued_at);
+    }
+
+    fn revoked(&self, grant: &GrantRecord, now: u64) -> Option<String> {
+        self.state().revoked(grant, now)
+    }
+
+    fn end_task(&self, task_id: &str, now: u64) -> u32 {
+        self.apply(LedgerEvent::EndTask { task_id: task_id.to_string(), at: now }, now)
+    }
+
+    fn cut_off(&self, spiffe_id: &str, now: u64) -> u32 {
+        self.apply(LedgerEvent::CutOff { spiffe_id: spiffe_id.to_string(), at: now }, now)
+    }
+}
+
+impl<L: Ledger + ?Sized> Ledger for std::sync::Arc<L> {
+    fn record(&self, grant: &GrantRecord) {
+        (**self).record(grant);
+    }
+    fn revoked(&self, grant: &GrantRecord, now: u64) -> Option<String> {
+        (**self).revoked(grant, now)
+    }
+    fn end_task(&self, task_id: &str, now: u64) -> u32 {
+        (**self).end_task(task_id, now)
+    }
+    fn cut_off(&self, spiffe_id: &str, now: u64) -> u32 {
+        (**self).cut_off(spiffe_id, now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(jti: &str, task: &str, agents: &[&str], exp: u64) -> GrantRecord {
+        GrantRecord { jti: jti.into(), task_id: task.into(), agents: agents.iter().map(|a| a.to_string()).collect(), issued_at: 100, expires_at: exp }
+    }
+
+    #[test]
+    fn end_task_revokes_that_task_only_and_counts_live_grants() {
+        let l = MemoryLedger::new();
+        l.record(&grant("a", "t1", &["spiffe://x/a"], 1000));
+        l.record(&grant("b", "t1", &["spiffe://x/a", "spiffe://x/b"], 1000));
+        l.record(&grant("c", "t2", &["spiffe://x/a"], 1000));
+        l.record(&grant("d", "t1", &["spiffe://x/a"], 150)); // expired by then
+        assert_eq!(l.end_task("t1", 200), 2);
+        assert!(l.revoked(&grant("a", "t1", &["spiffe://x/a"], 1000), 200).is_some());
+        assert!(l.revoked(&grant("c", "t2", &["spiffe://x/a"], 1000), 200).is_none());
+        assert_eq!(l.end_task("t1", 201), 0, "already revoked grants are not counted again");
+    }
+
+    #[test]
+    fn cut_off_revokes_held_and_delegated_from() {
+        let l = MemoryLedger::new();
+        l.record(&grant("a", "t1", &["spiffe://x/a"], 1000));
+        l.record(&grant("b", "t1", &["spiffe://x/a", "spiffe://x/b"], 1000));
+        l.record(&grant("c", "t2", &["spiffe://x/c"], 1000));
+        assert_eq!(l.cut_off("spiffe://x/b", 200), 1);
+        assert_eq!(l.cut_off("spiffe://x/a", 200), 1, "b's grant was already revoked");
+        assert!(l.revoked(&grant("c", "t2", &["spiffe://x/c"], 1000), 200).is_none());
+    }
+
+    #[test]
+    fn entries_are_forgotten_once_nothing_they_cover_can_be_valid() {
+        let l = MemoryLedger::new();
+        l.record(&grant("a", "t1", &["spiffe://x/a"], 300));
+        l.end_task("t1", 200);
+        l.cut_off("spiffe://x/z", 200);
+        assert_eq!(l.events(250).len(), 3);
+        let later = 200 + u64::from(MAX_TTL_SECS);
+        assert!(l.events(later).is_empty());
+        assert!(l.revoked(&grant("e", "t1", &["spiffe://x/z"], later + 10), later).is_none());
+    }
+
+    #[test]
+    fn replayed_events_rebuild_the_same_ledger() {
+        let l = MemoryLedger::new();
+        l.record(&grant("a", "t1", &["spiffe://x/a"], 1000));
+        l.end_task("t2", 150);
+        let copy = MemoryLedger::new();
+        for e in l.events(160) {
+            copy.apply(e, 160);
+        }
+        assert_eq!(copy.len(), 2);
+        assert!(copy.revoked(&grant("z", "t2", &["spiffe://x/q"], 900), 160).is_some());
+    }
+}

@@ -18,7 +18,8 @@ mod bindings {
 
 use bindings::exports::writ::agent::{attest, authorize, control, issue};
 use bindings::writ;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use writ_core::ledger::{GrantRecord, Ledger, LedgerEvent, MemoryLedger};
 use writ::agent::types::{Decision, Error, Identity, Intent};
 use writ_core::crypto::{Crypto, RustCrypto};
 
@@ -29,19 +30,94 @@ impl Crypto for HostCrypto {
     fn verify(&self, alg: writ_core::Algorithm, public_key: &[u8], message: &[u8], signature: &[u8]) -> bool {
         writ::agent::crypto::verify(convert::alg_to_wit(alg), public_key, message, signature)
     }
-    fn sign(&self, message: &[u8]) -> Result<writ_core::crypto::Signature, String> {
-        let s = writ::agent::crypto::sign(message)?;
-        Ok(writ_core::crypto::Signature { kid: s.kid, alg: convert::alg_from_wit(s.alg), bytes: s.bytes })
+    fn signing_key(&self) -> Result<writ_core::crypto::SigningKey, String> {
+        let k = writ::agent::crypto::signing_key()?;
+        Ok(writ_core::crypto::SigningKey { kid: k.kid, alg: convert::alg_from_wit(k.alg) })
+    }
+    fn sign(&self, kid: &str, message: &[u8]) -> Result<Vec<u8>, String> {
+        writ::agent::crypto::sign(kid, message)
     }
     fn public_keys(&self) -> String {
         writ::agent::crypto::public_keys()
     }
 }
 
+/// Pure-Rust verification inside the component; issuer keys stay in the host, so signing and
+/// the public keys still come from the `crypto` import.
+struct Builtin(RustCrypto);
+
+impl Crypto for Builtin {
+    fn verify(&self, alg: writ_core::Algorithm, public_key: &[u8], message: &[u8], signature: &[u8]) -> bool {
+        self.0.verify(alg, public_key, message, signature)
+    }
+    fn signing_key(&self) -> Result<writ_core::crypto::SigningKey, String> {
+        HostCrypto.signing_key()
+    }
+    fn sign(&self, kid: &str, message: &[u8]) -> Result<Vec<u8>, String> {
+        HostCrypto.sign(kid, message)
+    }
+    fn public_keys(&self) -> String {
+        HostCrypto.public_keys()
+    }
+}
+
+/// This instance's replica of the host's shared ledger log: every operation first applies
+/// the entries other instances appended since, and every change is appended for them.
+struct SyncedLedger<'a> {
+    replica: &'a MemoryLedger,
+    seq: &'a Cell<u64>,
+}
+
+impl SyncedLedger<'_> {
+    fn sync(&self) {
+        let at = now();
+        for entry in writ::agent::ledger::since(self.seq.get()) {
+            self.seq.set(entry.seq);
+            // Entries are written by this component; one that does not parse (a damaged
+            // file) cannot be applied and is skipped.
+            if let Ok(event) = serde_json::from_str::<LedgerEvent>(&entry.data) {
+                self.replica.apply(event, at);
+            }
+        }
+    }
+
+    fn append(&self, event: &LedgerEvent) {
+        if let Ok(data) = serde_json::to_string(event) {
+            writ::agent::ledger::append(&data, event.relevant_until());
+        }
+    }
+}
+
+impl Ledger for SyncedLedger<'_> {
+    fn record(&self, grant: &GrantRecord) {
+        self.sync();
+        self.replica.record(grant);
+        self.append(&LedgerEvent::Grant(grant.clone()));
+    }
+    fn revoked(&self, grant: &GrantRecord, now: u64) -> Option<String> {
+        self.sync();
+        self.replica.revoked(grant, now)
+    }
+    fn end_task(&self, task_id: &str, now: u64) -> u32 {
+        self.sync();
+        let n = self.replica.end_task(task_id, now);
+        self.append(&LedgerEvent::EndTask { task_id: task_id.to_string(), at: now });
+        n
+    }
+    fn cut_off(&self, spiffe_id: &str, now: u64) -> u32 {
+        self.sync();
+        let n = self.replica.cut_off(spiffe_id, now);
+        self.append(&LedgerEvent::CutOff { spiffe_id: spiffe_id.to_string(), at: now });
+        n
+    }
+}
+
 struct State {
     engine: writ_core::Engine,
-    builtin: Option<RustCrypto>,
+    builtin: Option<Builtin>,
     audit: bool,
+    replica: MemoryLedger,
+    seq: Cell<u64>,
 }
 
 /// Entropy for core's hash seeds, from the host (std's `RandomState` reads WASI random).
@@ -50,21 +126,38 @@ fn seed() -> u64 {
     std::hash::RandomState::new().hash_one(0x5772_6974u32)
 }
 
+/// 16 fresh bytes for a credential id: each `RandomState` is keyed from WASI randomness
+/// (advanced per state), so successive outputs differ and are not guessable.
+fn entropy() -> [u8; 16] {
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&seed().to_le_bytes());
+    out[8..].copy_from_slice(&seed().to_le_bytes());
+    out
+}
+
 thread_local! {
     static STATE: RefCell<State> = RefCell::new(State {
         engine: writ_core::Engine::new(writ_core::Config { hash_seed: seed(), ..writ_core::Config::default() }),
         builtin: None,
         audit: true,
+        replica: MemoryLedger::new(),
+        seq: Cell::new(0),
     });
 }
 
 fn with_state<R>(f: impl FnOnce(&mut writ_core::Engine, &dyn Crypto) -> R) -> R {
+    with_all(|e, c, _| f(e, c))
+}
+
+/// The engine, the crypto provider in force and the synced ledger.
+fn with_all<R>(f: impl FnOnce(&mut writ_core::Engine, &dyn Crypto, &SyncedLedger<'_>) -> R) -> R {
     STATE.with(|s| {
         let mut s = s.borrow_mut();
-        let State { engine, builtin, .. } = &mut *s;
+        let State { engine, builtin, replica, seq, .. } = &mut *s;
+        let ledger = SyncedLedger { replica, seq };
         match builtin {
-            Some(rc) => f(engine, rc),
-            None => f(engine, &HostCrypto),
+            Some(b) => f(engine, b, &ledger),
+            None => f(engine, &HostCrypto, &ledger),
         }
     })
 }
@@ -118,7 +211,7 @@ impl control::Guest for Component {
         STATE.with(|s| {
             s.borrow_mut().builtin = match provider {
                 control::CryptoProvider::Host => None,
-                control::CryptoProvider::Builtin => Some(RustCrypto::new()),
+                control::CryptoProvider::Builtin => Some(Builtin(RustCrypto::new())),
             }
         });
     }
@@ -130,6 +223,12 @@ impl control::Guest for Component {
     }
     fn set_policies(policies: String, schema: Option<String>, entities: Option<String>) -> Result<u32, Error> {
         with_state(|e, _| e.set_policies(&policies, schema.as_deref(), entities.as_deref())).map_err(convert::error)
+    }
+    fn set_issuer(name: String) {
+        with_state(|e, _| e.set_issuer(&name));
+    }
+    fn set_max_delegation_depth(depth: u32) {
+        with_state(|e, _| e.set_max_delegation_depth(depth));
     }
     fn jwks() -> String {
         HostCrypto.public_keys()
@@ -174,25 +273,128 @@ impl authorize::Guest for Component {
     }
 }
 
-fn unimplemented<T>(what: &str) -> Result<T, Error> {
-    Err(Error::Unimplemented(format!("{what} is not built yet")))
+/// An audit event about a credential.
+fn credential_event(kind: &str, at: u64, spiffe_id: &str, claims: Option<&writ_core::Claims>) -> writ::agent::audit::Event {
+    writ::agent::audit::Event {
+        kind: kind.into(),
+        time: at,
+        spiffe_id: Some(spiffe_id.to_string()),
+        task_id: claims.map(|c| c.txn.clone()),
+        action: None,
+        resource: None,
+        allow: false,
+        reasons: Vec::new(),
+        jti: claims.map(|c| c.jti.clone()),
+        act_chain: claims.map(writ_core::Claims::chain).unwrap_or_default(),
+        detail: None,
+    }
+}
+
+fn failed(mut e: writ::agent::audit::Event, err: &writ_core::Error) -> writ::agent::audit::Event {
+    e.reasons = match err {
+        writ_core::Error::Denied(d) => d.reasons.clone(),
+        other => vec![other.kind().to_string()],
+    };
+    e.detail = Some(err.to_string());
+    e
+}
+
+fn granted(kind: &str, at: u64, result: &Result<writ_core::Grant, writ_core::Error>, who: &str, task: &str) {
+    emit(|| match result {
+        Ok(g) => writ::agent::audit::Event {
+            allow: true,
+            detail: Some(format!("scope {} intents, expires at {}", g.claims.scope.len(), g.expires_at)),
+            ..credential_event(kind, at, who, Some(&g.claims))
+        },
+        Err(err) => failed(writ::agent::audit::Event { task_id: Some(task.to_string()), ..credential_event(kind, at, who, None) }, err),
+    });
+}
+
+fn grant_to_wit(g: writ_core::Grant) -> issue::Grant {
+    issue::Grant { token: g.token, jti: g.jti, expires_at: g.expires_at }
 }
 
 impl issue::Guest for Component {
-    fn issue(_who: Identity, _task_id: String, _scope: Vec<Intent>, _ttl: u32, _aud: String) -> Result<issue::Grant, Error> {
-        unimplemented("credential issuance")
+    fn issue(who: Identity, task_id: String, scope: Vec<Intent>, ttl: u32, audience: String) -> Result<issue::Grant, Error> {
+        let at = now();
+        let who = convert::identity_from_wit(who);
+        let scope: Vec<writ_core::Intent> = scope.into_iter().map(convert::intent_from_wit).collect();
+        let result = with_all(|e, crypto, ledger| {
+            let env = writ_core::Env { now: at, crypto, ledger, entropy: entropy() };
+            e.issue(&who, &task_id, &scope, ttl, &audience, &env)
+        });
+        granted("issue", at, &result, &who.spiffe_id, &task_id);
+        result.map(grant_to_wit).map_err(convert::error)
     }
-    fn delegate(_parent: String, _to: Identity, _scope: Vec<Intent>, _ttl: u32) -> Result<issue::Grant, Error> {
-        unimplemented("delegation")
+
+    fn delegate(parent: String, holder: Identity, to: Identity, scope: Vec<Intent>, ttl: u32) -> Result<issue::Grant, Error> {
+        let at = now();
+        let (holder, to) = (convert::identity_from_wit(holder), convert::identity_from_wit(to));
+        let scope: Vec<writ_core::Intent> = scope.into_iter().map(convert::intent_from_wit).collect();
+        let result = with_all(|e, crypto, ledger| {
+            let env = writ_core::Env { now: at, crypto, ledger, entropy: entropy() };
+            e.delegate(&parent, &holder, &to, &scope, ttl, &env)
+        });
+        granted("delegate", at, &result, &holder.spiffe_id, "");
+        result.map(grant_to_wit).map_err(convert::error)
     }
-    fn present(_token: String, _presenter: Identity, _what: Intent) -> Result<Decision, Error> {
-        unimplemented("credential presentation")
+
+    fn present(token: String, presenter: Identity, what: Intent, audience: String) -> Result<Decision, Error> {
+        let at = now();
+        let (presenter, what) = (convert::identity_from_wit(presenter), convert::intent_from_wit(what));
+        let result = with_all(|e, crypto, ledger| e.present(&token, &presenter, &what, &audience, at, crypto, ledger));
+        emit(|| {
+            let mut ev = match &result {
+                Ok(p) => writ::agent::audit::Event {
+                    allow: p.decision.allow,
+                    reasons: p.decision.reasons.clone(),
+                    detail: (!p.decision.errors.is_empty()).then(|| p.decision.errors.join("; ")),
+                    ..credential_event("present", at, &presenter.spiffe_id, Some(&p.claims))
+                },
+                Err(err) => failed(credential_event("present", at, &presenter.spiffe_id, None), err),
+            };
+            ev.action = Some(what.action.clone());
+            ev.resource = Some(what.resource.clone());
+            ev
+        });
+        result.map(|p| convert::decision_to_wit(p.decision)).map_err(convert::error)
     }
-    fn end_task(_task_id: String) -> u32 {
-        0
+
+    fn end_task(task_id: String) -> u32 {
+        let at = now();
+        let n = with_all(|_, _, ledger| ledger.end_task(&task_id, at));
+        emit(|| writ::agent::audit::Event {
+            kind: "revoke".into(),
+            time: at,
+            spiffe_id: None,
+            task_id: Some(task_id.clone()),
+            action: None,
+            resource: None,
+            allow: false,
+            reasons: vec!["end-task".into()],
+            jti: None,
+            act_chain: Vec::new(),
+            detail: Some(format!("{n} live grants revoked")),
+        });
+        n
     }
-    fn cut_off(_spiffe_id: String) -> u32 {
-        0
+
+    fn cut_off(spiffe_id: String) -> u32 {
+        let at = now();
+        let n = with_all(|_, _, ledger| ledger.cut_off(&spiffe_id, at));
+        emit(|| writ::agent::audit::Event {
+            kind: "revoke".into(),
+            time: at,
+            spiffe_id: Some(spiffe_id.clone()),
+            task_id: None,
+            action: None,
+            resource: None,
+            allow: false,
+            reasons: vec!["cut-off".into()],
+            jti: None,
+            act_chain: Vec::new(),
+            detail: Some(format!("{n} live grants revoked")),
+        });
+        n
     }
 }
-

@@ -3,7 +3,7 @@
 //! It embeds `writ.wasm` (built by `build.rs`), compiles it once per engine configuration
 //! (cached on disk), and runs calls on pooled instances. It implements the component's
 //! imports: the clock (real or set by the caller), `crypto` natively with `ring` (issuer keys
-//! stay here), and the audit sink. It never links `writ-core`: every rule runs in the component.
+//! stay here), the audit sink, and the credential ledger log shared by its instances. It never links `writ-core`: every rule runs in the component.
 //!
 //! ```no_run
 //! let writ = writ_host::Writ::builder().build()?;
@@ -16,6 +16,7 @@
 mod audit;
 mod bindings;
 mod cache;
+mod ledger;
 pub mod pack;
 pub mod crypto;
 mod runtime;
@@ -24,7 +25,8 @@ mod types;
 pub use audit::{AuditEvent, AuditSink};
 pub use cache::Source as CacheSource;
 pub use runtime::{Builder, CryptoProvider, Writ};
-pub use types::{Decision, Error, Identity, Intent, Proof};
+pub use crypto::{IssuerAlg, IssuerKey};
+pub use types::{Decision, Error, Grant, Identity, Intent, Proof};
 
 /// The component this host was built with (`wasm32-wasip2`).
 pub const COMPONENT: &[u8] = include_bytes!(env!("WRIT_COMPONENT_PATH"));

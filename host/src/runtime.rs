@@ -12,7 +12,8 @@ use crate::bindings::writ::agent;
 use crate::bindings::{PolicyModule, PolicyModulePre};
 use crate::cache::{self, Source};
 use crate::crypto::{HostCrypto, IssuerKey};
-use crate::types::{Decision, Error, Identity, Intent};
+use crate::ledger::LedgerLog;
+use crate::types::{Decision, Error, Grant, Identity, Intent};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,17 +49,20 @@ struct Shared {
     clock: AtomicU64,
     crypto: Arc<HostCrypto>,
     audit: AuditSink,
+    ledger: Arc<LedgerLog>,
+}
+
+/// The time a clock setting stands for: the system clock or the fixed time.
+fn clock_now(setting: u64) -> u64 {
+    match setting {
+        SYSTEM_TIME => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        t => t,
+    }
 }
 
 impl Shared {
     fn now(&self) -> u64 {
-        match self.clock.load(Ordering::Relaxed) {
-            SYSTEM_TIME => std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
-            t => t,
-        }
+        clock_now(self.clock.load(Ordering::Relaxed))
     }
 }
 
@@ -89,12 +93,39 @@ impl agent::crypto::Host for HostState {
     fn verify(&mut self, alg: agent::crypto::Algorithm, public_key: Vec<u8>, message: Vec<u8>, signature: Vec<u8>) -> bool {
         self.shared.crypto.verify(alg, &public_key, &message, &signature)
     }
-    fn sign(&mut self, message: Vec<u8>) -> Result<agent::crypto::Signature, String> {
-        let (kid, alg, bytes) = self.shared.crypto.sign(&message);
-        Ok(agent::crypto::Signature { kid, alg, bytes })
+    fn signing_key(&mut self) -> Result<agent::crypto::IssuerKey, String> {
+        let (kid, alg) = self.shared.crypto.signing_key();
+        Ok(agent::crypto::IssuerKey { kid, alg })
+    }
+    fn sign(&mut self, kid: String, message: Vec<u8>) -> Result<Vec<u8>, String> {
+        self.shared.crypto.sign(&kid, &message)
     }
     fn public_keys(&mut self) -> String {
-        self.shared.crypto.public_keys()
+        self.shared.crypto.public_keys(self.shared.now())
+    }
+}
+
+impl agent::ledger::Host for HostState {
+    fn append(&mut self, data: String, until: u64) {
+        if let Err(e) = self.shared.ledger.append(data, until, self.shared.now()) {
+            // The entry is in force in memory; losing it on disk must not pass silently.
+            self.shared.audit.emit(AuditEvent {
+                kind: "ledger".into(),
+                time: self.shared.now(),
+                spiffe_id: None,
+                task_id: None,
+                action: None,
+                resource: None,
+                allow: false,
+                reasons: vec!["write-failed".into()],
+                jti: None,
+                act_chain: Vec::new(),
+                detail: Some(e),
+            });
+        }
+    }
+    fn since(&mut self, seq: u64) -> Vec<agent::ledger::Entry> {
+        self.shared.ledger.since(seq).into_iter().map(|(seq, data)| agent::ledger::Entry { seq, data }).collect()
     }
 }
 
@@ -126,6 +157,8 @@ struct ControlLog {
     leeway: u32,
     ttl_cap: Option<u32>,
     provider: CryptoProvider,
+    issuer_name: Option<String>,
+    max_delegation_depth: Option<u32>,
 }
 
 struct Instance {
@@ -167,6 +200,7 @@ pub struct Builder {
     audit: AuditSink,
     issuer: Option<IssuerKey>,
     time: Option<u64>,
+    ledger_file: Option<PathBuf>,
 }
 
 impl Default for Builder {
@@ -180,6 +214,7 @@ impl Default for Builder {
             audit: AuditSink::Discard,
             issuer: None,
             time: None,
+            ledger_file: None,
         }
     }
 }
@@ -232,6 +267,12 @@ impl Builder {
         self.issuer = Some(key);
         self
     }
+    /// Keep the credential ledger (grants, ended tasks, cut-off agents) in this JSON-lines
+    /// file as well as in memory, so separate processes share revocations. Default: memory.
+    pub fn ledger_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ledger_file = Some(path.into());
+        self
+    }
     /// Start with the clock fixed at `unix_secs` instead of the system clock.
     pub fn time(mut self, unix_secs: u64) -> Self {
         self.time = Some(unix_secs);
@@ -266,11 +307,14 @@ impl Builder {
             Some(k) => k,
             None => IssuerKey::generate().map_err(Error::Runtime)?,
         };
-        let shared = Arc::new(Shared {
-            clock: AtomicU64::new(self.time.unwrap_or(SYSTEM_TIME)),
-            crypto: Arc::new(HostCrypto::new(issuer)),
-            audit: self.audit,
-        });
+        let clock = AtomicU64::new(self.time.unwrap_or(SYSTEM_TIME));
+        let ledger = match &self.ledger_file {
+            None => LedgerLog::memory(),
+            Some(path) => {
+                LedgerLog::open(path, clock_now(clock.load(Ordering::Relaxed))).map_err(Error::Runtime)?
+            }
+        };
+        let shared = Arc::new(Shared { clock, crypto: Arc::new(HostCrypto::new(issuer)), audit: self.audit, ledger: Arc::new(ledger) });
         let compiled = Arc::new(Compiled { engine, pre, max_idle: n as usize, memory_limit: self.memory_limit, source });
         Ok(Writ::with(compiled, shared))
     }
@@ -293,13 +337,14 @@ impl Writ {
     }
 
     /// A new `Writ` that shares this one's compiled component, issuer key and audit sink,
-    /// but has its own control state (bundles, settings), instances and clock (starting at
-    /// this one's setting). Cheap: nothing is compiled.
+    /// but has its own control state (bundles, settings), instances, credential ledger and
+    /// clock (starting at this one's setting). Cheap: nothing is compiled.
     pub fn fork(&self) -> Writ {
         let shared = Arc::new(Shared {
             clock: AtomicU64::new(self.inner.shared.clock.load(Ordering::Relaxed)),
             crypto: self.inner.shared.crypto.clone(),
             audit: self.inner.shared.audit.clone(),
+            ledger: Arc::new(LedgerLog::memory()),
         });
         Writ::with(self.inner.compiled.clone(), shared)
     }
@@ -349,6 +394,12 @@ impl Writ {
         if let Some(cap) = log.ttl_cap {
             ctl.call_set_ttl_cap(&mut inst.store, cap).map_err(trap)?;
         }
+        if let Some(name) = &log.issuer_name {
+            ctl.call_set_issuer(&mut inst.store, name).map_err(trap)?;
+        }
+        if let Some(depth) = log.max_delegation_depth {
+            ctl.call_set_max_delegation_depth(&mut inst.store, depth).map_err(trap)?;
+        }
         let audit = !matches!(self.inner.shared.audit, AuditSink::Discard);
         ctl.call_set_audit(&mut inst.store, audit).map_err(trap)?;
         for (td, bytes) in &log.bundles {
@@ -363,6 +414,9 @@ impl Writ {
 
     /// Run `f` on an up-to-date instance. A trap discards the instance.
     fn with_instance<R>(&self, f: impl FnOnce(&mut Instance) -> wasmtime::Result<R>) -> Result<R, Error> {
+        if self.inner.shared.crypto.retire_due(self.now()) {
+            lock(&self.inner.control).generation += 1;
+        }
         let generation = lock(&self.inner.control).generation;
         let pooled = lock(&self.inner.pool).pop().filter(|i| i.generation == generation);
         let mut inst = match pooled {
@@ -486,5 +540,63 @@ impl Writ {
     pub fn check(&self, who: &Identity, what: &Intent) -> Result<Decision, Error> {
         let (who, what) = (who.into(), what.into());
         self.with_instance(|i| i.module.writ_agent_authorize().call_check(&mut i.store, &who, &what)).map(Decision::from)
+    }
+
+    /// The `iss` of credentials issued, and the only one accepted (default `writ`).
+    pub fn set_issuer_name(&self, name: &str) -> Result<(), Error> {
+        let n = name.to_string();
+        self.control(|i| Ok(Ok(i.module.writ_agent_control().call_set_issuer(&mut i.store, name)?)), |log| log.issuer_name = Some(n))
+    }
+
+    /// Delegation hops a credential may be from its original subject (default 2).
+    pub fn set_max_delegation_depth(&self, depth: u32) -> Result<(), Error> {
+        self.control(
+            |i| Ok(Ok(i.module.writ_agent_control().call_set_max_delegation_depth(&mut i.store, depth)?)),
+            |log| log.max_delegation_depth = Some(depth),
+        )
+    }
+
+    /// Make `next` the issuer's signing key. The old key keeps verifying for `overlap_secs`
+    /// (make it at least the TTL cap, so every credential it signed expires first).
+    pub fn rotate_issuer(&self, next: IssuerKey, overlap_secs: u64) {
+        let now = self.now();
+        self.inner.shared.crypto.rotate(next, now.saturating_add(overlap_secs), now);
+    }
+
+    /// Issue a task credential to `who` (see the WIT `issue` interface).
+    pub fn issue(&self, who: &Identity, task_id: &str, scope: &[Intent], ttl_secs: u32, audience: &str) -> Result<Grant, Error> {
+        let who = who.into();
+        let scope: Vec<agent::types::Intent> = scope.iter().map(Into::into).collect();
+        self.with_instance(|i| i.module.writ_agent_issue().call_issue(&mut i.store, &who, task_id, &scope, ttl_secs, audience))?
+            .map(Grant::from)
+            .map_err(Error::from)
+    }
+
+    /// Delegate part of `parent` from its `holder` to `to`.
+    pub fn delegate(&self, parent: &str, holder: &Identity, to: &Identity, scope: &[Intent], ttl_secs: u32) -> Result<Grant, Error> {
+        let (holder, to) = (holder.into(), to.into());
+        let scope: Vec<agent::types::Intent> = scope.iter().map(Into::into).collect();
+        self.with_instance(|i| i.module.writ_agent_issue().call_delegate(&mut i.store, parent, &holder, &to, &scope, ttl_secs))?
+            .map(Grant::from)
+            .map_err(Error::from)
+    }
+
+    /// Present a credential for one intent at `audience`: an error for a bad, expired,
+    /// revoked or stolen token, else the decision.
+    pub fn present(&self, token: &str, presenter: &Identity, what: &Intent, audience: &str) -> Result<Decision, Error> {
+        let (presenter, what) = (presenter.into(), what.into());
+        self.with_instance(|i| i.module.writ_agent_issue().call_present(&mut i.store, token, &presenter, &what, audience))?
+            .map(Decision::from)
+            .map_err(Error::from)
+    }
+
+    /// Revoke every grant of a task; returns how many were live.
+    pub fn end_task(&self, task_id: &str) -> Result<u32, Error> {
+        self.with_instance(|i| i.module.writ_agent_issue().call_end_task(&mut i.store, task_id))
+    }
+
+    /// Revoke every grant held by or delegated from an agent; returns how many were live.
+    pub fn cut_off(&self, spiffe_id: &str) -> Result<u32, Error> {
+        self.with_instance(|i| i.module.writ_agent_issue().call_cut_off(&mut i.store, spiffe_id))
     }
 }

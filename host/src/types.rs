@@ -164,3 +164,18 @@ impl From<&Intent> for wit::Intent {
         }
     }
 }
+
+/// An issued task credential.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// Compact JWS (`typ` `txntoken+jwt`).
+    pub token: String,
+    pub jti: String,
+    pub expires_at: u64,
+}
+
+impl From<crate::bindings::exports::writ::agent::issue::Grant> for Grant {
+    fn from(g: crate::bindings::exports::writ::agent::issue::Grant) -> Self {
+        Grant { token: g.token, jti: g.jti, expires_at: g.expires_at }
+    }
+}

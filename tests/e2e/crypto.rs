@@ -94,13 +94,26 @@ fn rsa_keys_below_2048_bits_fail_in_both() {
 
 #[test]
 fn issuer_keys_sign_and_publish_a_jwks() {
+    let b64 = |v: &serde_json::Value| base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, v.as_str().unwrap()).unwrap();
     let rc = RustCrypto::with_ed25519_seed([7; 32]);
-    let s = rc.sign(b"hello").unwrap();
+    let key = rc.signing_key().unwrap();
+    assert_eq!(key.alg, C::Ed25519);
+    let s = rc.sign(&key.kid, b"hello").unwrap();
     let jwks: serde_json::Value = serde_json::from_str(&rc.public_keys()).unwrap();
-    assert_eq!(jwks["keys"][0]["kid"], s.kid);
-    let x = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, jwks["keys"][0]["x"].as_str().unwrap()).unwrap();
-    assert!(both(C::Ed25519, &x, b"hello", &s.bytes));
-    assert!(RustCrypto::new().sign(b"x").is_err(), "no key, no signature");
+    assert_eq!(jwks["keys"][0]["kid"], key.kid);
+    assert!(both(C::Ed25519, &b64(&jwks["keys"][0]["x"]), b"hello", &s));
+    assert!(rc.sign("another-kid", b"hello").is_err(), "only the named signing key signs");
+    assert!(RustCrypto::new().signing_key().is_err(), "no key, no signature");
+    // ES256: the JWK's x‖y is the verifying point, checked by both providers.
+    let es = RustCrypto::with_p256_scalar([9; 32]).unwrap();
+    let key = es.signing_key().unwrap();
+    assert_eq!(key.alg, C::EcdsaP256Sha256Fixed);
+    let s = es.sign(&key.kid, b"hello").unwrap();
+    let jwks: serde_json::Value = serde_json::from_str(&es.public_keys()).unwrap();
+    let mut point = vec![4u8];
+    point.extend(b64(&jwks["keys"][0]["x"]));
+    point.extend(b64(&jwks["keys"][0]["y"]));
+    assert!(both(C::EcdsaP256Sha256Fixed, &point, b"hello", &s));
 
     // The component's `jwks` comes from the host's issuer key (never inside the component).
     let writ = writ_tests::attester::writ();

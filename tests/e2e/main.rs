@@ -7,6 +7,7 @@
 
 mod authz;
 mod bundles;
+mod credentials;
 mod crypto;
 mod jwt;
 mod props;

@@ -1,7 +1,7 @@
 //! `writ-core`'s `Crypto` trait on the host's native `ring` verifier, so native runs can be
 //! measured against the same crypto floor the component gets through its import.
 
-use writ_core::crypto::{Algorithm as C, Crypto, Signature};
+use writ_core::crypto::{Algorithm as C, Crypto, SigningKey};
 use writ_host::crypto::Algorithm as H;
 
 pub fn host_alg(a: C) -> H {
@@ -28,7 +28,10 @@ impl Crypto for RingCrypto {
     fn verify(&self, alg: C, public_key: &[u8], message: &[u8], signature: &[u8]) -> bool {
         writ_host::crypto::verify(host_alg(alg), public_key, message, signature)
     }
-    fn sign(&self, _message: &[u8]) -> Result<Signature, String> {
+    fn signing_key(&self) -> Result<SigningKey, String> {
+        Err("no issuer key".into())
+    }
+    fn sign(&self, _kid: &str, _message: &[u8]) -> Result<Vec<u8>, String> {
         Err("no issuer key".into())
     }
     fn public_keys(&self) -> String {

@@ -1,0 +1,199 @@
+//! Task credentials through the component, with identities from real X.509-SVID attestation
+//! and the shipped policy pack: the whole story (attest, issue, present, delegate, end the
+//! task), stolen and tampered tokens, cut-off, rotation, audit, and interop with a
+//! third-party JWT library verifying with `jwks`.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use writ_host::{Error, Identity, Intent, IssuerAlg, IssuerKey, Writ};
+use writ_tests::pack;
+use writ_tests::pki::{KeyAlg, Pki};
+use writ_tests::NOW;
+use writ_tests::attester::{audited_writ, writ};
+
+const RECORD: &str = r#"PayrollRecord::"run-42/emp-7""#;
+const OTHER_RECORD: &str = r#"PayrollRecord::"run-43/emp-7""#;
+const SALES: &str = r#"Dataset::"sales-summary""#;
+
+fn intent(action: &str, resource: &str) -> Intent {
+    Intent { action: action.into(), resource: resource.into(), task_id: String::new(), context: String::new() }
+}
+
+struct Agents {
+    payroll: Identity,
+    broker: Identity,
+    browser: Identity,
+    /// The payroll agent again, with another certificate (another key).
+    payroll_again: Identity,
+}
+
+fn setup(writ: &Writ) -> Agents {
+    writ.set_time(Some(NOW));
+    let pki = Pki::new("acme.example", KeyAlg::P256);
+    writ.set_bundle("acme.example", &pki.bundle_pem()).unwrap();
+    writ.set_policies(&pack::policies(), Some(&pack::schema()), Some(&pack::entities())).unwrap();
+    let attest = |path: &str| writ.attest_x509(&pki.chain3(path, KeyAlg::P256)).unwrap();
+    Agents { payroll: attest("/agent/payroll"), broker: attest("/agent/broker"), browser: attest("/agent/browser"), payroll_again: attest("/agent/payroll") }
+}
+
+fn claims(token: &str) -> serde_json::Value {
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap()
+}
+
+#[test]
+fn attest_issue_use_delegate_and_lose_it_all_at_task_end() {
+    let (writ, events) = audited_writ(NOW);
+    let a = setup(&writ);
+    // Payroll: a credential for one record of its run; the pack's @ttl (900) caps the life.
+    let g = writ.issue(&a.payroll, "run-42", &[intent("read", RECORD)], 3600, "payroll-api").unwrap();
+    assert_eq!(g.expires_at, NOW + 900);
+    let c = claims(&g.token);
+    assert_eq!(c["sub"], a.payroll.spiffe_id);
+    assert_eq!(c["txn"], "run-42");
+    assert_eq!(c["cnf"]["x5t#S256"], a.payroll.thumbprint);
+    assert_eq!(c["scope"][0]["resource"], RECORD);
+    let d = writ.present(&g.token, &a.payroll, &intent("read", RECORD), "payroll-api").unwrap();
+    assert!(d.allow, "{d:?}");
+    assert_eq!(d.reasons, vec!["payroll-read-in-task"]);
+    // Not another run's record, not at another audience, not by another key or agent.
+    assert!(!writ.present(&g.token, &a.payroll, &intent("read", OTHER_RECORD), "payroll-api").unwrap().allow);
+    assert!(matches!(writ.present(&g.token, &a.payroll, &intent("read", RECORD), "other-api"), Err(Error::Untrusted(_))));
+    assert!(matches!(writ.present(&g.token, &a.payroll_again, &intent("read", RECORD), "payroll-api"), Err(Error::Untrusted(_))));
+    assert!(matches!(writ.present(&g.token, &a.browser, &intent("read", RECORD), "payroll-api"), Err(Error::Untrusted(_))));
+    // Issuing for an intent policy refuses names it.
+    let Err(Error::Denied(denied)) = writ.issue(&a.payroll, "run-42", &[intent("read", OTHER_RECORD)], 60, "payroll-api") else { panic!() };
+    assert!(denied.errors[0].contains("run-43/emp-7"), "{denied:?}");
+
+    // Broker pipeline: the broker's credential, a narrower one delegated to the browser agent.
+    let broker = writ.issue(&a.broker, "pipeline-1", &[intent("read", SALES), intent("send", SALES)], 600, "bi").unwrap();
+    let sub = writ.delegate(&broker.token, &a.broker, &a.browser, &[intent("read", SALES)], 600).unwrap();
+    let sc = claims(&sub.token);
+    assert_eq!(sc["act"]["sub"], a.browser.spiffe_id);
+    assert_eq!(sc["sub"], a.broker.spiffe_id);
+    assert!(sub.expires_at <= broker.expires_at);
+    assert!(writ.present(&sub.token, &a.browser, &intent("read", SALES), "bi").unwrap().allow);
+    assert!(!writ.present(&sub.token, &a.browser, &intent("send", SALES), "bi").unwrap().allow, "not delegated");
+    let widen = writ.delegate(&sub.token, &a.browser, &a.browser, &[intent("send", SALES)], 60);
+    assert!(matches!(widen, Err(Error::Denied(_))), "{widen:?}");
+
+    // The pipeline ends: both credentials die; the payroll task lives on.
+    assert_eq!(writ.end_task("pipeline-1").unwrap(), 2);
+    assert!(matches!(writ.present(&broker.token, &a.broker, &intent("read", SALES), "bi"), Err(Error::Revoked(_))));
+    assert!(matches!(writ.present(&sub.token, &a.browser, &intent("read", SALES), "bi"), Err(Error::Revoked(_))));
+    assert!(writ.present(&g.token, &a.payroll, &intent("read", RECORD), "payroll-api").unwrap().allow);
+    // Time passes: the payroll credential expires.
+    writ.set_time(Some(NOW + 900));
+    assert!(matches!(writ.present(&g.token, &a.payroll, &intent("read", RECORD), "payroll-api"), Err(Error::Expired(_))));
+
+    let events = events.lock().unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    for k in ["issue", "present", "delegate", "revoke"] {
+        assert!(kinds.contains(&k), "no `{k}` event in {kinds:?}");
+    }
+    let delegated = events.iter().find(|e| e.kind == "delegate" && e.allow).unwrap();
+    assert_eq!(delegated.act_chain, vec![a.browser.spiffe_id.clone(), a.broker.spiffe_id.clone()]);
+    assert_eq!(delegated.jti.as_deref(), sc["jti"].as_str());
+    assert_eq!(delegated.task_id.as_deref(), Some("pipeline-1"));
+}
+
+#[test]
+fn revocation_reaches_every_instance() {
+    let writ = writ();
+    let a = setup(&writ);
+    let g = writ.issue(&a.payroll, "run-42", &[intent("read", RECORD)], 300, "api").unwrap();
+    // Many threads hold instances; a cut-off through one is seen by all the others.
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| assert!(writ.present(&g.token, &a.payroll, &intent("read", RECORD), "api").unwrap().allow));
+        }
+    });
+    assert_eq!(writ.cut_off(&a.payroll.spiffe_id).unwrap(), 1);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| assert!(matches!(writ.present(&g.token, &a.payroll, &intent("read", RECORD), "api"), Err(Error::Revoked(_)))));
+        }
+    });
+    assert!(matches!(writ.issue(&a.payroll, "run-44", &[intent("read", RECORD)], 60, "api"), Err(Error::Revoked(_))));
+}
+
+#[test]
+fn rotated_keys_overlap_then_retire() {
+    let writ = Writ::builder().time(NOW).issuer(IssuerKey::generate_for(IssuerAlg::Es256).unwrap()).build().unwrap();
+    let a = setup(&writ);
+    let old = writ.issue(&a.payroll, "run-42", &[intent("read", RECORD)], 300, "api").unwrap();
+    let header: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(old.token.split('.').next().unwrap()).unwrap()).unwrap();
+    assert_eq!(header["alg"], "ES256");
+    // Verified once: now in the instance's credential cache.
+    assert!(writ.present(&old.token, &a.payroll, &intent("read", RECORD), "api").unwrap().allow);
+    // Rotate with an overlap shorter than the old credential's life (a misconfiguration, to
+    // show the retirement bites): both keys verify until it ends.
+    writ.rotate_issuer(IssuerKey::generate().unwrap(), 100);
+    let jwks: serde_json::Value = serde_json::from_str(&writ.jwks().unwrap()).unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2, "both keys during the overlap");
+    let new = writ.issue(&a.payroll, "run-42", &[intent("read", RECORD)], 300, "api").unwrap();
+    assert_ne!(header["kid"], serde_json::from_slice::<serde_json::Value>(&URL_SAFE_NO_PAD.decode(new.token.split('.').next().unwrap()).unwrap()).unwrap()["kid"]);
+    for g in [&old, &new] {
+        assert!(writ.present(&g.token, &a.payroll, &intent("read", RECORD), "api").unwrap().allow);
+    }
+    // After the overlap only the new key is published, and the old key's credential — though
+    // not expired and cached as verified — no longer verifies.
+    writ.set_time(Some(NOW + 101));
+    let jwks: serde_json::Value = serde_json::from_str(&writ.jwks().unwrap()).unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+    assert!(matches!(writ.present(&old.token, &a.payroll, &intent("read", RECORD), "api"), Err(Error::Untrusted(_))));
+    assert!(writ.present(&new.token, &a.payroll, &intent("read", RECORD), "api").unwrap().allow);
+}
+
+#[test]
+fn bad_tokens_are_typed_errors_through_the_component() {
+    let writ = writ();
+    let a = setup(&writ);
+    let g = writ.issue(&a.payroll, "run-42", &[intent("read", RECORD)], 300, "api").unwrap();
+    let r = intent("read", RECORD);
+    let (h, rest) = g.token.split_once('.').unwrap();
+    let none_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","kid":"x","typ":"txntoken+jwt"}"#);
+    let mut flipped = g.token.clone().into_bytes();
+    let mid = h.len() + rest.len() / 3;
+    flipped[mid] = if flipped[mid] == b'A' { b'B' } else { b'A' };
+    for (name, token) in [
+        ("empty", String::new()),
+        ("garbage", "not.a.token".to_string()),
+        ("alg none", format!("{none_header}.{rest}")),
+        ("truncated", g.token[..g.token.len() - 10].to_string()),
+        ("flipped", String::from_utf8(flipped).unwrap()),
+        ("huge", "x".repeat(1 << 20)),
+    ] {
+        let e = writ.present(&token, &a.payroll, &r, "api").expect_err(name);
+        assert!(matches!(e, Error::Malformed(_) | Error::Untrusted(_) | Error::Limit(_)), "{name}: {e:?}");
+    }
+    // The instance survived all of it.
+    assert!(writ.present(&g.token, &a.payroll, &r, "api").unwrap().allow);
+}
+
+/// The `jsonwebtoken` crate verifies Writ's credentials with keys from `writ jwks`.
+#[test]
+fn a_third_party_jwt_library_verifies_the_credentials() {
+    for alg in [IssuerAlg::EdDsa, IssuerAlg::Es256] {
+        let writ = Writ::builder().time(NOW).issuer(IssuerKey::generate_for(alg).unwrap()).build().unwrap();
+        let a = setup(&writ);
+        let g = writ.issue(&a.payroll, "run-42", &[intent("read", RECORD)], 300, "payroll-api").unwrap();
+        let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_str(&writ.jwks().unwrap()).unwrap();
+        let header = jsonwebtoken::decode_header(&g.token).unwrap();
+        assert_eq!(header.typ.as_deref(), Some("txntoken+jwt"));
+        let jwk = jwks.find(header.kid.as_deref().unwrap()).unwrap();
+        let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+        let mut v = jsonwebtoken::Validation::new(header.alg);
+        v.set_audience(&["payroll-api"]);
+        v.set_issuer(&["writ"]);
+        // The credential is minted at the simulated NOW; check expiry against it, not the wall clock.
+        v.validate_exp = false;
+        let data = jsonwebtoken::decode::<serde_json::Value>(&g.token, &key, &v).unwrap();
+        assert_eq!(data.claims["sub"], a.payroll.spiffe_id);
+        assert_eq!(data.claims["exp"], NOW + 300);
+        // Tampered: the library refuses it too.
+        let mut parts: Vec<&str> = g.token.split('.').collect();
+        let forged = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&serde_json::json!({"sub": "spiffe://acme.example/agent/evil"})).unwrap());
+        parts[1] = &forged;
+        assert!(jsonwebtoken::decode::<serde_json::Value>(&parts.join("."), &key, &v).is_err());
+    }
+}

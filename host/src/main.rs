@@ -3,8 +3,10 @@
 //! Contracts other tools rely on:
 //! - success: one JSON object on stdout, exit 0;
 //! - rejection: `{"error":{"kind":…,"message":…}}` on stdout, exit 1;
-//! - usage errors (bad flags, unreadable files): a message on stderr, exit 2.
+//! - usage errors (bad flags, unreadable files): a message on stderr, exit 2;
+//! - `authorize`, `present`, `issue`, `delegate`: a deny is exit 3.
 
+mod credentials;
 mod demo;
 
 use clap::{Args, Parser, Subcommand};
@@ -30,10 +32,23 @@ enum Command {
     /// Policy pack tools.
     #[command(subcommand)]
     Policy(PolicyCmd),
-    /// Make a test trust domain, attest sample SVIDs and authorize intents through the component.
+    /// Issue a task credential to an attested caller (exit 0, 3 denied, 1 error, 2 usage).
+    Issue(credentials::IssueArgs),
+    /// Present a credential for one intent (exit 0 allow, 3 deny, 1 error, 2 usage).
+    Present(credentials::PresentArgs),
+    /// Delegate a narrower credential from its holder to a sub-agent (exit 0, 3 denied, 1 error).
+    Delegate(credentials::DelegateArgs),
+    /// End a task or cut an agent off: revoke the credentials they cover.
+    Revoke(credentials::RevokeArgs),
+    /// The whole story on a built-in trust domain: attest, authorize, issue, present,
+    /// delegate, revoke — each step, decision and audit event printed.
     Demo,
     /// Print the issuer's public keys (JWKS).
-    Jwks,
+    Jwks {
+        /// The issuer key file (created on first use); default: a fresh key.
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -63,7 +78,7 @@ enum Attest {
 }
 
 #[derive(Args)]
-struct PolicySource {
+pub(crate) struct PolicySource {
     /// Cedar policies: a file, or a directory of `*.cedar` files. Default: the shipped pack
     /// (with its schema and entities).
     #[arg(long, value_name = "FILE|DIR")]
@@ -139,7 +154,7 @@ struct Common {
     audit: Option<PathBuf>,
 }
 
-fn parse_bundle(s: &str) -> Result<(String, PathBuf), String> {
+pub(crate) fn parse_bundle(s: &str) -> Result<(String, PathBuf), String> {
     let (td, file) = s.split_once('=').ok_or("expected <TRUST_DOMAIN>=<FILE>")?;
     if td.is_empty() || file.is_empty() {
         return Err("expected <TRUST_DOMAIN>=<FILE>".into());
@@ -148,21 +163,21 @@ fn parse_bundle(s: &str) -> Result<(String, PathBuf), String> {
 }
 
 /// A usage problem: reported on stderr, exit 2.
-struct Usage(String);
+pub(crate) struct Usage(String);
 
-fn read(path: &std::path::Path) -> Result<Vec<u8>, Usage> {
+pub(crate) fn read(path: &std::path::Path) -> Result<Vec<u8>, Usage> {
     std::fs::read(path).map_err(|e| Usage(format!("cannot read `{}`: {e}", path.display())))
 }
 
 /// JSON lines appended to `path`, or no audit.
-fn audit_sink(path: Option<&std::path::Path>) -> Result<AuditSink, Usage> {
+pub(crate) fn audit_sink(path: Option<&std::path::Path>) -> Result<AuditSink, Usage> {
     match path {
         Some(p) => AuditSink::file(p).map_err(|e| Usage(format!("cannot open `{}`: {e}", p.display()))),
         None => Ok(AuditSink::Discard),
     }
 }
 
-fn print_error(e: &Error) {
+pub(crate) fn print_error(e: &Error) {
     println!("{}", serde_json::json!({"error": {"kind": e.kind(), "message": e.message()}}));
 }
 
@@ -173,7 +188,12 @@ fn writ_for(common: &Common) -> Result<Result<Writ, Error>, Usage> {
         Err(e) => return Ok(Err(e)),
     };
     writ.set_time(common.at);
-    for (td, file) in &common.bundles {
+    Ok(writ_with_bundles(&writ, &common.bundles)?.map(|()| writ))
+}
+
+/// Install each `--bundle`; an error names the bundle and its file.
+pub(crate) fn writ_with_bundles(writ: &Writ, bundles: &[(String, PathBuf)]) -> Result<Result<(), Error>, Usage> {
+    for (td, file) in bundles {
         let bytes = read(file)?;
         if let Err(e) = writ.set_bundle(td, &bytes) {
             let msg = format!("bundle `{td}` (`{}`): {}", file.display(), e.message());
@@ -184,11 +204,11 @@ fn writ_for(common: &Common) -> Result<Result<Writ, Error>, Usage> {
             }));
         }
     }
-    Ok(Ok(writ))
+    Ok(Ok(()))
 }
 
 /// Certificates from PEM (every CERTIFICATE block, in order) or one DER certificate.
-fn chain_from(bytes: &[u8], path: &std::path::Path) -> Result<Vec<Vec<u8>>, Error> {
+pub(crate) fn chain_from(bytes: &[u8], path: &std::path::Path) -> Result<Vec<Vec<u8>>, Error> {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject as _;
     let text_start = bytes.iter().position(|b| !b.is_ascii_whitespace());
@@ -207,7 +227,7 @@ fn chain_from(bytes: &[u8], path: &std::path::Path) -> Result<Vec<Vec<u8>>, Erro
 }
 
 /// Policies, schema and entities from files, or the shipped pack.
-fn load_source(src: &PolicySource) -> Result<(String, Option<String>, Option<String>), Usage> {
+pub(crate) fn load_source(src: &PolicySource) -> Result<(String, Option<String>, Option<String>), Usage> {
     load_files(src.policies.as_slice(), src.schema.as_ref(), src.entities.as_ref())
 }
 
@@ -258,7 +278,7 @@ fn load_files(
 }
 
 /// The exit code of a deny.
-const DENY: u8 = 3;
+pub(crate) const DENY: u8 = 3;
 
 fn authorize(args: AuthorizeArgs) -> Result<ExitCode, Usage> {
     let (policies, schema, entities) = load_source(&args.source)?;
@@ -305,7 +325,9 @@ fn identity_json(id: writ_host::Identity) -> Option<String> {
 fn run(cli: Cli) -> Result<Result<Option<String>, Error>, Usage> {
     match cli.command {
         Command::Demo => Ok(demo::run().map(|()| None)),
-        Command::Authorize(_) => Err(Usage("internal: authorize is dispatched in main".into())),
+        Command::Authorize(_) | Command::Issue(_) | Command::Present(_) | Command::Delegate(_) | Command::Revoke(_) | Command::Jwks { .. } => {
+            Err(Usage("internal: dispatched in main".into()))
+        }
         Command::Policy(PolicyCmd::Check { files, schema, entities }) => {
             let (p, s, e) = load_files(&files, schema.as_ref(), entities.as_ref())?;
             Ok(Writ::builder()
@@ -313,7 +335,6 @@ fn run(cli: Cli) -> Result<Result<Option<String>, Error>, Usage> {
                 .and_then(|w| w.set_policies(&p, s.as_deref(), e.as_deref()))
                 .map(|n| Some(serde_json::json!({ "policies": n }).to_string())))
         }
-        Command::Jwks => Ok(Writ::builder().build().and_then(|w| w.jwks()).map(Some)),
         Command::Attest(Attest::X509 { common, chain }) => {
             let writ = match writ_for(&common)? {
                 Ok(w) => w,
@@ -350,13 +371,24 @@ fn run(cli: Cli) -> Result<Result<Option<String>, Error>, Usage> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Authorize(args) = cli.command {
-        return authorize(args).unwrap_or_else(|Usage(msg)| {
-            eprintln!("error: {msg}");
-            ExitCode::from(2)
-        });
-    }
-    match run(cli) {
+    // Commands with their own exit codes (deny = 3) run here; the rest through `run`.
+    let own_exit = match cli.command {
+        Command::Authorize(args) => authorize(args),
+        Command::Issue(args) => credentials::issue(args),
+        Command::Present(args) => credentials::present(args),
+        Command::Delegate(args) => credentials::delegate(args),
+        Command::Revoke(args) => credentials::revoke(args),
+        Command::Jwks { key } => credentials::jwks(key.as_deref()),
+        command => return exit(run(Cli { command })),
+    };
+    own_exit.unwrap_or_else(|Usage(msg)| {
+        eprintln!("error: {msg}");
+        ExitCode::from(2)
+    })
+}
+
+fn exit(result: Result<Result<Option<String>, Error>, Usage>) -> ExitCode {
+    match result {
         Ok(Ok(None)) => ExitCode::SUCCESS,
         Ok(Ok(Some(v))) => {
             println!("{v}");

@@ -217,3 +217,124 @@ fn policy_check_validates_a_pack() {
     assert!(v["error"]["message"].as_str().unwrap().contains("`x`"), "{v}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An OpenSSL-made PKI for the shipped pack's trust domain, with one leaf per agent.
+fn openssl_agents(dir: &Path, agents: &[&str]) {
+    let mut cnf = String::from("[req]\ndistinguished_name=dn\n[dn]\n[root]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectAltName=URI:spiffe://acme.example\n");
+    for a in agents {
+        cnf.push_str(&format!(
+            "[{a}]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nsubjectAltName=URI:spiffe://acme.example/agent/{a}\n"
+        ));
+    }
+    std::fs::write(dir.join("ext.cnf"), cnf).unwrap();
+    openssl(dir, &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "root.key"]);
+    openssl(dir, &["req", "-new", "-x509", "-key", "root.key", "-subj", "/CN=acme root", "-days", "30", "-config", "ext.cnf", "-extensions", "root", "-out", "root.pem"]);
+    for a in agents {
+        let (key, csr, pem) = (format!("{a}.key"), format!("{a}.csr"), format!("{a}.pem"));
+        openssl(dir, &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", &key]);
+        openssl(dir, &["req", "-new", "-key", &key, "-subj", &format!("/CN={a}"), "-config", "ext.cnf", "-out", &csr]);
+        openssl(dir, &["x509", "-req", "-in", &csr, "-CA", "root.pem", "-CAkey", "root.key", "-CAcreateserial", "-days", "1", "-extfile", "ext.cnf", "-extensions", a, "-out", &pem]);
+    }
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {} / {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// Verify `token` with PyJWT and the JWKS of `key`. Skipped (with a notice) when PyJWT is not
+/// installed, unless `WRIT_REQUIRE_PYJWT` is set (CI installs it and sets it).
+fn pyjwt_claims(dir: &Path, key: &str, token: &str, audience: &str) -> Option<serde_json::Value> {
+    let has_pyjwt = Command::new("python3").args(["-c", "import jwt, cryptography"]).output().is_ok_and(|o| o.status.success());
+    if !has_pyjwt {
+        assert!(std::env::var_os("WRIT_REQUIRE_PYJWT").is_none(), "WRIT_REQUIRE_PYJWT is set but PyJWT is missing (pip install 'pyjwt[crypto]')");
+        eprintln!("note: PyJWT is not installed (pip install 'pyjwt[crypto]'); skipping the PyJWT interop check");
+        return None;
+    }
+    let jwks = writ(&["jwks", "--key", key], None);
+    assert_eq!(jwks.status.code(), Some(0));
+    std::fs::write(dir.join("jwks.json"), &jwks.stdout).unwrap();
+    std::fs::write(dir.join("token"), token).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/pyjwt_verify.py");
+    let out = Command::new("python3").current_dir(dir).arg(script).args(["jwks.json", "token", audience]).output().unwrap();
+    assert!(out.status.success(), "PyJWT refused the credential: {}", String::from_utf8_lossy(&out.stderr));
+    Some(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+#[test]
+fn credentials_issue_present_delegate_revoke_across_invocations() {
+    let dir = tempdir("credentials");
+    openssl_agents(&dir, &["payroll", "broker", "browser"]);
+    let d = dir.to_str().unwrap();
+    let key = format!("{d}/issuer.pem");
+    let bundle = format!("acme.example={d}/root.pem");
+    let chain = |a: &str| format!("{d}/{a}.pem");
+    let record = r#"PayrollRecord::"run-42/emp-7""#;
+    let id = |args: &[&str], who: &str| -> Vec<String> {
+        // The subcommand, the issuer and caller flags, then the rest (which may end in a
+        // flag whose value the caller appends).
+        let mut v = vec![args[0].to_string(), "--key".into(), key.clone(), "--bundle".into(), bundle.clone(), "--chain".into(), chain(who)];
+        v.extend(args[1..].iter().map(|s| s.to_string()));
+        v
+    };
+    let run = |v: Vec<String>, stdin: Option<&str>| writ(&v.iter().map(String::as_str).collect::<Vec<_>>(), stdin);
+
+    // Issue: the key file is created on first use.
+    let scope = format!("read {record}");
+    let out = run([id(&["issue", "--task", "run-42", "--ttl", "600", "--audience", "payroll-api", "--scope"], "payroll"), vec![scope.clone()]].concat(), None);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let grant = json(&out);
+    let token = grant["token"].as_str().unwrap().to_string();
+    assert!(grant["expires_at"].as_u64().unwrap() <= now() + 600);
+    assert!(Path::new(&key).exists());
+
+    // Present (token from stdin): allowed for the holder, denied outside the scope (exit 3),
+    // an error for anyone else (exit 1).
+    let present = |who: &str, resource: &str| run([id(&["present", "--audience", "payroll-api", "--action", "read", "--resource", resource], who), vec!["-".into()]].concat(), Some(&token));
+    let out = present("payroll", record);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(json(&out)["reasons"][0], "payroll-read-in-task");
+    assert_eq!(present("payroll", r#"PayrollRecord::"run-43/emp-7""#).status.code(), Some(3));
+    let stolen = present("browser", record);
+    assert_eq!(stolen.status.code(), Some(1));
+    assert_eq!(json(&stolen)["error"]["kind"], "untrusted");
+
+    // Denied issuance: exit 3, naming the refused intent.
+    let out = run([id(&["issue", "--task", "run-42", "--ttl", "60", "--audience", "payroll-api", "--scope"], "payroll"), vec![r#"read PayrollRecord::"run-43/emp-7""#.into()]].concat(), None);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(json(&out)["error"]["message"].as_str().unwrap().contains("denied"));
+
+    // The broker delegates a narrower credential to the browser agent.
+    let sales = r#"Dataset::"sales-summary""#;
+    let out = run([id(&["issue", "--task", "pipeline-1", "--ttl", "600", "--audience", "bi", "--scope"], "broker"), vec![format!("read {sales}"), "--scope".into(), format!("send {sales}")]].concat(), None);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let parent = json(&out)["token"].as_str().unwrap().to_string();
+    let out = run([id(&["delegate", "--to-chain", &chain("browser"), "--ttl", "300", "--scope"], "broker"), vec![format!("read {sales}"), parent.clone()]].concat(), None);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let child = json(&out)["token"].as_str().unwrap().to_string();
+    let use_child = || run([id(&["present", "--audience", "bi", "--action", "read", "--resource", sales], "browser"), vec![child.clone()]].concat(), None);
+    assert_eq!(use_child().status.code(), Some(0));
+    // Widening is refused (exit 3).
+    let out = run([id(&["delegate", "--to-chain", &chain("browser"), "--ttl", "60", "--scope"], "broker"), vec![format!("read {record}"), parent.clone()]].concat(), None);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stdout));
+
+    // PyJWT verifies the credential with `writ jwks --key`.
+    if let Some(claims) = pyjwt_claims(&dir, &key, &token, "payroll-api") {
+        assert_eq!(claims["sub"], "spiffe://acme.example/agent/payroll");
+        assert_eq!(claims["cnf"]["x5t#S256"].as_str().map(str::len), Some(43));
+    }
+
+    // End the pipeline in one invocation; a later one refuses both of its credentials.
+    let out = writ(&["revoke", "--key", &key, "--task", "pipeline-1"], None);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(json(&out)["revoked"], 2);
+    let out = use_child();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json(&out)["error"]["kind"], "revoked");
+    // Cut the payroll agent off.
+    let out = writ(&["revoke", "--key", &key, "--agent", "spiffe://acme.example/agent/payroll"], None);
+    assert_eq!(json(&out)["revoked"], 1);
+    assert_eq!(present("payroll", record).status.code(), Some(1));
+    // Usage errors: exit 2.
+    assert_eq!(writ(&["revoke", "--key", &key], None).status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}

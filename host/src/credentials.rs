@@ -1,0 +1,258 @@
+//! `writ issue | present | delegate | revoke`: task credentials from the command line.
+//!
+//! `--key` names the issuer key file (PKCS#8 PEM, created on first use), so separate
+//! invocations share one issuer; the ledger (grants and revocations) lives beside it in
+//! `<KEY>.ledger.jsonl`, so a `revoke` is seen by every later `present`. Callers are attested
+//! from `--chain` against `--bundle`, exactly as `writ attest x509` does.
+
+use crate::{DENY, PolicySource, Usage, audit_sink, chain_from, load_source, print_error, read, writ_with_bundles};
+use clap::{Args, ValueEnum};
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use writ_host::{Error, Identity, Intent, IssuerAlg, IssuerKey, Writ};
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Alg {
+    /// Ed25519 (JWS `EdDSA`).
+    Eddsa,
+    /// ECDSA P-256 (JWS `ES256`).
+    Es256,
+}
+
+#[derive(Args)]
+pub struct Issuer {
+    /// The issuer key file (PKCS#8 PEM), created on first use. The ledger of grants and
+    /// revocations is kept beside it in `<KEY>.ledger.jsonl`.
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// The algorithm of a key created now (an existing key keeps its own).
+    #[arg(long, value_enum, default_value = "eddsa")]
+    pub alg: Alg,
+    /// Act at this time (unix seconds) instead of now.
+    #[arg(long, value_name = "UNIX_SECONDS")]
+    pub at: Option<u64>,
+    /// Write audit events as JSON lines to this file.
+    #[arg(long, value_name = "FILE")]
+    pub audit: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct Caller {
+    #[command(flatten)]
+    pub issuer: Issuer,
+    /// A trust bundle: `<TRUST_DOMAIN>=<FILE>` (PEM/DER certificates or a SPIFFE JWKS bundle).
+    #[arg(long = "bundle", required = true, value_name = "TRUST_DOMAIN=FILE", value_parser = crate::parse_bundle)]
+    pub bundles: Vec<(String, PathBuf)>,
+    /// The caller's X.509-SVID chain (PEM with the leaf first, or DER).
+    #[arg(long, required = true, value_name = "FILE")]
+    pub chain: PathBuf,
+    #[command(flatten)]
+    pub source: PolicySource,
+    /// Lifetime cap, seconds (the ceiling of every credential and `@ttl`).
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    pub ttl_cap: u32,
+}
+
+#[derive(Args)]
+pub struct IssueArgs {
+    #[command(flatten)]
+    pub caller: Caller,
+    /// The task the credential is for.
+    #[arg(long, value_name = "ID")]
+    pub task: String,
+    /// An intent of the scope: `'<ACTION> <RESOURCE>'`, e.g. `'read PayrollRecord::"run-42/emp-7"'`. Repeat.
+    #[arg(long = "scope", required = true, value_name = "'ACTION RESOURCE'", value_parser = parse_scope)]
+    pub scope: Vec<Intent>,
+    /// Requested lifetime, seconds (policy `@ttl`s, the identity's expiry and the cap may shorten it).
+    #[arg(long, value_name = "SECS")]
+    pub ttl: u32,
+    /// Who the credential is for (its `aud`).
+    #[arg(long, value_name = "AUD")]
+    pub audience: String,
+}
+
+#[derive(Args)]
+pub struct PresentArgs {
+    #[command(flatten)]
+    pub caller: Caller,
+    /// The action about to be done.
+    #[arg(long, value_name = "NAME")]
+    pub action: String,
+    /// The resource, a Cedar entity uid.
+    #[arg(long, value_name = "TYPE::\"ID\"")]
+    pub resource: String,
+    /// The intent's context, a JSON object.
+    #[arg(long, value_name = "JSON", default_value = "")]
+    pub context: String,
+    /// The task the intent belongs to (default: the credential's).
+    #[arg(long, value_name = "ID", default_value = "")]
+    pub task: String,
+    /// The audience this service is: the credential must name it.
+    #[arg(long, value_name = "AUD")]
+    pub audience: String,
+    /// The credential, or `-` to read it from stdin.
+    pub token: String,
+}
+
+#[derive(Args)]
+pub struct DelegateArgs {
+    /// The holder's chain is `--chain`; the sub-agent's is `--to-chain`.
+    #[command(flatten)]
+    pub caller: Caller,
+    /// The sub-agent's X.509-SVID chain (PEM with the leaf first, or DER).
+    #[arg(long, value_name = "FILE")]
+    pub to_chain: PathBuf,
+    /// An intent of the narrower scope: `'<ACTION> <RESOURCE>'`. Repeat.
+    #[arg(long = "scope", required = true, value_name = "'ACTION RESOURCE'", value_parser = parse_scope)]
+    pub scope: Vec<Intent>,
+    /// Requested lifetime, seconds (never beyond the parent's).
+    #[arg(long, value_name = "SECS")]
+    pub ttl: u32,
+    /// The parent credential, or `-` to read it from stdin.
+    pub parent: String,
+}
+
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+pub struct Target {
+    /// End a task: revoke every grant of it, delegated ones too.
+    #[arg(long, value_name = "ID")]
+    pub task: Option<String>,
+    /// Cut an agent off: revoke every grant held by or delegated from it.
+    #[arg(long, value_name = "SPIFFE_ID")]
+    pub agent: Option<String>,
+}
+
+#[derive(Args)]
+pub struct RevokeArgs {
+    #[command(flatten)]
+    pub issuer: Issuer,
+    #[command(flatten)]
+    pub target: Target,
+}
+
+fn parse_scope(s: &str) -> Result<Intent, String> {
+    let (action, resource) = s.trim().split_once(char::is_whitespace).ok_or("expected '<ACTION> <RESOURCE>'")?;
+    Ok(Intent { action: action.to_string(), resource: resource.trim().to_string(), task_id: String::new(), context: String::new() })
+}
+
+/// `<KEY>.ledger.jsonl`.
+pub fn ledger_path(key: &Path) -> PathBuf {
+    let mut name = key.as_os_str().to_owned();
+    name.push(".ledger.jsonl");
+    PathBuf::from(name)
+}
+
+fn token_arg(t: String) -> Result<String, Usage> {
+    if t != "-" {
+        return Ok(t);
+    }
+    let mut s = String::new();
+    std::io::stdin().read_to_string(&mut s).map_err(|e| Usage(format!("cannot read stdin: {e}")))?;
+    Ok(s.trim().to_string())
+}
+
+/// A `Writ` with the issuer key and ledger of `--key`.
+fn writ_for(issuer: &Issuer) -> Result<Result<Writ, Error>, Usage> {
+    let alg = match issuer.alg {
+        Alg::Eddsa => IssuerAlg::EdDsa,
+        Alg::Es256 => IssuerAlg::Es256,
+    };
+    let key = IssuerKey::load_or_create(&issuer.key, alg).map_err(Usage)?;
+    let audit = audit_sink(issuer.audit.as_deref())?;
+    let mut b = Writ::builder().issuer(key).audit(audit).ledger_file(ledger_path(&issuer.key));
+    if let Some(t) = issuer.at {
+        b = b.time(t);
+    }
+    Ok(b.build())
+}
+
+/// The `Writ`, with bundles and policies loaded, and the attested identity of `chain`.
+fn attested(caller: &Caller, chain: &Path) -> Result<Result<(Writ, Identity), Error>, Usage> {
+    let writ = match writ_for(&caller.issuer)? {
+        Ok(w) => w,
+        Err(e) => return Ok(Err(e)),
+    };
+    if let Err(e) = writ_with_bundles(&writ, &caller.bundles)? {
+        return Ok(Err(e));
+    }
+    let (p, s, e) = load_source(&caller.source)?;
+    let loaded = writ.set_ttl_cap(caller.ttl_cap).and_then(|()| writ.set_policies(&p, s.as_deref(), e.as_deref()));
+    if let Err(e) = loaded {
+        return Ok(Err(e));
+    }
+    Ok(identity(&writ, chain)?.map(|id| (writ, id)))
+}
+
+fn identity(writ: &Writ, chain: &Path) -> Result<Result<Identity, Error>, Usage> {
+    Ok(chain_from(&read(chain)?, chain).and_then(|certs| writ.attest_x509(&certs)))
+}
+
+/// Print a result: success JSON (exit 0), a denial (exit 3), or another error (exit 1).
+fn finish(result: Result<serde_json::Value, Error>) -> ExitCode {
+    match result {
+        Ok(v) => {
+            println!("{v}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            print_error(&e);
+            ExitCode::from(if matches!(e, Error::Denied(_)) { DENY } else { 1 })
+        }
+    }
+}
+
+fn grant_json(g: writ_host::Grant) -> serde_json::Value {
+    serde_json::json!({ "token": g.token, "jti": g.jti, "expires_at": g.expires_at })
+}
+
+pub fn issue(args: IssueArgs) -> Result<ExitCode, Usage> {
+    let result = attested(&args.caller, &args.caller.chain)?
+        .and_then(|(writ, who)| writ.issue(&who, &args.task, &args.scope, args.ttl, &args.audience))
+        .map(grant_json);
+    Ok(finish(result))
+}
+
+pub fn present(args: PresentArgs) -> Result<ExitCode, Usage> {
+    let token = token_arg(args.token)?;
+    let what = Intent { action: args.action, resource: args.resource, task_id: args.task, context: args.context };
+    let result = attested(&args.caller, &args.caller.chain)?.and_then(|(writ, who)| writ.present(&token, &who, &what, &args.audience));
+    Ok(match result {
+        Ok(d) => {
+            println!("{}", serde_json::to_string(&d).unwrap_or_default());
+            if d.allow { ExitCode::SUCCESS } else { ExitCode::from(DENY) }
+        }
+        Err(e) => {
+            print_error(&e);
+            ExitCode::from(1)
+        }
+    })
+}
+
+pub fn delegate(args: DelegateArgs) -> Result<ExitCode, Usage> {
+    let parent = token_arg(args.parent)?;
+    let result = match attested(&args.caller, &args.caller.chain)? {
+        Ok((writ, holder)) => identity(&writ, &args.to_chain)?.and_then(|to| writ.delegate(&parent, &holder, &to, &args.scope, args.ttl)),
+        Err(e) => Err(e),
+    };
+    Ok(finish(result.map(grant_json)))
+}
+
+pub fn revoke(args: RevokeArgs) -> Result<ExitCode, Usage> {
+    let result = writ_for(&args.issuer)?.and_then(|writ| match (&args.target.task, &args.target.agent) {
+        (Some(task), _) => writ.end_task(task).map(|n| serde_json::json!({ "task": task, "revoked": n })),
+        (None, Some(agent)) => writ.cut_off(agent).map(|n| serde_json::json!({ "agent": agent, "revoked": n })),
+        (None, None) => Err(Error::Malformed("give --task or --agent".into())),
+    });
+    Ok(finish(result))
+}
+
+/// `writ jwks --key K`: the public keys of the issuer key file.
+pub fn jwks(key: Option<&Path>) -> Result<ExitCode, Usage> {
+    let mut b = Writ::builder();
+    if let Some(k) = key {
+        b = b.issuer(IssuerKey::load_or_create(k, IssuerAlg::EdDsa).map_err(Usage)?);
+    }
+    Ok(finish(b.build().and_then(|w| w.jwks()).and_then(|s| serde_json::from_str(&s).map_err(|e| Error::Malformed(e.to_string())))))
+}

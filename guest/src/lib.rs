@@ -306,7 +306,7 @@ fn granted(kind: &str, at: u64, result: &Result<writ_core::Grant, writ_core::Err
             detail: Some(format!("scope {} intents, expires at {}", g.claims.scope.len(), g.expires_at)),
             ..credential_event(kind, at, who, Some(&g.claims))
         },
-        Err(err) => failed(writ::agent::audit::Event { task_id: Some(task.to_string()), ..credential_event(kind, at, who, None) }, err),
+        Err(err) => failed(writ::agent::audit::Event { task_id: (!task.is_empty()).then(|| task.to_string()), ..credential_event(kind, at, who, None) }, err),
     });
 }
 

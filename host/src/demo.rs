@@ -1,12 +1,15 @@
-//! `writ demo`: the main job on built-in defaults. Makes a test trust domain (rcgen), then
-//! attests sample SVIDs through the component and shows what it refuses, with timings.
+//! `writ demo`: the main job on built-in defaults. Makes a test trust domain (rcgen), attests
+//! sample SVIDs through the component and shows what it refuses (with timings), then walks the
+//! credential story with the shipped policy pack: authorize, issue a task credential, use it,
+//! delegate a narrower one to a sub-agent, and lose all of it at task end — printing each
+//! step, decision and audit event.
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
     SanType,
 };
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use writ_host::{Error, Writ};
+use writ_host::{AuditSink, Error, Identity, Intent, Writ};
 
 const TD: &str = "acme.example";
 
@@ -43,8 +46,8 @@ fn leaf(id: &str, now: SystemTime) -> Result<CertificateParams, Error> {
 
 fn show(label: &str, r: &Result<writ_host::Identity, Error>) {
     match r {
-        Ok(id) => println!("  {label:<34} ACCEPT {}", serde_json::json!(id)),
-        Err(e) => println!("  {label:<34} REJECT {}: {}", e.kind(), e.message()),
+        Ok(id) => println!("  {label:<38} ACCEPT {}", serde_json::json!(id)),
+        Err(e) => println!("  {label:<38} REJECT {}: {}", e.kind(), e.message()),
     }
 }
 
@@ -55,7 +58,9 @@ fn micros(d: Duration, n: u32) -> f64 {
 pub fn run() -> Result<(), Error> {
     let now = SystemTime::now();
     let started = Instant::now();
-    let writ = Writ::builder().build()?;
+    // Every audit event is printed as it happens (a callback sink).
+    let writ = Writ::builder().audit(AuditSink::callback(|e| println!("      audit {}", audit_line(e)))).build()?;
+    let quiet = Writ::builder().build()?;
     println!("Writ demo — component {} KiB, loaded in {:.1} ms ({:?})", writ_host::COMPONENT.len() / 1024, started.elapsed().as_secs_f64() * 1e3, writ.cache_source());
 
     // A trust domain: root → intermediate → agent leaf, P-256 (SPIRE's default).
@@ -73,6 +78,7 @@ pub fn run() -> Result<(), Error> {
     let chain = vec![leaf_der.clone(), int_der.clone()];
     println!("Trust domain `{TD}`: root → intermediate → `{agent_id}` (P-256)");
     writ.set_bundle(TD, &root_der)?;
+    quiet.set_bundle(TD, &root_der)?;
 
     println!("Attesting through the component (host crypto: ring):");
     show("valid SVID chain", &writ.attest_x509(&chain));
@@ -110,12 +116,12 @@ pub fn run() -> Result<(), Error> {
         .collect::<Result<_, Error>>()?;
     let t = Instant::now();
     for c in &fresh {
-        writ.attest_x509(c)?;
+        quiet.attest_x509(c)?;
     }
     let cold = micros(t.elapsed(), n);
     let t = Instant::now();
     for _ in 0..n {
-        writ.attest_x509(&chain)?;
+        quiet.attest_x509(&chain)?;
     }
     let cached = micros(t.elapsed(), n);
     println!("Timing (this build, {n} calls each): cold attest {cold:.1} µs/call, cached {cached:.1} µs/call");
@@ -126,19 +132,100 @@ pub fn run() -> Result<(), Error> {
     println!("Authorizing intents of `{agent_id}` with the shipped pack ({n_policies} Cedar policies, schema-validated):");
     let who = writ.attest_x509(&chain)?;
     let intents = [
-        ("read its task's payroll record", "read", r#"PayrollRecord::"run-42/emp-7""#, "run-42", ""),
+        ("read its task's payroll record", "read", RECORD, "run-42", ""),
         ("read another task's record", "read", r#"PayrollRecord::"run-43/emp-7""#, "run-42", ""),
-        ("read for an external destination", "read", r#"PayrollRecord::"run-42/emp-7""#, "run-42", r#"{"destination":{"host":"paste.example.net","external":true}}"#),
+        ("read for an external destination", "read", RECORD, "run-42", r#"{"destination":{"host":"paste.example.net","external":true}}"#),
         ("invoke a tool not on its list", "invoke", r#"Tool::"browser""#, "run-42", ""),
     ];
     let mut allowed = 0;
     for (label, action, resource, task, context) in intents {
-        let what = writ_host::Intent { action: action.into(), resource: resource.into(), task_id: task.into(), context: context.into() };
+        let what = Intent { action: action.into(), resource: resource.into(), task_id: task.into(), context: context.into() };
         let d = writ.check(&who, &what)?;
         allowed += usize::from(d.allow);
-        println!("  {label:<34} {} {}", if d.allow { "ALLOW " } else { "DENY  " }, serde_json::to_string(&d).unwrap_or_default());
+        decision(label, &Ok(d));
     }
+
+    // Credentials: issued per task, bound to the holder's key, used, delegated, revoked.
+    let agent = |path: &str| -> Result<Identity, Error> {
+        let der = leaf(&format!("spiffe://{TD}{path}"), now)?.signed_by(&KeyPair::generate_for(alg).map_err(rc)?, &int).map_err(rc)?.der().to_vec();
+        writ.attest_x509(&[der, int_der.clone()])
+    };
+    let (broker, browser) = (agent("/agent/broker")?, agent("/agent/browser")?);
+    println!("Task credentials (issuer key {}; JWKS via `writ jwks`):", issuer_kid(&writ)?);
+    let g = writ.issue(&who, "run-42", &[intent("read", RECORD)], 3600, "payroll-api");
+    grant("payroll: credential for run-42, asks 3600 s", &g);
+    let token = g?.token;
+    decision("payroll presents it: read its record", &writ.present(&token, &who, &intent("read", RECORD), "payroll-api"));
+    decision("payroll presents it: another record", &writ.present(&token, &who, &intent("read", r#"PayrollRecord::"run-42/emp-8""#), "payroll-api"));
+    decision("the browser agent stole it", &writ.present(&token, &browser, &intent("read", RECORD), "payroll-api"));
+
+    let sales = r#"Dataset::"sales-summary""#;
+    let parent = writ.issue(&broker, "pipeline-1", &[intent("read", sales), intent("send", sales)], 600, "bi");
+    grant("broker: credential for pipeline-1", &parent);
+    let parent = parent?.token;
+    let child = writ.delegate(&parent, &broker, &browser, &[intent("read", sales)], 600);
+    grant("broker delegates `read` to browser", &child);
+    let child = child?.token;
+    decision("browser presents the delegated one", &writ.present(&child, &browser, &intent("read", sales), "bi"));
+    decision("browser tries `send` with it", &writ.present(&child, &browser, &intent("send", sales), "bi"));
+    grant("browser re-delegates wider", &writ.delegate(&child, &browser, &browser, &[intent("send", sales)], 60));
+
+    println!("  {:<38} REVOKE {} live credentials", "pipeline-1 ends", writ.end_task("pipeline-1")?);
+    decision("browser presents it again", &writ.present(&child, &browser, &intent("read", sales), "bi"));
+    decision("payroll's run-42 is untouched", &writ.present(&token, &who, &intent("read", RECORD), "payroll-api"));
+    println!("  {:<38} REVOKE {} live credentials", "run-42 ends", writ.end_task("run-42")?);
+    decision("payroll presents after its task", &writ.present(&token, &who, &intent("read", RECORD), "payroll-api"));
+
     let secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    println!("Done at {secs}: 1 SVID accepted, 5 rejected; {allowed} intent allowed, {} denied.", intents.len() - allowed);
+    println!("Done at {secs}: 1 SVID accepted, 5 rejected; {allowed} intent allowed, {} denied; credentials issued, used, delegated and revoked.", intents.len() - allowed);
     Ok(())
+}
+
+const RECORD: &str = r#"PayrollRecord::"run-42/emp-7""#;
+
+fn intent(action: &str, resource: &str) -> Intent {
+    Intent { action: action.into(), resource: resource.into(), task_id: String::new(), context: String::new() }
+}
+
+fn issuer_kid(writ: &Writ) -> Result<String, Error> {
+    let jwks: serde_json::Value = serde_json::from_str(&writ.jwks()?).map_err(|e| Error::Malformed(e.to_string()))?;
+    Ok(jwks["keys"][0]["kid"].as_str().unwrap_or("?").to_string())
+}
+
+fn decision(label: &str, r: &Result<writ_host::Decision, Error>) {
+    match r {
+        Ok(d) => println!("  {label:<38} {} {}", if d.allow { "ALLOW " } else { "DENY  " }, serde_json::to_string(d).unwrap_or_default()),
+        Err(e) => println!("  {label:<38} REJECT {}: {}", e.kind(), e.message()),
+    }
+}
+
+fn grant(label: &str, r: &Result<writ_host::Grant, Error>) {
+    match r {
+        Ok(g) => {
+            let claims = g.token.split('.').nth(1).and_then(|p| base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, p).ok());
+            let claims: serde_json::Value = claims.and_then(|c| serde_json::from_slice(&c).ok()).unwrap_or_default();
+            println!("  {label:<38} GRANT  jti {} expires {} claims {claims}", g.jti, g.expires_at);
+        }
+        Err(e) => println!("  {label:<38} REFUSE {}: {}", e.kind(), e.message()),
+    }
+}
+
+/// An audit event as one compact line: kind, who, what, outcome.
+fn audit_line(e: &writ_host::AuditEvent) -> String {
+    let mut s = match e.kind.as_str() {
+        "revoke" => e.kind.clone(),
+        kind => format!("{kind} {}", if e.allow { "allow" } else { "deny" }),
+    };
+    for (k, v) in [("agent", &e.spiffe_id), ("task", &e.task_id), ("action", &e.action), ("resource", &e.resource), ("jti", &e.jti)] {
+        if let Some(v) = v {
+            s.push_str(&format!(" {k}={v}"));
+        }
+    }
+    if !e.reasons.is_empty() {
+        s.push_str(&format!(" reasons={}", e.reasons.join(",")));
+    }
+    if e.act_chain.len() > 1 {
+        s.push_str(&format!(" act={}", e.act_chain.join("<")));
+    }
+    s
 }

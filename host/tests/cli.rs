@@ -158,9 +158,17 @@ fn demo_runs_on_built_in_defaults() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let s = String::from_utf8(out.stdout).unwrap();
     assert_eq!(s.matches(" ACCEPT ").count(), 1, "{s}");
-    assert_eq!(s.matches(" REJECT ").count(), 5, "{s}");
-    assert_eq!(s.matches(" ALLOW ").count(), 1, "{s}");
-    assert_eq!(s.matches(" DENY ").count(), 3, "{s}");
+    // 5 bad SVIDs; a stolen credential; two used after their task ended.
+    assert_eq!(s.matches(" REJECT ").count(), 8, "{s}");
+    assert_eq!(s.matches(" ALLOW ").count(), 4, "{s}");
+    assert_eq!(s.matches(" DENY ").count(), 5, "{s}");
+    assert_eq!(s.matches(" GRANT ").count(), 3, "{s}");
+    assert_eq!(s.matches(" REFUSE ").count(), 1, "{s}");
+    assert_eq!(s.matches(" REVOKE ").count(), 2, "{s}");
+    // Every step is audited: attestations, decisions, issue/delegate/present/revoke.
+    for kind in ["attest", "authorize", "issue", "delegate", "present", "revoke"] {
+        assert!(s.contains(&format!("audit {kind}")), "no `{kind}` audit event in {s}");
+    }
 }
 
 #[test]

@@ -38,3 +38,36 @@ impl Crypto for RingCrypto {
         r#"{"keys":[]}"#.into()
     }
 }
+
+/// `ring` verification plus an issuer key held by the host's own crypto (what the component
+/// gets through its `crypto` import), for native credential benchmarks and tests.
+pub struct RingIssuer {
+    host: writ_host::crypto::HostCrypto,
+    now: u64,
+}
+
+impl RingIssuer {
+    pub fn new(key: writ_host::IssuerKey, now: u64) -> RingIssuer {
+        RingIssuer { host: writ_host::crypto::HostCrypto::new(key), now }
+    }
+}
+
+fn core_alg(a: H) -> C {
+    C::ALL.into_iter().find(|c| host_alg(*c) == a).unwrap_or(C::Ed25519)
+}
+
+impl Crypto for RingIssuer {
+    fn verify(&self, alg: C, public_key: &[u8], message: &[u8], signature: &[u8]) -> bool {
+        self.host.verify(host_alg(alg), public_key, message, signature)
+    }
+    fn signing_key(&self) -> Result<SigningKey, String> {
+        let (kid, alg) = self.host.signing_key();
+        Ok(SigningKey { kid, alg: core_alg(alg) })
+    }
+    fn sign(&self, kid: &str, message: &[u8]) -> Result<Vec<u8>, String> {
+        self.host.sign(kid, message)
+    }
+    fn public_keys(&self) -> String {
+        self.host.public_keys(self.now)
+    }
+}

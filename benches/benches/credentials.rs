@@ -1,0 +1,194 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+//! Credential figures: issue, present (cold: a token never seen; cached: the same token
+//! again), delegate — natively (`writ-core` with `ring` and the host's issuer key) and through
+//! the component, in the same run, for EdDSA and ES256 issuer keys. Under `cargo bench` a
+//! percentile pass also prints p50/p99 and the component/native ratio.
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+use writ_core::{Engine, Env, MemoryLedger};
+use writ_host::{IssuerAlg, IssuerKey, Writ};
+use writ_tests::NOW;
+use writ_tests::attester::{host_identity, host_intent};
+use writ_tests::pack::{self, identity, intent};
+use writ_tests::ring_crypto::RingIssuer;
+
+const RECORD: &str = r#"PayrollRecord::"run-42/emp-7""#;
+const SALES: &str = r#"Dataset::"sales-summary""#;
+
+struct Native {
+    engine: std::cell::RefCell<Engine>,
+    crypto: RingIssuer,
+    ledger: MemoryLedger,
+    n: std::cell::Cell<u64>,
+}
+
+impl Native {
+    fn new(alg: IssuerAlg) -> Native {
+        let mut engine = Engine::default();
+        engine.set_policies(&pack::policies(), Some(&pack::schema()), Some(&pack::entities())).unwrap();
+        Native { engine: engine.into(), crypto: RingIssuer::new(IssuerKey::generate_for(alg).unwrap(), NOW), ledger: MemoryLedger::new(), n: Default::default() }
+    }
+
+    fn env(&self) -> Env<'_> {
+        self.n.set(self.n.get() + 1);
+        let mut entropy = [0u8; 16];
+        entropy[..8].copy_from_slice(&self.n.get().to_le_bytes());
+        Env { now: NOW, crypto: &self.crypto, ledger: &self.ledger, entropy }
+    }
+}
+
+struct Agents {
+    payroll: writ_core::Identity,
+    broker: writ_core::Identity,
+    browser: writ_core::Identity,
+}
+
+fn agents() -> Agents {
+    let who = |s: &str| writ_core::Identity { thumbprint: format!("thumb-{s}"), ..identity(&format!("spiffe://acme.example/agent/{s}"), NOW + 7200) };
+    Agents { payroll: who("payroll"), broker: who("broker"), browser: who("browser") }
+}
+
+fn component(alg: IssuerAlg) -> Writ {
+    let writ = Writ::builder().time(NOW).issuer(IssuerKey::generate_for(alg).unwrap()).build().unwrap();
+    writ.set_policies(&pack::policies(), Some(&pack::schema()), Some(&pack::entities())).unwrap();
+    writ
+}
+
+fn alg_name(alg: IssuerAlg) -> &'static str {
+    match alg {
+        IssuerAlg::EdDsa => "eddsa",
+        IssuerAlg::Es256 => "es256",
+    }
+}
+
+fn criterion_benches(c: &mut Criterion) {
+    let mut g = c.benchmark_group("credentials");
+    g.sample_size(20).measurement_time(Duration::from_secs(3));
+    let a = agents();
+    let scope = [intent("read", RECORD, "", "")];
+    let read = intent("read", RECORD, "", "");
+    let (hscope, hread) = (scope.iter().map(host_intent).collect::<Vec<_>>(), host_intent(&read));
+    let (hpayroll, hbroker, hbrowser) = (host_identity(&a.payroll), host_identity(&a.broker), host_identity(&a.browser));
+    for alg in [IssuerAlg::EdDsa, IssuerAlg::Es256] {
+        let name = alg_name(alg);
+        let n = Native::new(alg);
+        let w = component(alg);
+
+        g.bench_function(format!("issue/{name}/native"), |b| b.iter(|| black_box(n.engine.borrow().issue(&a.payroll, "run-42", &scope, 600, "api", &n.env()).unwrap())));
+        g.bench_function(format!("issue/{name}/component"), |b| b.iter(|| black_box(w.issue(&hpayroll, "run-42", &hscope, 600, "api").unwrap())));
+
+        g.bench_function(format!("present_cold/{name}/native"), |b| {
+            b.iter_batched(
+                || n.engine.borrow().issue(&a.payroll, "run-42", &scope, 600, "api", &n.env()).unwrap().token,
+                |t| black_box(n.engine.borrow_mut().present(&t, &a.payroll, &read, "api", NOW, &n.crypto, &n.ledger).unwrap()),
+                BatchSize::SmallInput,
+            )
+        });
+        g.bench_function(format!("present_cold/{name}/component"), |b| {
+            b.iter_batched(
+                || w.issue(&hpayroll, "run-42", &hscope, 600, "api").unwrap().token,
+                |t| black_box(w.present(&t, &hpayroll, &hread, "api").unwrap()),
+                BatchSize::SmallInput,
+            )
+        });
+
+        let token = n.engine.borrow().issue(&a.payroll, "run-42", &scope, 600, "api", &n.env()).unwrap().token;
+        g.bench_function(format!("present_cached/{name}/native"), |b| {
+            b.iter(|| black_box(n.engine.borrow_mut().present(&token, &a.payroll, &read, "api", NOW, &n.crypto, &n.ledger).unwrap()))
+        });
+        let htoken = w.issue(&hpayroll, "run-42", &hscope, 600, "api").unwrap().token;
+        g.bench_function(format!("present_cached/{name}/component"), |b| b.iter(|| black_box(w.present(&htoken, &hpayroll, &hread, "api").unwrap())));
+
+        let sales = [intent("read", SALES, "", "")];
+        let hsales: Vec<_> = sales.iter().map(host_intent).collect();
+        let parent = n.engine.borrow().issue(&a.broker, "p", &sales, 600, "bi", &n.env()).unwrap().token;
+        g.bench_function(format!("delegate/{name}/native"), |b| {
+            b.iter(|| black_box(n.engine.borrow_mut().delegate(&parent, &a.broker, &a.browser, &sales, 300, &n.env()).unwrap()))
+        });
+        let hparent = w.issue(&hbroker, "p", &hsales, 600, "bi").unwrap().token;
+        g.bench_function(format!("delegate/{name}/component"), |b| b.iter(|| black_box(w.delegate(&hparent, &hbroker, &hbrowser, &hsales, 300).unwrap())));
+    }
+    g.finish();
+}
+
+fn percentiles(mut f: impl FnMut(), n: usize) -> (f64, f64) {
+    for _ in 0..n / 10 {
+        f();
+    }
+    let mut t: Vec<f64> = (0..n)
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    (t[n / 2], t[n * 99 / 100])
+}
+
+/// p50/p99 of `f` over pre-made inputs (each used once).
+fn percentiles_over<T>(inputs: Vec<T>, mut f: impl FnMut(T)) -> (f64, f64) {
+    let mut t: Vec<f64> = inputs
+        .into_iter()
+        .map(|x| {
+            let s = Instant::now();
+            f(x);
+            s.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    let n = t.len();
+    (t[n / 2], t[n * 99 / 100])
+}
+
+fn percentile_table(_: &mut Criterion) {
+    if !std::env::args().any(|a| a == "--bench") {
+        return; // `cargo test --benches`: skip the long pass.
+    }
+    const N: usize = 4000;
+    println!("\ncredential percentiles (µs, {N} calls each)");
+    println!("{:<22} {:>11} {:>11} {:>14} {:>14} {:>9}", "operation", "native p50", "native p99", "component p50", "component p99", "ratio p50");
+    let a = agents();
+    let scope = [intent("read", RECORD, "", "")];
+    let read = intent("read", RECORD, "", "");
+    let (hscope, hread) = (scope.iter().map(host_intent).collect::<Vec<_>>(), host_intent(&read));
+    let (hpayroll, hbroker, hbrowser) = (host_identity(&a.payroll), host_identity(&a.broker), host_identity(&a.browser));
+    let row = |op: String, (np50, np99): (f64, f64), (cp50, cp99): (f64, f64)| {
+        println!("{op:<22} {np50:>11.2} {np99:>11.2} {cp50:>14.2} {cp99:>14.2} {:>9.2}", cp50 / np50);
+    };
+    for alg in [IssuerAlg::EdDsa, IssuerAlg::Es256] {
+        let name = alg_name(alg);
+        let n = Native::new(alg);
+        let w = component(alg);
+        row(
+            format!("issue {name}"),
+            percentiles(|| drop(black_box(n.engine.borrow().issue(&a.payroll, "run-42", &scope, 600, "api", &n.env()))), N),
+            percentiles(|| drop(black_box(w.issue(&hpayroll, "run-42", &hscope, 600, "api"))), N),
+        );
+        let tokens: Vec<String> = (0..N).map(|_| n.engine.borrow().issue(&a.payroll, "run-42", &scope, 600, "api", &n.env()).unwrap().token).collect();
+        let htokens: Vec<String> = (0..N).map(|_| w.issue(&hpayroll, "run-42", &hscope, 600, "api").unwrap().token).collect();
+        let native_cold = percentiles_over(tokens.clone(), |t| drop(black_box(n.engine.borrow_mut().present(&t, &a.payroll, &read, "api", NOW, &n.crypto, &n.ledger))));
+        let component_cold = percentiles_over(htokens.clone(), |t| drop(black_box(w.present(&t, &hpayroll, &hread, "api"))));
+        row(format!("present cold {name}"), native_cold, component_cold);
+        row(
+            format!("present cached {name}"),
+            percentiles(|| drop(black_box(n.engine.borrow_mut().present(&tokens[0], &a.payroll, &read, "api", NOW, &n.crypto, &n.ledger))), N),
+            percentiles(|| drop(black_box(w.present(&htokens[0], &hpayroll, &hread, "api"))), N),
+        );
+        let sales = [intent("read", SALES, "", "")];
+        let hsales: Vec<_> = sales.iter().map(host_intent).collect();
+        let parent = n.engine.borrow().issue(&a.broker, "p", &sales, 600, "bi", &n.env()).unwrap().token;
+        let hparent = w.issue(&hbroker, "p", &hsales, 600, "bi").unwrap().token;
+        row(
+            format!("delegate {name}"),
+            percentiles(|| drop(black_box(n.engine.borrow_mut().delegate(&parent, &a.broker, &a.browser, &sales, 300, &n.env()))), N),
+            percentiles(|| drop(black_box(w.delegate(&hparent, &hbroker, &hbrowser, &hsales, 300))), N),
+        );
+    }
+}
+
+criterion_group!(benches, criterion_benches, percentile_table);
+criterion_main!(benches);

@@ -1,17 +1,23 @@
 //! What credentials exist and which are revoked: the grant registry and the revocation set.
 //!
-//! Shared by every instance of one Writ (the component reaches it through the host's
-//! `ledger` import), so a task ended or an agent cut off through one instance is refused by
-//! all. Entries are forgotten once nothing they cover can still be valid: memory is bounded
-//! by the issue rate times [`MAX_TTL_SECS`].
+//! In the component, revocations are replicated into every instance through the host's
+//! `ledger` import (so a task ended or an agent cut off through one instance is refused by
+//! all), and grants are registered with the host, which finds them again by task or agent
+//! for counting. Entries are forgotten once nothing they cover can still be valid: a grant at
+//! its expiry, a revocation after the horizon (the longest lifetime a credential issued before
+//! it can have: the lifetime cap). At most [`MAX_REVOCATIONS`] revocations are held; beyond
+//! that the ledger fails closed and refuses every credential until entries expire.
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-/// No credential lives longer than this (seconds), whatever the configuration says. It is
-/// also how long a revocation is remembered: every credential it covers is expired by then.
+/// No credential lives longer than this (seconds), whatever the configuration says; the
+/// default horizon of a revocation.
 pub const MAX_TTL_SECS: u32 = 86_400;
+
+/// Revocations (ended tasks plus cut-off agents) held at once.
+pub const MAX_REVOCATIONS: usize = 100_000;
 
 /// One issued credential, as the ledger keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,8 +49,10 @@ pub trait Ledger {
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum LedgerEvent {
     Grant(GrantRecord),
-    EndTask { task_id: String, at: u64 },
-    CutOff { spiffe_id: String, at: u64 },
+    /// The task ended `at`; remembered `until` (every grant of it has expired by then).
+    EndTask { task_id: String, at: u64, until: u64 },
+    /// The agent was cut off `at`; remembered `until`.
+    CutOff { spiffe_id: String, at: u64, until: u64 },
 }
 
 impl LedgerEvent {
@@ -52,18 +60,25 @@ impl LedgerEvent {
     pub fn relevant_until(&self) -> u64 {
         match self {
             LedgerEvent::Grant(g) => g.expires_at,
-            LedgerEvent::EndTask { at, .. } | LedgerEvent::CutOff { at, .. } => at.saturating_add(u64::from(MAX_TTL_SECS)),
+            LedgerEvent::EndTask { until, .. } | LedgerEvent::CutOff { until, .. } => *until,
         }
     }
+}
+
+/// When a revocation, and until when it is remembered.
+#[derive(Debug, Clone, Copy)]
+struct Revocation {
+    at: u64,
+    until: u64,
 }
 
 #[derive(Debug, Default)]
 struct State {
     grants: HashMap<String, GrantRecord>,
     /// Task → when it ended.
-    ended: HashMap<String, u64>,
+    ended: HashMap<String, Revocation>,
     /// SPIFFE ID → when it was cut off.
-    cut: HashMap<String, u64>,
+    cut: HashMap<String, Revocation>,
     /// Size after the last sweep of expired entries (sweeps are amortized).
     swept_at_len: usize,
 }
@@ -75,10 +90,9 @@ impl State {
 
     /// Forget what can no longer matter at `now`.
     fn sweep(&mut self, now: u64) {
-        let horizon = u64::from(MAX_TTL_SECS);
         self.grants.retain(|_, g| g.expires_at > now);
-        self.ended.retain(|_, at| at.saturating_add(horizon) > now);
-        self.cut.retain(|_, at| at.saturating_add(horizon) > now);
+        self.ended.retain(|_, r| r.until > now);
+        self.cut.retain(|_, r| r.until > now);
         self.swept_at_len = self.len();
     }
 
@@ -89,35 +103,41 @@ impl State {
     }
 
     fn revoked(&self, g: &GrantRecord, now: u64) -> Option<String> {
-        let horizon = u64::from(MAX_TTL_SECS);
-        if let Some(at) = self.ended.get(&g.task_id)
-            && at.saturating_add(horizon) > now
+        if self.ended.len() + self.cut.len() > MAX_REVOCATIONS {
+            return Some(format!("the revocation list is over {MAX_REVOCATIONS} entries: every credential is refused until entries expire"));
+        }
+        if let Some(r) = self.ended.get(&g.task_id)
+            && r.until > now
         {
-            return Some(format!("task `{}` ended at {at}", crate::spiffe_id::clip(&g.task_id)));
+            return Some(format!("task `{}` ended at {}", crate::spiffe_id::clip(&g.task_id), r.at));
         }
         g.agents.iter().find_map(|a| {
-            let at = self.cut.get(a)?;
-            (at.saturating_add(horizon) > now).then(|| format!("agent `{a}` was cut off at {at}"))
+            let r = self.cut.get(a)?;
+            (r.until > now).then(|| format!("agent `{a}` was cut off at {}", r.at))
         })
     }
 
     fn apply(&mut self, event: LedgerEvent, now: u64) -> u32 {
         self.maybe_sweep(now);
+        let merge = |old: Option<&Revocation>, at: u64, until: u64| match old {
+            Some(o) => Revocation { at: o.at.min(at), until: o.until.max(until) },
+            None => Revocation { at, until },
+        };
         match event {
             LedgerEvent::Grant(g) => {
                 self.grants.insert(g.jti.clone(), g);
                 0
             }
-            LedgerEvent::EndTask { task_id, at } => {
+            LedgerEvent::EndTask { task_id, at, until } => {
                 let live = self.live(now, |g| g.task_id == task_id);
-                let entry = self.ended.entry(task_id).or_insert(at);
-                *entry = (*entry).min(at);
+                let r = merge(self.ended.get(&task_id), at, until);
+                self.ended.insert(task_id, r);
                 live
             }
-            LedgerEvent::CutOff { spiffe_id, at } => {
+            LedgerEvent::CutOff { spiffe_id, at, until } => {
                 let live = self.live(now, |g| g.agents.contains(&spiffe_id));
-                let entry = self.cut.entry(spiffe_id).or_insert(at);
-                *entry = (*entry).min(at);
+                let r = merge(self.cut.get(&spiffe_id), at, until);
+                self.cut.insert(spiffe_id, r);
                 live
             }
         }
@@ -131,14 +151,48 @@ impl State {
 }
 
 /// The in-memory ledger. Thread-safe; share it with `Arc`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryLedger {
     state: Mutex<State>,
+    /// How long a revocation is remembered, seconds.
+    horizon: std::sync::atomic::AtomicU64,
+}
+
+impl Default for MemoryLedger {
+    fn default() -> Self {
+        MemoryLedger { state: Mutex::default(), horizon: u64::from(MAX_TTL_SECS).into() }
+    }
 }
 
 impl MemoryLedger {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Remember revocations made from now on for `secs`: at least the longest lifetime a
+    /// credential issued before them can have (the lifetime cap).
+    pub fn set_horizon(&self, secs: u64) {
+        self.horizon.store(secs.min(u64::from(MAX_TTL_SECS)), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// When a revocation made `now` can be forgotten.
+    pub fn revocation_until(&self, now: u64) -> u64 {
+        now.saturating_add(self.horizon.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// How long a revocation made `now` must be kept: past the horizon, and past the expiry
+    /// of every grant held that it covers.
+    fn until_covering(&self, now: u64, covers: impl Fn(&GrantRecord) -> bool) -> u64 {
+        let s = self.state();
+        s.grants.values().filter(|g| covers(g)).map(|g| g.expires_at).fold(self.revocation_until(now), u64::max)
+    }
+
+    /// How many of `grants` are live and not revoked at `now` (grants this ledger does not
+    /// hold itself: the component finds them through the host).
+    pub fn live_among<'a>(&self, grants: impl IntoIterator<Item = &'a GrantRecord>, now: u64) -> u32 {
+        let s = self.state();
+        let n = grants.into_iter().filter(|g| g.expires_at > now && s.revoked(g, now).is_none()).count();
+        u32::try_from(n).unwrap_or(u32::MAX)
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -159,8 +213,8 @@ impl MemoryLedger {
         let mut s = self.state();
         s.sweep(now);
         let mut out: Vec<LedgerEvent> = s.grants.values().cloned().map(LedgerEvent::Grant).collect();
-        out.extend(s.ended.iter().map(|(t, at)| LedgerEvent::EndTask { task_id: t.clone(), at: *at }));
-        out.extend(s.cut.iter().map(|(a, at)| LedgerEvent::CutOff { spiffe_id: a.clone(), at: *at }));
+        out.extend(s.ended.iter().map(|(t, r)| LedgerEvent::EndTask { task_id: t.clone(), at: r.at, until: r.until }));
+        out.extend(s.cut.iter().map(|(a, r)| LedgerEvent::CutOff { spiffe_id: a.clone(), at: r.at, until: r.until }));
         out
     }
 
@@ -184,11 +238,13 @@ impl Ledger for MemoryLedger {
     }
 
     fn end_task(&self, task_id: &str, now: u64) -> u32 {
-        self.apply(LedgerEvent::EndTask { task_id: task_id.to_string(), at: now }, now)
+        let until = self.until_covering(now, |g| g.task_id == task_id);
+        self.apply(LedgerEvent::EndTask { task_id: task_id.to_string(), at: now, until }, now)
     }
 
     fn cut_off(&self, spiffe_id: &str, now: u64) -> u32 {
-        self.apply(LedgerEvent::CutOff { spiffe_id: spiffe_id.to_string(), at: now }, now)
+        let until = self.until_covering(now, |g| g.agents.iter().any(|a| a == spiffe_id));
+        self.apply(LedgerEvent::CutOff { spiffe_id: spiffe_id.to_string(), at: now, until }, now)
     }
 }
 
@@ -262,5 +318,34 @@ mod tests {
         }
         assert_eq!(copy.len(), 2);
         assert!(copy.revoked(&grant("z", "t2", &["spiffe://x/q"], 900), 160).is_some());
+    }
+
+    #[test]
+    fn the_horizon_bounds_how_long_revocations_are_kept() {
+        let l = MemoryLedger::new();
+        l.set_horizon(600);
+        l.end_task("t", 100);
+        assert!(l.revoked(&grant("a", "t", &["spiffe://x/a"], 650), 650).is_some());
+        assert!(l.revoked(&grant("a", "t", &["spiffe://x/a"], 800), 700).is_none(), "forgotten after 100 + 600");
+        assert_eq!(l.live_among([&grant("a", "t", &["spiffe://x/a"], 800), &grant("b", "u", &["spiffe://x/a"], 800)], 650), 1);
+    }
+
+    #[test]
+    fn a_revocation_outlives_every_grant_it_covers() {
+        let l = MemoryLedger::new();
+        l.set_horizon(60);
+        l.record(&grant("a", "t", &["spiffe://x/a"], 5000));
+        l.end_task("t", 100);
+        assert!(l.revoked(&grant("a", "t", &["spiffe://x/a"], 5000), 4999).is_some(), "kept past the horizon until the grant expires");
+    }
+
+    #[test]
+    fn too_many_revocations_fail_closed() {
+        let l = MemoryLedger::new();
+        for i in 0..=MAX_REVOCATIONS {
+            l.end_task(&format!("t{i}"), 100);
+        }
+        let why = l.revoked(&grant("a", "other", &["spiffe://x/a"], 900), 101).unwrap();
+        assert!(why.contains("over"), "{why}");
     }
 }

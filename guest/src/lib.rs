@@ -61,8 +61,9 @@ impl Crypto for Builtin {
     }
 }
 
-/// This instance's replica of the host's shared ledger log: every operation first applies
-/// the entries other instances appended since, and every change is appended for them.
+/// This instance's view of the host's ledger: revocations are replicated here (every
+/// operation first applies the ones other instances appended since), grants are registered
+/// with the host and found again there by task or agent when a revocation counts them.
 struct SyncedLedger<'a> {
     replica: &'a MemoryLedger,
     seq: &'a Cell<u64>,
@@ -81,34 +82,48 @@ impl SyncedLedger<'_> {
         }
     }
 
-    fn append(&self, event: &LedgerEvent) {
-        if let Ok(data) = serde_json::to_string(event) {
+    /// Revoke: count the live, not yet revoked grants under `key`, then record the event
+    /// here and for every other instance. It is remembered until every grant the ledger
+    /// knows under `key` has expired, and at least the horizon (the lifetime cap).
+    fn revoke(&self, key: &str, event: impl FnOnce(u64) -> LedgerEvent, now: u64) -> u32 {
+        self.sync();
+        let grants: Vec<GrantRecord> = writ::agent::ledger::find(key).iter().filter_map(|g| serde_json::from_str(g).ok()).collect();
+        let live = self.replica.live_among(&grants, now);
+        let until = grants.iter().map(|g| g.expires_at).fold(self.replica.revocation_until(now), u64::max);
+        let event = event(until);
+        if let Ok(data) = serde_json::to_string(&event) {
             writ::agent::ledger::append(&data, event.relevant_until());
         }
+        self.replica.apply(event, now);
+        live
     }
+}
+
+fn task_key(task: &str) -> String {
+    format!("task:{task}")
+}
+
+fn agent_key(spiffe_id: &str) -> String {
+    format!("agent:{spiffe_id}")
 }
 
 impl Ledger for SyncedLedger<'_> {
     fn record(&self, grant: &GrantRecord) {
-        self.sync();
-        self.replica.record(grant);
-        self.append(&LedgerEvent::Grant(grant.clone()));
+        if let Ok(data) = serde_json::to_string(grant) {
+            let mut keys = vec![task_key(&grant.task_id)];
+            keys.extend(grant.agents.iter().map(|a| agent_key(a)));
+            writ::agent::ledger::register(&data, grant.expires_at, &keys);
+        }
     }
     fn revoked(&self, grant: &GrantRecord, now: u64) -> Option<String> {
         self.sync();
         self.replica.revoked(grant, now)
     }
     fn end_task(&self, task_id: &str, now: u64) -> u32 {
-        self.sync();
-        let n = self.replica.end_task(task_id, now);
-        self.append(&LedgerEvent::EndTask { task_id: task_id.to_string(), at: now });
-        n
+        self.revoke(&task_key(task_id), |until| LedgerEvent::EndTask { task_id: task_id.to_string(), at: now, until }, now)
     }
     fn cut_off(&self, spiffe_id: &str, now: u64) -> u32 {
-        self.sync();
-        let n = self.replica.cut_off(spiffe_id, now);
-        self.append(&LedgerEvent::CutOff { spiffe_id: spiffe_id.to_string(), at: now });
-        n
+        self.revoke(&agent_key(spiffe_id), |until| LedgerEvent::CutOff { spiffe_id: spiffe_id.to_string(), at: now, until }, now)
     }
 }
 
@@ -140,7 +155,11 @@ thread_local! {
         engine: writ_core::Engine::new(writ_core::Config { hash_seed: seed(), ..writ_core::Config::default() }),
         builtin: None,
         audit: true,
-        replica: MemoryLedger::new(),
+        replica: {
+            let l = MemoryLedger::new();
+            l.set_horizon(u64::from(writ_core::Config::default().default_ttl_secs));
+            l
+        },
         seq: Cell::new(0),
     });
 }
@@ -216,7 +235,12 @@ impl control::Guest for Component {
         });
     }
     fn set_ttl_cap(secs: u32) {
-        with_state(|e, _| e.set_ttl_cap(secs));
+        // Revocations are remembered as long as a credential issued before them can live.
+        STATE.with(|s| {
+            let mut s = s.borrow_mut();
+            s.engine.set_ttl_cap(secs);
+            s.replica.set_horizon(u64::from(secs));
+        });
     }
     fn set_audit(enabled: bool) {
         STATE.with(|s| s.borrow_mut().audit = enabled);

@@ -105,10 +105,11 @@ impl agent::crypto::Host for HostState {
     }
 }
 
-impl agent::ledger::Host for HostState {
-    fn append(&mut self, data: String, until: u64) {
-        if let Err(e) = self.shared.ledger.append(data, until, self.shared.now()) {
-            // The entry is in force in memory; losing it on disk must not pass silently.
+impl HostState {
+    /// A ledger file write failed: the entry is in force in memory, but losing it on disk must
+    /// not pass silently.
+    fn ledger_failed(&self, e: Result<(), String>) {
+        if let Err(e) = e {
             self.shared.audit.emit(AuditEvent {
                 kind: "ledger".into(),
                 time: self.shared.now(),
@@ -124,8 +125,22 @@ impl agent::ledger::Host for HostState {
             });
         }
     }
+}
+
+impl agent::ledger::Host for HostState {
+    fn append(&mut self, data: String, until: u64) {
+        let r = self.shared.ledger.append(data, until, self.shared.now());
+        self.ledger_failed(r);
+    }
     fn since(&mut self, seq: u64) -> Vec<agent::ledger::Entry> {
         self.shared.ledger.since(seq).into_iter().map(|(seq, data)| agent::ledger::Entry { seq, data }).collect()
+    }
+    fn register(&mut self, data: String, until: u64, keys: Vec<String>) {
+        let r = self.shared.ledger.register(data, until, keys, self.shared.now());
+        self.ledger_failed(r);
+    }
+    fn find(&mut self, key: String) -> Vec<String> {
+        self.shared.ledger.find(&key, self.shared.now())
     }
 }
 

@@ -7,9 +7,10 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use writ_host::Writ;
 use writ_tests::NOW;
+use writ_tests::timing::percentiles;
 use writ_tests::attester::{host_identity, host_intent};
 use writ_tests::pack::{self, identity, intent};
 
@@ -66,21 +67,6 @@ fn criterion_benches(c: &mut Criterion) {
         g.bench_function(format!("{}/component", s.name), |b| b.iter(|| black_box(s.component.check(&who, &what).unwrap())));
     }
     g.finish();
-}
-
-fn percentiles(mut f: impl FnMut(), n: usize) -> (f64, f64) {
-    for _ in 0..n / 10 {
-        f();
-    }
-    let mut t: Vec<f64> = (0..n)
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64() * 1e6
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    (t[n / 2], t[n * 99 / 100])
 }
 
 fn percentile_table(_: &mut Criterion) {

@@ -7,10 +7,11 @@
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use writ_core::{Engine, Env, MemoryLedger};
 use writ_host::{IssuerAlg, IssuerKey, Writ};
 use writ_tests::NOW;
+use writ_tests::timing::{percentiles, percentiles_over};
 use writ_tests::attester::{host_identity, host_intent};
 use writ_tests::pack::{self, identity, intent};
 use writ_tests::ring_crypto::RingIssuer;
@@ -112,36 +113,6 @@ fn criterion_benches(c: &mut Criterion) {
         g.bench_function(format!("delegate/{name}/component"), |b| b.iter(|| black_box(w.delegate(&hparent, &hbroker, &hbrowser, &hsales, 300).unwrap())));
     }
     g.finish();
-}
-
-fn percentiles(mut f: impl FnMut(), n: usize) -> (f64, f64) {
-    for _ in 0..n / 10 {
-        f();
-    }
-    let mut t: Vec<f64> = (0..n)
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64() * 1e6
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    (t[n / 2], t[n * 99 / 100])
-}
-
-/// p50/p99 of `f` over pre-made inputs (each used once).
-fn percentiles_over<T>(inputs: Vec<T>, mut f: impl FnMut(T)) -> (f64, f64) {
-    let mut t: Vec<f64> = inputs
-        .into_iter()
-        .map(|x| {
-            let s = Instant::now();
-            f(x);
-            s.elapsed().as_secs_f64() * 1e6
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    let n = t.len();
-    (t[n / 2], t[n * 99 / 100])
 }
 
 fn percentile_table(_: &mut Criterion) {

@@ -387,38 +387,31 @@ impl issue::Guest for Component {
     fn end_task(task_id: String) -> u32 {
         let at = now();
         let n = with_all(|_, _, ledger| ledger.end_task(&task_id, at));
-        emit(|| writ::agent::audit::Event {
-            kind: "revoke".into(),
-            time: at,
-            spiffe_id: None,
-            task_id: Some(task_id.clone()),
-            action: None,
-            resource: None,
-            allow: false,
-            reasons: vec!["end-task".into()],
-            jti: None,
-            act_chain: Vec::new(),
-            detail: Some(format!("{n} live grants revoked")),
-        });
+        emit(|| writ::agent::audit::Event { task_id: Some(task_id.clone()), ..revoke_event(at, "end-task", n) });
         n
     }
 
     fn cut_off(spiffe_id: String) -> u32 {
         let at = now();
         let n = with_all(|_, _, ledger| ledger.cut_off(&spiffe_id, at));
-        emit(|| writ::agent::audit::Event {
-            kind: "revoke".into(),
-            time: at,
-            spiffe_id: Some(spiffe_id.clone()),
-            task_id: None,
-            action: None,
-            resource: None,
-            allow: false,
-            reasons: vec!["cut-off".into()],
-            jti: None,
-            act_chain: Vec::new(),
-            detail: Some(format!("{n} live grants revoked")),
-        });
+        emit(|| writ::agent::audit::Event { spiffe_id: Some(spiffe_id.clone()), ..revoke_event(at, "cut-off", n) });
         n
+    }
+}
+
+/// A revocation's audit event: how it was revoked and how many live grants it covered.
+fn revoke_event(at: u64, how: &str, revoked: u32) -> writ::agent::audit::Event {
+    writ::agent::audit::Event {
+        kind: "revoke".into(),
+        time: at,
+        spiffe_id: None,
+        task_id: None,
+        action: None,
+        resource: None,
+        allow: false,
+        reasons: vec![how.into()],
+        jti: None,
+        act_chain: Vec::new(),
+        detail: Some(format!("{revoked} live grants revoked")),
     }
 }

@@ -11,6 +11,7 @@ pub mod jwt;
 pub mod pack;
 pub mod pki;
 pub mod ring_crypto;
+pub mod timing;
 
 pub use attester::{Attester, Component, Native, Outcome, Verdict};
 

@@ -13,7 +13,7 @@ const POLICIES: &str = r#"
 @id("now") permit(principal, action == Action::"a1", resource) when { context.now >= 1000 };
 @id("depth") permit(principal, action == Action::"a2", resource) when { context.delegation_depth < 2 };
 @id("exp") permit(principal, action == Action::"a3", resource) when { context.identity_expires_at > 2500 };
-@id("proof") permit(principal, action == Action::"a4", resource) when { principal.proof == "x509-svid" };
+@id("proof") permit(principal, action == Action::"a4", resource) when { principal has proof && principal.proof == "x509-svid" };
 @id("who") permit(principal == Agent::"spiffe://t.example/a1", action, resource == X::"r1");
 @id("agent") permit(principal, action == Action::"a5", resource is Agent) when { resource.path == "/a2" };
 "#;
@@ -51,6 +51,55 @@ proptest! {
             let env = RequestEnv { now, delegation_depth: depth };
             let fresh = PolicyStore::load(POLICIES, None, None).unwrap().check(&who, &what, &env, 3600);
             prop_assert_eq!(cached.check(&who, &what, &env, 3600), fresh);
+        }
+    }
+}
+
+/// A schema under which some (action, resource type) pairs are invalid requests.
+const SCHEMA: &str = r#"
+type Ctx = { task_id: String, now: Long, delegation_depth: Long, identity_expires_at: Long, extra?: Long };
+entity Agent { trust_domain: String, path: String, proof?: String };
+entity Doc;
+entity Tool;
+action read appliesTo { principal: Agent, resource: Doc, context: Ctx };
+action invoke appliesTo { principal: Agent, resource: Tool, context: Ctx };
+"#;
+
+const SCHEMA_POLICIES: &str = r#"
+@id("read") permit(principal, action == Action::"read", resource) when { context.now >= 1000 };
+@id("invoke") permit(principal, action == Action::"invoke", resource) when { principal has proof && principal.proof == "x509-svid" };
+"#;
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// With a schema, requests known to validate skip re-validation: a store that has served
+    /// any sequence (valid and invalid pairs mixed) answers each like a fresh one.
+    #[test]
+    fn cached_validation_equals_fresh(
+        requests in proptest::collection::vec((any::<bool>(), any::<bool>(), 999u64..1002, any::<bool>(), any::<bool>()), 1..30),
+    ) {
+        let cached = PolicyStore::load(SCHEMA_POLICIES, Some(SCHEMA), None).unwrap();
+        for (read, doc, now, jwt, with_context) in requests {
+            let who = Identity {
+                spiffe_id: "spiffe://t.example/a".into(),
+                trust_domain: "t.example".into(),
+                expires_at: 3_000,
+                thumbprint: String::new(),
+                proof: if jwt { Proof::JwtSvid } else { Proof::X509Svid },
+            };
+            let what = Intent {
+                action: if read { "read" } else { "invoke" }.into(),
+                resource: if doc { r#"Doc::"d""# } else { r#"Tool::"t""# }.into(),
+                task_id: "t".into(),
+                context: if with_context { r#"{"extra": 1}"#.into() } else { String::new() },
+            };
+            let env = RequestEnv { now, delegation_depth: 0 };
+            let fresh = PolicyStore::load(SCHEMA_POLICIES, Some(SCHEMA), None).unwrap().check(&who, &what, &env, 3600);
+            let got = cached.check(&who, &what, &env, 3600);
+            // An invalid pair is an error every time, never allowed.
+            prop_assert_eq!(!fresh.errors.is_empty(), read != doc);
+            prop_assert_eq!(got, fresh);
         }
     }
 }

@@ -1,0 +1,298 @@
+//! Scenario files (TOML): the world (agents, resources), the workflows that run in it, the
+//! breach rates, and the design parameters. Every default is a calibrated figure cited where
+//! it is defined; every one can be overridden in the file.
+
+use serde::Deserialize;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// A scenario as written, with defaults filled in.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    /// Simulated time, hours.
+    #[serde(default = "default_horizon")]
+    pub horizon_hours: f64,
+    #[serde(default)]
+    pub breach: Breach,
+    #[serde(default)]
+    pub design: DesignParams,
+    #[serde(rename = "agent")]
+    pub agents: Vec<Agent>,
+    #[serde(rename = "resource")]
+    pub resources: Vec<Resource>,
+    #[serde(rename = "workflow")]
+    pub workflows: Vec<Workflow>,
+}
+
+fn default_horizon() -> f64 {
+    24.0
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Agent {
+    /// SPIFFE ID.
+    pub id: String,
+    /// Places a copy of this agent's credentials is kept (logs, prompt memory, CI, tickets…):
+    /// where a long-lived secret can leak from.
+    #[serde(default = "default_copies")]
+    pub copies: u32,
+}
+
+fn default_copies() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resource {
+    /// Cedar entity uid, e.g. `PayrollRecord::"run-42/emp-7"`.
+    pub uid: String,
+    /// 0 public, 1 internal, 2 confidential, 3 restricted.
+    pub sensitivity: u8,
+    /// Records an action on it touches.
+    #[serde(default = "default_value")]
+    pub records: u64,
+    pub actions: Vec<String>,
+    /// Credentials are per protocol in the rotation designs (`db`, `http`, `ssh`…).
+    #[serde(default = "default_protocol")]
+    pub protocol: String,
+}
+
+fn default_value() -> u64 {
+    1
+}
+
+fn default_protocol() -> String {
+    "http".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workflow {
+    pub name: String,
+    /// Task arrivals per hour (Poisson).
+    pub rate_per_hour: f64,
+    /// The task id every instance carries (policies may name it); default `<name>-<n>`.
+    #[serde(default)]
+    pub task: Option<String>,
+    /// The first step's agent owns the task; steps of other agents are delegated to them.
+    #[serde(rename = "step")]
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Seconds after the task starts.
+    pub at: u64,
+    pub agent: String,
+    pub action: String,
+    pub resource: String,
+    /// The intent's context JSON.
+    #[serde(default)]
+    pub context: String,
+}
+
+/// Breach rates and delays. Defaults as cited.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Breach {
+    /// Probability that a credential has extra copies beyond its home: 62% of secrets are
+    /// duplicated in several locations (NHI Mgmt Group / Entro, as cited by the seeds).
+    pub duplication_rate: f64,
+    /// Extra copies of a duplicated credential.
+    pub extra_copies: u32,
+    /// Probability that one place holding an agent's credentials (logs, chat, tickets,
+    /// commits, prompt memory) is exposed during the horizon: 44% of NHI tokens are exposed
+    /// there (NHI Mgmt Group / Entro, as cited by the seeds). What leaks is whatever credential
+    /// that place holds at that moment.
+    pub exposure_rate: f64,
+    /// Mean time from exposure to the attacker's first use, seconds: leaked cloud keys are
+    /// abused within minutes (public honeypot reports).
+    pub time_to_exploit_s: f64,
+    /// Probability that an agent is hijacked (prompt injection) during the horizon.
+    pub hijack_rate: f64,
+    /// How long a hijack lasts, seconds.
+    pub hijack_duration_s: u64,
+    /// Whether the attacker sends what it reads to an external destination.
+    pub exfiltrate: bool,
+}
+
+impl Default for Breach {
+    fn default() -> Self {
+        Breach {
+            duplication_rate: 0.62,
+            extra_copies: 2,
+            exposure_rate: 0.44,
+            time_to_exploit_s: 300.0,
+            hijack_rate: 0.1,
+            hijack_duration_s: 1800,
+            exfiltrate: true,
+        }
+    }
+}
+
+/// Parameters of the designs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DesignParams {
+    /// Rotation period, seconds (rotation designs). Default 30 days.
+    pub rotation_period_s: u64,
+    /// How long a rotated-out credential keeps working (propagation grace), seconds.
+    pub rotation_grace_s: u64,
+    /// Credential lifetime of the JIT designs, seconds.
+    pub ttl_s: u64,
+}
+
+impl Default for DesignParams {
+    fn default() -> Self {
+        DesignParams { rotation_period_s: 30 * 86_400, rotation_grace_s: 3600, ttl_s: 900 }
+    }
+}
+
+/// A scenario that cannot run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioError(pub String);
+
+impl std::fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Scenario {
+    /// Parse and check a scenario; errors name the file and, for syntax or field errors, the
+    /// line and field.
+    pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
+        let s: Scenario = toml::from_str(text).map_err(|e| {
+            // The line number and the line itself (which names the field).
+            let at = e.span().map(|r| {
+                let start = r.start.min(text.len());
+                let line = text[..start].matches('\n').count() + 1;
+                let src = text.lines().nth(line - 1).unwrap_or("").trim();
+                format!(" line {line} `{src}`")
+            });
+            ScenarioError(format!("{file}{}: {}", at.unwrap_or_default(), e.message()))
+        })?;
+        s.check().map_err(|m| ScenarioError(format!("{file}: {m}")))?;
+        Ok(s)
+    }
+
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError(format!("{}: {e}", path.display())))?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Impossible parameters are refused with a reason.
+    fn check(&self) -> Result<(), String> {
+        let prob = |name: &str, v: f64| {
+            if (0.0..=1.0).contains(&v) { Ok(()) } else { Err(format!("`breach.{name}` is {v}; a probability is between 0 and 1")) }
+        };
+        if !(self.horizon_hours > 0.0 && self.horizon_hours <= 24.0 * 366.0) {
+            return Err(format!("`horizon_hours` is {}; it must be above 0 and at most a year", self.horizon_hours));
+        }
+        prob("duplication_rate", self.breach.duplication_rate)?;
+        prob("exposure_rate", self.breach.exposure_rate)?;
+        prob("hijack_rate", self.breach.hijack_rate)?;
+        if !(self.breach.time_to_exploit_s >= 0.0 && self.breach.time_to_exploit_s.is_finite()) {
+            return Err(format!("`breach.time_to_exploit_s` is {}; it must be 0 or more", self.breach.time_to_exploit_s));
+        }
+        if self.design.ttl_s == 0 {
+            return Err("`design.ttl_s` is 0; a credential must live at least a second".into());
+        }
+        if self.design.rotation_period_s == 0 {
+            return Err("`design.rotation_period_s` is 0; rotation needs a period".into());
+        }
+        let agents: BTreeSet<&str> = self.agents.iter().map(|a| a.id.as_str()).collect();
+        for a in &self.agents {
+            if !a.id.starts_with("spiffe://") {
+                return Err(format!("agent `{}` is not a SPIFFE ID", a.id));
+            }
+        }
+        let resources: BTreeSet<&str> = self.resources.iter().map(|r| r.uid.as_str()).collect();
+        for r in &self.resources {
+            if r.sensitivity > 3 {
+                return Err(format!("resource `{}`: sensitivity {} is not 0–3", r.uid, r.sensitivity));
+            }
+            if !r.uid.contains("::\"") {
+                return Err(format!("resource `{}` is not a Cedar uid like `Type::\"id\"`", r.uid));
+            }
+        }
+        if self.workflows.is_empty() {
+            return Err("no `[[workflow]]`".into());
+        }
+        for w in &self.workflows {
+            if !(w.rate_per_hour >= 0.0 && w.rate_per_hour.is_finite()) {
+                return Err(format!("workflow `{}`: `rate_per_hour` is {}; it must be 0 or more", w.name, w.rate_per_hour));
+            }
+            if w.steps.is_empty() {
+                return Err(format!("workflow `{}` has no `[[workflow.step]]`", w.name));
+            }
+            for s in &w.steps {
+                if !agents.contains(s.agent.as_str()) {
+                    return Err(format!("workflow `{}`: step agent `{}` is not an `[[agent]]`", w.name, s.agent));
+                }
+                if !resources.contains(s.resource.as_str()) {
+                    return Err(format!("workflow `{}`: step resource `{}` is not a `[[resource]]`", w.name, s.resource));
+                }
+                let r = self.resources.iter().find(|r| r.uid == s.resource);
+                if r.is_some_and(|r| !r.actions.contains(&s.action)) {
+                    return Err(format!("workflow `{}`: `{}` is not an action of `{}`", w.name, s.action, s.resource));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn horizon_s(&self) -> u64 {
+        (self.horizon_hours * 3600.0) as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &str = r#"
+name = "t"
+[[agent]]
+id = "spiffe://t/a"
+[[resource]]
+uid = 'Doc::"d"'
+sensitivity = 1
+actions = ["read"]
+[[workflow]]
+name = "w"
+rate_per_hour = 1
+[[workflow.step]]
+at = 0
+agent = "spiffe://t/a"
+action = "read"
+resource = 'Doc::"d"'
+"#;
+
+    #[test]
+    fn a_valid_scenario_loads_with_defaults() {
+        let s = Scenario::parse(OK, "t.toml").unwrap();
+        assert_eq!(s.breach.duplication_rate, 0.62);
+        assert_eq!(s.design.ttl_s, 900);
+        assert_eq!(s.horizon_s(), 86_400);
+    }
+
+    #[test]
+    fn errors_name_the_file_line_and_field() {
+        let e = Scenario::parse(&OK.replace("sensitivity = 1", "sensitivity = \"high\""), "bad.toml").unwrap_err();
+        assert!(e.0.starts_with("bad.toml line 7 `sensitivity = \"high\"`"), "{e}");
+        let e = Scenario::parse(&OK.replace("rate_per_hour = 1", "rate_per_hour = -2"), "neg.toml").unwrap_err();
+        assert!(e.0.contains("rate_per_hour") && e.0.contains("-2"), "{e}");
+        let e = Scenario::parse(&format!("{OK}\n[design]\nttl_s = 0\n"), "ttl.toml").unwrap_err();
+        assert!(e.0.contains("ttl_s"), "{e}");
+        let e = Scenario::parse(&OK.replace("action = \"read\"", "action = \"write\""), "act.toml").unwrap_err();
+        assert!(e.0.contains("not an action"), "{e}");
+        let e = Scenario::parse(&format!("{OK}\nsurprise = 1\n"), "unk.toml").unwrap_err();
+        assert!(e.0.contains("surprise"), "{e}");
+    }
+}

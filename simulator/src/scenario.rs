@@ -39,6 +39,10 @@ pub struct Agent {
     /// where a long-lived secret can leak from.
     #[serde(default = "default_copies")]
     pub copies: u32,
+    /// When the agent is offboarded (hours into the run): it starts no more tasks, and its
+    /// long-lived credentials stay live with `breach.offboarded_live_rate`.
+    #[serde(default)]
+    pub offboarded_at_hours: Option<f64>,
 }
 
 fn default_copies() -> u32 {
@@ -119,6 +123,13 @@ pub struct Breach {
     pub hijack_duration_s: u64,
     /// Whether the attacker sends what it reads to an external destination.
     pub exfiltrate: bool,
+    /// Probability that an offboarded agent's long-lived credentials stay live: 91% of
+    /// offboarded tokens are still active (NHI Mgmt Group / Entro, as cited by the seeds).
+    pub offboarded_live_rate: f64,
+    /// Seconds from a breach to its detection, which triggers the design's response (rotate
+    /// the secret, revoke the token, cut the agent off). Default 10 days: the median dwell
+    /// time reported by Mandiant M-Trends 2024.
+    pub detection_dwell_s: u64,
 }
 
 impl Default for Breach {
@@ -131,6 +142,8 @@ impl Default for Breach {
             hijack_rate: 0.1,
             hijack_duration_s: 1800,
             exfiltrate: true,
+            offboarded_live_rate: 0.91,
+            detection_dwell_s: 10 * 86_400,
         }
     }
 }
@@ -197,6 +210,7 @@ impl Scenario {
         prob("duplication_rate", self.breach.duplication_rate)?;
         prob("exposure_rate", self.breach.exposure_rate)?;
         prob("hijack_rate", self.breach.hijack_rate)?;
+        prob("offboarded_live_rate", self.breach.offboarded_live_rate)?;
         if !(self.breach.time_to_exploit_s >= 0.0 && self.breach.time_to_exploit_s.is_finite()) {
             return Err(format!("`breach.time_to_exploit_s` is {}; it must be 0 or more", self.breach.time_to_exploit_s));
         }
@@ -210,6 +224,9 @@ impl Scenario {
         for a in &self.agents {
             if !a.id.starts_with("spiffe://") {
                 return Err(format!("agent `{}` is not a SPIFFE ID", a.id));
+            }
+            if a.offboarded_at_hours.is_some_and(|h| !(h >= 0.0 && h.is_finite())) {
+                return Err(format!("agent `{}`: `offboarded_at_hours` must be 0 or more", a.id));
             }
         }
         let resources: BTreeSet<&str> = self.resources.iter().map(|r| r.uid.as_str()).collect();

@@ -125,6 +125,8 @@ pub struct Stream {
     exposures: Vec<Exposure>,
     /// Per agent: a hijack window.
     hijacks: Vec<Option<(u64, u64)>>,
+    /// Per agent: when it is offboarded, and whether its long-lived credentials stay live.
+    offboarded: Vec<Option<(u64, bool)>>,
 }
 
 fn exp(rng: &mut ChaCha8Rng, mean: f64) -> f64 {
@@ -172,7 +174,19 @@ impl Stream {
             .iter()
             .map(|_| (rng.r#gen::<f64>() < s.breach.hijack_rate).then(|| (rng.gen_range(0..horizon.max(1)), s.breach.hijack_duration_s)))
             .collect();
-        Stream { tasks, exposures, hijacks }
+        let offboarded = s
+            .agents
+            .iter()
+            .map(|a| {
+                let live = rng.r#gen::<f64>() < s.breach.offboarded_live_rate;
+                a.offboarded_at_hours.map(|h| ((h * 3600.0) as u64, live))
+            })
+            .collect();
+        // Tasks an offboarded agent would own after it left do not run.
+        let owner = |t: &Task| s.agents.iter().position(|a| a.id == s.workflows[t.workflow].steps[0].agent);
+        let gone = |t: &Task| owner(t).and_then(|i| s.agents[i].offboarded_at_hours).is_some_and(|h| t.start >= (h * 3600.0) as u64);
+        tasks.retain(|t| !gone(t));
+        Stream { tasks, exposures, hijacks, offboarded }
     }
 }
 
@@ -290,6 +304,23 @@ pub fn run(s: &Scenario, stream: &Stream, design: Design, decider: &mut dyn Deci
         }
     }
 
+    // Offboarding: per-task designs cut the agent off; long-lived secrets are revoked unless
+    // (with the cited probability) they are forgotten and stay live.
+    for (ai, off) in stream.offboarded.iter().enumerate() {
+        let Some((at, stays_live)) = *off else { continue };
+        if design.per_task() || !stays_live {
+            for c in &mut creds[ai] {
+                c.until = c.until.min(at.max(c.from));
+            }
+        }
+    }
+
+    // Detection after the dwell time triggers the design's response: the static secret is
+    // replaced (rotation designs keep the old one for the grace period), a JIT token revoked,
+    // a Writ agent cut off.
+    let dwell = s.breach.detection_dwell_s;
+    let response = |detected: u64| if design.rotates() { detected.saturating_add(s.design.rotation_grace_s) } else { detected };
+
     let mut reach = Reach::default();
     let mut windows = Vec::new();
     // Leaks: the credentials held at the exposed location at that time.
@@ -300,10 +331,11 @@ pub fn run(s: &Scenario, stream: &Stream, design: Design, decider: &mut dyn Deci
         }
         for c in creds[e.agent].iter().filter(|c| c.from <= e.at && e.at < c.until) {
             m.leaks += 1;
-            let usable_until = if c.bound { e.at } else { c.until.min(horizon) };
+            let until = c.until.min(response(e.at.saturating_add(dwell)));
+            let usable_until = if c.bound { e.at } else { until.min(horizon) };
             windows.push(usable_until.saturating_sub(e.at) as f64);
             let use_at = e.at + e.delay;
-            if !c.bound && use_at < c.until && use_at < horizon {
+            if !c.bound && use_at < until && use_at < horizon {
                 reach.pairs.extend(c.scope.iter().cloned());
             }
         }
@@ -312,7 +344,8 @@ pub fn run(s: &Scenario, stream: &Stream, design: Design, decider: &mut dyn Deci
     let ctx = attack_context(s);
     for (ai, h) in stream.hijacks.iter().enumerate() {
         let Some((start, len)) = *h else { continue };
-        let end = (start + len).min(horizon);
+        // Detected after the dwell time at the latest.
+        let end = (start + len.min(dwell)).min(horizon);
         for c in creds[ai].iter().filter(|c| c.from < end && start < c.until) {
             for (ri, action) in &c.scope {
                 let ok = match design {

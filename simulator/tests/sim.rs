@@ -162,3 +162,47 @@ proptest! {
         prop_assert!(short <= long, "ttl {ttl}: {short} > {long}");
     }
 }
+
+#[test]
+fn offboarded_credentials_stay_live_only_when_forgotten() {
+    let with = |live: f64| {
+        let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/offboarded.toml")).unwrap();
+        let mut s = Scenario::parse(&text, "offboarded.toml").unwrap();
+        s.breach.offboarded_live_rate = live;
+        s.breach.exposure_rate = 1.0;
+        s.breach.duplication_rate = 0.0;
+        s.breach.hijack_rate = 0.0;
+        s.breach.time_to_exploit_s = 0.0;
+        s
+    };
+    let mut d = Native::new().unwrap();
+    // Over many seeds, some exposures of the CI agent fall after its offboarding (6 h of 24):
+    // a forgotten secret leaks there, a revoked one does not. Least-privilege scopes keep the
+    // agents' reaches apart (CI: deploy staging; browser: read the sales summary).
+    let (mut forgotten, mut revoked, mut writ) = ((0, 0), (0, 0), 0);
+    for seed in 0..40 {
+        let (live, dead) = (with(1.0), with(0.0));
+        let f = sim::run(&live, &Stream::draw(&live, seed), Design::LeastPrivilege, &mut d);
+        let r = sim::run(&dead, &Stream::draw(&dead, seed), Design::LeastPrivilege, &mut d);
+        forgotten = (forgotten.0 + f.leaks, forgotten.1 + f.blast_radius);
+        revoked = (revoked.0 + r.leaks, revoked.1 + r.blast_radius);
+        writ += sim::run(&live, &Stream::draw(&live, seed), Design::Writ, &mut d).blast_radius;
+    }
+    assert!(forgotten.0 > revoked.0 && forgotten.1 > revoked.1, "a forgotten secret leaks and reaches more: {forgotten:?} vs {revoked:?}");
+    assert!(writ < revoked.1, "per-task, bound credentials reach less than even a revoked static secret: {writ} vs {revoked:?}");
+}
+
+#[test]
+fn detection_ends_what_a_leak_can_do() {
+    let mut s = tiny(0.0, 900, 0.0);
+    s.breach.time_to_exploit_s = 1e9; // the attacker is slow…
+    s.breach.detection_dwell_s = 60; // …and detection is fast
+    let stream = Stream::draw(&s, 9);
+    let mut d = Native::new().unwrap();
+    let st = sim::run(&s, &stream, Design::Static, &mut d);
+    assert_eq!(st.blast_radius, 0, "detected and replaced before first use");
+    assert!(st.exposure_window_s <= 60.0, "{}", st.exposure_window_s);
+    let rot = sim::run(&s, &stream, Design::RotationOnly, &mut d);
+    // Rotation designs keep the old secret working for the grace period (1 h) after rotating.
+    assert!(rot.exposure_window_s > 60.0, "{}", rot.exposure_window_s);
+}

@@ -109,3 +109,63 @@ pub fn table(rows: &[Row]) -> String {
     }
     out
 }
+
+/// The TTL of the "very short TTL" check in the report, seconds.
+pub const SHORT_TTL_S: u64 = 60;
+
+/// Mean ± CI of `metric` over the rows of one scenario and design.
+fn stat(rows: &[Row], scenario: &str, design: Design, metric: &str) -> (f64, f64) {
+    let i = Metrics::NAMES.iter().position(|n| *n == metric).unwrap_or(0);
+    let v: Vec<f64> = rows.iter().filter(|r| r.scenario == scenario && r.design == design).map(|r| r.metrics.values()[i]).collect();
+    mean_ci(&v)
+}
+
+/// `report.md`: the comparison per scenario, then — plainly, with the CIs — whether each of
+/// the seeds' claims holds in this run. The short-TTL check replays JIT on the same streams
+/// with a TTL of [`SHORT_TTL_S`].
+pub fn report(scenarios: &[Scenario], rows: &[Row], seed: u64, replications: u64, decider: &mut dyn Decider) -> String {
+    let mut out = format!(
+        "# writ-sim report\n\nSeed {seed} (ChaCha8), {replications} replications per scenario; every design on the same event stream of each replication. Means ± 95% confidence half-widths.\n"
+    );
+    out.push_str("\n```");
+    out.push_str(table(rows).trim_end());
+    out.push_str("\n```\n\n## The seeds' claims\n\n");
+    let fmt = |(m, ci): (f64, f64)| format!("{m:.1} ± {ci:.1}");
+    for s in scenarios {
+        let name = s.name.as_str();
+        let rot_window = stat(rows, name, Design::RotationOnly, "exposure_window_s");
+        let rot_leaks = stat(rows, name, Design::RotationOnly, "leaks");
+        let holds1 = rot_window.0 - rot_window.1 > 0.0 && rot_leaks.0 - rot_leaks.1 > 0.0;
+        let rot = stat(rows, name, Design::RotationOnly, "blast_radius");
+        let writ = stat(rows, name, Design::Writ, "blast_radius");
+        // An order of magnitude, with the CIs: even rotation's low end is 10× Writ's high end.
+        let holds2 = (rot.0 - rot.1) >= 10.0 * (writ.0 + writ.1) && rot.0 > 0.0;
+        let mut short = s.clone();
+        short.design.ttl_s = SHORT_TTL_S;
+        let failed_short: Vec<f64> = (0..replications)
+            .map(|r| sim::run(&short, &Stream::draw(&short, replication_seed(seed, r)), Design::Jit, decider).failed_tasks as f64)
+            .collect();
+        let failed_short = mean_ci(&failed_short);
+        let failed = stat(rows, name, Design::Jit, "failed_tasks");
+        let holds3 = failed_short.0 - failed_short.1 > failed.0 + failed.1;
+        let verdict = |h: bool| if h { "**holds**" } else { "**does not hold** in this run" };
+        out.push_str(&format!(
+            "### {name}\n\n\
+             - Rotation-only leaves the active window and duplicated copies usable: {} — exposed copies obtained {}, each usable for {} s.\n\
+             - JIT with intent checks (Writ) shrinks blast radius by an order of magnitude: {} — rotation-only {} vs Writ {} (resource, action) pairs.\n\
+             - Very short TTLs raise failed tasks: {} — JIT failed tasks {} at a {} s TTL vs {} at {} s.\n\n",
+            verdict(holds1),
+            fmt(rot_leaks),
+            fmt(rot_window),
+            verdict(holds2),
+            fmt(rot),
+            fmt(writ),
+            verdict(holds3),
+            fmt(failed_short),
+            SHORT_TTL_S,
+            fmt(failed),
+            s.design.ttl_s,
+        ));
+    }
+    out
+}

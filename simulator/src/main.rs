@@ -1,5 +1,5 @@
 //! `writ-sim compare [SCENARIO…]`: every design on the same event streams; prints the table
-//! and writes `results.csv` and `summary.json` into `--out`.
+//! and writes `results.csv`, `summary.json` and `report.md` into `--out`.
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -73,15 +73,17 @@ fn main() -> ExitCode {
         }
     };
     let rows = writ_sim::compare(&loaded, seed, replications, decider.as_mut());
+    let report = writ_sim::report(&loaded, &rows, seed, replications, decider.as_mut());
     println!("writ-sim compare: {} scenarios × 6 designs × {replications} replications, seed {seed} (ChaCha8)", loaded.len());
     print!("{}", writ_sim::table(&rows));
     let written = std::fs::create_dir_all(&out)
         .and_then(|()| std::fs::write(out.join("results.csv"), writ_sim::csv(&rows)))
-        .and_then(|()| std::fs::write(out.join("summary.json"), format!("{:#}\n", writ_sim::summary(&rows))));
+        .and_then(|()| std::fs::write(out.join("summary.json"), format!("{:#}\n", writ_sim::summary(&rows))))
+        .and_then(|()| std::fs::write(out.join("report.md"), &report));
     if let Err(e) = written {
         eprintln!("error: cannot write to `{}`: {e}", out.display());
         return ExitCode::from(2);
     }
-    println!("\nwrote {}/results.csv and {}/summary.json", out.display(), out.display());
+    println!("\nwrote {0}/results.csv, {0}/summary.json and {0}/report.md", out.display());
     ExitCode::SUCCESS
 }

@@ -206,3 +206,20 @@ fn detection_ends_what_a_leak_can_do() {
     // Rotation designs keep the old secret working for the grace period (1 h) after rotating.
     assert!(rot.exposure_window_s > 60.0, "{}", rot.exposure_window_s);
 }
+
+#[test]
+fn the_report_states_each_claim_with_its_numbers() {
+    let scenarios = shipped();
+    let mut d = Native::new().unwrap();
+    let rows = writ_sim::compare(&scenarios, 1, 4, &mut d);
+    let report = writ_sim::report(&scenarios, &rows, 1, 4, &mut d);
+    assert_eq!(report, writ_sim::report(&scenarios, &rows, 1, 4, &mut d), "deterministic");
+    for s in &scenarios {
+        assert!(report.contains(&format!("### {}", s.name)));
+    }
+    let verdicts = report.matches("**holds**").count() + report.matches("**does not hold** in this run").count();
+    assert_eq!(verdicts, 3 * scenarios.len());
+    assert_eq!(report.matches("```").count(), 2, "one fenced table block");
+    // The payroll run: a 60 s TTL fails tasks whose second step comes at 120 s.
+    assert!(report.contains("at a 60 s TTL"));
+}

@@ -57,7 +57,8 @@ pub struct Metrics {
     pub blast_radius_weighted: u64,
     /// Records of the exercised pairs.
     pub records_touched: u64,
-    /// Mean seconds from a credential's exposure to when it stops working for the attacker.
+    /// Mean over exposed copies of the seconds from exposure until the last credential in the
+    /// copy stops working for the attacker.
     pub exposure_window_s: f64,
     /// Exposures (credential copies the attacker obtained).
     pub leaks: u64,
@@ -160,11 +161,14 @@ impl Stream {
         let p_exposed = s.breach.exposure_rate;
         let mut exposures = Vec::new();
         for (ai, a) in s.agents.iter().enumerate() {
-            let extra = if rng.r#gen::<f64>() < s.breach.duplication_rate { s.breach.extra_copies } else { 0 };
-            for location in 0..(a.copies + extra) {
-                if rng.r#gen::<f64>() < p_exposed {
-                    let at = rng.gen_range(0..horizon.max(1));
-                    let delay = exp(&mut rng, s.breach.time_to_exploit_s) as u64;
+            // The same draws whatever the rates: a higher duplication or exposure rate only
+            // turns on more of the same places (so rates can be compared on one stream).
+            let duplicated = rng.r#gen::<f64>() < s.breach.duplication_rate;
+            for location in 0..(a.copies + s.breach.extra_copies) {
+                let exposed = rng.r#gen::<f64>() < p_exposed;
+                let at = rng.gen_range(0..horizon.max(1));
+                let delay = exp(&mut rng, s.breach.time_to_exploit_s) as u64;
+                if exposed && (location < a.copies || duplicated) {
                     exposures.push(Exposure { agent: ai, location, at, delay });
                 }
             }
@@ -329,16 +333,19 @@ pub fn run(s: &Scenario, stream: &Stream, design: Design, decider: &mut dyn Deci
         if e.location != 0 && (design.per_task() || design == Design::Vaulted) {
             continue;
         }
+        // The exposure window: until the last credential in the exposed copy stops working.
+        let mut window: Option<u64> = None;
         for c in creds[e.agent].iter().filter(|c| c.from <= e.at && e.at < c.until) {
             m.leaks += 1;
             let until = c.until.min(response(e.at.saturating_add(dwell)));
             let usable_until = if c.bound { e.at } else { until.min(horizon) };
-            windows.push(usable_until.saturating_sub(e.at) as f64);
+            window = Some(window.unwrap_or(0).max(usable_until.saturating_sub(e.at)));
             let use_at = e.at + e.delay;
             if !c.bound && use_at < until && use_at < horizon {
                 reach.pairs.extend(c.scope.iter().cloned());
             }
         }
+        windows.extend(window.map(|w| w as f64));
     }
     // Hijacks: the attacker acts as the agent through what it holds during the window.
     let ctx = attack_context(s);

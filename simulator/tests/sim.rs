@@ -223,3 +223,27 @@ fn the_report_states_each_claim_with_its_numbers() {
     // The payroll run: a 60 s TTL fails tasks whose second step comes at 120 s.
     assert!(report.contains("at a 60 s TTL"));
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Sensitivity on one stream: halving the rotation period never lengthens the
+    /// rotation-only exposure window; a higher duplication rate never shrinks its blast radius.
+    #[test]
+    fn rotation_and_duplication_sensitivity(seed in any::<u64>(), which in 0usize..3, hours in 1u64..12, dup in 0.0f64..1.0) {
+        let mut s = shipped().swap_remove(which);
+        s.breach.detection_dwell_s = u64::MAX / 4;
+        let mut d = Native::new().unwrap();
+        s.design.rotation_period_s = hours * 7200;
+        let stream = Stream::draw(&s, seed);
+        let long = sim::run(&s, &stream, Design::RotationOnly, &mut d).exposure_window_s;
+        s.design.rotation_period_s = hours * 3600;
+        let short = sim::run(&s, &stream, Design::RotationOnly, &mut d).exposure_window_s;
+        prop_assert!(short <= long + 1e-9, "period {}h: {short} > {long}", hours);
+        s.breach.duplication_rate = dup;
+        let low = sim::run(&s, &Stream::draw(&s, seed), Design::RotationOnly, &mut d).blast_radius;
+        s.breach.duplication_rate = (dup + 0.3).min(1.0);
+        let high = sim::run(&s, &Stream::draw(&s, seed), Design::RotationOnly, &mut d).blast_radius;
+        prop_assert!(low <= high, "duplication {dup}: {low} > {high}");
+    }
+}

@@ -41,15 +41,43 @@ impl Native {
     }
 }
 
-struct Agents {
+/// The agents and intents every benchmark uses, natively and in the host's types.
+struct Fixture {
     payroll: writ_core::Identity,
     broker: writ_core::Identity,
     browser: writ_core::Identity,
+    hpayroll: writ_host::Identity,
+    hbroker: writ_host::Identity,
+    hbrowser: writ_host::Identity,
+    /// Reading the payroll record: the payroll agent's scope and its one intent.
+    scope: [writ_core::Intent; 1],
+    read: writ_core::Intent,
+    hscope: Vec<writ_host::Intent>,
+    hread: writ_host::Intent,
+    /// Reading the sales summary: the broker's scope, delegated to the browser agent.
+    sales: [writ_core::Intent; 1],
+    hsales: Vec<writ_host::Intent>,
 }
 
-fn agents() -> Agents {
+fn fixture() -> Fixture {
     let who = |s: &str| writ_core::Identity { thumbprint: format!("thumb-{s}"), ..identity(&format!("spiffe://acme.example/agent/{s}"), NOW + 7200) };
-    Agents { payroll: who("payroll"), broker: who("broker"), browser: who("browser") }
+    let (payroll, broker, browser) = (who("payroll"), who("broker"), who("browser"));
+    let read = intent("read", RECORD, "", "");
+    let sales = [intent("read", SALES, "", "")];
+    Fixture {
+        hpayroll: host_identity(&payroll),
+        hbroker: host_identity(&broker),
+        hbrowser: host_identity(&browser),
+        payroll,
+        broker,
+        browser,
+        scope: [read.clone()],
+        hscope: vec![host_intent(&read)],
+        hread: host_intent(&read),
+        read,
+        hsales: sales.iter().map(host_intent).collect(),
+        sales,
+    }
 }
 
 fn component(alg: IssuerAlg) -> Writ {
@@ -68,23 +96,19 @@ fn alg_name(alg: IssuerAlg) -> &'static str {
 fn criterion_benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("credentials");
     g.sample_size(20).measurement_time(Duration::from_secs(3));
-    let a = agents();
-    let scope = [intent("read", RECORD, "", "")];
-    let read = intent("read", RECORD, "", "");
-    let (hscope, hread) = (scope.iter().map(host_intent).collect::<Vec<_>>(), host_intent(&read));
-    let (hpayroll, hbroker, hbrowser) = (host_identity(&a.payroll), host_identity(&a.broker), host_identity(&a.browser));
+    let Fixture { payroll, broker, browser, scope, read, hscope, hread, hpayroll, hbroker, hbrowser, sales, hsales } = fixture();
     for alg in [IssuerAlg::EdDsa, IssuerAlg::Es256] {
         let name = alg_name(alg);
         let n = Native::new(alg);
         let w = component(alg);
 
-        g.bench_function(format!("issue/{name}/native"), |b| b.iter(|| black_box(n.engine.borrow().issue(&a.payroll, "run-42", &scope, 600, "api", &n.env()).unwrap())));
+        g.bench_function(format!("issue/{name}/native"), |b| b.iter(|| black_box(n.engine.borrow().issue(&payroll, "run-42", &scope, 600, "api", &n.env()).unwrap())));
         g.bench_function(format!("issue/{name}/component"), |b| b.iter(|| black_box(w.issue(&hpayroll, "run-42", &hscope, 600, "api").unwrap())));
 
         g.bench_function(format!("present_cold/{name}/native"), |b| {
             b.iter_batched(
-                || n.engine.borrow().issue(&a.payroll, "run-42", &scope, 600, "api", &n.env()).unwrap().token,
-                |t| black_box(n.engine.borrow_mut().present(&t, &a.payroll, &read, "api", NOW, &n.crypto, &n.ledger).unwrap()),
+                || n.engine.borrow().issue(&payroll, "run-42", &scope, 600, "api", &n.env()).unwrap().token,
+                |t| black_box(n.engine.borrow_mut().present(&t, &payroll, &read, "api", NOW, &n.crypto, &n.ledger).unwrap()),
                 BatchSize::SmallInput,
             )
         });
@@ -96,18 +120,16 @@ fn criterion_benches(c: &mut Criterion) {
             )
         });
 
-        let token = n.engine.borrow().issue(&a.payroll, "run-42", &scope, 600, "api", &n.env()).unwrap().token;
+        let token = n.engine.borrow().issue(&payroll, "run-42", &scope, 600, "api", &n.env()).unwrap().token;
         g.bench_function(format!("present_cached/{name}/native"), |b| {
-            b.iter(|| black_box(n.engine.borrow_mut().present(&token, &a.payroll, &read, "api", NOW, &n.crypto, &n.ledger).unwrap()))
+            b.iter(|| black_box(n.engine.borrow_mut().present(&token, &payroll, &read, "api", NOW, &n.crypto, &n.ledger).unwrap()))
         });
         let htoken = w.issue(&hpayroll, "run-42", &hscope, 600, "api").unwrap().token;
         g.bench_function(format!("present_cached/{name}/component"), |b| b.iter(|| black_box(w.present(&htoken, &hpayroll, &hread, "api").unwrap())));
 
-        let sales = [intent("read", SALES, "", "")];
-        let hsales: Vec<_> = sales.iter().map(host_intent).collect();
-        let parent = n.engine.borrow().issue(&a.broker, "p", &sales, 600, "bi", &n.env()).unwrap().token;
+        let parent = n.engine.borrow().issue(&broker, "p", &sales, 600, "bi", &n.env()).unwrap().token;
         g.bench_function(format!("delegate/{name}/native"), |b| {
-            b.iter(|| black_box(n.engine.borrow_mut().delegate(&parent, &a.broker, &a.browser, &sales, 300, &n.env()).unwrap()))
+            b.iter(|| black_box(n.engine.borrow_mut().delegate(&parent, &broker, &browser, &sales, 300, &n.env()).unwrap()))
         });
         let hparent = w.issue(&hbroker, "p", &hsales, 600, "bi").unwrap().token;
         g.bench_function(format!("delegate/{name}/component"), |b| b.iter(|| black_box(w.delegate(&hparent, &hbroker, &hbrowser, &hsales, 300).unwrap())));
@@ -122,11 +144,7 @@ fn percentile_table(_: &mut Criterion) {
     const N: usize = 4000;
     println!("\ncredential percentiles (µs, {N} calls each)");
     println!("{:<22} {:>11} {:>11} {:>14} {:>14} {:>9}", "operation", "native p50", "native p99", "component p50", "component p99", "ratio p50");
-    let a = agents();
-    let scope = [intent("read", RECORD, "", "")];
-    let read = intent("read", RECORD, "", "");
-    let (hscope, hread) = (scope.iter().map(host_intent).collect::<Vec<_>>(), host_intent(&read));
-    let (hpayroll, hbroker, hbrowser) = (host_identity(&a.payroll), host_identity(&a.broker), host_identity(&a.browser));
+    let Fixture { payroll, broker, browser, scope, read, hscope, hread, hpayroll, hbroker, hbrowser, sales, hsales } = fixture();
     let row = |op: String, (np50, np99): (f64, f64), (cp50, cp99): (f64, f64)| {
         println!("{op:<22} {np50:>11.2} {np99:>11.2} {cp50:>14.2} {cp99:>14.2} {:>9.2}", cp50 / np50);
     };
@@ -136,26 +154,24 @@ fn percentile_table(_: &mut Criterion) {
         let w = component(alg);
         row(
             format!("issue {name}"),
-            percentiles(|| drop(black_box(n.engine.borrow().issue(&a.payroll, "run-42", &scope, 600, "api", &n.env()))), N),
+            percentiles(|| drop(black_box(n.engine.borrow().issue(&payroll, "run-42", &scope, 600, "api", &n.env()))), N),
             percentiles(|| drop(black_box(w.issue(&hpayroll, "run-42", &hscope, 600, "api"))), N),
         );
-        let tokens: Vec<String> = (0..N).map(|_| n.engine.borrow().issue(&a.payroll, "run-42", &scope, 600, "api", &n.env()).unwrap().token).collect();
+        let tokens: Vec<String> = (0..N).map(|_| n.engine.borrow().issue(&payroll, "run-42", &scope, 600, "api", &n.env()).unwrap().token).collect();
         let htokens: Vec<String> = (0..N).map(|_| w.issue(&hpayroll, "run-42", &hscope, 600, "api").unwrap().token).collect();
-        let native_cold = percentiles_over(tokens.clone(), |t| drop(black_box(n.engine.borrow_mut().present(&t, &a.payroll, &read, "api", NOW, &n.crypto, &n.ledger))));
+        let native_cold = percentiles_over(tokens.clone(), |t| drop(black_box(n.engine.borrow_mut().present(&t, &payroll, &read, "api", NOW, &n.crypto, &n.ledger))));
         let component_cold = percentiles_over(htokens.clone(), |t| drop(black_box(w.present(&t, &hpayroll, &hread, "api"))));
         row(format!("present cold {name}"), native_cold, component_cold);
         row(
             format!("present cached {name}"),
-            percentiles(|| drop(black_box(n.engine.borrow_mut().present(&tokens[0], &a.payroll, &read, "api", NOW, &n.crypto, &n.ledger))), N),
+            percentiles(|| drop(black_box(n.engine.borrow_mut().present(&tokens[0], &payroll, &read, "api", NOW, &n.crypto, &n.ledger))), N),
             percentiles(|| drop(black_box(w.present(&htokens[0], &hpayroll, &hread, "api"))), N),
         );
-        let sales = [intent("read", SALES, "", "")];
-        let hsales: Vec<_> = sales.iter().map(host_intent).collect();
-        let parent = n.engine.borrow().issue(&a.broker, "p", &sales, 600, "bi", &n.env()).unwrap().token;
+        let parent = n.engine.borrow().issue(&broker, "p", &sales, 600, "bi", &n.env()).unwrap().token;
         let hparent = w.issue(&hbroker, "p", &hsales, 600, "bi").unwrap().token;
         row(
             format!("delegate {name}"),
-            percentiles(|| drop(black_box(n.engine.borrow_mut().delegate(&parent, &a.broker, &a.browser, &sales, 300, &n.env()))), N),
+            percentiles(|| drop(black_box(n.engine.borrow_mut().delegate(&parent, &broker, &browser, &sales, 300, &n.env()))), N),
             percentiles(|| drop(black_box(w.delegate(&hparent, &hbroker, &hbrowser, &hsales, 300))), N),
         );
     }

@@ -99,7 +99,7 @@ impl Claims {
 
     /// Delegation hops from the original subject.
     pub fn depth(&self) -> u32 {
-        u32::try_from(self.chain().len() - 1).unwrap_or(u32::MAX)
+        std::iter::successors(self.act.as_ref(), |a| a.act.as_deref()).fold(0, |n, _| n.saturating_add(1))
     }
 
     fn record(&self) -> GrantRecord {
@@ -237,10 +237,7 @@ impl Engine {
             return Err(Error::Malformed("the requested lifetime is 0 seconds".into()));
         }
         let identity_left = Self::live_identity(who, env.now)?;
-        let probe = GrantRecord { jti: String::new(), task_id: task_id.into(), agents: vec![who.spiffe_id.clone()], issued_at: env.now, expires_at: env.now };
-        if let Some(why) = env.ledger.revoked(&probe, env.now) {
-            return Err(Error::Revoked(why));
-        }
+        refused_by_ledger(env, task_id, vec![who.spiffe_id.clone()])?;
         let policy_cap = self.authorize_scope(who, task_id, scope, env.now, 0)?;
         let life = self.lifetime(&[u64::from(ttl_secs), u64::from(policy_cap), identity_left]);
         let claims = Claims {
@@ -432,17 +429,13 @@ impl Engine {
         let to_left = Self::live_identity(to, now)?;
         let mut agents = claims.record().agents;
         agents.push(to.spiffe_id.clone());
-        let probe = GrantRecord { jti: String::new(), task_id: claims.txn.clone(), agents, issued_at: now, expires_at: now };
-        if let Some(why) = env.ledger.revoked(&probe, now) {
-            return Err(Error::Revoked(why));
-        }
+        refused_by_ledger(env, &claims.txn, agents)?;
         let hop = Intent { action: "delegate".into(), resource: format!("Agent::{:?}", to.spiffe_id), task_id: claims.txn.clone(), context: String::new() };
         let d = self.check_at_depth(holder, &hop, now, claims.depth());
         if !d.allow {
             return Err(Error::Denied(d));
         }
-        let intents: Vec<Intent> = scope.to_vec();
-        let policy_cap = self.authorize_scope(to, &claims.txn, &intents, now, depth)?;
+        let policy_cap = self.authorize_scope(to, &claims.txn, scope, now, depth)?;
         let parent_left = claims.exp.saturating_sub(now);
         let life = self.lifetime(&[u64::from(ttl_secs), u64::from(policy_cap), u64::from(d.max_ttl_secs), to_left, parent_left]);
         let act = Actor { sub: to.spiffe_id.clone(), act: claims.act.clone().map(Box::new) };
@@ -459,6 +452,16 @@ impl Engine {
             act: Some(act),
         };
         self.finish(child, env)
+    }
+}
+
+/// A grant about to be made for `task` to `agents` is refused while the task has ended or
+/// one of the agents is cut off.
+fn refused_by_ledger(env: &Env<'_>, task: &str, agents: Vec<String>) -> Result<()> {
+    let probe = GrantRecord { jti: String::new(), task_id: task.to_string(), agents, issued_at: env.now, expires_at: env.now };
+    match env.ledger.revoked(&probe, env.now) {
+        Some(why) => Err(Error::Revoked(why)),
+        None => Ok(()),
     }
 }
 

@@ -145,7 +145,12 @@ impl State {
 
     /// Live, not yet revoked grants matching `f`.
     fn live(&self, now: u64, f: impl Fn(&GrantRecord) -> bool) -> u32 {
-        let n = self.grants.values().filter(|g| g.expires_at > now && f(g) && self.revoked(g, now).is_none()).count();
+        self.live_among(self.grants.values().filter(|g| f(g)), now)
+    }
+
+    /// How many of `grants` are live and not revoked at `now`.
+    fn live_among<'a>(&self, grants: impl IntoIterator<Item = &'a GrantRecord>, now: u64) -> u32 {
+        let n = grants.into_iter().filter(|g| g.expires_at > now && self.revoked(g, now).is_none()).count();
         u32::try_from(n).unwrap_or(u32::MAX)
     }
 }
@@ -180,19 +185,22 @@ impl MemoryLedger {
         now.saturating_add(self.horizon.load(std::sync::atomic::Ordering::Relaxed))
     }
 
-    /// How long a revocation made `now` must be kept: past the horizon, and past the expiry
-    /// of every grant held that it covers.
+    /// How long a revocation made `now` that covers `grants` must be kept: past the horizon,
+    /// and past the expiry of every one of them.
+    pub fn revocation_covering<'a>(&self, grants: impl IntoIterator<Item = &'a GrantRecord>, now: u64) -> u64 {
+        grants.into_iter().map(|g| g.expires_at).fold(self.revocation_until(now), u64::max)
+    }
+
+    /// How long a revocation made `now` must be kept, over the grants held that it covers.
     fn until_covering(&self, now: u64, covers: impl Fn(&GrantRecord) -> bool) -> u64 {
         let s = self.state();
-        s.grants.values().filter(|g| covers(g)).map(|g| g.expires_at).fold(self.revocation_until(now), u64::max)
+        self.revocation_covering(s.grants.values().filter(|g| covers(g)), now)
     }
 
     /// How many of `grants` are live and not revoked at `now` (grants this ledger does not
     /// hold itself: the component finds them through the host).
     pub fn live_among<'a>(&self, grants: impl IntoIterator<Item = &'a GrantRecord>, now: u64) -> u32 {
-        let s = self.state();
-        let n = grants.into_iter().filter(|g| g.expires_at > now && s.revoked(g, now).is_none()).count();
-        u32::try_from(n).unwrap_or(u32::MAX)
+        self.state().live_among(grants, now)
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {

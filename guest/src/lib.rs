@@ -70,8 +70,7 @@ struct SyncedLedger<'a> {
 }
 
 impl SyncedLedger<'_> {
-    fn sync(&self) {
-        let at = now();
+    fn sync(&self, at: u64) {
         for entry in writ::agent::ledger::since(self.seq.get()) {
             self.seq.set(entry.seq);
             // Entries are written by this component; one that does not parse (a damaged
@@ -86,10 +85,10 @@ impl SyncedLedger<'_> {
     /// here and for every other instance. It is remembered until every grant the ledger
     /// knows under `key` has expired, and at least the horizon (the lifetime cap).
     fn revoke(&self, key: &str, event: impl FnOnce(u64) -> LedgerEvent, now: u64) -> u32 {
-        self.sync();
+        self.sync(now);
         let grants: Vec<GrantRecord> = writ::agent::ledger::find(key).iter().filter_map(|g| serde_json::from_str(g).ok()).collect();
         let live = self.replica.live_among(&grants, now);
-        let until = grants.iter().map(|g| g.expires_at).fold(self.replica.revocation_until(now), u64::max);
+        let until = self.replica.revocation_covering(&grants, now);
         let event = event(until);
         if let Ok(data) = serde_json::to_string(&event) {
             writ::agent::ledger::append(&data, event.relevant_until());
@@ -116,7 +115,7 @@ impl Ledger for SyncedLedger<'_> {
         }
     }
     fn revoked(&self, grant: &GrantRecord, now: u64) -> Option<String> {
-        self.sync();
+        self.sync(now);
         self.replica.revoked(grant, now)
     }
     fn end_task(&self, task_id: &str, now: u64) -> u32 {

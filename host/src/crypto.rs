@@ -220,11 +220,17 @@ impl HostCrypto {
         self.next_retirement.fetch_min(retire_at, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// True once, when a retired key's overlap has ended at `now`: the caller then drops
-    /// every instance, so no verified-credential cache outlives the key that signed it.
-    pub fn retire_due(&self, now: u64) -> bool {
+    /// True once, when a retired key's overlap has ended: the caller then drops every
+    /// instance, so no verified-credential cache outlives the key that signed it. The clock
+    /// is read only while a retirement is pending.
+    pub fn retire_due(&self, now: impl FnOnce() -> u64) -> bool {
         use std::sync::atomic::Ordering;
-        if now < self.next_retirement.load(Ordering::Relaxed) {
+        let next = self.next_retirement.load(Ordering::Relaxed);
+        if next == u64::MAX {
+            return false;
+        }
+        let now = now();
+        if now < next {
             return false;
         }
         let mut k = self.keys.write().unwrap_or_else(|p| p.into_inner());

@@ -429,10 +429,13 @@ impl Writ {
 
     /// Run `f` on an up-to-date instance. A trap discards the instance.
     fn with_instance<R>(&self, f: impl FnOnce(&mut Instance) -> wasmtime::Result<R>) -> Result<R, Error> {
-        if self.inner.shared.crypto.retire_due(self.now()) {
-            lock(&self.inner.control).generation += 1;
-        }
-        let generation = lock(&self.inner.control).generation;
+        let generation = {
+            let mut control = lock(&self.inner.control);
+            if self.inner.shared.crypto.retire_due(|| self.now()) {
+                control.generation += 1;
+            }
+            control.generation
+        };
         let pooled = lock(&self.inner.pool).pop().filter(|i| i.generation == generation);
         let mut inst = match pooled {
             Some(i) => i,

@@ -231,12 +231,6 @@ fn task_end(s: &Scenario, t: &Task) -> u64 {
     t.start + s.workflows[t.workflow].steps.iter().map(|st| st.at).max().unwrap_or(0) + 1
 }
 
-/// What the attacker reached.
-#[derive(Default)]
-struct Reach {
-    pairs: BTreeSet<(usize, String)>,
-}
-
 /// The attacker's intent context: exfiltration goes to an external destination.
 fn attack_context(s: &Scenario) -> String {
     if s.breach.exfiltrate { r#"{"destination":{"host":"paste.attacker.example","external":true}}"#.into() } else { String::new() }
@@ -325,7 +319,8 @@ pub fn run(s: &Scenario, stream: &Stream, design: Design, decider: &mut dyn Deci
     let dwell = s.breach.detection_dwell_s;
     let response = |detected: u64| if design.rotates() { detected.saturating_add(s.design.rotation_grace_s) } else { detected };
 
-    let mut reach = Reach::default();
+    // What the attacker reached: (resource, action) pairs.
+    let mut reach: BTreeSet<(usize, String)> = BTreeSet::new();
     let mut windows = Vec::new();
     // Leaks: the credentials held at the exposed location at that time.
     for e in &stream.exposures {
@@ -342,7 +337,7 @@ pub fn run(s: &Scenario, stream: &Stream, design: Design, decider: &mut dyn Deci
             window = Some(window.unwrap_or(0).max(usable_until.saturating_sub(e.at)));
             let use_at = e.at + e.delay;
             if !c.bound && use_at < until && use_at < horizon {
-                reach.pairs.extend(c.scope.iter().cloned());
+                reach.extend(c.scope.iter().cloned());
             }
         }
         windows.extend(window.map(|w| w as f64));
@@ -365,14 +360,14 @@ pub fn run(s: &Scenario, stream: &Stream, design: Design, decider: &mut dyn Deci
                     _ => true,
                 };
                 if ok {
-                    reach.pairs.insert((*ri, action.clone()));
+                    reach.insert((*ri, action.clone()));
                 }
             }
         }
     }
-    m.blast_radius = reach.pairs.len() as u64;
-    m.blast_radius_weighted = reach.pairs.iter().map(|(ri, _)| 1 + u64::from(s.resources[*ri].sensitivity)).sum();
-    m.records_touched = reach.pairs.iter().map(|(ri, _)| s.resources[*ri].records).sum();
+    m.blast_radius = reach.len() as u64;
+    m.blast_radius_weighted = reach.iter().map(|(ri, _)| 1 + u64::from(s.resources[*ri].sensitivity)).sum();
+    m.records_touched = reach.iter().map(|(ri, _)| s.resources[*ri].records).sum();
     m.exposure_window_s = if windows.is_empty() { 0.0 } else { windows.iter().sum::<f64>() / windows.len() as f64 };
     m
 }

@@ -3,7 +3,7 @@
 //! it is defined; every one can be overridden in the file.
 
 use serde::Deserialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// A scenario as written, with defaults filled in.
@@ -18,6 +18,8 @@ pub struct Scenario {
     pub breach: Breach,
     #[serde(default)]
     pub design: DesignParams,
+    #[serde(default)]
+    pub cost: Cost,
     #[serde(rename = "agent")]
     pub agents: Vec<Agent>,
     #[serde(rename = "resource")]
@@ -43,6 +45,12 @@ pub struct Agent {
     /// long-lived credentials stay live with `breach.offboarded_live_rate`.
     #[serde(default)]
     pub offboarded_at_hours: Option<f64>,
+    /// A service account shared with the other agents naming the same one: in the long-lived
+    /// designs they hold one secret between them (its scope is what all of them need, a leak
+    /// or hijack of any of them exposes it, and it cannot be revoked while one of them still
+    /// works). Per-task designs give each agent its own credentials whatever this says.
+    #[serde(default)]
+    pub account: Option<String>,
 }
 
 fn default_copies() -> u32 {
@@ -63,6 +71,12 @@ pub struct Resource {
     /// Credentials are per protocol in the rotation designs (`db`, `http`, `ssh`…).
     #[serde(default = "default_protocol")]
     pub protocol: String,
+    /// Agents (SPIFFE IDs) whose long-lived secret is stored on this resource (a config file,
+    /// a CI variable, a shared document): an attacker who exercises any action on it finds
+    /// the secret — the next hop of lateral movement. Per-task and vaulted designs store no
+    /// secret at rest, so there is nothing to find.
+    #[serde(default)]
+    pub holds: Vec<String>,
 }
 
 fn default_value() -> u64 {
@@ -130,6 +144,9 @@ pub struct Breach {
     /// the secret, revoke the token, cut the agent off). Default 10 days: the median dwell
     /// time reported by Mandiant M-Trends 2024.
     pub detection_dwell_s: u64,
+    /// Seconds from finding a secret on a compromised resource to using it (a modelling
+    /// assumption, not a cited figure: an attacker already inside moves at tool speed).
+    pub lateral_delay_s: u64,
 }
 
 impl Default for Breach {
@@ -144,6 +161,7 @@ impl Default for Breach {
             exfiltrate: true,
             offboarded_live_rate: 0.91,
             detection_dwell_s: 10 * 86_400,
+            lateral_delay_s: 60,
         }
     }
 }
@@ -156,13 +174,49 @@ pub struct DesignParams {
     pub rotation_period_s: u64,
     /// How long a rotated-out credential keeps working (propagation grace), seconds.
     pub rotation_grace_s: u64,
+    /// Rotation period per protocol (`db = 86400`), seconds: in the rotation designs an agent
+    /// holds one credential per protocol, each rotated on its own schedule. Protocols not
+    /// listed rotate every `rotation_period_s`.
+    pub rotation_by_protocol: BTreeMap<String, u64>,
     /// Credential lifetime of the JIT designs, seconds.
     pub ttl_s: u64,
+    /// JIT designs: when above 0, an agent whose task outlives its credential refreshes it
+    /// this many seconds before it expires (a new credential; the old one lives out its TTL).
+    /// 0 (default): no refresh — a step after expiry fails the task.
+    pub refresh_before_s: u64,
 }
 
 impl Default for DesignParams {
     fn default() -> Self {
-        DesignParams { rotation_period_s: 30 * 86_400, rotation_grace_s: 3600, ttl_s: 900 }
+        DesignParams { rotation_period_s: 30 * 86_400, rotation_grace_s: 3600, rotation_by_protocol: BTreeMap::new(), ttl_s: 900, refresh_before_s: 0 }
+    }
+}
+
+impl DesignParams {
+    /// The rotation period of credentials for `protocol`.
+    pub fn rotation_period(&self, protocol: &str) -> u64 {
+        self.rotation_by_protocol.get(protocol).copied().unwrap_or(self.rotation_period_s)
+    }
+}
+
+/// What each operation adds to a tool call, microseconds. Fixed figures (not measured during
+/// the run) so outputs stay byte-identical for a seed; the defaults are Writ's benchmarked
+/// p50s through the component on the README's machine (`cargo bench -p writ-benches`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Cost {
+    /// Issuing a credential (Writ `issue`, EdDSA, policy checks included): 37.7 µs.
+    pub issue_us: f64,
+    /// Presenting a credential at a tool call (signature, binding, policy; cold): 64.1 µs.
+    pub present_us: f64,
+    /// Fetching a secret from a vault at task start. Not benchmarked here: an assumption of
+    /// one network round trip (2 ms); override with your own figure.
+    pub vault_fetch_us: f64,
+}
+
+impl Default for Cost {
+    fn default() -> Self {
+        Cost { issue_us: 37.7, present_us: 64.1, vault_fetch_us: 2000.0 }
     }
 }
 
@@ -220,6 +274,20 @@ impl Scenario {
         if self.design.rotation_period_s == 0 {
             return Err("`design.rotation_period_s` is 0; rotation needs a period".into());
         }
+        if let Some((p, _)) = self.design.rotation_by_protocol.iter().find(|(_, v)| **v == 0) {
+            return Err(format!("`design.rotation_by_protocol.{p}` is 0; rotation needs a period"));
+        }
+        if self.design.refresh_before_s >= self.design.ttl_s && self.design.refresh_before_s > 0 {
+            return Err(format!(
+                "`design.refresh_before_s` is {}; it must be below `design.ttl_s` ({}) or a refreshed credential would never last",
+                self.design.refresh_before_s, self.design.ttl_s
+            ));
+        }
+        for (name, v) in [("issue_us", self.cost.issue_us), ("present_us", self.cost.present_us), ("vault_fetch_us", self.cost.vault_fetch_us)] {
+            if !(v >= 0.0 && v.is_finite()) {
+                return Err(format!("`cost.{name}` is {v}; a cost is 0 or more"));
+            }
+        }
         let agents: BTreeSet<&str> = self.agents.iter().map(|a| a.id.as_str()).collect();
         for a in &self.agents {
             if !a.id.starts_with("spiffe://") {
@@ -236,6 +304,9 @@ impl Scenario {
             }
             if !r.uid.contains("::\"") {
                 return Err(format!("resource `{}` is not a Cedar uid like `Type::\"id\"`", r.uid));
+            }
+            if let Some(a) = r.holds.iter().find(|a| !agents.contains(a.as_str())) {
+                return Err(format!("resource `{}` holds the secret of `{a}`, which is not an `[[agent]]`", r.uid));
             }
         }
         if self.workflows.is_empty() {

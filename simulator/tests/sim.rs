@@ -247,3 +247,176 @@ proptest! {
         prop_assert!(low <= high, "duplication {dup}: {low} > {high}");
     }
 }
+
+/// The payroll agent's secret is stored on the sales summary (a shared document); the
+/// browser agent keeps its own secret nowhere else. Scenario text with placeholders.
+const LATERAL: &str = r#"
+name = "lateral"
+horizon_hours = 2
+[breach]
+duplication_rate = 0.0
+exposure_rate = 1.0
+time_to_exploit_s = 0
+hijack_rate = 0.0
+lateral_delay_s = 30
+[[agent]]
+id = "spiffe://acme.example/agent/browser"
+[[agent]]
+id = "spiffe://acme.example/agent/payroll"
+copies = 0
+[[resource]]
+uid = 'Dataset::"sales-summary"'
+sensitivity = 1
+actions = ["read", "send"]
+holds = ["spiffe://acme.example/agent/payroll"]
+[[resource]]
+uid = 'PayrollRecord::"run-42/emp-7"'
+sensitivity = 3
+records = 10
+actions = ["read", "write"]
+[[workflow]]
+name = "report"
+rate_per_hour = 0
+[[workflow.step]]
+at = 0
+agent = "spiffe://acme.example/agent/browser"
+action = "read"
+resource = 'Dataset::"sales-summary"'
+[[workflow]]
+name = "payroll"
+rate_per_hour = 0
+task = "run-42"
+[[workflow.step]]
+at = 0
+agent = "spiffe://acme.example/agent/payroll"
+action = "read"
+resource = 'PayrollRecord::"run-42/emp-7"'
+"#;
+
+#[test]
+fn secrets_found_on_a_compromised_resource_are_the_next_hop() {
+    let s = Scenario::parse(LATERAL, "lateral.toml").unwrap();
+    let stream = Stream::draw(&s, 1);
+    let mut d = Native::new().unwrap();
+    // Least privilege: the browser's secret reads the summary, where the payroll agent's
+    // secret lies; that one reads the payroll record. Two pairs, one hop, two leaks.
+    let lp = sim::run(&s, &stream, Design::LeastPrivilege, &mut d);
+    assert_eq!((lp.blast_radius, lp.lateral_hops, lp.leaks, lp.records_touched), (2, 1, 2, 11));
+    // Static: everything through the first secret already; the hop adds a leak, no new pair.
+    let st = sim::run(&s, &stream, Design::Static, &mut d);
+    assert_eq!((st.blast_radius, st.lateral_hops, st.leaks), (4, 1, 2));
+    // Vaulted: nothing is stored at rest, so there is nothing to find.
+    let v = sim::run(&s, &stream, Design::Vaulted, &mut d);
+    assert_eq!((v.blast_radius, v.lateral_hops, v.leaks), (4, 0, 1));
+    // Without the stored copy the hop disappears.
+    let alone = Scenario::parse(&LATERAL.replace("holds = [\"spiffe://acme.example/agent/payroll\"]", ""), "alone.toml").unwrap();
+    let lp = sim::run(&alone, &Stream::draw(&alone, 1), Design::LeastPrivilege, &mut d);
+    assert_eq!((lp.blast_radius, lp.lateral_hops, lp.leaks), (1, 0, 1));
+}
+
+#[test]
+fn a_shared_account_pools_scopes_and_outlives_offboarding() {
+    // Both agents run on one service account; the payroll agent leaves at once.
+    let text = LATERAL.replace("holds = [\"spiffe://acme.example/agent/payroll\"]", "").replace(
+        "id = \"spiffe://acme.example/agent/payroll\"\ncopies = 0",
+        "id = \"spiffe://acme.example/agent/payroll\"\ncopies = 0\naccount = \"svc\"\noffboarded_at_hours = 0",
+    );
+    let text = text.replace("id = \"spiffe://acme.example/agent/browser\"\n", "id = \"spiffe://acme.example/agent/browser\"\naccount = \"svc\"\n");
+    let mut s = Scenario::parse(&text, "shared.toml").unwrap();
+    s.breach.offboarded_live_rate = 0.0; // the leaver's secret would be revoked…
+    let stream = Stream::draw(&s, 1);
+    let mut d = Native::new().unwrap();
+    let lp = sim::run(&s, &stream, Design::LeastPrivilege, &mut d);
+    // …but it is the browser's secret too: still live, and it carries both agents' needs.
+    assert_eq!((lp.blast_radius, lp.leaks, lp.credentials_issued), (2, 1, 1));
+    // Per-task designs give each agent its own credentials: nothing runs, nothing leaks.
+    assert_eq!(sim::run(&s, &stream, Design::Jit, &mut d).blast_radius, 0);
+}
+
+#[test]
+fn each_protocol_rotates_on_its_own_period() {
+    let mut s = tiny(0.0, 900, 0.0);
+    s.horizon_hours = 24.0;
+    s.resources[0].protocol = "db".into();
+    s.design.rotation_period_s = 6 * 3600;
+    s.design.rotation_by_protocol.insert("db".into(), 3600);
+    s.design.rotation_grace_s = 600;
+    s.breach.detection_dwell_s = u64::MAX;
+    let stream = Stream::draw(&s, 4);
+    let mut d = Native::new().unwrap();
+    let m = sim::run(&s, &stream, Design::RotationOnly, &mut d);
+    // Per agent: db rotates at 1 h … 23 h (23), http at 6, 12, 18 h (3); two agents.
+    assert_eq!(m.rotations, 2 * (23 + 3));
+    assert_eq!(m.credentials_issued, 2 * (2 + 23 + 3));
+    // A leaked copy holds both protocol credentials; the http one lives longest. At most
+    // one http period plus the grace.
+    assert!(m.exposure_window_s > 0.0 && m.exposure_window_s <= (6 * 3600 + 600) as f64, "{}", m.exposure_window_s);
+    // The same without the per-protocol period: only the http schedule, for everything.
+    s.design.rotation_by_protocol.clear();
+    let one = sim::run(&s, &stream, Design::RotationOnly, &mut d);
+    assert_eq!(one.rotations, 2 * (3 + 3));
+}
+
+#[test]
+fn refreshing_before_expiry_trades_failed_tasks_for_issuance() {
+    // TTL 300 s, steps at 0 and 600 s.
+    let mut s = tiny(6.0, 300, 0.0);
+    let stream = Stream::draw(&s, 3);
+    let mut d = Native::new().unwrap();
+    let no = sim::run(&s, &stream, Design::Writ, &mut d);
+    assert_eq!(no.failed_tasks, no.tasks);
+    s.design.refresh_before_s = 60;
+    let yes = sim::run(&s, &stream, Design::Writ, &mut d);
+    // Refreshed at 240 s and 480 s: the token of 480 s covers the step at 600 s.
+    assert!(yes.tasks > 0);
+    assert_eq!((yes.failed_tasks, yes.refreshes, yes.credentials_issued), (0, 2 * yes.tasks, 3 * yes.tasks));
+    // Each issuance is checked against policy: 3 issuances + 2 steps per task.
+    assert_eq!(yes.policy_decisions, 5 * yes.tasks);
+    // Latency per tool call: 3 issues and 2 presentations over 2 calls.
+    let want = (3.0 * s.cost.issue_us + 2.0 * s.cost.present_us) / 2.0;
+    assert!((yes.latency_per_call_us - want).abs() < 1e-9, "{} vs {want}", yes.latency_per_call_us);
+}
+
+#[test]
+fn what_policy_or_time_stopped_counts_as_reachable_not_exercised() {
+    let s = tiny(6.0, 900, 1.0);
+    let stream = Stream::draw(&s, 11);
+    let mut d = Native::new().unwrap();
+    let writ = sim::run(&s, &stream, Design::Writ, &mut d);
+    assert_eq!((writ.blast_radius, writ.reachable_not_exercised), (0, 1), "the token's read was refused");
+    assert_eq!(sim::run(&s, &stream, Design::Jit, &mut d).reachable_not_exercised, 0);
+    // A slow attacker and fast detection: the static secret was replaced before first use.
+    let mut s = tiny(0.0, 900, 0.0);
+    s.breach.time_to_exploit_s = 1e9;
+    s.breach.detection_dwell_s = 60;
+    let st = sim::run(&s, &Stream::draw(&s, 9), Design::Static, &mut d);
+    assert_eq!((st.blast_radius, st.reachable_not_exercised), (0, 4));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    /// No credential is used successfully at or after the moment it stopped working
+    /// (expiry, task end, revocation, rotation grace, offboarding, detection), in any design.
+    #[test]
+    fn nothing_works_after_it_ended(seed in any::<u64>(), which in 0usize..3, dwell in 60u64..20_000, ttl in 60u64..1800) {
+        let mut s = shipped().swap_remove(which);
+        s.breach.detection_dwell_s = dwell;
+        s.breach.hijack_rate = 0.5;
+        s.breach.time_to_exploit_s = 200.0;
+        s.design.ttl_s = ttl;
+        s.design.rotation_period_s = 7200;
+        let stream = Stream::draw(&s, seed);
+        let mut d = Native::new().unwrap();
+        for design in Design::ALL {
+            let mut t = sim::Trace::default();
+            sim::run_traced(&s, &stream, design, &mut d, Some(&mut t));
+            for &(c, at, seq) in &t.uses {
+                for &(_, end, end_seq) in t.ends.iter().filter(|e| e.0 == c) {
+                    let before = at < end || (at == end && end_seq != 0 && seq < end_seq);
+                    prop_assert!(before, "{design:?}: credential {c} used at ({at}, {seq}) after it ended at ({end}, {end_seq})");
+                }
+            }
+        }
+    }
+}

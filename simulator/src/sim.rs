@@ -249,6 +249,10 @@ enum Ev {
     Detect(usize),
 }
 
+/// Long-lived designs: one protocol group of a holder — its current credential, the group's
+/// scope, and its rotation period.
+type Group = (usize, std::rc::Rc<[usize]>, Time);
+
 /// A credential as the simulation sees it.
 #[derive(Debug, Clone)]
 struct Cred {
@@ -385,7 +389,7 @@ struct Engine<'a> {
     held: Vec<Vec<usize>>,
     /// Long-lived designs, per holder: the current credential of each protocol group, with
     /// the group's protocol scope and rotation period.
-    current: Vec<Vec<(usize, std::rc::Rc<[usize]>, Time)>>,
+    current: Vec<Vec<Group>>,
     /// Per holder: revoked for good at offboarding.
     dead: Vec<bool>,
     /// Per agent: offboarded.
@@ -436,10 +440,10 @@ impl Engine<'_> {
 
     fn new_cred(&mut self, holder: usize, cred: Cred) -> usize {
         let id = self.creds.len();
-        if let Some(t) = self.trace.as_deref_mut() {
-            if cred.until != Time::MAX {
-                t.ends.push((id, cred.until, 0));
-            }
+        if let Some(t) = self.trace.as_deref_mut()
+            && cred.until != Time::MAX
+        {
+            t.ends.push((id, cred.until, 0));
         }
         self.creds.push(cred);
         self.held[holder].push(id);

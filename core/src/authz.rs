@@ -5,6 +5,7 @@
 use crate::decision::{Decision, Intent};
 use crate::error::{Error, Result};
 use crate::identity::Identity;
+use crate::memo::{DecisionMemo, Key, Reads};
 use crate::spiffe_id::clip;
 use cedar_policy::{
     Authorizer, Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, Policy, PolicyId, PolicySet,
@@ -158,6 +159,10 @@ pub struct PolicyStore {
     contexts: std::sync::Mutex<ContextMemo>,
     /// (action, resource type) pairs whose Writ-only-context requests passed schema validation.
     validated: std::sync::Mutex<HashSet<(EntityUid, EntityTypeName)>>,
+    /// Decisions of requests already answered (see [`crate::memo`]); `None` when turned off.
+    memo: Option<std::sync::Mutex<DecisionMemo>>,
+    /// Per policy: the action its scope names, and what it can read of Writ's context keys.
+    reads: Vec<(Option<String>, Reads)>,
     agent_type: EntityTypeName,
     action_type: EntityTypeName,
 }
@@ -290,6 +295,12 @@ impl PolicyStore {
     /// Parse, re-identify (`@id`), read `@ttl`s, and — with a schema — validate policies
     /// strictly and parse entities against it.
     pub fn load(policies: &str, schema: Option<&str>, entities: Option<&str>) -> Result<PolicyStore> {
+        Self::load_with(policies, schema, entities, Some(0))
+    }
+
+    /// [`load`](Self::load), with the decision memo's hash seed (entropy from the caller, so
+    /// requests cannot be aimed at one bucket), or `None` for no memo: every request evaluated.
+    pub fn load_with(policies: &str, schema: Option<&str>, entities: Option<&str>, memo_seed: Option<u64>) -> Result<PolicyStore> {
         bounded("policy text", policies, MAX_POLICY_BYTES)?;
         let ops = max_policy_operators(policies);
         if ops > MAX_POLICY_OPERATORS {
@@ -351,6 +362,21 @@ impl PolicyStore {
             None => Entities::from_json_str("[]", schema.as_ref()).map_err(|e| policy_err(format!("entities: {e}")))?,
         };
         let merged_cap = (MERGED_BUDGET / (entities.iter().count() + 1)).max(1);
+        // What policies can read of Writ's context keys; a policy that cannot be written as
+        // JSON (none should) counts as reading everything.
+        // Per policy: the action its scope names and what it can read of Writ's context keys
+        // (a policy that cannot be written as JSON — none should — reads everything).
+        let reads: Vec<(Option<String>, Reads)> = policies_set
+            .policies()
+            .map(|p| {
+                let action = match p.action_constraint() {
+                    cedar_policy::ActionConstraint::Eq(uid) => Some(uid.id().unescaped().to_string()),
+                    _ => None,
+                };
+                (action, p.to_json().map_or(Reads::ALL, |est| Reads::of_policies([&est])))
+            })
+            .collect();
+        let memo = memo_seed.map(|seed| std::sync::Mutex::new(DecisionMemo::new(reads.clone(), seed)));
         Ok(PolicyStore {
             index: PolicyIndex::new(&policies_set),
             policies: policies_set,
@@ -363,6 +389,8 @@ impl PolicyStore {
             uids: std::sync::Mutex::new(HashMap::new()),
             contexts: std::sync::Mutex::new(ContextMemo::default()),
             validated: std::sync::Mutex::new(HashSet::new()),
+            memo,
+            reads,
             agent_type: EntityTypeName::from_str(AGENT_TYPE).map_err(|e| policy_err(e.to_string()))?,
             action_type: EntityTypeName::from_str("Action").map_err(|e| policy_err(e.to_string()))?,
         })
@@ -414,11 +442,42 @@ impl PolicyStore {
         self.decide(who, what, env, default_ttl, false)
     }
 
+    /// What the policies that can apply to `action` read of Writ's context keys (what the
+    /// decision memo keys its requests on).
+    pub fn reads(&self, action: &str) -> Reads {
+        crate::memo::reads_for(&self.reads, action)
+    }
+
+    /// Turn the decision memo on (with a hash seed) or off; either way it starts empty.
+    pub fn set_memo(&mut self, seed: Option<u64>) {
+        self.memo = seed.map(|seed| std::sync::Mutex::new(DecisionMemo::new(self.reads.clone(), seed)));
+    }
+
     fn decide(&self, who: &Identity, what: &Intent, env: &RequestEnv, default_ttl: u32, indexed: bool) -> Decision {
-        match self.evaluate(who, what, env, indexed) {
+        let memo = self.memo.as_ref().filter(|_| indexed);
+        let key = Key {
+            spiffe_id: &who.spiffe_id,
+            proof: who.proof.as_str(),
+            action: &what.action,
+            resource: &what.resource,
+            context: &what.context,
+            task_id: &what.task_id,
+            now: env.now,
+            delegation_depth: env.delegation_depth,
+            identity_expires_at: who.expires_at,
+            ttl_cap: default_ttl,
+        };
+        if let Some(hit) = memo.and_then(|m| lock(m).get(&key)) {
+            return hit;
+        }
+        let decision = match self.evaluate(who, what, env, indexed) {
             Ok(response) => self.decision(&response, default_ttl),
             Err(e) => Decision::error(e),
+        };
+        if let Some(m) = memo {
+            lock(m).put(&key, &decision);
         }
+        decision
     }
 
     fn evaluate(&self, who: &Identity, what: &Intent, env: &RequestEnv, indexed: bool) -> Result<cedar_policy::Response, String> {

@@ -30,11 +30,14 @@ pub struct Config {
     pub issuer: String,
     /// Delegation hops a credential may be from its original subject. Default 2.
     pub max_delegation_depth: u32,
+    /// Answer a request identical to one already decided under the same policies from memory
+    /// (see [`crate::memo`]). Default on.
+    pub decision_memo: bool,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { jwt_leeway_secs: 0, hash_seed: 0, default_ttl_secs: 3600, issuer: "writ".into(), max_delegation_depth: 2 }
+        Config { jwt_leeway_secs: 0, hash_seed: 0, default_ttl_secs: 3600, issuer: "writ".into(), max_delegation_depth: 2, decision_memo: true }
     }
 }
 
@@ -190,10 +193,23 @@ impl Engine {
     /// validated) and entities. Atomic: a bad set leaves the previous one in force.
     /// Returns how many policies are loaded.
     pub fn set_policies(&mut self, policies: &str, schema: Option<&str>, entities: Option<&str>) -> Result<u32> {
-        let store = PolicyStore::load(policies, schema, entities)?;
+        let store = PolicyStore::load_with(policies, schema, entities, self.memo_seed())?;
         let n = u32::try_from(store.len()).unwrap_or(u32::MAX);
         self.policies = Some(store);
         Ok(n)
+    }
+
+    fn memo_seed(&self) -> Option<u64> {
+        self.config.decision_memo.then_some(self.config.hash_seed ^ 0x6465_6369_7369_6f6e)
+    }
+
+    /// Turn the decision memo on or off (it starts empty either way).
+    pub fn set_decision_memo(&mut self, on: bool) {
+        self.config.decision_memo = on;
+        let seed = self.memo_seed();
+        if let Some(p) = self.policies.as_mut() {
+            p.set_memo(seed);
+        }
     }
 
     pub fn policies(&self) -> Option<&PolicyStore> {

@@ -15,6 +15,7 @@ pub mod jwk;
 pub mod jwt;
 pub mod ledger;
 pub mod limits;
+pub mod memo;
 pub mod spiffe_id;
 mod webpki_algs;
 pub mod x509;

@@ -103,3 +103,58 @@ proptest! {
         }
     }
 }
+
+/// Policies that read none of Writ's time keys (so the decision memo keys requests without
+/// the second), one that reads the caller's context, and one that uses `context` as a whole
+/// (so the memo must key on everything).
+const UNTIMED: &str = r#"
+@id("task") permit(principal, action == Action::"a0", resource) when { context.task_id == "t1" };
+@id("dest") forbid(principal, action, resource) when { context has dest && context.dest == "out" };
+@id("any") permit(principal, action == Action::"a1", resource == X::"r1");
+@id("err") permit(principal, action == Action::"a2", resource) when { context.missing == 1 };
+@id("late") permit(principal, action == Action::"a3", resource) when { context.now >= 1000 };
+@id("deep") forbid(principal, action, resource) when { context.delegation_depth > 0 && context has dest };
+"#;
+const WHOLE: &str = r#"
+@id("whole") permit(principal, action == Action::"a0", resource) when { context == {"task_id": "t1", "now": 1000, "delegation_depth": 0, "identity_expires_at": 3000} };
+"#;
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// With the decision memo on, any sequence of requests (times, tasks, contexts, callers
+    /// varying) gets exactly the answers of a store that evaluates every request.
+    #[test]
+    fn the_decision_memo_answers_like_evaluation(
+        whole in any::<bool>(),
+        requests in proptest::collection::vec(
+            (0u8..2, 0u8..4, 0u8..3, any::<bool>(), 999u64..1002, 0u32..2, 0u8..3, any::<bool>()),
+            1..40,
+        ),
+    ) {
+        let text = if whole { WHOLE } else { UNTIMED };
+        let memo = PolicyStore::load_with(text, None, None, Some(5)).unwrap();
+        let evaluated = PolicyStore::load_with(text, None, None, None).unwrap();
+        prop_assert_eq!(memo.reads("a0").now, whole);
+        prop_assert_eq!(memo.reads("a3").now, !whole);
+        for (p, a, r, task1, now, depth, ctx, late_expiry) in requests {
+            let who = Identity {
+                spiffe_id: format!("spiffe://t.example/a{p}"),
+                trust_domain: "t.example".into(),
+                expires_at: if late_expiry { 3_000 } else { 2_000 },
+                thumbprint: String::new(),
+                proof: Proof::X509Svid,
+            };
+            let what = Intent {
+                action: format!("a{a}"),
+                resource: format!("X::\"r{r}\""),
+                task_id: if task1 { "t1".into() } else { "t0".into() },
+                context: match ctx { 0 => String::new(), 1 => r#"{"dest":"out"}"#.into(), _ => r#"{"dest":"in"}"#.into() },
+            };
+            let env = RequestEnv { now, delegation_depth: depth };
+            prop_assert_eq!(memo.check(&who, &what, &env, 3600), evaluated.check(&who, &what, &env, 3600));
+            // And with another lifetime cap.
+            prop_assert_eq!(memo.check(&who, &what, &env, 60), evaluated.check(&who, &what, &env, 60));
+        }
+    }
+}

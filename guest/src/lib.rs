@@ -241,6 +241,9 @@ impl control::Guest for Component {
             s.replica.set_horizon(u64::from(secs));
         });
     }
+    fn set_decision_memo(on: bool) {
+        with_state(|e, _| e.set_decision_memo(on));
+    }
     fn set_audit(enabled: bool) {
         STATE.with(|s| s.borrow_mut().audit = enabled);
     }

@@ -174,6 +174,7 @@ struct ControlLog {
     provider: CryptoProvider,
     issuer_name: Option<String>,
     max_delegation_depth: Option<u32>,
+    decision_memo: Option<bool>,
 }
 
 struct Instance {
@@ -415,6 +416,9 @@ impl Writ {
         if let Some(depth) = log.max_delegation_depth {
             ctl.call_set_max_delegation_depth(&mut inst.store, depth).map_err(trap)?;
         }
+        if let Some(on) = log.decision_memo {
+            ctl.call_set_decision_memo(&mut inst.store, on).map_err(trap)?;
+        }
         let audit = !matches!(self.inner.shared.audit, AuditSink::Discard);
         ctl.call_set_audit(&mut inst.store, audit).map_err(trap)?;
         for (td, bytes) in &log.bundles {
@@ -511,6 +515,16 @@ impl Writ {
         self.control(
             |i| Ok(Ok(i.module.writ_agent_control().call_set_ttl_cap(&mut i.store, secs)?)),
             |log| log.ttl_cap = Some(secs),
+        )
+    }
+
+    /// Whether a request identical to one already decided under the loaded policies is
+    /// answered from memory (default on): the same caller, proof, action, resource, context
+    /// text, and the same values of the Writ context keys some policy reads.
+    pub fn set_decision_memo(&self, on: bool) -> Result<(), Error> {
+        self.control(
+            |i| Ok(Ok(i.module.writ_agent_control().call_set_decision_memo(&mut i.store, on)?)),
+            |log| log.decision_memo = Some(on),
         )
     }
 

@@ -313,6 +313,27 @@ fn the_ttl_cap_is_configurable() {
 }
 
 #[test]
+fn the_decision_memo_never_outlives_the_second_a_policy_reads_or_a_reload() {
+    // `now` is read: a repeated request is re-decided when the second changes.
+    let timed = format!(r#"@id("until") permit(principal, action, resource) when {{ context.now < {} }};"#, NOW + 1);
+    let c = Component::new();
+    let who = writ_tests::attester::host_identity(&identity(BROWSER, NOW + 3600));
+    let what = writ_tests::attester::host_intent(&intent("read", r#"X::"y""#, "t", ""));
+    for memo in [true, false] {
+        c.writ.set_decision_memo(memo).unwrap();
+        c.writ.set_policies(&timed, None, None).unwrap();
+        c.writ.set_time(Some(NOW));
+        assert!(c.writ.check(&who, &what).unwrap().allow);
+        assert!(c.writ.check(&who, &what).unwrap().allow, "repeated in the same second");
+        c.writ.set_time(Some(NOW + 1));
+        assert!(!c.writ.check(&who, &what).unwrap().allow, "memo {memo}: the next second is decided again");
+        // A reload is a new policy set: nothing remembered survives it.
+        c.writ.set_policies(r#"@id("all") permit(principal, action, resource);"#, None, None).unwrap();
+        assert_eq!(c.writ.check(&who, &what).unwrap().reasons, vec!["all".to_string()]);
+    }
+}
+
+#[test]
 fn deep_expressions_are_refused_at_load_not_trapped_at_evaluation() {
     // Native Cedar checks its own stack and would answer "recursion limit reached" on a
     // test thread's 2 MiB in a debug build; give the native side room, as an embedder would.

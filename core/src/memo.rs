@@ -1,0 +1,365 @@
+//! The decision memo: a Cedar decision is a function of the policy set, the entities and the
+//! request, so a loaded store answers a repeated request from memory. A request is the caller
+//! (SPIFFE ID and proof), action, resource, the caller's context text, and those of Writ's
+//! context keys (`task_id`, `now`, `delegation_depth`, `identity_expires_at`) that some policy
+//! can read — found at load time by walking every policy's syntax tree, conservatively: any
+//! use of `context` other than reading a named attribute counts as reading all of them. So a
+//! pack that never reads `context.now` answers the same request from memory across seconds,
+//! and one that does is keyed by the second as well.
+
+use crate::decision::Decision;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::hash::BuildHasher as _;
+
+/// Entries kept before the memo starts over.
+pub const MAX_MEMO_ENTRIES: usize = 4096;
+
+/// Which of Writ's own context keys some policy may read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reads {
+    pub task_id: bool,
+    pub now: bool,
+    pub delegation_depth: bool,
+    pub identity_expires_at: bool,
+}
+
+impl Reads {
+    /// Every key counts as read (the safe answer when a policy cannot be analysed).
+    pub const ALL: Reads = Reads { task_id: true, now: true, delegation_depth: true, identity_expires_at: true };
+
+    /// What the policies (as Cedar's JSON syntax trees) may read of the context.
+    pub fn of_policies<'a>(ests: impl IntoIterator<Item = &'a Value>) -> Reads {
+        let mut r = Reads::default();
+        for est in ests {
+            r.visit(est);
+        }
+        r
+    }
+
+    pub fn union(self, o: Reads) -> Reads {
+        Reads {
+            task_id: self.task_id || o.task_id,
+            now: self.now || o.now,
+            delegation_depth: self.delegation_depth || o.delegation_depth,
+            identity_expires_at: self.identity_expires_at || o.identity_expires_at,
+        }
+    }
+
+    fn mark(&mut self, attr: &str) {
+        match attr {
+            "task_id" => self.task_id = true,
+            "now" => self.now = true,
+            "delegation_depth" => self.delegation_depth = true,
+            "identity_expires_at" => self.identity_expires_at = true,
+            _ => {}
+        }
+    }
+
+    fn visit(&mut self, v: &Value) {
+        match v {
+            Value::Object(o) => {
+                if o.get("Var").and_then(Value::as_str) == Some("context") {
+                    // `context` used as a whole (compared, put in a set…): anything may be read.
+                    *self = Reads::ALL;
+                    return;
+                }
+                for (k, child) in o {
+                    // `context.attr`, `context["attr"]` and `context has attr` read one key.
+                    let named = matches!(k.as_str(), "." | "has")
+                        .then(|| child.as_object())
+                        .flatten()
+                        .filter(|c| c.get("left").and_then(|l| l.get("Var")).and_then(Value::as_str) == Some("context"))
+                        .and_then(|c| c.get("attr").and_then(Value::as_str));
+                    match named {
+                        Some(attr) => self.mark(attr),
+                        None => self.visit(child),
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|c| self.visit(c)),
+            _ => {}
+        }
+    }
+}
+
+/// One request as the memo keys it: fields no policy reads are zeroed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Key<'a> {
+    pub spiffe_id: &'a str,
+    pub proof: &'a str,
+    pub action: &'a str,
+    pub resource: &'a str,
+    pub context: &'a str,
+    pub task_id: &'a str,
+    pub now: u64,
+    pub delegation_depth: u32,
+    pub identity_expires_at: u64,
+    pub ttl_cap: u32,
+}
+
+impl Key<'_> {
+    /// This request with the keys no policy reads zeroed.
+    pub fn normalized(mut self, reads: Reads) -> Self {
+        if !reads.task_id {
+            self.task_id = "";
+        }
+        if !reads.now {
+            self.now = 0;
+        }
+        if !reads.delegation_depth {
+            self.delegation_depth = 0;
+        }
+        if !reads.identity_expires_at {
+            self.identity_expires_at = 0;
+        }
+        self
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    spiffe_id: Box<str>,
+    proof: Box<str>,
+    action: Box<str>,
+    resource: Box<str>,
+    context: Box<str>,
+    task_id: Box<str>,
+    now: u64,
+    delegation_depth: u32,
+    identity_expires_at: u64,
+    ttl_cap: u32,
+    decision: Decision,
+}
+
+impl Entry {
+    fn is(&self, k: &Key<'_>) -> bool {
+        *self.spiffe_id == *k.spiffe_id
+            && *self.action == *k.action
+            && *self.resource == *k.resource
+            && *self.proof == *k.proof
+            && *self.context == *k.context
+            && *self.task_id == *k.task_id
+            && self.now == k.now
+            && self.delegation_depth == k.delegation_depth
+            && self.identity_expires_at == k.identity_expires_at
+            && self.ttl_cap == k.ttl_cap
+    }
+}
+
+/// What the policies that can apply to `action` (their scope names it, or no action) read.
+pub fn reads_for(policies: &[(Option<String>, Reads)], action: &str) -> Reads {
+    policies.iter().filter(|(a, _)| a.as_deref().is_none_or(|a| a == action)).fold(Reads::default(), |acc, (_, r)| acc.union(*r))
+}
+
+type Seeded = foldhash::quality::FixedState;
+type Buckets = HashMap<u64, Vec<Entry>, Seeded>;
+
+/// Decisions by request, for one loaded policy store. Looked up without building a key: a
+/// hit is a seeded hash plus an equality match on every field.
+///
+/// What a request's key holds depends on its action: only the policies that can apply to the
+/// action (its `action ==` scope, or none) are asked what they read, so a pack where only
+/// `deploy` policies read `context.now` still remembers `read` decisions across seconds.
+#[derive(Debug)]
+pub struct DecisionMemo {
+    /// Per policy: the action its scope is `==` to (`None`: it may apply to any), and what it
+    /// reads of the context.
+    policies: Vec<(Option<String>, Reads)>,
+    by_action: HashMap<String, Reads>,
+    hasher: Seeded,
+    /// Decisions that do not depend on the time.
+    timeless: Buckets,
+    /// Decisions of the current second (their policies read `now`).
+    timed: Buckets,
+    len: usize,
+    second: u64,
+}
+
+impl DecisionMemo {
+    pub fn new(policies: Vec<(Option<String>, Reads)>, seed: u64) -> Self {
+        DecisionMemo {
+            policies,
+            by_action: HashMap::new(),
+            hasher: Seeded::with_seed(seed),
+            timeless: HashMap::with_hasher(Seeded::with_seed(seed ^ 0x6d65_6d6f)),
+            timed: HashMap::with_hasher(Seeded::with_seed(seed ^ 0x7469_6d65)),
+            len: 0,
+            second: 0,
+        }
+    }
+
+    /// What the policies that can apply to `action` read of Writ's context keys.
+    pub fn reads(&mut self, action: &str) -> Reads {
+        if let Some(r) = self.by_action.get(action) {
+            return *r;
+        }
+        let r = reads_for(&self.policies, action);
+        if self.by_action.len() >= MAX_MEMO_ENTRIES {
+            self.by_action.clear();
+        }
+        self.by_action.insert(action.to_string(), r);
+        r
+    }
+
+    /// How many decisions are kept.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The decision of an identical request, if one was made.
+    pub fn get(&mut self, key: &Key<'_>) -> Option<Decision> {
+        let reads = self.reads(key.action);
+        let key = key.normalized(reads);
+        let buckets = if reads.now {
+            if key.now != self.second {
+                return None;
+            }
+            &self.timed
+        } else {
+            &self.timeless
+        };
+        let bucket = buckets.get(&self.hasher.hash_one(key))?;
+        bucket.iter().find(|e| e.is(&key)).map(|e| e.decision.clone())
+    }
+
+    pub fn put(&mut self, key: &Key<'_>, decision: &Decision) {
+        let reads = self.reads(key.action);
+        let key = key.normalized(reads);
+        if self.len >= MAX_MEMO_ENTRIES {
+            self.timeless.clear();
+            self.timed.clear();
+            self.len = 0;
+        }
+        // Decisions of an older second will not be asked for again.
+        if reads.now && key.now != self.second {
+            self.len -= self.timed.values().map(Vec::len).sum::<usize>();
+            self.timed.clear();
+            self.second = key.now;
+        }
+        let entry = Entry {
+            spiffe_id: key.spiffe_id.into(),
+            proof: key.proof.into(),
+            action: key.action.into(),
+            resource: key.resource.into(),
+            context: key.context.into(),
+            task_id: key.task_id.into(),
+            now: key.now,
+            delegation_depth: key.delegation_depth,
+            identity_expires_at: key.identity_expires_at,
+            ttl_cap: key.ttl_cap,
+            decision: decision.clone(),
+        };
+        let hash = self.hasher.hash_one(key);
+        let buckets = if reads.now { &mut self.timed } else { &mut self.timeless };
+        let bucket = buckets.entry(hash).or_default();
+        if !bucket.iter().any(|e| e.is(&key)) {
+            bucket.push(entry);
+            self.len += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cedar_policy::PolicySet;
+    use std::str::FromStr as _;
+
+    fn reads(text: &str) -> Reads {
+        let set = PolicySet::from_str(text).unwrap();
+        let ests: Vec<Value> = set.policies().map(|p| p.to_json().unwrap()).collect();
+        Reads::of_policies(&ests)
+    }
+
+    #[test]
+    fn named_attributes_are_found_wherever_they_are_read() {
+        assert_eq!(reads("permit(principal, action, resource);"), Reads::default());
+        let r = reads(r#"permit(principal, action, resource) when { context.now > 5 && context has task_id };"#);
+        assert_eq!(r, Reads { now: true, task_id: true, ..Reads::default() });
+        let r = reads(r#"forbid(principal, action, resource) unless { context["delegation_depth"] < 2 };"#);
+        assert_eq!(r, Reads { delegation_depth: true, ..Reads::default() });
+        // The caller's own keys do not matter here: the context text is always in the key.
+        assert_eq!(reads(r#"permit(principal, action, resource) when { context.destination.external };"#), Reads::default());
+        // Nested inside other expressions.
+        let r = reads(r#"permit(principal, action, resource) when { if principal.x then [context.identity_expires_at].contains(1) else false };"#);
+        assert_eq!(r, Reads { identity_expires_at: true, ..Reads::default() });
+    }
+
+    #[test]
+    fn context_used_as_a_whole_counts_as_reading_everything() {
+        assert_eq!(reads(r#"permit(principal, action, resource) when { context == principal.expected };"#), Reads::ALL);
+        assert_eq!(reads(r#"permit(principal, action, resource) when { [context].contains(principal.expected) };"#), Reads::ALL);
+    }
+
+    fn key<'a>(resource: &'a str, now: u64) -> Key<'a> {
+        Key {
+            spiffe_id: "spiffe://a/b",
+            proof: "x509-svid",
+            action: "read",
+            resource,
+            context: "",
+            task_id: "t",
+            now,
+            delegation_depth: 0,
+            identity_expires_at: 9,
+            ttl_cap: 3600,
+        }
+    }
+
+    #[test]
+    fn a_hit_needs_every_read_field_equal() {
+        let allow = Decision { allow: true, reasons: vec!["p".into()], errors: vec![], max_ttl_secs: 60 };
+        let mut m = DecisionMemo::new(vec![(None, Reads { now: true, ..Reads::default() })], 7);
+        m.put(&key("R::\"1\"", 10), &allow);
+        assert_eq!(m.get(&key("R::\"1\"", 10)), Some(allow.clone()));
+        assert_eq!(m.get(&key("R::\"2\"", 10)), None);
+        assert_eq!(m.get(&key("R::\"1\"", 11)), None, "now is read: another second misses");
+        // Unread fields do not matter.
+        let mut other_task = key("R::\"1\"", 10);
+        other_task.task_id = "u";
+        assert_eq!(m.get(&other_task), Some(allow.clone()));
+        // A new second starts over.
+        m.put(&key("R::\"1\"", 11), &allow);
+        assert_eq!(m.len(), 1);
+    }
+
+    #[test]
+    fn only_the_policies_of_an_action_decide_what_its_key_holds() {
+        let d = Decision::default();
+        let mut m = DecisionMemo::new(
+            vec![(Some("deploy".into()), Reads { now: true, ..Reads::default() }), (None, Reads { delegation_depth: true, ..Reads::default() })],
+            3,
+        );
+        assert_eq!(m.reads("read"), Reads { delegation_depth: true, ..Reads::default() });
+        assert_eq!(m.reads("deploy"), Reads { now: true, delegation_depth: true, ..Reads::default() });
+        m.put(&key("R::\"1\"", 10), &d);
+        assert_eq!(m.get(&key("R::\"1\"", 99)), Some(d.clone()), "`read` does not depend on the time");
+        let mut deploy = key("R::\"1\"", 10);
+        deploy.action = "deploy";
+        m.put(&deploy, &d);
+        assert_eq!(m.get(&deploy), Some(d.clone()));
+        deploy.now = 11;
+        assert_eq!(m.get(&deploy), None);
+        // A new second drops the timed decisions, not the timeless ones.
+        m.put(&deploy, &d);
+        assert_eq!(m.len(), 2);
+        assert!(m.get(&key("R::\"1\"", 12)).is_some());
+    }
+
+    #[test]
+    fn the_memo_is_bounded() {
+        let d = Decision::default();
+        let mut m = DecisionMemo::new(vec![], 1);
+        let names: Vec<String> = (0..MAX_MEMO_ENTRIES + 10).map(|i| format!("R::\"{i}\"")).collect();
+        for n in &names {
+            m.put(&key(n, 0), &d);
+        }
+        assert!(m.len() <= MAX_MEMO_ENTRIES);
+        assert_eq!(m.get(&key(&names[names.len() - 1], 0)), Some(d));
+    }
+}

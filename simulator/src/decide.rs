@@ -7,8 +7,10 @@ use writ_host::pack;
 pub const EPOCH: u64 = 1_800_000_000;
 
 /// Decides one intent of an agent at simulated time `at`.
-pub trait Decider {
+pub trait Decider: Send {
     fn allow(&mut self, agent: &str, action: &str, resource: &str, task: &str, context: &str, at: u64) -> bool;
+    /// An independent decider with the same rules for another thread (its own clock).
+    fn fork(&self) -> Result<Box<dyn Decider>, String>;
 }
 
 /// The identity attestation would give the agent (its SVID outlives the simulation).
@@ -34,6 +36,9 @@ impl Decider for Native {
     fn allow(&mut self, agent: &str, action: &str, resource: &str, task: &str, context: &str, at: u64) -> bool {
         let what = writ_core::Intent { action: action.into(), resource: resource.into(), task_id: task.into(), context: context.into() };
         self.engine.check(&identity(agent), &what, EPOCH + at).allow
+    }
+    fn fork(&self) -> Result<Box<dyn Decider>, String> {
+        Native::new().map(|d| Box::new(d) as _)
     }
 }
 
@@ -64,5 +69,51 @@ impl Decider for Component {
         self.writ.set_time(Some(EPOCH + at));
         // A runtime failure is a deny: closed by default.
         self.writ.check(&who, &what).is_ok_and(|d| d.allow)
+    }
+    fn fork(&self) -> Result<Box<dyn Decider>, String> {
+        // Shares the compiled component; its own clock, instances and state.
+        let writ = self.writ.fork();
+        writ.set_policies(pack::POLICIES, Some(pack::SCHEMA), Some(pack::ENTITIES)).map_err(|e| e.to_string())?;
+        Ok(Box::new(Component { writ }))
+    }
+}
+
+/// Decisions made and time spent deciding, shared by a [`Counting`] decider and its forks.
+#[derive(Debug, Clone, Default)]
+pub struct Stats(std::sync::Arc<(std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64)>);
+
+impl Stats {
+    /// (decisions, seconds spent in the deciders, summed over threads).
+    pub fn totals(&self) -> (u64, f64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.0.0.load(Relaxed), self.0.1.load(Relaxed) as f64 / 1e9)
+    }
+}
+
+/// A decider that counts its decisions and times them (for `writ-sim bench`).
+pub struct Counting {
+    inner: Box<dyn Decider>,
+    stats: Stats,
+}
+
+impl Counting {
+    pub fn new(inner: Box<dyn Decider>) -> (Counting, Stats) {
+        let stats = Stats::default();
+        (Counting { inner, stats: stats.clone() }, stats)
+    }
+}
+
+impl Decider for Counting {
+    fn allow(&mut self, agent: &str, action: &str, resource: &str, task: &str, context: &str, at: u64) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let start = std::time::Instant::now();
+        let allow = self.inner.allow(agent, action, resource, task, context, at);
+        let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.stats.0.0.fetch_add(1, Relaxed);
+        self.stats.0.1.fetch_add(ns, Relaxed);
+        allow
+    }
+    fn fork(&self) -> Result<Box<dyn Decider>, String> {
+        Ok(Box::new(Counting { inner: self.inner.fork()?, stats: self.stats.clone() }))
     }
 }

@@ -1,10 +1,16 @@
-//! `writ-sim compare [SCENARIO…]`: every design on the same event streams; prints the table
-//! and writes `results.csv`, `summary.json` and `report.md` into `--out`.
+//! `writ-sim compare | sweep | bench`: every design on the same event streams; tables on
+//! stdout, results, summaries, the report and SVG plots into `--out`, wall-clock timings into
+//! `timing.json` (outside the reproducible set).
 
-use clap::{Parser, Subcommand, ValueEnum};
-use std::path::PathBuf;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
+use writ_sim::Runner;
+use writ_sim::decide::{Counting, Decider};
 use writ_sim::scenario::Scenario;
+use writ_sim::sim::Design;
 
 #[derive(Parser)]
 #[command(name = "writ-sim", version, about = "Blast radius of credential designs under simulated breaches")]
@@ -13,7 +19,7 @@ struct Cli {
     command: Command,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Engine {
     /// The Writ component through writ-host.
     Component,
@@ -21,21 +27,51 @@ enum Engine {
     Native,
 }
 
+#[derive(Args)]
+struct Common {
+    /// Scenario files (TOML). Default: every shipped scenario (`simulator/scenarios/*.toml`).
+    scenarios: Vec<PathBuf>,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    #[arg(long, default_value_t = 30)]
+    replications: u64,
+    /// Who decides the Writ design's intents.
+    #[arg(long, value_enum, default_value = "component")]
+    engine: Engine,
+    /// Worker threads (default: one per core). Outputs do not depend on it.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Where results go.
+    #[arg(long, default_value = "sim-out")]
+    out: PathBuf,
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Run every design on the scenarios (default: all shipped ones).
-    Compare {
-        /// Scenario files (TOML). Default: `simulator/scenarios/*.toml`.
+    /// Run every design on the scenarios.
+    Compare(Common),
+    /// Run every design under every combination of parameter values.
+    Sweep {
+        #[command(flatten)]
+        common: Common,
+        /// NAME=V1,V2,… (repeatable): ttl, rotation, grace, refresh, dwell, exploit (durations:
+        /// 90, 15m, 1h, 30d) or duplication, exposure, hijack, offboarded_live, remediation
+        /// (probabilities).
+        #[arg(long = "param", required = true)]
+        params: Vec<String>,
+    },
+    /// Decisions per second with the component in the loop and natively, on the Writ design.
+    Bench {
         scenarios: Vec<PathBuf>,
         #[arg(long, default_value_t = 42)]
         seed: u64,
         #[arg(long, default_value_t = 30)]
         replications: u64,
-        #[arg(long, value_enum, default_value = "component")]
-        engine: Engine,
-        /// Where results go.
-        #[arg(long, default_value = "sim-out")]
-        out: PathBuf,
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Print the figures as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -48,42 +84,182 @@ fn shipped() -> Vec<PathBuf> {
     v
 }
 
-fn main() -> ExitCode {
-    let Command::Compare { scenarios, seed, replications, engine, out } = Cli::parse().command;
-    let files = if scenarios.is_empty() { shipped() } else { scenarios };
-    let mut loaded = Vec::new();
-    for f in &files {
-        match Scenario::load(f) {
-            Ok(s) => loaded.push(s),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(2);
-            }
-        }
+fn load(files: &[PathBuf]) -> Result<Vec<Scenario>, String> {
+    let files = if files.is_empty() { shipped() } else { files.to_vec() };
+    if files.is_empty() {
+        return Err("no scenario files".into());
     }
-    let decider: Result<Box<dyn writ_sim::decide::Decider>, String> = match engine {
+    files.iter().map(|f| Scenario::load(f).map_err(|e| e.to_string())).collect()
+}
+
+fn decider(engine: Engine) -> Result<Box<dyn Decider>, String> {
+    match engine {
         Engine::Component => writ_sim::decide::Component::new().map(|d| Box::new(d) as _),
         Engine::Native => writ_sim::decide::Native::new().map(|d| Box::new(d) as _),
+    }
+}
+
+fn threads(n: Option<usize>) -> usize {
+    n.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1)
+}
+
+fn engine_name(e: Engine) -> &'static str {
+    match e {
+        Engine::Component => "component",
+        Engine::Native => "native",
+    }
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} replications, eta {eta}") {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb.set_message(what.to_string());
+    pb
+}
+
+fn write(out: &Path, files: &[(String, String)]) -> Result<(), String> {
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot create `{}`: {e}", out.display()))?;
+    for (name, text) in files {
+        std::fs::write(out.join(name), text).map_err(|e| format!("cannot write `{}`: {e}", out.join(name).display()))?;
+    }
+    Ok(())
+}
+
+fn timing(engine: Engine, threads: usize, wall: f64, rows: usize, decisions: u64) -> String {
+    let per_s = if wall > 0.0 { decisions as f64 / wall } else { 0.0 };
+    format!(
+        "{:#}\n",
+        serde_json::json!({ "engine": engine_name(engine), "threads": threads, "wall_s": wall, "rows": rows, "policy_decisions": decisions, "decisions_per_s": per_s })
+    )
+}
+
+fn compare(c: Common) -> Result<(), String> {
+    let scenarios = load(&c.scenarios)?;
+    let mut d = decider(c.engine)?;
+    let threads = threads(c.threads);
+    let pb = bar(scenarios.len() as u64 * c.replications * 2, "compare");
+    let tick = || pb.inc(1);
+    let runner = Runner { threads, progress: &tick };
+    let start = Instant::now();
+    let rows = writ_sim::run::compare_with(&runner, &scenarios, c.seed, c.replications, d.as_mut())?;
+    let report = writ_sim::report_with(&runner, &scenarios, &rows, c.seed, c.replications, d.as_mut())?;
+    let wall = start.elapsed().as_secs_f64();
+    pb.finish_and_clear();
+    println!("writ-sim compare: {} scenarios × 6 designs × {} replications, seed {} (ChaCha8)", scenarios.len(), c.replications, c.seed);
+    print!("{}", writ_sim::table(&rows));
+    let mut files = vec![
+        ("results.csv".to_string(), writ_sim::csv(&rows)),
+        ("summary.json".to_string(), format!("{:#}\n", writ_sim::summary(&rows))),
+        ("report.md".to_string(), report),
+    ];
+    for s in &scenarios {
+        files.push((format!("compare-{}.svg", s.name), writ_sim::plot::compare(&rows, &s.name)?));
+    }
+    let decisions = rows.iter().map(|r| r.metrics.policy_decisions).sum();
+    files.push(("timing.json".to_string(), timing(c.engine, threads, wall, rows.len(), decisions)));
+    write(&c.out, &files)?;
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    println!("\nwrote into {}: {}", c.out.display(), names.join(", "));
+    Ok(())
+}
+
+fn sweep(c: Common, params: &[String]) -> Result<(), String> {
+    let scenarios = load(&c.scenarios)?;
+    let parsed = params.iter().map(|p| writ_sim::params::parse(p)).collect::<Result<Vec<_>, _>>()?;
+    let grid = writ_sim::params::grid(&parsed)?;
+    let mut d = decider(c.engine)?;
+    let threads = threads(c.threads);
+    let pb = bar(scenarios.len() as u64 * grid.len() as u64 * c.replications, "sweep");
+    let tick = || pb.inc(1);
+    let runner = Runner { threads, progress: &tick };
+    let start = Instant::now();
+    let rows = writ_sim::run::sweep(&runner, &scenarios, &grid, c.seed, c.replications, d.as_mut())?;
+    let wall = start.elapsed().as_secs_f64();
+    pb.finish_and_clear();
+    println!(
+        "writ-sim sweep: {} scenarios × {} parameter combinations × 6 designs × {} replications, seed {} (ChaCha8)",
+        scenarios.len(),
+        grid.len(),
+        c.replications,
+        c.seed
+    );
+    print!("{}", writ_sim::sweep_table(&rows));
+    let mut files = vec![("sweep.csv".to_string(), writ_sim::csv(&rows)), ("sweep-summary.json".to_string(), format!("{:#}\n", writ_sim::sweep_summary(&rows)))];
+    for s in &scenarios {
+        files.push((format!("pareto-{}.svg", s.name), writ_sim::plot::pareto(&rows, &s.name)?));
+    }
+    let decisions = rows.iter().map(|r| r.metrics.policy_decisions).sum();
+    files.push(("timing.json".to_string(), timing(c.engine, threads, wall, rows.len(), decisions)));
+    write(&c.out, &files)?;
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    println!("\nwrote into {}: {}", c.out.display(), names.join(", "));
+    Ok(())
+}
+
+fn bench(files: &[PathBuf], seed: u64, replications: u64, threads_arg: Option<usize>, json: bool) -> Result<(), String> {
+    let scenarios = load(files)?;
+    let threads = threads(threads_arg);
+    let mut figures = Vec::new();
+    for engine in [Engine::Native, Engine::Component] {
+        let (counting, stats) = Counting::new(decider(engine)?);
+        let mut d: Box<dyn Decider> = Box::new(counting);
+        let runner = Runner { threads, progress: &|| {} };
+        let start = Instant::now();
+        let calls = runner.map(scenarios.len() * replications as usize, d.as_mut(), |j, d| {
+            let (si, r) = (j / replications as usize, j as u64 % replications);
+            let s = &scenarios[si];
+            let stream = writ_sim::sim::Stream::draw(s, writ_sim::replication_seed(seed, r));
+            let m = writ_sim::sim::run(s, &stream, Design::Writ, d);
+            m.tool_calls
+        })?;
+        let wall = start.elapsed().as_secs_f64();
+        let (decisions, busy) = stats.totals();
+        figures.push(serde_json::json!({
+            "engine": engine_name(engine),
+            "threads": threads,
+            "policy_decisions": decisions,
+            "tool_calls": calls.iter().sum::<u64>(),
+            "wall_s": wall,
+            "decisions_per_s": decisions as f64 / wall.max(1e-9),
+            "decisions_per_s_in_decider": decisions as f64 / busy.max(1e-9) * threads as f64,
+            "tool_calls_per_s": calls.iter().sum::<u64>() as f64 / wall.max(1e-9),
+        }));
+    }
+    if json {
+        println!("{:#}", serde_json::Value::Array(figures));
+        return Ok(());
+    }
+    println!("writ-sim bench: the Writ design on {} scenarios × {replications} replications, {threads} threads, seed {seed}", scenarios.len());
+    println!("{:<10} {:>10} {:>11} {:>9} {:>14} {:>22} {:>14}", "engine", "decisions", "tool calls", "wall s", "decisions/s", "decisions/s (decider)", "tool calls/s");
+    for f in &figures {
+        let g = |k: &str| f.get(k).and_then(serde_json::Value::as_f64).unwrap_or(0.0);
+        println!(
+            "{:<10} {:>10} {:>11} {:>9.3} {:>14.0} {:>22.0} {:>14.0}",
+            f.get("engine").and_then(serde_json::Value::as_str).unwrap_or(""),
+            g("policy_decisions"),
+            g("tool_calls"),
+            g("wall_s"),
+            g("decisions_per_s"),
+            g("decisions_per_s_in_decider"),
+            g("tool_calls_per_s")
+        );
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().command {
+        Command::Compare(c) => compare(c),
+        Command::Sweep { common, params } => sweep(common, &params),
+        Command::Bench { scenarios, seed, replications, threads, json } => bench(&scenarios, seed, replications, threads, json),
     };
-    let mut decider = match decider {
-        Ok(d) => d,
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(1);
+            ExitCode::from(2)
         }
-    };
-    let rows = writ_sim::compare(&loaded, seed, replications, decider.as_mut());
-    let report = writ_sim::report(&loaded, &rows, seed, replications, decider.as_mut());
-    println!("writ-sim compare: {} scenarios × 6 designs × {replications} replications, seed {seed} (ChaCha8)", loaded.len());
-    print!("{}", writ_sim::table(&rows));
-    let written = std::fs::create_dir_all(&out)
-        .and_then(|()| std::fs::write(out.join("results.csv"), writ_sim::csv(&rows)))
-        .and_then(|()| std::fs::write(out.join("summary.json"), format!("{:#}\n", writ_sim::summary(&rows))))
-        .and_then(|()| std::fs::write(out.join("report.md"), &report));
-    if let Err(e) = written {
-        eprintln!("error: cannot write to `{}`: {e}", out.display());
-        return ExitCode::from(2);
     }
-    println!("\nwrote {0}/results.csv, {0}/summary.json and {0}/report.md", out.display());
-    ExitCode::SUCCESS
 }

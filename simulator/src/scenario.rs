@@ -119,13 +119,14 @@ pub struct Step {
 #[serde(deny_unknown_fields, default)]
 pub struct Breach {
     /// Probability that a credential has extra copies beyond its home: 62% of secrets are
-    /// duplicated in several locations (NHI Mgmt Group / Entro, as cited by the seeds).
+    /// duplicated in several locations (NHIMG research, as cited by the seeds).
     pub duplication_rate: f64,
     /// Extra copies of a duplicated credential.
     pub extra_copies: u32,
     /// Probability that one place holding an agent's credentials (logs, chat, tickets,
     /// commits, prompt memory) is exposed during the horizon: 44% of NHI tokens are exposed
-    /// there (NHI Mgmt Group / Entro, as cited by the seeds). What leaks is whatever credential
+    /// there (Entro Security, The 2025 State of NHIs and Secrets in Cybersecurity, as cited by
+    /// the seeds). What leaks is whatever credential
     /// that place holds at that moment.
     pub exposure_rate: f64,
     /// Mean time from exposure to the attacker's first use, seconds: leaked cloud keys are
@@ -138,7 +139,7 @@ pub struct Breach {
     /// Whether the attacker sends what it reads to an external destination.
     pub exfiltrate: bool,
     /// Probability that an offboarded agent's long-lived credentials stay live: 91% of
-    /// offboarded tokens are still active (NHI Mgmt Group / Entro, as cited by the seeds).
+    /// offboarded tokens are still active (the same Entro report, as cited by the seeds).
     pub offboarded_live_rate: f64,
     /// Seconds from a breach to its detection, which triggers the design's response (rotate
     /// the secret, revoke the token, cut the agent off). Default 10 days: the median dwell
@@ -147,6 +148,13 @@ pub struct Breach {
     /// Seconds from finding a secret on a compromised resource to using it (a modelling
     /// assumption, not a cited figure: an attacker already inside moves at tool speed).
     pub lateral_delay_s: u64,
+    /// Probability that an exposed long-lived secret is replaced `remediation_delay_s` after
+    /// the exposure (a scanner's alert acted on): over 90% of leaked secrets are still valid
+    /// five days after the leak (GitGuardian, State of Secrets Sprawl 2024), so 10%.
+    /// Per-task credentials need no remediation: they expire with their task.
+    pub remediation_rate: f64,
+    /// Seconds from exposure to that remediation: five days (the same report's horizon).
+    pub remediation_delay_s: u64,
 }
 
 impl Default for Breach {
@@ -162,6 +170,8 @@ impl Default for Breach {
             offboarded_live_rate: 0.91,
             detection_dwell_s: 10 * 86_400,
             lateral_delay_s: 60,
+            remediation_rate: 0.10,
+            remediation_delay_s: 5 * 86_400,
         }
     }
 }
@@ -254,7 +264,7 @@ impl Scenario {
     }
 
     /// Impossible parameters are refused with a reason.
-    fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), String> {
         let prob = |name: &str, v: f64| {
             if (0.0..=1.0).contains(&v) { Ok(()) } else { Err(format!("`breach.{name}` is {v}; a probability is between 0 and 1")) }
         };
@@ -265,6 +275,7 @@ impl Scenario {
         prob("exposure_rate", self.breach.exposure_rate)?;
         prob("hijack_rate", self.breach.hijack_rate)?;
         prob("offboarded_live_rate", self.breach.offboarded_live_rate)?;
+        prob("remediation_rate", self.breach.remediation_rate)?;
         if !(self.breach.time_to_exploit_s >= 0.0 && self.breach.time_to_exploit_s.is_finite()) {
             return Err(format!("`breach.time_to_exploit_s` is {}; it must be 0 or more", self.breach.time_to_exploit_s));
         }

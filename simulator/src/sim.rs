@@ -78,13 +78,15 @@ pub struct Metrics {
     pub failed_tasks: u64,
     pub rotations: u64,
     pub tasks: u64,
+    /// Tool calls the workflows made (steps run).
+    pub tool_calls: u64,
     /// Microseconds the design adds to a tool call on average (issuance, presentation, vault
     /// fetches at the scenario's per-operation costs, over the tool calls made).
     pub latency_per_call_us: f64,
 }
 
 impl Metrics {
-    pub const NAMES: [&'static str; 14] = [
+    pub const NAMES: [&'static str; 15] = [
         "blast_radius",
         "blast_radius_weighted",
         "reachable_not_exercised",
@@ -98,10 +100,11 @@ impl Metrics {
         "failed_tasks",
         "rotations",
         "tasks",
+        "tool_calls",
         "latency_per_call_us",
     ];
 
-    pub fn values(&self) -> [f64; 14] {
+    pub fn values(&self) -> [f64; 15] {
         [
             self.blast_radius as f64,
             self.blast_radius_weighted as f64,
@@ -116,6 +119,7 @@ impl Metrics {
             self.failed_tasks as f64,
             self.rotations as f64,
             self.tasks as f64,
+            self.tool_calls as f64,
             self.latency_per_call_us,
         ]
     }
@@ -154,6 +158,8 @@ pub struct Stream {
     hijacks: Vec<Option<(u64, u64)>>,
     /// Per agent: when it is offboarded, and whether its long-lived credentials stay live.
     offboarded: Vec<Option<(u64, bool)>>,
+    /// Per exposure: whether the leaked long-lived secret is remediated after the delay.
+    remediated: Vec<bool>,
 }
 
 fn exp(rng: &mut ChaCha8Rng, mean: f64) -> f64 {
@@ -216,7 +222,9 @@ impl Stream {
         let owner = |t: &Task| s.agents.iter().position(|a| a.id == s.workflows[t.workflow].steps[0].agent);
         let gone = |t: &Task| owner(t).and_then(|i| s.agents[i].offboarded_at_hours).is_some_and(|h| t.start >= (h * 3600.0) as u64);
         tasks.retain(|t| !gone(t));
-        Stream { tasks, exposures, hijacks, offboarded }
+        // Drawn last, so the draws above are the same whatever this rate is.
+        let remediated = exposures.iter().map(|_| rng.r#gen::<f64>() < s.breach.remediation_rate).collect();
+        Stream { tasks, exposures, hijacks, offboarded, remediated }
     }
 }
 
@@ -247,6 +255,8 @@ enum Ev {
     Offboard(usize),
     /// A breach of agent `.0` is detected: the design responds.
     Detect(usize),
+    /// A leaked long-lived secret of agent `.0` is replaced after a scanner's alert.
+    Remediate(usize),
 }
 
 /// Long-lived designs: one protocol group of a holder — its current credential, the group's
@@ -590,6 +600,21 @@ impl Engine<'_> {
         self.given(holder, c, now);
     }
 
+    /// Long-lived designs: replace every secret of `holder` now (unless revoked for good);
+    /// rotation designs keep the old ones for the grace period.
+    fn replace_all(&mut self, holder: usize, now: Time) {
+        if self.dead[holder] {
+            return;
+        }
+        let until = if self.design.rotates() { now.saturating_add(self.s.design.rotation_grace_s) } else { now };
+        for g in 0..self.current[holder].len() {
+            if self.design.rotates() {
+                self.m.rotations += 1;
+            }
+            self.replace(holder, g, now, until);
+        }
+    }
+
     fn setup(&mut self) {
         let s = self.s;
         for ti in 0..self.stream.tasks.len() {
@@ -721,6 +746,9 @@ impl Engine<'_> {
                         self.at_within(now.saturating_add(delay), Ev::Use(c, 0));
                     }
                 }
+                if !got.is_empty() && self.stream.remediated[e] && !self.design.per_task() {
+                    self.at_within(now.saturating_add(s.breach.remediation_delay_s), Ev::Remediate(agent));
+                }
                 self.exposed.push((now, got));
                 self.at_within(now.saturating_add(s.breach.detection_dwell_s), Ev::Detect(agent));
             }
@@ -771,16 +799,13 @@ impl Engine<'_> {
                     for c in self.live(h, now) {
                         self.end(c, now);
                     }
-                } else if !self.dead[h] {
-                    // Replace the secret; rotation designs keep the old one for the grace period.
-                    let until = if self.design.rotates() { now.saturating_add(s.design.rotation_grace_s) } else { now };
-                    for g in 0..self.current[h].len() {
-                        if self.design.rotates() {
-                            self.m.rotations += 1;
-                        }
-                        self.replace(h, g, now, until);
-                    }
+                } else {
+                    self.replace_all(h, now);
                 }
+            }
+            Ev::Remediate(a) => {
+                let h = self.holder(a);
+                self.replace_all(h, now);
             }
         }
     }
@@ -851,6 +876,7 @@ pub fn run_traced(s: &Scenario, stream: &Stream, design: Design, decider: &mut d
         })
         .collect();
     m.exposure_window_s = if windows.is_empty() { 0.0 } else { windows.iter().sum::<f64>() / windows.len() as f64 };
+    m.tool_calls = e.calls;
     m.latency_per_call_us = if e.calls == 0 { 0.0 } else { e.latency_us / e.calls as f64 };
     m
 }

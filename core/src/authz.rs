@@ -5,7 +5,7 @@
 use crate::decision::{Decision, Intent};
 use crate::error::{Error, Result};
 use crate::identity::Identity;
-use crate::memo::{DecisionMemo, Key, Reads};
+use crate::memo::{DecisionMemo, Key, PolicyReads, Reads};
 use crate::spiffe_id::clip;
 use cedar_policy::{
     Authorizer, Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, Policy, PolicyId, PolicySet,
@@ -37,18 +37,39 @@ pub const AGENT_TYPE: &str = "Agent";
 /// Policies sliced by scope, so a request evaluates only the policies whose principal and
 /// action constraints can match it (plus the unconstrained ones), not all of them.
 ///
-/// A policy whose scope says `principal == X` (or `action == Y`) cannot match a request for
-/// another principal (or action): Cedar checks the scope before the condition, so such a
-/// policy is neither satisfied nor erroring, and leaving it out changes neither the decision
-/// nor the reasons nor the errors. Slices are built on first use per (principal, action) and
-/// kept with the caller (see [`Caller`]).
+/// A policy whose scope says `principal == X` (or `action == Y`, or `action in [Y, Z]`) cannot
+/// match a request for another principal (or an action that is none of those and in none of
+/// their groups): Cedar checks the scope before the condition, so such a policy is neither
+/// satisfied nor erroring, and leaving it out changes neither the decision nor the reasons nor
+/// the errors. Slices are built on first use per (principal, action) and kept with the caller
+/// (see [`Caller`]).
 struct PolicyIndex {
     policies: Vec<Policy>,
-    /// Per policy: its `principal ==` uid and `action ==` uid, `None` when unconstrained that
-    /// way (`in`, `is`, or nothing).
-    keys: Vec<(Option<EntityUid>, Option<EntityUid>)>,
+    /// Per policy: its `principal ==` uid (`None` when unconstrained that way) and its action
+    /// scope.
+    keys: Vec<(Option<EntityUid>, ActionKey)>,
     /// True when some policy has a key: otherwise every slice is the full set.
     useful: bool,
+}
+
+/// A policy's action scope as the index uses it.
+enum ActionKey {
+    Any,
+    Eq(EntityUid),
+    /// `action in [...]`: the action is one of these or in one of their groups.
+    In(Vec<EntityUid>),
+}
+
+impl ActionKey {
+    /// Whether a request for `action`, whose action groups (ancestors in the loaded entities)
+    /// are `groups`, can match this scope.
+    fn fits(&self, action: &EntityUid, groups: &[&EntityUid]) -> bool {
+        match self {
+            ActionKey::Any => true,
+            ActionKey::Eq(uid) => uid == action,
+            ActionKey::In(list) => list.iter().any(|uid| uid == action || groups.contains(&uid)),
+        }
+    }
 }
 
 /// Entity map entries all cached merged stores may hold together (each merged store is a
@@ -117,24 +138,27 @@ impl PolicyIndex {
                     _ => None,
                 };
                 let action = match p.action_constraint() {
-                    cedar_policy::ActionConstraint::Eq(uid) => Some(uid),
-                    _ => None,
+                    cedar_policy::ActionConstraint::Eq(uid) => ActionKey::Eq(uid),
+                    cedar_policy::ActionConstraint::In(list) => ActionKey::In(list),
+                    _ => ActionKey::Any,
                 };
                 (principal, action)
             })
             .collect();
-        let useful = keys.iter().any(|(p, a)| p.is_some() || a.is_some());
+        let useful = keys.iter().any(|(p, a)| p.is_some() || !matches!(a, ActionKey::Any));
         PolicyIndex { policies, keys, useful }
     }
 
-    /// The policies that can apply to `principal` doing `action`.
-    fn slice(&self, principal: &EntityUid, action: &EntityUid) -> Result<PolicySet, String> {
+    /// The policies that can apply to `principal` doing `action` (whose groups, from the
+    /// loaded entities, are `entities`' ancestors of it).
+    fn slice(&self, principal: &EntityUid, action: &EntityUid, entities: &Entities) -> Result<PolicySet, String> {
+        let groups: Vec<&EntityUid> = entities.ancestors(action).map(Iterator::collect).unwrap_or_default();
         let fits = |k: &Option<EntityUid>, v: &EntityUid| k.as_ref().is_none_or(|k| k == v);
         let chosen = self
             .policies
             .iter()
             .zip(&self.keys)
-            .filter(|(_, (p, a))| fits(p, principal) && fits(a, action))
+            .filter(|(_, (p, a))| fits(p, principal) && a.fits(action, &groups))
             .map(|(policy, _)| policy.clone());
         PolicySet::from_policies(chosen).map_err(|e| format!("policy slice: {e}"))
     }
@@ -161,8 +185,9 @@ pub struct PolicyStore {
     validated: std::sync::Mutex<HashSet<(EntityUid, EntityTypeName)>>,
     /// Decisions of requests already answered (see [`crate::memo`]); `None` when turned off.
     memo: Option<std::sync::Mutex<DecisionMemo>>,
-    /// Per policy: the action its scope names, and what it can read of Writ's context keys.
-    reads: Vec<(Option<String>, Reads)>,
+    /// Per policy: the action and resource type its scope names, and what it can read of
+    /// Writ's context keys.
+    reads: Vec<PolicyReads>,
     agent_type: EntityTypeName,
     action_type: EntityTypeName,
 }
@@ -364,16 +389,22 @@ impl PolicyStore {
         let merged_cap = (MERGED_BUDGET / (entities.iter().count() + 1)).max(1);
         // What policies can read of Writ's context keys; a policy that cannot be written as
         // JSON (none should) counts as reading everything.
-        // Per policy: the action its scope names and what it can read of Writ's context keys
-        // (a policy that cannot be written as JSON — none should — reads everything).
-        let reads: Vec<(Option<String>, Reads)> = policies_set
+        // Per policy: the action and resource type its scope names and what it can read of
+        // Writ's context keys (a policy that cannot be written as JSON — none should — reads
+        // everything).
+        let reads: Vec<PolicyReads> = policies_set
             .policies()
             .map(|p| {
                 let action = match p.action_constraint() {
                     cedar_policy::ActionConstraint::Eq(uid) => Some(uid.id().unescaped().to_string()),
                     _ => None,
                 };
-                (action, p.to_json().map_or(Reads::ALL, |est| Reads::of_policies([&est])))
+                let resource_type = match p.resource_constraint() {
+                    cedar_policy::ResourceConstraint::Eq(uid) => Some(uid.type_name().to_string()),
+                    cedar_policy::ResourceConstraint::Is(ty) | cedar_policy::ResourceConstraint::IsIn(ty, _) => Some(ty.to_string()),
+                    _ => None,
+                };
+                PolicyReads { action, resource_type, reads: p.to_json().map_or(Reads::ALL, |est| Reads::of_policies([&est])) }
             })
             .collect();
         let memo = memo_seed.map(|seed| std::sync::Mutex::new(DecisionMemo::new(reads.clone(), seed)));
@@ -442,10 +473,10 @@ impl PolicyStore {
         self.decide(who, what, env, default_ttl, false)
     }
 
-    /// What the policies that can apply to `action` read of Writ's context keys (what the
-    /// decision memo keys its requests on).
-    pub fn reads(&self, action: &str) -> Reads {
-        crate::memo::reads_for(&self.reads, action)
+    /// What the policies that can apply to `action` on `resource` read of Writ's context keys
+    /// (what the decision memo keys its requests on).
+    pub fn reads(&self, action: &str, resource: &str) -> Reads {
+        crate::memo::reads_for(&self.reads, action, resource)
     }
 
     /// Turn the decision memo on (with a hash seed) or off; either way it starts empty.
@@ -559,7 +590,7 @@ impl PolicyStore {
             return Ok((principal, uid.clone(), entities, slice.clone().filter(|_| use_index)));
         }
         let action = EntityUid::from_type_name_and_id(self.action_type.clone(), EntityId::new(action_name));
-        let slice = if use_index { Some(Arc::new(self.index.slice(&principal, &action)?)) } else { None };
+        let slice = if use_index { Some(Arc::new(self.index.slice(&principal, &action, &entities)?)) } else { None };
         if caller.actions.len() >= MAX_PER_CALLER {
             caller.actions.clear();
         }

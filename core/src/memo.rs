@@ -147,9 +147,38 @@ impl Entry {
     }
 }
 
-/// What the policies that can apply to `action` (their scope names it, or no action) read.
-pub fn reads_for(policies: &[(Option<String>, Reads)], action: &str) -> Reads {
-    policies.iter().filter(|(a, _)| a.as_deref().is_none_or(|a| a == action)).fold(Reads::default(), |acc, (_, r)| acc.union(*r))
+/// One policy as the memo sees it: the action its scope is `==` to and the entity type its
+/// resource scope names (`resource is T`, `resource == T::"…"`), `None` where the scope does
+/// not pin them, and what its body reads of Writ's context keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyReads {
+    pub action: Option<String>,
+    pub resource_type: Option<String>,
+    pub reads: Reads,
+}
+
+/// The entity type of a resource uid's text (`Ns::Type::"id"` → `Ns::Type`), when the text is
+/// plainly written; `None` (so every policy counts) when it is not — whitespace, comments or
+/// no quoted id — rather than guess how Cedar would read it.
+pub fn resource_type(resource: &str) -> Option<&str> {
+    let at = resource.as_bytes().windows(3).position(|w| w == b"::\"")?;
+    let ty = &resource[..at];
+    let plain = !ty.is_empty() && ty.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':');
+    plain.then_some(ty)
+}
+
+/// What the policies that can apply to `action` on `resource` read: those whose scope names
+/// that action (or none) and that resource's type (or none).
+pub fn reads_for(policies: &[PolicyReads], action: &str, resource: &str) -> Reads {
+    let ty = resource_type(resource);
+    policies
+        .iter()
+        .filter(|p| p.action.as_deref().is_none_or(|a| a == action))
+        .filter(|p| match (&p.resource_type, ty) {
+            (Some(want), Some(got)) => want == got,
+            _ => true,
+        })
+        .fold(Reads::default(), |acc, p| acc.union(p.reads))
 }
 
 type Seeded = foldhash::quality::FixedState;
@@ -163,10 +192,9 @@ type Buckets = HashMap<u64, Vec<Entry>, Seeded>;
 /// `deploy` policies read `context.now` still remembers `read` decisions across seconds.
 #[derive(Debug)]
 pub struct DecisionMemo {
-    /// Per policy: the action its scope is `==` to (`None`: it may apply to any), and what it
-    /// reads of the context.
-    policies: Vec<(Option<String>, Reads)>,
-    by_action: HashMap<String, Reads>,
+    policies: Vec<PolicyReads>,
+    /// By action, then resource type: what its key holds.
+    by_action: HashMap<String, Vec<(Option<Box<str>>, Reads)>, Seeded>,
     hasher: Seeded,
     /// Decisions that do not depend on the time.
     timeless: Buckets,
@@ -177,10 +205,10 @@ pub struct DecisionMemo {
 }
 
 impl DecisionMemo {
-    pub fn new(policies: Vec<(Option<String>, Reads)>, seed: u64) -> Self {
+    pub fn new(policies: Vec<PolicyReads>, seed: u64) -> Self {
         DecisionMemo {
             policies,
-            by_action: HashMap::new(),
+            by_action: HashMap::with_hasher(Seeded::with_seed(seed ^ 0x6163_7469_6f6e)),
             hasher: Seeded::with_seed(seed),
             timeless: HashMap::with_hasher(Seeded::with_seed(seed ^ 0x6d65_6d6f)),
             timed: HashMap::with_hasher(Seeded::with_seed(seed ^ 0x7469_6d65)),
@@ -189,16 +217,17 @@ impl DecisionMemo {
         }
     }
 
-    /// What the policies that can apply to `action` read of Writ's context keys.
-    pub fn reads(&mut self, action: &str) -> Reads {
-        if let Some(r) = self.by_action.get(action) {
-            return *r;
+    /// What the policies that can apply to `action` on `resource` read of Writ's context keys.
+    pub fn reads(&mut self, action: &str, resource: &str) -> Reads {
+        let ty = resource_type(resource);
+        if let Some(r) = self.by_action.get(action).and_then(|v| v.iter().find(|(t, _)| t.as_deref() == ty)) {
+            return r.1;
         }
-        let r = reads_for(&self.policies, action);
+        let r = reads_for(&self.policies, action, resource);
         if self.by_action.len() >= MAX_MEMO_ENTRIES {
             self.by_action.clear();
         }
-        self.by_action.insert(action.to_string(), r);
+        self.by_action.entry(action.to_string()).or_default().push((ty.map(Into::into), r));
         r
     }
 
@@ -213,7 +242,7 @@ impl DecisionMemo {
 
     /// The decision of an identical request, if one was made.
     pub fn get(&mut self, key: &Key<'_>) -> Option<Decision> {
-        let reads = self.reads(key.action);
+        let reads = self.reads(key.action, key.resource);
         let key = key.normalized(reads);
         let buckets = if reads.now {
             if key.now != self.second {
@@ -228,7 +257,7 @@ impl DecisionMemo {
     }
 
     pub fn put(&mut self, key: &Key<'_>, decision: &Decision) {
-        let reads = self.reads(key.action);
+        let reads = self.reads(key.action, key.resource);
         let key = key.normalized(reads);
         if self.len >= MAX_MEMO_ENTRIES {
             self.timeless.clear();
@@ -296,6 +325,26 @@ mod tests {
         assert_eq!(reads(r#"permit(principal, action, resource) when { [context].contains(principal.expected) };"#), Reads::ALL);
     }
 
+    fn any(reads: Reads) -> PolicyReads {
+        PolicyReads { action: None, resource_type: None, reads }
+    }
+
+    #[test]
+    fn resource_types_are_read_only_from_plain_uids() {
+        assert_eq!(resource_type(r#"Dataset::"x""#), Some("Dataset"));
+        assert_eq!(resource_type(r#"Acme::Doc::"a::\"b""#), Some("Acme::Doc"));
+        assert_eq!(resource_type(r#"Dataset :: "x""#), None);
+        assert_eq!(resource_type(r#"Dataset//c
+::"x""#), None);
+        assert_eq!(resource_type("Dataset"), None);
+        assert_eq!(resource_type(r#"::"x""#), None);
+        let payroll = PolicyReads { action: Some("read".into()), resource_type: Some("PayrollRecord".into()), reads: Reads { task_id: true, ..Reads::default() } };
+        let p = [payroll];
+        assert!(reads_for(&p, "read", r#"PayrollRecord::"r""#).task_id);
+        assert!(!reads_for(&p, "read", r#"Dataset::"d""#).task_id, "the payroll policy cannot apply to a dataset");
+        assert!(reads_for(&p, "read", r#"PayrollRecord ::"r""#).task_id, "not plainly written: every policy counts");
+    }
+
     fn key<'a>(resource: &'a str, now: u64) -> Key<'a> {
         Key {
             spiffe_id: "spiffe://a/b",
@@ -314,7 +363,7 @@ mod tests {
     #[test]
     fn a_hit_needs_every_read_field_equal() {
         let allow = Decision { allow: true, reasons: vec!["p".into()], errors: vec![], max_ttl_secs: 60 };
-        let mut m = DecisionMemo::new(vec![(None, Reads { now: true, ..Reads::default() })], 7);
+        let mut m = DecisionMemo::new(vec![any(Reads { now: true, ..Reads::default() })], 7);
         m.put(&key("R::\"1\"", 10), &allow);
         assert_eq!(m.get(&key("R::\"1\"", 10)), Some(allow.clone()));
         assert_eq!(m.get(&key("R::\"2\"", 10)), None);
@@ -331,12 +380,10 @@ mod tests {
     #[test]
     fn only_the_policies_of_an_action_decide_what_its_key_holds() {
         let d = Decision::default();
-        let mut m = DecisionMemo::new(
-            vec![(Some("deploy".into()), Reads { now: true, ..Reads::default() }), (None, Reads { delegation_depth: true, ..Reads::default() })],
-            3,
-        );
-        assert_eq!(m.reads("read"), Reads { delegation_depth: true, ..Reads::default() });
-        assert_eq!(m.reads("deploy"), Reads { now: true, delegation_depth: true, ..Reads::default() });
+        let deploy_reads_now = PolicyReads { action: Some("deploy".into()), resource_type: None, reads: Reads { now: true, ..Reads::default() } };
+        let mut m = DecisionMemo::new(vec![deploy_reads_now, any(Reads { delegation_depth: true, ..Reads::default() })], 3);
+        assert_eq!(m.reads("read", "R::\"1\""), Reads { delegation_depth: true, ..Reads::default() });
+        assert_eq!(m.reads("deploy", "R::\"1\""), Reads { now: true, delegation_depth: true, ..Reads::default() });
         m.put(&key("R::\"1\"", 10), &d);
         assert_eq!(m.get(&key("R::\"1\"", 99)), Some(d.clone()), "`read` does not depend on the time");
         let mut deploy = key("R::\"1\"", 10);

@@ -50,7 +50,9 @@ const ENTITIES: &str = r#"[
   {"uid":{"type":"Agent","id":"spiffe://t.example/a1"},"attrs":{},"parents":[{"type":"Role","id":"r1"}]},
   {"uid":{"type":"Agent","id":"spiffe://t.example/a2"},"attrs":{},"parents":[{"type":"Role","id":"r0"},{"type":"Role","id":"r1"}]},
   {"uid":{"type":"Role","id":"r0"},"attrs":{},"parents":[]},
-  {"uid":{"type":"Role","id":"r1"},"attrs":{},"parents":[]}
+  {"uid":{"type":"Role","id":"r1"},"attrs":{},"parents":[]},
+  {"uid":{"type":"Action","id":"a0"},"attrs":{},"parents":[]},
+  {"uid":{"type":"Action","id":"a3"},"attrs":{},"parents":[{"type":"Action","id":"a0"}]}
 ]"#;
 
 proptest! {

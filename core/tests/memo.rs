@@ -114,6 +114,8 @@ const UNTIMED: &str = r#"
 @id("err") permit(principal, action == Action::"a2", resource) when { context.missing == 1 };
 @id("late") permit(principal, action == Action::"a3", resource) when { context.now >= 1000 };
 @id("deep") forbid(principal, action, resource) when { context.delegation_depth > 0 && context has dest };
+@id("typed") permit(principal, action == Action::"a1", resource is Y) when { context.now >= 1000 };
+@id("one") permit(principal, action == Action::"a2", resource == Y::"r1") when { context.task_id == "t1" };
 "#;
 const WHOLE: &str = r#"
 @id("whole") permit(principal, action == Action::"a0", resource) when { context == {"task_id": "t1", "now": 1000, "delegation_depth": 0, "identity_expires_at": 3000} };
@@ -128,15 +130,15 @@ proptest! {
     fn the_decision_memo_answers_like_evaluation(
         whole in any::<bool>(),
         requests in proptest::collection::vec(
-            (0u8..2, 0u8..4, 0u8..3, any::<bool>(), 999u64..1002, 0u32..2, 0u8..3, any::<bool>()),
+            (0u8..2, 0u8..4, 0u8..5, any::<bool>(), 999u64..1002, 0u32..2, 0u8..3, any::<bool>()),
             1..40,
         ),
     ) {
         let text = if whole { WHOLE } else { UNTIMED };
         let memo = PolicyStore::load_with(text, None, None, Some(5)).unwrap();
         let evaluated = PolicyStore::load_with(text, None, None, None).unwrap();
-        prop_assert_eq!(memo.reads("a0").now, whole);
-        prop_assert_eq!(memo.reads("a3").now, !whole);
+        prop_assert_eq!(memo.reads("a0", "X::\"r0\"").now, whole);
+        prop_assert_eq!(memo.reads("a3", "X::\"r0\"").now, !whole);
         for (p, a, r, task1, now, depth, ctx, late_expiry) in requests {
             let who = Identity {
                 spiffe_id: format!("spiffe://t.example/a{p}"),
@@ -147,7 +149,7 @@ proptest! {
             };
             let what = Intent {
                 action: format!("a{a}"),
-                resource: format!("X::\"r{r}\""),
+                resource: if r < 3 { format!("X::\"r{r}\"") } else { format!("Y::\"r{}\"", r - 3) },
                 task_id: if task1 { "t1".into() } else { "t0".into() },
                 context: match ctx { 0 => String::new(), 1 => r#"{"dest":"out"}"#.into(), _ => r#"{"dest":"in"}"#.into() },
             };

@@ -22,20 +22,41 @@ fn identity(agent: &str) -> writ_core::Identity {
 /// `writ-core` natively, with the shipped policy pack.
 pub struct Native {
     engine: writ_core::Engine,
+    /// The agents' identities, built once each.
+    identities: std::collections::HashMap<String, writ_core::Identity>,
+    /// The intent being decided, its strings reused from call to call.
+    scratch: writ_core::Intent,
 }
 
 impl Native {
     pub fn new() -> Result<Native, String> {
         let mut engine = writ_core::Engine::default();
         engine.set_policies(pack::POLICIES, Some(pack::SCHEMA), Some(pack::ENTITIES)).map_err(|e| e.to_string())?;
-        Ok(Native { engine })
+        let scratch = writ_core::Intent { action: String::new(), resource: String::new(), task_id: String::new(), context: String::new() };
+        Ok(Native { engine, identities: std::collections::HashMap::new(), scratch })
     }
+}
+
+/// Overwrite `s` with `v`, keeping its allocation.
+fn set(s: &mut String, v: &str) {
+    s.clear();
+    s.push_str(v);
 }
 
 impl Decider for Native {
     fn allow(&mut self, agent: &str, action: &str, resource: &str, task: &str, context: &str, at: u64) -> bool {
-        let what = writ_core::Intent { action: action.into(), resource: resource.into(), task_id: task.into(), context: context.into() };
-        self.engine.check(&identity(agent), &what, EPOCH + at).allow
+        let what = &mut self.scratch;
+        set(&mut what.action, action);
+        set(&mut what.resource, resource);
+        set(&mut what.task_id, task);
+        set(&mut what.context, context);
+        if !self.identities.contains_key(agent) {
+            self.identities.insert(agent.to_string(), identity(agent));
+        }
+        match self.identities.get(agent) {
+            Some(who) => self.engine.check(who, what, EPOCH + at).allow,
+            None => false,
+        }
     }
     fn fork(&self) -> Result<Box<dyn Decider>, String> {
         Native::new().map(|d| Box::new(d) as _)

@@ -181,6 +181,9 @@ pub fn reads_for(policies: &[PolicyReads], action: &str, resource: &str) -> Read
         .fold(Reads::default(), |acc, p| acc.union(p.reads))
 }
 
+/// A resource type (`None`: not plainly written) and what its key holds.
+type TypeReads = (Option<Box<str>>, Reads);
+
 type Seeded = foldhash::quality::FixedState;
 type Buckets = HashMap<u64, Vec<Entry>, Seeded>;
 
@@ -194,7 +197,7 @@ type Buckets = HashMap<u64, Vec<Entry>, Seeded>;
 pub struct DecisionMemo {
     policies: Vec<PolicyReads>,
     /// By action, then resource type: what its key holds.
-    by_action: HashMap<String, Vec<(Option<Box<str>>, Reads)>, Seeded>,
+    by_action: HashMap<String, Vec<TypeReads>, Seeded>,
     hasher: Seeded,
     /// Decisions that do not depend on the time.
     timeless: Buckets,

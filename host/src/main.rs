@@ -231,50 +231,13 @@ pub(crate) fn load_source(src: &PolicySource) -> Result<(String, Option<String>,
     load_files(src.policies.as_slice(), src.schema.as_ref(), src.entities.as_ref())
 }
 
-fn text(p: &std::path::Path) -> Result<String, Usage> {
-    String::from_utf8(read(p)?).map_err(|_| Usage(format!("`{}` is not UTF-8", p.display())))
-}
-
-/// The `*.cedar` files of `path` in name order, or `path` itself.
-fn cedar_files(path: &std::path::Path) -> Result<Vec<PathBuf>, Usage> {
-    if !path.is_dir() {
-        return Ok(vec![path.to_path_buf()]);
-    }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-        .map_err(|e| Usage(format!("cannot read `{}`: {e}", path.display())))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "cedar"))
-        .collect();
-    files.sort();
-    if files.is_empty() {
-        return Err(Usage(format!("no `*.cedar` file in `{}`", path.display())));
-    }
-    Ok(files)
-}
-
 fn load_files(
     paths: &[PathBuf],
     schema: Option<&PathBuf>,
     entities: Option<&PathBuf>,
 ) -> Result<(String, Option<String>, Option<String>), Usage> {
-    if paths.is_empty() {
-        let schema = match schema {
-            Some(p) => text(p)?,
-            None => writ_host::pack::SCHEMA.to_string(),
-        };
-        let entities = match entities {
-            Some(p) => text(p)?,
-            None => writ_host::pack::ENTITIES.to_string(),
-        };
-        return Ok((writ_host::pack::POLICIES.to_string(), Some(schema), Some(entities)));
-    }
-    let mut texts = Vec::new();
-    for path in paths {
-        for f in cedar_files(path)? {
-            texts.push(text(&f)?);
-        }
-    }
-    Ok((texts.join("\n"), schema.map(|p| text(p)).transpose()?, entities.map(|p| text(p)).transpose()?))
+    let p = writ_host::pack::Pack::load(paths, schema.map(PathBuf::as_path), entities.map(PathBuf::as_path)).map_err(Usage)?;
+    Ok((p.policies, p.schema, p.entities))
 }
 
 /// The exit code of a deny.

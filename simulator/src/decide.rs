@@ -1,7 +1,7 @@
 //! Who decides intents in the Writ design: the real component through `writ-host` (default)
 //! or the native `writ-core` crate — the same rules either way, under the simulated clock.
 
-use writ_host::pack;
+use writ_host::pack::Pack;
 
 /// Unix time of simulated second 0.
 pub const EPOCH: u64 = 1_800_000_000;
@@ -26,14 +26,20 @@ pub struct Native {
     identities: std::collections::HashMap<String, writ_core::Identity>,
     /// The intent being decided, its strings reused from call to call.
     scratch: writ_core::Intent,
+    pack: Pack,
 }
 
 impl Native {
+    /// With the shipped policy pack.
     pub fn new() -> Result<Native, String> {
+        Native::with_pack(Pack::shipped())
+    }
+
+    pub fn with_pack(pack: Pack) -> Result<Native, String> {
         let mut engine = writ_core::Engine::default();
-        engine.set_policies(pack::POLICIES, Some(pack::SCHEMA), Some(pack::ENTITIES)).map_err(|e| e.to_string())?;
+        engine.set_policies(&pack.policies, pack.schema.as_deref(), pack.entities.as_deref()).map_err(|e| format!("policies: {e}"))?;
         let scratch = writ_core::Intent { action: String::new(), resource: String::new(), task_id: String::new(), context: String::new() };
-        Ok(Native { engine, identities: std::collections::HashMap::new(), scratch })
+        Ok(Native { engine, identities: std::collections::HashMap::new(), scratch, pack })
     }
 }
 
@@ -59,20 +65,26 @@ impl Decider for Native {
         }
     }
     fn fork(&self) -> Result<Box<dyn Decider>, String> {
-        Native::new().map(|d| Box::new(d) as _)
+        Native::with_pack(self.pack.clone()).map(|d| Box::new(d) as _)
     }
 }
 
-/// The Writ component through `writ-host`, with the shipped policy pack.
+/// The Writ component through `writ-host`.
 pub struct Component {
     writ: writ_host::Writ,
+    pack: Pack,
 }
 
 impl Component {
+    /// With the shipped policy pack.
     pub fn new() -> Result<Component, String> {
+        Component::with_pack(Pack::shipped())
+    }
+
+    pub fn with_pack(pack: Pack) -> Result<Component, String> {
         let writ = writ_host::Writ::builder().time(EPOCH).build().map_err(|e| e.to_string())?;
-        writ.set_policies(pack::POLICIES, Some(pack::SCHEMA), Some(pack::ENTITIES)).map_err(|e| e.to_string())?;
-        Ok(Component { writ })
+        writ.set_policies(&pack.policies, pack.schema.as_deref(), pack.entities.as_deref()).map_err(|e| format!("policies: {e}"))?;
+        Ok(Component { writ, pack })
     }
 }
 
@@ -94,8 +106,9 @@ impl Decider for Component {
     fn fork(&self) -> Result<Box<dyn Decider>, String> {
         // Shares the compiled component; its own clock, instances and state.
         let writ = self.writ.fork();
-        writ.set_policies(pack::POLICIES, Some(pack::SCHEMA), Some(pack::ENTITIES)).map_err(|e| e.to_string())?;
-        Ok(Box::new(Component { writ }))
+        let p = &self.pack;
+        writ.set_policies(&p.policies, p.schema.as_deref(), p.entities.as_deref()).map_err(|e| format!("policies: {e}"))?;
+        Ok(Box::new(Component { writ, pack: self.pack.clone() }))
     }
 }
 

@@ -27,6 +27,26 @@ enum Engine {
     Native,
 }
 
+#[derive(Args, Clone)]
+struct PolicyArgs {
+    /// Cedar policies the Writ design decides with: a file, or a directory of `*.cedar`
+    /// files. Default: the shipped pack (`policies/`) with its schema and entities.
+    #[arg(long)]
+    policies: Option<PathBuf>,
+    /// A Cedar schema for `--policies`.
+    #[arg(long)]
+    schema: Option<PathBuf>,
+    /// Cedar entities (JSON) for `--policies`.
+    #[arg(long)]
+    entities: Option<PathBuf>,
+}
+
+impl PolicyArgs {
+    fn pack(&self) -> Result<writ_host::pack::Pack, String> {
+        writ_host::pack::Pack::load(self.policies.as_slice(), self.schema.as_deref(), self.entities.as_deref())
+    }
+}
+
 #[derive(Args)]
 struct Common {
     /// Scenario files (TOML). Default: every shipped scenario (`simulator/scenarios/*.toml`).
@@ -44,6 +64,8 @@ struct Common {
     /// Where results go.
     #[arg(long, default_value = "sim-out")]
     out: PathBuf,
+    #[command(flatten)]
+    policy: PolicyArgs,
 }
 
 #[derive(Subcommand)]
@@ -72,6 +94,8 @@ enum Command {
         /// Print the figures as JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        policy: PolicyArgs,
     },
 }
 
@@ -92,10 +116,11 @@ fn load(files: &[PathBuf]) -> Result<Vec<Scenario>, String> {
     files.iter().map(|f| Scenario::load(f).map_err(|e| e.to_string())).collect()
 }
 
-fn decider(engine: Engine) -> Result<Box<dyn Decider>, String> {
+fn decider(engine: Engine, policy: &PolicyArgs) -> Result<Box<dyn Decider>, String> {
+    let pack = policy.pack()?;
     match engine {
-        Engine::Component => writ_sim::decide::Component::new().map(|d| Box::new(d) as _),
-        Engine::Native => writ_sim::decide::Native::new().map(|d| Box::new(d) as _),
+        Engine::Component => writ_sim::decide::Component::with_pack(pack).map(|d| Box::new(d) as _),
+        Engine::Native => writ_sim::decide::Native::with_pack(pack).map(|d| Box::new(d) as _),
     }
 }
 
@@ -137,7 +162,7 @@ fn timing(engine: Engine, threads: usize, wall: f64, rows: usize, decisions: u64
 
 fn compare(c: Common) -> Result<(), String> {
     let scenarios = load(&c.scenarios)?;
-    let mut d = decider(c.engine)?;
+    let mut d = decider(c.engine, &c.policy)?;
     let threads = threads(c.threads);
     let pb = bar(scenarios.len() as u64 * c.replications * 2, "compare");
     let tick = || pb.inc(1);
@@ -169,7 +194,7 @@ fn sweep(c: Common, params: &[String]) -> Result<(), String> {
     let scenarios = load(&c.scenarios)?;
     let parsed = params.iter().map(|p| writ_sim::params::parse(p)).collect::<Result<Vec<_>, _>>()?;
     let grid = writ_sim::params::grid(&parsed)?;
-    let mut d = decider(c.engine)?;
+    let mut d = decider(c.engine, &c.policy)?;
     let threads = threads(c.threads);
     let pb = bar(scenarios.len() as u64 * grid.len() as u64 * c.replications, "sweep");
     let tick = || pb.inc(1);
@@ -198,12 +223,12 @@ fn sweep(c: Common, params: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn bench(files: &[PathBuf], seed: u64, replications: u64, threads_arg: Option<usize>, json: bool) -> Result<(), String> {
+fn bench(files: &[PathBuf], seed: u64, replications: u64, threads_arg: Option<usize>, json: bool, policy: &PolicyArgs) -> Result<(), String> {
     let scenarios = load(files)?;
     let threads = threads(threads_arg);
     let mut figures = Vec::new();
     for engine in [Engine::Native, Engine::Component] {
-        let (counting, stats) = Counting::new(decider(engine)?);
+        let (counting, stats) = Counting::new(decider(engine, policy)?);
         let mut d: Box<dyn Decider> = Box::new(counting);
         let runner = Runner { threads, progress: &|| {} };
         let start = Instant::now();
@@ -253,7 +278,7 @@ fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Compare(c) => compare(c),
         Command::Sweep { common, params } => sweep(common, &params),
-        Command::Bench { scenarios, seed, replications, threads, json } => bench(&scenarios, seed, replications, threads, json),
+        Command::Bench { scenarios, seed, replications, threads, json, policy } => bench(&scenarios, seed, replications, threads, json, &policy),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -97,3 +97,40 @@ fn bench_prints_decisions_per_second_for_both_engines() {
         assert!(f["decisions_per_s"].as_f64().unwrap() > 0.0);
     }
 }
+
+#[test]
+fn the_writ_design_decides_with_the_policies_given() {
+    let writ_blast = |extra: Option<&str>| {
+        let out = tmp(if extra.is_some() { "strict" } else { "pack" });
+        let mut args = vec!["compare".to_string(), scenario("browser-agent.toml").display().to_string(), "--engine".into(), "native".into()];
+        args.extend(["--replications".into(), "10".into(), "--out".into(), out.display().to_string()]);
+        if let Some(extra) = extra {
+            // The shipped pack plus one policy: nothing at all to external destinations.
+            let dir = out.join("policies");
+            std::fs::create_dir_all(&dir).unwrap();
+            let pack = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
+            for f in std::fs::read_dir(&pack).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "cedar")) {
+                std::fs::copy(&f, dir.join(f.file_name().unwrap())).unwrap();
+            }
+            std::fs::write(dir.join("zz-strict.cedar"), extra).unwrap();
+            args.extend(["--policies".into(), dir.display().to_string()]);
+            args.extend(["--schema".into(), pack.join("writ.cedarschema").display().to_string()]);
+            args.extend(["--entities".into(), pack.join("entities.json").display().to_string()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = sim(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+        v["browser-agent"]["writ"]["blast_radius"]["mean"].as_f64().unwrap()
+    };
+    let strict = r#"@id("nothing-external") forbid(principal, action, resource) when { context has destination && context.destination.external };"#;
+    // The shipped pack lets internal (sensitivity 1) data go out; the stricter one does not.
+    assert!(writ_blast(None) > 0.0);
+    assert_eq!(writ_blast(Some(strict)), 0.0);
+    let bad = tmp("badpolicy");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(bad.join("x.cedar"), "permit(principal, action, resource) when {").unwrap();
+    let o = sim(&["compare", "--engine", "native", "--policies", bad.join("x.cedar").to_str().unwrap(), "--out", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8(o.stderr).unwrap().contains("policies: policy: policies do not parse"));
+}

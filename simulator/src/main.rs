@@ -160,6 +160,15 @@ fn timing(engine: Engine, threads: usize, wall: f64, rows: usize, decisions: u64
     )
 }
 
+/// The generator and seed every output carries.
+fn run_json(seed: u64, replications: u64, key: &str, results: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({ "rng": "ChaCha8", "seed": seed, "replications": replications, key: results })
+}
+
+fn run_label(seed: u64, replications: u64) -> String {
+    format!("seed {seed} (ChaCha8), {replications} replications")
+}
+
 fn compare(c: Common) -> Result<(), String> {
     let scenarios = load(&c.scenarios)?;
     let mut d = decider(c.engine, &c.policy)?;
@@ -176,11 +185,11 @@ fn compare(c: Common) -> Result<(), String> {
     print!("{}", writ_sim::table(&rows));
     let mut files = vec![
         ("results.csv".to_string(), writ_sim::csv(&rows)),
-        ("summary.json".to_string(), format!("{:#}\n", writ_sim::summary(&rows))),
+        ("summary.json".to_string(), format!("{:#}\n", run_json(c.seed, c.replications, "scenarios", writ_sim::summary(&rows)))),
         ("report.md".to_string(), report),
     ];
     for s in &scenarios {
-        files.push((format!("compare-{}.svg", s.name), writ_sim::plot::compare(&rows, &s.name)?));
+        files.push((format!("compare-{}.svg", s.name), writ_sim::plot::compare(&rows, &s.name, &run_label(c.seed, c.replications))?));
     }
     let decisions = rows.iter().map(|r| r.metrics.policy_decisions).sum();
     files.push(("timing.json".to_string(), timing(c.engine, threads, wall, rows.len(), decisions)));
@@ -211,9 +220,10 @@ fn sweep(c: Common, params: &[String]) -> Result<(), String> {
         c.seed
     );
     print!("{}", writ_sim::sweep_table(&rows));
-    let mut files = vec![("sweep.csv".to_string(), writ_sim::csv(&rows)), ("sweep-summary.json".to_string(), format!("{:#}\n", writ_sim::sweep_summary(&rows)))];
+    let summary = run_json(c.seed, c.replications, "cells", writ_sim::sweep_summary(&rows));
+    let mut files = vec![("sweep.csv".to_string(), writ_sim::csv(&rows)), ("sweep-summary.json".to_string(), format!("{summary:#}\n"))];
     for s in &scenarios {
-        files.push((format!("pareto-{}.svg", s.name), writ_sim::plot::pareto(&rows, &s.name)?));
+        files.push((format!("pareto-{}.svg", s.name), writ_sim::plot::pareto(&rows, &s.name, &run_label(c.seed, c.replications))?));
     }
     let decisions = rows.iter().map(|r| r.metrics.policy_decisions).sum();
     files.push(("timing.json".to_string(), timing(c.engine, threads, wall, rows.len(), decisions)));

@@ -67,15 +67,15 @@ fn bars(area: &DrawingArea<SVGBackend<'_>, Shift>, title: &str, y_desc: &str, va
 }
 
 /// `compare-<scenario>.svg`: blast radius (pairs weighted by sensitivity) and exposure window
-/// per design, means with 95% CIs.
-pub fn compare(rows: &[Row], scenario: &str) -> Result<String, String> {
+/// per design, means with 95% CIs; `run` (seed and replications) goes in the titles.
+pub fn compare(rows: &[Row], scenario: &str, run: &str) -> Result<String, String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (1100, 460)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let (left, right) = root.split_horizontally(550);
         let weighted: Vec<(Design, (f64, f64))> = Design::ALL.iter().map(|d| (*d, stat(rows, scenario, *d, "blast_radius_weighted"))).collect();
-        bars(&left, &format!("{scenario}: blast radius (weighted)"), "pairs × (1 + sensitivity)", &weighted)?;
+        bars(&left, &format!("{scenario}: blast radius (weighted), {run}"), "pairs × (1 + sensitivity)", &weighted)?;
         let window: Vec<(Design, (f64, f64))> = Design::ALL
             .iter()
             .map(|d| {
@@ -83,7 +83,7 @@ pub fn compare(rows: &[Row], scenario: &str) -> Result<String, String> {
                 (*d, (m / 3600.0, ci / 3600.0))
             })
             .collect();
-        bars(&right, &format!("{scenario}: exposure window"), "hours usable after a leak", &window)?;
+        bars(&right, &format!("{scenario}: exposure window, {run}"), "hours usable after a leak", &window)?;
         root.present().map_err(err)?;
     }
     Ok(svg)
@@ -196,15 +196,16 @@ fn pareto_panel(area: &DrawingArea<SVGBackend<'_>, Shift>, title: &str, x_desc: 
 }
 
 /// `pareto-<scenario>.svg`: blast radius against failed tasks and against credentials
-/// issued, a point per design and parameter values, the non-dominated ones joined.
-pub fn pareto(rows: &[Row], scenario: &str) -> Result<String, String> {
+/// issued, a point per design and parameter values, the non-dominated ones joined; `run`
+/// (seed and replications) goes in the titles.
+pub fn pareto(rows: &[Row], scenario: &str, run: &str) -> Result<String, String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (1200, 520)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let (left, right) = root.split_horizontally(600);
-        pareto_panel(&left, &format!("{scenario}: blast radius vs failed tasks"), "failed tasks", &points(rows, scenario, "failed_tasks"))?;
-        pareto_panel(&right, &format!("{scenario}: blast radius vs issuance"), "credentials issued", &points(rows, scenario, "credentials_issued"))?;
+        pareto_panel(&left, &format!("{scenario}: vs failed tasks, {run}"), "failed tasks", &points(rows, scenario, "failed_tasks"))?;
+        pareto_panel(&right, &format!("{scenario}: vs issuance, {run}"), "credentials issued", &points(rows, scenario, "credentials_issued"))?;
         root.present().map_err(err)?;
     }
     Ok(svg)

@@ -62,7 +62,11 @@ fn sweep_writes_the_grid_and_its_pareto_plot() {
     let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
     assert!(csv.starts_with("scenario,design,ttl,rotation,seed,"));
     assert_eq!(csv.lines().count(), 1 + 4 * 6 * 2);
-    assert!(std::fs::read_to_string(out.join("pareto-payroll.svg")).unwrap().starts_with("<svg"));
+    let svg = std::fs::read_to_string(out.join("pareto-payroll.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("seed 42 (ChaCha8), 2 replications"));
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("sweep-summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["seed"], 42);
+    assert_eq!(summary["cells"].as_array().map(Vec::len), Some(4 * 6));
 }
 
 #[test]
@@ -121,7 +125,8 @@ fn the_writ_design_decides_with_the_policies_given() {
         let o = sim(&args);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
-        v["browser-agent"]["writ"]["blast_radius"]["mean"].as_f64().unwrap()
+        assert_eq!((v["rng"].as_str(), v["seed"].as_u64(), v["replications"].as_u64()), (Some("ChaCha8"), Some(42), Some(10)));
+        v["scenarios"]["browser-agent"]["writ"]["blast_radius"]["mean"].as_f64().unwrap()
     };
     let strict = r#"@id("nothing-external") forbid(principal, action, resource) when { context has destination && context.destination.external };"#;
     // The shipped pack lets internal (sensitivity 1) data go out; the stricter one does not.

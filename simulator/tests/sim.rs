@@ -510,7 +510,7 @@ fn plots_are_svg_with_every_design_and_the_frontier_is_the_undominated_points() 
     let scenarios = shipped();
     let mut d = Native::new().unwrap();
     let rows = writ_sim::compare(&scenarios[..1], 2, 3, &mut d);
-    let svg = writ_sim::plot::compare(&rows, &scenarios[0].name).unwrap();
+    let svg = writ_sim::plot::compare(&rows, &scenarios[0].name, "seed 2").unwrap();
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
     for design in Design::ALL {
         assert!(svg.contains(&format!(">\n{}\n</text>", design.name())), "{}", design.name());
@@ -522,6 +522,6 @@ fn plots_are_svg_with_every_design_and_the_frontier_is_the_undominated_points() 
     assert_eq!(got, vec![(0.5, 9.0), (1.0, 5.0), (2.0, 2.0)]);
     let grid = writ_sim::params::grid(&[writ_sim::params::parse("ttl=60,900").unwrap()]).unwrap();
     let rows = writ_sim::run::sweep(&writ_sim::Runner::default(), &scenarios[..1], &grid, 2, 2, &mut d).unwrap();
-    let pareto = writ_sim::plot::pareto(&rows, &scenarios[0].name).unwrap();
+    let pareto = writ_sim::plot::pareto(&rows, &scenarios[0].name, "seed 2").unwrap();
     assert!(pareto.contains("failed tasks") && pareto.contains("credentials issued") && pareto.contains("ttl=60"));
 }

@@ -16,10 +16,13 @@ use crate::ledger::LedgerLog;
 use crate::types::{Decision, Error, Grant, Identity, Intent};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 use std::sync::{Arc, Mutex, MutexGuard};
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, Trap,
+};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// Which implementation checks signatures inside the component.
@@ -71,8 +74,37 @@ impl Shared {
 pub(crate) struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
-    limits: StoreLimits,
+    limits: Limiter,
     shared: Arc<Shared>,
+}
+
+/// The instance's memory and table limits, remembering whether a growth was refused (so a
+/// trap that follows is reported as the limit it is).
+struct Limiter {
+    inner: StoreLimits,
+    refused: bool,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let ok = self.inner.memory_growing(current, desired, maximum)?;
+        self.refused |= !ok;
+        Ok(ok)
+    }
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let ok = self.inner.table_growing(current, desired, maximum)?;
+        self.refused |= !ok;
+        Ok(ok)
+    }
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+    fn memories(&self) -> usize {
+        self.inner.memories()
+    }
 }
 
 impl WasiView for HostState {
@@ -189,8 +221,22 @@ struct Compiled {
     pre: PolicyModulePre<HostState>,
     max_idle: usize,
     memory_limit: usize,
+    /// Per call: the CPU budget, and the same in epoch ticks (at least the budget).
+    cpu_limit: Duration,
+    deadline_ticks: u64,
     source: Source,
+    /// Stops the epoch ticker when the last handle is dropped.
+    ticker: Arc<AtomicBool>,
 }
+
+impl Drop for Compiled {
+    fn drop(&mut self) {
+        self.ticker.store(true, Ordering::Relaxed);
+    }
+}
+
+/// How often the epoch advances: the granularity of the per-call CPU bound.
+const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 struct Inner {
     compiled: Arc<Compiled>,
@@ -213,6 +259,7 @@ pub struct Builder {
     use_cache: bool,
     max_instances: u32,
     memory_limit: usize,
+    cpu_limit: Duration,
     audit: AuditSink,
     issuer: Option<IssuerKey>,
     time: Option<u64>,
@@ -227,6 +274,7 @@ impl Default for Builder {
             use_cache: true,
             max_instances: 32,
             memory_limit: 64 << 20,
+            cpu_limit: Duration::from_secs(2),
             audit: AuditSink::Discard,
             issuer: None,
             time: None,
@@ -269,9 +317,17 @@ impl Builder {
         self.max_instances = n.max(1);
         self
     }
-    /// Linear memory an instance may grow to, bytes (default 64 MiB).
+    /// Linear memory an instance may grow to, bytes (default 64 MiB). A call that needs more
+    /// fails with [`Error::Limit`] and its instance is replaced.
     pub fn memory_limit(mut self, bytes: usize) -> Self {
         self.memory_limit = bytes;
+        self
+    }
+    /// CPU time one call may run inside the component (default 2 s; measured in 1 ms epoch
+    /// ticks, so a call gets at least this). A call that runs longer is interrupted with
+    /// [`Error::Limit`] and its instance is replaced.
+    pub fn cpu_limit(mut self, limit: Duration) -> Self {
+        self.cpu_limit = limit.max(EPOCH_TICK);
         self
     }
     pub fn audit(mut self, sink: AuditSink) -> Self {
@@ -308,7 +364,23 @@ impl Builder {
             .max_memory_size(self.memory_limit);
         let mut config = Config::new();
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        // The per-call CPU bound: wasm checks the epoch at function entries and loop headers.
+        config.epoch_interruption(true);
         let engine = Engine::new(&config).map_err(runtime_err)?;
+        let ticker = Arc::new(AtomicBool::new(false));
+        {
+            let (engine, stop) = (engine.clone(), ticker.clone());
+            std::thread::Builder::new()
+                .name("writ-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(runtime_err)?;
+        }
+        let ticks = u64::try_from(self.cpu_limit.as_micros().div_ceil(EPOCH_TICK.as_micros())).unwrap_or(u64::MAX / 2) + 1;
 
         let wasm = self.component.as_deref().unwrap_or(crate::COMPONENT);
         let dir = if self.use_cache { self.cache_dir.or_else(cache::default_dir) } else { None };
@@ -331,7 +403,16 @@ impl Builder {
             }
         };
         let shared = Arc::new(Shared { clock, crypto: Arc::new(HostCrypto::new(issuer)), audit: self.audit, ledger: Arc::new(ledger) });
-        let compiled = Arc::new(Compiled { engine, pre, max_idle: n as usize, memory_limit: self.memory_limit, source });
+        let compiled = Arc::new(Compiled {
+            engine,
+            pre,
+            max_idle: n as usize,
+            memory_limit: self.memory_limit,
+            cpu_limit: self.cpu_limit,
+            deadline_ticks: ticks,
+            source,
+            ticker,
+        });
         Ok(Writ::with(compiled, shared))
     }
 }
@@ -391,11 +472,15 @@ impl Writ {
         let state = HostState {
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new().memory_size(self.inner.compiled.memory_limit).instances(16).trap_on_grow_failure(false).build(),
+            limits: Limiter {
+                inner: StoreLimitsBuilder::new().memory_size(self.inner.compiled.memory_limit).instances(16).trap_on_grow_failure(false).build(),
+                refused: false,
+            },
             shared: self.inner.shared.clone(),
         };
         let mut store = Store::new(&self.inner.compiled.engine, state);
         store.limiter(|s| &mut s.limits);
+        store.set_epoch_deadline(self.inner.compiled.deadline_ticks);
         let module = self.inner.compiled.pre.instantiate(&mut store).map_err(runtime_err)?;
         Ok(Instance { store, module, generation })
     }
@@ -403,32 +488,47 @@ impl Writ {
     /// A fresh instance with the control log replayed into it.
     fn replayed_instance(&self, log: &ControlLog) -> Result<Instance, Error> {
         let mut inst = self.new_instance(log.generation)?;
-        let ctl = inst.module.writ_agent_control();
         let provider = log.provider.to_wit();
-        ctl.call_set_crypto_provider(&mut inst.store, provider).map_err(trap)?;
-        ctl.call_set_leeway(&mut inst.store, log.leeway).map_err(trap)?;
+        let audit = !matches!(self.inner.shared.audit, AuditSink::Discard);
+        self.guarded(&mut inst, |i| i.module.writ_agent_control().call_set_crypto_provider(&mut i.store, provider))?;
+        self.guarded(&mut inst, |i| i.module.writ_agent_control().call_set_leeway(&mut i.store, log.leeway))?;
         if let Some(cap) = log.ttl_cap {
-            ctl.call_set_ttl_cap(&mut inst.store, cap).map_err(trap)?;
+            self.guarded(&mut inst, |i| i.module.writ_agent_control().call_set_ttl_cap(&mut i.store, cap))?;
         }
         if let Some(name) = &log.issuer_name {
-            ctl.call_set_issuer(&mut inst.store, name).map_err(trap)?;
+            self.guarded(&mut inst, |i| i.module.writ_agent_control().call_set_issuer(&mut i.store, name))?;
         }
         if let Some(depth) = log.max_delegation_depth {
-            ctl.call_set_max_delegation_depth(&mut inst.store, depth).map_err(trap)?;
+            self.guarded(&mut inst, |i| i.module.writ_agent_control().call_set_max_delegation_depth(&mut i.store, depth))?;
         }
         if let Some(on) = log.decision_memo {
-            ctl.call_set_decision_memo(&mut inst.store, on).map_err(trap)?;
+            self.guarded(&mut inst, |i| i.module.writ_agent_control().call_set_decision_memo(&mut i.store, on))?;
         }
-        let audit = !matches!(self.inner.shared.audit, AuditSink::Discard);
-        ctl.call_set_audit(&mut inst.store, audit).map_err(trap)?;
+        self.guarded(&mut inst, |i| i.module.writ_agent_control().call_set_audit(&mut i.store, audit))?;
         for (td, bytes) in &log.bundles {
-            ctl.call_set_bundle(&mut inst.store, td, bytes).map_err(trap)??;
+            self.guarded(&mut inst, |i| i.module.writ_agent_control().call_set_bundle(&mut i.store, td, bytes))??;
         }
         if let Some((p, s, e)) = &log.policies {
-            ctl.call_set_policies(&mut inst.store, p, s.as_deref(), e.as_deref())
-                .map_err(trap)??;
+            self.guarded(&mut inst, |i| i.module.writ_agent_control().call_set_policies(&mut i.store, p, s.as_deref(), e.as_deref()))??;
         }
         Ok(inst)
+    }
+
+    /// One call into `inst` under the per-call CPU budget; a failure is classified: the CPU
+    /// budget, the memory limit or the wasm stack → [`Error::Limit`], anything else
+    /// [`Error::Trap`]. Either way the caller drops the instance.
+    fn guarded<R>(&self, inst: &mut Instance, f: impl FnOnce(&mut Instance) -> wasmtime::Result<R>) -> Result<R, Error> {
+        inst.store.set_epoch_deadline(self.inner.compiled.deadline_ticks);
+        inst.store.data_mut().limits.refused = false;
+        f(inst).map_err(|e| {
+            let refused = inst.store.data().limits.refused;
+            match e.downcast_ref::<Trap>() {
+                Some(Trap::Interrupt) => Error::Limit(format!("the call ran past its CPU budget of {} ms", self.inner.compiled.cpu_limit.as_millis())),
+                Some(Trap::StackOverflow) => Error::Limit("the call exhausted the component's stack".into()),
+                _ if refused => Error::Limit(format!("the call needed more than the instance's memory limit of {} bytes", self.inner.compiled.memory_limit)),
+                _ => trap(e),
+            }
+        })
     }
 
     /// Run `f` on an up-to-date instance. A trap discards the instance.
@@ -448,16 +548,12 @@ impl Writ {
                 self.replayed_instance(&log)?
             }
         };
-        match f(&mut inst) {
-            Ok(r) => {
-                let mut pool = lock(&self.inner.pool);
-                if pool.len() < self.inner.compiled.max_idle {
-                    pool.push(inst);
-                }
-                Ok(r)
-            }
-            Err(e) => Err(trap(e)),
+        let r = self.guarded(&mut inst, f)?;
+        let mut pool = lock(&self.inner.pool);
+        if pool.len() < self.inner.compiled.max_idle {
+            pool.push(inst);
         }
+        Ok(r)
     }
 
     /// Apply a control change: run it on an up-to-date instance, and only if it succeeds
@@ -469,7 +565,7 @@ impl Writ {
     ) -> Result<R, Error> {
         let mut log = lock(&self.inner.control);
         let mut inst = self.replayed_instance(&log)?;
-        let result = call(&mut inst).map_err(trap)??;
+        let result = self.guarded(&mut inst, call)??;
         record(&mut log);
         log.generation += 1;
         inst.generation = log.generation;

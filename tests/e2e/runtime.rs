@@ -4,7 +4,7 @@ use writ_tests::NOW;
 use writ_tests::pki::{KeyAlg, Pki};
 
 #[test]
-fn a_trap_discards_the_instance_and_the_next_call_succeeds() {
+fn the_memory_limit_is_a_typed_limit_and_the_next_call_succeeds() {
     let pki = Pki::new("example.org", KeyAlg::P256);
     let chain = pki.chain3("/w", KeyAlg::P256);
     // A small memory limit: a 16 MiB argument cannot even be copied into the guest.
@@ -12,10 +12,66 @@ fn a_trap_discards_the_instance_and_the_next_call_succeeds() {
     writ.set_bundle("example.org", &pki.bundle_pem()).unwrap();
     let huge = "a".repeat(16 << 20);
     let err = writ.attest_jwt(&huge, "writ").unwrap_err();
-    assert_eq!(err.kind(), "trap", "{err}");
+    assert_eq!(err.kind(), "limit", "{err}");
+    assert!(err.to_string().contains("memory limit of 8388608 bytes"), "{err}");
     // The next call gets a fresh instance with the bundle replayed.
     let id = writ.attest_x509(&chain).unwrap();
     assert_eq!(id.spiffe_id, "spiffe://example.org/w");
+    // The same through a control call: the bad load is not recorded, the bundle still is.
+    let err = writ.set_policies(&huge, None, None).unwrap_err();
+    assert_eq!(err.kind(), "limit", "{err}");
+    assert_eq!(writ.attest_x509(&chain).unwrap().spiffe_id, "spiffe://example.org/w");
+}
+
+/// `n` policies with conditions, as Cedar text.
+fn many_policies(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("@id(\"p{i}\") permit(principal == Agent::\"spiffe://e.org/a{i}\", action == Action::\"read\", resource) when {{ context.task_id == \"t{i}\" }};\n"))
+        .collect()
+}
+
+#[test]
+fn the_cpu_budget_interrupts_runaway_work_and_the_next_call_succeeds() {
+    // 20 ms per call: loading 5 000 policies takes far longer inside the component.
+    let writ = writ_host::Writ::builder().cpu_limit(std::time::Duration::from_millis(20)).time(NOW).build().unwrap();
+    writ.set_policies(r#"@id("small") permit(principal, action == Action::"read", resource);"#, None, None).unwrap();
+    let started = std::time::Instant::now();
+    let err = writ.set_policies(&many_policies(5_000), None, None).unwrap_err();
+    assert_eq!(err.kind(), "limit", "{err}");
+    assert!(err.to_string().contains("CPU budget of 20 ms"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "interrupted, not run to the end");
+    // The instance was replaced; the small set is still the one in force.
+    let who = writ_tests::attester::host_identity(&writ_tests::pack::identity("spiffe://e.org/a1", NOW + 60));
+    let what = writ_tests::attester::host_intent(&writ_tests::pack::intent("read", r#"Doc::"d""#, "t1", ""));
+    assert_eq!(writ.check(&who, &what).unwrap().reasons, vec!["small".to_string()]);
+    // With the default budget (2 s) a large load succeeds.
+    let roomy = writ_host::Writ::builder().time(NOW).build().unwrap();
+    assert_eq!(roomy.set_policies(&many_policies(5_000), None, None), Ok(5_000));
+}
+
+#[test]
+fn many_threads_authorize_through_one_handle_with_independent_answers() {
+    let writ = writ_tests::attester::writ();
+    writ.set_time(Some(NOW));
+    writ.set_policies(&many_policies(50), None, None).unwrap();
+    std::thread::scope(|s| {
+        for t in 0..8usize {
+            let writ = writ.clone();
+            s.spawn(move || {
+                for i in 0..60usize {
+                    let agent = (t * 7 + i) % 50;
+                    let who = writ_tests::attester::host_identity(&writ_tests::pack::identity(&format!("spiffe://e.org/a{agent}"), NOW + 60));
+                    // Each agent may read only inside its own task.
+                    let own = (t + i) % 3 != 0;
+                    let task = if own { format!("t{agent}") } else { format!("t{}", (agent + 1) % 50) };
+                    let what = writ_tests::attester::host_intent(&writ_tests::pack::intent("read", r#"Doc::"d""#, &task, ""));
+                    let d = writ.check(&who, &what).unwrap();
+                    let want: Vec<String> = if own { vec![format!("p{agent}")] } else { Vec::new() };
+                    assert_eq!((d.allow, d.reasons), (own, want), "thread {t} call {i}");
+                }
+            });
+        }
+    });
 }
 
 #[test]

@@ -6,6 +6,7 @@
 //! - usage errors (bad flags, unreadable files): a message on stderr, exit 2;
 //! - `authorize`, `present`, `issue`, `delegate`: a deny is exit 3.
 
+mod bench;
 mod credentials;
 mod demo;
 
@@ -43,6 +44,9 @@ enum Command {
     /// The whole story on a built-in trust domain: attest, authorize, issue, present,
     /// delegate, revoke — each step, decision and audit event printed.
     Demo,
+    /// Latency and throughput of a policy pack on recorded or generated requests, through
+    /// the component and natively, same run.
+    Bench(bench::BenchArgs),
     /// Print the issuer's public keys (JWKS).
     Jwks {
         /// The issuer key file (created on first use); default: a fresh key.
@@ -82,13 +86,13 @@ pub(crate) struct PolicySource {
     /// Cedar policies: a file, or a directory of `*.cedar` files. Default: the shipped pack
     /// (with its schema and entities).
     #[arg(long, value_name = "FILE|DIR")]
-    policies: Option<PathBuf>,
+    pub(crate) policies: Option<PathBuf>,
     /// A Cedar schema (Cedar or JSON syntax): policies and requests are validated against it.
     #[arg(long, value_name = "FILE")]
-    schema: Option<PathBuf>,
+    pub(crate) schema: Option<PathBuf>,
     /// Cedar entities JSON (agents, roles, tools, resources).
     #[arg(long, value_name = "FILE")]
-    entities: Option<PathBuf>,
+    pub(crate) entities: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -288,7 +292,13 @@ fn identity_json(id: writ_host::Identity) -> Option<String> {
 fn run(cli: Cli) -> Result<Result<Option<String>, Error>, Usage> {
     match cli.command {
         Command::Demo => Ok(demo::run().map(|()| None)),
-        Command::Authorize(_) | Command::Issue(_) | Command::Present(_) | Command::Delegate(_) | Command::Revoke(_) | Command::Jwks { .. } => {
+        Command::Authorize(_)
+        | Command::Issue(_)
+        | Command::Present(_)
+        | Command::Delegate(_)
+        | Command::Revoke(_)
+        | Command::Jwks { .. }
+        | Command::Bench(_) => {
             Err(Usage("internal: dispatched in main".into()))
         }
         Command::Policy(PolicyCmd::Check { files, schema, entities }) => {
@@ -342,6 +352,7 @@ fn main() -> ExitCode {
         Command::Delegate(args) => credentials::delegate(args),
         Command::Revoke(args) => credentials::revoke(args),
         Command::Jwks { key } => credentials::jwks(key.as_deref()),
+        Command::Bench(args) => bench::run(args),
         command => return exit(run(Cli { command })),
     };
     own_exit.unwrap_or_else(|Usage(msg)| {

@@ -346,3 +346,57 @@ fn credentials_issue_present_delegate_revoke_across_invocations() {
     assert_eq!(writ(&["revoke", "--key", &key], None).status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn bench_runs_on_the_defaults_and_on_user_files() {
+    // Defaults: the shipped pack, generated requests, both engines and their ratio.
+    let o = writ(&["bench", "--duration", "0.3"], None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(out.contains("8 policies") && out.contains("generated from the shipped pack"), "{out}");
+    for engine in ["native", "component"] {
+        assert!(out.lines().any(|l| l.starts_with(engine)), "{out}");
+    }
+    assert!(out.contains("component/native p50:"), "{out}");
+    // User files: a policy, and requests in both shapes (the same intent twice).
+    let dir = tempdir("bench");
+    let policy = dir.join("p.cedar");
+    std::fs::write(&policy, r#"@id("own-task") permit(principal, action == Action::"read", resource) when { context.task_id == "t1" };"#).unwrap();
+    let requests = dir.join("r.jsonl");
+    std::fs::write(
+        &requests,
+        concat!(
+            r#"{"principal":"spiffe://a.org/x","action":"read","resource":"Doc::\"d\"","task":"t1"}"#,
+            "\n\n",
+            r#"{"subject":{"type":"Agent","id":"spiffe://a.org/x"},"action":{"name":"read"},"resource":{"type":"Doc","id":"d"},"context":{"task_id":"t2"}}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let o = writ(&["bench", "--policies", policy.to_str().unwrap(), "--requests", requests.to_str().unwrap(), "--duration", "0.2", "--json", "--threads", "2", "--memo"], None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((v["policies"].as_u64(), v["requests"].as_u64(), v["memo"].as_bool()), (Some(1), Some(2), Some(true)));
+    for e in v["engines"].as_array().unwrap() {
+        let (calls, allow, deny) = (e["calls"].as_u64().unwrap(), e["allow"].as_u64().unwrap(), e["deny"].as_u64().unwrap());
+        assert!(calls > 10 && allow + deny == calls, "{e}");
+        // Alternating requests: one allowed (task t1), one denied (task t2 from the context).
+        assert!(allow > 0 && deny > 0, "{e}");
+        assert!(e["p50_us"].as_f64().unwrap() <= e["p99_us"].as_f64().unwrap());
+    }
+    assert!(v["component_native_p50"].as_f64().unwrap() > 0.0);
+    // Only the component.
+    let o = writ(&["bench", "--engine", "component", "--duration", "0.1", "--json"], None);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["engines"].as_array().map(Vec::len), Some(1));
+    assert!(v["component_native_p50"].is_null());
+    // A bad line is named; policies that do not load are refused before any run.
+    std::fs::write(&requests, "{\"principal\":\"p\",\"action\":\"a\",\"resource\":\"R::\\\"r\\\"\"}\n{\"subject\":{\"type\":\"User\",\"id\":\"u\"}}\n").unwrap();
+    let o = writ(&["bench", "--requests", requests.to_str().unwrap(), "--duration", "0.1"], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8(o.stderr).unwrap().contains("r.jsonl` line 2: `subject.type` is `User`"));
+    std::fs::write(&policy, "permit(").unwrap();
+    let o = writ(&["bench", "--policies", policy.to_str().unwrap(), "--duration", "0.1"], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8(o.stderr).unwrap().contains("the policies do not load"));
+}

@@ -1,0 +1,403 @@
+//! `writ bench`: replay requests against a policy pack and report latency percentiles and
+//! throughput, through the component and natively (writ-core, the same rules compiled for
+//! the host) in the same run, with their ratio. Defaults: the shipped pack and requests
+//! generated from its entities.
+
+use crate::{PolicySource, Usage, load_source};
+use clap::{Args, ValueEnum};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Engines {
+    /// Through the Writ component (wasmtime).
+    Component,
+    /// writ-core called directly (the comparison floor).
+    Native,
+    /// Both, in the same run, with the component/native ratio.
+    Both,
+}
+
+#[derive(Args)]
+pub(crate) struct BenchArgs {
+    #[command(flatten)]
+    source: PolicySource,
+    /// Requests, one JSON object per line: an intent
+    /// (`{"principal":…,"action":…,"resource":"Type::\"id\"","task":…,"context":{…}}`) or an
+    /// AuthZEN evaluation (`{"subject":{"type":"Agent","id":…},"action":{"name":…},
+    /// "resource":{"type":…,"id":…},"context":{…}}`, the task in `context.task_id`).
+    /// Default: requests generated from the shipped pack's entities.
+    #[arg(long, value_name = "FILE.jsonl")]
+    requests: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "both")]
+    engine: Engines,
+    /// Seconds each engine replays the requests.
+    #[arg(long, value_name = "S", default_value_t = 3.0)]
+    duration: f64,
+    /// Threads replaying at once (each with its own instance or engine).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    threads: usize,
+    /// Answer repeated requests from the decision memo (as a deployed Writ does); by default
+    /// every request is evaluated, which is what the policies cost.
+    #[arg(long)]
+    memo: bool,
+    /// Print the figures as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// One request: what the caller is and wants.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Request {
+    pub principal: String,
+    pub action: String,
+    pub resource: String,
+    pub task: String,
+    /// JSON object text, or empty.
+    pub context: String,
+}
+
+fn field<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter().try_fold(v, |v, k| v.get(k)).and_then(Value::as_str)
+}
+
+/// A request from one line (intent or AuthZEN shape).
+pub(crate) fn parse_request(line: &str) -> Result<Request, String> {
+    let v: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+    if !v.is_object() {
+        return Err("not a JSON object".into());
+    }
+    let context = match v.get("context") {
+        None | Some(Value::Null) => None,
+        Some(c @ Value::Object(_)) => Some(c.clone()),
+        Some(_) => return Err("`context` is not an object".into()),
+    };
+    if v.get("subject").is_some() {
+        // AuthZEN: the subject is an attested agent, its id a SPIFFE ID.
+        let ty = field(&v, &["subject", "type"]).ok_or("missing `subject.type`")?;
+        if ty != "Agent" {
+            return Err(format!("`subject.type` is `{ty}`; Writ's attested principals are `Agent`"));
+        }
+        let principal = field(&v, &["subject", "id"]).ok_or("missing `subject.id`")?;
+        let action = field(&v, &["action", "name"]).ok_or("missing `action.name`")?;
+        let rtype = field(&v, &["resource", "type"]).ok_or("missing `resource.type`")?;
+        let rid = field(&v, &["resource", "id"]).ok_or("missing `resource.id`")?;
+        let task = context.as_ref().and_then(|c| c.get("task_id")).and_then(Value::as_str).unwrap_or("").to_string();
+        let resource = format!("{rtype}::{}", Value::String(rid.to_string()));
+        return Ok(Request { principal: principal.into(), action: action.into(), resource, task, context: context.map(|c| c.to_string()).unwrap_or_default() });
+    }
+    Ok(Request {
+        principal: field(&v, &["principal"]).ok_or("missing `principal` (or an AuthZEN `subject`)")?.into(),
+        action: field(&v, &["action"]).ok_or("missing `action`")?.into(),
+        resource: field(&v, &["resource"]).ok_or("missing `resource`")?.into(),
+        task: field(&v, &["task"]).unwrap_or("").into(),
+        context: context.map(|c| c.to_string()).unwrap_or_default(),
+    })
+}
+
+/// Requests from a JSON-lines file; an error names the line.
+pub(crate) fn read_requests(path: &std::path::Path) -> Result<Vec<Request>, Usage> {
+    let text = String::from_utf8(crate::read(path)?).map_err(|_| Usage(format!("`{}` is not UTF-8", path.display())))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        out.push(parse_request(line).map_err(|e| Usage(format!("`{}` line {}: {e}", path.display(), i + 1)))?);
+    }
+    if out.is_empty() {
+        return Err(Usage(format!("`{}` has no requests", path.display())));
+    }
+    Ok(out)
+}
+
+/// Requests over the shipped pack's entities: every agent asking each action its schema
+/// allows on every resource the pack knows, in its own task and another, with and without an
+/// external destination — allows and denies mixed as real traffic would be.
+pub(crate) fn generated_requests() -> Vec<Request> {
+    let entities: Value = serde_json::from_str(writ_host::pack::ENTITIES).unwrap_or(Value::Null);
+    let uids: Vec<(String, String, Value)> = entities
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| Some((field(e, &["uid", "type"])?.to_string(), field(e, &["uid", "id"])?.to_string(), e.get("attrs").cloned().unwrap_or(Value::Null))))
+                .collect()
+        })
+        .unwrap_or_default();
+    let agents: Vec<&str> = uids.iter().filter(|(t, _, _)| t == "Agent").map(|(_, id, _)| id.as_str()).collect();
+    let resources: Vec<(&str, &str, Option<&str>)> =
+        uids.iter().filter(|(t, _, _)| t != "Agent" && t != "Role").map(|(t, id, a)| (t.as_str(), id.as_str(), a.get("task").and_then(Value::as_str))).collect();
+    // The (action, resource type) pairs the shipped schema declares.
+    let actions = |ty: &str| -> &'static [&'static str] {
+        match ty {
+            "PayrollRecord" | "Dataset" => &["read", "send"],
+            "Tool" => &["invoke"],
+            "Environment" => &["deploy"],
+            _ => &[],
+        }
+    };
+    let external = r#"{"destination":{"host":"paste.example.net","external":true}}"#;
+    let mut out = Vec::new();
+    for agent in &agents {
+        for (ty, id, task) in &resources {
+            for action in actions(ty) {
+                for (task, context) in [(task.unwrap_or("t-1"), ""), ("other-task", ""), (task.unwrap_or("t-1"), external)] {
+                    out.push(Request {
+                        principal: (*agent).to_string(),
+                        action: (*action).to_string(),
+                        resource: format!("{ty}::{}", Value::String((*id).to_string())),
+                        task: task.to_string(),
+                        context: context.to_string(),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What one engine measured.
+#[derive(Debug, Clone)]
+pub(crate) struct Figures {
+    pub engine: &'static str,
+    pub calls: u64,
+    pub wall_s: f64,
+    /// Sorted latencies, microseconds.
+    pub latencies_us: Vec<f64>,
+    pub allow: u64,
+    pub deny: u64,
+    /// Decisions that carried an evaluation or request error (still denies).
+    pub errors: u64,
+}
+
+impl Figures {
+    pub fn percentile(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return 0.0;
+        }
+        let i = ((p / 100.0) * (self.latencies_us.len() - 1) as f64).round() as usize;
+        self.latencies_us[i.min(self.latencies_us.len() - 1)]
+    }
+
+    pub fn throughput(&self) -> f64 {
+        self.calls as f64 / self.wall_s.max(1e-9)
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "engine": self.engine, "calls": self.calls, "wall_s": self.wall_s, "throughput_per_s": self.throughput(),
+            "p50_us": self.percentile(50.0), "p90_us": self.percentile(90.0), "p99_us": self.percentile(99.0), "p99_9_us": self.percentile(99.9),
+            "allow": self.allow, "deny": self.deny, "errors": self.errors,
+        })
+    }
+}
+
+/// (allow, had errors) of one decision.
+type Outcome = (bool, bool);
+
+/// Replay `requests` on `threads` threads for `duration`; `make` builds each thread's decider.
+fn replay<D>(engine: &'static str, requests: &[Request], threads: usize, duration: Duration, make: impl Fn() -> Result<D, String>) -> Result<Figures, String>
+where
+    D: FnMut(&Request) -> Result<Outcome, String> + Send,
+{
+    let deciders = (0..threads.max(1)).map(|_| make()).collect::<Result<Vec<D>, String>>()?;
+    let start = Instant::now();
+    let results = std::thread::scope(|s| {
+        let handles: Vec<_> = deciders
+            .into_iter()
+            .enumerate()
+            .map(|(t, mut decide)| {
+                s.spawn(move || -> Result<(Vec<f64>, u64, u64, u64), String> {
+                    let (mut lat, mut allow, mut deny, mut errors) = (Vec::new(), 0, 0, 0);
+                    let mut i = t * requests.len() / threads.max(1);
+                    while start.elapsed() < duration {
+                        let r = &requests[i % requests.len()];
+                        let t0 = Instant::now();
+                        let (ok, err) = decide(r)?;
+                        lat.push(t0.elapsed().as_secs_f64() * 1e6);
+                        if ok {
+                            allow += 1;
+                        } else {
+                            deny += 1;
+                        }
+                        errors += u64::from(err);
+                        i += 1;
+                    }
+                    Ok((lat, allow, deny, errors))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a bench thread panicked".into()))).collect::<Vec<_>>()
+    });
+    let wall_s = start.elapsed().as_secs_f64();
+    let mut f = Figures { engine, calls: 0, wall_s, latencies_us: Vec::new(), allow: 0, deny: 0, errors: 0 };
+    for r in results {
+        let (lat, allow, deny, errors) = r?;
+        f.calls += lat.len() as u64;
+        f.latencies_us.extend(lat);
+        f.allow += allow;
+        f.deny += deny;
+        f.errors += errors;
+    }
+    f.latencies_us.sort_by(f64::total_cmp);
+    Ok(f)
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn trust_domain(spiffe_id: &str) -> String {
+    spiffe_id.trim_start_matches("spiffe://").split('/').next().unwrap_or("").to_string()
+}
+
+fn native(pack: &(String, Option<String>, Option<String>), requests: &[Request], threads: usize, duration: Duration, memo: bool) -> Result<Figures, String> {
+    replay("native", requests, threads, duration, || {
+        let mut engine = writ_core::Engine::default();
+        engine.set_decision_memo(memo);
+        engine.set_policies(&pack.0, pack.1.as_deref(), pack.2.as_deref()).map_err(|e| e.to_string())?;
+        let expires = now() + 3600;
+        Ok(move |r: &Request| {
+            let who = writ_core::Identity {
+                spiffe_id: r.principal.clone(),
+                trust_domain: trust_domain(&r.principal),
+                expires_at: expires,
+                thumbprint: String::new(),
+                proof: writ_core::Proof::X509Svid,
+            };
+            let what = writ_core::Intent { action: r.action.clone(), resource: r.resource.clone(), task_id: r.task.clone(), context: r.context.clone() };
+            let d = engine.check(&who, &what, now());
+            Ok((d.allow, !d.errors.is_empty()))
+        })
+    })
+}
+
+fn component(pack: &(String, Option<String>, Option<String>), requests: &[Request], threads: usize, duration: Duration, memo: bool) -> Result<Figures, String> {
+    let writ = writ_host::Writ::builder().build().map_err(|e| e.to_string())?;
+    writ.set_decision_memo(memo).map_err(|e| e.to_string())?;
+    writ.set_policies(&pack.0, pack.1.as_deref(), pack.2.as_deref()).map_err(|e| e.to_string())?;
+    // The identities and intents as the component API takes them, built once.
+    let expires = now() + 3600;
+    let prepared: Vec<(writ_host::Identity, writ_host::Intent)> = requests
+        .iter()
+        .map(|r| {
+            let who = writ_host::Identity {
+                spiffe_id: r.principal.clone(),
+                trust_domain: trust_domain(&r.principal),
+                expires_at: expires,
+                thumbprint: String::new(),
+                proof: writ_host::Proof::X509Svid,
+            };
+            (who, writ_host::Intent { action: r.action.clone(), resource: r.resource.clone(), task_id: r.task.clone(), context: r.context.clone() })
+        })
+        .collect();
+    let index: std::collections::HashMap<&Request, usize> = requests.iter().enumerate().map(|(i, r)| (r, i)).collect();
+    replay("component", requests, threads, duration, || {
+        let writ = writ.clone();
+        let (prepared, index) = (&prepared, &index);
+        Ok(move |r: &Request| {
+            let (who, what) = &prepared[index.get(r).copied().unwrap_or(0)];
+            let d = writ.check(who, what).map_err(|e| e.to_string())?;
+            Ok((d.allow, !d.errors.is_empty()))
+        })
+    })
+}
+
+pub(crate) fn run(args: BenchArgs) -> Result<ExitCode, Usage> {
+    let pack = load_source(&args.source)?;
+    let (requests, origin) = match &args.requests {
+        Some(p) => (read_requests(p)?, p.display().to_string()),
+        None => (generated_requests(), "generated from the shipped pack's entities".to_string()),
+    };
+    if !(args.duration > 0.0 && args.duration.is_finite()) {
+        return Err(Usage(format!("--duration is {}; it must be above 0", args.duration)));
+    }
+    let duration = Duration::from_secs_f64(args.duration);
+    let threads = args.threads.max(1);
+    let policies = writ_host::Writ::builder()
+        .build()
+        .and_then(|w| w.set_policies(&pack.0, pack.1.as_deref(), pack.2.as_deref()))
+        .map_err(|e| Usage(format!("the policies do not load: {e}")))?;
+    let mut figures = Vec::new();
+    if matches!(args.engine, Engines::Native | Engines::Both) {
+        figures.push(native(&pack, &requests, threads, duration, args.memo).map_err(Usage)?);
+    }
+    if matches!(args.engine, Engines::Component | Engines::Both) {
+        figures.push(component(&pack, &requests, threads, duration, args.memo).map_err(Usage)?);
+    }
+    let ratio = match (figures.iter().find(|f| f.engine == "native"), figures.iter().find(|f| f.engine == "component")) {
+        (Some(n), Some(c)) if n.percentile(50.0) > 0.0 => Some(c.percentile(50.0) / n.percentile(50.0)),
+        _ => None,
+    };
+    if args.json {
+        let v = json!({
+            "policies": policies, "requests": requests.len(), "requests_from": origin, "threads": threads,
+            "duration_s": args.duration, "memo": args.memo, "engines": figures.iter().map(Figures::json).collect::<Vec<_>>(),
+            "component_native_p50": ratio,
+        });
+        println!("{v}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "writ bench: {policies} policies, {} requests ({origin}), {} s per engine, {threads} thread{}, decision memo {}",
+        requests.len(),
+        args.duration,
+        if threads == 1 { "" } else { "s" },
+        if args.memo { "on" } else { "off (every request evaluated)" }
+    );
+    println!("{:<10} {:>10} {:>12} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>7}", "engine", "calls", "calls/s", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "allow", "deny", "errors");
+    for f in &figures {
+        println!(
+            "{:<10} {:>10} {:>12.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>8} {:>8} {:>7}",
+            f.engine,
+            f.calls,
+            f.throughput(),
+            f.percentile(50.0),
+            f.percentile(90.0),
+            f.percentile(99.0),
+            f.percentile(99.9),
+            f.allow,
+            f.deny,
+            f.errors
+        );
+    }
+    if let Some(r) = ratio {
+        println!("component/native p50: {r:.2}×");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_request_shapes_parse_to_the_same_intent() {
+        let intent = parse_request(r#"{"principal":"spiffe://a.org/x","action":"read","resource":"Doc::\"d 1\"","task":"t","context":{"task_id":"t","k":1}}"#).unwrap();
+        let authzen = parse_request(r#"{"subject":{"type":"Agent","id":"spiffe://a.org/x"},"action":{"name":"read"},"resource":{"type":"Doc","id":"d 1"},"context":{"task_id":"t","k":1}}"#).unwrap();
+        assert_eq!(intent, authzen);
+        assert_eq!(intent.resource, r#"Doc::"d 1""#);
+        assert!(parse_request(r#"{"subject":{"type":"User","id":"alice"},"action":{"name":"r"},"resource":{"type":"D","id":"d"}}"#).unwrap_err().contains("`Agent`"));
+        assert!(parse_request(r#"{"principal":"p","action":"a"}"#).unwrap_err().contains("`resource`"));
+        assert!(parse_request("[1]").unwrap_err().contains("object"));
+        assert!(parse_request("{").unwrap_err().contains("not JSON"));
+        assert!(parse_request(r#"{"principal":"p","action":"a","resource":"R::\"r\"","context":5}"#).unwrap_err().contains("`context`"));
+    }
+
+    #[test]
+    fn generated_requests_cover_the_pack() {
+        let r = generated_requests();
+        assert!(r.len() > 100);
+        assert!(r.iter().any(|r| r.resource == r#"PayrollRecord::"run-42/emp-7""# && r.task == "run-42"));
+        assert!(r.iter().any(|r| r.context.contains("external")));
+    }
+
+    #[test]
+    fn percentiles_read_the_sorted_latencies() {
+        let f = Figures { engine: "x", calls: 100, wall_s: 2.0, latencies_us: (1..=100).map(f64::from).collect(), allow: 1, deny: 99, errors: 0 };
+        assert_eq!((f.percentile(50.0), f.percentile(99.0), f.percentile(100.0)), (51.0, 99.0, 100.0));
+        assert_eq!(f.throughput(), 50.0);
+    }
+}

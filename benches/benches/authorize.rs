@@ -98,5 +98,151 @@ fn percentile_table(_: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, criterion_benches, percentile_table);
+/// One request of the peer comparison, for each engine.
+struct PeerRequest {
+    who: writ_core::Identity,
+    what: writ_core::Intent,
+    host: (writ_host::Identity, writ_host::Intent),
+    rego_input: regorus::Value,
+}
+
+/// The pack subset regorus runs too (`benches/peers/writ.rego` is its Rego), Writ on the same
+/// subset (evaluated, no memo), and regorus — after checking they agree on every request.
+struct Peers {
+    native: writ_core::Engine,
+    component: Writ,
+    rego: regorus::Engine,
+    requests: Vec<PeerRequest>,
+}
+
+fn pack_file(name: &str) -> String {
+    std::fs::read_to_string(pack::dir().join(name)).unwrap()
+}
+
+fn peers() -> Peers {
+    let subset = [pack_file("data.cedar"), pack_file("payroll.cedar"), pack_file("tools.cedar")].join("\n");
+    let (schema, entities) = (pack::schema(), pack::entities());
+    let mut native = writ_core::Engine::default();
+    native.set_decision_memo(false);
+    assert_eq!(native.set_policies(&subset, Some(&schema), Some(&entities)).unwrap(), 5);
+    let component = Writ::builder().time(NOW).build().unwrap();
+    component.set_decision_memo(false).unwrap();
+    component.set_policies(&subset, Some(&schema), Some(&entities)).unwrap();
+    // The Rego data: each agent's roles and tools, each resource's type and attributes.
+    let ents: serde_json::Value = serde_json::from_str(&entities).unwrap();
+    let uid = |u: &serde_json::Value| format!("{}::{}", u["type"].as_str().unwrap(), serde_json::Value::from(u["id"].as_str().unwrap()));
+    let (mut agents, mut resources) = (serde_json::Map::new(), serde_json::Map::new());
+    for e in ents.as_array().unwrap() {
+        let ty = e["uid"]["type"].as_str().unwrap();
+        if ty == "Agent" {
+            let roles: Vec<&str> = e["parents"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+            let tools: Vec<String> = e["attrs"]["tools"].as_array().map(|t| t.iter().map(|t| uid(&t["__entity"])).collect()).unwrap_or_default();
+            agents.insert(e["uid"]["id"].as_str().unwrap().into(), serde_json::json!({ "roles": roles, "tools": tools }));
+        } else if ty != "Role" {
+            let mut attrs = e["attrs"].as_object().unwrap().clone();
+            attrs.insert("type".into(), ty.into());
+            resources.insert(uid(&e["uid"]), serde_json::Value::Object(attrs));
+        }
+    }
+    let mut rego = regorus::Engine::new();
+    rego.add_policy("writ.rego".into(), std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/peers/writ.rego")).unwrap()).unwrap();
+    let data = serde_json::json!({ "agents": agents, "resources": resources }).to_string();
+    rego.add_data(regorus::Value::from_json_str(&data).unwrap()).unwrap();
+    // Requests: every agent, every schema-valid action on every resource, in and out of its
+    // task, with and without an external destination.
+    let external = r#"{"destination":{"host":"paste.example.net","external":true}}"#;
+    let mut requests = Vec::new();
+    for agent in agents.keys() {
+        for (res, attrs) in &resources {
+            let actions: &[&str] = match attrs["type"].as_str().unwrap() {
+                "PayrollRecord" | "Dataset" => &["read", "send"],
+                "Tool" => &["invoke"],
+                _ => &["deploy"],
+            };
+            let own = attrs.get("task").and_then(|t| t.as_str()).unwrap_or("t-1");
+            for action in actions {
+                for (task, context) in [(own, ""), ("other", ""), (own, external)] {
+                    let who = identity(agent, NOW + 3600);
+                    let what = intent(action, res, task, context);
+                    let mut ctx: serde_json::Value = if context.is_empty() { serde_json::json!({}) } else { serde_json::from_str(context).unwrap() };
+                    ctx["task_id"] = task.into();
+                    ctx["now"] = NOW.into();
+                    ctx["delegation_depth"] = 0.into();
+                    ctx["identity_expires_at"] = (NOW + 3600).into();
+                    let input = serde_json::json!({ "principal": agent, "action": action, "resource": res, "context": ctx });
+                    let rego_input = regorus::Value::from_json_str(&input.to_string()).unwrap();
+                    requests.push(PeerRequest { host: (host_identity(&who), host_intent(&what)), who, what, rego_input });
+                }
+            }
+        }
+    }
+    let mut p = Peers { native, component, rego, requests };
+    // The Rego is only a fair peer if it decides exactly as the Cedar subset does.
+    let mut allowed = 0;
+    for i in 0..p.requests.len() {
+        let cedar = p.native.check(&p.requests[i].who, &p.requests[i].what, NOW).allow;
+        let rego = rego_allow(&mut p.rego, &p.requests[i].rego_input);
+        assert_eq!(cedar, rego, "Cedar and Rego disagree on {:?}", p.requests[i].what);
+        assert_eq!(p.component.check(&p.requests[i].host.0, &p.requests[i].host.1).unwrap().allow, cedar);
+        allowed += usize::from(cedar);
+    }
+    assert!(allowed > 0 && allowed < p.requests.len(), "a mix of allows and denies");
+    p
+}
+
+fn rego_allow(engine: &mut regorus::Engine, input: &regorus::Value) -> bool {
+    engine.set_input(input.clone());
+    engine.eval_rule("data.writ.allow".into()).map(|v| v == regorus::Value::from(true)).unwrap_or(false)
+}
+
+fn peer_benches(c: &mut Criterion) {
+    let mut p = peers();
+    let n = p.requests.len();
+    let mut g = c.benchmark_group("peers");
+    g.sample_size(20).measurement_time(Duration::from_secs(3));
+    let mut i = 0;
+    g.bench_function("pack_subset/writ_native", |b| {
+        b.iter(|| {
+            i += 1;
+            black_box(p.native.check(&p.requests[i % n].who, &p.requests[i % n].what, NOW))
+        })
+    });
+    g.bench_function("pack_subset/writ_component", |b| {
+        b.iter(|| {
+            i += 1;
+            black_box(p.component.check(&p.requests[i % n].host.0, &p.requests[i % n].host.1).unwrap())
+        })
+    });
+    g.bench_function("pack_subset/regorus", |b| {
+        b.iter(|| {
+            i += 1;
+            black_box(rego_allow(&mut p.rego, &p.requests[i % n].rego_input))
+        })
+    });
+    g.finish();
+    if std::env::args().any(|a| a == "--bench") {
+        println!("\npeers on the pack subset ({n} requests in turn, every one evaluated; µs, 20000 calls each)");
+        println!("{:<16} {:>8} {:>8}", "engine", "p50", "p99");
+        let mut j = 0;
+        let (a50, a99) = percentiles(|| {
+            j += 1;
+            drop(black_box(p.native.check(&p.requests[j % n].who, &p.requests[j % n].what, NOW)))
+        }, 20_000);
+        println!("{:<16} {a50:>8.2} {a99:>8.2}", "writ native");
+        let (b50, b99) = percentiles(|| {
+            j += 1;
+            drop(black_box(p.component.check(&p.requests[j % n].host.0, &p.requests[j % n].host.1)))
+        }, 20_000);
+        println!("{:<16} {b50:>8.2} {b99:>8.2}", "writ component");
+        let rego = &mut p.rego;
+        let reqs = &p.requests;
+        let (c50, c99) = percentiles(|| {
+            j += 1;
+            black_box(rego_allow(rego, &reqs[j % n].rego_input));
+        }, 20_000);
+        println!("{:<16} {c50:>8.2} {c99:>8.2}", "regorus");
+    }
+}
+
+criterion_group!(benches, criterion_benches, percentile_table, peer_benches);
 criterion_main!(benches);

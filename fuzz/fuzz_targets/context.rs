@@ -1,0 +1,44 @@
+//! An intent's context JSON under the shipped policy pack (schema-validated).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use std::sync::OnceLock;
+use writ_fuzz::fixtures::NOW;
+
+fn pack() -> &'static writ_core::Engine {
+    static ENGINE: OnceLock<writ_core::Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let policies = [
+            include_str!("../../policies/breakglass.cedar"),
+            include_str!("../../policies/data.cedar"),
+            include_str!("../../policies/delegation.cedar"),
+            include_str!("../../policies/payroll.cedar"),
+            include_str!("../../policies/tools.cedar"),
+        ]
+        .join("\n");
+        let mut e = writ_core::Engine::default();
+        // Evaluate every request: the memo would hide the context conversion after a repeat.
+        e.set_decision_memo(false);
+        let _ = e.set_policies(&policies, Some(include_str!("../../policies/writ.cedarschema")), Some(include_str!("../../policies/entities.json")));
+        e
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let context = String::from_utf8_lossy(data);
+    let who = writ_core::Identity {
+        spiffe_id: "spiffe://acme.example/agent/payroll".into(),
+        trust_domain: "acme.example".into(),
+        expires_at: NOW + 3600,
+        thumbprint: String::new(),
+        proof: writ_core::Proof::X509Svid,
+    };
+    for (action, resource) in [("read", r#"PayrollRecord::"run-42/emp-7""#), ("break_glass", r#"Environment::"production""#)] {
+        let what = writ_core::Intent { action: action.into(), resource: resource.into(), task_id: "run-42".into(), context: context.to_string() };
+        let d = pack().check(&who, &what, NOW);
+        assert_eq!(d, pack().check(&who, &what, NOW), "deterministic");
+        if !d.allow {
+            assert_eq!(d.max_ttl_secs, 0);
+        }
+    }
+});

@@ -1,0 +1,18 @@
+//! Credential presentation: any token text, presented by the fixed holder for the fixed
+//! intent. A token that verifies must be for that holder, task and intent.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use writ_fuzz::fixtures::{AUDIENCE, NOW, credential_engine, holder, issuer, read_doc};
+
+fuzz_target!(|data: &[u8]| {
+    let token = String::from_utf8_lossy(data);
+    let mut engine = credential_engine();
+    let ledger = writ_core::MemoryLedger::new();
+    if let Ok(p) = engine.present(&token, &holder(), &read_doc(), AUDIENCE, NOW + 1, &issuer(), &ledger) {
+        if p.decision.allow {
+            assert_eq!(p.claims.sub, holder().spiffe_id);
+            assert_eq!(p.claims.txn, read_doc().task_id);
+        }
+    }
+});

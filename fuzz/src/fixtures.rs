@@ -1,0 +1,98 @@
+//! Fixed worlds the fuzz targets run in, and the input format of multi-part targets. Shared
+//! by path with the seed generator in `tests/src/bin/fuzz_seeds.rs`.
+
+#![allow(dead_code)]
+
+use writ_core::crypto::RustCrypto;
+use writ_core::{Engine, Identity, Intent, Proof};
+
+/// The time every target runs at.
+pub const NOW: u64 = 1_800_000_000;
+
+/// The trust domain of the attestation targets' bundles and SVIDs.
+pub const TRUST_DOMAIN: &str = "example.org";
+
+/// The audience JWT-SVIDs and credentials are for.
+pub const AUDIENCE: &str = "writ-fuzz";
+
+/// Policies of the credential target's world.
+pub const POLICIES: &str = r#"
+@id("read") @ttl("600") permit(principal in Role::"worker", action == Action::"read", resource is Doc);
+@id("delegate") @ttl("300") permit(principal, action == Action::"delegate", resource is Agent)
+  when { resource.trust_domain == principal.trust_domain };
+"#;
+
+pub const ENTITIES: &str = r#"[
+  {"uid":{"type":"Role","id":"worker"},"attrs":{},"parents":[]},
+  {"uid":{"type":"Agent","id":"spiffe://example.org/a"},"attrs":{},"parents":[{"type":"Role","id":"worker"}]},
+  {"uid":{"type":"Agent","id":"spiffe://example.org/b"},"attrs":{},"parents":[{"type":"Role","id":"worker"}]}
+]"#;
+
+/// The issuer: a fixed Ed25519 key, so seeds issued by the generator verify in the target.
+pub fn issuer() -> RustCrypto {
+    RustCrypto::with_ed25519_seed([7; 32])
+}
+
+/// The holder credentials are issued to and presented by.
+pub fn holder() -> Identity {
+    Identity {
+        spiffe_id: "spiffe://example.org/a".into(),
+        trust_domain: TRUST_DOMAIN.into(),
+        expires_at: NOW + 7200,
+        thumbprint: "fuzz-thumbprint-a".into(),
+        proof: Proof::X509Svid,
+    }
+}
+
+/// The intent credentials are issued for and presented with.
+pub fn read_doc() -> Intent {
+    Intent { action: "read".into(), resource: r#"Doc::"d1""#.into(), task_id: "task-1".into(), context: String::new() }
+}
+
+/// An engine with the credential world's policies.
+pub fn credential_engine() -> Engine {
+    let mut e = Engine::default();
+    // The fixed policies always load; an engine without them still answers (deny).
+    let _ = e.set_policies(POLICIES, None, Some(ENTITIES));
+    e
+}
+
+/// `parts` as one input: each prefixed by its length (u16, big-endian; longer parts are cut).
+pub fn encode(parts: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for p in parts {
+        let len = u16::try_from(p.len()).unwrap_or(u16::MAX);
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(&p[..usize::from(len)]);
+    }
+    out
+}
+
+/// An input split back into at most `n` parts: length-prefixed parts while the input lasts
+/// (a prefix longer than what remains takes the rest), so any bytes split somehow.
+pub fn decode(mut data: &[u8], n: usize) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    while out.len() < n && data.len() >= 2 {
+        let len = usize::from(u16::from_be_bytes([data[0], data[1]])).min(data.len() - 2);
+        out.push(&data[2..2 + len]);
+        data = &data[2 + len..];
+    }
+    if out.is_empty() {
+        out.push(data);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_round_trip() {
+        let input = encode(&[b"bundle", b"", b"cert two"]);
+        assert_eq!(decode(&input, 5), vec![&b"bundle"[..], b"", b"cert two"]);
+        assert_eq!(decode(&input, 2), vec![&b"bundle"[..], b""]);
+        assert_eq!(decode(b"x", 4), vec![&b"x"[..]]);
+        assert_eq!(decode(&[0, 9, 1, 2], 4), vec![&[1u8, 2][..]], "a prefix past the end takes the rest");
+    }
+}

@@ -1,0 +1,81 @@
+//! Seed corpora for the fuzz targets (`fuzz/`), built with the tests' own PKI, token and
+//! policy builders: `cargo run -p writ-tests --bin fuzz-seeds -- fuzz/corpus`. Valid inputs of
+//! every kind, so the fuzzer starts deep inside each entry point.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../../../fuzz/src/fixtures.rs"]
+mod fixtures;
+
+use fixtures::{AUDIENCE, NOW, encode};
+use std::path::Path;
+use writ_tests::jwt::{ALL_JWS_ALGS, Signer, claims, spiffe_bundle};
+use writ_tests::pki::{KeyAlg, Pki};
+
+fn write(dir: &Path, target: &str, name: &str, bytes: &[u8]) {
+    let d = dir.join(target);
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join(name), bytes).unwrap();
+}
+
+fn main() {
+    let dir = std::env::args().nth(1).unwrap_or_else(|| "fuzz/corpus".into());
+    let dir = Path::new(&dir);
+    // X.509-SVIDs: bundle, then the chain, for each key type; and a few broken ones.
+    for (name, alg) in [("p256", KeyAlg::P256), ("p384", KeyAlg::P384), ("ed25519", KeyAlg::Ed25519), ("rsa", KeyAlg::Rsa2048)] {
+        let pki = Pki::new(fixtures::TRUST_DOMAIN, alg);
+        let bundle = pki.bundle_pem();
+        let chain = pki.chain3("/w", alg);
+        let parts: Vec<&[u8]> = std::iter::once(bundle.as_slice()).chain(chain.iter().map(Vec::as_slice)).collect();
+        let seed = encode(&parts);
+        // The seed is valid as the target reads it: the fuzzer starts from a full attestation.
+        let back = fixtures::decode(&seed, 5);
+        let mut e = writ_core::Engine::default();
+        e.set_bundle(fixtures::TRUST_DOMAIN, back[0]).unwrap();
+        let certs: Vec<Vec<u8>> = back[1..].iter().map(|c| c.to_vec()).collect();
+        e.attest_x509(&certs, NOW, &writ_core::crypto::RustCrypto::new()).unwrap();
+        write(dir, "attest_x509", &format!("{name}-chain3"), &seed);
+        let short = pki.chain2("/w", alg);
+        let parts: Vec<&[u8]> = std::iter::once(bundle.as_slice()).chain(short.iter().map(Vec::as_slice)).collect();
+        write(dir, "attest_x509", &format!("{name}-chain2"), &encode(&parts));
+    }
+    // JWT-SVIDs: a JWKS bundle, a token, the audience — every allowed algorithm.
+    for alg in ALL_JWS_ALGS {
+        let signer = Signer::new("k1", alg);
+        let bundle = spiffe_bundle(&[&signer], &[]);
+        let token = signer.token(&claims("spiffe://example.org/w", "writ-fuzz"));
+        let mut e = writ_core::Engine::default();
+        e.set_bundle(fixtures::TRUST_DOMAIN, &bundle).unwrap();
+        e.attest_jwt(&token, "writ-fuzz", NOW, &writ_core::crypto::RustCrypto::new()).unwrap();
+        write(dir, "attest_jwt", alg.name(), &encode(&[&bundle, token.as_bytes(), b"writ-fuzz"]));
+    }
+    // Credentials issued by the target world's issuer to its holder (and one delegated).
+    let mut engine = fixtures::credential_engine();
+    let (crypto, ledger) = (fixtures::issuer(), writ_core::MemoryLedger::new());
+    let env = |n: u8| writ_core::Env { now: NOW, crypto: &crypto, ledger: &ledger, entropy: [n; 16] };
+    let g = engine.issue(&fixtures::holder(), "task-1", &[fixtures::read_doc()], 600, AUDIENCE, &env(1)).unwrap();
+    let p = fixtures::credential_engine().present(&g.token, &fixtures::holder(), &fixtures::read_doc(), AUDIENCE, NOW + 1, &crypto, &ledger).unwrap();
+    assert!(p.decision.allow, "the seed credential is accepted by the target's world");
+    write(dir, "present", "issued", g.token.as_bytes());
+    let mut b = fixtures::holder();
+    b.spiffe_id = "spiffe://example.org/b".into();
+    b.thumbprint = "fuzz-thumbprint-b".into();
+    let d = engine.delegate(&g.token, &fixtures::holder(), &b, &[fixtures::read_doc()], 300, &env(2)).unwrap();
+    write(dir, "present", "delegated", d.token.as_bytes());
+    // Policy loads: the shipped pack with its schema and entities, and the parts alone.
+    let (p, s, e) = (writ_tests::pack::policies(), writ_tests::pack::schema(), writ_tests::pack::entities());
+    write(dir, "policy_load", "pack", &encode(&[p.as_bytes(), s.as_bytes(), e.as_bytes()]));
+    write(dir, "policy_load", "pack-no-schema", &encode(&[p.as_bytes(), b"", e.as_bytes()]));
+    write(dir, "policy_load", "credential-world", &encode(&[fixtures::POLICIES.as_bytes(), b"", fixtures::ENTITIES.as_bytes()]));
+    // Contexts the end-to-end tests use.
+    for (name, ctx) in [
+        ("external", r#"{"destination":{"host":"paste.example.net","external":true}}"#),
+        ("internal", r#"{"destination":{"host":"bi.acme.example","external":false}}"#),
+        ("approved", r#"{"approval":{"approver":"alice@acme.example","ticket":"INC-7"},"reason":"payroll outage"}"#),
+        ("spoof", r#"{"task_id":"run-43","now":0,"delegation_depth":-1}"#),
+        ("empty", ""),
+    ] {
+        write(dir, "context", name, ctx.as_bytes());
+    }
+    println!("seed corpora written under {}", dir.display());
+}

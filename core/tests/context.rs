@@ -1,0 +1,121 @@
+//! Caller contexts built straight into Cedar values decide exactly as Cedar's own JSON reader
+//! (the reference path, `check_unindexed`): random JSON of every shape, with and without a
+//! schema, including Cedar's entity and extension escapes and their implicit forms.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use proptest::prelude::*;
+use serde_json::{Map, Value, json};
+use writ_core::authz::{PolicyStore, RequestEnv};
+use writ_core::{Identity, Intent, Proof};
+
+const KEYS: &[&str] = &["destination", "host", "external", "approval", "approver", "ticket", "reason", "type", "id", "fn", "arg", "__entity", "__extn", "n", "tags", "tool", "addr"];
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        (0u64..u64::MAX).prop_map(|n| json!(n)),
+        (-1e6f64..1e6).prop_map(|f| json!(f)),
+        // Cedar's escapes and implicit forms, whole.
+        Just(json!({"__entity": {"type": "Tool", "id": "browser"}})),
+        Just(json!({"type": "Tool", "id": "browser"})),
+        Just(json!({"__extn": {"fn": "ip", "arg": "10.0.0.1"}})),
+        Just(json!({"fn": "ip", "arg": "10.0.0.1"})),
+        prop_oneof![Just(""), Just("x"), Just("paste.example.net"), Just("Tool"), Just("browser"), Just("ip"), Just("10.0.0.1"), Just("payroll outage")].prop_map(|s| json!(s)),
+    ];
+    leaf.prop_recursive(4, 32, 5, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::vec((proptest::sample::select(KEYS), inner), 0..5)
+                .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<Map<_, _>>())),
+        ]
+    })
+}
+
+fn pack_store() -> PolicyStore {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "cedar")).collect();
+    files.sort();
+    let policies: String = files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect::<Vec<_>>().join("\n");
+    let read = |n: &str| std::fs::read_to_string(dir.join(n)).unwrap();
+    PolicyStore::load_with(&policies, Some(&read("writ.cedarschema")), Some(&read("entities.json")), None).unwrap()
+}
+
+const SCHEMALESS: &str = r#"
+@id("external") forbid(principal, action, resource) when { context has destination && context.destination.external == true };
+@id("tool") permit(principal, action, resource) when { context has tool && context.tool == Tool::"browser" };
+@id("tags") permit(principal, action == Action::"read", resource) when { context has tags && context.tags.contains("x") };
+@id("n") permit(principal, action == Action::"send", resource) when { context has n && context.n > 3 };
+@id("ip") permit(principal, action == Action::"invoke", resource) when { context has arg && context.arg == "10.0.0.1" };
+@id("addr") permit(principal, action == Action::"invoke", resource) when { context has addr && context.addr == ip("10.0.0.1") };
+"#;
+
+fn who() -> Identity {
+    Identity {
+        spiffe_id: "spiffe://acme.example/agent/broker".into(),
+        trust_domain: "acme.example".into(),
+        expires_at: 3_000,
+        thumbprint: String::new(),
+        proof: Proof::X509Svid,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn direct_contexts_decide_as_cedars_reader(ctx in proptest::collection::vec((proptest::sample::select(KEYS), json_value()), 0..5), which in 0u8..4) {
+        let text = Value::Object(ctx.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<Map<_, _>>()).to_string();
+        let env = RequestEnv { now: 1_000, delegation_depth: 0 };
+        let (action, resource) = match which {
+            0 => ("read", r#"Dataset::"sales-summary""#),
+            1 => ("send", r#"Dataset::"customer-pii""#),
+            2 => ("invoke", r#"Tool::"browser""#),
+            _ => ("break_glass", r#"Environment::"production""#),
+        };
+        let what = Intent { action: action.into(), resource: resource.into(), task_id: "t".into(), context: text.clone() };
+        let pack = pack_store();
+        prop_assert_eq!(pack.check(&who(), &what, &env, 3600), pack.check_unindexed(&who(), &what, &env, 3600), "pack, context {}", text);
+        let plain = PolicyStore::load_with(SCHEMALESS, None, None, None).unwrap();
+        prop_assert_eq!(plain.check(&who(), &what, &env, 3600), plain.check_unindexed(&who(), &what, &env, 3600), "schemaless, context {}", text);
+    }
+}
+
+#[test]
+fn the_pack_contexts_of_the_end_to_end_table_take_the_direct_path_and_agree() {
+    let pack = pack_store();
+    let env = RequestEnv { now: 1_000, delegation_depth: 0 };
+    for ctx in [
+        r#"{"destination":{"host":"paste.example.net","external":true}}"#,
+        r#"{"destination":{"host":"bi.acme.example","external":false}}"#,
+        r#"{"approval":{"approver":"alice","ticket":"INC-7"},"reason":"payroll outage"}"#,
+    ] {
+        for (action, resource) in [("read", r#"Dataset::"customer-pii""#), ("send", r#"Dataset::"sales-summary""#), ("break_glass", r#"Environment::"production""#)] {
+            let what = Intent { action: action.into(), resource: resource.into(), task_id: "t".into(), context: ctx.into() };
+            assert_eq!(pack.check(&who(), &what, &env, 3600), pack.check_unindexed(&who(), &what, &env, 3600), "{action} {ctx}");
+        }
+    }
+}
+
+#[test]
+fn cedars_escapes_are_read_by_cedar() {
+    let plain = PolicyStore::load_with(SCHEMALESS, None, None, None).unwrap();
+    let env = RequestEnv { now: 1_000, delegation_depth: 0 };
+    let cases = [
+        // An entity escape is an entity: `context.tool == Tool::"browser"` holds.
+        ("read", r#"{"tool":{"__entity":{"type":"Tool","id":"browser"}}}"#, true),
+        // Without the escape, Cedar reads a record, which is no entity.
+        ("read", r#"{"tool":{"type":"Tool","id":"browser"}}"#, false),
+        // An extension escape is an IP address value.
+        ("invoke", r#"{"addr":{"__extn":{"fn":"ip","arg":"10.0.0.1"}}}"#, true),
+        ("invoke", r#"{"addr":"10.0.0.1"}"#, false),
+    ];
+    for (action, ctx, allow) in cases {
+        let what = Intent { action: action.into(), resource: r#"X::"y""#.into(), task_id: "t".into(), context: ctx.into() };
+        let d = plain.check(&who(), &what, &env, 3600);
+        assert_eq!(d, plain.check_unindexed(&who(), &what, &env, 3600), "{ctx}");
+        assert_eq!(d.allow, allow, "{ctx}: {d:?}");
+    }
+}

@@ -2,6 +2,10 @@
 //! annotations), request mapping from an attested identity and an intent, and decisions
 //! with reasons. Authorization never fails: a problem is a deny with the problem listed.
 
+mod general;
+
+pub use general::{EntityRef, Evaluation};
+
 use crate::decision::{Decision, Intent};
 use crate::error::{Error, Result};
 use crate::identity::Identity;
@@ -188,6 +192,13 @@ pub struct PolicyStore {
     /// Per policy: the action and resource type its scope names, and what it can read of
     /// Writ's context keys.
     reads: Vec<PolicyReads>,
+    /// The loaded entities, shared (general evaluations without properties use them as is).
+    loaded: Arc<Entities>,
+    /// General evaluations: entity stores with a subject's and resource's properties overlaid,
+    /// by those; and policy slices by (principal, action).
+    overlays: std::sync::Mutex<HashMap<String, Arc<Entities>>>,
+    #[allow(clippy::type_complexity)]
+    general_slices: std::sync::Mutex<HashMap<(EntityUid, EntityUid), Arc<PolicySet>>>,
     agent_type: EntityTypeName,
     action_type: EntityTypeName,
 }
@@ -387,6 +398,7 @@ impl PolicyStore {
             None => Entities::from_json_str("[]", schema.as_ref()).map_err(|e| policy_err(format!("entities: {e}")))?,
         };
         let merged_cap = (MERGED_BUDGET / (entities.iter().count() + 1)).max(1);
+        let entities_for_general = entities.clone();
         // What policies can read of Writ's context keys; a policy that cannot be written as
         // JSON (none should) counts as reading everything.
         // Per policy: the action and resource type its scope names and what it can read of
@@ -422,6 +434,9 @@ impl PolicyStore {
             validated: std::sync::Mutex::new(HashSet::new()),
             memo,
             reads,
+            loaded: Arc::new(entities_for_general),
+            overlays: std::sync::Mutex::new(HashMap::new()),
+            general_slices: std::sync::Mutex::new(HashMap::new()),
             agent_type: EntityTypeName::from_str(AGENT_TYPE).map_err(|e| policy_err(e.to_string()))?,
             action_type: EntityTypeName::from_str("Action").map_err(|e| policy_err(e.to_string()))?,
         })
@@ -501,7 +516,7 @@ impl PolicyStore {
         if let Some(hit) = memo.and_then(|m| lock(m).get(&key)) {
             return hit;
         }
-        let decision = match self.evaluate(who, what, env, indexed) {
+        let decision = match self.evaluate_intent(who, what, env, indexed) {
             Ok(response) => self.decision(&response, default_ttl),
             Err(e) => Decision::error(e),
         };
@@ -511,7 +526,7 @@ impl PolicyStore {
         decision
     }
 
-    fn evaluate(&self, who: &Identity, what: &Intent, env: &RequestEnv, indexed: bool) -> Result<cedar_policy::Response, String> {
+    fn evaluate_intent(&self, who: &Identity, what: &Intent, env: &RequestEnv, indexed: bool) -> Result<cedar_policy::Response, String> {
         let resource = self.resource_uid(&what.resource)?;
         let (principal, action, entities, slice) = self.caller(who, &what.action, &resource, indexed)?;
         let writ_only = what.context.trim().is_empty();

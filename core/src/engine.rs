@@ -225,6 +225,15 @@ impl Engine {
         }
     }
 
+    /// Decide a general (AuthZEN-shaped) evaluation: any principal type, properties overlaid
+    /// on the loaded entities. Never fails: with no policies, or on any problem, deny.
+    pub fn evaluate(&self, e: &crate::authz::Evaluation) -> Decision {
+        match &self.policies {
+            None => Decision::error("no policies are loaded"),
+            Some(p) => p.evaluate(e, self.config.default_ttl_secs),
+        }
+    }
+
     /// Authorize an intent of a directly attested caller (delegation depth 0).
     pub fn check(&self, who: &Identity, what: &Intent, now: u64) -> Decision {
         self.check_at_depth(who, what, now, 0)

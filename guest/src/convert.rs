@@ -87,3 +87,14 @@ pub fn identity_from_wit(i: wit::Identity) -> writ_core::Identity {
 pub fn intent_from_wit(i: wit::Intent) -> writ_core::Intent {
     writ_core::Intent { action: i.action, resource: i.resource, task_id: i.task_id, context: i.context }
 }
+
+pub fn evaluation_from_wit(e: wit::Evaluation) -> writ_core::authz::Evaluation {
+    let r = |r: wit::EntityRef| writ_core::authz::EntityRef { type_name: r.type_, id: r.id, properties: r.properties };
+    writ_core::authz::Evaluation {
+        subject: r(e.subject),
+        action: e.action,
+        action_properties: e.action_properties,
+        resource: r(e.resource),
+        context: e.context,
+    }
+}

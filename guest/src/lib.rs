@@ -297,6 +297,27 @@ impl authorize::Guest for Component {
         });
         convert::decision_to_wit(d)
     }
+
+    fn evaluate(request: writ::agent::types::Evaluation) -> Decision {
+        let at = now();
+        let e = convert::evaluation_from_wit(request);
+        let d = with_state(|engine, _| engine.evaluate(&e));
+        let uid = |r: &writ_core::authz::EntityRef| format!("{}::{}", r.type_name, serde_json::Value::from(r.id.as_str()));
+        emit(|| writ::agent::audit::Event {
+            kind: "evaluate".into(),
+            time: at,
+            spiffe_id: Some(uid(&e.subject)),
+            task_id: None,
+            action: Some(e.action.clone()),
+            resource: Some(uid(&e.resource)),
+            allow: d.allow,
+            reasons: d.reasons.clone(),
+            jti: None,
+            act_chain: Vec::new(),
+            detail: (!d.errors.is_empty()).then(|| d.errors.join("; ")),
+        });
+        convert::decision_to_wit(d)
+    }
 }
 
 /// An audit event about a credential.

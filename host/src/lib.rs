@@ -26,7 +26,7 @@ pub use audit::{AuditEvent, AuditSink};
 pub use cache::Source as CacheSource;
 pub use runtime::{Builder, CryptoProvider, Writ};
 pub use crypto::{IssuerAlg, IssuerKey};
-pub use types::{Decision, Error, Grant, Identity, Intent, Proof};
+pub use types::{Decision, EntityRef, Error, Evaluation, Grant, Identity, Intent, Proof};
 
 /// The component this host was built with (`wasm32-wasip2`).
 pub const COMPONENT: &[u8] = include_bytes!(env!("WRIT_COMPONENT_PATH"));

@@ -13,7 +13,7 @@ use crate::bindings::{PolicyModule, PolicyModulePre};
 use crate::cache::{self, Source};
 use crate::crypto::{HostCrypto, IssuerKey};
 use crate::ledger::LedgerLog;
-use crate::types::{Decision, Error, Grant, Identity, Intent};
+use crate::types::{Decision, Error, Evaluation, Grant, Identity, Intent};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -668,6 +668,15 @@ impl Writ {
     pub fn check(&self, who: &Identity, what: &Intent) -> Result<Decision, Error> {
         let (who, what) = (who.into(), what.into());
         self.with_instance(|i| i.module.writ_agent_authorize().call_check(&mut i.store, &who, &what)).map(Decision::from)
+    }
+
+    /// Decide a general (AuthZEN-shaped) evaluation: principal `<subject.type>::"<id>"` with
+    /// the loaded entity's attributes overlaid by the subject's properties, action
+    /// `Action::"<action>"`, resource likewise, context plus `action` (the action's
+    /// properties). Audited; problems deny, listed in `errors`.
+    pub fn evaluate(&self, request: &Evaluation) -> Result<Decision, Error> {
+        let r = request.into();
+        self.with_instance(|i| i.module.writ_agent_authorize().call_evaluate(&mut i.store, &r)).map(Decision::from)
     }
 
     /// The `iss` of credentials issued, and the only one accepted (default `writ`).

@@ -165,6 +165,49 @@ impl From<&Intent> for wit::Intent {
     }
 }
 
+/// An entity as an AuthZEN request names it: a Cedar entity type, an id, and attributes (a
+/// JSON object, or empty) overlaying the loaded entity's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntityRef {
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub id: String,
+    #[serde(default)]
+    pub properties: String,
+}
+
+/// A general (AuthZEN-shaped) evaluation; see [`crate::Writ::evaluate`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evaluation {
+    pub subject: EntityRef,
+    pub action: String,
+    /// A JSON object, or empty: when present, the Cedar context's `action` key.
+    #[serde(default)]
+    pub action_properties: String,
+    pub resource: EntityRef,
+    /// A JSON object, or empty.
+    #[serde(default)]
+    pub context: String,
+}
+
+impl From<&EntityRef> for wit::EntityRef {
+    fn from(r: &EntityRef) -> Self {
+        wit::EntityRef { type_: r.type_name.clone(), id: r.id.clone(), properties: r.properties.clone() }
+    }
+}
+
+impl From<&Evaluation> for wit::Evaluation {
+    fn from(e: &Evaluation) -> Self {
+        wit::Evaluation {
+            subject: (&e.subject).into(),
+            action: e.action.clone(),
+            action_properties: e.action_properties.clone(),
+            resource: (&e.resource).into(),
+            context: e.context.clone(),
+        }
+    }
+}
+
 /// An issued task credential.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {

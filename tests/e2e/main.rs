@@ -9,6 +9,7 @@ mod authz;
 mod bundles;
 mod credentials;
 mod crypto;
+mod general;
 mod jwt;
 mod props;
 mod runtime;

@@ -9,6 +9,7 @@
 mod bench;
 mod credentials;
 mod demo;
+mod serve;
 
 use clap::{Args, Parser, Subcommand};
 use std::io::Read as _;
@@ -47,6 +48,8 @@ enum Command {
     /// Latency and throughput of a policy pack on recorded or generated requests, through
     /// the component and natively, same run.
     Bench(bench::BenchArgs),
+    /// Run the decision server: AuthZEN, Envoy ext_authz, token exchange over mTLS.
+    Serve(serve::ServeArgs),
     /// Print the issuer's public keys (JWKS).
     Jwks {
         /// The issuer key file (created on first use); default: a fresh key.
@@ -298,7 +301,8 @@ fn run(cli: Cli) -> Result<Result<Option<String>, Error>, Usage> {
         | Command::Delegate(_)
         | Command::Revoke(_)
         | Command::Jwks { .. }
-        | Command::Bench(_) => {
+        | Command::Bench(_)
+        | Command::Serve(_) => {
             Err(Usage("internal: dispatched in main".into()))
         }
         Command::Policy(PolicyCmd::Check { files, schema, entities }) => {
@@ -353,6 +357,7 @@ fn main() -> ExitCode {
         Command::Revoke(args) => credentials::revoke(args),
         Command::Jwks { key } => credentials::jwks(key.as_deref()),
         Command::Bench(args) => bench::run(args),
+        Command::Serve(args) => serve::run(args),
         command => return exit(run(Cli { command })),
     };
     own_exit.unwrap_or_else(|Usage(msg)| {

@@ -13,6 +13,7 @@ fn pack() -> &'static writ_core::Engine {
             include_str!("../../policies/data.cedar"),
             include_str!("../../policies/delegation.cedar"),
             include_str!("../../policies/payroll.cedar"),
+            include_str!("../../policies/revocation.cedar"),
             include_str!("../../policies/tools.cedar"),
         ]
         .join("\n");

@@ -10,6 +10,8 @@ pub const POLICIES: &str = concat!(
     "\n",
     include_str!("../../policies/payroll.cedar"),
     "\n",
+    include_str!("../../policies/revocation.cedar"),
+    "\n",
     include_str!("../../policies/tools.cedar"),
 );
 pub const SCHEMA: &str = include_str!("../../policies/writ.cedarschema");

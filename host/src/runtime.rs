@@ -462,6 +462,11 @@ impl Writ {
         self.inner.shared.now()
     }
 
+    /// Instances ready in the pool (idle between calls).
+    pub fn idle_instances(&self) -> usize {
+        lock(&self.inner.pool).len()
+    }
+
     /// A new instance straight from the `InstancePre`, with no control state replayed
     /// (what instantiation costs; used by benchmarks).
     pub fn instantiate_bare(&self) -> Result<(), Error> {

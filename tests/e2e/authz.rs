@@ -61,11 +61,17 @@ const TABLE: &[Case] = &[
     case("on-call breaks glass without approval", ONCALL, "break_glass", r#"Environment::"production""#, "inc-7", r#"{"reason":"because"}"#, false, &[], 0),
     case("on-call breaks glass with an empty reason", ONCALL, "break_glass", r#"Environment::"production""#, "inc-7", r#"{"approval":{"approver":"alice","ticket":"INC-7"},"reason":""}"#, false, &[], 0),
     case("a non-on-call agent breaks glass", CI, "break_glass", r#"Environment::"production""#, "inc-7", APPROVED, false, &[], 0),
+    // end-task, cut-off (revocation through the decision server)
+    case("a broker ends a task", BROKER, "end_task", r#"Task::"pipeline-1""#, "", "", true, &["end-task"], 3600),
+    case("on-call ends a task", ONCALL, "end_task", r#"Task::"run-42""#, "", "", true, &["end-task"], 3600),
+    case("the payroll agent ends a task", PAYROLL, "end_task", r#"Task::"run-42""#, "", "", false, &[], 0),
+    case("on-call cuts an agent off", ONCALL, "cut_off", r#"Agent::"spiffe://acme.example/agent/browser""#, "", "", true, &["cut-off"], 3600),
+    case("a broker cuts an agent off", BROKER, "cut_off", r#"Agent::"spiffe://acme.example/agent/browser""#, "", "", false, &[], 0),
 ];
 
 fn loaded(a: &mut dyn Attester) {
     let n = a.set_policies(&pack::policies(), Some(&pack::schema()), Some(&pack::entities())).unwrap();
-    assert_eq!(n, 8, "{}: the pack has 8 policies", a.name());
+    assert_eq!(n, 10, "{}: the pack has 10 policies", a.name());
 }
 
 fn run_both(f: impl Fn(&mut dyn Attester) -> Verdict) -> Verdict {

@@ -165,6 +165,14 @@ impl Pki {
         vec![self.intermediate.sign(&leaf_params(&self.id(path)), alg), self.intermediate.der.clone()]
     }
 
+    /// root → intermediate → leaf, with the leaf's private key (PKCS#8 PEM): a workload's
+    /// own SVID, for TLS clients.
+    pub fn svid(&self, path: &str, alg: KeyAlg) -> (Vec<Vec<u8>>, String) {
+        let k = key(alg);
+        let leaf = leaf_params(&self.id(path)).signed_by(&k, &self.intermediate.issuer).unwrap().der().to_vec();
+        (vec![leaf, self.intermediate.der.clone()], k.serialize_pem())
+    }
+
     /// root → leaf.
     pub fn chain2(&self, path: &str, alg: KeyAlg) -> Vec<Vec<u8>> {
         vec![self.root.sign(&leaf_params(&self.id(path)), alg)]

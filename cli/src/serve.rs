@@ -1,0 +1,103 @@
+//! `writ serve`: the decision server (AuthZEN, Envoy ext_authz, token exchange over mTLS),
+//! from flags and/or a TOML config file (`--config`); flags win.
+
+use crate::Usage;
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use writ_server::Config;
+
+#[derive(Args)]
+pub(crate) struct ServeArgs {
+    /// A TOML configuration file (every field optional; see the README).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Plain HTTP address (default 127.0.0.1:8181).
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Option<SocketAddr>,
+    /// mTLS address (token exchange, revocation, and everything else); needs --tls-cert/--tls-key.
+    #[arg(long, value_name = "ADDR:PORT")]
+    tls_listen: Option<SocketAddr>,
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// A trust bundle: `<TRUST_DOMAIN>=<FILE>` (repeatable).
+    #[arg(long = "bundle", value_name = "TD=FILE", value_parser = crate::parse_bundle)]
+    bundles: Vec<(String, PathBuf)>,
+    /// Cedar policies: a file or a directory of `*.cedar` (default: the shipped pack).
+    #[arg(long, value_name = "FILE|DIR")]
+    policies: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    schema: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    entities: Option<PathBuf>,
+    /// The issuer key file (created on first use; its ledger beside it).
+    #[arg(long, value_name = "FILE")]
+    issuer_key: Option<PathBuf>,
+    /// `eddsa` or `es256`, for a key file created on first use.
+    #[arg(long, value_name = "ALG")]
+    issuer_alg: Option<String>,
+    #[arg(long, value_name = "SECS")]
+    ttl_cap: Option<u32>,
+    /// Default audience of exchanged credentials, and the one /ext_authz presents against.
+    #[arg(long)]
+    audience: Option<String>,
+    /// Audit log: `stdout`, `stderr`, a file, or `off`.
+    #[arg(long, value_name = "DEST")]
+    audit: Option<String>,
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+    /// Accept `x-forwarded-client-cert` with only a URI (a server only the proxy can reach).
+    #[arg(long)]
+    xfcc_trust_uri: bool,
+}
+
+pub(crate) fn run(args: ServeArgs) -> Result<ExitCode, Usage> {
+    let mut c = match &args.config {
+        Some(p) => Config::load(p).map_err(Usage)?,
+        None => Config::default(),
+    };
+    if args.listen.is_some() {
+        c.listen = args.listen;
+    }
+    if args.tls_listen.is_some() {
+        c.tls_listen = args.tls_listen;
+    }
+    c.tls_cert = args.tls_cert.or(c.tls_cert);
+    c.tls_key = args.tls_key.or(c.tls_key);
+    c.bundles.extend(args.bundles);
+    c.policies = args.policies.or(c.policies);
+    c.schema = args.schema.or(c.schema);
+    c.entities = args.entities.or(c.entities);
+    c.issuer_key = args.issuer_key.or(c.issuer_key);
+    if let Some(a) = args.issuer_alg {
+        c.issuer_alg = a;
+    }
+    if let Some(t) = args.ttl_cap {
+        c.ttl_cap = t;
+    }
+    if let Some(a) = args.audience {
+        c.audience = a;
+    }
+    if let Some(a) = args.audit {
+        c.audit = a;
+    }
+    c.workers = args.workers.or(c.workers);
+    c.xfcc_trust_uri |= args.xfcc_trust_uri;
+    c.check().map_err(Usage)?;
+    let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into())).try_init();
+    writ_server::run(c, |r| {
+        let mut at = Vec::new();
+        if let Some(a) = r.http {
+            at.push(format!("http://{a}"));
+        }
+        if let Some(a) = r.https {
+            at.push(format!("https://{a} (mTLS)"));
+        }
+        println!("writ serve: listening on {}", at.join(" and "));
+    })
+    .map_err(Usage)?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,139 @@
+//! `writ serve` configuration: a TOML file (`--config writ.toml`), overridden by flags. Every
+//! field has a default that works on 127.0.0.1 with the shipped policy pack.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Plain HTTP: AuthZEN, ext_authz, JWKS and operations. `None` turns it off.
+    pub listen: Option<SocketAddr>,
+    /// TLS with client certificates required (mTLS): everything above plus token exchange and
+    /// revocation. Needs `tls_cert` and `tls_key`.
+    pub tls_listen: Option<SocketAddr>,
+    /// The server's certificate chain (PEM) and private key (PEM, PKCS#8).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Trust bundles by trust domain (PEM/DER CA certificates or a SPIFFE bundle).
+    pub bundles: BTreeMap<String, PathBuf>,
+    /// Cedar policies (a file or a directory of `*.cedar`), schema and entities. Default: the
+    /// shipped pack.
+    pub policies: Option<PathBuf>,
+    pub schema: Option<PathBuf>,
+    pub entities: Option<PathBuf>,
+    /// The issuer key file (created on first use); default: a fresh in-memory Ed25519 key.
+    pub issuer_key: Option<PathBuf>,
+    /// `eddsa` (default) or `es256`, for a key file created on first use.
+    pub issuer_alg: String,
+    /// The lifetime cap of decisions and credentials, seconds.
+    pub ttl_cap: u32,
+    /// The audience of exchanged credentials when the request names none, and the audience
+    /// presented credentials must carry at `/ext_authz`.
+    pub audience: String,
+    /// Audit events as JSON lines: `stdout`, `stderr`, a file path, or `off`.
+    pub audit: String,
+    /// Worker threads (default: one per core).
+    pub workers: Option<usize>,
+    /// Largest request body accepted, bytes.
+    pub max_body_bytes: usize,
+    /// Accept `x-forwarded-client-cert` with only a `URI` (no `Cert`/`Chain` to attest): only
+    /// for a server reachable from the proxy alone. Default false: the chain must be forwarded.
+    pub xfcc_trust_uri: bool,
+    /// ext_authz route rules: method + path pattern → action + resource (first match wins).
+    #[serde(rename = "route")]
+    pub routes: Vec<Route>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 8181))),
+            tls_listen: None,
+            tls_cert: None,
+            tls_key: None,
+            bundles: BTreeMap::new(),
+            policies: None,
+            schema: None,
+            entities: None,
+            issuer_key: None,
+            issuer_alg: "eddsa".into(),
+            ttl_cap: 3600,
+            audience: "writ".into(),
+            audit: "off".into(),
+            workers: None,
+            max_body_bytes: 1 << 20,
+            xfcc_trust_uri: false,
+            routes: default_routes(),
+        }
+    }
+}
+
+/// One ext_authz route: `GET /payroll/{run}/{emp}` → `read` on `PayrollRecord::"{run}/{emp}"`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// An HTTP method, or `*` for any.
+    pub method: String,
+    /// Segments, `{name}` capturing one, a final `*` matching the rest.
+    pub path: String,
+    pub action: String,
+    /// A Cedar uid template, captures substituted: `PayrollRecord::"{run}/{emp}"`.
+    pub resource: String,
+    /// The task the intent belongs to (template), if any.
+    #[serde(default)]
+    pub task: Option<String>,
+}
+
+/// Routes for the shipped pack's scenarios, so ext_authz works out of the box.
+fn default_routes() -> Vec<Route> {
+    let r = |method: &str, path: &str, action: &str, resource: &str, task: Option<&str>| Route {
+        method: method.into(),
+        path: path.into(),
+        action: action.into(),
+        resource: resource.into(),
+        task: task.map(Into::into),
+    };
+    vec![
+        r("GET", "/payroll/{run}/{emp}", "read", r#"PayrollRecord::"{run}/{emp}""#, Some("{run}")),
+        r("GET", "/datasets/{name}", "read", r#"Dataset::"{name}""#, None),
+        r("POST", "/datasets/{name}/send", "send", r#"Dataset::"{name}""#, None),
+        r("POST", "/tools/{tool}", "invoke", r#"Tool::"{tool}""#, None),
+        r("POST", "/deploy/{env}", "deploy", r#"Environment::"{env}""#, None),
+    ]
+}
+
+impl Config {
+    /// A TOML file; errors name the file and say what is wrong.
+    pub fn load(path: &Path) -> Result<Config, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        let c: Config = toml::from_str(&text).map_err(|e| format!("`{}`: {e}", path.display()))?;
+        c.check()?;
+        Ok(c)
+    }
+
+    /// Impossible settings are refused with a reason.
+    pub fn check(&self) -> Result<(), String> {
+        if self.listen.is_none() && self.tls_listen.is_none() {
+            return Err("nothing to listen on: set `listen` or `tls_listen`".into());
+        }
+        if self.tls_listen.is_some() && (self.tls_cert.is_none() || self.tls_key.is_none()) {
+            return Err("`tls_listen` needs `tls_cert` and `tls_key`".into());
+        }
+        if self.ttl_cap == 0 {
+            return Err("`ttl_cap` is 0; a credential must live at least a second".into());
+        }
+        if !matches!(self.issuer_alg.as_str(), "eddsa" | "es256") {
+            return Err(format!("`issuer_alg` is `{}`; use `eddsa` or `es256`", self.issuer_alg));
+        }
+        if self.max_body_bytes < 1024 {
+            return Err("`max_body_bytes` is below 1024".into());
+        }
+        for r in &self.routes {
+            crate::extauthz::Pattern::parse(&r.path).map_err(|e| format!("route `{} {}`: {e}", r.method, r.path))?;
+        }
+        Ok(())
+    }
+}

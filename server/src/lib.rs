@@ -1,0 +1,216 @@
+//! `writ-server`: Writ's decision server. A pool of component instances (one `Writ` handle)
+//! behind the HTTP APIs proxies and gateways already speak:
+//!
+//! - AuthZEN Authorization API 1.0 (`/access/v1/evaluation`, `/access/v1/evaluations`,
+//!   `/.well-known/authzen-configuration`), decided by the component's general evaluation;
+//! - Envoy's HTTP `ext_authz` service (`/ext_authz/...`): the caller from
+//!   `x-forwarded-client-cert` (its chain attested) or a presented Writ credential, the intent
+//!   from route rules;
+//! - RFC 8693 token exchange over mTLS (`/token`), revocation (`/task/{id}/end`,
+//!   `/agent/{spiffe_id}/cut-off`) and `/.well-known/jwks.json`;
+//! - `/healthz`, `/readyz`, `/metrics` (Prometheus text).
+//!
+//! It never links `writ-core`: every decision runs in the component and is audited there.
+
+mod api;
+pub mod config;
+mod exchange;
+pub mod extauthz;
+mod metrics;
+mod authzen;
+mod tls;
+
+pub use config::{Config, Route};
+
+use api::{ApiError, RequestId};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{any, get, post};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::watch;
+use writ_host::{AuditSink, IssuerAlg, IssuerKey, Writ};
+
+/// What every handler shares.
+pub(crate) struct State {
+    pub writ: Writ,
+    pub config: Config,
+    pub routes: Vec<(extauthz::Pattern, Route)>,
+    pub metrics: metrics::Metrics,
+    pub ready: AtomicBool,
+}
+
+impl State {
+    /// The policies and bundles of the configuration, (re)loaded into the component. Each
+    /// load is atomic: a bad file leaves the previous state in force.
+    pub fn load(&self) -> Result<(), String> {
+        for (td, path) in &self.config.bundles {
+            let bytes = std::fs::read(path).map_err(|e| format!("bundle `{td}`: cannot read `{}`: {e}", path.display()))?;
+            self.writ.set_bundle(td, &bytes).map_err(|e| format!("bundle `{td}` (`{}`): {e}", path.display()))?;
+        }
+        let paths: Vec<std::path::PathBuf> = self.config.policies.iter().cloned().collect();
+        let pack = writ_host::pack::Pack::load(&paths, self.config.schema.as_deref(), self.config.entities.as_deref())?;
+        self.writ.set_policies(&pack.policies, pack.schema.as_deref(), pack.entities.as_deref()).map_err(|e| format!("policies: {e}"))?;
+        Ok(())
+    }
+}
+
+fn audit_sink(spec: &str) -> Result<AuditSink, String> {
+    match spec {
+        "off" | "" => Ok(AuditSink::Discard),
+        "stdout" => Ok(AuditSink::Stdout),
+        "stderr" => Ok(AuditSink::Stderr),
+        path => AuditSink::file(std::path::Path::new(path)).map_err(|e| format!("audit log `{path}`: {e}")),
+    }
+}
+
+/// The component, configured: issuer key, lifetime cap, audit sink, policies and bundles.
+fn build(config: Config) -> Result<Arc<State>, String> {
+    config.check()?;
+    let alg = if config.issuer_alg == "es256" { IssuerAlg::Es256 } else { IssuerAlg::EdDsa };
+    let mut builder = Writ::builder().audit(audit_sink(&config.audit)?).max_instances(64);
+    if let Some(path) = &config.issuer_key {
+        builder = builder.issuer(IssuerKey::load_or_create(path, alg)?);
+        builder = builder.ledger_file(path.with_extension("ledger.jsonl"));
+    } else {
+        builder = builder.issuer(IssuerKey::generate_for(alg)?);
+    }
+    let writ = builder.build().map_err(|e| e.to_string())?;
+    writ.set_ttl_cap(config.ttl_cap).map_err(|e| e.to_string())?;
+    let routes = config.routes.iter().map(|r| extauthz::Pattern::parse(&r.path).map(|p| (p, r.clone()))).collect::<Result<Vec<_>, _>>()?;
+    let state = Arc::new(State { writ, config, routes, metrics: metrics::Metrics::new(), ready: AtomicBool::new(false) });
+    state.load()?;
+    state.ready.store(true, Ordering::Relaxed);
+    Ok(state)
+}
+
+/// Every route; `tls` adds the ones that need a client certificate.
+fn router(state: Arc<State>, tls: bool) -> Router {
+    let limit = state.config.max_body_bytes;
+    let mut r = Router::new()
+        .route("/access/v1/evaluation", post(authzen::evaluation))
+        .route("/access/v1/evaluations", post(authzen::evaluations))
+        .route("/.well-known/authzen-configuration", get(authzen::configuration))
+        .route("/.well-known/jwks.json", get(exchange::jwks))
+        .route("/ext_authz", any(extauthz::check))
+        .route("/ext_authz/{*path}", any(extauthz::check))
+        .route("/healthz", get(metrics::healthz))
+        .route("/readyz", get(metrics::readyz))
+        .route("/metrics", get(metrics::metrics));
+    if tls {
+        r = r
+            .route("/token", post(exchange::token))
+            .route("/task/{id}/end", post(exchange::end_task))
+            .route("/agent/{*spiffe_id}", post(exchange::cut_off));
+    }
+    r.fallback(not_found).layer(DefaultBodyLimit::max(limit)).with_state(state)
+}
+
+async fn not_found(headers: axum::http::HeaderMap, uri: axum::http::Uri) -> axum::response::Response {
+    let id = RequestId::of(&headers);
+    ApiError::new(axum::http::StatusCode::NOT_FOUND, "not-found", format!("no endpoint `{}`", uri.path())).respond(&id)
+}
+
+/// A running server: its bound addresses, reload and shutdown.
+pub struct Running {
+    pub http: Option<SocketAddr>,
+    pub https: Option<SocketAddr>,
+    state: Arc<State>,
+    stop: watch::Sender<bool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Reload policies and bundles from the configuration's files (what SIGHUP does).
+    /// Requests keep being served throughout; a bad file leaves the previous state in force.
+    pub fn reload(&self) -> Result<(), String> {
+        let r = self.state.load();
+        self.state.metrics.reloaded(r.is_ok());
+        r
+    }
+
+    /// The component handle the server decides with (for tests and embedding).
+    pub fn writ(&self) -> &Writ {
+        &self.state.writ
+    }
+
+    /// Stop accepting, finish the requests in flight, and return.
+    pub fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// Serve until SIGTERM or SIGINT (then drain and return); SIGHUP reloads policies and
+/// bundles without dropping requests. `on_ready` sees the bound addresses first.
+pub fn run(config: Config, on_ready: impl FnOnce(&Running)) -> Result<(), String> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let running = start(config)?;
+    on_ready(&running);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+        let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+        let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+                _ = hup.recv() => match running.reload() {
+                    Ok(()) => tracing::info!("reloaded policies and bundles"),
+                    Err(e) => tracing::warn!(error = %e, "reload failed; the previous policies and bundles stay in force"),
+                },
+            }
+        }
+        tracing::info!("shutting down: draining requests in flight");
+        Ok::<(), String>(())
+    })?;
+    running.shutdown();
+    Ok(())
+}
+
+/// Start serving on a runtime of its own (`workers` threads). Returns once the listeners
+/// are bound.
+pub fn start(config: Config) -> Result<Running, String> {
+    let workers = config.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())).max(1);
+    let state = build(config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().map_err(|e| e.to_string())?;
+    let (stop, stopped) = watch::channel(false);
+    let (http, https, tasks) = runtime.block_on(async {
+        let mut tasks = Vec::new();
+        let mut http = None;
+        if let Some(addr) = state.config.listen {
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            http = listener.local_addr().ok();
+            tasks.push(tokio::spawn(tls::serve_plain(listener, router(state.clone(), false), stopped.clone())));
+        }
+        let mut https = None;
+        if let Some(addr) = state.config.tls_listen {
+            let acceptor = tls::acceptor(&state.config)?;
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            https = listener.local_addr().ok();
+            tasks.push(tokio::spawn(tls::serve_tls(listener, acceptor, router(state.clone(), true), stopped.clone())));
+        }
+        Ok::<_, String>((http, https, tasks))
+    })?;
+    let thread = std::thread::Builder::new()
+        .name("writ-serve".into())
+        .spawn(move || {
+            runtime.block_on(async {
+                for t in tasks {
+                    let _ = t.await;
+                }
+            });
+        })
+        .map_err(|e| e.to_string())?;
+    Ok(Running { http, https, state, stop, thread: Some(thread) })
+}

@@ -1,0 +1,122 @@
+//! Listeners: plain HTTP/1.1, and TLS that requires a client certificate. The TLS layer only
+//! proves the client holds the key of the certificate it sent; the chain itself is attested by
+//! the component (every SPIFFE rule, against the trust bundles), per request, so an unknown
+//! trust domain gets a JSON answer saying so rather than a bare handshake alert.
+
+use axum::Router;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+/// The client's certificate chain (leaf first, DER), from the TLS handshake.
+#[derive(Debug, Clone)]
+pub struct PeerChain(pub Vec<Vec<u8>>);
+
+/// Requires a client certificate and checks the handshake signature with its key; leaves the
+/// chain to the component.
+#[derive(Debug)]
+struct AttestLater {
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl ClientCertVerifier for AttestLater {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+    fn verify_client_cert(&self, _: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: UnixTime) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+    fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// The TLS acceptor of the configuration's certificate and key, client certificates required.
+pub fn acceptor(config: &crate::Config) -> Result<TlsAcceptor, String> {
+    use rustls::pki_types::pem::PemObject as _;
+    let (cert, key) = match (&config.tls_cert, &config.tls_key) {
+        (Some(c), Some(k)) => (c, k),
+        _ => return Err("`tls_listen` needs `tls_cert` and `tls_key`".into()),
+    };
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("tls_cert `{}`: {e:?}", cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!("tls_cert `{}` holds no certificate", cert.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("tls_key `{}`: {e:?}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = Arc::new(AttestLater { provider: provider.clone() });
+    let server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("tls: {e}"))?;
+    Ok(TlsAcceptor::from(Arc::new(server)))
+}
+
+/// How long in-flight requests may take to finish after shutdown begins.
+const DRAIN: Duration = Duration::from_secs(10);
+
+pub async fn serve_plain(listener: TcpListener, app: Router, mut stop: watch::Receiver<bool>) {
+    let graceful = GracefulShutdown::new();
+    let http = hyper::server::conn::http1::Builder::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            _ = stop.changed() => break,
+        }
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;
+}
+
+pub async fn serve_tls(listener: TcpListener, acceptor: TlsAcceptor, app: Router, mut stop: watch::Receiver<bool>) {
+    let graceful = GracefulShutdown::new();
+    let http = hyper::server::conn::http1::Builder::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let (acceptor, app, http) = (acceptor.clone(), app.clone(), http.clone());
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    // A failed handshake (no client certificate, bad signature) ends here.
+                    let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await else { return };
+                    let chain: Vec<Vec<u8>> = tls.get_ref().1.peer_certificates().map(|c| c.iter().map(|c| c.to_vec()).collect()).unwrap_or_default();
+                    let app = app.layer(axum::Extension(PeerChain(chain)));
+                    let conn = http.serve_connection(TokioIo::new(tls), TowerToHyperService::new(app));
+                    let _ = watcher.watch(conn).await;
+                });
+            }
+            _ = stop.changed() => break,
+        }
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;
+}

@@ -1,0 +1,411 @@
+//! The decision server end to end, on loopback, with a real HTTP client (reqwest) and `curl`:
+//! AuthZEN single and batch (all three semantics), Envoy ext_authz allow and deny, token
+//! exchange over mTLS with rcgen-made SVIDs (exchange, use, delegate, end the task, rejected
+//! afterwards), bad input, operations, and reload under load.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use reqwest::blocking::Client;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use writ_server::{Config, Running};
+use writ_tests::NOW;
+use writ_tests::pki::{KeyAlg, Pki, pem_cert};
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("writ-serve-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The shipped pack's trust domain, and a server certificate for 127.0.0.1.
+struct World {
+    pki: Pki,
+    dir: PathBuf,
+    server_ca: String,
+}
+
+impl World {
+    fn new(name: &str) -> World {
+        let dir = tmp(name);
+        let pki = Pki::new("acme.example", KeyAlg::P256);
+        std::fs::write(dir.join("bundle.pem"), pki.bundle_pem()).unwrap();
+        // The server's own certificate: a self-signed CA and a leaf for 127.0.0.1.
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.distinguished_name.push(rcgen::DnType::CommonName, "test server ca");
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca, ca_key);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap().signed_by(&key, &issuer).unwrap();
+        std::fs::write(dir.join("server.pem"), leaf.pem()).unwrap();
+        std::fs::write(dir.join("server.key"), key.serialize_pem()).unwrap();
+        World { pki, dir, server_ca: ca_cert.pem() }
+    }
+
+    fn config(&self) -> Config {
+        Config {
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            tls_listen: Some("127.0.0.1:0".parse().unwrap()),
+            tls_cert: Some(self.dir.join("server.pem")),
+            tls_key: Some(self.dir.join("server.key")),
+            bundles: [("acme.example".to_string(), self.dir.join("bundle.pem"))].into(),
+            workers: Some(2),
+            audience: "payroll-api".into(),
+            ..Config::default()
+        }
+    }
+
+    fn start(&self, c: Config) -> Running {
+        let r = writ_server::start(c).unwrap();
+        // The test PKI's certificates are valid around NOW.
+        r.writ().set_time(Some(NOW));
+        r
+    }
+
+    /// A TLS client presenting the SVID of `path`, and its chain.
+    fn client(&self, path: &str) -> (Client, Vec<Vec<u8>>) {
+        let (chain, key) = self.pki.svid(path, KeyAlg::P256);
+        let pem: String = chain.iter().map(|c| pem_cert(c)).collect::<String>() + &key;
+        let client = Client::builder()
+            .use_rustls_tls()
+            .add_root_certificate(reqwest::Certificate::from_pem(self.server_ca.as_bytes()).unwrap())
+            .identity(reqwest::Identity::from_pem(pem.as_bytes()).unwrap())
+            .build()
+            .unwrap();
+        (client, chain)
+    }
+}
+
+fn plain() -> Client {
+    Client::builder().build().unwrap()
+}
+
+fn http(r: &Running, path: &str) -> String {
+    format!("http://{}{path}", r.http.unwrap())
+}
+
+fn https(r: &Running, path: &str) -> String {
+    format!("https://{}{path}", r.https.unwrap())
+}
+
+/// An AuthZEN request for an agent of the shipped pack (its identity attributes as properties).
+fn agent_eval(agent: &str, action: &str, rtype: &str, rid: &str, task: &str) -> Value {
+    json!({
+        "subject": { "type": "Agent", "id": format!("spiffe://acme.example/agent/{agent}"), "properties": { "trust_domain": "acme.example", "path": format!("/agent/{agent}") } },
+        "action": { "name": action },
+        "resource": { "type": rtype, "id": rid },
+        "context": { "task_id": task, "now": NOW, "delegation_depth": 0, "identity_expires_at": NOW + 3600 },
+    })
+}
+
+#[test]
+fn authzen_single_and_batch_with_every_semantic() {
+    let w = World::new("authzen");
+    let r = w.start(w.config());
+    let c = plain();
+    let post = |path: &str, body: &Value| c.post(http(&r, path)).header("x-request-id", "req-7").json(body).send().unwrap();
+    // Single: allow with the determining policy and its TTL; deny is 200 with decision false.
+    let res = post("/access/v1/evaluation", &agent_eval("payroll", "read", "PayrollRecord", "run-42/emp-7", "run-42"));
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["x-request-id"], "req-7");
+    let v: Value = res.json().unwrap();
+    assert_eq!(v, json!({ "decision": true, "context": { "reasons": ["payroll-read-in-task"], "errors": [], "max_ttl_secs": 900 } }));
+    let v: Value = post("/access/v1/evaluation", &agent_eval("payroll", "read", "PayrollRecord", "run-43/emp-7", "run-42")).json().unwrap();
+    assert_eq!(v["decision"], false);
+    // Batch: top-level defaults, each item overriding; results in order.
+    let mut batch = agent_eval("payroll", "read", "PayrollRecord", "run-42/emp-7", "run-42");
+    batch["evaluations"] = json!([
+        {},
+        { "resource": { "type": "PayrollRecord", "id": "run-43/emp-7" } },
+        { "action": { "name": "write" } },
+        { "resource": { "type": "PayrollRecord", "id": "run-42/emp-7" } },
+    ]);
+    let decisions = |v: Value| v["evaluations"].as_array().unwrap().iter().map(|e| e["decision"].as_bool().unwrap()).collect::<Vec<_>>();
+    assert_eq!(decisions(post("/access/v1/evaluations", &batch).json().unwrap()), vec![true, false, false, true]);
+    batch["options"] = json!({ "evaluations_semantic": "deny_on_first_deny" });
+    assert_eq!(decisions(post("/access/v1/evaluations", &batch).json().unwrap()), vec![true, false]);
+    batch["options"] = json!({ "evaluations_semantic": "permit_on_first_permit" });
+    assert_eq!(decisions(post("/access/v1/evaluations", &batch).json().unwrap()), vec![true]);
+    batch["options"] = json!({ "evaluations_semantic": "execute_all" });
+    assert_eq!(decisions(post("/access/v1/evaluations", &batch).json().unwrap()).len(), 4);
+    batch["options"] = json!({ "evaluations_semantic": "sometimes" });
+    assert_eq!(post("/access/v1/evaluations", &batch).status(), 400);
+    // A batch without items is a single evaluation.
+    let v: Value = post("/access/v1/evaluations", &agent_eval("payroll", "read", "PayrollRecord", "run-42/emp-7", "run-42")).json().unwrap();
+    assert_eq!(v["decision"], true);
+    // Metadata.
+    let v: Value = c.get(http(&r, "/.well-known/authzen-configuration")).send().unwrap().json().unwrap();
+    assert_eq!(v["access_evaluation_endpoint"], http(&r, "/access/v1/evaluation"));
+    r.shutdown();
+}
+
+#[test]
+fn bad_requests_get_json_4xx_and_the_server_keeps_serving() {
+    let w = World::new("bad");
+    let mut cfg = w.config();
+    cfg.max_body_bytes = 4096;
+    let r = w.start(cfg);
+    let c = plain();
+    let url = http(&r, "/access/v1/evaluation");
+    let cases: Vec<(reqwest::blocking::RequestBuilder, u16, &str)> = vec![
+        (c.post(&url).header("content-type", "application/json").body("{not json"), 400, "not JSON"),
+        (c.post(&url).header("content-type", "application/json").body("[1]"), 400, "not a JSON object"),
+        (c.post(&url).json(&json!({ "subject": { "type": "Agent" }, "action": { "name": "read" }, "resource": { "type": "X", "id": "y" } })), 400, "missing `subject.id`"),
+        (c.post(&url).json(&json!({ "subject": { "type": "Agent", "id": "a" }, "action": "read", "resource": { "type": "X", "id": "y" } })), 400, "`action` is not an object"),
+        (c.post(&url).header("content-type", "text/plain").body("{}"), 415, "application/json"),
+        (c.post(&url).header("content-type", "application/json").body(format!("{{\"pad\":\"{}\"}}", "x".repeat(10_000))), 413, ""),
+        (c.get(http(&r, "/nowhere")), 404, "no endpoint"),
+        // Token exchange is only on the mTLS listener.
+        (c.post(http(&r, "/token")).body("grant_type=x"), 404, "no endpoint"),
+    ];
+    for (req, status, text) in cases {
+        let res = req.send().unwrap();
+        assert_eq!(res.status().as_u16(), status, "{text}");
+        assert!(res.headers().contains_key("x-request-id"));
+        let v: Value = res.json().unwrap();
+        assert!(v["error"]["message"].as_str().unwrap().contains(text), "{v}");
+        assert!(v["error"]["request_id"].is_string());
+    }
+    // Policy errors are decisions (deny with the error listed), not HTTP errors.
+    let v: Value = c.post(&url).json(&json!({ "subject": { "type": "Not A Type", "id": "a" }, "action": { "name": "read" }, "resource": { "type": "X", "id": "y" } })).send().unwrap().json().unwrap();
+    assert_eq!(v["decision"], false);
+    assert!(v["context"]["errors"][0].as_str().unwrap().contains("not a Cedar entity type"));
+    // Still serving.
+    assert_eq!(c.get(http(&r, "/healthz")).send().unwrap().status(), 200);
+    assert_eq!(c.get(http(&r, "/readyz")).send().unwrap().status(), 200);
+    let metrics = c.get(http(&r, "/metrics")).send().unwrap().text().unwrap();
+    assert!(metrics.contains(r#"writ_decisions_total{endpoint="evaluation",result="bad-request"} 6"#), "{metrics}");
+    assert!(metrics.contains("writ_idle_instances"));
+    r.shutdown();
+}
+
+/// `x-forwarded-client-cert` as Envoy forwards it (`Cert` and `Chain`, URL-encoded PEM).
+fn xfcc(chain: &[Vec<u8>]) -> String {
+    let enc = |s: &str| s.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect::<String>();
+    let leaf = pem_cert(&chain[0]);
+    let all: String = chain.iter().map(|c| pem_cert(c)).collect();
+    format!("By=spiffe://acme.example/envoy;Hash=00;Cert=\"{}\";Chain=\"{}\";URI=spiffe://acme.example/agent/payroll", enc(&leaf), enc(&all))
+}
+
+#[test]
+fn ext_authz_allows_denies_and_refuses_unknown_callers() {
+    let w = World::new("extauthz");
+    let r = w.start(w.config());
+    let c = plain();
+    let (_, payroll) = w.client("/agent/payroll");
+    let (_, browser) = w.client("/agent/browser");
+    let check = |method: reqwest::Method, path: &str, chain: Option<&[Vec<u8>]>| {
+        let mut req = c.request(method, http(&r, &format!("/ext_authz{path}")));
+        if let Some(ch) = chain {
+            req = req.header("x-forwarded-client-cert", xfcc(ch));
+        }
+        req.send().unwrap()
+    };
+    let res = check(reqwest::Method::GET, "/payroll/run-42/emp-7", Some(&payroll));
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["x-writ-decision"], "allow");
+    assert_eq!(res.headers()["x-writ-policies"], "payroll-read-in-task");
+    assert_eq!(res.headers()["x-writ-subject"], "spiffe://acme.example/agent/payroll");
+    // The same read for an external destination (the caller's context): forbidden, with a
+    // JSON body and the determining policy in the reason header.
+    let res = c
+        .get(http(&r, "/ext_authz/payroll/run-42/emp-7"))
+        .header("x-forwarded-client-cert", xfcc(&payroll))
+        .header("x-writ-context", r#"{"destination":{"host":"paste.example.net","external":true}}"#)
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(res.headers()["x-writ-reason"], "no-high-sensitivity-external");
+    let v: Value = res.json().unwrap();
+    assert_eq!(v["intent"]["resource"], r#"PayrollRecord::"run-42/emp-7""#);
+    // Not a payroll agent: no policy permits it.
+    assert_eq!(check(reqwest::Method::GET, "/payroll/run-42/emp-7", Some(&browser)).headers()["x-writ-reason"], "no-permit");
+    // The browser may invoke its tools, not the payroll database.
+    assert_eq!(check(reqwest::Method::POST, "/tools/browser", Some(&browser)).status(), 200);
+    let res = check(reqwest::Method::POST, "/tools/payroll-db", Some(&browser));
+    assert_eq!(res.status(), 403, "{:?}", res.headers());
+    // No route: denied. No forwarded certificate, or one of another trust domain: 401.
+    assert_eq!(check(reqwest::Method::DELETE, "/payroll/run-42/emp-7", Some(&payroll)).headers()["x-writ-reason"], "no-route");
+    assert_eq!(check(reqwest::Method::GET, "/payroll/run-42/emp-7", None).status(), 401);
+    let stranger = Pki::new("acme.example", KeyAlg::P256).chain3("/agent/payroll", KeyAlg::P256);
+    let res = check(reqwest::Method::GET, "/payroll/run-42/emp-7", Some(&stranger));
+    assert_eq!(res.status(), 401);
+    assert!(res.json::<Value>().unwrap()["message"].as_str().unwrap().contains("untrusted"));
+    r.shutdown();
+}
+
+fn exchange(client: &Client, r: &Running, form: &[(&str, &str)]) -> reqwest::blocking::Response {
+    client.post(https(r, "/token")).form(form).send().unwrap()
+}
+
+const GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+
+#[test]
+fn token_exchange_over_mtls_then_use_delegate_end_and_reject() {
+    let w = World::new("exchange");
+    let r = w.start(w.config());
+    let (broker, _) = w.client("/agent/broker");
+    let (browser_client, browser) = w.client("/agent/browser");
+    // The broker exchanges its SVID for a task credential.
+    let res = exchange(&broker, &r, &[("grant_type", GRANT), ("scope", "read send"), ("resource", r#"Dataset::"sales-summary""#), ("task", "pipeline-1"), ("audience", "payroll-api"), ("ttl", "600")]);
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().unwrap();
+    assert_eq!((v["issued_token_type"].as_str(), v["token_type"].as_str()), (Some("urn:ietf:params:oauth:token-type:txn_token"), Some("N_A")));
+    assert!(v["expires_in"].as_u64().unwrap() > 0 && v["expires_in"].as_u64().unwrap() <= 600);
+    let parent = v["access_token"].as_str().unwrap().to_string();
+    // Delegate `read` to the browser agent (named by its certificate chain).
+    let chain_pem: String = browser.iter().map(|c| pem_cert(c)).collect();
+    let res = exchange(
+        &broker,
+        &r,
+        &[("grant_type", GRANT), ("scope", "read"), ("resource", r#"Dataset::"sales-summary""#), ("subject_token", &parent), ("actor_token", &chain_pem), ("actor_token_type", "urn:writ:params:token-type:x509-svid-chain")],
+    );
+    assert_eq!(res.status(), 200, "{}", res.text().unwrap());
+    let child = res.json::<Value>().unwrap()["access_token"].as_str().unwrap().to_string();
+    // The browser uses it through ext_authz (its certificate forwarded by the proxy).
+    let c = plain();
+    let use_it = |token: &str, path: &str, method: reqwest::Method| {
+        c.request(method, http(&r, &format!("/ext_authz{path}"))).header("x-forwarded-client-cert", xfcc(&browser)).bearer_auth(token).send().unwrap()
+    };
+    assert_eq!(use_it(&child, "/datasets/sales-summary", reqwest::Method::GET).status(), 200);
+    // Not `send`: outside the delegated scope.
+    let res = use_it(&child, "/datasets/sales-summary/send", reqwest::Method::POST);
+    assert_eq!(res.status(), 403);
+    // The parent is bound to the broker: the browser cannot use it.
+    assert_eq!(use_it(&parent, "/datasets/sales-summary", reqwest::Method::GET).headers()["x-writ-reason"], "untrusted");
+    // The browser may not end the task; the broker may.
+    assert_eq!(browser_client.post(https(&r, "/task/pipeline-1/end")).send().unwrap().status(), 403);
+    let v: Value = broker.post(https(&r, "/task/pipeline-1/end")).send().unwrap().json().unwrap();
+    assert_eq!(v, json!({ "task": "pipeline-1", "revoked": 2 }));
+    // Rejected afterwards.
+    let res = use_it(&child, "/datasets/sales-summary", reqwest::Method::GET);
+    assert_eq!((res.status().as_u16(), res.headers()["x-writ-reason"].to_str().unwrap()), (403, "revoked"));
+    // Bad exchanges.
+    assert_eq!(exchange(&broker, &r, &[("grant_type", "password")]).json::<Value>().unwrap()["error"], "unsupported_grant_type");
+    assert_eq!(exchange(&broker, &r, &[("grant_type", GRANT), ("scope", "read")]).json::<Value>().unwrap()["error"], "invalid_request");
+    let res = exchange(&broker, &r, &[("grant_type", GRANT), ("scope", "read"), ("resource", r#"PayrollRecord::"run-42/emp-7""#), ("task", "run-42")]);
+    assert_eq!((res.status().as_u16(), res.json::<Value>().unwrap()["error"].as_str().unwrap().to_string()), (403, "access_denied".into()));
+    r.shutdown();
+}
+
+#[test]
+fn tls_without_a_client_certificate_or_from_an_unknown_domain_is_refused() {
+    let w = World::new("mtls");
+    let r = w.start(w.config());
+    // No client certificate: the handshake fails.
+    let anonymous = Client::builder().use_rustls_tls().add_root_certificate(reqwest::Certificate::from_pem(w.server_ca.as_bytes()).unwrap()).build().unwrap();
+    assert!(anonymous.get(https(&r, "/healthz")).send().is_err());
+    // A certificate of an unknown trust domain: TLS completes, the exchange is refused as JSON.
+    let other = World { pki: Pki::new("other.example", KeyAlg::P256), dir: w.dir.clone(), server_ca: w.server_ca.clone() };
+    let (stranger, _) = other.client("/agent/x");
+    let res = exchange(&stranger, &r, &[("grant_type", GRANT), ("scope", "read"), ("resource", r#"Dataset::"sales-summary""#), ("task", "t")]);
+    assert_eq!(res.status(), 401);
+    let v: Value = res.json().unwrap();
+    assert_eq!(v["error"], "invalid_client");
+    assert!(v["error_description"].as_str().unwrap().contains("no bundle for trust domain `other.example`"));
+    // The server serves on.
+    let (broker, _) = w.client("/agent/broker");
+    assert_eq!(broker.get(https(&r, "/.well-known/jwks.json")).send().unwrap().status(), 200);
+    r.shutdown();
+}
+
+#[test]
+fn curl_exchanges_an_svid_for_a_credential_over_mtls() {
+    if std::process::Command::new("curl").arg("--version").output().is_err() {
+        panic!("curl is required for this test (the README lists it)");
+    }
+    let w = World::new("curl");
+    let r = w.start(w.config());
+    let (chain, key) = w.pki.svid("/agent/payroll", KeyAlg::P256);
+    let cert: String = chain.iter().map(|c| pem_cert(c)).collect();
+    std::fs::write(w.dir.join("client.pem"), cert).unwrap();
+    std::fs::write(w.dir.join("client.key"), key).unwrap();
+    std::fs::write(w.dir.join("ca.pem"), &w.server_ca).unwrap();
+    let out = std::process::Command::new("curl")
+        .args(["-s", "--cacert"])
+        .arg(w.dir.join("ca.pem"))
+        .arg("--cert")
+        .arg(w.dir.join("client.pem"))
+        .arg("--key")
+        .arg(w.dir.join("client.key"))
+        .args(["--data-urlencode", &format!("grant_type={GRANT}"), "--data-urlencode", "scope=read", "--data-urlencode", r#"resource=PayrollRecord::"run-42/emp-7""#, "--data-urlencode", "task=run-42"])
+        .arg(https(&r, "/token"))
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stdout)));
+    assert!(v["access_token"].as_str().unwrap().split('.').count() == 3, "{v}");
+    r.shutdown();
+}
+
+#[test]
+fn reload_under_load_drops_nothing() {
+    let w = World::new("reload");
+    let policies = w.dir.join("p.cedar");
+    std::fs::write(&policies, r#"@id("v1") permit(principal, action == Action::"read", resource);"#).unwrap();
+    let mut cfg = w.config();
+    cfg.policies = Some(policies.clone());
+    let r = w.start(cfg);
+    let url = http(&r, "/access/v1/evaluation");
+    let body = json!({ "subject": { "type": "User", "id": "u" }, "action": { "name": "read" }, "resource": { "type": "Doc", "id": "d" } });
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let seen = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    let c = plain();
+                    let mut seen = std::collections::BTreeSet::new();
+                    let mut n = 0;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) || n < 50 {
+                        let res = c.post(&url).json(&body).send().unwrap();
+                        assert_eq!(res.status(), 200);
+                        let v: Value = res.json().unwrap();
+                        assert_eq!(v["decision"], true, "{v}");
+                        seen.insert(v["context"]["reasons"][0].as_str().unwrap().to_string());
+                        n += 1;
+                    }
+                    seen
+                })
+            })
+            .collect();
+        for i in 2..=6 {
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            std::fs::write(&policies, format!(r#"@id("v{i}") permit(principal, action == Action::"read", resource);"#)).unwrap();
+            r.reload().unwrap();
+        }
+        // A bad file leaves v6 in force.
+        std::fs::write(&policies, "permit(").unwrap();
+        assert!(r.reload().is_err());
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        workers.into_iter().flat_map(|h| h.join().unwrap()).collect::<std::collections::BTreeSet<_>>()
+    });
+    assert!(seen.contains("v1") && seen.contains("v6"), "{seen:?}");
+    let v: Value = plain().post(&url).json(&body).send().unwrap().json().unwrap();
+    assert_eq!(v["context"]["reasons"][0], "v6");
+    let metrics = plain().get(http(&r, "/metrics")).send().unwrap().text().unwrap();
+    assert!(metrics.contains(r#"writ_reloads_total{result="ok"} 5"#) && metrics.contains(r#"writ_reloads_total{result="error"} 1"#), "{metrics}");
+    r.shutdown();
+}
+
+#[test]
+fn config_files_and_impossible_settings() {
+    let dir = tmp("config");
+    let file = dir.join("writ.toml");
+    std::fs::write(&file, "listen = \"127.0.0.1:0\"\nttl_cap = 600\n[[route]]\nmethod = \"GET\"\npath = \"/docs/{id}\"\naction = \"read\"\nresource = 'Doc::\"{id}\"'\n").unwrap();
+    let c = Config::load(&file).unwrap();
+    assert_eq!((c.ttl_cap, c.routes.len()), (600, 1));
+    for (text, want) in [
+        ("ttl_cap = 0", "`ttl_cap` is 0"),
+        ("tls_listen = \"127.0.0.1:0\"", "needs `tls_cert` and `tls_key`"),
+        ("colour = \"blue\"", "unknown field"),
+        ("[[route]]\nmethod = \"GET\"\npath = \"/a/*/b\"\naction = \"r\"\nresource = \"X::\\\"y\\\"\"", "`*` may only end"),
+    ] {
+        std::fs::write(&file, text).unwrap();
+        let e = Config::load(&file).unwrap_err();
+        assert!(e.contains(want), "{text}: {e}");
+    }
+    let _ = Path::new(&dir);
+}

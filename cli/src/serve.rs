@@ -52,6 +52,9 @@ pub(crate) struct ServeArgs {
     /// Accept `x-forwarded-client-cert` with only a URI (a server only the proxy can reach).
     #[arg(long)]
     xfcc_trust_uri: bool,
+    /// Evaluate every request (no decision memo).
+    #[arg(long)]
+    no_decision_memo: bool,
 }
 
 pub(crate) fn run(args: ServeArgs) -> Result<ExitCode, Usage> {
@@ -86,6 +89,9 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode, Usage> {
     }
     c.workers = args.workers.or(c.workers);
     c.xfcc_trust_uri |= args.xfcc_trust_uri;
+    if args.no_decision_memo {
+        c.decision_memo = false;
+    }
     c.check().map_err(Usage)?;
     let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into())).try_init();
     writ_server::run(c, |r| {

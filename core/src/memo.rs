@@ -181,6 +181,9 @@ pub fn reads_for(policies: &[PolicyReads], action: &str, resource: &str) -> Read
         .fold(Reads::default(), |acc, p| acc.union(p.reads))
 }
 
+/// A general evaluation, the lifetime cap it was decided under, and the decision.
+type GeneralEntry = (crate::authz::Evaluation, u32, Decision);
+
 /// A resource type (`None`: not plainly written) and what its key holds.
 type TypeReads = (Option<Box<str>>, Reads);
 
@@ -205,6 +208,9 @@ pub struct DecisionMemo {
     timed: Buckets,
     len: usize,
     second: u64,
+    /// General (AuthZEN-shaped) evaluations by their whole text and the lifetime cap.
+    general: HashMap<u64, Vec<GeneralEntry>, Seeded>,
+    general_len: usize,
 }
 
 impl DecisionMemo {
@@ -217,6 +223,27 @@ impl DecisionMemo {
             timed: HashMap::with_hasher(Seeded::with_seed(seed ^ 0x7469_6d65)),
             len: 0,
             second: 0,
+            general: HashMap::with_hasher(Seeded::with_seed(seed ^ 0x6765_6e65)),
+            general_len: 0,
+        }
+    }
+
+    /// The decision of an identical general evaluation, if one was made (a seeded hash and
+    /// an equality match; nothing is cloned on a hit but the decision).
+    pub fn get_general(&self, e: &crate::authz::Evaluation, ttl_cap: u32) -> Option<Decision> {
+        let bucket = self.general.get(&self.hasher.hash_one((e, ttl_cap)))?;
+        bucket.iter().find(|(k, t, _)| *t == ttl_cap && k == e).map(|(_, _, d)| d.clone())
+    }
+
+    pub fn put_general(&mut self, e: &crate::authz::Evaluation, ttl_cap: u32, d: &Decision) {
+        if self.general_len >= MAX_MEMO_ENTRIES {
+            self.general.clear();
+            self.general_len = 0;
+        }
+        let bucket = self.general.entry(self.hasher.hash_one((e, ttl_cap))).or_default();
+        if !bucket.iter().any(|(k, t, _)| *t == ttl_cap && k == e) {
+            bucket.push((e.clone(), ttl_cap, d.clone()));
+            self.general_len += 1;
         }
     }
 

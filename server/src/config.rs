@@ -42,6 +42,9 @@ pub struct Config {
     /// Accept `x-forwarded-client-cert` with only a `URI` (no `Cert`/`Chain` to attest): only
     /// for a server reachable from the proxy alone. Default false: the chain must be forwarded.
     pub xfcc_trust_uri: bool,
+    /// Answer a request identical to one already decided under the loaded policies from
+    /// memory (default true; see the README's authorization section).
+    pub decision_memo: bool,
     /// ext_authz route rules: method + path pattern → action + resource (first match wins).
     #[serde(rename = "route")]
     pub routes: Vec<Route>,
@@ -66,6 +69,7 @@ impl Default for Config {
             workers: None,
             max_body_bytes: 1 << 20,
             xfcc_trust_uri: false,
+            decision_memo: true,
             routes: default_routes(),
         }
     }

@@ -17,7 +17,7 @@ use std::str::FromStr as _;
 use std::sync::Arc;
 
 /// An entity as a request names it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct EntityRef {
     /// A Cedar entity type name (`User`, `Acme::Doc`).
     pub type_name: String,
@@ -27,7 +27,7 @@ pub struct EntityRef {
 }
 
 /// One AuthZEN-shaped evaluation.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Evaluation {
     pub subject: EntityRef,
     /// The action name (`Action::"<name>"`).
@@ -64,12 +64,21 @@ fn uid(what: &str, type_name: &str, id: &str) -> Result<EntityUid, String> {
 }
 
 impl PolicyStore {
-    /// Decide a general evaluation. Never fails: problems deny, listed in `errors`.
+    /// Decide a general evaluation. Never fails: problems deny, listed in `errors`. With the
+    /// decision memo on, an identical evaluation (every field's text, and the lifetime cap) is
+    /// answered from memory: nothing else enters the decision.
     pub fn evaluate(&self, e: &Evaluation, default_ttl: u32) -> Decision {
-        match self.evaluate_general(e) {
+        if let Some(hit) = self.memo.as_ref().and_then(|m| lock(m).get_general(e, default_ttl)) {
+            return hit;
+        }
+        let d = match self.evaluate_general(e) {
             Ok(response) => self.decision(&response, default_ttl),
             Err(problem) => Decision::error(problem),
+        };
+        if let Some(m) = &self.memo {
+            lock(m).put_general(e, default_ttl, &d);
         }
+        d
     }
 
     fn evaluate_general(&self, e: &Evaluation) -> Result<cedar_policy::Response, String> {

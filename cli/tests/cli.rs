@@ -400,3 +400,31 @@ fn bench_runs_on_the_defaults_and_on_user_files() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8(o.stderr).unwrap().contains("the policies do not load"));
 }
+
+#[test]
+fn serve_answers_reloads_on_sighup_and_drains_on_sigterm() {
+    use std::io::BufRead as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_writ"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--workers", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line.trim().strip_prefix("writ serve: listening on http://").unwrap_or_else(|| panic!("{line}")).to_string();
+    let client = reqwest::blocking::Client::new();
+    assert_eq!(client.get(format!("http://{addr}/healthz")).send().unwrap().status(), 200);
+    let body = serde_json::json!({ "subject": { "type": "User", "id": "u" }, "action": { "name": "read" }, "resource": { "type": "Doc", "id": "d" } });
+    let v: serde_json::Value = client.post(format!("http://{addr}/access/v1/evaluation")).json(&body).send().unwrap().json().unwrap();
+    assert_eq!(v["decision"], false, "the shipped pack permits nothing for a User");
+    let kill = |sig: &str| assert!(Command::new("kill").args([sig, &child.id().to_string()]).status().unwrap().success());
+    kill("-HUP");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(client.get(format!("http://{addr}/readyz")).send().unwrap().status(), 200, "still serving after a reload");
+    kill("-TERM");
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("reloaded policies and bundles") && log.contains("shutting down"), "{log}");
+}

@@ -76,9 +76,5 @@ pub fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Re
         return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", format!("content type `{ct}`; send `application/json`")));
     }
     let bytes = body.map_err(|e| ApiError::new(e.status(), "bad-body", e.body_text()))?;
-    match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(ApiError::bad_request("the body is not a JSON object")),
-        Err(e) => Err(ApiError::bad_request(format!("the body is not JSON: {e}"))),
-    }
+    crate::decode::object_body(&bytes).map_err(|e| ApiError::bad_request(e.message))
 }

@@ -5,6 +5,7 @@
 
 use crate::State;
 use crate::api::{ApiError, RequestId, json_body, ok};
+use crate::decode::{self, DecodeError};
 use crate::tls::PeerChain;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -16,48 +17,16 @@ use std::sync::Arc;
 use std::time::Instant;
 use writ_host::{EntityRef, Evaluation};
 
-fn object<'a>(v: &'a Value, what: &str) -> Result<&'a Map<String, Value>, ApiError> {
-    v.as_object().ok_or_else(|| ApiError::bad_request(format!("`{what}` is not an object")))
+fn api(e: DecodeError) -> ApiError {
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
+    ApiError::new(status, if e.status == 413 { "limit" } else { "bad-request" }, e.message)
 }
 
-fn string(o: &Map<String, Value>, what: &str, key: &str) -> Result<String, ApiError> {
-    match o.get(key) {
-        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-        Some(Value::String(_)) => Err(ApiError::bad_request(format!("`{what}.{key}` is empty"))),
-        Some(_) => Err(ApiError::bad_request(format!("`{what}.{key}` is not a string"))),
-        None => Err(ApiError::bad_request(format!("missing `{what}.{key}`"))),
-    }
-}
-
-/// An optional JSON object as text (empty when absent).
-fn properties(o: &Map<String, Value>, what: &str, key: &str) -> Result<String, ApiError> {
-    match o.get(key) {
-        None | Some(Value::Null) => Ok(String::new()),
-        Some(v @ Value::Object(_)) => Ok(v.to_string()),
-        Some(_) => Err(ApiError::bad_request(format!("`{what}.{key}` is not an object"))),
-    }
-}
-
-fn entity(v: Option<&Value>, what: &str) -> Result<EntityRef, ApiError> {
-    let o = object(v.ok_or_else(|| ApiError::bad_request(format!("missing `{what}`")))?, what)?;
-    Ok(EntityRef { type_name: string(o, what, "type")?, id: string(o, what, "id")?, properties: properties(o, what, "properties")? })
-}
-
-/// One evaluation from a request object (subject, action, resource, context).
+/// One evaluation from a request object, as the component takes it.
 fn parse_evaluation(req: &Map<String, Value>) -> Result<Evaluation, ApiError> {
-    let action = object(req.get("action").ok_or_else(|| ApiError::bad_request("missing `action`"))?, "action")?;
-    let context = match req.get("context") {
-        None | Some(Value::Null) => String::new(),
-        Some(v @ Value::Object(_)) => v.to_string(),
-        Some(_) => return Err(ApiError::bad_request("`context` is not an object")),
-    };
-    Ok(Evaluation {
-        subject: entity(req.get("subject"), "subject")?,
-        action: string(action, "action", "name")?,
-        action_properties: properties(action, "action", "properties")?,
-        resource: entity(req.get("resource"), "resource")?,
-        context,
-    })
+    let e = decode::evaluation(req).map_err(api)?;
+    let r = |x: decode::Entity| EntityRef { type_name: x.type_name, id: x.id, properties: x.properties };
+    Ok(Evaluation { subject: r(e.subject), action: e.action, action_properties: e.action_properties, resource: r(e.resource), context: e.context })
 }
 
 /// Decide one evaluation: its AuthZEN response object and whether it allowed.
@@ -95,56 +64,6 @@ pub async fn evaluation(extract::State(state): extract::State<Arc<State>>, heade
     }
 }
 
-/// How a batch stops early (AuthZEN `options.evaluations_semantic`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Semantic {
-    ExecuteAll,
-    DenyOnFirstDeny,
-    PermitOnFirstPermit,
-}
-
-fn semantic(req: &Map<String, Value>) -> Result<Semantic, ApiError> {
-    let name = req.get("options").and_then(|o| o.get("evaluations_semantic"));
-    match name {
-        None | Some(Value::Null) => Ok(Semantic::ExecuteAll),
-        Some(Value::String(s)) => match s.as_str() {
-            "execute_all" => Ok(Semantic::ExecuteAll),
-            "deny_on_first_deny" => Ok(Semantic::DenyOnFirstDeny),
-            "permit_on_first_permit" => Ok(Semantic::PermitOnFirstPermit),
-            other => Err(ApiError::bad_request(format!("`options.evaluations_semantic` is `{other}`; use execute_all, deny_on_first_deny or permit_on_first_permit"))),
-        },
-        Some(_) => Err(ApiError::bad_request("`options.evaluations_semantic` is not a string")),
-    }
-}
-
-/// The batch's items with the request's top-level subject, action, resource and context as
-/// defaults (an item's own value replaces the default whole).
-fn items(req: &Map<String, Value>) -> Result<Option<Vec<Map<String, Value>>>, ApiError> {
-    let list = match req.get("evaluations") {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::Array(a)) if a.is_empty() => return Ok(None),
-        Some(Value::Array(a)) => a,
-        Some(_) => return Err(ApiError::bad_request("`evaluations` is not an array")),
-    };
-    if list.len() > 1000 {
-        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "limit", format!("{} evaluations in one request, over the cap of 1000", list.len())));
-    }
-    list.iter()
-        .enumerate()
-        .map(|(i, item)| {
-            let item = item.as_object().ok_or_else(|| ApiError::bad_request(format!("`evaluations[{i}]` is not an object")))?;
-            let mut merged = Map::new();
-            for key in ["subject", "action", "resource", "context"] {
-                if let Some(v) = item.get(key).or_else(|| req.get(key)) {
-                    merged.insert(key.into(), v.clone());
-                }
-            }
-            Ok(merged)
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Some)
-}
-
 /// `POST /access/v1/evaluations`: results in request order; `deny_on_first_deny` and
 /// `permit_on_first_permit` stop after the first such result (it included).
 pub async fn evaluations(extract::State(state): extract::State<Arc<State>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
@@ -152,8 +71,8 @@ pub async fn evaluations(extract::State(state): extract::State<Arc<State>>, head
     let id = RequestId::of(&headers);
     let answer = (|| {
         let req = json_body(&headers, body)?;
-        let sem = semantic(&req)?;
-        let Some(items) = items(&req)? else {
+        let sem = decode::semantic(&req).map_err(api)?;
+        let Some(items) = decode::items(&req).map_err(api)? else {
             // No `evaluations`: a single evaluation, answered as one.
             return decide(&state, &parse_evaluation(&req)?).map(|(b, _)| b);
         };
@@ -163,7 +82,7 @@ pub async fn evaluations(extract::State(state): extract::State<Arc<State>>, head
         for e in &evals {
             let (body, allow) = decide(&state, e)?;
             out.push(body);
-            if (sem == Semantic::DenyOnFirstDeny && !allow) || (sem == Semantic::PermitOnFirstPermit && allow) {
+            if (sem == decode::Semantic::DenyOnFirstDeny && !allow) || (sem == decode::Semantic::PermitOnFirstPermit && allow) {
                 break;
             }
         }

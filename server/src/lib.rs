@@ -14,6 +14,7 @@
 
 mod api;
 pub mod config;
+mod decode;
 mod exchange;
 pub mod extauthz;
 mod metrics;

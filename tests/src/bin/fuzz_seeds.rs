@@ -77,5 +77,17 @@ fn main() {
     ] {
         write(dir, "context", name, ctx.as_bytes());
     }
+    // AuthZEN requests, single and batch, as the decision server's tests send them.
+    let single = serde_json::json!({
+        "subject": { "type": "Agent", "id": "spiffe://acme.example/agent/payroll", "properties": { "trust_domain": "acme.example", "path": "/agent/payroll" } },
+        "action": { "name": "read", "properties": { "soft": true } },
+        "resource": { "type": "PayrollRecord", "id": "run-42/emp-7" },
+        "context": { "task_id": "run-42", "now": NOW, "delegation_depth": 0, "identity_expires_at": NOW + 3600 },
+    });
+    write(dir, "authzen_decode", "single", single.to_string().as_bytes());
+    let mut batch = single.clone();
+    batch["evaluations"] = serde_json::json!([{}, { "resource": { "type": "PayrollRecord", "id": "run-43/emp-7" } }, { "action": { "name": "write" } }]);
+    batch["options"] = serde_json::json!({ "evaluations_semantic": "deny_on_first_deny" });
+    write(dir, "authzen_decode", "batch", batch.to_string().as_bytes());
     println!("seed corpora written under {}", dir.display());
 }

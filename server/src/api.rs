@@ -45,6 +45,7 @@ impl ApiError {
 
     /// A failure of the runtime itself (a trapped instance, already replaced).
     pub fn internal(e: &writ_host::Error) -> ApiError {
+        tracing::warn!(error = %e, "the component failed; its instance was replaced");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("{e}"))
     }
 

@@ -157,6 +157,7 @@ impl Drop for Running {
 pub fn run(config: Config, on_ready: impl FnOnce(&Running)) -> Result<(), String> {
     use tokio::signal::unix::{SignalKind, signal};
     let running = start(config)?;
+    tracing::info!(http = ?running.http, https = ?running.https, "serving");
     on_ready(&running);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     rt.block_on(async {

@@ -107,7 +107,14 @@ pub async fn serve_tls(listener: TcpListener, acceptor: TlsAcceptor, app: Router
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
                     // A failed handshake (no client certificate, bad signature) ends here.
-                    let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await else { return };
+                    let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => tls,
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, "TLS handshake refused");
+                            return;
+                        }
+                        Err(_) => return,
+                    };
                     let chain: Vec<Vec<u8>> = tls.get_ref().1.peer_certificates().map(|c| c.iter().map(|c| c.to_vec()).collect()).unwrap_or_default();
                     let app = app.layer(axum::Extension(PeerChain(chain)));
                     let conn = http.serve_connection(TokioIo::new(tls), TowerToHyperService::new(app));

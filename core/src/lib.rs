@@ -16,6 +16,7 @@ pub mod jwt;
 pub mod ledger;
 pub mod limits;
 pub mod memo;
+pub mod route;
 pub mod spiffe_id;
 mod webpki_algs;
 pub mod x509;

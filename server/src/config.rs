@@ -2,6 +2,8 @@
 //! field has a default that works on 127.0.0.1 with the shipped policy pack.
 
 use serde::Deserialize;
+pub use writ_core::route::Route;
+use writ_core::route::default_routes;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -75,40 +77,6 @@ impl Default for Config {
     }
 }
 
-/// One ext_authz route: `GET /payroll/{run}/{emp}` → `read` on `PayrollRecord::"{run}/{emp}"`.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct Route {
-    /// An HTTP method, or `*` for any.
-    pub method: String,
-    /// Segments, `{name}` capturing one, a final `*` matching the rest.
-    pub path: String,
-    pub action: String,
-    /// A Cedar uid template, captures substituted: `PayrollRecord::"{run}/{emp}"`.
-    pub resource: String,
-    /// The task the intent belongs to (template), if any.
-    #[serde(default)]
-    pub task: Option<String>,
-}
-
-/// Routes for the shipped pack's scenarios, so ext_authz works out of the box.
-fn default_routes() -> Vec<Route> {
-    let r = |method: &str, path: &str, action: &str, resource: &str, task: Option<&str>| Route {
-        method: method.into(),
-        path: path.into(),
-        action: action.into(),
-        resource: resource.into(),
-        task: task.map(Into::into),
-    };
-    vec![
-        r("GET", "/payroll/{run}/{emp}", "read", r#"PayrollRecord::"{run}/{emp}""#, Some("{run}")),
-        r("GET", "/datasets/{name}", "read", r#"Dataset::"{name}""#, None),
-        r("POST", "/datasets/{name}/send", "send", r#"Dataset::"{name}""#, None),
-        r("POST", "/tools/{tool}", "invoke", r#"Tool::"{tool}""#, None),
-        r("POST", "/deploy/{env}", "deploy", r#"Environment::"{env}""#, None),
-    ]
-}
-
 impl Config {
     /// A TOML file; errors name the file and say what is wrong.
     pub fn load(path: &Path) -> Result<Config, String> {
@@ -136,7 +104,7 @@ impl Config {
             return Err("`max_body_bytes` is below 1024".into());
         }
         for r in &self.routes {
-            crate::extauthz::Pattern::parse(&r.path).map_err(|e| format!("route `{} {}`: {e}", r.method, r.path))?;
+            writ_core::route::Pattern::parse(&r.path).map_err(|e| format!("route `{} {}`: {e}", r.method, r.path))?;
         }
         Ok(())
     }

@@ -15,120 +15,10 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
+use writ_core::route::{from_hex, xfcc, xfcc_certs};
 use writ_host::{Identity, Intent, Proof};
-
-/// A route's path pattern: literal segments, `{name}` capturing one, a final `*` the rest.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pattern(Vec<Seg>);
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Seg {
-    Lit(String),
-    Var(String),
-    Rest,
-}
-
-impl Pattern {
-    pub fn parse(path: &str) -> Result<Pattern, String> {
-        if !path.starts_with('/') {
-            return Err("a path pattern starts with `/`".into());
-        }
-        let parts: Vec<&str> = path.trim_start_matches('/').split('/').filter(|s| !s.is_empty()).collect();
-        let mut segs = Vec::new();
-        for (i, p) in parts.iter().enumerate() {
-            if *p == "*" {
-                if i + 1 != parts.len() {
-                    return Err("`*` may only end a pattern".into());
-                }
-                segs.push(Seg::Rest);
-            } else if let Some(name) = p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-                if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                    return Err(format!("`{p}` is not a capture like `{{name}}`"));
-                }
-                segs.push(Seg::Var(name.into()));
-            } else {
-                segs.push(Seg::Lit((*p).into()));
-            }
-        }
-        Ok(Pattern(segs))
-    }
-
-    /// The captures when `path` matches.
-    pub fn matches(&self, path: &str) -> Option<BTreeMap<String, String>> {
-        let parts: Vec<&str> = path.trim_start_matches('/').split('/').filter(|s| !s.is_empty()).collect();
-        let mut caps = BTreeMap::new();
-        for (i, seg) in self.0.iter().enumerate() {
-            match seg {
-                Seg::Rest => {
-                    caps.insert("*".into(), parts.get(i..).map(|r| r.join("/")).unwrap_or_default());
-                    return Some(caps);
-                }
-                Seg::Lit(l) => {
-                    if parts.get(i) != Some(&l.as_str()) {
-                        return None;
-                    }
-                }
-                Seg::Var(v) => {
-                    let p = parts.get(i)?;
-                    let decoded = percent_encoding::percent_decode_str(p).decode_utf8().ok()?;
-                    caps.insert(v.clone(), decoded.into_owned());
-                }
-            }
-        }
-        (parts.len() == self.0.len()).then_some(caps)
-    }
-}
-
-/// `template` with `{name}` replaced by captures; values are escaped for a Cedar string.
-fn fill(template: &str, caps: &BTreeMap<String, String>) -> String {
-    let mut out = template.to_string();
-    for (k, v) in caps {
-        let escaped = v.replace('\\', "\\\\").replace('"', "\\\"");
-        out = out.replace(&format!("{{{k}}}"), &escaped);
-    }
-    out
-}
-
-/// The fields of the last (nearest) element of an `x-forwarded-client-cert` header.
-pub fn xfcc(value: &str) -> BTreeMap<String, String> {
-    // Elements are `,`-separated, pairs `;`-separated, values possibly quoted.
-    let mut elements: Vec<Vec<String>> = vec![vec![String::new()]];
-    let mut quoted = false;
-    for c in value.chars() {
-        let (Some(element), q) = (elements.last_mut(), quoted) else { continue };
-        match c {
-            '"' => quoted = !q,
-            ',' if !q => elements.push(vec![String::new()]),
-            ';' if !q => element.push(String::new()),
-            _ => {
-                if let Some(pair) = element.last_mut() {
-                    pair.push(c);
-                }
-            }
-        }
-    }
-    elements
-        .pop()
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|pair| pair.split_once('=').map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string())))
-        .collect()
-}
-
-/// DER certificates from a URL-encoded PEM value.
-fn certs(encoded: &str) -> Result<Vec<Vec<u8>>, String> {
-    use rustls_pki_types::CertificateDer;
-    use rustls_pki_types::pem::PemObject as _;
-    let pem = percent_encoding::percent_decode_str(encoded).decode_utf8().map_err(|_| "the forwarded certificate is not UTF-8".to_string())?;
-    let certs = CertificateDer::pem_slice_iter(pem.as_bytes()).map(|c| c.map(|c| c.to_vec())).collect::<Result<Vec<_>, _>>().map_err(|e| format!("the forwarded certificate is not PEM: {e:?}"))?;
-    if certs.is_empty() {
-        return Err("the forwarded certificate holds no CERTIFICATE block".into());
-    }
-    Ok(certs)
-}
 
 /// The caller, from the forwarded client certificate.
 fn caller(state: &State, headers: &HeaderMap) -> Result<Identity, ApiError> {
@@ -140,7 +30,7 @@ fn caller(state: &State, headers: &HeaderMap) -> Result<Identity, ApiError> {
         .map_err(|_| unauth("`x-forwarded-client-cert` is not text".into()))?;
     let f = xfcc(value);
     let chain = match (f.get("chain"), f.get("cert")) {
-        (Some(c), _) | (None, Some(c)) => Some(certs(c).map_err(unauth)?),
+        (Some(c), _) | (None, Some(c)) => Some(xfcc_certs(c).map_err(unauth)?),
         (None, None) => None,
     };
     if let Some(chain) = chain {
@@ -152,7 +42,7 @@ fn caller(state: &State, headers: &HeaderMap) -> Result<Identity, ApiError> {
         return Err(unauth("`x-forwarded-client-cert` carries no certificate to attest (set the proxy to forward Cert and Chain, or `xfcc_trust_uri`)".into()));
     }
     let td = uri.strip_prefix("spiffe://").and_then(|r| r.split('/').next()).filter(|t| !t.is_empty()).ok_or_else(|| unauth(format!("`{uri}` is not a SPIFFE ID")))?;
-    let hash = f.get("hash").map(|h| h.as_bytes().chunks(2).filter_map(|p| std::str::from_utf8(p).ok().and_then(|p| u8::from_str_radix(p, 16).ok())).collect::<Vec<u8>>());
+    let hash = f.get("hash").and_then(|h| from_hex(h));
     Ok(Identity {
         spiffe_id: uri.clone(),
         trust_domain: td.into(),
@@ -184,13 +74,12 @@ pub(crate) async fn check(extract::State(state): extract::State<Arc<State>>, met
             return deny(e.status, e.kind, json!({ "allow": false, "reason": e.kind, "message": e.message, "request_id": id.0 }), &id);
         }
     };
-    let route = state.routes.iter().find_map(|(p, r)| (r.method == "*" || r.method.eq_ignore_ascii_case(method.as_str())).then(|| p.matches(path).map(|c| (r, c))).flatten());
-    let Some((route, caps)) = route else {
+    let context = headers.get("x-writ-context").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let Some(core_intent) = state.routes.intent(method.as_str(), path, context) else {
         state.metrics.decided("ext_authz", "deny", started);
         return deny(StatusCode::FORBIDDEN, "no-route", json!({ "allow": false, "reason": "no-route", "message": format!("no route rule for `{method} {path}`"), "request_id": id.0 }), &id);
     };
-    let context = headers.get("x-writ-context").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    let what = Intent { action: route.action.clone(), resource: fill(&route.resource, &caps), task_id: route.task.as_deref().map(|t| fill(t, &caps)).unwrap_or_default(), context };
+    let what = Intent { action: core_intent.action, resource: core_intent.resource, task_id: core_intent.task_id, context: core_intent.context };
     let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
     let decided = match bearer {
         Some(token) => state.writ.present(token.trim(), &who, &what, &state.config.audience),
@@ -224,38 +113,5 @@ pub(crate) async fn check(extract::State(state): extract::State<Arc<State>>, met
             state.metrics.decided("ext_authz", "deny", started);
             deny(StatusCode::FORBIDDEN, e.kind(), json!({ "allow": false, "reason": e.kind(), "message": e.message(), "request_id": id.0 }), &id)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn patterns_capture_and_refuse() {
-        let p = Pattern::parse("/payroll/{run}/{emp}").unwrap();
-        let c = p.matches("/payroll/run-42/emp%207").unwrap();
-        assert_eq!((c["run"].as_str(), c["emp"].as_str()), ("run-42", "emp 7"));
-        assert!(p.matches("/payroll/run-42").is_none());
-        assert!(p.matches("/payroll/run-42/emp-7/extra").is_none());
-        assert!(p.matches("/other/run-42/emp-7").is_none());
-        let rest = Pattern::parse("/files/*").unwrap();
-        assert_eq!(rest.matches("/files/a/b/c").unwrap()["*"], "a/b/c");
-        assert!(Pattern::parse("/a/*/b").is_err());
-        assert!(Pattern::parse("a").is_err());
-        assert!(Pattern::parse("/{bad name}").is_err());
-        let caps: BTreeMap<String, String> = [("run".to_string(), "x\"y".to_string())].into();
-        assert_eq!(fill(r#"PayrollRecord::"{run}""#, &caps), r#"PayrollRecord::"x\"y""#);
-    }
-
-    #[test]
-    fn xfcc_fields_of_the_nearest_element() {
-        let v = r#"By=spiffe://a/x;Hash=abcd;URI=spiffe://old/one,By=spiffe://a/y;Hash=0a0b;Subject="CN=x,O=y";URI=spiffe://example.org/w;Cert="-----BEGIN%20CERTIFICATE-----""#;
-        let f = xfcc(v);
-        assert_eq!(f["uri"], "spiffe://example.org/w");
-        assert_eq!(f["hash"], "0a0b");
-        assert_eq!(f["subject"], "CN=x,O=y");
-        assert_eq!(f["cert"], "-----BEGIN%20CERTIFICATE-----");
-        assert!(certs(&f["cert"]).is_err());
     }
 }

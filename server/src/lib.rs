@@ -37,7 +37,7 @@ use writ_host::{AuditSink, IssuerAlg, IssuerKey, Writ};
 pub(crate) struct State {
     pub writ: Writ,
     pub config: Config,
-    pub routes: Vec<(extauthz::Pattern, Route)>,
+    pub routes: writ_core::route::Routes,
     pub metrics: metrics::Metrics,
     pub ready: AtomicBool,
 }
@@ -80,7 +80,7 @@ fn build(config: Config) -> Result<Arc<State>, String> {
     let writ = builder.build().map_err(|e| e.to_string())?;
     writ.set_ttl_cap(config.ttl_cap).map_err(|e| e.to_string())?;
     writ.set_decision_memo(config.decision_memo).map_err(|e| e.to_string())?;
-    let routes = config.routes.iter().map(|r| extauthz::Pattern::parse(&r.path).map(|p| (p, r.clone()))).collect::<Result<Vec<_>, _>>()?;
+    let routes = writ_core::route::Routes::compile(&config.routes)?;
     let state = Arc::new(State { writ, config, routes, metrics: metrics::Metrics::new(), ready: AtomicBool::new(false) });
     state.load()?;
     state.ready.store(true, Ordering::Relaxed);

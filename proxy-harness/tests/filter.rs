@@ -1,0 +1,293 @@
+//! The built `writ-filter.wasm` in the proxy-wasm harness, driven as Envoy drives it: allow,
+//! deny, refused callers, presented credentials, malformed input, bad configuration.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod fixture;
+
+use fixture::{PAYROLL, World, at};
+use serde_json::{Value, json};
+use std::sync::OnceLock;
+use writ_proxy_harness::{FilterModule, HttpRequest, HttpResponse, Vm};
+use writ_tests::NOW;
+
+fn module() -> &'static FilterModule {
+    static M: OnceLock<FilterModule> = OnceLock::new();
+    M.get_or_init(|| FilterModule::built().unwrap())
+}
+
+fn world() -> &'static World {
+    static W: OnceLock<World> = OnceLock::new();
+    W.get_or_init(World::new)
+}
+
+fn body(r: &HttpResponse) -> Value {
+    serde_json::from_slice(&r.local_reply.as_ref().expect("a local reply").body).unwrap()
+}
+
+fn refused(r: &HttpResponse, status: u32, reason: &str) -> Value {
+    assert!(!r.continued(), "expected a local reply, the request went upstream: {r:?}");
+    assert_eq!(r.action, 1, "a filter that replies locally pauses the stream");
+    let reply = r.local_reply.as_ref().unwrap();
+    assert_eq!(reply.status, status, "{reply:?}");
+    assert_eq!(reply.header("x-writ-reason"), Some(reason), "{reply:?}");
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    let b = body(r);
+    assert_eq!(b["allow"], false);
+    assert_eq!(b["reason"], reason);
+    b
+}
+
+fn audit_lines(vm: &mut Vm) -> Vec<Value> {
+    vm.take_logs().into_iter().filter(|l| l.level == 2).filter_map(|l| serde_json::from_str::<Value>(&l.message).ok()).collect()
+}
+
+#[test]
+fn imports_only_what_a_proxy_wasm_host_provides() {
+    let m = module();
+    assert_eq!(m.foreign_imports(), Vec::<String>::new(), "imports: {:?}", m.imports());
+    let exports = m.exports();
+    for e in ["proxy_abi_version_0_2_1", "proxy_on_memory_allocate", "proxy_on_context_create", "proxy_on_configure", "proxy_on_request_headers", "memory"] {
+        assert!(exports.iter().any(|x| x == e), "missing export {e}: {exports:?}");
+    }
+}
+
+#[test]
+fn allows_a_payroll_read_inside_its_task_over_mtls_and_audits_it() {
+    let w = world();
+    let payroll = w.workload("/agent/payroll");
+    let mut vm = w.vm(module(), json!({}));
+    vm.take_logs();
+    let r = vm.request(&payroll.over_mtls("GET", "/payroll/run-42/emp-7?fields=all").header("x-writ-decision", "spoofed")).unwrap();
+    assert!(r.continued(), "{r:?}");
+    assert_eq!(r.header("x-writ-decision"), Some("allow"));
+    assert_eq!(r.header("x-writ-subject"), Some(PAYROLL));
+    assert_eq!(r.header("x-writ-policies"), Some("payroll-read-in-task"));
+    assert_eq!(r.header("x-writ-max-ttl"), Some("900"));
+    assert_eq!(r.headers.iter().filter(|(k, _)| k == "x-writ-decision").count(), 1, "the client's copy is replaced");
+    let audit = audit_lines(&mut vm);
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0]["event.name"], "authorize");
+    assert_eq!(audit[0]["gen_ai.agent.id"], PAYROLL);
+    assert_eq!(audit[0]["gen_ai.tool.name"], "read");
+    assert_eq!(audit[0]["writ.resource"], r#"PayrollRecord::"run-42/emp-7""#);
+    assert_eq!(audit[0]["writ.task_id"], "run-42");
+    assert_eq!(audit[0]["writ.allow"], true);
+    assert_eq!(audit[0]["time"], NOW);
+}
+
+#[test]
+fn denies_by_policy_with_a_local_403() {
+    let w = world();
+    let mut vm = w.vm(module(), json!({}));
+    // The payroll agent may not read customer PII; the browser agent may not deploy.
+    let r = vm.request(&w.workload("/agent/payroll").over_mtls("GET", "/datasets/customer-pii")).unwrap();
+    let b = refused(&r, 403, "no-permit");
+    assert_eq!(b["intent"]["resource"], r#"Dataset::"customer-pii""#);
+    let r = vm.request(&w.workload("/agent/browser").over_mtls("POST", "/deploy/production")).unwrap();
+    refused(&r, 403, "no-permit");
+    let audit = audit_lines(&mut vm);
+    assert_eq!(audit.iter().filter(|a| a["writ.allow"] == false).count(), 2, "{audit:?}");
+    // A tool on the agent's allow-list is allowed, one off it is not.
+    let browser = w.workload("/agent/browser");
+    assert!(vm.request(&browser.over_mtls("POST", "/tools/web-search")).unwrap().continued());
+    refused(&vm.request(&browser.over_mtls("POST", "/tools/payroll-db")).unwrap(), 403, "no-permit");
+}
+
+#[test]
+fn refuses_unknown_callers_routes_and_trust_domains() {
+    let w = world();
+    let mut vm = w.vm(module(), json!({}));
+    let b = refused(&vm.request(&HttpRequest::new("GET", "/payroll/run-42/emp-7")).unwrap(), 401, "unauthenticated");
+    assert!(b["message"].as_str().unwrap().contains("no caller identity"), "{b}");
+    let payroll = w.workload("/agent/payroll");
+    let b = refused(&vm.request(&payroll.over_mtls("DELETE", "/payroll/run-42/emp-7")).unwrap(), 403, "no-route");
+    assert!(b["message"].as_str().unwrap().contains("DELETE /payroll/run-42/emp-7"), "{b}");
+    let foreign = HttpRequest::new("GET", "/payroll/run-42/emp-7").mtls_peer("spiffe://evil.example/agent/payroll", &payroll.sha256_hex);
+    let b = refused(&vm.request(&foreign).unwrap(), 401, "unauthenticated");
+    assert!(b["message"].as_str().unwrap().contains("evil.example"), "{b}");
+    let not_spiffe = HttpRequest::new("GET", "/payroll/run-42/emp-7").mtls_peer("https://acme.example/x", &payroll.sha256_hex);
+    refused(&vm.request(&not_spiffe).unwrap(), 401, "unauthenticated");
+    let bad_digest = HttpRequest::new("GET", "/payroll/run-42/emp-7").mtls_peer(PAYROLL, "zz");
+    refused(&vm.request(&bad_digest).unwrap(), 401, "unauthenticated");
+}
+
+#[test]
+fn attests_a_forwarded_client_certificate_chain() {
+    let w = world();
+    let payroll = w.workload("/agent/payroll");
+    let mut vm = w.vm(module(), json!({ "identity_sources": ["xfcc"] }));
+    let r = vm.request(&HttpRequest::new("GET", "/payroll/run-42/emp-7").header("x-forwarded-client-cert", &payroll.xfcc())).unwrap();
+    assert!(r.continued(), "{r:?}");
+    assert_eq!(r.header("x-writ-subject"), Some(PAYROLL));
+    // A chain from another CA of the same trust domain does not attest.
+    let other = writ_tests::pki::Pki::new(fixture::TD, writ_tests::pki::KeyAlg::P256);
+    let chain = other.chain3("/agent/payroll", writ_tests::pki::KeyAlg::P256);
+    let impostor = fixture::Workload { spiffe_id: PAYROLL.into(), sha256_hex: payroll.sha256_hex.clone(), chain };
+    let b = refused(&vm.request(&HttpRequest::new("GET", "/payroll/run-42/emp-7").header("x-forwarded-client-cert", &impostor.xfcc())).unwrap(), 401, "unauthenticated");
+    assert!(b["message"].as_str().unwrap().starts_with("untrusted"), "{b}");
+    // A bare URI is not trusted unless configured; the mTLS source is not configured here.
+    let uri_only = format!("URI={PAYROLL};Hash={}", payroll.sha256_hex);
+    refused(&vm.request(&HttpRequest::new("GET", "/payroll/run-42/emp-7").header("x-forwarded-client-cert", &uri_only)).unwrap(), 401, "unauthenticated");
+    let over_mtls_only = payroll.over_mtls("GET", "/payroll/run-42/emp-7");
+    refused(&vm.request(&over_mtls_only).unwrap(), 401, "unauthenticated");
+    let mut trusting = w.vm(module(), json!({ "identity_sources": ["xfcc"], "xfcc_trust_uri": true }));
+    assert!(trusting.request(&HttpRequest::new("GET", "/payroll/run-42/emp-7").header("x-forwarded-client-cert", &uri_only)).unwrap().continued());
+}
+
+#[test]
+fn malformed_input_gets_clear_refusals_not_traps() {
+    let w = world();
+    let payroll = w.workload("/agent/payroll");
+    let mut vm = w.vm(module(), json!({}));
+    let xfcc = |v: &str| HttpRequest::new("GET", "/payroll/run-42/emp-7").header("x-forwarded-client-cert", v);
+    for bad in ["Cert=\"not%20pem\"", "Chain=\"-----BEGIN%20CERTIFICATE-----%0AAAAA%0A-----END%20CERTIFICATE-----\"", "garbage;;;,,,", ""] {
+        let r = vm.request(&xfcc(bad)).unwrap();
+        refused(&r, 401, "unauthenticated");
+    }
+    // Not UTF-8 where text is required: fail closed (503), never a trap.
+    let r = vm.request(&payroll.over_mtls("GET", "/payroll/run-42/emp-7").header_bytes("authorization", b"Bearer \xff\xfe")).unwrap();
+    refused(&r, 503, "unavailable");
+    // Malformed context JSON and bearer tokens are decisions, with reasons.
+    let r = vm.request(&payroll.over_mtls("GET", "/payroll/run-42/emp-7").header("x-writ-context", "{not json")).unwrap();
+    let b = refused(&r, 403, "error");
+    assert!(!b["errors"].as_array().unwrap().is_empty(), "{b}");
+    let r = vm.request(&payroll.over_mtls("GET", "/payroll/run-42/emp-7").header("authorization", "Bearer a.b")).unwrap();
+    refused(&r, 403, "malformed");
+    // The VM still serves.
+    assert!(vm.request(&payroll.over_mtls("GET", "/payroll/run-42/emp-7")).unwrap().continued());
+}
+
+#[test]
+fn fail_open_when_configured_lets_undecidable_requests_through_marked() {
+    let w = world();
+    let payroll = w.workload("/agent/payroll");
+    let mut vm = w.vm(module(), json!({ "fail_closed": false }));
+    let r = vm.request(&payroll.over_mtls("GET", "/payroll/run-42/emp-7").header_bytes("authorization", b"Bearer \xff").header("x-writ-subject", "spoofed")).unwrap();
+    assert!(r.continued(), "{r:?}");
+    assert_eq!(r.header("x-writ-decision"), Some("unchecked"));
+    assert_eq!(r.header("x-writ-subject"), None, "spoofed decision headers are removed");
+    // A policy deny is still a deny.
+    refused(&vm.request(&payroll.over_mtls("GET", "/datasets/customer-pii")).unwrap(), 403, "no-permit");
+}
+
+#[test]
+fn presented_credentials_are_verified_bound_scoped_and_timed() {
+    let w = world();
+    let payroll = w.workload("/agent/payroll");
+    let token = w.credential(&payroll, "run-42", &[("read", r#"PayrollRecord::"run-42/emp-7""#)], 120);
+    let mut vm = w.vm(module(), json!({}));
+    vm.take_logs();
+    let with = |req: HttpRequest, t: &str| req.header("authorization", &format!("Bearer {t}"));
+    let r = vm.request(&with(payroll.over_mtls("GET", "/payroll/run-42/emp-7"), &token)).unwrap();
+    assert!(r.continued(), "{r:?}");
+    assert_eq!(r.header("x-writ-decision"), Some("allow"));
+    let ttl: u64 = r.header("x-writ-max-ttl").unwrap().parse().unwrap();
+    assert!(ttl <= 120, "capped by the credential's remaining life: {ttl}");
+    let audit = audit_lines(&mut vm);
+    assert_eq!(audit[0]["event.name"], "present");
+    assert!(audit[0]["writ.jti"].as_str().is_some_and(|j| !j.is_empty()), "{audit:?}");
+    // Outside its scope: another record of the same task is not in the credential.
+    let r = vm.request(&with(payroll.over_mtls("GET", "/payroll/run-43/emp-7"), &token)).unwrap();
+    assert_eq!(r.local_reply.as_ref().unwrap().status, 403);
+    // Stolen: presented by another workload (another key and identity).
+    let browser = w.workload("/agent/browser");
+    let r = vm.request(&with(browser.over_mtls("GET", "/payroll/run-42/emp-7"), &token)).unwrap();
+    refused(&r, 403, "untrusted");
+    // Same SPIFFE ID, another key (a copied token replayed from elsewhere).
+    let other_key = w.workload("/agent/payroll");
+    refused(&vm.request(&with(other_key.over_mtls("GET", "/payroll/run-42/emp-7"), &token)).unwrap(), 403, "untrusted");
+    // Tampered: one claim byte changed.
+    let mut parts: Vec<String> = token.split('.').map(String::from).collect();
+    parts[1] = format!("{}A", &parts[1][..parts[1].len() - 1]);
+    refused(&vm.request(&with(payroll.over_mtls("GET", "/payroll/run-42/emp-7"), &parts.join("."))).unwrap(), 403, "untrusted");
+    // Expired: the proxy's clock moves past its lifetime.
+    vm.set_time(at(NOW + 121));
+    refused(&vm.request(&with(payroll.over_mtls("GET", "/payroll/run-42/emp-7"), &token)).unwrap(), 403, "expired");
+}
+
+#[test]
+fn credentials_need_the_issuer_keys_and_audience() {
+    let w = world();
+    let payroll = w.workload("/agent/payroll");
+    let token = w.credential(&payroll, "run-42", &[("read", r#"PayrollRecord::"run-42/emp-7""#)], 120);
+    let req = payroll.over_mtls("GET", "/payroll/run-42/emp-7").header("authorization", &format!("Bearer {token}"));
+    let mut no_keys = w.vm(module(), json!({ "issuer_jwks": { "keys": [] } }));
+    refused(&no_keys.request(&req).unwrap(), 403, "untrusted");
+    let mut other_audience = w.vm(module(), json!({ "audience": "another-api" }));
+    refused(&other_audience.request(&req).unwrap(), 403, "untrusted");
+}
+
+#[test]
+fn bad_configurations_are_refused_with_the_reason_logged() {
+    let w = world();
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (b"{not json".to_vec(), "plugin configuration"),
+        (w.config(json!({ "policies": "permit(principal, action, resource" })), "policies"),
+        (w.config(json!({ "trust_domains": { "acme.example": "not a bundle" } })), "acme.example"),
+        (w.config(json!({ "routes": [{ "method": "GET", "path": "/a/*/b", "action": "read", "resource": "X::\"y\"" }] })), "/a/*/b"),
+        (w.config(json!({ "identity_sources": [] })), "identity_sources"),
+        (w.config(json!({ "no_such_field": 1 })), "no_such_field"),
+    ];
+    for (config, expected) in cases {
+        let mut vm = Vm::start(module(), &config, at(NOW)).unwrap();
+        assert!(!vm.configured(), "accepted a bad configuration ({expected})");
+        let logs = vm.take_logs();
+        assert!(logs.iter().any(|l| l.level == 4 && l.message.contains("configuration refused") && l.message.contains(expected)), "{expected}: {logs:?}");
+    }
+}
+
+#[test]
+fn own_policies_and_routes_from_the_configuration() {
+    let w = world();
+    let config = json!({
+        "policies": "@id(\"orders\") permit(principal, action == Action::\"list\", resource) when { context.task_id == \"\" };",
+        "routes": [{ "method": "*", "path": "/orders/*", "action": "list", "resource": "Orders::\"{*}\"" }],
+    });
+    let mut vm = w.vm(module(), config);
+    let payroll = w.workload("/agent/payroll");
+    let r = vm.request(&payroll.over_mtls("PUT", "/orders/2026/11")).unwrap();
+    assert!(r.continued(), "{r:?}");
+    assert_eq!(r.header("x-writ-policies"), Some("orders"));
+    refused(&vm.request(&payroll.over_mtls("GET", "/payroll/run-42/emp-7")).unwrap(), 403, "no-route");
+}
+
+#[test]
+fn the_filter_decides_as_writ_core_does_natively() {
+    // The same table through the filter (Wasm, proxy-wasm) and writ-core (native).
+    let w = world();
+    let mut vm = w.vm(module(), json!({}));
+    let mut native = writ_core::Engine::default();
+    native.set_policies(&writ_tests::pack::policies(), Some(&writ_tests::pack::schema()), Some(&writ_tests::pack::entities())).unwrap();
+    let routes = writ_core::route::Routes::compile(&writ_core::route::default_routes()).unwrap();
+    let agents = ["/agent/payroll", "/agent/browser", "/agent/broker", "/agent/ci", "/agent/oncall"];
+    let requests = [
+        ("GET", "/payroll/run-42/emp-7"),
+        ("GET", "/payroll/run-43/emp-7"),
+        ("GET", "/datasets/sales-summary"),
+        ("GET", "/datasets/customer-pii"),
+        ("POST", "/datasets/customer-pii/send"),
+        ("POST", "/tools/web-search"),
+        ("POST", "/tools/browser"),
+        ("POST", "/tools/payroll-db"),
+        ("POST", "/deploy/staging"),
+        ("POST", "/deploy/production"),
+    ];
+    let mut allowed = 0;
+    for a in agents {
+        let wl = w.workload(a);
+        for (method, path) in requests {
+            let r = vm.request(&wl.over_mtls(method, path)).unwrap();
+            let intent = routes.intent(method, path, "").unwrap();
+            let d = native.check(&wl.identity(), &intent, NOW);
+            assert_eq!(r.continued(), d.allow, "{a} {method} {path}: {d:?} vs {r:?}");
+            if d.allow {
+                allowed += 1;
+                assert_eq!(r.header("x-writ-policies"), Some(d.reasons.join(",").as_str()));
+                assert_eq!(r.header("x-writ-max-ttl"), Some(d.max_ttl_secs.to_string().as_str()));
+            } else {
+                assert_eq!(body(&r)["reasons"], json!(d.reasons));
+            }
+        }
+    }
+    assert!(allowed > 3 && allowed < agents.len() * requests.len(), "the table must exercise both answers: {allowed}");
+}

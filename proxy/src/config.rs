@@ -1,0 +1,179 @@
+//! The filter's configuration: JSON from the proxy's plugin configuration. Every field has a
+//! closed default; with none at all (`{}`) the filter runs the shipped policy pack with the
+//! shipped routes and trusts identities only from the proxy's own mTLS validation.
+
+use serde::Deserialize;
+use writ_core::route::{Route, default_routes};
+
+/// Where the caller's identity comes from, tried in the configured order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// The downstream TLS connection the proxy terminated and validated: its URI SAN
+    /// (`connection.uri_san_peer_certificate`) and certificate digest
+    /// (`connection.sha256_peer_certificate_digest`), the key a credential's `cnf` binds.
+    Connection,
+    /// An `x-forwarded-client-cert` header set by a proxy in front: its `Chain`/`Cert` is
+    /// attested against `trust_domains` here; a bare `URI` only with `xfcc_trust_uri`.
+    Xfcc,
+}
+
+/// One trust domain's bundle: PEM CA certificates or a SPIFFE bundle (JWKS).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum BundleText {
+    Text(String),
+    Json(serde_json::Value),
+}
+
+impl BundleText {
+    pub fn bytes(&self) -> Vec<u8> {
+        match self {
+            BundleText::Text(s) => s.clone().into_bytes(),
+            BundleText::Json(v) => v.to_string().into_bytes(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilterConfig {
+    /// Trust domain → bundle. Identities of any other trust domain are refused, whatever
+    /// source they come from.
+    pub trust_domains: std::collections::BTreeMap<String, BundleText>,
+    /// Cedar policy text; absent: the shipped pack (`policies/`), with its schema and entities.
+    pub policies: Option<String>,
+    pub schema: Option<String>,
+    pub entities: Option<String>,
+    /// Route rules: method + path pattern → action + resource (first match wins).
+    pub routes: Vec<Route>,
+    pub identity_sources: Vec<Source>,
+    /// Accept an XFCC element with only a `URI` (no certificate to attest).
+    pub xfcc_trust_uri: bool,
+    /// How long an identity vouched for by the proxy (no certificate expiry is exposed) counts
+    /// as live, seconds.
+    pub vouched_identity_secs: u64,
+    /// The audience Writ credentials presented here must name.
+    pub audience: String,
+    /// The `iss` of accepted credentials.
+    pub issuer: String,
+    /// The issuer's public keys (the decision server's `/.well-known/jwks.json`). Without
+    /// them every presented credential is refused.
+    pub issuer_jwks: Option<serde_json::Value>,
+    /// The request header holding the intent's JSON context; empty turns it off.
+    pub context_header: String,
+    /// When a request cannot be decided (the filter is not configured, a header is not text):
+    /// true answers 503, false lets it through marked `x-writ-decision: unchecked`.
+    pub fail_closed: bool,
+    pub jwt_leeway_secs: u64,
+    pub ttl_cap: u32,
+    pub max_delegation_depth: u32,
+    pub decision_memo: bool,
+    /// Write an audit line per decision with the proxy's logging (info level).
+    pub audit: bool,
+}
+
+impl Default for FilterConfig {
+    fn default() -> Self {
+        FilterConfig {
+            trust_domains: Default::default(),
+            policies: None,
+            schema: None,
+            entities: None,
+            routes: default_routes(),
+            identity_sources: vec![Source::Connection],
+            xfcc_trust_uri: false,
+            vouched_identity_secs: 300,
+            audience: "writ".into(),
+            issuer: "writ".into(),
+            issuer_jwks: None,
+            context_header: "x-writ-context".into(),
+            fail_closed: true,
+            jwt_leeway_secs: 0,
+            ttl_cap: 3600,
+            max_delegation_depth: 2,
+            decision_memo: true,
+            audit: true,
+        }
+    }
+}
+
+/// The shipped policy pack, compiled in (the filter reads no files).
+pub mod pack {
+    pub const POLICIES: &str = concat!(
+        include_str!("../../policies/breakglass.cedar"),
+        "\n",
+        include_str!("../../policies/data.cedar"),
+        "\n",
+        include_str!("../../policies/delegation.cedar"),
+        "\n",
+        include_str!("../../policies/payroll.cedar"),
+        "\n",
+        include_str!("../../policies/revocation.cedar"),
+        "\n",
+        include_str!("../../policies/tools.cedar"),
+    );
+    pub const SCHEMA: &str = include_str!("../../policies/writ.cedarschema");
+    pub const ENTITIES: &str = include_str!("../../policies/entities.json");
+}
+
+impl FilterConfig {
+    /// Parse the plugin configuration; empty means every default. Errors say what is wrong.
+    pub fn parse(bytes: &[u8]) -> Result<FilterConfig, String> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(FilterConfig::default());
+        }
+        let c: FilterConfig = serde_json::from_slice(bytes).map_err(|e| format!("plugin configuration: {e}"))?;
+        if c.identity_sources.is_empty() {
+            return Err("plugin configuration: `identity_sources` is empty; no caller could be identified".into());
+        }
+        if c.ttl_cap == 0 {
+            return Err("plugin configuration: `ttl_cap` is 0".into());
+        }
+        if c.vouched_identity_secs == 0 {
+            return Err("plugin configuration: `vouched_identity_secs` is 0".into());
+        }
+        if c.audience.is_empty() {
+            return Err("plugin configuration: `audience` is empty".into());
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_compiled_in_pack_is_every_policy_file() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
+        let mut on_disk = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "cedar") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                assert!(pack::POLICIES.contains(text.trim()), "{} is not compiled into the filter", path.display());
+                on_disk += text.matches("@id(").count();
+            }
+        }
+        assert_eq!(pack::POLICIES.matches("@id(").count(), on_disk);
+    }
+
+    #[test]
+    fn defaults_are_closed_and_errors_say_what_is_wrong() {
+        for empty in [&b""[..], b"  \n", b"{}"] {
+            let c = FilterConfig::parse(empty).unwrap();
+            assert!(c.fail_closed && c.trust_domains.is_empty() && c.issuer_jwks.is_none() && !c.xfcc_trust_uri);
+            assert_eq!(c.identity_sources, vec![Source::Connection]);
+            assert_eq!(c.jwt_leeway_secs, 0);
+        }
+        let err = |j: &str| FilterConfig::parse(j.as_bytes()).unwrap_err();
+        assert!(err(r#"{"identity_sources":[]}"#).contains("identity_sources"));
+        assert!(err(r#"{"identity_sources":["carrier-pigeon"]}"#).contains("carrier-pigeon"));
+        assert!(err(r#"{"ttl_cap":0}"#).contains("ttl_cap"));
+        assert!(err(r#"{"audience":""}"#).contains("audience"));
+        assert!(err(r#"{"fail_closed":"yes"}"#).contains("plugin configuration"));
+        assert!(err("[1,2]").contains("plugin configuration"));
+    }
+}

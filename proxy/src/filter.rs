@@ -1,0 +1,390 @@
+//! What the filter does with one request, free of the proxy-wasm ABI: who is calling, what
+//! they intend, and the answer — so the logic is the same natively (unit tests) and in the
+//! proxy. Every rule is `writ-core`'s.
+
+use crate::config::{FilterConfig, Source, pack};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use std::collections::HashMap;
+use serde_json::json;
+use writ_core::crypto::{Crypto, RustCrypto, SigningKey};
+use writ_core::route::{Routes, from_hex, xfcc, xfcc_certs};
+use writ_core::{Algorithm, Config, Decision, Engine, Identity, Intent, MemoryLedger, Proof, spiffe_id};
+
+/// Vouched identities remembered at once (the cache starts over when full).
+const MAX_VOUCHED: usize = 4096;
+
+/// Decoded XFCC chains remembered at once (values are a few KB each).
+const MAX_FORWARDED: usize = 256;
+
+/// Headers the filter sets on allowed requests; a client's own copies are replaced or removed.
+pub const DECISION_HEADERS: [&str; 4] = ["x-writ-decision", "x-writ-subject", "x-writ-policies", "x-writ-max-ttl"];
+
+/// What the proxy tells the filter about one request.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub method: String,
+    /// `:path`, query included.
+    pub path: String,
+    /// `x-forwarded-client-cert`.
+    pub xfcc: Option<String>,
+    /// `authorization`.
+    pub authorization: Option<String>,
+    /// The configured context header's value.
+    pub context: Option<String>,
+    /// The downstream connection's validated peer certificate, when mTLS.
+    pub peer: Option<Peer>,
+}
+
+/// `connection.uri_san_peer_certificate` and `connection.sha256_peer_certificate_digest`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Peer {
+    pub uri_san: String,
+    pub sha256_hex: String,
+}
+
+/// The filter's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Forward upstream with these request headers set (`x-writ-*`).
+    Allow { headers: Vec<(String, String)> },
+    /// Forward upstream unchecked (only when `fail_closed` is false and no decision was possible).
+    Unchecked { problem: String },
+    /// Answer locally: status, headers, JSON body.
+    Reply { status: u32, headers: Vec<(String, String)>, body: String },
+}
+
+/// One audit line per decision; field names as the host's audit events (OpenTelemetry GenAI
+/// where one exists).
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditLine<'a> {
+    #[serde(rename = "event.name")]
+    pub kind: &'a str,
+    pub time: u64,
+    #[serde(rename = "gen_ai.agent.id", skip_serializing_if = "Option::is_none")]
+    pub spiffe_id: Option<&'a str>,
+    #[serde(rename = "writ.task_id", skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<&'a str>,
+    #[serde(rename = "gen_ai.tool.name", skip_serializing_if = "Option::is_none")]
+    pub action: Option<&'a str>,
+    #[serde(rename = "writ.resource", skip_serializing_if = "Option::is_none")]
+    pub resource: Option<&'a str>,
+    #[serde(rename = "writ.allow")]
+    pub allow: bool,
+    #[serde(rename = "writ.reasons")]
+    pub reasons: &'a [String],
+    #[serde(rename = "writ.jti", skip_serializing_if = "Option::is_none")]
+    pub jti: Option<&'a str>,
+    #[serde(rename = "writ.act_chain", skip_serializing_if = "Vec::is_empty")]
+    pub act_chain: Vec<String>,
+    #[serde(rename = "writ.detail", skip_serializing_if = "Option::is_none")]
+    pub detail: Option<&'a str>,
+}
+
+/// Verification with RustCrypto, issuer keys from the configuration; the filter never signs.
+struct FilterCrypto {
+    verifier: RustCrypto,
+    jwks: String,
+}
+
+impl Crypto for FilterCrypto {
+    fn verify(&self, alg: Algorithm, public_key: &[u8], message: &[u8], signature: &[u8]) -> bool {
+        self.verifier.verify(alg, public_key, message, signature)
+    }
+    fn signing_key(&self) -> Result<SigningKey, String> {
+        Err("the proxy filter does not issue credentials".into())
+    }
+    fn sign(&self, _kid: &str, _message: &[u8]) -> Result<Vec<u8>, String> {
+        Err("the proxy filter does not issue credentials".into())
+    }
+    fn public_keys(&self) -> String {
+        self.jwks.clone()
+    }
+}
+
+/// A configured filter: one per proxy-wasm VM (per worker thread), shared by its requests.
+pub struct Filter {
+    engine: Engine,
+    /// Identities the proxy vouched for, by URI SAN: (digest hex, the identity without its
+    /// expiry). Parsing a SPIFFE ID and decoding a digest per request cost more than deciding.
+    vouched: HashMap<String, (String, Identity)>,
+    /// Certificate chains decoded from XFCC values, by the exact value: decoding PEM out of
+    /// a URL-encoded header costs more than attesting a cached chain. Attestation (and its
+    /// time checks) still runs on every request.
+    forwarded: HashMap<String, Vec<Vec<u8>>>,
+    routes: Routes,
+    crypto: FilterCrypto,
+    ledger: MemoryLedger,
+    config: FilterConfig,
+}
+
+/// A caller that could not be identified (401) or a request that could not be decided.
+struct Refusal {
+    status: u32,
+    reason: &'static str,
+    message: String,
+}
+
+impl Filter {
+    /// Build from the plugin configuration; `hash_seed` is entropy for the engine's caches.
+    /// Any error (bad JSON, policies, bundles, routes) names what is wrong.
+    pub fn configure(bytes: &[u8], hash_seed: u64) -> Result<Filter, String> {
+        let config = FilterConfig::parse(bytes)?;
+        let mut engine = Engine::new(Config {
+            jwt_leeway_secs: config.jwt_leeway_secs,
+            hash_seed,
+            default_ttl_secs: config.ttl_cap,
+            issuer: config.issuer.clone(),
+            max_delegation_depth: config.max_delegation_depth,
+            decision_memo: config.decision_memo,
+        });
+        for (td, bundle) in &config.trust_domains {
+            engine.set_bundle(td, &bundle.bytes()).map_err(|e| format!("trust domain `{td}`: {e}"))?;
+        }
+        let (policies, schema, entities) = match &config.policies {
+            Some(p) => (p.as_str(), config.schema.as_deref(), config.entities.as_deref()),
+            None => (pack::POLICIES, Some(config.schema.as_deref().unwrap_or(pack::SCHEMA)), Some(config.entities.as_deref().unwrap_or(pack::ENTITIES))),
+        };
+        engine.set_policies(policies, schema, entities).map_err(|e| format!("policies: {e}"))?;
+        let routes = Routes::compile(&config.routes)?;
+        let jwks = match &config.issuer_jwks {
+            None => r#"{"keys":[]}"#.to_string(),
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(v) => v.to_string(),
+        };
+        Ok(Filter { engine, vouched: HashMap::new(), forwarded: HashMap::new(), routes, crypto: FilterCrypto { verifier: RustCrypto::new(), jwks }, ledger: MemoryLedger::new(), config })
+    }
+
+    pub fn config(&self) -> &FilterConfig {
+        &self.config
+    }
+
+    /// Decide `req` at `now` (Unix seconds). Also returns the audit line, when one is due.
+    pub fn decide(&mut self, req: &Request, now: u64) -> (Outcome, Option<String>) {
+        let who = match self.caller(req, now) {
+            Ok(who) => who,
+            Err(r) => return (reply(r.status, r.reason, json!({ "allow": false, "reason": r.reason, "message": r.message })), None),
+        };
+        let context = req.context.as_deref().unwrap_or("");
+        let Some(what) = self.routes.intent(&req.method, &req.path, context) else {
+            let message = format!("no route rule for `{} {}`", req.method, req.path.split('?').next().unwrap_or(""));
+            return (reply(403, "no-route", json!({ "allow": false, "reason": "no-route", "message": message })), None);
+        };
+        let bearer = req.authorization.as_deref().and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer "))).map(str::trim);
+        let (kind, decided) = match bearer {
+            Some(token) => {
+                let presented = self.engine.present(token, &who, &what, &self.config.audience, now, &self.crypto, &self.ledger);
+                ("present", presented.map(|p| (p.decision, Some(p.claims))))
+            }
+            None => ("authorize", Ok((self.engine.check(&who, &what, now), None))),
+        };
+        match decided {
+            Ok((d, claims)) => {
+                let audit = self.config.audit.then(|| {
+                    let line = AuditLine {
+                        kind,
+                        time: now,
+                        spiffe_id: Some(&who.spiffe_id),
+                        task_id: Some(claims.as_ref().map_or(what.task_id.as_str(), |c| c.txn.as_str())).filter(|t| !t.is_empty()),
+                        action: Some(&what.action),
+                        resource: Some(&what.resource),
+                        allow: d.allow,
+                        reasons: &d.reasons,
+                        jti: claims.as_ref().map(|c| c.jti.as_str()),
+                        act_chain: claims.as_ref().map(|c| c.chain()).unwrap_or_default(),
+                        detail: d.errors.first().map(String::as_str),
+                    };
+                    serde_json::to_string(&line).unwrap_or_default()
+                });
+                (self.answer(&who, &what, &d), audit)
+            }
+            Err(e) => {
+                // A bad, expired, revoked or stolen credential: refused, and audited.
+                let message = e.message();
+                let reasons = [e.kind().to_string()];
+                let audit = self.config.audit.then(|| {
+                    let line = AuditLine {
+                        kind,
+                        time: now,
+                        spiffe_id: Some(&who.spiffe_id),
+                        task_id: Some(what.task_id.as_str()).filter(|t| !t.is_empty()),
+                        action: Some(&what.action),
+                        resource: Some(&what.resource),
+                        allow: false,
+                        reasons: &reasons,
+                        jti: None,
+                        act_chain: Vec::new(),
+                        detail: Some(&message),
+                    };
+                    serde_json::to_string(&line).unwrap_or_default()
+                });
+                (reply(403, e.kind(), json!({ "allow": false, "reason": e.kind(), "message": message })), audit)
+            }
+        }
+    }
+
+    /// What to answer when no decision is possible (the filter is not configured, the proxy
+    /// failed a call): 503 when fail-closed, else through unchecked.
+    pub fn undecidable(fail_closed: bool, problem: &str) -> Outcome {
+        if fail_closed {
+            reply(503, "unavailable", json!({ "allow": false, "reason": "unavailable", "message": problem }))
+        } else {
+            Outcome::Unchecked { problem: problem.to_string() }
+        }
+    }
+
+    fn answer(&self, who: &Identity, what: &Intent, d: &Decision) -> Outcome {
+        if d.allow {
+            let headers = vec![
+                ("x-writ-decision".to_string(), "allow".to_string()),
+                ("x-writ-subject".to_string(), who.spiffe_id.clone()),
+                ("x-writ-policies".to_string(), d.reasons.join(",")),
+                ("x-writ-max-ttl".to_string(), d.max_ttl_secs.to_string()),
+            ];
+            return Outcome::Allow { headers };
+        }
+        let reason = d.reasons.first().cloned().unwrap_or_else(|| if d.errors.is_empty() { "no-permit".into() } else { "error".into() });
+        let body = json!({ "allow": false, "reason": reason, "reasons": d.reasons, "errors": d.errors, "intent": { "action": what.action, "resource": what.resource } });
+        reply(403, &reason, body)
+    }
+
+    /// The caller, from the first configured source that has one.
+    fn caller(&mut self, req: &Request, now: u64) -> Result<Identity, Refusal> {
+        let unauth = |message: String| Refusal { status: 401, reason: "unauthenticated", message };
+        for i in 0..self.config.identity_sources.len() {
+            match self.config.identity_sources[i] {
+                Source::Connection => {
+                    if let Some(peer) = &req.peer {
+                        return self.vouched_cached(&peer.uri_san, &peer.sha256_hex, now).map_err(unauth);
+                    }
+                }
+                Source::Xfcc => {
+                    if let Some(value) = &req.xfcc {
+                        return self.forwarded(value, now).map_err(unauth);
+                    }
+                }
+            }
+        }
+        let tried: Vec<&str> = self.config.identity_sources.iter().map(|s| if *s == Source::Connection { "an mTLS peer certificate" } else { "x-forwarded-client-cert" }).collect();
+        Err(unauth(format!("no caller identity: the request has no {}", tried.join(" or "))))
+    }
+
+    /// [`Filter::vouched`], remembered by URI SAN and digest.
+    fn vouched_cached(&mut self, uri: &str, sha256_hex: &str, now: u64) -> Result<Identity, String> {
+        let expires_at = now.saturating_add(self.config.vouched_identity_secs);
+        if let Some((hex, id)) = self.vouched.get(uri)
+            && hex == sha256_hex
+        {
+            return Ok(Identity { expires_at, ..id.clone() });
+        }
+        let id = self.vouched(uri, Some(sha256_hex), now)?;
+        if self.vouched.len() >= MAX_VOUCHED {
+            self.vouched.clear();
+        }
+        self.vouched.insert(uri.to_string(), (sha256_hex.to_string(), id.clone()));
+        Ok(id)
+    }
+
+    /// An identity the proxy validated (its TLS stack, or a trusted XFCC `URI`).
+    fn vouched(&self, uri: &str, sha256_hex: Option<&str>, now: u64) -> Result<Identity, String> {
+        let (spiffe_id, trust_domain) = spiffe_id::parse(uri)?;
+        if !self.config.trust_domains.contains_key(&trust_domain) {
+            return Err(format!("trust domain `{trust_domain}` is not one this filter trusts"));
+        }
+        let thumbprint = match sha256_hex {
+            None => String::new(),
+            Some(h) => from_hex(h).filter(|d| d.len() == 32).map(|d| URL_SAFE_NO_PAD.encode(d)).ok_or_else(|| format!("the peer certificate digest `{}` is not SHA-256 hex", spiffe_id::clip(h)))?,
+        };
+        Ok(Identity { spiffe_id, trust_domain, expires_at: now.saturating_add(self.config.vouched_identity_secs), thumbprint, proof: Proof::X509Svid })
+    }
+
+    /// The nearest XFCC element: its chain attested here, or its URI when trusted.
+    fn forwarded(&mut self, value: &str, now: u64) -> Result<Identity, String> {
+        if let Some(chain) = self.forwarded.get(value) {
+            return self.engine.attest_x509(chain, now, &self.crypto).map_err(|e| format!("{}: {}", e.kind(), e.message()));
+        }
+        let f = xfcc(value);
+        if let Some(c) = f.get("chain").or_else(|| f.get("cert")) {
+            let chain = xfcc_certs(c)?;
+            let identity = self.engine.attest_x509(&chain, now, &self.crypto).map_err(|e| format!("{}: {}", e.kind(), e.message()))?;
+            if self.forwarded.len() >= MAX_FORWARDED {
+                self.forwarded.clear();
+            }
+            self.forwarded.insert(value.to_string(), chain);
+            return Ok(identity);
+        }
+        let uri = f.get("uri").ok_or("`x-forwarded-client-cert` has no Chain, Cert or URI")?;
+        if !self.config.xfcc_trust_uri {
+            return Err("`x-forwarded-client-cert` carries no certificate to attest (forward Cert and Chain, or set `xfcc_trust_uri`)".into());
+        }
+        self.vouched(uri, f.get("hash").map(String::as_str), now)
+    }
+
+    /// The ledger revocations are checked against (filled by the proxy's host, if ever).
+    pub fn ledger(&self) -> &MemoryLedger {
+        &self.ledger
+    }
+}
+
+impl std::fmt::Debug for Filter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Filter").field("routes", &self.routes.len()).field("trust_domains", &self.config.trust_domains.keys()).finish_non_exhaustive()
+    }
+}
+
+fn reply(status: u32, reason: &str, body: serde_json::Value) -> Outcome {
+    let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+    // Header values must be visible ASCII; a reason that is not is left out of the header.
+    if !reason.is_empty() && reason.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        headers.push(("x-writ-reason".to_string(), reason.to_string()));
+    }
+    Outcome::Reply { status, headers, body: body.to_string() }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn undecidable_requests_follow_fail_closed() {
+        match Filter::undecidable(true, "the `authorization` header is not UTF-8") {
+            Outcome::Reply { status, headers, body } => {
+                assert_eq!(status, 503);
+                assert!(headers.contains(&("x-writ-reason".to_string(), "unavailable".to_string())));
+                assert!(body.contains("not UTF-8"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(Filter::undecidable(false, "x"), Outcome::Unchecked { .. }));
+    }
+
+    #[test]
+    fn configuration_errors_name_their_part() {
+        assert!(Filter::configure(br#"{"trust_domains":{"Not A Domain":"x"}}"#, 0).unwrap_err().contains("Not A Domain"));
+        assert!(Filter::configure(br#"{"policies":"permit(principal,"}"#, 0).unwrap_err().starts_with("policies"));
+        assert!(Filter::configure(br#"{"routes":[{"method":"GET","path":"nope","action":"a","resource":"R::\"r\""}]}"#, 0).unwrap_err().contains("nope"));
+        // With nothing configured, the shipped pack loads, and nobody is trusted.
+        let mut f = Filter::configure(b"{}", 0).unwrap();
+        let req = Request {
+            method: "GET".into(),
+            path: "/payroll/run-42/emp-7".into(),
+            peer: Some(Peer { uri_san: "spiffe://acme.example/agent/payroll".into(), sha256_hex: "00".repeat(32) }),
+            ..Request::default()
+        };
+        match f.decide(&req, 1_800_000_000).0 {
+            Outcome::Reply { status, body, .. } => {
+                assert_eq!(status, 401);
+                assert!(body.contains("not one this filter trusts"), "{body}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn reasons_that_are_not_header_text_stay_in_the_body_only() {
+        let Outcome::Reply { headers, .. } = reply(403, "bad\nreason", json!({})) else { panic!() };
+        assert!(!headers.iter().any(|(k, _)| k == "x-writ-reason"));
+    }
+}

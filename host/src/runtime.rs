@@ -732,6 +732,13 @@ impl Writ {
             .map_err(Error::from)
     }
 
+    /// The revocations (ended tasks, cut-off agents) recorded after sequence number `seq`, in
+    /// order: `(seq, entry)`, the entry as the component wrote it (a JSON ledger event).
+    /// What replicas outside this process (the proxy-wasm filter) poll to stay in step.
+    pub fn revocations_since(&self, seq: u64) -> Vec<(u64, String)> {
+        self.inner.shared.ledger.since(seq)
+    }
+
     /// Revoke every grant of a task; returns how many were live.
     pub fn end_task(&self, task_id: &str) -> Result<u32, Error> {
         self.with_instance(|i| i.module.writ_agent_issue().call_end_task(&mut i.store, task_id))

@@ -54,6 +54,8 @@ mod errno {
 }
 
 const MAP_REQUEST_HEADERS: i32 = 0;
+const MAP_HTTP_CALL_RESPONSE_HEADERS: i32 = 6;
+const BUFFER_HTTP_CALL_RESPONSE_BODY: i32 = 4;
 const BUFFER_VM_CONFIGURATION: i32 = 6;
 const BUFFER_PLUGIN_CONFIGURATION: i32 = 7;
 
@@ -132,6 +134,22 @@ impl HttpRequest {
     }
 }
 
+/// An HTTP callout the filter dispatched (`proxy_http_call`), waiting for an answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpCall {
+    pub token: u32,
+    pub cluster: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub timeout_ms: u32,
+}
+
+impl HttpCall {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
 /// What became of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpResponse {
@@ -152,6 +170,9 @@ impl HttpResponse {
     }
 }
 
+/// A header map: lower-case names, raw values, in order.
+pub type Headers = Vec<(String, Vec<u8>)>;
+
 /// The host's side of one VM.
 #[derive(Default)]
 struct Host {
@@ -170,6 +191,10 @@ struct Host {
     /// proxy-wasm-cpp-host does), not looked up by name on every call.
     memory: Option<Memory>,
     allocate: Option<TypedFunc<i32, i32>>,
+    /// Callouts dispatched and not yet answered; the answer being delivered.
+    calls: Vec<HttpCall>,
+    next_token: u32,
+    call_response: Option<(Headers, Vec<u8>)>,
 }
 
 /// The compiled filter, shared by VMs (as Envoy shares it across worker threads).
@@ -229,6 +254,7 @@ struct Exports {
 /// One VM running the filter: configured once, then any number of requests.
 pub struct Vm {
     store: Store<Host>,
+    instance: Instance,
     exports: Exports,
     root: i32,
     next_context: i32,
@@ -280,7 +306,7 @@ impl Vm {
         let configure = instance.get_typed_func::<(i32, i32), i32>(&mut store, "proxy_on_configure").map_err(err("proxy_on_configure"))?;
         let size = i32::try_from(plugin_configuration.len()).unwrap_or(i32::MAX);
         let configured = started != 0 && configure.call(&mut store, (ROOT_CONTEXT, size)).map_err(err("proxy_on_configure"))? != 0;
-        Ok(Vm { store, exports, root: ROOT_CONTEXT, next_context: ROOT_CONTEXT + 1, configured })
+        Ok(Vm { store, instance, exports, root: ROOT_CONTEXT, next_context: ROOT_CONTEXT + 1, configured })
     }
 
     /// Whether `proxy_on_configure` accepted the configuration.
@@ -301,6 +327,29 @@ impl Vm {
     /// The tick period the filter asked for (0: none).
     pub fn tick_period_ms(&self) -> u32 {
         self.store.data().tick_period_ms
+    }
+
+    /// One timer tick of the root context (`proxy_on_tick`), as the proxy fires every period.
+    pub fn tick(&mut self) -> Result<(), Error> {
+        let f = self.instance.get_typed_func::<i32, ()>(&mut self.store, "proxy_on_tick").map_err(err("proxy_on_tick"))?;
+        f.call(&mut self.store, self.root).map_err(err("proxy_on_tick"))
+    }
+
+    /// The callouts dispatched since the last call, and forget them here (answer each with
+    /// [`Vm::respond`]).
+    pub fn take_http_calls(&mut self) -> Vec<HttpCall> {
+        std::mem::take(&mut self.store.data_mut().calls)
+    }
+
+    /// Deliver the answer to callout `token` (`proxy_on_http_call_response`); a timeout is an
+    /// answer with no headers and no body.
+    pub fn respond(&mut self, token: u32, headers: Headers, body: Vec<u8>) -> Result<(), Error> {
+        let (n, size) = (i32::try_from(headers.len()).unwrap_or(i32::MAX), i32::try_from(body.len()).unwrap_or(i32::MAX));
+        self.store.data_mut().call_response = Some((headers, body));
+        let f = self.instance.get_typed_func::<(i32, i32, i32, i32, i32), ()>(&mut self.store, "proxy_on_http_call_response").map_err(err("proxy_on_http_call_response"))?;
+        let r = f.call(&mut self.store, (self.root, token as i32, n, size, 0)).map_err(err("proxy_on_http_call_response"));
+        self.store.data_mut().call_response = None;
+        r
     }
 
     /// One HTTP stream: request headers (end of stream), then done, log, delete.
@@ -427,6 +476,15 @@ fn text(caller: &mut Caller<'_, Host>, ptr: i32, len: i32) -> Option<String> {
     read(caller, ptr, len).and_then(|b| String::from_utf8(b).ok())
 }
 
+/// The header map `map` of the current stream or callout answer.
+fn header_map(host: &Host, map: i32) -> Option<&[(String, Vec<u8>)]> {
+    match map {
+        MAP_REQUEST_HEADERS => Some(&host.headers),
+        MAP_HTTP_CALL_RESPONSE_HEADERS => host.call_response.as_ref().map(|(h, _)| h.as_slice()),
+        _ => None,
+    }
+}
+
 // ---- the ABI (module `env`) ----
 
 fn add_abi(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
@@ -458,6 +516,10 @@ fn add_abi(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
         "proxy_get_buffer_bytes",
         |mut c: Caller<'_, Host>, kind: i32, start: i32, max: i32, ret_ptr: i32, ret_size: i32| -> wasmtime::Result<i32> {
             let buffer = match kind {
+                BUFFER_HTTP_CALL_RESPONSE_BODY => match &c.data().call_response {
+                    Some((_, body)) => body.clone(),
+                    None => return Ok(status::NOT_FOUND),
+                },
                 BUFFER_VM_CONFIGURATION => c.data().vm_configuration.clone(),
                 BUFFER_PLUGIN_CONFIGURATION => c.data().plugin_configuration.clone(),
                 _ => return Ok(status::NOT_FOUND),
@@ -475,10 +537,8 @@ fn add_abi(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
         },
     )?;
     linker.func_wrap("env", "proxy_get_header_map_pairs", |mut c: Caller<'_, Host>, map: i32, ret_ptr: i32, ret_size: i32| -> wasmtime::Result<i32> {
-        if map != MAP_REQUEST_HEADERS {
-            return Ok(status::NOT_FOUND);
-        }
-        let bytes = serialize_map(&c.data().headers);
+        let Some(pairs) = header_map(c.data(), map) else { return Ok(status::NOT_FOUND) };
+        let bytes = serialize_map(pairs);
         give(&mut c, &bytes, ret_ptr, ret_size)
     })?;
     linker.func_wrap("env", "proxy_set_header_map_pairs", |mut c: Caller<'_, Host>, map: i32, ptr: i32, len: i32| -> i32 {
@@ -498,11 +558,9 @@ fn add_abi(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
         "proxy_get_header_map_value",
         |mut c: Caller<'_, Host>, map: i32, key_ptr: i32, key_len: i32, ret_ptr: i32, ret_size: i32| -> wasmtime::Result<i32> {
             let Some(key) = text(&mut c, key_ptr, key_len) else { return Ok(status::INVALID_MEMORY_ACCESS) };
-            if map != MAP_REQUEST_HEADERS {
-                return Ok(status::NOT_FOUND);
-            }
+            let Some(pairs) = header_map(c.data(), map) else { return Ok(status::NOT_FOUND) };
             // Envoy's header maps are case-insensitive; the first value is returned.
-            let value = c.data().headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(&key)).map(|(_, v)| v.clone());
+            let value = pairs.iter().find(|(k, _)| k.eq_ignore_ascii_case(&key)).map(|(_, v)| v.clone());
             match value {
                 Some(v) => give(&mut c, &v, ret_ptr, ret_size),
                 None => Ok(status::NOT_FOUND),
@@ -557,6 +615,44 @@ fn add_abi(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
                 Some(v) => give(&mut c, &v, ret_ptr, ret_size),
                 None => Ok(status::NOT_FOUND),
             }
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_http_call",
+        |mut c: Caller<'_, Host>,
+         upstream_ptr: i32,
+         upstream_len: i32,
+         headers_ptr: i32,
+         headers_len: i32,
+         body_ptr: i32,
+         body_len: i32,
+         trailers_ptr: i32,
+         trailers_len: i32,
+         timeout_ms: i32,
+         ret_token: i32|
+         -> i32 {
+            let Some(cluster) = text(&mut c, upstream_ptr, upstream_len) else { return status::INVALID_MEMORY_ACCESS };
+            let Some(headers) = read(&mut c, headers_ptr, headers_len).and_then(|b| deserialize_map(&b)) else { return status::BAD_ARGUMENT };
+            let Some(body) = read(&mut c, body_ptr, body_len) else { return status::INVALID_MEMORY_ACCESS };
+            if read(&mut c, trailers_ptr, trailers_len).and_then(|b| deserialize_map(&b)).is_none() {
+                return status::BAD_ARGUMENT;
+            }
+            // Envoy refuses a callout without the required pseudo-headers.
+            if ![":method", ":path", ":authority"].iter().all(|h| headers.iter().any(|(k, _)| k == h)) {
+                return status::BAD_ARGUMENT;
+            }
+            let headers = headers.into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned())).collect();
+            let token = {
+                let h = c.data_mut();
+                h.next_token += 1;
+                h.next_token
+            };
+            if write_u32(&mut c, ret_token, token).is_none() {
+                return status::INVALID_MEMORY_ACCESS;
+            }
+            c.data_mut().calls.push(HttpCall { token, cluster, headers, body, timeout_ms: timeout_ms as u32 });
+            status::OK
         },
     )?;
     linker.func_wrap(

@@ -9,7 +9,7 @@ use proxy_wasm::types::{Action, ContextType, LogLevel};
 use std::cell::RefCell;
 use std::hash::BuildHasher as _;
 use std::rc::Rc;
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, UNIX_EPOCH};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -25,7 +25,19 @@ struct Root {
     filter: Option<Rc<RefCell<Filter>>>,
 }
 
-impl Context for Root {}
+impl Context for Root {
+    fn on_http_call_response(&mut self, _token_id: u32, _num_headers: usize, body_size: usize, _num_trailers: usize) {
+        let Some(filter) = self.filter.clone() else { return };
+        let status = self.get_http_call_response_header_bytes(":status").and_then(|s| String::from_utf8(s).ok());
+        let body = if body_size == 0 { Vec::new() } else { self.get_http_call_response_body(0, body_size).unwrap_or_default() };
+        let now = self.get_current_time().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        match filter.borrow_mut().feed_response(status.as_deref(), &body, now) {
+            Ok(0) => {}
+            Ok(n) => log(LogLevel::Info, &format!("writ: {n} revocation(s) from the feed")),
+            Err(e) => log(LogLevel::Warn, &format!("writ: {e}")),
+        }
+    }
+}
 
 impl RootContext for Root {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
@@ -35,6 +47,9 @@ impl RootContext for Root {
         match Filter::configure(&bytes, seed) {
             Ok(f) => {
                 log(LogLevel::Info, "writ: configured");
+                if let Some(feed) = &f.config().revocations {
+                    self.set_tick_period(Duration::from_millis(feed.period_ms));
+                }
                 self.filter = Some(Rc::new(RefCell::new(f)));
                 true
             }
@@ -43,6 +58,17 @@ impl RootContext for Root {
                 log(LogLevel::Error, &format!("writ: configuration refused: {e}"));
                 false
             }
+        }
+    }
+
+    /// Poll the revocation feed (an HTTP callout; the answer comes to `on_http_call_response`).
+    fn on_tick(&mut self) {
+        let Some(filter) = self.filter.clone() else { return };
+        let Some(call) = filter.borrow_mut().feed_call() else { return };
+        let headers: Vec<(&str, &str)> = call.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        if let Err(status) = self.dispatch_http_call(&call.cluster, headers, None, vec![], Duration::from_millis(call.timeout_ms)) {
+            filter.borrow_mut().feed_failed();
+            log(LogLevel::Warn, &format!("writ: cannot poll the revocation feed through cluster `{}`: {status:?}", call.cluster));
         }
     }
 

@@ -71,6 +71,33 @@ pub struct FilterConfig {
     pub decision_memo: bool,
     /// Write an audit line per decision with the proxy's logging (info level).
     pub audit: bool,
+    /// Poll the decision server's revocation feed, so credentials of ended tasks and cut-off
+    /// agents are refused here too. Without it the filter knows no revocations: a credential
+    /// stays usable until it expires.
+    pub revocations: Option<RevocationFeed>,
+}
+
+/// Where and how often the filter polls `GET /ledger/revocations` (an HTTP callout through
+/// one of the proxy's clusters; never blocking a request).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RevocationFeed {
+    /// The proxy cluster that reaches the decision server.
+    pub cluster: String,
+    /// The `:authority` of the callout.
+    pub authority: String,
+    pub path: String,
+    pub period_ms: u64,
+    pub timeout_ms: u64,
+    /// Presented credentials are refused (503 when fail-closed) while the last successful
+    /// poll is older than this, or before the first one.
+    pub stale_after_secs: u64,
+}
+
+impl Default for RevocationFeed {
+    fn default() -> Self {
+        RevocationFeed { cluster: "writ".into(), authority: "writ".into(), path: "/ledger/revocations".into(), period_ms: 1000, timeout_ms: 500, stale_after_secs: 10 }
+    }
 }
 
 impl Default for FilterConfig {
@@ -94,6 +121,7 @@ impl Default for FilterConfig {
             max_delegation_depth: 2,
             decision_memo: true,
             audit: true,
+            revocations: None,
         }
     }
 }
@@ -136,6 +164,17 @@ impl FilterConfig {
         if c.audience.is_empty() {
             return Err("plugin configuration: `audience` is empty".into());
         }
+        if let Some(f) = &c.revocations {
+            if f.cluster.is_empty() || !f.path.starts_with('/') {
+                return Err("plugin configuration: `revocations` needs a `cluster` and a `path` starting with `/`".into());
+            }
+            if f.period_ms == 0 || f.timeout_ms == 0 || f.stale_after_secs == 0 {
+                return Err("plugin configuration: `revocations` periods must be above 0".into());
+            }
+            if f.stale_after_secs.saturating_mul(1000) < f.period_ms {
+                return Err("plugin configuration: `revocations.stale_after_secs` is shorter than one poll period".into());
+            }
+        }
         Ok(c)
     }
 }
@@ -175,5 +214,10 @@ mod tests {
         assert!(err(r#"{"audience":""}"#).contains("audience"));
         assert!(err(r#"{"fail_closed":"yes"}"#).contains("plugin configuration"));
         assert!(err("[1,2]").contains("plugin configuration"));
+        let feed = FilterConfig::parse(br#"{"revocations":{}}"#).unwrap().revocations.unwrap();
+        assert_eq!((feed.cluster.as_str(), feed.path.as_str(), feed.period_ms), ("writ", "/ledger/revocations", 1000));
+        assert!(err(r#"{"revocations":{"period_ms":0}}"#).contains("revocations"));
+        assert!(err(r#"{"revocations":{"period_ms":60000,"stale_after_secs":5}}"#).contains("stale_after_secs"));
+        assert!(err(r#"{"revocations":{"path":"x"}}"#).contains("path"));
     }
 }

@@ -150,6 +150,23 @@ pub async fn cut_off(extract::State(state): extract::State<Arc<State>>, headers:
     revoke(&state, &headers, peer.as_ref().map(|p| &p.0), "cut_off", resource, || state.writ.cut_off(&agent), ("agent", &agent))
 }
 
+/// `GET /ledger/revocations?after=<seq>`: ended tasks and cut-off agents recorded after
+/// `after`, for replicas that decide elsewhere (the proxy-wasm filter polls it).
+/// `{"epoch","next","revocations":[…]}`: `next` is the `after` of the next poll; a different
+/// `epoch` means the server restarted and its numbering began again (poll from 0).
+pub async fn revocations(extract::State(state): extract::State<Arc<State>>, headers: HeaderMap, uri: axum::http::Uri) -> Response {
+    let id = RequestId::of(&headers);
+    let after = match uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "after").map(|(_, v)| v.parse::<u64>())) {
+        None | Some(None) => 0,
+        Some(Some(Ok(n))) => n,
+        Some(Some(Err(_))) => return ApiError::bad_request("`after` is a sequence number (an unsigned integer)").respond(&id),
+    };
+    let entries = state.writ.revocations_since(after);
+    let next = entries.last().map_or(after, |(seq, _)| *seq);
+    let revocations: Vec<Value> = entries.iter().filter_map(|(_, data)| serde_json::from_str(data).ok()).collect();
+    ok(StatusCode::OK, json!({ "epoch": state.epoch, "next": next, "revocations": revocations }), &id)
+}
+
 /// `GET /.well-known/jwks.json`: the keys Writ's credentials verify with.
 pub async fn jwks(extract::State(state): extract::State<Arc<State>>, headers: HeaderMap) -> Response {
     let id = RequestId::of(&headers);

@@ -40,6 +40,8 @@ pub(crate) struct State {
     pub routes: writ_core::route::Routes,
     pub metrics: metrics::Metrics,
     pub ready: AtomicBool,
+    /// Names this run of the server, so revocation pollers notice a restart.
+    pub epoch: String,
 }
 
 impl State {
@@ -81,7 +83,9 @@ fn build(config: Config) -> Result<Arc<State>, String> {
     writ.set_ttl_cap(config.ttl_cap).map_err(|e| e.to_string())?;
     writ.set_decision_memo(config.decision_memo).map_err(|e| e.to_string())?;
     let routes = writ_core::route::Routes::compile(&config.routes)?;
-    let state = Arc::new(State { writ, config, routes, metrics: metrics::Metrics::new(), ready: AtomicBool::new(false) });
+    let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let epoch = format!("{:x}-{:x}", started.as_nanos(), std::process::id());
+    let state = Arc::new(State { writ, config, routes, metrics: metrics::Metrics::new(), ready: AtomicBool::new(false), epoch });
     state.load()?;
     state.ready.store(true, Ordering::Relaxed);
     Ok(state)
@@ -95,6 +99,7 @@ fn router(state: Arc<State>, tls: bool) -> Router {
         .route("/access/v1/evaluations", post(authzen::evaluations))
         .route("/.well-known/authzen-configuration", get(authzen::configuration))
         .route("/.well-known/jwks.json", get(exchange::jwks))
+        .route("/ledger/revocations", get(exchange::revocations))
         .route("/ext_authz", any(extauthz::check))
         .route("/ext_authz/{*path}", any(extauthz::check))
         .route("/healthz", get(metrics::healthz))

@@ -283,6 +283,17 @@ fn token_exchange_over_mtls_then_use_delegate_end_and_reject() {
     // Rejected afterwards.
     let res = use_it(&child, "/datasets/sales-summary", reqwest::Method::GET);
     assert_eq!((res.status().as_u16(), res.headers()["x-writ-reason"].to_str().unwrap()), (403, "revoked"));
+    // The revocation is in the feed replicas poll, once.
+    let feed: Value = c.get(http(&r, "/ledger/revocations")).send().unwrap().json().unwrap();
+    let ended: Vec<&Value> = feed["revocations"].as_array().unwrap().iter().filter(|e| e["event"] == "end-task").collect();
+    assert_eq!(ended.len(), 1, "{feed}");
+    assert_eq!(ended[0]["task_id"], "pipeline-1");
+    assert!(ended[0]["until"].as_u64().unwrap() > ended[0]["at"].as_u64().unwrap());
+    let next = feed["next"].as_u64().unwrap();
+    assert!(next >= 1 && feed["epoch"].as_str().is_some_and(|e| !e.is_empty()), "{feed}");
+    let later: Value = c.get(http(&r, &format!("/ledger/revocations?after={next}"))).send().unwrap().json().unwrap();
+    assert_eq!((later["revocations"].as_array().unwrap().len(), later["next"].as_u64()), (0, Some(next)));
+    assert_eq!(c.get(http(&r, "/ledger/revocations?after=-1")).send().unwrap().status(), 400);
     // Bad exchanges.
     assert_eq!(exchange(&broker, &r, &[("grant_type", "password")]).json::<Value>().unwrap()["error"], "unsupported_grant_type");
     assert_eq!(exchange(&broker, &r, &[("grant_type", GRANT), ("scope", "read")]).json::<Value>().unwrap()["error"], "invalid_request");

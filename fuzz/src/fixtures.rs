@@ -57,6 +57,29 @@ pub fn credential_engine() -> Engine {
     e
 }
 
+/// The proxy-wasm filter's configuration in the `filter_request` target: this world's
+/// policies and issuer, `example.org` trusted (a JWT-SVID key bundle, so no XFCC chain
+/// attests and every other part of a request is exercised), one route `/docs/{id}`.
+pub fn filter_config() -> Vec<u8> {
+    use writ_core::Crypto as _;
+    let bundle = RustCrypto::with_ed25519_seed([9; 32]).public_keys().replace(r#""use":"sig""#, r#""use":"jwt-svid""#);
+    let config = serde_json::json!({
+        "trust_domains": { TRUST_DOMAIN: serde_json::from_str::<serde_json::Value>(&bundle).unwrap_or_default() },
+        "policies": POLICIES,
+        "entities": ENTITIES,
+        "issuer_jwks": serde_json::from_str::<serde_json::Value>(&issuer().public_keys()).unwrap_or_default(),
+        "audience": AUDIENCE,
+        "identity_sources": ["connection", "xfcc"],
+        "routes": [{ "method": "*", "path": "/docs/{id}", "action": "read", "resource": "Doc::\"{id}\"", "task": "task-1" }],
+    });
+    config.to_string().into_bytes()
+}
+
+/// The peer certificate digest (hex) of the filter target's holder, and the `x5t#S256`
+/// thumbprint it gives.
+pub const FILTER_PEER_DIGEST: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+pub const FILTER_PEER_THUMBPRINT: &str = "ERERERERERERERERERERERERERERERERERERERERERE";
+
 /// `parts` as one input: each prefixed by its length (u16, big-endian; longer parts are cut).
 pub fn encode(parts: &[&[u8]]) -> Vec<u8> {
     let mut out = Vec::new();

@@ -291,3 +291,39 @@ fn the_filter_decides_as_writ_core_does_natively() {
     }
     assert!(allowed > 3 && allowed < agents.len() * requests.len(), "the table must exercise both answers: {allowed}");
 }
+
+/// The plugin configuration of `examples/envoy/envoy-filter.yaml`, with its two placeholders
+/// (the bundle PEM, the issuer keys) filled from this world.
+fn example_configuration(w: &World) -> Vec<u8> {
+    let yaml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/envoy/envoy-filter.yaml")).unwrap();
+    let start = yaml.find("value: |").expect("the plugin configuration block");
+    let block: Vec<&str> = yaml[start..].lines().skip(1).take_while(|l| !l.trim_start().starts_with("- name:")).collect();
+    let json = block.join("\n");
+    let bundle = String::from_utf8(w.pki.bundle_pem()).unwrap();
+    let jwks = {
+        use writ_core::Crypto as _;
+        w.issuer.public_keys()
+    };
+    let json = json
+        .replace(r#""-----BEGIN CERTIFICATE-----\n(the contents of /etc/envoy/bundle.pem)\n-----END CERTIFICATE-----\n""#, &serde_json::to_string(&bundle).unwrap())
+        .replace(r#"{ "keys": [ "(the keys of GET http://127.0.0.1:8181/.well-known/jwks.json)" ] }"#, &jwks);
+    assert!(!json.contains("(the "), "a placeholder was not filled: {json}");
+    json.into_bytes()
+}
+
+#[test]
+fn the_envoy_example_configuration_runs() {
+    let w = world();
+    let config = example_configuration(w);
+    let mut vm = Vm::start(module(), &config, at(NOW)).unwrap();
+    assert!(vm.configured(), "{:?}", vm.take_logs());
+    assert_eq!(vm.tick_period_ms(), 1000, "the example polls revocations");
+    let payroll = w.workload("/agent/payroll");
+    let r = vm.request(&payroll.over_mtls("GET", "/payroll/run-42/emp-7")).unwrap();
+    assert!(r.continued(), "{r:?}");
+    refused(&vm.request(&payroll.over_mtls("POST", "/deploy/production")).unwrap(), 403, "no-permit");
+    // Credentials wait for the first poll of the feed (closed until revocations are known).
+    let token = w.credential(&payroll, "run-42", &[("read", r#"PayrollRecord::"run-42/emp-7""#)], 120);
+    let r = vm.request(&payroll.over_mtls("GET", "/payroll/run-42/emp-7").header("authorization", &format!("Bearer {token}"))).unwrap();
+    refused(&r, 503, "revocations-stale");
+}

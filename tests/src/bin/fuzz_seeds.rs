@@ -89,5 +89,34 @@ fn main() {
     batch["evaluations"] = serde_json::json!([{}, { "resource": { "type": "PayrollRecord", "id": "run-43/emp-7" } }, { "action": { "name": "write" } }]);
     batch["options"] = serde_json::json!({ "evaluations_semantic": "deny_on_first_deny" });
     write(dir, "authzen_decode", "batch", batch.to_string().as_bytes());
+    // Requests to the proxy filter: allowed over mTLS, with a credential, from XFCC, refused.
+    let filter_holder = writ_core::Identity { thumbprint: fixtures::FILTER_PEER_THUMBPRINT.into(), ..fixtures::holder() };
+    let fg = engine.issue(&filter_holder, "task-1", &[fixtures::read_doc()], 600, AUDIENCE, &env(3)).unwrap();
+    let bearer = format!("Bearer {}", fg.token);
+    let holder_id = fixtures::holder().spiffe_id;
+    let peer = |path: &str, auth: &str, ctx: &str| encode(&[b"GET", path.as_bytes(), b"", auth.as_bytes(), ctx.as_bytes(), holder_id.as_bytes(), fixtures::FILTER_PEER_DIGEST.as_bytes()]);
+    let mut filter = writ_filter::Filter::configure(&fixtures::filter_config(), 1).unwrap();
+    for (name, seed, allow) in [
+        ("mtls-allow", peer("/docs/d1?x=1", "", ""), true),
+        ("bearer-allow", peer("/docs/d1", &bearer, ""), true),
+        ("context", peer("/docs/d1", "", r#"{"destination":{"external":true}}"#), true),
+        ("no-route", peer("/nothing/here", "", ""), false),
+        ("xfcc-uri", encode(&[b"GET", b"/docs/d1", format!("Hash={};URI={holder_id}", fixtures::FILTER_PEER_DIGEST).as_bytes()]), false),
+        ("xfcc-cert", encode(&[b"POST", b"/docs/d2", b"Cert=\"-----BEGIN%20CERTIFICATE-----%0AMIIB%0A-----END%20CERTIFICATE-----%0A\";URI=spiffe://example.org/a"]), false),
+    ] {
+        let parts = fixtures::decode(&seed, 7);
+        let text = |i: usize| parts.get(i).map(|b| String::from_utf8_lossy(b).into_owned()).filter(|s| !s.is_empty());
+        let req = writ_filter::Request {
+            method: text(0).unwrap_or_default(),
+            path: text(1).unwrap_or_default(),
+            xfcc: text(2),
+            authorization: text(3),
+            context: text(4),
+            peer: text(5).map(|uri_san| writ_filter::Peer { uri_san, sha256_hex: text(6).unwrap_or_default() }),
+        };
+        let outcome = filter.decide(&req, NOW + 1).0;
+        assert_eq!(matches!(outcome, writ_filter::Outcome::Allow { .. }), allow, "seed {name}: {outcome:?}");
+        write(dir, "filter_request", name, &seed);
+    }
     println!("seed corpora written under {}", dir.display());
 }

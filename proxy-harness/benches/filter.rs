@@ -66,6 +66,23 @@ fn filter(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    // Percentiles (criterion reports means): 20 000 streams each, in test mode 100.
+    let n = if std::env::args().any(|a| a == "--bench") { 20_000 } else { 100 };
+    let mut row = |name: &str, vm: &mut writ_proxy_harness::Vm, req: &writ_proxy_harness::HttpRequest| {
+        let (p50, p99) = writ_tests::timing::percentiles(
+            || {
+                black_box(vm.request(req).unwrap());
+                vm.take_logs();
+            },
+            n,
+        );
+        println!("filter percentiles {name}: p50 {p50:.2} µs, p99 {p99:.2} µs");
+    };
+    row("allow/mtls", &mut vm, &req);
+    row("deny/mtls", &mut vm, &deny);
+    row("allow/xfcc-chain-cached", &mut xfcc_vm, &xreq);
+    row("allow/present-cached", &mut vm, &preq);
 }
 
 criterion_group!(benches, filter);

@@ -69,7 +69,7 @@ fn filter(c: &mut Criterion) {
 
     // Percentiles (criterion reports means): 20 000 streams each, in test mode 100.
     let n = if std::env::args().any(|a| a == "--bench") { 20_000 } else { 100 };
-    let mut row = |name: &str, vm: &mut writ_proxy_harness::Vm, req: &writ_proxy_harness::HttpRequest| {
+    let row = |name: &str, vm: &mut writ_proxy_harness::Vm, req: &writ_proxy_harness::HttpRequest| {
         let (p50, p99) = writ_tests::timing::percentiles(
             || {
                 black_box(vm.request(req).unwrap());

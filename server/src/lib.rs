@@ -7,7 +7,8 @@
 //!   `x-forwarded-client-cert` (its chain attested) or a presented Writ credential, the intent
 //!   from route rules;
 //! - RFC 8693 token exchange over mTLS (`/token`), revocation (`/task/{id}/end`,
-//!   `/agent/{spiffe_id}/cut-off`) and `/.well-known/jwks.json`;
+//!   `/agent/{spiffe_id}/cut-off`), `/.well-known/jwks.json`, and the revocation feed replicas
+//!   poll (`/ledger/revocations`, e.g. the proxy-wasm filter);
 //! - `/healthz`, `/readyz`, `/metrics` (Prometheus text).
 //!
 //! It never links `writ-core`: every decision runs in the component and is audited there.

@@ -11,7 +11,9 @@
 //!   poll (`/ledger/revocations`, e.g. the proxy-wasm filter);
 //! - `/healthz`, `/readyz`, `/metrics` (Prometheus text).
 //!
-//! It never links `writ-core`: every decision runs in the component and is audited there.
+//! Every decision runs in the component and is audited there; `writ-core` is linked only for
+//! its pure request-mapping helpers (`writ_core::route`: route rules, XFCC), shared with the
+//! proxy-wasm filter so both map a request the same way.
 
 mod api;
 pub mod config;

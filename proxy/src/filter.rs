@@ -211,49 +211,32 @@ impl Filter {
             }
             None => ("authorize", Ok((self.engine.check(&who, &what, now), None))),
         };
-        match decided {
-            Ok((d, claims)) => {
-                let audit = self.config.audit.then(|| {
-                    let line = AuditLine {
-                        kind,
-                        time: now,
-                        spiffe_id: Some(&who.spiffe_id),
-                        task_id: Some(claims.as_ref().map_or(what.task_id.as_str(), |c| c.txn.as_str())).filter(|t| !t.is_empty()),
-                        action: Some(&what.action),
-                        resource: Some(&what.resource),
-                        allow: d.allow,
-                        reasons: &d.reasons,
-                        jti: claims.as_ref().map(|c| c.jti.as_str()),
-                        act_chain: claims.as_ref().map(|c| c.chain()).unwrap_or_default(),
-                        detail: d.errors.first().map(String::as_str),
-                    };
-                    serde_json::to_string(&line).unwrap_or_default()
-                });
-                (self.answer(&who, &what, &d), audit)
-            }
+        // A bad, expired, revoked or stolen credential is refused (and audited) like a deny.
+        let (outcome, allow, reasons, claims, detail) = match decided {
+            Ok((d, claims)) => (self.answer(&who, &what, &d), d.allow, d.reasons, claims, d.errors.into_iter().next()),
             Err(e) => {
-                // A bad, expired, revoked or stolen credential: refused, and audited.
                 let message = e.message();
-                let reasons = [e.kind().to_string()];
-                let audit = self.config.audit.then(|| {
-                    let line = AuditLine {
-                        kind,
-                        time: now,
-                        spiffe_id: Some(&who.spiffe_id),
-                        task_id: Some(what.task_id.as_str()).filter(|t| !t.is_empty()),
-                        action: Some(&what.action),
-                        resource: Some(&what.resource),
-                        allow: false,
-                        reasons: &reasons,
-                        jti: None,
-                        act_chain: Vec::new(),
-                        detail: Some(&message),
-                    };
-                    serde_json::to_string(&line).unwrap_or_default()
-                });
-                (reply(403, e.kind(), json!({ "allow": false, "reason": e.kind(), "message": message })), audit)
+                let outcome = reply(403, e.kind(), json!({ "allow": false, "reason": e.kind(), "message": message }));
+                (outcome, false, vec![e.kind().to_string()], None, Some(message))
             }
-        }
+        };
+        let audit = self.config.audit.then(|| {
+            let line = AuditLine {
+                kind,
+                time: now,
+                spiffe_id: Some(&who.spiffe_id),
+                task_id: Some(claims.as_ref().map_or(what.task_id.as_str(), |c| c.txn.as_str())).filter(|t| !t.is_empty()),
+                action: Some(&what.action),
+                resource: Some(&what.resource),
+                allow,
+                reasons: &reasons,
+                jti: claims.as_ref().map(|c| c.jti.as_str()),
+                act_chain: claims.as_ref().map(|c| c.chain()).unwrap_or_default(),
+                detail: detail.as_deref(),
+            };
+            serde_json::to_string(&line).unwrap_or_default()
+        });
+        (outcome, audit)
     }
 
     /// What to answer when no decision is possible (the filter is not configured, the proxy

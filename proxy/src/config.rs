@@ -127,23 +127,8 @@ impl Default for FilterConfig {
 }
 
 /// The shipped policy pack, compiled in (the filter reads no files).
-pub mod pack {
-    pub const POLICIES: &str = concat!(
-        include_str!("../../policies/breakglass.cedar"),
-        "\n",
-        include_str!("../../policies/data.cedar"),
-        "\n",
-        include_str!("../../policies/delegation.cedar"),
-        "\n",
-        include_str!("../../policies/payroll.cedar"),
-        "\n",
-        include_str!("../../policies/revocation.cedar"),
-        "\n",
-        include_str!("../../policies/tools.cedar"),
-    );
-    pub const SCHEMA: &str = include_str!("../../policies/writ.cedarschema");
-    pub const ENTITIES: &str = include_str!("../../policies/entities.json");
-}
+#[path = "../../policies/embedded.rs"]
+pub mod pack;
 
 impl FilterConfig {
     /// Parse the plugin configuration; empty means every default. Errors say what is wrong.

@@ -13,6 +13,22 @@ fn fail(msg: &str) -> ! {
     std::process::exit(1);
 }
 
+/// The `.wasm` a build script hands to `include_bytes!`: the prebuilt file named by the
+/// environment variable `prebuilt` when set, else workspace package `package` built for
+/// `target` by [`build_wasm`] (the workspace root is the parent of this package's directory).
+fn wasm_artifact(prebuilt: &str, package: &str, target: &str, dir: &str, artifact: &str, watch: &[&str]) -> PathBuf {
+    println!("cargo:rerun-if-env-changed={prebuilt}");
+    if let Some(p) = env::var_os(prebuilt) {
+        let p = PathBuf::from(p);
+        println!("cargo:rerun-if-changed={}", p.display());
+        return p;
+    }
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").unwrap_or_default());
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+    let root = manifest_dir.parent().map(Path::to_path_buf).unwrap_or_default();
+    build_wasm(&root, &out_dir, package, target, dir, artifact, watch)
+}
+
 /// Adds `target` with rustup when the toolchain running this build lacks it.
 fn ensure_target(target: &str) {
     let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());

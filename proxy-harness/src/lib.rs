@@ -567,33 +567,26 @@ fn add_abi(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
             }
         },
     )?;
-    linker.func_wrap(
-        "env",
-        "proxy_replace_header_map_value",
-        |mut c: Caller<'_, Host>, map: i32, key_ptr: i32, key_len: i32, val_ptr: i32, val_len: i32| -> i32 {
-            let (Some(key), Some(value)) = (text(&mut c, key_ptr, key_len), read(&mut c, val_ptr, val_len)) else { return status::INVALID_MEMORY_ACCESS };
-            if map != MAP_REQUEST_HEADERS {
-                return status::NOT_FOUND;
-            }
-            let key = key.to_ascii_lowercase();
-            let headers = &mut c.data_mut().headers;
-            headers.retain(|(k, _)| *k != key);
-            headers.push((key, value));
-            status::OK
-        },
-    )?;
-    linker.func_wrap(
-        "env",
-        "proxy_add_header_map_value",
-        |mut c: Caller<'_, Host>, map: i32, key_ptr: i32, key_len: i32, val_ptr: i32, val_len: i32| -> i32 {
-            let (Some(key), Some(value)) = (text(&mut c, key_ptr, key_len), read(&mut c, val_ptr, val_len)) else { return status::INVALID_MEMORY_ACCESS };
-            if map != MAP_REQUEST_HEADERS {
-                return status::NOT_FOUND;
-            }
-            c.data_mut().headers.push((key.to_ascii_lowercase(), value));
-            status::OK
-        },
-    )?;
+    // Replace drops the key's other values first; add appends another value.
+    for (name, replace) in [("proxy_replace_header_map_value", true), ("proxy_add_header_map_value", false)] {
+        linker.func_wrap(
+            "env",
+            name,
+            move |mut c: Caller<'_, Host>, map: i32, key_ptr: i32, key_len: i32, val_ptr: i32, val_len: i32| -> i32 {
+                let (Some(key), Some(value)) = (text(&mut c, key_ptr, key_len), read(&mut c, val_ptr, val_len)) else { return status::INVALID_MEMORY_ACCESS };
+                if map != MAP_REQUEST_HEADERS {
+                    return status::NOT_FOUND;
+                }
+                let key = key.to_ascii_lowercase();
+                let headers = &mut c.data_mut().headers;
+                if replace {
+                    headers.retain(|(k, _)| *k != key);
+                }
+                headers.push((key, value));
+                status::OK
+            },
+        )?;
+    }
     linker.func_wrap("env", "proxy_remove_header_map_value", |mut c: Caller<'_, Host>, map: i32, key_ptr: i32, key_len: i32| -> i32 {
         let Some(key) = text(&mut c, key_ptr, key_len) else { return status::INVALID_MEMORY_ACCESS };
         if map != MAP_REQUEST_HEADERS {

@@ -81,14 +81,8 @@ impl Pattern {
         Ok(Pattern(segs))
     }
 
-    /// The captures when `path` (no query) matches; captures are percent-decoded.
-    pub fn matches(&self, path: &str) -> Option<BTreeMap<String, String>> {
-        let parts = segments(path);
-        let caps = self.captures(&parts)?;
-        Some(caps.into_iter().map(|(k, v)| (k.to_string(), v.into_owned())).collect())
-    }
-
-    /// Captures of a path already split into segments (one split per request, not per rule).
+    /// Captures (percent-decoded) when a path, already split into segments (one split per
+    /// request, not per rule), matches.
     fn captures<'a>(&'a self, parts: &[&'a str]) -> Option<Captures<'a>> {
         let mut caps = Vec::new();
         for (i, seg) in self.0.iter().enumerate() {
@@ -116,11 +110,6 @@ type Captures<'a> = Vec<(&'a str, Cow<'a, str>)>;
 
 /// `template` with each `{name}` replaced by its capture, in one pass (a captured value is
 /// never expanded again); values are escaped for a Cedar string. Unknown names stay as written.
-pub fn fill(template: &str, caps: &BTreeMap<String, String>) -> String {
-    let caps: Captures<'_> = caps.iter().map(|(k, v)| (k.as_str(), Cow::Borrowed(v.as_str()))).collect();
-    expand(template, &caps)
-}
-
 fn expand(template: &str, caps: &[(&str, Cow<'_, str>)]) -> String {
     let mut out = String::with_capacity(template.len() + 32);
     let mut rest = template;
@@ -246,16 +235,27 @@ pub fn from_hex(hex: &str) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
+    /// A pattern's captures for `path`, as owned strings.
+    fn matches(p: &Pattern, path: &str) -> Option<BTreeMap<String, String>> {
+        let parts = segments(path);
+        p.captures(&parts).map(|caps| caps.into_iter().map(|(k, v)| (k.to_string(), v.into_owned())).collect())
+    }
+
+    fn fill(template: &str, caps: &BTreeMap<String, String>) -> String {
+        let caps: Captures<'_> = caps.iter().map(|(k, v)| (k.as_str(), Cow::Borrowed(v.as_str()))).collect();
+        expand(template, &caps)
+    }
+
     #[test]
     fn patterns_capture_and_refuse() {
         let p = Pattern::parse("/payroll/{run}/{emp}").unwrap();
-        let c = p.matches("/payroll/run-42/emp%207").unwrap();
+        let c = matches(&p, "/payroll/run-42/emp%207").unwrap();
         assert_eq!((c["run"].as_str(), c["emp"].as_str()), ("run-42", "emp 7"));
-        assert!(p.matches("/payroll/run-42").is_none());
-        assert!(p.matches("/payroll/run-42/emp-7/extra").is_none());
-        assert!(p.matches("/other/run-42/emp-7").is_none());
+        assert!(matches(&p, "/payroll/run-42").is_none());
+        assert!(matches(&p, "/payroll/run-42/emp-7/extra").is_none());
+        assert!(matches(&p, "/other/run-42/emp-7").is_none());
         let rest = Pattern::parse("/files/*").unwrap();
-        assert_eq!(rest.matches("/files/a/b/c").unwrap()["*"], "a/b/c");
+        assert_eq!(matches(&rest, "/files/a/b/c").unwrap()["*"], "a/b/c");
         assert!(Pattern::parse("/a/*/b").is_err());
         assert!(Pattern::parse("a").is_err());
         assert!(Pattern::parse("/{bad name}").is_err());

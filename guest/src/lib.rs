@@ -282,19 +282,7 @@ impl authorize::Guest for Component {
         let (who, what) = (convert::identity_from_wit(who), convert::intent_from_wit(what));
         let d = with_state(|e, _| e.check(&who, &what, at));
         // Every decision is audited (when the host listens).
-        emit(|| writ::agent::audit::Event {
-            kind: "authorize".into(),
-            time: at,
-            spiffe_id: Some(who.spiffe_id),
-            task_id: Some(what.task_id),
-            action: Some(what.action),
-            resource: Some(what.resource),
-            allow: d.allow,
-            reasons: d.reasons.clone(),
-            jti: None,
-            act_chain: Vec::new(),
-            detail: (!d.errors.is_empty()).then(|| d.errors.join("; ")),
-        });
+        emit(|| decision_event("authorize", at, who.spiffe_id, Some(what.task_id), what.action, what.resource, &d));
         convert::decision_to_wit(d)
     }
 
@@ -303,20 +291,25 @@ impl authorize::Guest for Component {
         let e = convert::evaluation_from_wit(request);
         let d = with_state(|engine, _| engine.evaluate(&e));
         let uid = |r: &writ_core::authz::EntityRef| format!("{}::{}", r.type_name, serde_json::Value::from(r.id.as_str()));
-        emit(|| writ::agent::audit::Event {
-            kind: "evaluate".into(),
-            time: at,
-            spiffe_id: Some(uid(&e.subject)),
-            task_id: None,
-            action: Some(e.action.clone()),
-            resource: Some(uid(&e.resource)),
-            allow: d.allow,
-            reasons: d.reasons.clone(),
-            jti: None,
-            act_chain: Vec::new(),
-            detail: (!d.errors.is_empty()).then(|| d.errors.join("; ")),
-        });
+        emit(|| decision_event("evaluate", at, uid(&e.subject), None, e.action.clone(), uid(&e.resource), &d));
         convert::decision_to_wit(d)
+    }
+}
+
+/// An audit event about a policy decision (no credential involved).
+fn decision_event(kind: &str, at: u64, principal: String, task_id: Option<String>, action: String, resource: String, d: &writ_core::Decision) -> writ::agent::audit::Event {
+    writ::agent::audit::Event {
+        kind: kind.into(),
+        time: at,
+        spiffe_id: Some(principal),
+        task_id,
+        action: Some(action),
+        resource: Some(resource),
+        allow: d.allow,
+        reasons: d.reasons.clone(),
+        jti: None,
+        act_chain: Vec::new(),
+        detail: (!d.errors.is_empty()).then(|| d.errors.join("; ")),
     }
 }
 

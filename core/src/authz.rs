@@ -47,13 +47,103 @@ pub const AGENT_TYPE: &str = "Agent";
 /// satisfied nor erroring, and leaving it out changes neither the decision nor the reasons nor
 /// the errors. Slices are built on first use per (principal, action) and kept with the caller
 /// (see [`Caller`]).
+///
+/// A policy with no `when`/`unless` whose principal scope is `principal` or `principal ==` and
+/// whose resource scope is `resource`, `resource ==` or `resource is` needs no evaluation at
+/// all once it is in a slice: it is satisfied exactly when its resource scope matches (uid or
+/// type equality), it cannot error, and it reads neither entities nor context. Such policies
+/// are decided by the index ([`Slice::decided`]); Cedar evaluates the rest.
 struct PolicyIndex {
     policies: Vec<Policy>,
     /// Per policy: its `principal ==` uid (`None` when unconstrained that way) and its action
     /// scope.
     keys: Vec<(Option<EntityUid>, ActionKey)>,
-    /// True when some policy has a key: otherwise every slice is the full set.
+    /// Per policy: its resource scope when the policy can be decided by scope alone.
+    decidable: Vec<Option<ResourceKey>>,
+    /// True when some policy has a key or is decidable: otherwise every slice is the full set.
     useful: bool,
+}
+
+/// The resource scope of a policy the index decides.
+#[derive(Clone)]
+enum ResourceKey {
+    Any,
+    Eq(EntityUid),
+    Is(EntityTypeName),
+}
+
+impl ResourceKey {
+    fn fits(&self, resource: &EntityUid) -> bool {
+        match self {
+            ResourceKey::Any => true,
+            ResourceKey::Eq(uid) => uid == resource,
+            ResourceKey::Is(ty) => ty == resource.type_name(),
+        }
+    }
+}
+
+/// A policy the index decides without Cedar (see [`PolicyIndex`]).
+struct Decided {
+    id: PolicyId,
+    forbid: bool,
+    resource: ResourceKey,
+}
+
+/// The policies that can apply to one (principal, action): those Cedar evaluates, and those
+/// the index decides by the resource alone.
+struct Slice {
+    cedar: PolicySet,
+    /// Whether `cedar` holds no policy (then Cedar is not called at all).
+    cedar_empty: bool,
+    decided: Vec<Decided>,
+}
+
+/// A decision before it is a [`Decision`]: Cedar's answer, or the index's and Cedar's combined.
+struct Verdict {
+    allow: bool,
+    reasons: Vec<PolicyId>,
+    errors: Vec<String>,
+}
+
+impl From<cedar_policy::Response> for Verdict {
+    fn from(r: cedar_policy::Response) -> Verdict {
+        Verdict {
+            allow: r.decision() == cedar_policy::Decision::Allow,
+            reasons: r.diagnostics().reason().cloned().collect(),
+            errors: r.diagnostics().errors().map(ToString::to_string).collect(),
+        }
+    }
+}
+
+impl Slice {
+    /// Cedar's rule over the whole slice: any satisfied forbid denies, and the satisfied
+    /// forbids are the reasons; otherwise any satisfied permit allows, and the satisfied
+    /// permits are the reasons; otherwise deny with no reasons. Errors are every erroring
+    /// policy's (only Cedar-evaluated ones can error). A Cedar deny with reasons names its
+    /// satisfied forbids, an allow its satisfied permits, so the union is exact.
+    fn decide(&self, authorizer: &Authorizer, request: &Request, resource: &EntityUid, entities: &Entities) -> Verdict {
+        let cedar = if self.cedar_empty {
+            Verdict { allow: false, reasons: Vec::new(), errors: Vec::new() }
+        } else {
+            authorizer.is_authorized(request, &self.cedar, entities).into()
+        };
+        if self.decided.is_empty() {
+            return cedar;
+        }
+        let (mut forbids, mut permits) = if cedar.allow { (Vec::new(), cedar.reasons) } else { (cedar.reasons, Vec::new()) };
+        for d in self.decided.iter().filter(|d| d.resource.fits(resource)) {
+            if d.forbid {
+                forbids.push(d.id.clone());
+            } else {
+                permits.push(d.id.clone());
+            }
+        }
+        match (forbids.is_empty(), permits.is_empty()) {
+            (false, _) => Verdict { allow: false, reasons: forbids, errors: cedar.errors },
+            (true, false) => Verdict { allow: true, reasons: permits, errors: cedar.errors },
+            (true, true) => Verdict { allow: false, reasons: Vec::new(), errors: cedar.errors },
+        }
+    }
 }
 
 /// A policy's action scope as the index uses it.
@@ -93,7 +183,7 @@ struct Caller {
     /// an agent is the resource) merged in. They depend only on those identities.
     stores: Vec<(&'static str, Option<EntityUid>, Arc<Entities>)>,
     /// By action name: its uid and (when the index is useful) its slice.
-    actions: HashMap<String, (EntityUid, Option<Arc<PolicySet>>)>,
+    actions: HashMap<String, (EntityUid, Option<Arc<Slice>>)>,
 }
 
 /// Parsed resource uids, and memoized contexts, kept before those caches start over.
@@ -149,22 +239,49 @@ impl PolicyIndex {
                 (principal, action)
             })
             .collect();
-        let useful = keys.iter().any(|(p, a)| p.is_some() || !matches!(a, ActionKey::Any));
-        PolicyIndex { policies, keys, useful }
+        let decidable: Vec<_> = policies
+            .iter()
+            .map(|p| {
+                let principal_known = matches!(p.principal_constraint(), cedar_policy::PrincipalConstraint::Any | cedar_policy::PrincipalConstraint::Eq(_));
+                if p.has_non_scope_constraint() || !principal_known {
+                    return None;
+                }
+                match p.resource_constraint() {
+                    cedar_policy::ResourceConstraint::Any => Some(ResourceKey::Any),
+                    cedar_policy::ResourceConstraint::Eq(uid) => Some(ResourceKey::Eq(uid)),
+                    cedar_policy::ResourceConstraint::Is(ty) => Some(ResourceKey::Is(ty)),
+                    _ => None,
+                }
+            })
+            .collect();
+        let useful = keys.iter().any(|(p, a)| p.is_some() || !matches!(a, ActionKey::Any)) || decidable.iter().any(Option::is_some);
+        PolicyIndex { policies, keys, decidable, useful }
     }
 
     /// The policies that can apply to `principal` doing `action` (whose groups, from the
-    /// loaded entities, are `entities`' ancestors of it).
-    fn slice(&self, principal: &EntityUid, action: &EntityUid, entities: &Entities) -> Result<PolicySet, String> {
+    /// loaded entities, are `entities`' ancestors of it): those Cedar must evaluate, and those
+    /// decided by scope.
+    fn slice(&self, principal: &EntityUid, action: &EntityUid, entities: &Entities) -> Result<Slice, String> {
         let groups: Vec<&EntityUid> = entities.ancestors(action).map(Iterator::collect).unwrap_or_default();
         let fits = |k: &Option<EntityUid>, v: &EntityUid| k.as_ref().is_none_or(|k| k == v);
-        let chosen = self
-            .policies
-            .iter()
-            .zip(&self.keys)
-            .filter(|(_, (p, a))| fits(p, principal) && a.fits(action, &groups))
-            .map(|(policy, _)| policy.clone());
-        PolicySet::from_policies(chosen).map_err(|e| format!("policy slice: {e}"))
+        let mut chosen = Vec::new();
+        let mut decided = Vec::new();
+        for ((policy, (p, a)), d) in self.policies.iter().zip(&self.keys).zip(&self.decidable) {
+            if !(fits(p, principal) && a.fits(action, &groups)) {
+                continue;
+            }
+            match d {
+                Some(resource) => decided.push(Decided {
+                    id: policy.id().clone(),
+                    forbid: policy.effect() == cedar_policy::Effect::Forbid,
+                    resource: resource.clone(),
+                }),
+                None => chosen.push(policy.clone()),
+            }
+        }
+        let cedar_empty = chosen.is_empty();
+        let cedar = PolicySet::from_policies(chosen).map_err(|e| format!("policy slice: {e}"))?;
+        Ok(Slice { cedar, cedar_empty, decided })
     }
 }
 
@@ -198,7 +315,7 @@ pub struct PolicyStore {
     /// by those; and policy slices by (principal, action).
     overlays: std::sync::Mutex<HashMap<String, Arc<Entities>>>,
     #[allow(clippy::type_complexity)]
-    general_slices: std::sync::Mutex<HashMap<(EntityUid, EntityUid), Arc<PolicySet>>>,
+    general_slices: std::sync::Mutex<HashMap<(EntityUid, EntityUid), Arc<Slice>>>,
     agent_type: EntityTypeName,
     action_type: EntityTypeName,
 }
@@ -517,7 +634,7 @@ impl PolicyStore {
             return hit;
         }
         let decision = match self.evaluate_intent(who, what, env, indexed) {
-            Ok(response) => self.decision(&response, default_ttl),
+            Ok(verdict) => self.decision(verdict, default_ttl),
             Err(e) => Decision::error(e),
         };
         if let Some(m) = memo {
@@ -526,7 +643,7 @@ impl PolicyStore {
         decision
     }
 
-    fn evaluate_intent(&self, who: &Identity, what: &Intent, env: &RequestEnv, indexed: bool) -> Result<cedar_policy::Response, String> {
+    fn evaluate_intent(&self, who: &Identity, what: &Intent, env: &RequestEnv, indexed: bool) -> Result<Verdict, String> {
         let resource = self.resource_uid(&what.resource)?;
         let (principal, action, entities, slice) = self.caller(who, &what.action, &resource, indexed)?;
         let writ_only = what.context.trim().is_empty();
@@ -542,7 +659,7 @@ impl PolicyStore {
             if indexed && let Some(direct) = direct_context(&context) {
                 let schema = self.schema.as_ref();
                 if let Ok(request) = Request::new(principal.clone(), action.clone(), resource.clone(), direct, schema) {
-                    return Ok(self.authorizer.is_authorized(&request, slice.as_deref().unwrap_or(&self.policies), entities.as_ref()));
+                    return Ok(self.run(&request, &resource, slice.as_deref(), &entities));
                 }
             }
             Context::from_json_value(Value::Object(context), self.schema.as_ref().map(|s| (s, &action)))
@@ -555,7 +672,7 @@ impl PolicyStore {
         let shape = (writ_only && self.schema.is_some()).then(|| (action.clone(), resource.type_name().clone()));
         let known = shape.as_ref().is_some_and(|k| lock(&self.validated).contains(k));
         let schema = if known { None } else { self.schema.as_ref() };
-        let request = Request::new(principal, action, resource, context, schema).map_err(|e| format!("request: {e}"))?;
+        let request = Request::new(principal, action, resource.clone(), context, schema).map_err(|e| format!("request: {e}"))?;
         if let Some(k) = shape.filter(|_| !known) {
             let mut v = lock(&self.validated);
             if v.len() >= MAX_MEMO {
@@ -563,7 +680,15 @@ impl PolicyStore {
             }
             v.insert(k);
         }
-        Ok(self.authorizer.is_authorized(&request, slice.as_deref().unwrap_or(&self.policies), entities.as_ref()))
+        Ok(self.run(&request, &resource, slice.as_deref(), &entities))
+    }
+
+    /// Decide `request` (whose resource is `resource`) over `slice`, or every policy.
+    fn run(&self, request: &Request, resource: &EntityUid, slice: Option<&Slice>, entities: &Entities) -> Verdict {
+        match slice {
+            Some(s) => s.decide(&self.authorizer, request, resource, entities),
+            None => self.authorizer.is_authorized(request, &self.policies, entities).into(),
+        }
     }
 
     /// The principal's and action's uids, the entity store with the caller merged in, and the
@@ -575,7 +700,7 @@ impl PolicyStore {
         action_name: &str,
         resource: &EntityUid,
         indexed: bool,
-    ) -> Result<(EntityUid, EntityUid, Arc<Entities>, Option<Arc<PolicySet>>), String> {
+    ) -> Result<(EntityUid, EntityUid, Arc<Entities>, Option<Arc<Slice>>), String> {
         let proof = who.proof.as_str();
         let agent_resource = |principal: &EntityUid| (resource.type_name() == &self.agent_type && resource != principal).then(|| resource.clone());
         let mut callers = lock(&self.callers);
@@ -658,22 +783,12 @@ impl PolicyStore {
         Ok(context)
     }
 
-    fn decision(&self, response: &cedar_policy::Response, default_ttl: u32) -> Decision {
-        let allow = response.decision() == cedar_policy::Decision::Allow;
-        let mut reasons: Vec<String> = response.diagnostics().reason().map(|id| AsRef::<str>::as_ref(id).to_string()).collect();
+    fn decision(&self, verdict: Verdict, default_ttl: u32) -> Decision {
+        let Verdict { allow, reasons, errors } = verdict;
+        let max_ttl_secs =
+            if allow { reasons.iter().filter_map(|id| self.ttls.get(id).copied()).min().unwrap_or(default_ttl).min(default_ttl) } else { 0 };
+        let mut reasons: Vec<String> = reasons.iter().map(|id| AsRef::<str>::as_ref(id).to_string()).collect();
         reasons.sort_unstable();
-        let errors = response.diagnostics().errors().map(|e| e.to_string()).collect();
-        let max_ttl_secs = if allow {
-            response
-                .diagnostics()
-                .reason()
-                .filter_map(|id| self.ttls.get(id).copied())
-                .min()
-                .unwrap_or(default_ttl)
-                .min(default_ttl)
-        } else {
-            0
-        };
         Decision { allow, reasons, errors, max_ttl_secs }
     }
 }

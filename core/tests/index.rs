@@ -1,10 +1,11 @@
 //! The policy index never changes a decision: for random policy sets and requests, indexed
-//! evaluation gives the same allow, reasons, errors and TTL as evaluating every policy.
+//! evaluation (slices, and scope-only policies decided without Cedar) gives the same allow,
+//! reasons, errors and TTL as evaluating every policy.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use proptest::prelude::*;
-use writ_core::authz::{PolicyStore, RequestEnv};
+use writ_core::authz::{EntityRef, Evaluation, PolicyStore, RequestEnv};
 use writ_core::{Identity, Intent, Proof};
 
 fn principal_scope(k: u8) -> String {
@@ -24,6 +25,16 @@ fn action_scope(k: u8) -> String {
     }
 }
 
+fn resource_scope(k: u8) -> &'static str {
+    match k % 6 {
+        0 | 1 => "resource",
+        2 => "resource == X::\"s\"",
+        3 => "resource is X",
+        4 => "resource is Y",
+        _ => "resource in X::\"s\"", // a hierarchy: left to Cedar
+    }
+}
+
 fn condition(k: u8) -> &'static str {
     match k % 5 {
         0 => "",
@@ -38,9 +49,12 @@ fn policies(spec: &[(bool, u8, u8, u8, u8)]) -> String {
     spec.iter()
         .enumerate()
         .map(|(i, (permit, p, a, c, ttl))| {
+            // Half the policies have no condition (so the index decides those it can).
+            let c = if c % 2 == 0 { 0 } else { *c };
+            let resource = resource_scope(ttl / 3);
             let effect = if *permit { "permit" } else { "forbid" };
             let ttl = if ttl % 3 == 0 { format!("@ttl(\"{}\") ", 60 * u32::from(*ttl)) } else { String::new() };
-            format!("@id(\"p{i}\") {ttl}{effect}({}, {}, resource){};\n", principal_scope(*p), action_scope(*a), condition(*c))
+            format!("@id(\"p{i}\") {ttl}{effect}({}, {}, {}){};\n", principal_scope(*p), action_scope(*a), resource, condition(c))
         })
         .collect()
 }
@@ -61,7 +75,7 @@ proptest! {
     #[test]
     fn indexed_equals_full_evaluation(
         spec in proptest::collection::vec((any::<bool>(), any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>()), 1..24),
-        requests in proptest::collection::vec((0u8..6, 0u8..5, any::<bool>(), any::<bool>(), any::<bool>()), 1..12),
+        requests in proptest::collection::vec((0u8..6, 0u8..5, 0u8..3, any::<bool>(), any::<bool>()), 1..12),
     ) {
         let store = PolicyStore::load(&policies(&spec), None, Some(ENTITIES)).unwrap();
         for (p, a, res_s, task1, with_context) in requests {
@@ -74,7 +88,7 @@ proptest! {
             };
             let what = Intent {
                 action: format!("a{a}"),
-                resource: if res_s { r#"X::"s""#.into() } else { r#"X::"r""#.into() },
+                resource: [r#"X::"s""#, r#"X::"r""#, r#"Y::"s""#][usize::from(res_s)].into(),
                 task_id: if task1 { "t1".into() } else { "t0".into() },
                 context: if with_context { r#"{"extra": 1}"#.into() } else { String::new() },
             };
@@ -83,6 +97,31 @@ proptest! {
             let full = store.check_unindexed(&who, &what, &env, 3600);
             prop_assert_eq!(&store.check(&who, &what, &env, 3600), &full);
             prop_assert_eq!(&store.check(&who, &what, &env, 3600), &full);
+        }
+    }
+
+    #[test]
+    fn indexed_general_evaluation_equals_full_evaluation(
+        spec in proptest::collection::vec((any::<bool>(), any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>()), 1..24),
+        requests in proptest::collection::vec((0u8..6, any::<bool>(), 0u8..5, 0u8..3, any::<bool>()), 1..12),
+    ) {
+        let store = PolicyStore::load(&policies(&spec), None, Some(ENTITIES)).unwrap();
+        for (p, user, a, res, with_props) in requests {
+            let (type_name, id) = if user { ("User", format!("u{p}")) } else { ("Agent", format!("spiffe://t.example/a{p}")) };
+            let (rtype, rid) = [("X", "s"), ("X", "r"), ("Y", "s")][usize::from(res)];
+            let e = Evaluation {
+                subject: EntityRef {
+                    type_name: type_name.into(),
+                    id,
+                    properties: if with_props { r#"{"trust_domain": "t.example"}"#.into() } else { String::new() },
+                },
+                action: format!("a{a}"),
+                action_properties: String::new(),
+                resource: EntityRef { type_name: rtype.into(), id: rid.into(), properties: String::new() },
+                context: r#"{"task_id": "t1"}"#.into(),
+            };
+            let full = store.evaluate_unindexed(&e, 3600);
+            prop_assert_eq!(&store.evaluate(&e, 3600), &full);
         }
     }
 }

@@ -8,7 +8,7 @@
 //! context the request's `context` object plus, when the action has properties, the key
 //! `action` holding them.
 
-use super::{MAX_CONTEXT_BYTES, MAX_MEMO, MAX_NESTING, PolicyStore, direct_context, lock, nesting_depth};
+use super::{MAX_CONTEXT_BYTES, MAX_MEMO, MAX_NESTING, PolicyStore, Slice, Verdict, direct_context, lock, nesting_depth};
 use crate::decision::Decision;
 use crate::spiffe_id::clip;
 use cedar_policy::{Context, Entities, EntityId, EntityTypeName, EntityUid, Request};
@@ -71,8 +71,8 @@ impl PolicyStore {
         if let Some(hit) = self.memo.as_ref().and_then(|m| lock(m).get_general(e, default_ttl)) {
             return hit;
         }
-        let d = match self.evaluate_general(e) {
-            Ok(response) => self.decision(&response, default_ttl),
+        let d = match self.evaluate_general(e, true) {
+            Ok(verdict) => self.decision(verdict, default_ttl),
             Err(problem) => Decision::error(problem),
         };
         if let Some(m) = &self.memo {
@@ -81,7 +81,16 @@ impl PolicyStore {
         d
     }
 
-    fn evaluate_general(&self, e: &Evaluation) -> Result<cedar_policy::Response, String> {
+    /// [`evaluate`](Self::evaluate) evaluating every policy, without the index or the memo:
+    /// the reference the index is tested against.
+    pub fn evaluate_unindexed(&self, e: &Evaluation, default_ttl: u32) -> Decision {
+        match self.evaluate_general(e, false) {
+            Ok(verdict) => self.decision(verdict, default_ttl),
+            Err(problem) => Decision::error(problem),
+        }
+    }
+
+    fn evaluate_general(&self, e: &Evaluation, indexed: bool) -> Result<Verdict, String> {
         let principal = uid("subject", &e.subject.type_name, &e.subject.id)?;
         let resource = uid("resource", &e.resource.type_name, &e.resource.id)?;
         let action = EntityUid::from_type_name_and_id(self.action_type.clone(), EntityId::new(&e.action));
@@ -92,10 +101,11 @@ impl PolicyStore {
             context.insert("action".into(), Value::Object(props));
         }
         let entities = self.overlaid(&principal, subject_props, &resource, resource_props, e)?;
-        let slice = self.general_slice(&principal, &action)?;
+        let slice = if indexed { self.general_slice(&principal, &action)? } else { None };
         let schema = self.schema.as_ref();
         // Plain JSON straight into Cedar values; Cedar's reader whenever that does not validate.
         let direct = direct_context(&context).and_then(|c| Request::new(principal.clone(), action.clone(), resource.clone(), c, schema).ok());
+        let resource_uid = resource.clone();
         let request = match direct {
             Some(r) => r,
             None => {
@@ -103,7 +113,7 @@ impl PolicyStore {
                 Request::new(principal, action, resource, c, schema).map_err(|e| format!("request: {e}"))?
             }
         };
-        Ok(self.authorizer.is_authorized(&request, slice.as_deref().unwrap_or(&self.policies), entities.as_ref()))
+        Ok(self.run(&request, &resource_uid, slice.as_deref(), &entities))
     }
 
     /// The loaded entities with the subject and resource overlaid by their properties (kept
@@ -147,7 +157,7 @@ impl PolicyStore {
     }
 
     /// The policies that can apply to `principal` doing `action` (kept per pair).
-    fn general_slice(&self, principal: &EntityUid, action: &EntityUid) -> Result<Option<Arc<cedar_policy::PolicySet>>, String> {
+    fn general_slice(&self, principal: &EntityUid, action: &EntityUid) -> Result<Option<Arc<Slice>>, String> {
         if !self.index.useful {
             return Ok(None);
         }

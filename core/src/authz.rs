@@ -39,29 +39,43 @@ pub const MAX_POLICY_OPERATORS: usize = 192;
 pub const AGENT_TYPE: &str = "Agent";
 
 /// Policies sliced by scope, so a request evaluates only the policies whose principal and
-/// action constraints can match it (plus the unconstrained ones), not all of them.
+/// action scopes match it, not all of them.
 ///
-/// A policy whose scope says `principal == X` (or `action == Y`, or `action in [Y, Z]`) cannot
-/// match a request for another principal (or an action that is none of those and in none of
-/// their groups): Cedar checks the scope before the condition, so such a policy is neither
-/// satisfied nor erroring, and leaving it out changes neither the decision nor the reasons nor
-/// the errors. Slices are built on first use per (principal, action) and kept with the caller
-/// (see [`Caller`]).
+/// A slice is cut per (principal, action), where both are known: a policy whose principal
+/// scope (`==`, `in`, `is`, `is … in`, answered from the principal's ancestors in the entity
+/// store) or action scope (`==`, `in [...]` with the action's groups) does not match is left
+/// out. Cedar checks the scope before the condition, so such a policy is neither satisfied
+/// nor erroring, and leaving it out changes neither the decision nor the reasons nor the
+/// errors. Slices are built on first use and kept with the caller (see [`Caller`]).
 ///
-/// A policy with no `when`/`unless` whose principal scope is `principal` or `principal ==` and
-/// whose resource scope is `resource`, `resource ==` or `resource is` needs no evaluation at
-/// all once it is in a slice: it is satisfied exactly when its resource scope matches (uid or
-/// type equality), it cannot error, and it reads neither entities nor context. Such policies
-/// are decided by the index ([`Slice::decided`]); Cedar evaluates the rest.
+/// Every policy in a slice has a matching principal and action, so one with no `when`/
+/// `unless` whose resource scope is `resource`, `resource ==` or `resource is` needs no
+/// evaluation at all: it is satisfied exactly when its resource scope matches (uid or type
+/// equality), it cannot error, and it reads neither entities nor context. Such policies are
+/// decided by the index ([`Slice::decided`]); Cedar evaluates the rest.
 struct PolicyIndex {
     policies: Vec<Policy>,
-    /// Per policy: its `principal ==` uid (`None` when unconstrained that way) and its action
-    /// scope.
-    keys: Vec<(Option<EntityUid>, ActionKey)>,
+    /// Per policy: its principal and action scopes.
+    keys: Vec<(cedar_policy::PrincipalConstraint, ActionKey)>,
     /// Per policy: its resource scope when the policy can be decided by scope alone.
     decidable: Vec<Option<ResourceKey>>,
-    /// True when some policy has a key or is decidable: otherwise every slice is the full set.
+    /// True when some policy has a scope the index can use: otherwise every slice is the
+    /// full set.
     useful: bool,
+}
+
+/// Whether `principal`, whose ancestors in the request's entity store are `ancestors`, is in
+/// a policy's principal scope (Cedar's `in` is reflexive and follows the stored hierarchy).
+fn principal_fits(scope: &cedar_policy::PrincipalConstraint, principal: &EntityUid, ancestors: &[&EntityUid]) -> bool {
+    use cedar_policy::PrincipalConstraint as P;
+    let within = |group: &EntityUid| group == principal || ancestors.contains(&group);
+    match scope {
+        P::Any => true,
+        P::Eq(uid) => uid == principal,
+        P::In(group) => within(group),
+        P::Is(ty) => ty == principal.type_name(),
+        P::IsIn(ty, group) => ty == principal.type_name() && within(group),
+    }
 }
 
 /// The resource scope of a policy the index decides.
@@ -227,23 +241,18 @@ impl PolicyIndex {
         let keys: Vec<_> = policies
             .iter()
             .map(|p| {
-                let principal = match p.principal_constraint() {
-                    cedar_policy::PrincipalConstraint::Eq(uid) => Some(uid),
-                    _ => None,
-                };
                 let action = match p.action_constraint() {
                     cedar_policy::ActionConstraint::Eq(uid) => ActionKey::Eq(uid),
                     cedar_policy::ActionConstraint::In(list) => ActionKey::In(list),
                     _ => ActionKey::Any,
                 };
-                (principal, action)
+                (p.principal_constraint(), action)
             })
             .collect();
         let decidable: Vec<_> = policies
             .iter()
             .map(|p| {
-                let principal_known = matches!(p.principal_constraint(), cedar_policy::PrincipalConstraint::Any | cedar_policy::PrincipalConstraint::Eq(_));
-                if p.has_non_scope_constraint() || !principal_known {
+                if p.has_non_scope_constraint() {
                     return None;
                 }
                 match p.resource_constraint() {
@@ -254,20 +263,21 @@ impl PolicyIndex {
                 }
             })
             .collect();
-        let useful = keys.iter().any(|(p, a)| p.is_some() || !matches!(a, ActionKey::Any)) || decidable.iter().any(Option::is_some);
+        let scoped = keys.iter().any(|(p, a)| !matches!(p, cedar_policy::PrincipalConstraint::Any) || !matches!(a, ActionKey::Any));
+        let useful = scoped || decidable.iter().any(Option::is_some);
         PolicyIndex { policies, keys, decidable, useful }
     }
 
-    /// The policies that can apply to `principal` doing `action` (whose groups, from the
-    /// loaded entities, are `entities`' ancestors of it): those Cedar must evaluate, and those
-    /// decided by scope.
+    /// The policies that can apply to `principal` doing `action` (their groups and
+    /// ancestors taken from `entities`, the store requests of this principal are decided
+    /// against): those Cedar must evaluate, and those decided by scope.
     fn slice(&self, principal: &EntityUid, action: &EntityUid, entities: &Entities) -> Result<Slice, String> {
         let groups: Vec<&EntityUid> = entities.ancestors(action).map(Iterator::collect).unwrap_or_default();
-        let fits = |k: &Option<EntityUid>, v: &EntityUid| k.as_ref().is_none_or(|k| k == v);
+        let ancestors: Vec<&EntityUid> = entities.ancestors(principal).map(Iterator::collect).unwrap_or_default();
         let mut chosen = Vec::new();
         let mut decided = Vec::new();
         for ((policy, (p, a)), d) in self.policies.iter().zip(&self.keys).zip(&self.decidable) {
-            if !(fits(p, principal) && a.fits(action, &groups)) {
+            if !(principal_fits(p, principal, &ancestors) && a.fits(action, &groups)) {
                 continue;
             }
             match d {

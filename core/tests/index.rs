@@ -9,11 +9,13 @@ use writ_core::authz::{EntityRef, Evaluation, PolicyStore, RequestEnv};
 use writ_core::{Identity, Intent, Proof};
 
 fn principal_scope(k: u8) -> String {
-    match k % 4 {
+    match k % 6 {
         0 => "principal".into(),
         1 => format!("principal == Agent::\"spiffe://t.example/a{}\"", k % 5),
         2 => format!("principal in Role::\"r{}\"", k % 2),
-        _ => "principal is Agent".into(),
+        3 => "principal is Agent".into(),
+        4 => format!("principal is Agent in Role::\"r{}\"", k % 2),
+        _ => "principal is User".into(),
     }
 }
 
@@ -63,6 +65,7 @@ const ENTITIES: &str = r#"[
   {"uid":{"type":"Agent","id":"spiffe://t.example/a0"},"attrs":{},"parents":[{"type":"Role","id":"r0"}]},
   {"uid":{"type":"Agent","id":"spiffe://t.example/a1"},"attrs":{},"parents":[{"type":"Role","id":"r1"}]},
   {"uid":{"type":"Agent","id":"spiffe://t.example/a2"},"attrs":{},"parents":[{"type":"Role","id":"r0"},{"type":"Role","id":"r1"}]},
+  {"uid":{"type":"User","id":"u1"},"attrs":{},"parents":[{"type":"Role","id":"r1"}]},
   {"uid":{"type":"Role","id":"r0"},"attrs":{},"parents":[]},
   {"uid":{"type":"Role","id":"r1"},"attrs":{},"parents":[]},
   {"uid":{"type":"Action","id":"a0"},"attrs":{},"parents":[]},

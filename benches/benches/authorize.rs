@@ -1,9 +1,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-//! Authorization figures: `check` with an attested identity, for the shipped pack and for
-//! generated sets of 10/100/1000 policies, natively and through the component, same run —
-//! each evaluated (decision memo off: Cedar runs every time) and repeated (memo on: the same
-//! request answered from memory). Criterion gives the means; under `cargo bench` a percentile
+//! Authorization figures: `check` with an attested identity, for the shipped pack, for
+//! generated sets of 10/100/1000 single-principal policies and for 1000 policies keyed by
+//! resource, natively and through the component, same run — each evaluated (decision memo off:
+//! the index and Cedar run every time) and repeated (memo on: the same request answered from
+//! memory). Criterion gives the means; under `cargo bench` a percentile
 //! pass also prints p50/p99 and the component/native ratio.
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -14,6 +15,12 @@ use writ_tests::NOW;
 use writ_tests::timing::percentiles;
 use writ_tests::attester::{host_identity, host_intent};
 use writ_tests::pack::{self, identity, intent};
+
+/// `n` policies for any principal, one per resource; the request matches exactly one of them
+/// (scope-only: the index decides them by the resource, however many there are).
+fn generated_by_resource(n: usize) -> String {
+    (0..n).map(|i| format!("@id(\"p{i}\") permit(principal, action == Action::\"read\", resource == Dataset::\"d{i}\");\n")).collect()
+}
 
 /// `n` single-principal policies; the request matches exactly one of them.
 fn generated(n: usize) -> String {
@@ -66,6 +73,7 @@ fn setups() -> Vec<Setup> {
     for n in [10, 100, 1000] {
         add(format!("generated_{n}"), &generated(n), None, None, "spiffe://acme.example/agent/0", intent("read", r#"Dataset::"d0""#, "t", ""));
     }
+    add("by_resource_1000".into(), &generated_by_resource(1000), None, None, "spiffe://acme.example/agent/0", intent("read", r#"Dataset::"d0""#, "t", ""));
     out
 }
 

@@ -128,9 +128,8 @@ impl DecidedSet {
 /// The policies that can apply to one (principal, action): those Cedar evaluates, and those
 /// the index decides by the resource alone.
 struct Slice {
+    /// Cedar is not called at all when this is empty.
     cedar: PolicySet,
-    /// Whether `cedar` holds no policy (then Cedar is not called at all).
-    cedar_empty: bool,
     decided: DecidedSet,
 }
 
@@ -158,7 +157,7 @@ impl Slice {
     /// policy's (only Cedar-evaluated ones can error). A Cedar deny with reasons names its
     /// satisfied forbids, an allow its satisfied permits, so the union is exact.
     fn decide(&self, authorizer: &Authorizer, request: &Request, resource: &EntityUid, entities: &Entities) -> Verdict {
-        let cedar = if self.cedar_empty {
+        let cedar = if self.cedar.is_empty() {
             Verdict { allow: false, reasons: Vec::new(), errors: Vec::new() }
         } else {
             authorizer.is_authorized(request, &self.cedar, entities).into()
@@ -309,9 +308,8 @@ impl PolicyIndex {
                 None => chosen.push(policy.clone()),
             }
         }
-        let cedar_empty = chosen.is_empty();
         let cedar = PolicySet::from_policies(chosen).map_err(|e| format!("policy slice: {e}"))?;
-        Ok(Slice { cedar, cedar_empty, decided })
+        Ok(Slice { cedar, decided })
     }
 }
 
@@ -663,10 +661,7 @@ impl PolicyStore {
         if let Some(hit) = memo.and_then(|m| lock(m).get(&key)) {
             return hit;
         }
-        let decision = match self.evaluate_intent(who, what, env, indexed) {
-            Ok(verdict) => self.decision(verdict, default_ttl),
-            Err(e) => Decision::error(e),
-        };
+        let decision = self.decision(self.evaluate_intent(who, what, env, indexed), default_ttl);
         if let Some(m) = memo {
             lock(m).put(&key, &decision);
         }
@@ -813,8 +808,12 @@ impl PolicyStore {
         Ok(context)
     }
 
-    fn decision(&self, verdict: Verdict, default_ttl: u32) -> Decision {
-        let Verdict { allow, reasons, errors } = verdict;
+    /// The decision of a verdict, or a deny listing the problem that prevented one.
+    fn decision(&self, verdict: Result<Verdict, String>, default_ttl: u32) -> Decision {
+        let Verdict { allow, reasons, errors } = match verdict {
+            Ok(v) => v,
+            Err(problem) => return Decision::error(problem),
+        };
         let max_ttl_secs =
             if allow { reasons.iter().filter_map(|id| self.ttls.get(id).copied()).min().unwrap_or(default_ttl).min(default_ttl) } else { 0 };
         let mut reasons: Vec<String> = reasons.iter().map(|id| AsRef::<str>::as_ref(id).to_string()).collect();

@@ -71,10 +71,7 @@ impl PolicyStore {
         if let Some(hit) = self.memo.as_ref().and_then(|m| lock(m).get_general(e, default_ttl)) {
             return hit;
         }
-        let d = match self.evaluate_general(e, true) {
-            Ok(verdict) => self.decision(verdict, default_ttl),
-            Err(problem) => Decision::error(problem),
-        };
+        let d = self.decision(self.evaluate_general(e, true), default_ttl);
         if let Some(m) = &self.memo {
             lock(m).put_general(e, default_ttl, &d);
         }
@@ -84,10 +81,7 @@ impl PolicyStore {
     /// [`evaluate`](Self::evaluate) evaluating every policy, without the index or the memo:
     /// the reference the index is tested against.
     pub fn evaluate_unindexed(&self, e: &Evaluation, default_ttl: u32) -> Decision {
-        match self.evaluate_general(e, false) {
-            Ok(verdict) => self.decision(verdict, default_ttl),
-            Err(problem) => Decision::error(problem),
-        }
+        self.decision(self.evaluate_general(e, false), default_ttl)
     }
 
     fn evaluate_general(&self, e: &Evaluation, indexed: bool) -> Result<Verdict, String> {
@@ -105,15 +99,14 @@ impl PolicyStore {
         let schema = self.schema.as_ref();
         // Plain JSON straight into Cedar values; Cedar's reader whenever that does not validate.
         let direct = direct_context(&context).and_then(|c| Request::new(principal.clone(), action.clone(), resource.clone(), c, schema).ok());
-        let resource_uid = resource.clone();
         let request = match direct {
             Some(r) => r,
             None => {
                 let c = Context::from_json_value(Value::Object(context), schema.map(|s| (s, &action))).map_err(|e| format!("context: {e}"))?;
-                Request::new(principal, action, resource, c, schema).map_err(|e| format!("request: {e}"))?
+                Request::new(principal, action, resource.clone(), c, schema).map_err(|e| format!("request: {e}"))?
             }
         };
-        Ok(self.run(&request, &resource_uid, slice.as_deref(), &entities))
+        Ok(self.run(&request, &resource, slice.as_deref(), &entities))
     }
 
     /// The loaded entities with the subject and resource overlaid by their properties (kept

@@ -5,7 +5,8 @@
 //! resource, natively and through the component, same run — each evaluated (decision memo off:
 //! the index and Cedar run every time) and repeated (memo on: the same request answered from
 //! memory). Criterion gives the means; under `cargo bench` a percentile
-//! pass also prints p50/p99 and the component/native ratio.
+//! pass also prints p50/p99 and the component/native ratio. Both also time the call floor:
+//! the cheapest call into the component, which no `check` through it can undercut.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -87,7 +88,22 @@ fn criterion_benches(c: &mut Criterion) {
         g.bench_function(format!("{}/repeated/native", s.name), |b| b.iter(|| black_box(s.native.check(&s.who, &s.what, NOW))));
         g.bench_function(format!("{}/repeated/component", s.name), |b| b.iter(|| black_box(s.component.check(&who, &what).unwrap())));
     }
+    let floor = floor_component();
+    g.bench_function("call_floor/component", |b| b.iter(|| black_box(floor_call(&floor))));
     g.finish();
+}
+
+/// The floor under any `check` through the component: the cheapest call it exports (a
+/// one-byte JWT-SVID that fails to parse: two one-byte strings lowered, an error lifted, no
+/// policy work), on the same pooled-instance path `check` takes.
+fn floor_component() -> Writ {
+    Writ::builder().time(NOW).build().unwrap()
+}
+
+fn floor_call(w: &Writ) -> writ_host::Error {
+    let err = w.attest_jwt("x", "a").unwrap_err();
+    assert_eq!(err.kind(), "malformed", "the floor call must fail in parsing: {err}");
+    err
 }
 
 fn percentile_table(_: &mut Criterion) {
@@ -104,6 +120,9 @@ fn percentile_table(_: &mut Criterion) {
             println!("{:<24} {np50:>11.2} {np99:>11.2} {cp50:>14.2} {cp99:>14.2} {:>9.2}", format!("{} {mode}", s.name), cp50 / np50);
         }
     }
+    let floor = floor_component();
+    let (fp50, fp99) = percentiles(|| drop(black_box(floor_call(&floor))), 20_000);
+    println!("{:<24} {:>11} {:>11} {fp50:>14.2} {fp99:>14.2}", "call floor (no policy)", "-", "-");
 }
 
 /// One request of the peer comparison, for each engine.

@@ -431,3 +431,11 @@ fn revoke_event(at: u64, how: &str, revoked: u32) -> writ::agent::audit::Event {
         detail: Some(format!("{revoked} live grants revoked")),
     }
 }
+
+/// The component's heap. Every request allocates (the lowered arguments, Cedar's request
+/// and evaluation, the decision), and talc serves wasm32 faster than std's dlmalloc; it grows
+/// linear memory the same way, so the host's memory limit still refuses growth (an allocation
+/// failure traps, and the host reports it as a limit).
+#[cfg(all(not(target_feature = "atomics"), target_family = "wasm"))]
+#[global_allocator]
+static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();

@@ -63,7 +63,15 @@ fn ensure_target(target: &str) {
 /// Builds workspace package `package` for `target` (release) with the cargo running this
 /// script, into `$OUT_DIR/<dir>`, and returns the path of its `<artifact>.wasm`. Re-runs when
 /// `watch` paths or any source the package was built from change.
-fn build_wasm(root: &Path, out_dir: &Path, package: &str, target: &str, dir: &str, artifact: &str, watch: &[&str]) -> PathBuf {
+fn build_wasm(
+    root: &Path,
+    out_dir: &Path,
+    package: &str,
+    target: &str,
+    dir: &str,
+    artifact: &str,
+    watch: &[&str],
+) -> PathBuf {
     for w in watch.iter().chain(&["core/Cargo.toml", "Cargo.lock"]) {
         println!("cargo:rerun-if-changed={}", root.join(w).display());
     }

@@ -9,6 +9,13 @@ use std::process::Command;
 include!("../build-support/wasm.rs");
 
 fn main() {
-    let wasm = wasm_artifact("WRIT_COMPONENT", "writ-guest", "wasm32-wasip2", "guest-target", "writ_guest", &["wit", "guest/Cargo.toml"]);
+    let wasm = wasm_artifact(
+        "WRIT_COMPONENT",
+        "writ-guest",
+        "wasm32-wasip2",
+        "guest-target",
+        "writ_guest",
+        &["wit", "guest/Cargo.toml"],
+    );
     println!("cargo:rustc-env=WRIT_COMPONENT_PATH={}", wasm.display());
 }

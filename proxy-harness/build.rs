@@ -8,6 +8,13 @@ use std::process::Command;
 include!("../build-support/wasm.rs");
 
 fn main() {
-    let wasm = wasm_artifact("WRIT_FILTER", "writ-filter", "wasm32-wasip1", "filter-target", "writ_filter", &["proxy/Cargo.toml", "policies"]);
+    let wasm = wasm_artifact(
+        "WRIT_FILTER",
+        "writ-filter",
+        "wasm32-wasip1",
+        "filter-target",
+        "writ_filter",
+        &["proxy/Cargo.toml", "policies"],
+    );
     println!("cargo:rustc-env=WRIT_FILTER_PATH={}", wasm.display());
 }

@@ -19,7 +19,12 @@ const TD: &str = "example.org";
 /// `n` distinct 2-certificate P-256 chains (leaf + intermediate), so none is cached.
 fn fresh_chains(pki: &Pki, n: u64) -> Vec<Vec<Vec<u8>>> {
     (0..n)
-        .map(|i| vec![pki.intermediate.sign(&leaf_params(&format!("spiffe://{TD}/w/{i}")), KeyAlg::P256), pki.intermediate.der.clone()])
+        .map(|i| {
+            vec![
+                pki.intermediate.sign(&leaf_params(&format!("spiffe://{TD}/w/{i}")), KeyAlg::P256),
+                pki.intermediate.der.clone(),
+            ]
+        })
         .collect()
 }
 
@@ -61,23 +66,33 @@ fn x509(c: &mut Criterion) {
     g.sample_size(20).measurement_time(Duration::from_secs(4));
 
     let mut n = native(&pki);
-    g.bench_function("cold/native_ring", |b| b.iter_custom(|i| cold(i, &pki, |c| drop(black_box(n.attest_x509(c, NOW, &RingCrypto))))));
+    g.bench_function("cold/native_ring", |b| {
+        b.iter_custom(|i| cold(i, &pki, |c| drop(black_box(n.attest_x509(c, NOW, &RingCrypto)))))
+    });
     let mut n = native(&pki);
     g.bench_function("cold/native_rustcrypto", |b| {
         b.iter_custom(|i| cold(i, &pki, |c| drop(black_box(n.attest_x509(c, NOW, &RustCrypto::new())))))
     });
     let w = component(&pki, CryptoProvider::Host);
-    g.bench_function("cold/component_host_crypto", |b| b.iter_custom(|i| cold(i, &pki, |c| drop(black_box(w.attest_x509(c))))));
+    g.bench_function("cold/component_host_crypto", |b| {
+        b.iter_custom(|i| cold(i, &pki, |c| drop(black_box(w.attest_x509(c)))))
+    });
     let w = component(&pki, CryptoProvider::Builtin);
-    g.bench_function("cold/component_rustcrypto", |b| b.iter_custom(|i| cold(i, &pki, |c| drop(black_box(w.attest_x509(c))))));
+    g.bench_function("cold/component_rustcrypto", |b| {
+        b.iter_custom(|i| cold(i, &pki, |c| drop(black_box(w.attest_x509(c)))))
+    });
 
     let mut n = native(&pki);
     g.bench_function("cached/native", |b| b.iter(|| black_box(n.attest_x509(&chain, NOW, &RingCrypto))));
     let w = component(&pki, CryptoProvider::Host);
     g.bench_function("cached/component", |b| b.iter(|| black_box(w.attest_x509(&chain))));
-    let audited = Writ::builder().time(NOW).audit(AuditSink::callback(|e| {
-        black_box(e);
-    })).build().unwrap_or_else(|e| panic!("{e}"));
+    let audited = Writ::builder()
+        .time(NOW)
+        .audit(AuditSink::callback(|e| {
+            black_box(e);
+        }))
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
     audited.set_bundle(TD, &pki.bundle_pem()).unwrap_or_else(|e| panic!("{e}"));
     g.bench_function("cached/component_audited", |b| b.iter(|| black_box(audited.attest_x509(&chain))));
     g.finish();
@@ -85,9 +100,13 @@ fn x509(c: &mut Criterion) {
     let mut g = c.benchmark_group("attest_x509_p256_root_leaf");
     g.sample_size(20).measurement_time(Duration::from_secs(4));
     let mut n = native(&pki);
-    g.bench_function("cold/native_ring", |b| b.iter_custom(|i| cold_of(fresh_root_leaves(&pki, i), |c| drop(black_box(n.attest_x509(c, NOW, &RingCrypto))))));
+    g.bench_function("cold/native_ring", |b| {
+        b.iter_custom(|i| cold_of(fresh_root_leaves(&pki, i), |c| drop(black_box(n.attest_x509(c, NOW, &RingCrypto)))))
+    });
     let w = component(&pki, CryptoProvider::Host);
-    g.bench_function("cold/component_host_crypto", |b| b.iter_custom(|i| cold_of(fresh_root_leaves(&pki, i), |c| drop(black_box(w.attest_x509(c))))));
+    g.bench_function("cold/component_host_crypto", |b| {
+        b.iter_custom(|i| cold_of(fresh_root_leaves(&pki, i), |c| drop(black_box(w.attest_x509(c)))))
+    });
     g.finish();
 }
 
@@ -100,10 +119,14 @@ fn jwt(c: &mut Criterion) {
         let token = s.token(&claims("spiffe://example.org/w", "writ"));
         let mut e = writ_core::Engine::default();
         e.set_bundle(TD, &bundle).unwrap_or_else(|e| panic!("{e}"));
-        g.bench_function(format!("{}/native_ring", alg.name()), |b| b.iter(|| black_box(e.attest_jwt(&token, "writ", NOW, &RingCrypto))));
+        g.bench_function(format!("{}/native_ring", alg.name()), |b| {
+            b.iter(|| black_box(e.attest_jwt(&token, "writ", NOW, &RingCrypto)))
+        });
         let w = Writ::builder().time(NOW).build().unwrap_or_else(|e| panic!("{e}"));
         w.set_bundle(TD, &bundle).unwrap_or_else(|e| panic!("{e}"));
-        g.bench_function(format!("{}/component_host_crypto", alg.name()), |b| b.iter(|| black_box(w.attest_jwt(&token, "writ"))));
+        g.bench_function(format!("{}/component_host_crypto", alg.name()), |b| {
+            b.iter(|| black_box(w.attest_jwt(&token, "writ")))
+        });
     }
     g.finish();
 }
@@ -111,7 +134,9 @@ fn jwt(c: &mut Criterion) {
 fn instantiate(c: &mut Criterion) {
     let w = Writ::builder().build().unwrap_or_else(|e| panic!("{e}"));
     let mut g = c.benchmark_group("instantiate");
-    g.bench_function("pooled_from_precompiled_cache", |b| b.iter(|| w.instantiate_bare().unwrap_or_else(|e| panic!("{e}"))));
+    g.bench_function("pooled_from_precompiled_cache", |b| {
+        b.iter(|| w.instantiate_bare().unwrap_or_else(|e| panic!("{e}")))
+    });
     g.finish();
 }
 

@@ -13,14 +13,18 @@ use std::hint::black_box;
 use std::time::Duration;
 use writ_host::Writ;
 use writ_tests::NOW;
-use writ_tests::timing::percentiles;
 use writ_tests::attester::{host_identity, host_intent};
 use writ_tests::pack::{self, identity, intent};
+use writ_tests::timing::percentiles;
 
 /// `n` policies for any principal, one per resource; the request matches exactly one of them
 /// (scope-only: the index decides them by the resource, however many there are).
 fn generated_by_resource(n: usize) -> String {
-    (0..n).map(|i| format!("@id(\"p{i}\") permit(principal, action == Action::\"read\", resource == Dataset::\"d{i}\");\n")).collect()
+    (0..n)
+        .map(|i| {
+            format!("@id(\"p{i}\") permit(principal, action == Action::\"read\", resource == Dataset::\"d{i}\");\n")
+        })
+        .collect()
 }
 
 /// `n` single-principal policies; the request matches exactly one of them.
@@ -72,9 +76,23 @@ fn setups() -> Vec<Setup> {
         intent("read", r#"PayrollRecord::"run-42/emp-7""#, "run-42", ""),
     );
     for n in [10, 100, 1000] {
-        add(format!("generated_{n}"), &generated(n), None, None, "spiffe://acme.example/agent/0", intent("read", r#"Dataset::"d0""#, "t", ""));
+        add(
+            format!("generated_{n}"),
+            &generated(n),
+            None,
+            None,
+            "spiffe://acme.example/agent/0",
+            intent("read", r#"Dataset::"d0""#, "t", ""),
+        );
     }
-    add("by_resource_1000".into(), &generated_by_resource(1000), None, None, "spiffe://acme.example/agent/0", intent("read", r#"Dataset::"d0""#, "t", ""));
+    add(
+        "by_resource_1000".into(),
+        &generated_by_resource(1000),
+        None,
+        None,
+        "spiffe://acme.example/agent/0",
+        intent("read", r#"Dataset::"d0""#, "t", ""),
+    );
     out
 }
 
@@ -83,10 +101,18 @@ fn criterion_benches(c: &mut Criterion) {
     g.sample_size(20).measurement_time(Duration::from_secs(3));
     for s in setups() {
         let (who, what) = (host_identity(&s.who), host_intent(&s.what));
-        g.bench_function(format!("{}/evaluated/native", s.name), |b| b.iter(|| black_box(s.native_eval.check(&s.who, &s.what, NOW))));
-        g.bench_function(format!("{}/evaluated/component", s.name), |b| b.iter(|| black_box(s.component_eval.check(&who, &what).unwrap())));
-        g.bench_function(format!("{}/repeated/native", s.name), |b| b.iter(|| black_box(s.native.check(&s.who, &s.what, NOW))));
-        g.bench_function(format!("{}/repeated/component", s.name), |b| b.iter(|| black_box(s.component.check(&who, &what).unwrap())));
+        g.bench_function(format!("{}/evaluated/native", s.name), |b| {
+            b.iter(|| black_box(s.native_eval.check(&s.who, &s.what, NOW)))
+        });
+        g.bench_function(format!("{}/evaluated/component", s.name), |b| {
+            b.iter(|| black_box(s.component_eval.check(&who, &what).unwrap()))
+        });
+        g.bench_function(format!("{}/repeated/native", s.name), |b| {
+            b.iter(|| black_box(s.native.check(&s.who, &s.what, NOW)))
+        });
+        g.bench_function(format!("{}/repeated/component", s.name), |b| {
+            b.iter(|| black_box(s.component.check(&who, &what).unwrap()))
+        });
     }
     let floor = floor_component();
     g.bench_function("call_floor/component", |b| b.iter(|| black_box(floor_call(&floor))));
@@ -111,13 +137,22 @@ fn percentile_table(_: &mut Criterion) {
         return; // `cargo test --benches`: criterion runs each bench once; skip the long pass.
     }
     println!("\nauthorize percentiles (µs, 20000 calls each)");
-    println!("{:<24} {:>11} {:>11} {:>14} {:>14} {:>9}", "policies", "native p50", "native p99", "component p50", "component p99", "ratio p50");
+    println!(
+        "{:<24} {:>11} {:>11} {:>14} {:>14} {:>9}",
+        "policies", "native p50", "native p99", "component p50", "component p99", "ratio p50"
+    );
     for s in setups() {
         let (who, what) = (host_identity(&s.who), host_intent(&s.what));
-        for (mode, native, component) in [("evaluated", &s.native_eval, &s.component_eval), ("repeated", &s.native, &s.component)] {
+        for (mode, native, component) in
+            [("evaluated", &s.native_eval, &s.component_eval), ("repeated", &s.native, &s.component)]
+        {
             let (np50, np99) = percentiles(|| drop(black_box(native.check(&s.who, &s.what, NOW))), 20_000);
             let (cp50, cp99) = percentiles(|| drop(black_box(component.check(&who, &what))), 20_000);
-            println!("{:<24} {np50:>11.2} {np99:>11.2} {cp50:>14.2} {cp99:>14.2} {:>9.2}", format!("{} {mode}", s.name), cp50 / np50);
+            println!(
+                "{:<24} {np50:>11.2} {np99:>11.2} {cp50:>14.2} {cp99:>14.2} {:>9.2}",
+                format!("{} {mode}", s.name),
+                cp50 / np50
+            );
         }
     }
     let floor = floor_component();
@@ -157,14 +192,20 @@ fn peers() -> Peers {
     component.set_policies(&subset, Some(&schema), Some(&entities)).unwrap();
     // The Rego data: each agent's roles and tools, each resource's type and attributes.
     let ents: serde_json::Value = serde_json::from_str(&entities).unwrap();
-    let uid = |u: &serde_json::Value| format!("{}::{}", u["type"].as_str().unwrap(), serde_json::Value::from(u["id"].as_str().unwrap()));
+    let uid = |u: &serde_json::Value| {
+        format!("{}::{}", u["type"].as_str().unwrap(), serde_json::Value::from(u["id"].as_str().unwrap()))
+    };
     let (mut agents, mut resources) = (serde_json::Map::new(), serde_json::Map::new());
     for e in ents.as_array().unwrap() {
         let ty = e["uid"]["type"].as_str().unwrap();
         if ty == "Agent" {
             let roles: Vec<&str> = e["parents"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
-            let tools: Vec<String> = e["attrs"]["tools"].as_array().map(|t| t.iter().map(|t| uid(&t["__entity"])).collect()).unwrap_or_default();
-            agents.insert(e["uid"]["id"].as_str().unwrap().into(), serde_json::json!({ "roles": roles, "tools": tools }));
+            let tools: Vec<String> = e["attrs"]["tools"]
+                .as_array()
+                .map(|t| t.iter().map(|t| uid(&t["__entity"])).collect())
+                .unwrap_or_default();
+            agents
+                .insert(e["uid"]["id"].as_str().unwrap().into(), serde_json::json!({ "roles": roles, "tools": tools }));
         } else if ty != "Role" {
             let mut attrs = e["attrs"].as_object().unwrap().clone();
             attrs.insert("type".into(), ty.into());
@@ -172,7 +213,11 @@ fn peers() -> Peers {
         }
     }
     let mut rego = regorus::Engine::new();
-    rego.add_policy("writ.rego".into(), std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/peers/writ.rego")).unwrap()).unwrap();
+    rego.add_policy(
+        "writ.rego".into(),
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/peers/writ.rego")).unwrap(),
+    )
+    .unwrap();
     let data = serde_json::json!({ "agents": agents, "resources": resources }).to_string();
     rego.add_data(regorus::Value::from_json_str(&data).unwrap()).unwrap();
     // Requests: every agent, every schema-valid action on every resource, in and out of its
@@ -191,14 +236,21 @@ fn peers() -> Peers {
                 for (task, context) in [(own, ""), ("other", ""), (own, external)] {
                     let who = identity(agent, NOW + 3600);
                     let what = intent(action, res, task, context);
-                    let mut ctx: serde_json::Value = if context.is_empty() { serde_json::json!({}) } else { serde_json::from_str(context).unwrap() };
+                    let mut ctx: serde_json::Value =
+                        if context.is_empty() { serde_json::json!({}) } else { serde_json::from_str(context).unwrap() };
                     ctx["task_id"] = task.into();
                     ctx["now"] = NOW.into();
                     ctx["delegation_depth"] = 0.into();
                     ctx["identity_expires_at"] = (NOW + 3600).into();
-                    let input = serde_json::json!({ "principal": agent, "action": action, "resource": res, "context": ctx });
+                    let input =
+                        serde_json::json!({ "principal": agent, "action": action, "resource": res, "context": ctx });
                     let rego_input = regorus::Value::from_json_str(&input.to_string()).unwrap();
-                    requests.push(PeerRequest { host: (host_identity(&who), host_intent(&what)), who, what, rego_input });
+                    requests.push(PeerRequest {
+                        host: (host_identity(&who), host_intent(&what)),
+                        who,
+                        what,
+                        rego_input,
+                    });
                 }
             }
         }
@@ -251,22 +303,31 @@ fn peer_benches(c: &mut Criterion) {
         println!("\npeers on the pack subset ({n} requests in turn, every one evaluated; µs, 20000 calls each)");
         println!("{:<16} {:>8} {:>8}", "engine", "p50", "p99");
         let mut j = 0;
-        let (a50, a99) = percentiles(|| {
-            j += 1;
-            drop(black_box(p.native.check(&p.requests[j % n].who, &p.requests[j % n].what, NOW)))
-        }, 20_000);
+        let (a50, a99) = percentiles(
+            || {
+                j += 1;
+                drop(black_box(p.native.check(&p.requests[j % n].who, &p.requests[j % n].what, NOW)))
+            },
+            20_000,
+        );
         println!("{:<16} {a50:>8.2} {a99:>8.2}", "writ native");
-        let (b50, b99) = percentiles(|| {
-            j += 1;
-            drop(black_box(p.component.check(&p.requests[j % n].host.0, &p.requests[j % n].host.1)))
-        }, 20_000);
+        let (b50, b99) = percentiles(
+            || {
+                j += 1;
+                drop(black_box(p.component.check(&p.requests[j % n].host.0, &p.requests[j % n].host.1)))
+            },
+            20_000,
+        );
         println!("{:<16} {b50:>8.2} {b99:>8.2}", "writ component");
         let rego = &mut p.rego;
         let reqs = &p.requests;
-        let (c50, c99) = percentiles(|| {
-            j += 1;
-            black_box(rego_allow(rego, &reqs[j % n].rego_input));
-        }, 20_000);
+        let (c50, c99) = percentiles(
+            || {
+                j += 1;
+                black_box(rego_allow(rego, &reqs[j % n].rego_input));
+            },
+            20_000,
+        );
         println!("{:<16} {c50:>8.2} {c99:>8.2}", "regorus");
     }
 }

@@ -11,10 +11,10 @@ use std::time::Duration;
 use writ_core::{Engine, Env, MemoryLedger};
 use writ_host::{IssuerAlg, IssuerKey, Writ};
 use writ_tests::NOW;
-use writ_tests::timing::{percentiles, percentiles_over};
 use writ_tests::attester::{host_identity, host_intent};
 use writ_tests::pack::{self, identity, intent};
 use writ_tests::ring_crypto::RingIssuer;
+use writ_tests::timing::{percentiles, percentiles_over};
 
 const RECORD: &str = r#"PayrollRecord::"run-42/emp-7""#;
 const SALES: &str = r#"Dataset::"sales-summary""#;
@@ -30,7 +30,12 @@ impl Native {
     fn new(alg: IssuerAlg) -> Native {
         let mut engine = Engine::default();
         engine.set_policies(&pack::policies(), Some(&pack::schema()), Some(&pack::entities())).unwrap();
-        Native { engine: engine.into(), crypto: RingIssuer::new(IssuerKey::generate_for(alg).unwrap(), NOW), ledger: MemoryLedger::new(), n: Default::default() }
+        Native {
+            engine: engine.into(),
+            crypto: RingIssuer::new(IssuerKey::generate_for(alg).unwrap(), NOW),
+            ledger: MemoryLedger::new(),
+            n: Default::default(),
+        }
     }
 
     fn env(&self) -> Env<'_> {
@@ -60,7 +65,10 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let who = |s: &str| writ_core::Identity { thumbprint: format!("thumb-{s}"), ..identity(&format!("spiffe://acme.example/agent/{s}"), NOW + 7200) };
+    let who = |s: &str| writ_core::Identity {
+        thumbprint: format!("thumb-{s}"),
+        ..identity(&format!("spiffe://acme.example/agent/{s}"), NOW + 7200)
+    };
     let (payroll, broker, browser) = (who("payroll"), who("broker"), who("browser"));
     let read = intent("read", RECORD, "", "");
     let sales = [intent("read", SALES, "", "")];
@@ -96,19 +104,28 @@ fn alg_name(alg: IssuerAlg) -> &'static str {
 fn criterion_benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("credentials");
     g.sample_size(20).measurement_time(Duration::from_secs(3));
-    let Fixture { payroll, broker, browser, scope, read, hscope, hread, hpayroll, hbroker, hbrowser, sales, hsales } = fixture();
+    let Fixture { payroll, broker, browser, scope, read, hscope, hread, hpayroll, hbroker, hbrowser, sales, hsales } =
+        fixture();
     for alg in [IssuerAlg::EdDsa, IssuerAlg::Es256] {
         let name = alg_name(alg);
         let n = Native::new(alg);
         let w = component(alg);
 
-        g.bench_function(format!("issue/{name}/native"), |b| b.iter(|| black_box(n.engine.borrow().issue(&payroll, "run-42", &scope, 600, "api", &n.env()).unwrap())));
-        g.bench_function(format!("issue/{name}/component"), |b| b.iter(|| black_box(w.issue(&hpayroll, "run-42", &hscope, 600, "api").unwrap())));
+        g.bench_function(format!("issue/{name}/native"), |b| {
+            b.iter(|| black_box(n.engine.borrow().issue(&payroll, "run-42", &scope, 600, "api", &n.env()).unwrap()))
+        });
+        g.bench_function(format!("issue/{name}/component"), |b| {
+            b.iter(|| black_box(w.issue(&hpayroll, "run-42", &hscope, 600, "api").unwrap()))
+        });
 
         g.bench_function(format!("present_cold/{name}/native"), |b| {
             b.iter_batched(
                 || n.engine.borrow().issue(&payroll, "run-42", &scope, 600, "api", &n.env()).unwrap().token,
-                |t| black_box(n.engine.borrow_mut().present(&t, &payroll, &read, "api", NOW, &n.crypto, &n.ledger).unwrap()),
+                |t| {
+                    black_box(
+                        n.engine.borrow_mut().present(&t, &payroll, &read, "api", NOW, &n.crypto, &n.ledger).unwrap(),
+                    )
+                },
                 BatchSize::SmallInput,
             )
         });
@@ -122,17 +139,27 @@ fn criterion_benches(c: &mut Criterion) {
 
         let token = n.engine.borrow().issue(&payroll, "run-42", &scope, 600, "api", &n.env()).unwrap().token;
         g.bench_function(format!("present_cached/{name}/native"), |b| {
-            b.iter(|| black_box(n.engine.borrow_mut().present(&token, &payroll, &read, "api", NOW, &n.crypto, &n.ledger).unwrap()))
+            b.iter(|| {
+                black_box(
+                    n.engine.borrow_mut().present(&token, &payroll, &read, "api", NOW, &n.crypto, &n.ledger).unwrap(),
+                )
+            })
         });
         let htoken = w.issue(&hpayroll, "run-42", &hscope, 600, "api").unwrap().token;
-        g.bench_function(format!("present_cached/{name}/component"), |b| b.iter(|| black_box(w.present(&htoken, &hpayroll, &hread, "api").unwrap())));
+        g.bench_function(format!("present_cached/{name}/component"), |b| {
+            b.iter(|| black_box(w.present(&htoken, &hpayroll, &hread, "api").unwrap()))
+        });
 
         let parent = n.engine.borrow().issue(&broker, "p", &sales, 600, "bi", &n.env()).unwrap().token;
         g.bench_function(format!("delegate/{name}/native"), |b| {
-            b.iter(|| black_box(n.engine.borrow_mut().delegate(&parent, &broker, &browser, &sales, 300, &n.env()).unwrap()))
+            b.iter(|| {
+                black_box(n.engine.borrow_mut().delegate(&parent, &broker, &browser, &sales, 300, &n.env()).unwrap())
+            })
         });
         let hparent = w.issue(&hbroker, "p", &hsales, 600, "bi").unwrap().token;
-        g.bench_function(format!("delegate/{name}/component"), |b| b.iter(|| black_box(w.delegate(&hparent, &hbroker, &hbrowser, &hsales, 300).unwrap())));
+        g.bench_function(format!("delegate/{name}/component"), |b| {
+            b.iter(|| black_box(w.delegate(&hparent, &hbroker, &hbrowser, &hsales, 300).unwrap()))
+        });
     }
     g.finish();
 }
@@ -143,8 +170,12 @@ fn percentile_table(_: &mut Criterion) {
     }
     const N: usize = 4000;
     println!("\ncredential percentiles (µs, {N} calls each)");
-    println!("{:<22} {:>11} {:>11} {:>14} {:>14} {:>9}", "operation", "native p50", "native p99", "component p50", "component p99", "ratio p50");
-    let Fixture { payroll, broker, browser, scope, read, hscope, hread, hpayroll, hbroker, hbrowser, sales, hsales } = fixture();
+    println!(
+        "{:<22} {:>11} {:>11} {:>14} {:>14} {:>9}",
+        "operation", "native p50", "native p99", "component p50", "component p99", "ratio p50"
+    );
+    let Fixture { payroll, broker, browser, scope, read, hscope, hread, hpayroll, hbroker, hbrowser, sales, hsales } =
+        fixture();
     let row = |op: String, (np50, np99): (f64, f64), (cp50, cp99): (f64, f64)| {
         println!("{op:<22} {np50:>11.2} {np99:>11.2} {cp50:>14.2} {cp99:>14.2} {:>9.2}", cp50 / np50);
     };
@@ -154,24 +185,43 @@ fn percentile_table(_: &mut Criterion) {
         let w = component(alg);
         row(
             format!("issue {name}"),
-            percentiles(|| drop(black_box(n.engine.borrow().issue(&payroll, "run-42", &scope, 600, "api", &n.env()))), N),
+            percentiles(
+                || drop(black_box(n.engine.borrow().issue(&payroll, "run-42", &scope, 600, "api", &n.env()))),
+                N,
+            ),
             percentiles(|| drop(black_box(w.issue(&hpayroll, "run-42", &hscope, 600, "api"))), N),
         );
-        let tokens: Vec<String> = (0..N).map(|_| n.engine.borrow().issue(&payroll, "run-42", &scope, 600, "api", &n.env()).unwrap().token).collect();
-        let htokens: Vec<String> = (0..N).map(|_| w.issue(&hpayroll, "run-42", &hscope, 600, "api").unwrap().token).collect();
-        let native_cold = percentiles_over(tokens.clone(), |t| drop(black_box(n.engine.borrow_mut().present(&t, &payroll, &read, "api", NOW, &n.crypto, &n.ledger))));
-        let component_cold = percentiles_over(htokens.clone(), |t| drop(black_box(w.present(&t, &hpayroll, &hread, "api"))));
+        let tokens: Vec<String> = (0..N)
+            .map(|_| n.engine.borrow().issue(&payroll, "run-42", &scope, 600, "api", &n.env()).unwrap().token)
+            .collect();
+        let htokens: Vec<String> =
+            (0..N).map(|_| w.issue(&hpayroll, "run-42", &hscope, 600, "api").unwrap().token).collect();
+        let native_cold = percentiles_over(tokens.clone(), |t| {
+            drop(black_box(n.engine.borrow_mut().present(&t, &payroll, &read, "api", NOW, &n.crypto, &n.ledger)))
+        });
+        let component_cold =
+            percentiles_over(htokens.clone(), |t| drop(black_box(w.present(&t, &hpayroll, &hread, "api"))));
         row(format!("present cold {name}"), native_cold, component_cold);
         row(
             format!("present cached {name}"),
-            percentiles(|| drop(black_box(n.engine.borrow_mut().present(&tokens[0], &payroll, &read, "api", NOW, &n.crypto, &n.ledger))), N),
+            percentiles(
+                || {
+                    drop(black_box(
+                        n.engine.borrow_mut().present(&tokens[0], &payroll, &read, "api", NOW, &n.crypto, &n.ledger),
+                    ))
+                },
+                N,
+            ),
             percentiles(|| drop(black_box(w.present(&htokens[0], &hpayroll, &hread, "api"))), N),
         );
         let parent = n.engine.borrow().issue(&broker, "p", &sales, 600, "bi", &n.env()).unwrap().token;
         let hparent = w.issue(&hbroker, "p", &hsales, 600, "bi").unwrap().token;
         row(
             format!("delegate {name}"),
-            percentiles(|| drop(black_box(n.engine.borrow_mut().delegate(&parent, &broker, &browser, &sales, 300, &n.env()))), N),
+            percentiles(
+                || drop(black_box(n.engine.borrow_mut().delegate(&parent, &broker, &browser, &sales, 300, &n.env()))),
+                N,
+            ),
             percentiles(|| drop(black_box(w.delegate(&hparent, &hbroker, &hbrowser, &hsales, 300))), N),
         );
     }

@@ -86,7 +86,13 @@ pub(crate) fn parse_request(line: &str) -> Result<Request, String> {
         let rid = field(&v, &["resource", "id"]).ok_or("missing `resource.id`")?;
         let task = context.as_ref().and_then(|c| c.get("task_id")).and_then(Value::as_str).unwrap_or("").to_string();
         let resource = format!("{rtype}::{}", Value::String(rid.to_string()));
-        return Ok(Request { principal: principal.into(), action: action.into(), resource, task, context: context.map(|c| c.to_string()).unwrap_or_default() });
+        return Ok(Request {
+            principal: principal.into(),
+            action: action.into(),
+            resource,
+            task,
+            context: context.map(|c| c.to_string()).unwrap_or_default(),
+        });
     }
     Ok(Request {
         principal: field(&v, &["principal"]).ok_or("missing `principal` (or an AuthZEN `subject`)")?.into(),
@@ -99,7 +105,8 @@ pub(crate) fn parse_request(line: &str) -> Result<Request, String> {
 
 /// Requests from a JSON-lines file; an error names the line.
 pub(crate) fn read_requests(path: &std::path::Path) -> Result<Vec<Request>, Usage> {
-    let text = String::from_utf8(crate::read(path)?).map_err(|_| Usage(format!("`{}` is not UTF-8", path.display())))?;
+    let text =
+        String::from_utf8(crate::read(path)?).map_err(|_| Usage(format!("`{}` is not UTF-8", path.display())))?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -122,13 +129,22 @@ pub(crate) fn generated_requests() -> Vec<Request> {
         .as_array()
         .map(|a| {
             a.iter()
-                .filter_map(|e| Some((field(e, &["uid", "type"])?.to_string(), field(e, &["uid", "id"])?.to_string(), e.get("attrs").cloned().unwrap_or(Value::Null))))
+                .filter_map(|e| {
+                    Some((
+                        field(e, &["uid", "type"])?.to_string(),
+                        field(e, &["uid", "id"])?.to_string(),
+                        e.get("attrs").cloned().unwrap_or(Value::Null),
+                    ))
+                })
                 .collect()
         })
         .unwrap_or_default();
     let agents: Vec<&str> = uids.iter().filter(|(t, _, _)| t == "Agent").map(|(_, id, _)| id.as_str()).collect();
-    let resources: Vec<(&str, &str, Option<&str>)> =
-        uids.iter().filter(|(t, _, _)| t != "Agent" && t != "Role").map(|(t, id, a)| (t.as_str(), id.as_str(), a.get("task").and_then(Value::as_str))).collect();
+    let resources: Vec<(&str, &str, Option<&str>)> = uids
+        .iter()
+        .filter(|(t, _, _)| t != "Agent" && t != "Role")
+        .map(|(t, id, a)| (t.as_str(), id.as_str(), a.get("task").and_then(Value::as_str)))
+        .collect();
     // The (action, resource type) pairs the shipped schema declares.
     let actions = |ty: &str| -> &'static [&'static str] {
         match ty {
@@ -143,7 +159,9 @@ pub(crate) fn generated_requests() -> Vec<Request> {
     for agent in &agents {
         for (ty, id, task) in &resources {
             for action in actions(ty) {
-                for (task, context) in [(task.unwrap_or("t-1"), ""), ("other-task", ""), (task.unwrap_or("t-1"), external)] {
+                for (task, context) in
+                    [(task.unwrap_or("t-1"), ""), ("other-task", ""), (task.unwrap_or("t-1"), external)]
+                {
                     out.push(Request {
                         principal: (*agent).to_string(),
                         action: (*action).to_string(),
@@ -198,7 +216,13 @@ impl Figures {
 type Outcome = (bool, bool);
 
 /// Replay `requests` on `threads` threads for `duration`; `make` builds each thread's decider.
-fn replay<D>(engine: &'static str, requests: &[Request], threads: usize, duration: Duration, make: impl Fn() -> Result<D, String>) -> Result<Figures, String>
+fn replay<D>(
+    engine: &'static str,
+    requests: &[Request],
+    threads: usize,
+    duration: Duration,
+    make: impl Fn() -> Result<D, String>,
+) -> Result<Figures, String>
 where
     D: FnMut(&Request) -> Result<Outcome, String> + Send,
 {
@@ -229,7 +253,10 @@ where
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a bench thread panicked".into()))).collect::<Vec<_>>()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("a bench thread panicked".into())))
+            .collect::<Vec<_>>()
     });
     let wall_s = start.elapsed().as_secs_f64();
     let mut f = Figures { engine, calls: 0, wall_s, latencies_us: Vec::new(), allow: 0, deny: 0, errors: 0 };
@@ -253,7 +280,13 @@ fn trust_domain(spiffe_id: &str) -> String {
     spiffe_id.trim_start_matches("spiffe://").split('/').next().unwrap_or("").to_string()
 }
 
-fn native(pack: &(String, Option<String>, Option<String>), requests: &[Request], threads: usize, duration: Duration, memo: bool) -> Result<Figures, String> {
+fn native(
+    pack: &(String, Option<String>, Option<String>),
+    requests: &[Request],
+    threads: usize,
+    duration: Duration,
+    memo: bool,
+) -> Result<Figures, String> {
     replay("native", requests, threads, duration, || {
         let mut engine = writ_core::Engine::default();
         engine.set_decision_memo(memo);
@@ -267,14 +300,25 @@ fn native(pack: &(String, Option<String>, Option<String>), requests: &[Request],
                 thumbprint: String::new(),
                 proof: writ_core::Proof::X509Svid,
             };
-            let what = writ_core::Intent { action: r.action.clone(), resource: r.resource.clone(), task_id: r.task.clone(), context: r.context.clone() };
+            let what = writ_core::Intent {
+                action: r.action.clone(),
+                resource: r.resource.clone(),
+                task_id: r.task.clone(),
+                context: r.context.clone(),
+            };
             let d = engine.check(&who, &what, now());
             Ok((d.allow, !d.errors.is_empty()))
         })
     })
 }
 
-fn component(pack: &(String, Option<String>, Option<String>), requests: &[Request], threads: usize, duration: Duration, memo: bool) -> Result<Figures, String> {
+fn component(
+    pack: &(String, Option<String>, Option<String>),
+    requests: &[Request],
+    threads: usize,
+    duration: Duration,
+    memo: bool,
+) -> Result<Figures, String> {
     let writ = writ_host::Writ::builder().build().map_err(|e| e.to_string())?;
     writ.set_decision_memo(memo).map_err(|e| e.to_string())?;
     writ.set_policies(&pack.0, pack.1.as_deref(), pack.2.as_deref()).map_err(|e| e.to_string())?;
@@ -290,7 +334,15 @@ fn component(pack: &(String, Option<String>, Option<String>), requests: &[Reques
                 thumbprint: String::new(),
                 proof: writ_host::Proof::X509Svid,
             };
-            (who, writ_host::Intent { action: r.action.clone(), resource: r.resource.clone(), task_id: r.task.clone(), context: r.context.clone() })
+            (
+                who,
+                writ_host::Intent {
+                    action: r.action.clone(),
+                    resource: r.resource.clone(),
+                    task_id: r.task.clone(),
+                    context: r.context.clone(),
+                },
+            )
         })
         .collect();
     let index: std::collections::HashMap<&Request, usize> = requests.iter().enumerate().map(|(i, r)| (r, i)).collect();
@@ -327,7 +379,8 @@ pub(crate) fn run(args: BenchArgs) -> Result<ExitCode, Usage> {
     if matches!(args.engine, Engines::Component | Engines::Both) {
         figures.push(component(&pack, &requests, threads, duration, args.memo).map_err(Usage)?);
     }
-    let ratio = match (figures.iter().find(|f| f.engine == "native"), figures.iter().find(|f| f.engine == "component")) {
+    let ratio = match (figures.iter().find(|f| f.engine == "native"), figures.iter().find(|f| f.engine == "component"))
+    {
         (Some(n), Some(c)) if n.percentile(50.0) > 0.0 => Some(c.percentile(50.0) / n.percentile(50.0)),
         _ => None,
     };
@@ -347,7 +400,10 @@ pub(crate) fn run(args: BenchArgs) -> Result<ExitCode, Usage> {
         if threads == 1 { "" } else { "s" },
         if args.memo { "on" } else { "off (every request evaluated)" }
     );
-    println!("{:<10} {:>10} {:>12} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>7}", "engine", "calls", "calls/s", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "allow", "deny", "errors");
+    println!(
+        "{:<10} {:>10} {:>12} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>7}",
+        "engine", "calls", "calls/s", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "allow", "deny", "errors"
+    );
     for f in &figures {
         println!(
             "{:<10} {:>10} {:>12.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>8} {:>8} {:>7}",
@@ -379,11 +435,21 @@ mod tests {
         let authzen = parse_request(r#"{"subject":{"type":"Agent","id":"spiffe://a.org/x"},"action":{"name":"read"},"resource":{"type":"Doc","id":"d 1"},"context":{"task_id":"t","k":1}}"#).unwrap();
         assert_eq!(intent, authzen);
         assert_eq!(intent.resource, r#"Doc::"d 1""#);
-        assert!(parse_request(r#"{"subject":{"type":"User","id":"alice"},"action":{"name":"r"},"resource":{"type":"D","id":"d"}}"#).unwrap_err().contains("`Agent`"));
+        assert!(
+            parse_request(
+                r#"{"subject":{"type":"User","id":"alice"},"action":{"name":"r"},"resource":{"type":"D","id":"d"}}"#
+            )
+            .unwrap_err()
+            .contains("`Agent`")
+        );
         assert!(parse_request(r#"{"principal":"p","action":"a"}"#).unwrap_err().contains("`resource`"));
         assert!(parse_request("[1]").unwrap_err().contains("object"));
         assert!(parse_request("{").unwrap_err().contains("not JSON"));
-        assert!(parse_request(r#"{"principal":"p","action":"a","resource":"R::\"r\"","context":5}"#).unwrap_err().contains("`context`"));
+        assert!(
+            parse_request(r#"{"principal":"p","action":"a","resource":"R::\"r\"","context":5}"#)
+                .unwrap_err()
+                .contains("`context`")
+        );
     }
 
     #[test]
@@ -396,7 +462,15 @@ mod tests {
 
     #[test]
     fn percentiles_read_the_sorted_latencies() {
-        let f = Figures { engine: "x", calls: 100, wall_s: 2.0, latencies_us: (1..=100).map(f64::from).collect(), allow: 1, deny: 99, errors: 0 };
+        let f = Figures {
+            engine: "x",
+            calls: 100,
+            wall_s: 2.0,
+            latencies_us: (1..=100).map(f64::from).collect(),
+            allow: 1,
+            deny: 99,
+            errors: 0,
+        };
         assert_eq!((f.percentile(50.0), f.percentile(99.0), f.percentile(100.0)), (51.0, 99.0, 100.0));
         assert_eq!(f.throughput(), 50.0);
     }

@@ -134,7 +134,12 @@ pub struct RevokeArgs {
 
 fn parse_scope(s: &str) -> Result<Intent, String> {
     let (action, resource) = s.trim().split_once(char::is_whitespace).ok_or("expected '<ACTION> <RESOURCE>'")?;
-    Ok(Intent { action: action.to_string(), resource: resource.trim().to_string(), task_id: String::new(), context: String::new() })
+    Ok(Intent {
+        action: action.to_string(),
+        resource: resource.trim().to_string(),
+        task_id: String::new(),
+        context: String::new(),
+    })
 }
 
 /// `<KEY>.ledger.jsonl`.
@@ -217,7 +222,8 @@ pub fn issue(args: IssueArgs) -> Result<ExitCode, Usage> {
 pub fn present(args: PresentArgs) -> Result<ExitCode, Usage> {
     let token = token_arg(args.token)?;
     let what = Intent { action: args.action, resource: args.resource, task_id: args.task, context: args.context };
-    let result = attested(&args.caller, &args.caller.chain)?.and_then(|(writ, who)| writ.present(&token, &who, &what, &args.audience));
+    let result = attested(&args.caller, &args.caller.chain)?
+        .and_then(|(writ, who)| writ.present(&token, &who, &what, &args.audience));
     Ok(match result {
         Ok(d) => {
             println!("{}", serde_json::to_string(&d).unwrap_or_default());
@@ -233,7 +239,9 @@ pub fn present(args: PresentArgs) -> Result<ExitCode, Usage> {
 pub fn delegate(args: DelegateArgs) -> Result<ExitCode, Usage> {
     let parent = token_arg(args.parent)?;
     let result = match attested(&args.caller, &args.caller.chain)? {
-        Ok((writ, holder)) => identity(&writ, &args.to_chain)?.and_then(|to| writ.delegate(&parent, &holder, &to, &args.scope, args.ttl)),
+        Ok((writ, holder)) => {
+            identity(&writ, &args.to_chain)?.and_then(|to| writ.delegate(&parent, &holder, &to, &args.scope, args.ttl))
+        }
         Err(e) => Err(e),
     };
     Ok(finish(result.map(grant_json)))
@@ -254,5 +262,9 @@ pub fn jwks(key: Option<&Path>) -> Result<ExitCode, Usage> {
     if let Some(k) = key {
         b = b.issuer(IssuerKey::load_or_create(k, IssuerAlg::EdDsa).map_err(Usage)?);
     }
-    Ok(finish(b.build().and_then(|w| w.jwks()).and_then(|s| serde_json::from_str(&s).map_err(|e| Error::Malformed(e.to_string())))))
+    Ok(finish(
+        b.build()
+            .and_then(|w| w.jwks())
+            .and_then(|s| serde_json::from_str(&s).map_err(|e| Error::Malformed(e.to_string()))),
+    ))
 }

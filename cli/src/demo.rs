@@ -61,7 +61,12 @@ pub fn run() -> Result<(), Error> {
     // Every audit event is printed as it happens (a callback sink).
     let writ = Writ::builder().audit(AuditSink::callback(|e| println!("      audit {}", audit_line(e)))).build()?;
     let quiet = Writ::builder().build()?;
-    println!("Writ demo — component {} KiB, loaded in {:.1} ms ({:?})", writ_host::COMPONENT.len() / 1024, started.elapsed().as_secs_f64() * 1e3, writ.cache_source());
+    println!(
+        "Writ demo — component {} KiB, loaded in {:.1} ms ({:?})",
+        writ_host::COMPONENT.len() / 1024,
+        started.elapsed().as_secs_f64() * 1e3,
+        writ.cache_source()
+    );
 
     // A trust domain: root → intermediate → agent leaf, P-256 (SPIRE's default).
     let alg = &rcgen::PKCS_ECDSA_P256_SHA256;
@@ -74,7 +79,8 @@ pub fn run() -> Result<(), Error> {
     let int_der = int_params.signed_by(&int_key, &root).map_err(rc)?.der().to_vec();
     let int = Issuer::new(int_params, int_key);
     let agent_id = format!("spiffe://{TD}/agent/payroll");
-    let leaf_der = leaf(&agent_id, now)?.signed_by(&KeyPair::generate_for(alg).map_err(rc)?, &int).map_err(rc)?.der().to_vec();
+    let leaf_der =
+        leaf(&agent_id, now)?.signed_by(&KeyPair::generate_for(alg).map_err(rc)?, &int).map_err(rc)?.der().to_vec();
     let chain = vec![leaf_der.clone(), int_der.clone()];
     println!("Trust domain `{TD}`: root → intermediate → `{agent_id}` (P-256)");
     writ.set_bundle(TD, &root_der)?;
@@ -102,7 +108,8 @@ pub fn run() -> Result<(), Error> {
     show("leaf that claims to be a CA", &writ.attest_x509(&[ca_leaf_der, int_der.clone()]));
 
     let other = "spiffe://other.example/agent/x";
-    let foreign = leaf(other, now)?.signed_by(&KeyPair::generate_for(alg).map_err(rc)?, &int).map_err(rc)?.der().to_vec();
+    let foreign =
+        leaf(other, now)?.signed_by(&KeyPair::generate_for(alg).map_err(rc)?, &int).map_err(rc)?.der().to_vec();
     show("unknown trust domain", &writ.attest_x509(&[foreign, int_der.clone()]));
 
     // Timings: cold (fresh chains each time) and cached (the same chain again).
@@ -128,18 +135,28 @@ pub fn run() -> Result<(), Error> {
     println!("  (release figures with criterion: `cargo bench -p writ-benches`; see README)");
 
     // Authorization: the attested identity against the shipped policy pack.
-    let n_policies = writ.set_policies(writ_host::pack::POLICIES, Some(writ_host::pack::SCHEMA), Some(writ_host::pack::ENTITIES))?;
-    println!("Authorizing intents of `{agent_id}` with the shipped pack ({n_policies} Cedar policies, schema-validated):");
+    let n_policies =
+        writ.set_policies(writ_host::pack::POLICIES, Some(writ_host::pack::SCHEMA), Some(writ_host::pack::ENTITIES))?;
+    println!(
+        "Authorizing intents of `{agent_id}` with the shipped pack ({n_policies} Cedar policies, schema-validated):"
+    );
     let who = writ.attest_x509(&chain)?;
     let intents = [
         ("read its task's payroll record", "read", RECORD, "run-42", ""),
         ("read another task's record", "read", r#"PayrollRecord::"run-43/emp-7""#, "run-42", ""),
-        ("read for an external destination", "read", RECORD, "run-42", r#"{"destination":{"host":"paste.example.net","external":true}}"#),
+        (
+            "read for an external destination",
+            "read",
+            RECORD,
+            "run-42",
+            r#"{"destination":{"host":"paste.example.net","external":true}}"#,
+        ),
         ("invoke a tool not on its list", "invoke", r#"Tool::"browser""#, "run-42", ""),
     ];
     let mut allowed = 0;
     for (label, action, resource, task, context) in intents {
-        let what = Intent { action: action.into(), resource: resource.into(), task_id: task.into(), context: context.into() };
+        let what =
+            Intent { action: action.into(), resource: resource.into(), task_id: task.into(), context: context.into() };
         let d = writ.check(&who, &what)?;
         allowed += usize::from(d.allow);
         decision(label, &Ok(d));
@@ -147,7 +164,11 @@ pub fn run() -> Result<(), Error> {
 
     // Credentials: issued per task, bound to the holder's key, used, delegated, revoked.
     let agent = |path: &str| -> Result<Identity, Error> {
-        let der = leaf(&format!("spiffe://{TD}{path}"), now)?.signed_by(&KeyPair::generate_for(alg).map_err(rc)?, &int).map_err(rc)?.der().to_vec();
+        let der = leaf(&format!("spiffe://{TD}{path}"), now)?
+            .signed_by(&KeyPair::generate_for(alg).map_err(rc)?, &int)
+            .map_err(rc)?
+            .der()
+            .to_vec();
         writ.attest_x509(&[der, int_der.clone()])
     };
     let (broker, browser) = (agent("/agent/broker")?, agent("/agent/browser")?);
@@ -155,8 +176,14 @@ pub fn run() -> Result<(), Error> {
     let g = writ.issue(&who, "run-42", &[intent("read", RECORD)], 3600, "payroll-api");
     grant("payroll: credential for run-42, asks 3600 s", &g);
     let token = g?.token;
-    decision("payroll presents it: read its record", &writ.present(&token, &who, &intent("read", RECORD), "payroll-api"));
-    decision("payroll presents it: another record", &writ.present(&token, &who, &intent("read", r#"PayrollRecord::"run-42/emp-8""#), "payroll-api"));
+    decision(
+        "payroll presents it: read its record",
+        &writ.present(&token, &who, &intent("read", RECORD), "payroll-api"),
+    );
+    decision(
+        "payroll presents it: another record",
+        &writ.present(&token, &who, &intent("read", r#"PayrollRecord::"run-42/emp-8""#), "payroll-api"),
+    );
     decision("the browser agent stole it", &writ.present(&token, &browser, &intent("read", RECORD), "payroll-api"));
 
     let sales = r#"Dataset::"sales-summary""#;
@@ -177,7 +204,10 @@ pub fn run() -> Result<(), Error> {
     decision("payroll presents after its task", &writ.present(&token, &who, &intent("read", RECORD), "payroll-api"));
 
     let secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    println!("Done at {secs}: 1 SVID accepted, 5 rejected; {allowed} intent allowed, {} denied; credentials issued, used, delegated and revoked.", intents.len() - allowed);
+    println!(
+        "Done at {secs}: 1 SVID accepted, 5 rejected; {allowed} intent allowed, {} denied; credentials issued, used, delegated and revoked.",
+        intents.len() - allowed
+    );
     Ok(())
 }
 
@@ -194,7 +224,11 @@ fn issuer_kid(writ: &Writ) -> Result<String, Error> {
 
 fn decision(label: &str, r: &Result<writ_host::Decision, Error>) {
     match r {
-        Ok(d) => println!("  {label:<38} {} {}", if d.allow { "ALLOW " } else { "DENY  " }, serde_json::to_string(d).unwrap_or_default()),
+        Ok(d) => println!(
+            "  {label:<38} {} {}",
+            if d.allow { "ALLOW " } else { "DENY  " },
+            serde_json::to_string(d).unwrap_or_default()
+        ),
         Err(e) => println!("  {label:<38} REJECT {}: {}", e.kind(), e.message()),
     }
 }
@@ -202,7 +236,11 @@ fn decision(label: &str, r: &Result<writ_host::Decision, Error>) {
 fn grant(label: &str, r: &Result<writ_host::Grant, Error>) {
     match r {
         Ok(g) => {
-            let claims = g.token.split('.').nth(1).and_then(|p| base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, p).ok());
+            let claims = g
+                .token
+                .split('.')
+                .nth(1)
+                .and_then(|p| base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, p).ok());
             let claims: serde_json::Value = claims.and_then(|c| serde_json::from_slice(&c).ok()).unwrap_or_default();
             println!("  {label:<38} GRANT  jti {} expires {} claims {claims}", g.jti, g.expires_at);
         }
@@ -216,7 +254,13 @@ fn audit_line(e: &writ_host::AuditEvent) -> String {
         "revoke" => e.kind.clone(),
         kind => format!("{kind} {}", if e.allow { "allow" } else { "deny" }),
     };
-    for (k, v) in [("agent", &e.spiffe_id), ("task", &e.task_id), ("action", &e.action), ("resource", &e.resource), ("jti", &e.jti)] {
+    for (k, v) in [
+        ("agent", &e.spiffe_id),
+        ("task", &e.task_id),
+        ("action", &e.action),
+        ("resource", &e.resource),
+        ("jti", &e.jti),
+    ] {
         if let Some(v) = v {
             s.push_str(&format!(" {k}={v}"));
         }

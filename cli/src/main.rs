@@ -243,7 +243,8 @@ fn load_files(
     schema: Option<&PathBuf>,
     entities: Option<&PathBuf>,
 ) -> Result<(String, Option<String>, Option<String>), Usage> {
-    let p = writ_host::pack::Pack::load(paths, schema.map(PathBuf::as_path), entities.map(PathBuf::as_path)).map_err(Usage)?;
+    let p = writ_host::pack::Pack::load(paths, schema.map(PathBuf::as_path), entities.map(PathBuf::as_path))
+        .map_err(Usage)?;
     Ok((p.policies, p.schema, p.entities))
 }
 
@@ -268,7 +269,10 @@ fn authorize(args: AuthorizeArgs) -> Result<ExitCode, Usage> {
     if let Err(e) = writ.set_policies(&policies, schema.as_deref(), entities.as_deref()) {
         return fail(e);
     }
-    let rest = args.principal.strip_prefix("spiffe://").ok_or_else(|| Usage(format!("`{}` is not a SPIFFE ID (spiffe://…)", args.principal)))?;
+    let rest = args
+        .principal
+        .strip_prefix("spiffe://")
+        .ok_or_else(|| Usage(format!("`{}` is not a SPIFFE ID (spiffe://…)", args.principal)))?;
     let who = writ_host::Identity {
         spiffe_id: args.principal.clone(),
         trust_domain: rest.split('/').next().unwrap_or("").to_string(),
@@ -276,7 +280,8 @@ fn authorize(args: AuthorizeArgs) -> Result<ExitCode, Usage> {
         thumbprint: String::new(),
         proof: writ_host::Proof::X509Svid,
     };
-    let what = writ_host::Intent { action: args.action, resource: args.resource, task_id: args.task, context: args.context };
+    let what =
+        writ_host::Intent { action: args.action, resource: args.resource, task_id: args.task, context: args.context };
     match writ.check(&who, &what) {
         Ok(d) => {
             println!("{}", serde_json::to_string(&d).unwrap_or_default());
@@ -302,9 +307,7 @@ fn run(cli: Cli) -> Result<Result<Option<String>, Error>, Usage> {
         | Command::Revoke(_)
         | Command::Jwks { .. }
         | Command::Bench(_)
-        | Command::Serve(_) => {
-            Err(Usage("internal: dispatched in main".into()))
-        }
+        | Command::Serve(_) => Err(Usage("internal: dispatched in main".into())),
         Command::Policy(PolicyCmd::Check { files, schema, entities }) => {
             let (p, s, e) = load_files(&files, schema.as_ref(), entities.as_ref())?;
             Ok(Writ::builder()

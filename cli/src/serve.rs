@@ -93,7 +93,10 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode, Usage> {
         c.decision_memo = false;
     }
     c.check().map_err(Usage)?;
-    let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into())).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .try_init();
     writ_server::run(c, |r| {
         let mut at = Vec::new();
         if let Some(a) = r.http {

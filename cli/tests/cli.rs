@@ -10,7 +10,10 @@ use std::process::{Command, Output, Stdio};
 
 fn writ(args: &[&str], stdin: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_writ"));
-    cmd.args(args).stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.args(args)
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     if let Some(input) = stdin {
         use std::io::Write as _;
@@ -20,7 +23,8 @@ fn writ(args: &[&str], stdin: Option<&str>) -> Output {
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl").current_dir(dir).args(args).output().expect("the openssl command line is installed");
+    let out =
+        Command::new("openssl").current_dir(dir).args(args).output().expect("the openssl command line is installed");
     assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -45,11 +49,51 @@ fn openssl_pki(dir: &Path) {
     )
     .unwrap();
     openssl(dir, &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "root.key"]);
-    openssl(dir, &["req", "-new", "-x509", "-key", "root.key", "-subj", "/CN=root", "-days", "30", "-config", "ext.cnf", "-extensions", "root", "-out", "root.pem"]);
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-x509",
+            "-key",
+            "root.key",
+            "-subj",
+            "/CN=root",
+            "-days",
+            "30",
+            "-config",
+            "ext.cnf",
+            "-extensions",
+            "root",
+            "-out",
+            "root.pem",
+        ],
+    );
     openssl(dir, &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "leaf.key"]);
     openssl(dir, &["req", "-new", "-key", "leaf.key", "-subj", "/CN=leaf", "-config", "ext.cnf", "-out", "leaf.csr"]);
     for (ext, out) in [("leaf", "leaf.pem"), ("bad", "bad.pem")] {
-        openssl(dir, &["x509", "-req", "-in", "leaf.csr", "-CA", "root.pem", "-CAkey", "root.key", "-CAcreateserial", "-days", "1", "-extfile", "ext.cnf", "-extensions", ext, "-out", out]);
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "leaf.csr",
+                "-CA",
+                "root.pem",
+                "-CAkey",
+                "root.key",
+                "-CAcreateserial",
+                "-days",
+                "1",
+                "-extfile",
+                "ext.cnf",
+                "-extensions",
+                ext,
+                "-out",
+                out,
+            ],
+        );
     }
     openssl(dir, &["x509", "-in", "leaf.pem", "-outform", "DER", "-out", "leaf.der"]);
 }
@@ -64,7 +108,10 @@ fn attest_x509_on_openssl_certificates() {
     let out = writ(&["attest", "x509", "--bundle", &bundle, "--chain", &d("leaf.pem")], None);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(stdout.starts_with(r#"{"spiffe_id":"spiffe://example.org/cli","trust_domain":"example.org","expires_at":"#), "{stdout}");
+    assert!(
+        stdout.starts_with(r#"{"spiffe_id":"spiffe://example.org/cli","trust_domain":"example.org","expires_at":"#),
+        "{stdout}"
+    );
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(v["proof"], "x509-svid");
     let der = std::fs::read(dir.join("leaf.der")).unwrap();
@@ -88,21 +135,36 @@ fn attest_x509_on_openssl_certificates() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["error"]["kind"], "expired");
 
-    let out = writ(&["attest", "x509", "--bundle", &format!("other.org={}", d("root.pem")), "--chain", &d("leaf.pem")], None);
+    let out =
+        writ(&["attest", "x509", "--bundle", &format!("other.org={}", d("root.pem")), "--chain", &d("leaf.pem")], None);
     assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["error"]["kind"], "untrusted");
 
-    let out = writ(&["attest", "x509", "--bundle", &format!("example.org={}", d("ext.cnf")), "--chain", &d("leaf.pem")], None);
+    let out = writ(
+        &["attest", "x509", "--bundle", &format!("example.org={}", d("ext.cnf")), "--chain", &d("leaf.pem")],
+        None,
+    );
     assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["error"]["kind"], "malformed");
 
     // Usage errors: exit 2.
     assert_eq!(writ(&["attest", "x509", "--bundle", &bundle], None).status.code(), Some(2));
-    assert_eq!(writ(&["attest", "x509", "--bundle", "example.org", "--chain", &d("leaf.pem")], None).status.code(), Some(2));
-    assert_eq!(writ(&["attest", "x509", "--bundle", &bundle, "--chain", &d("missing.pem")], None).status.code(), Some(2));
-    assert_eq!(writ(&["attest", "x509", "--bundle", &bundle, "--chain", &d("leaf.pem"), "--at", "yesterday"], None).status.code(), Some(2));
+    assert_eq!(
+        writ(&["attest", "x509", "--bundle", "example.org", "--chain", &d("leaf.pem")], None).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        writ(&["attest", "x509", "--bundle", &bundle, "--chain", &d("missing.pem")], None).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        writ(&["attest", "x509", "--bundle", &bundle, "--chain", &d("leaf.pem"), "--at", "yesterday"], None)
+            .status
+            .code(),
+        Some(2)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -110,7 +172,8 @@ fn attest_x509_on_openssl_certificates() {
 fn attest_jwt_on_an_openssl_signed_token() {
     let dir = tempdir("jwt");
     openssl(&dir, &["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "k.pem"]);
-    let modulus = Command::new("openssl").current_dir(&dir).args(["rsa", "-in", "k.pem", "-noout", "-modulus"]).output().unwrap();
+    let modulus =
+        Command::new("openssl").current_dir(&dir).args(["rsa", "-in", "k.pem", "-noout", "-modulus"]).output().unwrap();
     let hex = String::from_utf8(modulus.stdout).unwrap().trim().trim_start_matches("Modulus=").to_string();
     let n: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
     let jwks = serde_json::json!({"keys": [{"kty": "RSA", "use": "jwt-svid", "kid": "ossl", "n": URL_SAFE_NO_PAD.encode(&n), "e": "AQAB"}]});
@@ -118,7 +181,8 @@ fn attest_jwt_on_an_openssl_signed_token() {
 
     let t = now();
     let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","kid":"ossl","typ":"JWT"}"#);
-    let claims = URL_SAFE_NO_PAD.encode(serde_json::json!({"sub": "spiffe://example.org/agent", "aud": ["writ"], "exp": t + 300}).to_string());
+    let claims = URL_SAFE_NO_PAD
+        .encode(serde_json::json!({"sub": "spiffe://example.org/agent", "aud": ["writ"], "exp": t + 300}).to_string());
     let input = format!("{header}.{claims}");
     std::fs::write(dir.join("input"), &input).unwrap();
     openssl(&dir, &["dgst", "-sha256", "-sign", "k.pem", "-out", "sig", "input"]);
@@ -143,7 +207,8 @@ fn attest_jwt_on_an_openssl_signed_token() {
     let at = (t + 301).to_string();
     let out = writ(&["attest", "jwt", "--bundle", &bundle, "--audience", "writ", "--at", &at, &token], None);
     assert_eq!(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["error"]["kind"], "expired");
-    let out = writ(&["attest", "jwt", "--bundle", &bundle, "--audience", "writ", "--at", &at, "--leeway", "5", &token], None);
+    let out =
+        writ(&["attest", "jwt", "--bundle", &bundle, "--audience", "writ", "--at", &at, "--leeway", "5", &token], None);
     assert_eq!(out.status.code(), Some(0));
     // alg none is refused.
     let none = format!("{}.{claims}.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none","kid":"ossl"}"#));
@@ -173,11 +238,22 @@ fn demo_runs_on_built_in_defaults() {
 
 #[test]
 fn authorize_with_the_shipped_pack_and_with_files() {
-    let read = ["authorize", "--principal", "spiffe://acme.example/agent/payroll", "--action", "read", "--resource", r#"PayrollRecord::"run-42/emp-7""#];
+    let read = [
+        "authorize",
+        "--principal",
+        "spiffe://acme.example/agent/payroll",
+        "--action",
+        "read",
+        "--resource",
+        r#"PayrollRecord::"run-42/emp-7""#,
+    ];
     // Built-in default: the shipped pack.
     let out = writ(&[&read[..], &["--task", "run-42"]].concat(), None);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), r#"{"allow":true,"reasons":["payroll-read-in-task"],"errors":[],"max_ttl_secs":900}"#);
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        r#"{"allow":true,"reasons":["payroll-read-in-task"],"errors":[],"max_ttl_secs":900}"#
+    );
     // A deny exits 3.
     let out = writ(&[&read[..], &["--task", "run-43"]].concat(), None);
     assert_eq!(out.status.code(), Some(3));
@@ -192,9 +268,28 @@ fn authorize_with_the_shipped_pack_and_with_files() {
     // From files: a policy file without a schema.
     let dir = tempdir("authz");
     let p = dir.join("p.cedar");
-    std::fs::write(&p, r#"@id("only-staging") permit(principal, action == Action::"deploy", resource == Environment::"staging");"#).unwrap();
+    std::fs::write(
+        &p,
+        r#"@id("only-staging") permit(principal, action == Action::"deploy", resource == Environment::"staging");"#,
+    )
+    .unwrap();
     let ps = p.display().to_string();
-    let deploy = |env: &str| writ(&["authorize", "--policies", &ps, "--principal", "spiffe://acme.example/ci", "--action", "deploy", "--resource", env], None);
+    let deploy = |env: &str| {
+        writ(
+            &[
+                "authorize",
+                "--policies",
+                &ps,
+                "--principal",
+                "spiffe://acme.example/ci",
+                "--action",
+                "deploy",
+                "--resource",
+                env,
+            ],
+            None,
+        )
+    };
     assert_eq!(deploy(r#"Environment::"staging""#).status.code(), Some(0));
     assert_eq!(deploy(r#"Environment::"production""#).status.code(), Some(3));
     // An unparsable policy file is an error (exit 1) naming the line.
@@ -205,8 +300,16 @@ fn authorize_with_the_shipped_pack_and_with_files() {
     assert_eq!(v["error"]["kind"], "policy");
     assert!(v["error"]["message"].as_str().unwrap().contains("line 2"), "{v}");
     // Usage errors exit 2.
-    assert_eq!(writ(&["authorize", "--principal", "spiffe://acme.example/a", "--action", "read"], None).status.code(), Some(2));
-    assert_eq!(writ(&["authorize", "--principal", "not-spiffe", "--action", "read", "--resource", "X::\"y\""], None).status.code(), Some(2));
+    assert_eq!(
+        writ(&["authorize", "--principal", "spiffe://acme.example/a", "--action", "read"], None).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        writ(&["authorize", "--principal", "not-spiffe", "--action", "read", "--resource", "X::\"y\""], None)
+            .status
+            .code(),
+        Some(2)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -214,12 +317,16 @@ fn authorize_with_the_shipped_pack_and_with_files() {
 fn policy_check_validates_a_pack() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
     let r = |f: &str| root.join(f).display().to_string();
-    let out = writ(&["policy", "check", &r(""), "--schema", &r("writ.cedarschema"), "--entities", &r("entities.json")], None);
+    let out =
+        writ(&["policy", "check", &r(""), "--schema", &r("writ.cedarschema"), "--entities", &r("entities.json")], None);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), r#"{"policies":10}"#);
     let dir = tempdir("check");
     std::fs::write(dir.join("bad.cedar"), r#"@id("x") permit(principal, action == Action::"read", resource is Dataset) when { resource.colour == "red" };"#).unwrap();
-    let out = writ(&["policy", "check", &dir.join("bad.cedar").display().to_string(), "--schema", &r("writ.cedarschema")], None);
+    let out = writ(
+        &["policy", "check", &dir.join("bad.cedar").display().to_string(), "--schema", &r("writ.cedarschema")],
+        None,
+    );
     assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["error"]["message"].as_str().unwrap().contains("`x`"), "{v}");
@@ -228,7 +335,9 @@ fn policy_check_validates_a_pack() {
 
 /// An OpenSSL-made PKI for the shipped pack's trust domain, with one leaf per agent.
 fn openssl_agents(dir: &Path, agents: &[&str]) {
-    let mut cnf = String::from("[req]\ndistinguished_name=dn\n[dn]\n[root]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectAltName=URI:spiffe://acme.example\n");
+    let mut cnf = String::from(
+        "[req]\ndistinguished_name=dn\n[dn]\n[root]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectAltName=URI:spiffe://acme.example\n",
+    );
     for a in agents {
         cnf.push_str(&format!(
             "[{a}]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nsubjectAltName=URI:spiffe://acme.example/agent/{a}\n"
@@ -236,25 +345,71 @@ fn openssl_agents(dir: &Path, agents: &[&str]) {
     }
     std::fs::write(dir.join("ext.cnf"), cnf).unwrap();
     openssl(dir, &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "root.key"]);
-    openssl(dir, &["req", "-new", "-x509", "-key", "root.key", "-subj", "/CN=acme root", "-days", "30", "-config", "ext.cnf", "-extensions", "root", "-out", "root.pem"]);
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-x509",
+            "-key",
+            "root.key",
+            "-subj",
+            "/CN=acme root",
+            "-days",
+            "30",
+            "-config",
+            "ext.cnf",
+            "-extensions",
+            "root",
+            "-out",
+            "root.pem",
+        ],
+    );
     for a in agents {
         let (key, csr, pem) = (format!("{a}.key"), format!("{a}.csr"), format!("{a}.pem"));
         openssl(dir, &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", &key]);
         openssl(dir, &["req", "-new", "-key", &key, "-subj", &format!("/CN={a}"), "-config", "ext.cnf", "-out", &csr]);
-        openssl(dir, &["x509", "-req", "-in", &csr, "-CA", "root.pem", "-CAkey", "root.key", "-CAcreateserial", "-days", "1", "-extfile", "ext.cnf", "-extensions", a, "-out", &pem]);
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "root.pem",
+                "-CAkey",
+                "root.key",
+                "-CAcreateserial",
+                "-days",
+                "1",
+                "-extfile",
+                "ext.cnf",
+                "-extensions",
+                a,
+                "-out",
+                &pem,
+            ],
+        );
     }
 }
 
 fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {} / {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {} / {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    })
 }
 
 /// Verify `token` with PyJWT and the JWKS of `key`. Skipped (with a notice) when PyJWT is not
 /// installed, unless `WRIT_REQUIRE_PYJWT` is set (CI installs it and sets it).
 fn pyjwt_claims(dir: &Path, key: &str, token: &str, audience: &str) -> Option<serde_json::Value> {
-    let has_pyjwt = Command::new("python3").args(["-c", "import jwt, cryptography"]).output().is_ok_and(|o| o.status.success());
+    let has_pyjwt =
+        Command::new("python3").args(["-c", "import jwt, cryptography"]).output().is_ok_and(|o| o.status.success());
     if !has_pyjwt {
-        assert!(std::env::var_os("WRIT_REQUIRE_PYJWT").is_none(), "WRIT_REQUIRE_PYJWT is set but PyJWT is missing (pip install 'pyjwt[crypto]')");
+        assert!(
+            std::env::var_os("WRIT_REQUIRE_PYJWT").is_none(),
+            "WRIT_REQUIRE_PYJWT is set but PyJWT is missing (pip install 'pyjwt[crypto]')"
+        );
         eprintln!("note: PyJWT is not installed (pip install 'pyjwt[crypto]'); skipping the PyJWT interop check");
         return None;
     }
@@ -263,7 +418,8 @@ fn pyjwt_claims(dir: &Path, key: &str, token: &str, audience: &str) -> Option<se
     std::fs::write(dir.join("jwks.json"), &jwks.stdout).unwrap();
     std::fs::write(dir.join("token"), token).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/pyjwt_verify.py");
-    let out = Command::new("python3").current_dir(dir).arg(script).args(["jwks.json", "token", audience]).output().unwrap();
+    let out =
+        Command::new("python3").current_dir(dir).arg(script).args(["jwks.json", "token", audience]).output().unwrap();
     assert!(out.status.success(), "PyJWT refused the credential: {}", String::from_utf8_lossy(&out.stderr));
     Some(serde_json::from_slice(&out.stdout).unwrap())
 }
@@ -280,7 +436,15 @@ fn credentials_issue_present_delegate_revoke_across_invocations() {
     let id = |args: &[&str], who: &str| -> Vec<String> {
         // The subcommand, the issuer and caller flags, then the rest (which may end in a
         // flag whose value the caller appends).
-        let mut v = vec![args[0].to_string(), "--key".into(), key.clone(), "--bundle".into(), bundle.clone(), "--chain".into(), chain(who)];
+        let mut v = vec![
+            args[0].to_string(),
+            "--key".into(),
+            key.clone(),
+            "--bundle".into(),
+            bundle.clone(),
+            "--chain".into(),
+            chain(who),
+        ];
         v.extend(args[1..].iter().map(|s| s.to_string()));
         v
     };
@@ -288,7 +452,14 @@ fn credentials_issue_present_delegate_revoke_across_invocations() {
 
     // Issue: the key file is created on first use.
     let scope = format!("read {record}");
-    let out = run([id(&["issue", "--task", "run-42", "--ttl", "600", "--audience", "payroll-api", "--scope"], "payroll"), vec![scope.clone()]].concat(), None);
+    let out = run(
+        [
+            id(&["issue", "--task", "run-42", "--ttl", "600", "--audience", "payroll-api", "--scope"], "payroll"),
+            vec![scope.clone()],
+        ]
+        .concat(),
+        None,
+    );
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let grant = json(&out);
     let token = grant["token"].as_str().unwrap().to_string();
@@ -297,7 +468,16 @@ fn credentials_issue_present_delegate_revoke_across_invocations() {
 
     // Present (token from stdin): allowed for the holder, denied outside the scope (exit 3),
     // an error for anyone else (exit 1).
-    let present = |who: &str, resource: &str| run([id(&["present", "--audience", "payroll-api", "--action", "read", "--resource", resource], who), vec!["-".into()]].concat(), Some(&token));
+    let present = |who: &str, resource: &str| {
+        run(
+            [
+                id(&["present", "--audience", "payroll-api", "--action", "read", "--resource", resource], who),
+                vec!["-".into()],
+            ]
+            .concat(),
+            Some(&token),
+        )
+    };
     let out = present("payroll", record);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(json(&out)["reasons"][0], "payroll-read-in-task");
@@ -307,22 +487,59 @@ fn credentials_issue_present_delegate_revoke_across_invocations() {
     assert_eq!(json(&stolen)["error"]["kind"], "untrusted");
 
     // Denied issuance: exit 3, naming the refused intent.
-    let out = run([id(&["issue", "--task", "run-42", "--ttl", "60", "--audience", "payroll-api", "--scope"], "payroll"), vec![r#"read PayrollRecord::"run-43/emp-7""#.into()]].concat(), None);
+    let out = run(
+        [
+            id(&["issue", "--task", "run-42", "--ttl", "60", "--audience", "payroll-api", "--scope"], "payroll"),
+            vec![r#"read PayrollRecord::"run-43/emp-7""#.into()],
+        ]
+        .concat(),
+        None,
+    );
     assert_eq!(out.status.code(), Some(3));
     assert!(json(&out)["error"]["message"].as_str().unwrap().contains("denied"));
 
     // The broker delegates a narrower credential to the browser agent.
     let sales = r#"Dataset::"sales-summary""#;
-    let out = run([id(&["issue", "--task", "pipeline-1", "--ttl", "600", "--audience", "bi", "--scope"], "broker"), vec![format!("read {sales}"), "--scope".into(), format!("send {sales}")]].concat(), None);
+    let out = run(
+        [
+            id(&["issue", "--task", "pipeline-1", "--ttl", "600", "--audience", "bi", "--scope"], "broker"),
+            vec![format!("read {sales}"), "--scope".into(), format!("send {sales}")],
+        ]
+        .concat(),
+        None,
+    );
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     let parent = json(&out)["token"].as_str().unwrap().to_string();
-    let out = run([id(&["delegate", "--to-chain", &chain("browser"), "--ttl", "300", "--scope"], "broker"), vec![format!("read {sales}"), parent.clone()]].concat(), None);
+    let out = run(
+        [
+            id(&["delegate", "--to-chain", &chain("browser"), "--ttl", "300", "--scope"], "broker"),
+            vec![format!("read {sales}"), parent.clone()],
+        ]
+        .concat(),
+        None,
+    );
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     let child = json(&out)["token"].as_str().unwrap().to_string();
-    let use_child = || run([id(&["present", "--audience", "bi", "--action", "read", "--resource", sales], "browser"), vec![child.clone()]].concat(), None);
+    let use_child = || {
+        run(
+            [
+                id(&["present", "--audience", "bi", "--action", "read", "--resource", sales], "browser"),
+                vec![child.clone()],
+            ]
+            .concat(),
+            None,
+        )
+    };
     assert_eq!(use_child().status.code(), Some(0));
     // Widening is refused (exit 3).
-    let out = run([id(&["delegate", "--to-chain", &chain("browser"), "--ttl", "60", "--scope"], "broker"), vec![format!("read {record}"), parent.clone()]].concat(), None);
+    let out = run(
+        [
+            id(&["delegate", "--to-chain", &chain("browser"), "--ttl", "60", "--scope"], "broker"),
+            vec![format!("read {record}"), parent.clone()],
+        ]
+        .concat(),
+        None,
+    );
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stdout));
 
     // PyJWT verifies the credential with `writ jwks --key`.
@@ -361,7 +578,11 @@ fn bench_runs_on_the_defaults_and_on_user_files() {
     // User files: a policy, and requests in both shapes (the same intent twice).
     let dir = tempdir("bench");
     let policy = dir.join("p.cedar");
-    std::fs::write(&policy, r#"@id("own-task") permit(principal, action == Action::"read", resource) when { context.task_id == "t1" };"#).unwrap();
+    std::fs::write(
+        &policy,
+        r#"@id("own-task") permit(principal, action == Action::"read", resource) when { context.task_id == "t1" };"#,
+    )
+    .unwrap();
     let requests = dir.join("r.jsonl");
     std::fs::write(
         &requests,
@@ -373,12 +594,28 @@ fn bench_runs_on_the_defaults_and_on_user_files() {
         ),
     )
     .unwrap();
-    let o = writ(&["bench", "--policies", policy.to_str().unwrap(), "--requests", requests.to_str().unwrap(), "--duration", "0.2", "--json", "--threads", "2", "--memo"], None);
+    let o = writ(
+        &[
+            "bench",
+            "--policies",
+            policy.to_str().unwrap(),
+            "--requests",
+            requests.to_str().unwrap(),
+            "--duration",
+            "0.2",
+            "--json",
+            "--threads",
+            "2",
+            "--memo",
+        ],
+        None,
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!((v["policies"].as_u64(), v["requests"].as_u64(), v["memo"].as_bool()), (Some(1), Some(2), Some(true)));
     for e in v["engines"].as_array().unwrap() {
-        let (calls, allow, deny) = (e["calls"].as_u64().unwrap(), e["allow"].as_u64().unwrap(), e["deny"].as_u64().unwrap());
+        let (calls, allow, deny) =
+            (e["calls"].as_u64().unwrap(), e["allow"].as_u64().unwrap(), e["deny"].as_u64().unwrap());
         assert!(calls > 10 && allow + deny == calls, "{e}");
         // Alternating requests: one allowed (task t1), one denied (task t2 from the context).
         assert!(allow > 0 && deny > 0, "{e}");
@@ -412,16 +649,23 @@ fn serve_answers_reloads_on_sighup_and_drains_on_sigterm() {
         .unwrap();
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.trim().strip_prefix("writ serve: listening on http://").unwrap_or_else(|| panic!("{line}")).to_string();
+    let addr =
+        line.trim().strip_prefix("writ serve: listening on http://").unwrap_or_else(|| panic!("{line}")).to_string();
     let client = reqwest::blocking::Client::new();
     assert_eq!(client.get(format!("http://{addr}/healthz")).send().unwrap().status(), 200);
     let body = serde_json::json!({ "subject": { "type": "User", "id": "u" }, "action": { "name": "read" }, "resource": { "type": "Doc", "id": "d" } });
-    let v: serde_json::Value = client.post(format!("http://{addr}/access/v1/evaluation")).json(&body).send().unwrap().json().unwrap();
+    let v: serde_json::Value =
+        client.post(format!("http://{addr}/access/v1/evaluation")).json(&body).send().unwrap().json().unwrap();
     assert_eq!(v["decision"], false, "the shipped pack permits nothing for a User");
-    let kill = |sig: &str| assert!(Command::new("kill").args([sig, &child.id().to_string()]).status().unwrap().success());
+    let kill =
+        |sig: &str| assert!(Command::new("kill").args([sig, &child.id().to_string()]).status().unwrap().success());
     kill("-HUP");
     std::thread::sleep(std::time::Duration::from_millis(500));
-    assert_eq!(client.get(format!("http://{addr}/readyz")).send().unwrap().status(), 200, "still serving after a reload");
+    assert_eq!(
+        client.get(format!("http://{addr}/readyz")).send().unwrap().status(),
+        200,
+        "still serving after a reload"
+    );
     kill("-TERM");
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{out:?}");

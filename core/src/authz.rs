@@ -12,13 +12,13 @@ use crate::identity::Identity;
 use crate::memo::{DecisionMemo, Key, PolicyReads, Reads};
 use crate::spiffe_id::clip;
 use cedar_policy::{
-    Authorizer, Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, Policy, PolicyId, PolicySet,
-    Request, RestrictedExpression, Schema, ValidationMode, Validator,
+    Authorizer, Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, Policy, PolicyId, PolicySet, Request,
+    RestrictedExpression, Schema, ValidationMode, Validator,
 };
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::str::FromStr as _;
+use std::sync::Arc;
 
 /// Bytes of policy text, schema or entities accepted in one load.
 pub const MAX_POLICY_BYTES: usize = 4 << 20;
@@ -165,7 +165,8 @@ impl Slice {
         if self.decided.is_empty() {
             return cedar;
         }
-        let (mut forbids, mut permits) = if cedar.allow { (Vec::new(), cedar.reasons) } else { (cedar.reasons, Vec::new()) };
+        let (mut forbids, mut permits) =
+            if cedar.allow { (Vec::new(), cedar.reasons) } else { (cedar.reasons, Vec::new()) };
         for d in self.decided.satisfied(resource) {
             if d.forbid {
                 forbids.push(d.id.clone());
@@ -284,7 +285,9 @@ impl PolicyIndex {
                 }
             })
             .collect();
-        let scoped = keys.iter().any(|(p, a)| !matches!(p, cedar_policy::PrincipalConstraint::Any) || !matches!(a, ActionKey::Any));
+        let scoped = keys
+            .iter()
+            .any(|(p, a)| !matches!(p, cedar_policy::PrincipalConstraint::Any) || !matches!(a, ActionKey::Any));
         let useful = scoped || decidable.iter().any(Option::is_some);
         PolicyIndex { policies, keys, decidable, useful }
     }
@@ -303,7 +306,10 @@ impl PolicyIndex {
             }
             match d {
                 Some(scope) => {
-                    decided.insert(scope, Decided { id: policy.id().clone(), forbid: policy.effect() == cedar_policy::Effect::Forbid });
+                    decided.insert(
+                        scope,
+                        Decided { id: policy.id().clone(), forbid: policy.effect() == cedar_policy::Effect::Forbid },
+                    );
                 }
                 None => chosen.push(policy.clone()),
             }
@@ -430,7 +436,10 @@ pub fn max_policy_operators(text: &str) -> usize {
             b'&' | b'|' | b'=' | b'!' | b'<' | b'>' | b'+' | b'-' | b'*' | b'.' => {
                 count += 1;
                 // Two-character operators count once.
-                if matches!((b[i], b.get(i + 1)), (b'&', Some(b'&')) | (b'|', Some(b'|')) | (b'=' | b'!' | b'<' | b'>', Some(b'='))) {
+                if matches!(
+                    (b[i], b.get(i + 1)),
+                    (b'&', Some(b'&')) | (b'|', Some(b'|')) | (b'=' | b'!' | b'<' | b'>', Some(b'='))
+                ) {
                     i += 1;
                 }
             }
@@ -481,7 +490,12 @@ impl PolicyStore {
 
     /// [`load`](Self::load), with the decision memo's hash seed (entropy from the caller, so
     /// requests cannot be aimed at one bucket), or `None` for no memo: every request evaluated.
-    pub fn load_with(policies: &str, schema: Option<&str>, entities: Option<&str>, memo_seed: Option<u64>) -> Result<PolicyStore> {
+    pub fn load_with(
+        policies: &str,
+        schema: Option<&str>,
+        entities: Option<&str>,
+        memo_seed: Option<u64>,
+    ) -> Result<PolicyStore> {
         bounded("policy text", policies, MAX_POLICY_BYTES)?;
         let ops = max_policy_operators(policies);
         if ops > MAX_POLICY_OPERATORS {
@@ -489,7 +503,8 @@ impl PolicyStore {
                 "a policy has {ops} operators, over the cap of {MAX_POLICY_OPERATORS} (deep expressions exhaust the evaluator's stack)"
             )));
         }
-        let parsed = PolicySet::from_str(policies).map_err(|e| policy_err(format!("policies do not parse: {}", located(policies, &e))))?;
+        let parsed = PolicySet::from_str(policies)
+            .map_err(|e| policy_err(format!("policies do not parse: {}", located(policies, &e))))?;
         if parsed.templates().next().is_some() {
             return Err(policy_err("policy templates are not supported".into()));
         }
@@ -506,8 +521,13 @@ impl PolicyStore {
                 return Err(policy_err(format!("two policies have the id `{}`", clip(p.id().as_ref()))));
             }
             if let Some(t) = p.annotation("ttl") {
-                let secs = parse_ttl(t)
-                    .ok_or_else(|| policy_err(format!("policy `{}`: `@ttl(\"{}\")` is not a duration (seconds, or with s/m/h)", p.id(), clip(t))))?;
+                let secs = parse_ttl(t).ok_or_else(|| {
+                    policy_err(format!(
+                        "policy `{}`: `@ttl(\"{}\")` is not a duration (seconds, or with s/m/h)",
+                        p.id(),
+                        clip(t)
+                    ))
+                })?;
                 ttls.insert(p.id().clone(), secs);
             }
             renamed.push(p);
@@ -519,7 +539,8 @@ impl PolicyStore {
             Some(text) => {
                 bounded("schema", text, MAX_POLICY_BYTES)?;
                 let s = if text.trim_start().starts_with('{') {
-                    Schema::from_json_str(text).map_err(|e| policy_err(format!("schema (JSON) is invalid: {}", located(text, &e))))?
+                    Schema::from_json_str(text)
+                        .map_err(|e| policy_err(format!("schema (JSON) is invalid: {}", located(text, &e))))?
                 } else {
                     Schema::from_cedarschema_str(text)
                         .map_err(|e| policy_err(format!("schema is invalid: {}", located(text, &e))))?
@@ -529,7 +550,10 @@ impl PolicyStore {
                 if let Some(e) = result.validation_errors().next() {
                     let n = result.validation_errors().count();
                     let more = if n > 1 { format!(" (and {} more)", n - 1) } else { String::new() };
-                    return Err(policy_err(format!("policies do not validate against the schema: {}{more}", located(policies, e))));
+                    return Err(policy_err(format!(
+                        "policies do not validate against the schema: {}{more}",
+                        located(policies, e)
+                    )));
                 }
                 Some(s)
             }
@@ -537,7 +561,8 @@ impl PolicyStore {
         let entities = match entities {
             Some(text) => {
                 bounded("entities", text, MAX_POLICY_BYTES)?;
-                Entities::from_json_str(text, schema.as_ref()).map_err(|e| policy_err(format!("entities are invalid: {}", located(text, &e))))?
+                Entities::from_json_str(text, schema.as_ref())
+                    .map_err(|e| policy_err(format!("entities are invalid: {}", located(text, &e))))?
             }
             // With a schema this still yields the schema's action entities (for `action in`).
             None => Entities::from_json_str("[]", schema.as_ref()).map_err(|e| policy_err(format!("entities: {e}")))?,
@@ -558,10 +583,16 @@ impl PolicyStore {
                 };
                 let resource_type = match p.resource_constraint() {
                     cedar_policy::ResourceConstraint::Eq(uid) => Some(uid.type_name().to_string()),
-                    cedar_policy::ResourceConstraint::Is(ty) | cedar_policy::ResourceConstraint::IsIn(ty, _) => Some(ty.to_string()),
+                    cedar_policy::ResourceConstraint::Is(ty) | cedar_policy::ResourceConstraint::IsIn(ty, _) => {
+                        Some(ty.to_string())
+                    }
                     _ => None,
                 };
-                PolicyReads { action, resource_type, reads: p.to_json().map_or(Reads::ALL, |est| Reads::of_policies([&est])) }
+                PolicyReads {
+                    action,
+                    resource_type,
+                    reads: p.to_json().map_or(Reads::ALL, |est| Reads::of_policies([&est])),
+                }
             })
             .collect();
         let memo = memo_seed.map(|seed| std::sync::Mutex::new(DecisionMemo::new(reads.clone(), seed)));
@@ -668,7 +699,13 @@ impl PolicyStore {
         decision
     }
 
-    fn evaluate_intent(&self, who: &Identity, what: &Intent, env: &RequestEnv, indexed: bool) -> Result<Verdict, String> {
+    fn evaluate_intent(
+        &self,
+        who: &Identity,
+        what: &Intent,
+        env: &RequestEnv,
+        indexed: bool,
+    ) -> Result<Verdict, String> {
         let resource = self.resource_uid(&what.resource)?;
         let (principal, action, entities, slice) = self.caller(who, &what.action, &resource, indexed)?;
         let writ_only = what.context.trim().is_empty();
@@ -697,7 +734,8 @@ impl PolicyStore {
         let shape = (writ_only && self.schema.is_some()).then(|| (action.clone(), resource.type_name().clone()));
         let known = shape.as_ref().is_some_and(|k| lock(&self.validated).contains(k));
         let schema = if known { None } else { self.schema.as_ref() };
-        let request = Request::new(principal, action, resource.clone(), context, schema).map_err(|e| format!("request: {e}"))?;
+        let request =
+            Request::new(principal, action, resource.clone(), context, schema).map_err(|e| format!("request: {e}"))?;
         if let Some(k) = shape.filter(|_| !known) {
             let mut v = lock(&self.validated);
             if v.len() >= MAX_MEMO {
@@ -727,7 +765,9 @@ impl PolicyStore {
         indexed: bool,
     ) -> Result<(EntityUid, EntityUid, Arc<Entities>, Option<Arc<Slice>>), String> {
         let proof = who.proof.as_str();
-        let agent_resource = |principal: &EntityUid| (resource.type_name() == &self.agent_type && resource != principal).then(|| resource.clone());
+        let agent_resource = |principal: &EntityUid| {
+            (resource.type_name() == &self.agent_type && resource != principal).then(|| resource.clone())
+        };
         let mut callers = lock(&self.callers);
         if !callers.contains_key(who.spiffe_id.as_str()) {
             if callers.values().map(|c| c.stores.len()).sum::<usize>() >= self.merged_cap {
@@ -751,7 +791,8 @@ impl PolicyStore {
                 // Not re-validated against the schema per request: the loaded entities were at
                 // load time, the identity attributes are strings, and policies were validated to
                 // use only declared attributes.
-                let merged = Arc::new(self.entities.clone().upsert_entities(extra, None).map_err(|e| format!("entities: {e}"))?);
+                let merged =
+                    Arc::new(self.entities.clone().upsert_entities(extra, None).map_err(|e| format!("entities: {e}"))?);
                 if caller.stores.len() >= MAX_PER_CALLER {
                     caller.stores.clear();
                 }
@@ -779,7 +820,8 @@ impl PolicyStore {
         if let Some(uid) = lock(&self.uids).get(text) {
             return Ok(uid.clone());
         }
-        let uid = EntityUid::from_str(text).map_err(|e| format!("resource `{}` is not an entity uid like `Type::\"id\"`: {e}", clip(text)))?;
+        let uid = EntityUid::from_str(text)
+            .map_err(|e| format!("resource `{}` is not an entity uid like `Type::\"id\"`: {e}", clip(text)))?;
         let mut uids = lock(&self.uids);
         if uids.len() >= MAX_MEMO {
             uids.clear();
@@ -814,8 +856,11 @@ impl PolicyStore {
             Ok(v) => v,
             Err(problem) => return Decision::error(problem),
         };
-        let max_ttl_secs =
-            if allow { reasons.iter().filter_map(|id| self.ttls.get(id).copied()).min().unwrap_or(default_ttl).min(default_ttl) } else { 0 };
+        let max_ttl_secs = if allow {
+            reasons.iter().filter_map(|id| self.ttls.get(id).copied()).min().unwrap_or(default_ttl).min(default_ttl)
+        } else {
+            0
+        };
         let mut reasons: Vec<String> = reasons.iter().map(|id| AsRef::<str>::as_ref(id).to_string()).collect();
         reasons.sort_unstable();
         Decision { allow, reasons, errors, max_ttl_secs }
@@ -919,7 +964,12 @@ mod tests {
     fn operators_are_counted_per_policy_outside_strings_and_comments() {
         assert_eq!(max_policy_operators(r#"permit(principal, action, resource) when { context.a == "x && y" };"#), 2);
         assert_eq!(max_policy_operators("// a && b && c\npermit(principal, action in [Action::\"a\"], resource);"), 1);
-        assert_eq!(max_policy_operators("permit(principal, action, resource) when { a && b }; forbid(principal, action, resource) when { a && b && c || d };"), 3);
+        assert_eq!(
+            max_policy_operators(
+                "permit(principal, action, resource) when { a && b }; forbid(principal, action, resource) when { a && b && c || d };"
+            ),
+            3
+        );
         assert_eq!(max_policy_operators("permit(principal is Agent, action, resource) when { x.inside has y };"), 3);
     }
 

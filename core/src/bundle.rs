@@ -6,8 +6,8 @@ use crate::jwk::{Jwk, JwtKey};
 use crate::limits::{MAX_BUNDLE_BYTES, MAX_BUNDLE_ENTRIES};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use rustls_pki_types::{CertificateDer, TrustAnchor};
 use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, TrustAnchor};
 use serde::Deserialize;
 use x509_parser::prelude::FromDer as _;
 
@@ -90,8 +90,8 @@ impl Bundle {
     }
 
     fn parse_jwks(bytes: &[u8]) -> Result<Bundle> {
-        let doc: SpiffeBundle = serde_json::from_slice(bytes)
-            .map_err(|e| Error::Malformed(format!("bad SPIFFE bundle JSON: {e}")))?;
+        let doc: SpiffeBundle =
+            serde_json::from_slice(bytes).map_err(|e| Error::Malformed(format!("bad SPIFFE bundle JSON: {e}")))?;
         let mut bundle = Bundle::default();
         if doc.keys.len() > MAX_BUNDLE_ENTRIES {
             return Err(Error::Limit(format!("bundle holds more than {MAX_BUNDLE_ENTRIES} entries")));
@@ -135,10 +135,7 @@ fn authority(cert: &CertificateDer<'_>) -> Result<(TrustAnchor<'static>, Option<
     let bad = |e: &dyn std::fmt::Debug| Error::Malformed(format!("bad authority certificate in bundle: {e:?}"));
     let anchor = webpki::anchor_from_trusted_cert(cert).map_err(|e| bad(&e))?.to_owned();
     let (_, parsed) = x509_parser::certificate::X509Certificate::from_der(cert.as_ref()).map_err(|e| bad(&e))?;
-    let path_len = parsed
-        .basic_constraints()
-        .map_err(|e| bad(&e))?
-        .and_then(|bc| bc.value.path_len_constraint);
+    let path_len = parsed.basic_constraints().map_err(|e| bad(&e))?.and_then(|bc| bc.value.path_len_constraint);
     Ok((anchor, path_len))
 }
 

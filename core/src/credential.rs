@@ -105,7 +105,13 @@ impl Claims {
     fn record(&self) -> GrantRecord {
         let mut agents = self.chain();
         agents.reverse();
-        GrantRecord { jti: self.jti.clone(), task_id: self.txn.clone(), agents, issued_at: self.iat, expires_at: self.exp }
+        GrantRecord {
+            jti: self.jti.clone(),
+            task_id: self.txn.clone(),
+            agents,
+            issued_at: self.iat,
+            expires_at: self.exp,
+        }
     }
 
     fn allows(&self, what: &Intent) -> bool {
@@ -193,8 +199,17 @@ impl Engine {
             if d.allow {
                 cap = cap.min(d.max_ttl_secs);
             } else {
-                let why = if d.reasons.is_empty() { "no policy permits it".to_string() } else { format!("denied by {}", d.reasons.join(", ")) };
-                refused.errors.push(format!("`{} {}` is not allowed for `{}`: {why}", clip(&i.action), clip(&i.resource), who.spiffe_id));
+                let why = if d.reasons.is_empty() {
+                    "no policy permits it".to_string()
+                } else {
+                    format!("denied by {}", d.reasons.join(", "))
+                };
+                refused.errors.push(format!(
+                    "`{} {}` is not allowed for `{}`: {why}",
+                    clip(&i.action),
+                    clip(&i.resource),
+                    who.spiffe_id
+                ));
                 refused.errors.extend(d.errors);
                 for r in d.reasons {
                     if !refused.reasons.contains(&r) {
@@ -229,7 +244,15 @@ impl Engine {
     /// Issue a credential to `who` for `task_id`: every scope intent must be allowed now;
     /// the lifetime is the least of `ttl_secs`, each intent's policy TTL, the identity's own
     /// remaining life and the configured cap.
-    pub fn issue(&self, who: &Identity, task_id: &str, scope: &[Intent], ttl_secs: u32, audience: &str, env: &Env<'_>) -> Result<Grant> {
+    pub fn issue(
+        &self,
+        who: &Identity,
+        task_id: &str,
+        scope: &[Intent],
+        ttl_secs: u32,
+        audience: &str,
+        env: &Env<'_>,
+    ) -> Result<Grant> {
         field("the task id", task_id)?;
         field("the audience", audience)?;
         let items = scope_items(scope)?;
@@ -283,14 +306,19 @@ impl Engine {
 
     fn verify_uncached(&self, token: &str, now: u64, crypto: &dyn Crypto) -> Result<Claims> {
         if token.len() > MAX_TOKEN_BYTES {
-            return Err(Error::Limit(format!("credential is {} bytes, over the cap of {MAX_TOKEN_BYTES}", token.len())));
+            return Err(Error::Limit(format!(
+                "credential is {} bytes, over the cap of {MAX_TOKEN_BYTES}",
+                token.len()
+            )));
         }
         let mut parts = token.split('.');
         let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
             return Err(Error::Malformed("a credential is a compact JWS of 3 parts".into()));
         };
         let decode = |name: &str, part: &str| {
-            URL_SAFE_NO_PAD.decode(part).map_err(|e| Error::Malformed(format!("credential {name} is not base64url: {e}")))
+            URL_SAFE_NO_PAD
+                .decode(part)
+                .map_err(|e| Error::Malformed(format!("credential {name} is not base64url: {e}")))
         };
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
@@ -307,20 +335,32 @@ impl Engine {
         let alg = match header.alg.as_str() {
             "EdDSA" => Algorithm::Ed25519,
             "ES256" => Algorithm::EcdsaP256Sha256Fixed,
-            other => return Err(Error::Untrusted(format!("credential `alg` `{}` is not allowed (EdDSA, ES256)", clip(other)))),
+            other => {
+                return Err(Error::Untrusted(format!(
+                    "credential `alg` `{}` is not allowed (EdDSA, ES256)",
+                    clip(other)
+                )));
+            }
         };
         let key = issuer_key(&crypto.public_keys(), &header.kid)?;
-        let fits = matches!((key.kind, alg), (KeyKind::Ed25519, Algorithm::Ed25519) | (KeyKind::EcP256, Algorithm::EcdsaP256Sha256Fixed));
+        let fits = matches!(
+            (key.kind, alg),
+            (KeyKind::Ed25519, Algorithm::Ed25519) | (KeyKind::EcP256, Algorithm::EcdsaP256Sha256Fixed)
+        );
         if !fits || key.alg.as_deref().is_some_and(|a| a != header.alg) {
-            return Err(Error::Untrusted(format!("credential `alg` `{}` does not fit issuer key `{}`", header.alg, clip(&header.kid))));
+            return Err(Error::Untrusted(format!(
+                "credential `alg` `{}` does not fit issuer key `{}`",
+                header.alg,
+                clip(&header.kid)
+            )));
         }
         let signature = decode("signature", s)?;
         let signing_input = &token.as_bytes()[..h.len() + 1 + p.len()];
         if !crypto.verify(alg, &key.public_key, signing_input, &signature) {
             return Err(Error::Untrusted("credential signature does not verify".into()));
         }
-        let claims: Claims =
-            serde_json::from_slice(&decode("payload", p)?).map_err(|e| Error::Malformed(format!("credential claims: {e}")))?;
+        let claims: Claims = serde_json::from_slice(&decode("payload", p)?)
+            .map_err(|e| Error::Malformed(format!("credential claims: {e}")))?;
         self.check_claims(&claims, now)?;
         Ok(claims)
     }
@@ -328,7 +368,11 @@ impl Engine {
     fn check_claims(&self, c: &Claims, now: u64) -> Result<()> {
         let leeway = self.config().jwt_leeway_secs;
         if c.iss != self.config().issuer {
-            return Err(Error::Untrusted(format!("credential issuer `{}` is not `{}`", clip(&c.iss), self.config().issuer)));
+            return Err(Error::Untrusted(format!(
+                "credential issuer `{}` is not `{}`",
+                clip(&c.iss),
+                self.config().issuer
+            )));
         }
         if now >= c.exp.saturating_add(leeway) {
             return Err(Error::Expired(format!("credential expired at {}, now is {now}", c.exp)));
@@ -365,7 +409,11 @@ impl Engine {
         if let Some(aud) = audience
             && claims.aud != aud
         {
-            return Err(Error::Untrusted(format!("credential is for audience `{}`, not `{}`", clip(&claims.aud), clip(aud))));
+            return Err(Error::Untrusted(format!(
+                "credential is for audience `{}`, not `{}`",
+                clip(&claims.aud),
+                clip(aud)
+            )));
         }
         if let Some(why) = ledger.revoked(&claims.record(), now) {
             return Err(Error::Revoked(format!("credential `{}` is revoked: {why}", claims.jti)));
@@ -377,14 +425,32 @@ impl Engine {
     /// by its holder, the intent inside its scope and task, and policy allowing it now.
     /// Token problems are errors; an intent it does not cover is a deny decision.
     #[allow(clippy::too_many_arguments)]
-    pub fn present(&mut self, token: &str, presenter: &Identity, what: &Intent, audience: &str, now: u64, crypto: &dyn Crypto, ledger: &dyn Ledger) -> Result<Presented> {
+    pub fn present(
+        &mut self,
+        token: &str,
+        presenter: &Identity,
+        what: &Intent,
+        audience: &str,
+        now: u64,
+        crypto: &dyn Crypto,
+        ledger: &dyn Ledger,
+    ) -> Result<Presented> {
         let claims = self.verify_credential(token, now, crypto)?;
         Self::usable(&claims, Some(audience), now, ledger)?;
         Self::check_holder(&claims, presenter)?;
         Self::live_identity(presenter, now)?;
-        let deny = |reason: &str, error: String| Decision { allow: false, reasons: vec![reason.to_string()], errors: vec![error], max_ttl_secs: 0 };
+        let deny = |reason: &str, error: String| Decision {
+            allow: false,
+            reasons: vec![reason.to_string()],
+            errors: vec![error],
+            max_ttl_secs: 0,
+        };
         if !what.task_id.is_empty() && what.task_id != claims.txn {
-            let error = format!("the intent is for task `{}`, the credential for task `{}`", clip(&what.task_id), clip(&claims.txn));
+            let error = format!(
+                "the intent is for task `{}`, the credential for task `{}`",
+                clip(&what.task_id),
+                clip(&claims.txn)
+            );
             return Ok(Presented { decision: deny(OTHER_TASK, error), claims });
         }
         if !claims.allows(what) {
@@ -394,7 +460,8 @@ impl Engine {
         let what = Intent { task_id: claims.txn.clone(), ..what.clone() };
         let mut decision = self.check_at_depth(presenter, &what, now, claims.depth());
         if decision.allow {
-            decision.max_ttl_secs = decision.max_ttl_secs.min(u32::try_from(claims.exp.saturating_sub(now)).unwrap_or(u32::MAX));
+            decision.max_ttl_secs =
+                decision.max_ttl_secs.min(u32::try_from(claims.exp.saturating_sub(now)).unwrap_or(u32::MAX));
         }
         Ok(Presented { decision, claims })
     }
@@ -402,7 +469,15 @@ impl Engine {
     /// Delegate part of `parent` from its holder to `to`: a subset of its scope, for no longer
     /// than it has left, within the depth limit, the delegation itself allowed (action
     /// `delegate` on `Agent::"<to>"`) and every intent allowed for `to`.
-    pub fn delegate(&mut self, parent: &str, holder: &Identity, to: &Identity, scope: &[Intent], ttl_secs: u32, env: &Env<'_>) -> Result<Grant> {
+    pub fn delegate(
+        &mut self,
+        parent: &str,
+        holder: &Identity,
+        to: &Identity,
+        scope: &[Intent],
+        ttl_secs: u32,
+        env: &Env<'_>,
+    ) -> Result<Grant> {
         let now = env.now;
         let claims = self.verify_credential(parent, now, env.crypto)?;
         Self::usable(&claims, None, now, env.ledger)?;
@@ -422,7 +497,10 @@ impl Engine {
             return Err(Error::Denied(Decision {
                 allow: false,
                 reasons: vec![OUTSIDE_SCOPE.into()],
-                errors: vec![format!("delegation would widen the scope: {} not in the parent credential", wider.join(", "))],
+                errors: vec![format!(
+                    "delegation would widen the scope: {} not in the parent credential",
+                    wider.join(", ")
+                )],
                 max_ttl_secs: 0,
             }));
         }
@@ -430,14 +508,25 @@ impl Engine {
         let mut agents = claims.record().agents;
         agents.push(to.spiffe_id.clone());
         refused_by_ledger(env, &claims.txn, agents)?;
-        let hop = Intent { action: "delegate".into(), resource: format!("Agent::{:?}", to.spiffe_id), task_id: claims.txn.clone(), context: String::new() };
+        let hop = Intent {
+            action: "delegate".into(),
+            resource: format!("Agent::{:?}", to.spiffe_id),
+            task_id: claims.txn.clone(),
+            context: String::new(),
+        };
         let d = self.check_at_depth(holder, &hop, now, claims.depth());
         if !d.allow {
             return Err(Error::Denied(d));
         }
         let policy_cap = self.authorize_scope(to, &claims.txn, scope, now, depth)?;
         let parent_left = claims.exp.saturating_sub(now);
-        let life = self.lifetime(&[u64::from(ttl_secs), u64::from(policy_cap), u64::from(d.max_ttl_secs), to_left, parent_left]);
+        let life = self.lifetime(&[
+            u64::from(ttl_secs),
+            u64::from(policy_cap),
+            u64::from(d.max_ttl_secs),
+            to_left,
+            parent_left,
+        ]);
         let act = Actor { sub: to.spiffe_id.clone(), act: claims.act.clone().map(Box::new) };
         let child = Claims {
             iss: claims.iss.clone(),
@@ -458,7 +547,8 @@ impl Engine {
 /// A grant about to be made for `task` to `agents` is refused while the task has ended or
 /// one of the agents is cut off.
 fn refused_by_ledger(env: &Env<'_>, task: &str, agents: Vec<String>) -> Result<()> {
-    let probe = GrantRecord { jti: String::new(), task_id: task.to_string(), agents, issued_at: env.now, expires_at: env.now };
+    let probe =
+        GrantRecord { jti: String::new(), task_id: task.to_string(), agents, issued_at: env.now, expires_at: env.now };
     match env.ledger.revoked(&probe, env.now) {
         Some(why) => Err(Error::Revoked(why)),
         None => Ok(()),

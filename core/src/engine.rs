@@ -3,6 +3,7 @@
 
 use crate::authz::{PolicyStore, RequestEnv};
 use crate::bundle::Bundle;
+use crate::credential::{Claims, MAX_CACHED_TOKENS};
 use crate::crypto::Crypto;
 use crate::decision::{Decision, Intent};
 use crate::error::{Error, Result};
@@ -10,7 +11,6 @@ use crate::identity::Identity;
 use crate::limits::{MAX_CACHED_CHAINS, MAX_TRUST_DOMAINS};
 use crate::spiffe_id;
 use crate::{jwt, x509};
-use crate::credential::{Claims, MAX_CACHED_TOKENS};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -37,7 +37,14 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { jwt_leeway_secs: 0, hash_seed: 0, default_ttl_secs: 3600, issuer: "writ".into(), max_delegation_depth: 2, decision_memo: true }
+        Config {
+            jwt_leeway_secs: 0,
+            hash_seed: 0,
+            default_ttl_secs: 3600,
+            issuer: "writ".into(),
+            max_delegation_depth: 2,
+            decision_memo: true,
+        }
     }
 }
 

@@ -49,7 +49,8 @@ fn b64(field: &str, v: Option<&String>) -> Result<Vec<u8>> {
 
 impl JwtKey {
     pub fn from_jwk(jwk: &Jwk) -> Result<JwtKey> {
-        let kid = jwk.kid.clone().filter(|k| !k.is_empty()).ok_or_else(|| Error::Malformed("JWK has no `kid`".into()))?;
+        let kid =
+            jwk.kid.clone().filter(|k| !k.is_empty()).ok_or_else(|| Error::Malformed("JWK has no `kid`".into()))?;
         let (kind, public_key) = match jwk.kty.as_str() {
             "EC" => {
                 let (kind, size) = match jwk.crv.as_deref() {

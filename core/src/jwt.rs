@@ -75,10 +75,7 @@ pub fn split(token: &str) -> Result<Unverified<'_>> {
     }
     let parts: Vec<&str> = token.split('.').collect();
     let [header, payload, signature] = parts.as_slice() else {
-        return Err(Error::Malformed(format!(
-            "a JWT-SVID is a compact JWS of 3 parts, this has {}",
-            parts.len()
-        )));
+        return Err(Error::Malformed(format!("a JWT-SVID is a compact JWS of 3 parts, this has {}", parts.len())));
     };
     let header = json_object("header", &decode_part("header", header)?)?;
     if let Some(k) = header.keys().find(|k| !matches!(k.as_str(), "alg" | "kid" | "typ")) {
@@ -92,7 +89,9 @@ pub fn split(token: &str) -> Result<Unverified<'_>> {
     match header.get("typ") {
         None => {}
         Some(Value::String(t)) if t == "JWT" || t == "JOSE" => {}
-        Some(t) => return Err(Error::Untrusted(format!("JWT-SVID `typ` {} is not `JWT` or `JOSE`", clip(&t.to_string())))),
+        Some(t) => {
+            return Err(Error::Untrusted(format!("JWT-SVID `typ` {} is not `JWT` or `JOSE`", clip(&t.to_string()))));
+        }
     }
     let kid = match header.get("kid") {
         Some(Value::String(k)) if !k.is_empty() => k.clone(),
@@ -150,11 +149,10 @@ pub fn verify(
     crypto: &dyn Crypto,
 ) -> Result<Identity> {
     let Check { audience, now, leeway } = *check;
-    let key = bundle
-        .jwt_keys
-        .iter()
-        .find(|k| k.kid == tok.kid)
-        .ok_or_else(|| Error::Untrusted(format!("`kid` `{}` is not in the bundle of `{}`", clip(&tok.kid), id.1)))?;
+    let key =
+        bundle.jwt_keys.iter().find(|k| k.kid == tok.kid).ok_or_else(|| {
+            Error::Untrusted(format!("`kid` `{}` is not in the bundle of `{}`", clip(&tok.kid), id.1))
+        })?;
     if !key_fits(key.kind, tok.alg) {
         return Err(Error::Untrusted(format!(
             "`alg` `{}` does not fit key `{}` ({:?})",

@@ -50,9 +50,17 @@ pub trait Ledger {
 pub enum LedgerEvent {
     Grant(GrantRecord),
     /// The task ended `at`; remembered `until` (every grant of it has expired by then).
-    EndTask { task_id: String, at: u64, until: u64 },
+    EndTask {
+        task_id: String,
+        at: u64,
+        until: u64,
+    },
     /// The agent was cut off `at`; remembered `until`.
-    CutOff { spiffe_id: String, at: u64, until: u64 },
+    CutOff {
+        spiffe_id: String,
+        at: u64,
+        until: u64,
+    },
 }
 
 impl LedgerEvent {
@@ -104,7 +112,9 @@ impl State {
 
     fn revoked(&self, g: &GrantRecord, now: u64) -> Option<String> {
         if self.ended.len() + self.cut.len() > MAX_REVOCATIONS {
-            return Some(format!("the revocation list is over {MAX_REVOCATIONS} entries: every credential is refused until entries expire"));
+            return Some(format!(
+                "the revocation list is over {MAX_REVOCATIONS} entries: every credential is refused until entries expire"
+            ));
         }
         if let Some(r) = self.ended.get(&g.task_id)
             && r.until > now
@@ -276,7 +286,13 @@ mod tests {
     use super::*;
 
     fn grant(jti: &str, task: &str, agents: &[&str], exp: u64) -> GrantRecord {
-        GrantRecord { jti: jti.into(), task_id: task.into(), agents: agents.iter().map(|a| a.to_string()).collect(), issued_at: 100, expires_at: exp }
+        GrantRecord {
+            jti: jti.into(),
+            task_id: task.into(),
+            agents: agents.iter().map(|a| a.to_string()).collect(),
+            issued_at: 100,
+            expires_at: exp,
+        }
     }
 
     #[test]
@@ -335,7 +351,10 @@ mod tests {
         l.end_task("t", 100);
         assert!(l.revoked(&grant("a", "t", &["spiffe://x/a"], 650), 650).is_some());
         assert!(l.revoked(&grant("a", "t", &["spiffe://x/a"], 800), 700).is_none(), "forgotten after 100 + 600");
-        assert_eq!(l.live_among([&grant("a", "t", &["spiffe://x/a"], 800), &grant("b", "u", &["spiffe://x/a"], 800)], 650), 1);
+        assert_eq!(
+            l.live_among([&grant("a", "t", &["spiffe://x/a"], 800), &grant("b", "u", &["spiffe://x/a"], 800)], 650),
+            1
+        );
     }
 
     #[test]
@@ -344,7 +363,10 @@ mod tests {
         l.set_horizon(60);
         l.record(&grant("a", "t", &["spiffe://x/a"], 5000));
         l.end_task("t", 100);
-        assert!(l.revoked(&grant("a", "t", &["spiffe://x/a"], 5000), 4999).is_some(), "kept past the horizon until the grant expires");
+        assert!(
+            l.revoked(&grant("a", "t", &["spiffe://x/a"], 5000), 4999).is_some(),
+            "kept past the horizon until the grant expires"
+        );
     }
 
     #[test]

@@ -23,8 +23,8 @@ pub mod x509;
 
 pub use credential::{Claims, Env, Grant, Presented};
 pub use crypto::{Algorithm, Crypto};
-pub use ledger::{Ledger, MemoryLedger};
 pub use decision::{Decision, Intent};
 pub use engine::{Config, Engine};
 pub use error::{Error, Result};
 pub use identity::{Identity, Proof};
+pub use ledger::{Ledger, MemoryLedger};

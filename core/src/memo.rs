@@ -343,16 +343,24 @@ mod tests {
         let r = reads(r#"forbid(principal, action, resource) unless { context["delegation_depth"] < 2 };"#);
         assert_eq!(r, Reads { delegation_depth: true, ..Reads::default() });
         // The caller's own keys do not matter here: the context text is always in the key.
-        assert_eq!(reads(r#"permit(principal, action, resource) when { context.destination.external };"#), Reads::default());
+        assert_eq!(
+            reads(r#"permit(principal, action, resource) when { context.destination.external };"#),
+            Reads::default()
+        );
         // Nested inside other expressions.
-        let r = reads(r#"permit(principal, action, resource) when { if principal.x then [context.identity_expires_at].contains(1) else false };"#);
+        let r = reads(
+            r#"permit(principal, action, resource) when { if principal.x then [context.identity_expires_at].contains(1) else false };"#,
+        );
         assert_eq!(r, Reads { identity_expires_at: true, ..Reads::default() });
     }
 
     #[test]
     fn context_used_as_a_whole_counts_as_reading_everything() {
         assert_eq!(reads(r#"permit(principal, action, resource) when { context == principal.expected };"#), Reads::ALL);
-        assert_eq!(reads(r#"permit(principal, action, resource) when { [context].contains(principal.expected) };"#), Reads::ALL);
+        assert_eq!(
+            reads(r#"permit(principal, action, resource) when { [context].contains(principal.expected) };"#),
+            Reads::ALL
+        );
     }
 
     fn any(reads: Reads) -> PolicyReads {
@@ -364,11 +372,20 @@ mod tests {
         assert_eq!(resource_type(r#"Dataset::"x""#), Some("Dataset"));
         assert_eq!(resource_type(r#"Acme::Doc::"a::\"b""#), Some("Acme::Doc"));
         assert_eq!(resource_type(r#"Dataset :: "x""#), None);
-        assert_eq!(resource_type(r#"Dataset//c
-::"x""#), None);
+        assert_eq!(
+            resource_type(
+                r#"Dataset//c
+::"x""#
+            ),
+            None
+        );
         assert_eq!(resource_type("Dataset"), None);
         assert_eq!(resource_type(r#"::"x""#), None);
-        let payroll = PolicyReads { action: Some("read".into()), resource_type: Some("PayrollRecord".into()), reads: Reads { task_id: true, ..Reads::default() } };
+        let payroll = PolicyReads {
+            action: Some("read".into()),
+            resource_type: Some("PayrollRecord".into()),
+            reads: Reads { task_id: true, ..Reads::default() },
+        };
         let p = [payroll];
         assert!(reads_for(&p, "read", r#"PayrollRecord::"r""#).task_id);
         assert!(!reads_for(&p, "read", r#"Dataset::"d""#).task_id, "the payroll policy cannot apply to a dataset");
@@ -410,8 +427,13 @@ mod tests {
     #[test]
     fn only_the_policies_of_an_action_decide_what_its_key_holds() {
         let d = Decision::default();
-        let deploy_reads_now = PolicyReads { action: Some("deploy".into()), resource_type: None, reads: Reads { now: true, ..Reads::default() } };
-        let mut m = DecisionMemo::new(vec![deploy_reads_now, any(Reads { delegation_depth: true, ..Reads::default() })], 3);
+        let deploy_reads_now = PolicyReads {
+            action: Some("deploy".into()),
+            resource_type: None,
+            reads: Reads { now: true, ..Reads::default() },
+        };
+        let mut m =
+            DecisionMemo::new(vec![deploy_reads_now, any(Reads { delegation_depth: true, ..Reads::default() })], 3);
         assert_eq!(m.reads("read", "R::\"1\""), Reads { delegation_depth: true, ..Reads::default() });
         assert_eq!(m.reads("deploy", "R::\"1\""), Reads { now: true, delegation_depth: true, ..Reads::default() });
         m.put(&key("R::\"1\"", 10), &d);

@@ -146,7 +146,11 @@ impl Routes {
     pub fn compile(routes: &[Route]) -> Result<Routes, String> {
         routes
             .iter()
-            .map(|r| Pattern::parse(&r.path).map(|p| (p, r.clone())).map_err(|e| format!("route `{} {}`: {e}", r.method, r.path)))
+            .map(|r| {
+                Pattern::parse(&r.path)
+                    .map(|p| (p, r.clone()))
+                    .map_err(|e| format!("route `{} {}`: {e}", r.method, r.path))
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(Routes)
     }
@@ -210,7 +214,9 @@ pub fn xfcc(value: &str) -> BTreeMap<String, String> {
 pub fn xfcc_certs(encoded: &str) -> Result<Vec<Vec<u8>>, String> {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject as _;
-    let pem = percent_encoding::percent_decode_str(encoded).decode_utf8().map_err(|_| "the forwarded certificate is not UTF-8".to_string())?;
+    let pem = percent_encoding::percent_decode_str(encoded)
+        .decode_utf8()
+        .map_err(|_| "the forwarded certificate is not UTF-8".to_string())?;
     let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
         .map(|c| c.map(|c| c.to_vec()))
         .collect::<Result<Vec<_>, _>>()
@@ -262,7 +268,8 @@ mod tests {
         let caps: BTreeMap<String, String> = [("run".to_string(), "x\"y".to_string())].into();
         assert_eq!(fill(r#"PayrollRecord::"{run}""#, &caps), r#"PayrollRecord::"x\"y""#);
         // One pass: a captured `{name}` is data, not a template; unknown names stay.
-        let caps: BTreeMap<String, String> = [("a".to_string(), "{b}".to_string()), ("b".to_string(), "B".to_string())].into();
+        let caps: BTreeMap<String, String> =
+            [("a".to_string(), "{b}".to_string()), ("b".to_string(), "B".to_string())].into();
         assert_eq!(fill("{a}/{b}/{c}/{", &caps), "{b}/B/{c}/{");
     }
 
@@ -270,11 +277,20 @@ mod tests {
     fn routes_map_requests_to_intents() {
         let routes = Routes::compile(&default_routes()).unwrap();
         let i = routes.intent("get", "/payroll/run-7/emp-1?verbose=1", r#"{"a":1}"#).unwrap();
-        assert_eq!((i.action.as_str(), i.resource.as_str(), i.task_id.as_str()), ("read", r#"PayrollRecord::"run-7/emp-1""#, "run-7"));
+        assert_eq!(
+            (i.action.as_str(), i.resource.as_str(), i.task_id.as_str()),
+            ("read", r#"PayrollRecord::"run-7/emp-1""#, "run-7")
+        );
         assert_eq!(i.context, r#"{"a":1}"#);
         assert!(routes.intent("DELETE", "/payroll/run-7/emp-1", "").is_none());
         assert_eq!(routes.intent("POST", "/datasets/hr/send", "").unwrap().action, "send");
-        let bad = Route { method: "*".into(), path: "/x/*/y".into(), action: "a".into(), resource: "R::\"r\"".into(), task: None };
+        let bad = Route {
+            method: "*".into(),
+            path: "/x/*/y".into(),
+            action: "a".into(),
+            resource: "R::\"r\"".into(),
+            task: None,
+        };
         assert!(Routes::compile(&[bad]).unwrap_err().contains("/x/*/y"));
     }
 

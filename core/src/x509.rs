@@ -41,8 +41,14 @@ fn parse_cert(i: usize, der: &[u8]) -> Result<X509Certificate<'_>> {
     // The outer framing first, with a precise message; inner parse errors are reported
     // without the parser's detail, which differs between 32- and 64-bit targets.
     match crate::bundle::der_element_len(der) {
-        None => return Err(Error::Malformed(format!("certificate {i} is not valid DER X.509: bad or truncated outer length"))),
-        Some(n) if n != der.len() => return Err(Error::Malformed(format!("certificate {i} has trailing data after its DER"))),
+        None => {
+            return Err(Error::Malformed(format!(
+                "certificate {i} is not valid DER X.509: bad or truncated outer length"
+            )));
+        }
+        Some(n) if n != der.len() => {
+            return Err(Error::Malformed(format!("certificate {i} has trailing data after its DER")));
+        }
         Some(_) => {}
     }
     match X509Certificate::from_der(der) {
@@ -75,10 +81,7 @@ fn leaf_rules(cert: &X509Certificate<'_>) -> Result<(String, String)> {
         [one] => *one,
         [] => return Err(Error::Untrusted("leaf has no URI SAN: an X509-SVID needs exactly one SPIFFE ID".into())),
         more => {
-            return Err(Error::Untrusted(format!(
-                "leaf has {} URI SANs: an X509-SVID needs exactly one",
-                more.len()
-            )));
+            return Err(Error::Untrusted(format!("leaf has {} URI SANs: an X509-SVID needs exactly one", more.len())));
         }
     };
     let (id, td) = spiffe_id::parse(uri).map_err(|e| Error::Untrusted(format!("leaf URI SAN: {e}")))?;
@@ -171,7 +174,8 @@ pub fn validate_path(chain: &[Vec<u8>], bundle: &Bundle, now: u64, crypto: &dyn 
     let anchors = &bundle.anchors;
     let leaf_der = CertificateDer::from(chain[0].as_slice());
     let leaf = webpki::EndEntityCert::try_from(&leaf_der).map_err(|e| map_webpki(&e))?;
-    let intermediates: Vec<CertificateDer<'_>> = chain[1..].iter().map(|c| CertificateDer::from(c.as_slice())).collect();
+    let intermediates: Vec<CertificateDer<'_>> =
+        chain[1..].iter().map(|c| CertificateDer::from(c.as_slice())).collect();
     let algs = webpki_algs::all(crypto);
     let alg_refs: Vec<&dyn SignatureVerificationAlgorithm> =
         algs.iter().map(|a| a as &dyn SignatureVerificationAlgorithm).collect();
@@ -217,9 +221,7 @@ fn map_webpki(e: &webpki::Error) -> Error {
             time.as_secs()
         )),
         W::UnknownIssuer => Error::Untrusted("no path to the trust domain's bundle (unknown issuer)".into()),
-        W::InvalidSignatureForPublicKey => {
-            Error::Untrusted("a signature in the chain does not verify".into())
-        }
+        W::InvalidSignatureForPublicKey => Error::Untrusted("a signature in the chain does not verify".into()),
         W::UnsupportedSignatureAlgorithmContext(_) | W::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => {
             Error::Untrusted("unsupported signature algorithm (or RSA key outside 2048..=8192 bits)".into())
         }

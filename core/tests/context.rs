@@ -9,7 +9,25 @@ use serde_json::{Map, Value, json};
 use writ_core::authz::{PolicyStore, RequestEnv};
 use writ_core::{Identity, Intent, Proof};
 
-const KEYS: &[&str] = &["destination", "host", "external", "approval", "approver", "ticket", "reason", "type", "id", "fn", "arg", "__entity", "__extn", "n", "tags", "tool", "addr"];
+const KEYS: &[&str] = &[
+    "destination",
+    "host",
+    "external",
+    "approval",
+    "approver",
+    "ticket",
+    "reason",
+    "type",
+    "id",
+    "fn",
+    "arg",
+    "__entity",
+    "__extn",
+    "n",
+    "tags",
+    "tool",
+    "addr",
+];
 
 fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
@@ -23,7 +41,17 @@ fn json_value() -> impl Strategy<Value = Value> {
         Just(json!({"type": "Tool", "id": "browser"})),
         Just(json!({"__extn": {"fn": "ip", "arg": "10.0.0.1"}})),
         Just(json!({"fn": "ip", "arg": "10.0.0.1"})),
-        prop_oneof![Just(""), Just("x"), Just("paste.example.net"), Just("Tool"), Just("browser"), Just("ip"), Just("10.0.0.1"), Just("payroll outage")].prop_map(|s| json!(s)),
+        prop_oneof![
+            Just(""),
+            Just("x"),
+            Just("paste.example.net"),
+            Just("Tool"),
+            Just("browser"),
+            Just("ip"),
+            Just("10.0.0.1"),
+            Just("payroll outage")
+        ]
+        .prop_map(|s| json!(s)),
     ];
     leaf.prop_recursive(4, 32, 5, |inner| {
         prop_oneof![
@@ -36,7 +64,11 @@ fn json_value() -> impl Strategy<Value = Value> {
 
 fn pack_store() -> PolicyStore {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "cedar")).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cedar"))
+        .collect();
     files.sort();
     let policies: String = files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect::<Vec<_>>().join("\n");
     let read = |n: &str| std::fs::read_to_string(dir.join(n)).unwrap();
@@ -92,9 +124,18 @@ fn the_pack_contexts_of_the_end_to_end_table_take_the_direct_path_and_agree() {
         r#"{"destination":{"host":"bi.acme.example","external":false}}"#,
         r#"{"approval":{"approver":"alice","ticket":"INC-7"},"reason":"payroll outage"}"#,
     ] {
-        for (action, resource) in [("read", r#"Dataset::"customer-pii""#), ("send", r#"Dataset::"sales-summary""#), ("break_glass", r#"Environment::"production""#)] {
-            let what = Intent { action: action.into(), resource: resource.into(), task_id: "t".into(), context: ctx.into() };
-            assert_eq!(pack.check(&who(), &what, &env, 3600), pack.check_unindexed(&who(), &what, &env, 3600), "{action} {ctx}");
+        for (action, resource) in [
+            ("read", r#"Dataset::"customer-pii""#),
+            ("send", r#"Dataset::"sales-summary""#),
+            ("break_glass", r#"Environment::"production""#),
+        ] {
+            let what =
+                Intent { action: action.into(), resource: resource.into(), task_id: "t".into(), context: ctx.into() };
+            assert_eq!(
+                pack.check(&who(), &what, &env, 3600),
+                pack.check_unindexed(&who(), &what, &env, 3600),
+                "{action} {ctx}"
+            );
         }
     }
 }
@@ -113,7 +154,8 @@ fn cedars_escapes_are_read_by_cedar() {
         ("invoke", r#"{"addr":"10.0.0.1"}"#, false),
     ];
     for (action, ctx, allow) in cases {
-        let what = Intent { action: action.into(), resource: r#"X::"y""#.into(), task_id: "t".into(), context: ctx.into() };
+        let what =
+            Intent { action: action.into(), resource: r#"X::"y""#.into(), task_id: "t".into(), context: ctx.into() };
         let d = plain.check(&who(), &what, &env, 3600);
         assert_eq!(d, plain.check_unindexed(&who(), &what, &env, 3600), "{ctx}");
         assert_eq!(d.allow, allow, "{ctx}: {d:?}");

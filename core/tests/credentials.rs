@@ -39,7 +39,12 @@ fn who(name: &str) -> Identity {
 }
 
 fn intent(action: &str, doc: &str) -> Intent {
-    Intent { action: action.into(), resource: format!("Doc::\"{doc}\""), task_id: String::new(), context: String::new() }
+    Intent {
+        action: action.into(),
+        resource: format!("Doc::\"{doc}\""),
+        task_id: String::new(),
+        context: String::new(),
+    }
 }
 
 struct World {
@@ -70,7 +75,15 @@ impl World {
         self.engine.present(token, by, what, "api", now, &self.crypto, &self.ledger).map(|p| p.decision)
     }
 
-    fn delegate(&mut self, parent: &str, holder: &Identity, to: &Identity, scope: &[Intent], ttl: u32, now: u64) -> Result<writ_core::Grant, Error> {
+    fn delegate(
+        &mut self,
+        parent: &str,
+        holder: &Identity,
+        to: &Identity,
+        scope: &[Intent],
+        ttl: u32,
+        now: u64,
+    ) -> Result<writ_core::Grant, Error> {
         self.n += 1;
         let env = Env { now, crypto: &self.crypto, ledger: &self.ledger, entropy: [self.n; 16] };
         self.engine.delegate(parent, holder, to, scope, ttl, &env)
@@ -85,8 +98,10 @@ fn header(token: &str) -> serde_json::Value {
 fn resigned(w: &World, token: &str, edit: impl Fn(&mut serde_json::Value, &mut serde_json::Value)) -> String {
     use writ_core::Crypto as _;
     let mut parts = token.split('.');
-    let mut h: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap()).unwrap();
-    let mut c: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap()).unwrap();
+    let mut h: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap()).unwrap();
+    let mut c: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap()).unwrap();
     edit(&mut h, &mut c);
     let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(h.to_string()), URL_SAFE_NO_PAD.encode(c.to_string()));
     let kid = w.crypto.signing_key().unwrap().kid;
@@ -145,7 +160,9 @@ fn lifetime_is_the_least_of_every_cap() {
 fn issue_refuses_intents_policy_denies_and_names_them() {
     let mut w = World::new();
     let b = who("t.example/b");
-    let Err(Error::Denied(d)) = w.issue(&b, "t", &[intent("read", "d"), intent("write", "d")], 60) else { panic!("b may not write") };
+    let Err(Error::Denied(d)) = w.issue(&b, "t", &[intent("read", "d"), intent("write", "d")], 60) else {
+        panic!("b may not write")
+    };
     assert!(!d.allow);
     assert_eq!(d.errors.len(), 1);
     assert!(d.errors[0].contains("`write Doc::\"d\"`"), "{:?}", d.errors);
@@ -181,25 +198,49 @@ fn bad_tokens_are_typed_errors() {
         ("expired", g.token.clone(), |e| matches!(e, Error::Expired(_))),
         ("empty", String::new(), |e| matches!(e, Error::Malformed(_))),
         ("two parts", g.token.rsplit_once('.').unwrap().0.to_string(), |e| matches!(e, Error::Malformed(_))),
-        ("truncated", g.token[..g.token.len() - 5].to_string(), |e| matches!(e, Error::Malformed(_) | Error::Untrusted(_))),
+        ("truncated", g.token[..g.token.len() - 5].to_string(), |e| {
+            matches!(e, Error::Malformed(_) | Error::Untrusted(_))
+        }),
         ("oversize", "a".repeat(20_000), |e| matches!(e, Error::Limit(_))),
     ];
-    cases.push(("alg none", resigned(&w, &g.token, |h, _| h["alg"] = "none".into()), |e| matches!(e, Error::Untrusted(_))));
-    cases.push(("alg HS256", resigned(&w, &g.token, |h, _| h["alg"] = "HS256".into()), |e| matches!(e, Error::Untrusted(_))));
-    cases.push(("alg confusion", resigned(&w, &g.token, |h, _| h["alg"] = "ES256".into()), |e| matches!(e, Error::Untrusted(_))));
-    cases.push(("typ JWT", resigned(&w, &g.token, |h, _| h["typ"] = "JWT".into()), |e| matches!(e, Error::Untrusted(_))));
-    cases.push(("unknown kid", resigned(&w, &g.token, |h, _| h["kid"] = "nope".into()), |e| matches!(e, Error::Untrusted(_))));
-    cases.push(("extra header", resigned(&w, &g.token, |h, _| h["jku"] = "https://evil".into()), |e| matches!(e, Error::Malformed(_))));
-    cases.push(("other issuer", resigned(&w, &g.token, |_, c| c["iss"] = "evil".into()), |e| matches!(e, Error::Untrusted(_))));
-    cases.push(("issued later", resigned(&w, &g.token, |_, c| c["iat"] = (NOW + 50).into()), |e| matches!(e, Error::NotYetValid(_))));
-    cases.push(("extra claim", resigned(&w, &g.token, |_, c| c["admin"] = true.into()), |e| matches!(e, Error::Malformed(_))));
-    cases.push(("deep act", resigned(&w, &g.token, |_, c| {
-        let mut act = serde_json::json!({"sub": "spiffe://t.example/a"});
-        for _ in 0..20 {
-            act = serde_json::json!({"sub": "spiffe://t.example/a", "act": act});
-        }
-        c["act"] = act;
-    }), |e| matches!(e, Error::Limit(_))));
+    cases.push(("alg none", resigned(&w, &g.token, |h, _| h["alg"] = "none".into()), |e| {
+        matches!(e, Error::Untrusted(_))
+    }));
+    cases.push(("alg HS256", resigned(&w, &g.token, |h, _| h["alg"] = "HS256".into()), |e| {
+        matches!(e, Error::Untrusted(_))
+    }));
+    cases.push(("alg confusion", resigned(&w, &g.token, |h, _| h["alg"] = "ES256".into()), |e| {
+        matches!(e, Error::Untrusted(_))
+    }));
+    cases.push(("typ JWT", resigned(&w, &g.token, |h, _| h["typ"] = "JWT".into()), |e| {
+        matches!(e, Error::Untrusted(_))
+    }));
+    cases.push(("unknown kid", resigned(&w, &g.token, |h, _| h["kid"] = "nope".into()), |e| {
+        matches!(e, Error::Untrusted(_))
+    }));
+    cases.push(("extra header", resigned(&w, &g.token, |h, _| h["jku"] = "https://evil".into()), |e| {
+        matches!(e, Error::Malformed(_))
+    }));
+    cases.push(("other issuer", resigned(&w, &g.token, |_, c| c["iss"] = "evil".into()), |e| {
+        matches!(e, Error::Untrusted(_))
+    }));
+    cases.push(("issued later", resigned(&w, &g.token, |_, c| c["iat"] = (NOW + 50).into()), |e| {
+        matches!(e, Error::NotYetValid(_))
+    }));
+    cases.push(("extra claim", resigned(&w, &g.token, |_, c| c["admin"] = true.into()), |e| {
+        matches!(e, Error::Malformed(_))
+    }));
+    cases.push((
+        "deep act",
+        resigned(&w, &g.token, |_, c| {
+            let mut act = serde_json::json!({"sub": "spiffe://t.example/a"});
+            for _ in 0..20 {
+                act = serde_json::json!({"sub": "spiffe://t.example/a", "act": act});
+            }
+            c["act"] = act;
+        }),
+        |e| matches!(e, Error::Limit(_)),
+    ));
     // Byte-tampered: the claims changed, the signature not.
     let mut parts: Vec<String> = g.token.split('.').map(String::from).collect();
     let mut claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[1]).unwrap()).unwrap();
@@ -229,7 +270,13 @@ fn scope_and_task_bound_what_a_token_allows() {
     let d = w.present(&g.token, &a, &other_task, NOW + 1).unwrap();
     assert_eq!((d.allow, d.reasons), (false, vec![OTHER_TASK.to_string()]));
     // Policy is evaluated again at use: a new policy set that forbids reading now wins.
-    w.engine.set_policies(&format!("{POLICIES}\n@id(\"freeze\") forbid(principal, action, resource);"), None, Some(ENTITIES)).unwrap();
+    w.engine
+        .set_policies(
+            &format!("{POLICIES}\n@id(\"freeze\") forbid(principal, action, resource);"),
+            None,
+            Some(ENTITIES),
+        )
+        .unwrap();
     let d = w.present(&g.token, &a, &intent("read", "d1"), NOW + 1).unwrap();
     assert_eq!((d.allow, d.reasons), (false, vec!["freeze".to_string()]));
 }
@@ -248,7 +295,10 @@ fn delegation_attenuates_and_chains_actors() {
     assert_eq!(child.claims.cnf.x5t_s256, b.thumbprint);
     assert!(w.present(&child.token, &b, &intent("read", "d1"), NOW + 101).unwrap().allow);
     assert!(!w.present(&child.token, &b, &intent("read", "d2"), NOW + 101).unwrap().allow, "attenuated");
-    assert!(matches!(w.present(&child.token, &a, &intent("read", "d1"), NOW + 101), Err(Error::Untrusted(_))), "bound to b");
+    assert!(
+        matches!(w.present(&child.token, &a, &intent("read", "d1"), NOW + 101), Err(Error::Untrusted(_))),
+        "bound to b"
+    );
     // b → c: two hops, the configured limit.
     let grand = w.delegate(&child.token, &b, &c, &[intent("read", "d1")], 60, NOW + 110).unwrap();
     assert_eq!(grand.claims.chain(), vec![c.spiffe_id.clone(), b.spiffe_id.clone(), a.spiffe_id.clone()]);
@@ -260,7 +310,10 @@ fn delegation_attenuates_and_chains_actors() {
     let e = w.delegate(&child.token, &b, &c, &[intent("read", "d2")], 60, NOW + 120).unwrap_err();
     assert!(matches!(&e, Error::Denied(d) if d.reasons == vec![OUTSIDE_SCOPE.to_string()]), "{e:?}");
     // Only the holder delegates.
-    assert!(matches!(w.delegate(&child.token, &a, &c, &[intent("read", "d1")], 60, NOW + 120), Err(Error::Untrusted(_))));
+    assert!(matches!(
+        w.delegate(&child.token, &a, &c, &[intent("read", "d1")], 60, NOW + 120),
+        Err(Error::Untrusted(_))
+    ));
     // The delegation itself must be allowed: not across trust domains.
     let x = who("u.example/x");
     let e = w.delegate(&parent.token, &a, &x, &[intent("read", "d1")], 60, NOW + 120).unwrap_err();
@@ -280,7 +333,10 @@ fn end_task_and_cut_off_revoke_everything_they_cover() {
         assert!(matches!(w.present(token, by, &intent("read", "d"), NOW + 3), Err(Error::Revoked(_))));
     }
     assert!(w.present(&t2.token, &c, &intent("read", "d"), NOW + 3).unwrap().allow, "other tasks live on");
-    assert!(matches!(w.issue(&a, "t1", &[intent("read", "d")], 60), Err(Error::Revoked(_))), "an ended task gets nothing new");
+    assert!(
+        matches!(w.issue(&a, "t1", &[intent("read", "d")], 60), Err(Error::Revoked(_))),
+        "an ended task gets nothing new"
+    );
 
     // Cut-off: everything held by or delegated from c.
     let t3 = w.issue(&a, "t3", &[intent("read", "d")], 600).unwrap();
@@ -293,8 +349,9 @@ fn end_task_and_cut_off_revoke_everything_they_cover() {
 }
 
 fn docs() -> impl Strategy<Value = Vec<Intent>> {
-    proptest::collection::vec((0u8..2, 0u8..6), 1..6)
-        .prop_map(|v| v.into_iter().map(|(a, d)| intent(if a == 0 { "read" } else { "write" }, &format!("d{d}"))).collect())
+    proptest::collection::vec((0u8..2, 0u8..6), 1..6).prop_map(|v| {
+        v.into_iter().map(|(a, d)| intent(if a == 0 { "read" } else { "write" }, &format!("d{d}"))).collect()
+    })
 }
 
 proptest! {

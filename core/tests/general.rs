@@ -29,9 +29,21 @@ fn engine() -> Engine {
     e
 }
 
-fn eval(subject: (&str, &str, &str), action: &str, action_props: &str, resource: (&str, &str, &str), context: &str) -> Evaluation {
+fn eval(
+    subject: (&str, &str, &str),
+    action: &str,
+    action_props: &str,
+    resource: (&str, &str, &str),
+    context: &str,
+) -> Evaluation {
     let r = |(t, i, p): (&str, &str, &str)| EntityRef { type_name: t.into(), id: i.into(), properties: p.into() };
-    Evaluation { subject: r(subject), action: action.into(), action_properties: action_props.into(), resource: r(resource), context: context.into() }
+    Evaluation {
+        subject: r(subject),
+        action: action.into(),
+        action_properties: action_props.into(),
+        resource: r(resource),
+        context: context.into(),
+    }
 }
 
 #[test]
@@ -75,14 +87,26 @@ fn bad_input_denies_with_the_problem() {
         (eval(("User", "bob", ""), "read", "{", ("Doc", "d1", ""), ""), "action.properties is not JSON"),
         (eval(("User", "bob", ""), "read", "", ("Doc", "d1", "1"), ""), "resource.properties is not a JSON object"),
         (eval(("User", "bob", ""), "read", "", ("Doc", "d1", ""), r#""x""#), "context is not a JSON object"),
-        (eval(("User", "bob", &format!("{}{}", "{\"a\":".repeat(40), "1".to_string() + &"}".repeat(40))), "read", "", ("Doc", "d1", ""), ""), "nests"),
+        (
+            eval(
+                ("User", "bob", &format!("{}{}", "{\"a\":".repeat(40), "1".to_string() + &"}".repeat(40))),
+                "read",
+                "",
+                ("Doc", "d1", ""),
+                "",
+            ),
+            "nests",
+        ),
     ];
     for (ev, want) in cases {
         let d = e.evaluate(&ev);
         assert!(!d.allow, "{want}");
         assert!(d.errors.iter().any(|m| m.contains(want)), "{want}: {:?}", d.errors);
     }
-    assert!(Engine::default().evaluate(&eval(("User", "bob", ""), "read", "", ("Doc", "d1", ""), "")).errors[0].contains("no policies"));
+    assert!(
+        Engine::default().evaluate(&eval(("User", "bob", ""), "read", "", ("Doc", "d1", ""), "")).errors[0]
+            .contains("no policies")
+    );
 }
 
 proptest! {

@@ -56,7 +56,13 @@ fn policies(spec: &[(bool, u8, u8, u8, u8)]) -> String {
             let resource = resource_scope(ttl / 3);
             let effect = if *permit { "permit" } else { "forbid" };
             let ttl = if ttl % 3 == 0 { format!("@ttl(\"{}\") ", 60 * u32::from(*ttl)) } else { String::new() };
-            format!("@id(\"p{i}\") {ttl}{effect}({}, {}, {}){};\n", principal_scope(*p), action_scope(*a), resource, condition(c))
+            format!(
+                "@id(\"p{i}\") {ttl}{effect}({}, {}, {}){};\n",
+                principal_scope(*p),
+                action_scope(*a),
+                resource,
+                condition(c)
+            )
         })
         .collect()
 }

@@ -29,7 +29,10 @@ fuzz_target!(|data: &[u8]| {
                     assert!(!s.is_empty());
                 }
                 for p in [&e.subject.properties, &e.action_properties, &e.resource.properties, &e.context] {
-                    assert!(p.is_empty() || matches!(serde_json::from_str::<serde_json::Value>(p), Ok(serde_json::Value::Object(_))));
+                    assert!(
+                        p.is_empty()
+                            || matches!(serde_json::from_str::<serde_json::Value>(p), Ok(serde_json::Value::Object(_)))
+                    );
                 }
             }
             Err(e) => assert!((400..500).contains(&e.status)),

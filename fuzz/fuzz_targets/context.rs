@@ -20,7 +20,11 @@ fn pack() -> &'static writ_core::Engine {
         let mut e = writ_core::Engine::default();
         // Evaluate every request: the memo would hide the context conversion after a repeat.
         e.set_decision_memo(false);
-        let _ = e.set_policies(&policies, Some(include_str!("../../policies/writ.cedarschema")), Some(include_str!("../../policies/entities.json")));
+        let _ = e.set_policies(
+            &policies,
+            Some(include_str!("../../policies/writ.cedarschema")),
+            Some(include_str!("../../policies/entities.json")),
+        );
         e
     })
 }
@@ -34,8 +38,15 @@ fuzz_target!(|data: &[u8]| {
         thumbprint: String::new(),
         proof: writ_core::Proof::X509Svid,
     };
-    for (action, resource) in [("read", r#"PayrollRecord::"run-42/emp-7""#), ("break_glass", r#"Environment::"production""#)] {
-        let what = writ_core::Intent { action: action.into(), resource: resource.into(), task_id: "run-42".into(), context: context.to_string() };
+    for (action, resource) in
+        [("read", r#"PayrollRecord::"run-42/emp-7""#), ("break_glass", r#"Environment::"production""#)]
+    {
+        let what = writ_core::Intent {
+            action: action.into(),
+            resource: resource.into(),
+            task_id: "run-42".into(),
+            context: context.to_string(),
+        };
         let d = pack().check(&who, &what, NOW);
         assert_eq!(d, pack().check(&who, &what, NOW), "deterministic");
         if !d.allow {

@@ -29,7 +29,8 @@ fuzz_target!(|data: &[u8]| {
         let (outcome, audit) = f.borrow_mut().decide(&req, NOW + 1);
         match outcome {
             Outcome::Allow { headers } => {
-                let subject = headers.iter().find(|(k, _)| k == "x-writ-subject").map(|(_, v)| v.as_str()).unwrap_or("");
+                let subject =
+                    headers.iter().find(|(k, _)| k == "x-writ-subject").map(|(_, v)| v.as_str()).unwrap_or("");
                 assert!(subject.starts_with("spiffe://example.org/"), "{subject}");
                 assert!(audit.is_some());
             }

@@ -19,9 +19,9 @@ mod bindings {
 use bindings::exports::writ::agent::{attest, authorize, control, issue};
 use bindings::writ;
 use std::cell::{Cell, RefCell};
-use writ_core::ledger::{GrantRecord, Ledger, LedgerEvent, MemoryLedger};
 use writ::agent::types::{Decision, Error, Identity, Intent};
 use writ_core::crypto::{Crypto, RustCrypto};
+use writ_core::ledger::{GrantRecord, Ledger, LedgerEvent, MemoryLedger};
 
 /// Signature checks and issuer signing by the host's `crypto` import.
 struct HostCrypto;
@@ -86,7 +86,8 @@ impl SyncedLedger<'_> {
     /// knows under `key` has expired, and at least the horizon (the lifetime cap).
     fn revoke(&self, key: &str, event: impl FnOnce(u64) -> LedgerEvent, now: u64) -> u32 {
         self.sync(now);
-        let grants: Vec<GrantRecord> = writ::agent::ledger::find(key).iter().filter_map(|g| serde_json::from_str(g).ok()).collect();
+        let grants: Vec<GrantRecord> =
+            writ::agent::ledger::find(key).iter().filter_map(|g| serde_json::from_str(g).ok()).collect();
         let live = self.replica.live_among(&grants, now);
         let until = self.replica.revocation_covering(&grants, now);
         let event = event(until);
@@ -119,10 +120,18 @@ impl Ledger for SyncedLedger<'_> {
         self.replica.revoked(grant, now)
     }
     fn end_task(&self, task_id: &str, now: u64) -> u32 {
-        self.revoke(&task_key(task_id), |until| LedgerEvent::EndTask { task_id: task_id.to_string(), at: now, until }, now)
+        self.revoke(
+            &task_key(task_id),
+            |until| LedgerEvent::EndTask { task_id: task_id.to_string(), at: now, until },
+            now,
+        )
     }
     fn cut_off(&self, spiffe_id: &str, now: u64) -> u32 {
-        self.revoke(&agent_key(spiffe_id), |until| LedgerEvent::CutOff { spiffe_id: spiffe_id.to_string(), at: now, until }, now)
+        self.revoke(
+            &agent_key(spiffe_id),
+            |until| LedgerEvent::CutOff { spiffe_id: spiffe_id.to_string(), at: now, until },
+            now,
+        )
     }
 }
 
@@ -290,14 +299,23 @@ impl authorize::Guest for Component {
         let at = now();
         let e = convert::evaluation_from_wit(request);
         let d = with_state(|engine, _| engine.evaluate(&e));
-        let uid = |r: &writ_core::authz::EntityRef| format!("{}::{}", r.type_name, serde_json::Value::from(r.id.as_str()));
+        let uid =
+            |r: &writ_core::authz::EntityRef| format!("{}::{}", r.type_name, serde_json::Value::from(r.id.as_str()));
         emit(|| decision_event("evaluate", at, uid(&e.subject), None, e.action.clone(), uid(&e.resource), &d));
         convert::decision_to_wit(d)
     }
 }
 
 /// An audit event about a policy decision (no credential involved).
-fn decision_event(kind: &str, at: u64, principal: String, task_id: Option<String>, action: String, resource: String, d: &writ_core::Decision) -> writ::agent::audit::Event {
+fn decision_event(
+    kind: &str,
+    at: u64,
+    principal: String,
+    task_id: Option<String>,
+    action: String,
+    resource: String,
+    d: &writ_core::Decision,
+) -> writ::agent::audit::Event {
     writ::agent::audit::Event {
         kind: kind.into(),
         time: at,
@@ -314,7 +332,12 @@ fn decision_event(kind: &str, at: u64, principal: String, task_id: Option<String
 }
 
 /// An audit event about a credential.
-fn credential_event(kind: &str, at: u64, spiffe_id: &str, claims: Option<&writ_core::Claims>) -> writ::agent::audit::Event {
+fn credential_event(
+    kind: &str,
+    at: u64,
+    spiffe_id: &str,
+    claims: Option<&writ_core::Claims>,
+) -> writ::agent::audit::Event {
     writ::agent::audit::Event {
         kind: kind.into(),
         time: at,
@@ -346,7 +369,13 @@ fn granted(kind: &str, at: u64, result: &Result<writ_core::Grant, writ_core::Err
             detail: Some(format!("scope {} intents, expires at {}", g.claims.scope.len(), g.expires_at)),
             ..credential_event(kind, at, who, Some(&g.claims))
         },
-        Err(err) => failed(writ::agent::audit::Event { task_id: (!task.is_empty()).then(|| task.to_string()), ..credential_event(kind, at, who, None) }, err),
+        Err(err) => failed(
+            writ::agent::audit::Event {
+                task_id: (!task.is_empty()).then(|| task.to_string()),
+                ..credential_event(kind, at, who, None)
+            },
+            err,
+        ),
     });
 }
 
@@ -355,7 +384,13 @@ fn grant_to_wit(g: writ_core::Grant) -> issue::Grant {
 }
 
 impl issue::Guest for Component {
-    fn issue(who: Identity, task_id: String, scope: Vec<Intent>, ttl: u32, audience: String) -> Result<issue::Grant, Error> {
+    fn issue(
+        who: Identity,
+        task_id: String,
+        scope: Vec<Intent>,
+        ttl: u32,
+        audience: String,
+    ) -> Result<issue::Grant, Error> {
         let at = now();
         let who = convert::identity_from_wit(who);
         let scope: Vec<writ_core::Intent> = scope.into_iter().map(convert::intent_from_wit).collect();
@@ -367,7 +402,13 @@ impl issue::Guest for Component {
         result.map(grant_to_wit).map_err(convert::error)
     }
 
-    fn delegate(parent: String, holder: Identity, to: Identity, scope: Vec<Intent>, ttl: u32) -> Result<issue::Grant, Error> {
+    fn delegate(
+        parent: String,
+        holder: Identity,
+        to: Identity,
+        scope: Vec<Intent>,
+        ttl: u32,
+    ) -> Result<issue::Grant, Error> {
         let at = now();
         let (holder, to) = (convert::identity_from_wit(holder), convert::identity_from_wit(to));
         let scope: Vec<writ_core::Intent> = scope.into_iter().map(convert::intent_from_wit).collect();

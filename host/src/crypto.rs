@@ -50,7 +50,9 @@ impl IssuerKey {
     pub fn generate_for(alg: IssuerAlg) -> Result<IssuerKey, String> {
         let rng = SystemRandom::new();
         let pkcs8 = match alg {
-            IssuerAlg::EdDsa => Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| format!("issuer key generation failed: {e}"))?,
+            IssuerAlg::EdDsa => {
+                Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| format!("issuer key generation failed: {e}"))?
+            }
             IssuerAlg::Es256 => sig::EcdsaKeyPair::generate_pkcs8(&sig::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
                 .map_err(|e| format!("issuer key generation failed: {e}"))?,
         };
@@ -129,7 +131,10 @@ impl IssuerKey {
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, String> {
         match &self.pair {
             Pair::Ed25519(p) => Ok(p.sign(message).as_ref().to_vec()),
-            Pair::Es256(p) => p.sign(&SystemRandom::new(), message).map(|s| s.as_ref().to_vec()).map_err(|e| format!("ES256 signing failed: {e}")),
+            Pair::Es256(p) => p
+                .sign(&SystemRandom::new(), message)
+                .map(|s| s.as_ref().to_vec())
+                .map_err(|e| format!("ES256 signing failed: {e}")),
         }
     }
 

@@ -109,7 +109,11 @@ impl LedgerLog {
     fn persist(&self, line: &Line) -> Result<(), String> {
         let Some(path) = &self.file else { return Ok(()) };
         let text = serde_json::to_string(line).map_err(|e| e.to_string())?;
-        let mut f = std::fs::OpenOptions::new().append(true).create(true).open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         writeln!(f, "{text}").map_err(|e| format!("{}: {e}", path.display()))
     }
 
@@ -141,7 +145,10 @@ impl LedgerLog {
     /// Live grants under `key`.
     pub fn find(&self, key: &str, now: u64) -> Vec<String> {
         let s = self.lock();
-        s.grants.get(key).map(|v| v.iter().filter(|g| g.until > now).map(|g| g.data.clone()).collect()).unwrap_or_default()
+        s.grants
+            .get(key)
+            .map(|v| v.iter().filter(|g| g.until > now).map(|g| g.data.clone()).collect())
+            .unwrap_or_default()
     }
 }
 

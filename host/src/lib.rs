@@ -16,16 +16,16 @@
 mod audit;
 mod bindings;
 mod cache;
+pub mod crypto;
 mod ledger;
 pub mod pack;
-pub mod crypto;
 mod runtime;
 mod types;
 
 pub use audit::{AuditEvent, AuditSink};
 pub use cache::Source as CacheSource;
-pub use runtime::{Builder, CryptoProvider, Writ};
 pub use crypto::{IssuerAlg, IssuerKey};
+pub use runtime::{Builder, CryptoProvider, Writ};
 pub use types::{Decision, EntityRef, Error, Evaluation, Grant, Identity, Intent, Proof};
 
 /// The component this host was built with (`wasm32-wasip2`).

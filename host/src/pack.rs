@@ -38,7 +38,11 @@ impl Pack {
                 texts.push(text(&f)?);
             }
         }
-        Ok(Pack { policies: texts.join("\n"), schema: schema.map(text).transpose()?, entities: entities.map(text).transpose()? })
+        Ok(Pack {
+            policies: texts.join("\n"),
+            schema: schema.map(text).transpose()?,
+            entities: entities.map(text).transpose()?,
+        })
     }
 }
 

@@ -17,11 +17,12 @@ use crate::types::{Decision, Error, Evaluation, Grant, Identity, Intent};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, Trap,
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, StoreLimits,
+    StoreLimitsBuilder, Trap,
 };
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -58,7 +59,9 @@ struct Shared {
 /// The time a clock setting stands for: the system clock or the fixed time.
 fn clock_now(setting: u64) -> u64 {
     match setting {
-        SYSTEM_TIME => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        SYSTEM_TIME => {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+        }
         t => t,
     }
 }
@@ -122,7 +125,13 @@ impl agent::clock::Host for HostState {
 }
 
 impl agent::crypto::Host for HostState {
-    fn verify(&mut self, alg: agent::crypto::Algorithm, public_key: Vec<u8>, message: Vec<u8>, signature: Vec<u8>) -> bool {
+    fn verify(
+        &mut self,
+        alg: agent::crypto::Algorithm,
+        public_key: Vec<u8>,
+        message: Vec<u8>,
+        signature: Vec<u8>,
+    ) -> bool {
         self.shared.crypto.verify(alg, &public_key, &message, &signature)
     }
     fn signing_key(&mut self) -> Result<agent::crypto::IssuerKey, String> {
@@ -380,7 +389,8 @@ impl Builder {
                 })
                 .map_err(runtime_err)?;
         }
-        let ticks = u64::try_from(self.cpu_limit.as_micros().div_ceil(EPOCH_TICK.as_micros())).unwrap_or(u64::MAX / 2) + 1;
+        let ticks =
+            u64::try_from(self.cpu_limit.as_micros().div_ceil(EPOCH_TICK.as_micros())).unwrap_or(u64::MAX / 2) + 1;
 
         let wasm = self.component.as_deref().unwrap_or(crate::COMPONENT);
         let dir = if self.use_cache { self.cache_dir.or_else(cache::default_dir) } else { None };
@@ -389,7 +399,8 @@ impl Builder {
         let mut linker: Linker<HostState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(runtime_err)?;
         PolicyModule::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(runtime_err)?;
-        let pre = PolicyModulePre::new(linker.instantiate_pre(&component).map_err(runtime_err)?).map_err(runtime_err)?;
+        let pre =
+            PolicyModulePre::new(linker.instantiate_pre(&component).map_err(runtime_err)?).map_err(runtime_err)?;
 
         let issuer = match self.issuer {
             Some(k) => k,
@@ -398,11 +409,14 @@ impl Builder {
         let clock = AtomicU64::new(self.time.unwrap_or(SYSTEM_TIME));
         let ledger = match &self.ledger_file {
             None => LedgerLog::memory(),
-            Some(path) => {
-                LedgerLog::open(path, clock_now(clock.load(Ordering::Relaxed))).map_err(Error::Runtime)?
-            }
+            Some(path) => LedgerLog::open(path, clock_now(clock.load(Ordering::Relaxed))).map_err(Error::Runtime)?,
         };
-        let shared = Arc::new(Shared { clock, crypto: Arc::new(HostCrypto::new(issuer)), audit: self.audit, ledger: Arc::new(ledger) });
+        let shared = Arc::new(Shared {
+            clock,
+            crypto: Arc::new(HostCrypto::new(issuer)),
+            audit: self.audit,
+            ledger: Arc::new(ledger),
+        });
         let compiled = Arc::new(Compiled {
             engine,
             pre,
@@ -478,7 +492,11 @@ impl Writ {
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
             limits: Limiter {
-                inner: StoreLimitsBuilder::new().memory_size(self.inner.compiled.memory_limit).instances(16).trap_on_grow_failure(false).build(),
+                inner: StoreLimitsBuilder::new()
+                    .memory_size(self.inner.compiled.memory_limit)
+                    .instances(16)
+                    .trap_on_grow_failure(false)
+                    .build(),
                 refused: false,
             },
             shared: self.inner.shared.clone(),
@@ -504,7 +522,9 @@ impl Writ {
             self.guarded(&mut inst, |i| i.module.writ_agent_control().call_set_issuer(&mut i.store, name))?;
         }
         if let Some(depth) = log.max_delegation_depth {
-            self.guarded(&mut inst, |i| i.module.writ_agent_control().call_set_max_delegation_depth(&mut i.store, depth))?;
+            self.guarded(&mut inst, |i| {
+                i.module.writ_agent_control().call_set_max_delegation_depth(&mut i.store, depth)
+            })?;
         }
         if let Some(on) = log.decision_memo {
             self.guarded(&mut inst, |i| i.module.writ_agent_control().call_set_decision_memo(&mut i.store, on))?;
@@ -514,7 +534,9 @@ impl Writ {
             self.guarded(&mut inst, |i| i.module.writ_agent_control().call_set_bundle(&mut i.store, td, bytes))??;
         }
         if let Some((p, s, e)) = &log.policies {
-            self.guarded(&mut inst, |i| i.module.writ_agent_control().call_set_policies(&mut i.store, p, s.as_deref(), e.as_deref()))??;
+            self.guarded(&mut inst, |i| {
+                i.module.writ_agent_control().call_set_policies(&mut i.store, p, s.as_deref(), e.as_deref())
+            })??;
         }
         Ok(inst)
     }
@@ -522,15 +544,25 @@ impl Writ {
     /// One call into `inst` under the per-call CPU budget; a failure is classified: the CPU
     /// budget, the memory limit or the wasm stack → [`Error::Limit`], anything else
     /// [`Error::Trap`]. Either way the caller drops the instance.
-    fn guarded<R>(&self, inst: &mut Instance, f: impl FnOnce(&mut Instance) -> wasmtime::Result<R>) -> Result<R, Error> {
+    fn guarded<R>(
+        &self,
+        inst: &mut Instance,
+        f: impl FnOnce(&mut Instance) -> wasmtime::Result<R>,
+    ) -> Result<R, Error> {
         inst.store.set_epoch_deadline(self.inner.compiled.deadline_ticks);
         inst.store.data_mut().limits.refused = false;
         f(inst).map_err(|e| {
             let refused = inst.store.data().limits.refused;
             match e.downcast_ref::<Trap>() {
-                Some(Trap::Interrupt) => Error::Limit(format!("the call ran past its CPU budget of {} ms", self.inner.compiled.cpu_limit.as_millis())),
+                Some(Trap::Interrupt) => Error::Limit(format!(
+                    "the call ran past its CPU budget of {} ms",
+                    self.inner.compiled.cpu_limit.as_millis()
+                )),
                 Some(Trap::StackOverflow) => Error::Limit("the call exhausted the component's stack".into()),
-                _ if refused => Error::Limit(format!("the call needed more than the instance's memory limit of {} bytes", self.inner.compiled.memory_limit)),
+                _ if refused => Error::Limit(format!(
+                    "the call needed more than the instance's memory limit of {} bytes",
+                    self.inner.compiled.memory_limit
+                )),
                 _ => trap(e),
             }
         })
@@ -585,7 +617,12 @@ impl Writ {
     pub fn set_bundle(&self, trust_domain: &str, bundle: &[u8]) -> Result<(), Error> {
         let td = trust_domain.to_string();
         self.control(
-            |i| Ok(i.module.writ_agent_control().call_set_bundle(&mut i.store, trust_domain, bundle)?.map_err(Error::from)),
+            |i| {
+                Ok(i.module
+                    .writ_agent_control()
+                    .call_set_bundle(&mut i.store, trust_domain, bundle)?
+                    .map_err(Error::from))
+            },
             |log| {
                 log.bundles.insert(td, bundle.to_vec());
             },
@@ -645,7 +682,12 @@ impl Writ {
     pub fn set_policies(&self, policies: &str, schema: Option<&str>, entities: Option<&str>) -> Result<u32, Error> {
         let record = (policies.to_string(), schema.map(str::to_string), entities.map(str::to_string));
         self.control(
-            |i| Ok(i.module.writ_agent_control().call_set_policies(&mut i.store, policies, schema, entities)?.map_err(Error::from)),
+            |i| {
+                Ok(i.module
+                    .writ_agent_control()
+                    .call_set_policies(&mut i.store, policies, schema, entities)?
+                    .map_err(Error::from))
+            },
             |log| log.policies = Some(record),
         )
     }
@@ -672,7 +714,8 @@ impl Writ {
     /// Authorize an intent for an identity.
     pub fn check(&self, who: &Identity, what: &Intent) -> Result<Decision, Error> {
         let (who, what) = (who.into(), what.into());
-        self.with_instance(|i| i.module.writ_agent_authorize().call_check(&mut i.store, &who, &what)).map(Decision::from)
+        self.with_instance(|i| i.module.writ_agent_authorize().call_check(&mut i.store, &who, &what))
+            .map(Decision::from)
     }
 
     /// Decide a general (AuthZEN-shaped) evaluation: principal `<subject.type>::"<id>"` with
@@ -687,7 +730,10 @@ impl Writ {
     /// The `iss` of credentials issued, and the only one accepted (default `writ`).
     pub fn set_issuer_name(&self, name: &str) -> Result<(), Error> {
         let n = name.to_string();
-        self.control(|i| Ok(Ok(i.module.writ_agent_control().call_set_issuer(&mut i.store, name)?)), |log| log.issuer_name = Some(n))
+        self.control(
+            |i| Ok(Ok(i.module.writ_agent_control().call_set_issuer(&mut i.store, name)?)),
+            |log| log.issuer_name = Some(n),
+        )
     }
 
     /// Delegation hops a credential may be from its original subject (default 2).
@@ -706,30 +752,50 @@ impl Writ {
     }
 
     /// Issue a task credential to `who` (see the WIT `issue` interface).
-    pub fn issue(&self, who: &Identity, task_id: &str, scope: &[Intent], ttl_secs: u32, audience: &str) -> Result<Grant, Error> {
+    pub fn issue(
+        &self,
+        who: &Identity,
+        task_id: &str,
+        scope: &[Intent],
+        ttl_secs: u32,
+        audience: &str,
+    ) -> Result<Grant, Error> {
         let who = who.into();
         let scope: Vec<agent::types::Intent> = scope.iter().map(Into::into).collect();
-        self.with_instance(|i| i.module.writ_agent_issue().call_issue(&mut i.store, &who, task_id, &scope, ttl_secs, audience))?
-            .map(Grant::from)
-            .map_err(Error::from)
+        self.with_instance(|i| {
+            i.module.writ_agent_issue().call_issue(&mut i.store, &who, task_id, &scope, ttl_secs, audience)
+        })?
+        .map(Grant::from)
+        .map_err(Error::from)
     }
 
     /// Delegate part of `parent` from its `holder` to `to`.
-    pub fn delegate(&self, parent: &str, holder: &Identity, to: &Identity, scope: &[Intent], ttl_secs: u32) -> Result<Grant, Error> {
+    pub fn delegate(
+        &self,
+        parent: &str,
+        holder: &Identity,
+        to: &Identity,
+        scope: &[Intent],
+        ttl_secs: u32,
+    ) -> Result<Grant, Error> {
         let (holder, to) = (holder.into(), to.into());
         let scope: Vec<agent::types::Intent> = scope.iter().map(Into::into).collect();
-        self.with_instance(|i| i.module.writ_agent_issue().call_delegate(&mut i.store, parent, &holder, &to, &scope, ttl_secs))?
-            .map(Grant::from)
-            .map_err(Error::from)
+        self.with_instance(|i| {
+            i.module.writ_agent_issue().call_delegate(&mut i.store, parent, &holder, &to, &scope, ttl_secs)
+        })?
+        .map(Grant::from)
+        .map_err(Error::from)
     }
 
     /// Present a credential for one intent at `audience`: an error for a bad, expired,
     /// revoked or stolen token, else the decision.
     pub fn present(&self, token: &str, presenter: &Identity, what: &Intent, audience: &str) -> Result<Decision, Error> {
         let (presenter, what) = (presenter.into(), what.into());
-        self.with_instance(|i| i.module.writ_agent_issue().call_present(&mut i.store, token, &presenter, &what, audience))?
-            .map(Decision::from)
-            .map_err(Error::from)
+        self.with_instance(|i| {
+            i.module.writ_agent_issue().call_present(&mut i.store, token, &presenter, &what, audience)
+        })?
+        .map(Decision::from)
+        .map_err(Error::from)
     }
 
     /// The revocations (ended tasks, cut-off agents) recorded after sequence number `seq`, in

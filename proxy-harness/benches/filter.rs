@@ -44,7 +44,8 @@ fn filter(c: &mut Criterion) {
 
     // A forwarded chain, attested once and then from the cache.
     let mut xfcc_vm = w.vm(&module, json!({ "identity_sources": ["xfcc"] }));
-    let xreq = writ_proxy_harness::HttpRequest::new("GET", "/payroll/run-42/emp-7").header("x-forwarded-client-cert", &payroll.xfcc());
+    let xreq = writ_proxy_harness::HttpRequest::new("GET", "/payroll/run-42/emp-7")
+        .header("x-forwarded-client-cert", &payroll.xfcc());
     assert!(xfcc_vm.request(&xreq).unwrap().continued());
     g.bench_function("allow/xfcc-chain-cached", |b| {
         b.iter(|| {

@@ -17,24 +17,68 @@ pub const FILTER_WASM: &[u8] = include_bytes!(env!("WRIT_FILTER_PATH"));
 
 /// Host functions of the proxy-wasm ABI 0.2.1 (module `env`), as proxy-wasm-cpp-host exports them.
 pub const ABI_FUNCTIONS: [&str; 43] = [
-    "proxy_log", "proxy_get_log_level", "proxy_get_status", "proxy_set_property", "proxy_get_property",
-    "proxy_send_local_response", "proxy_get_shared_data", "proxy_set_shared_data", "proxy_register_shared_queue",
-    "proxy_resolve_shared_queue", "proxy_dequeue_shared_queue", "proxy_enqueue_shared_queue",
-    "proxy_get_header_map_value", "proxy_add_header_map_value", "proxy_replace_header_map_value",
-    "proxy_remove_header_map_value", "proxy_get_header_map_pairs", "proxy_set_header_map_pairs",
-    "proxy_get_header_map_size", "proxy_get_buffer_status", "proxy_get_buffer_bytes", "proxy_set_buffer_bytes",
-    "proxy_http_call", "proxy_grpc_call", "proxy_grpc_stream", "proxy_grpc_close", "proxy_grpc_cancel",
-    "proxy_grpc_send", "proxy_set_tick_period_milliseconds", "proxy_get_current_time_nanoseconds",
-    "proxy_define_metric", "proxy_increment_metric", "proxy_record_metric", "proxy_get_metric",
-    "proxy_set_effective_context", "proxy_done", "proxy_call_foreign_function", "proxy_continue_stream",
-    "proxy_close_stream", "proxy_get_configuration", "proxy_continue_request", "proxy_continue_response",
+    "proxy_log",
+    "proxy_get_log_level",
+    "proxy_get_status",
+    "proxy_set_property",
+    "proxy_get_property",
+    "proxy_send_local_response",
+    "proxy_get_shared_data",
+    "proxy_set_shared_data",
+    "proxy_register_shared_queue",
+    "proxy_resolve_shared_queue",
+    "proxy_dequeue_shared_queue",
+    "proxy_enqueue_shared_queue",
+    "proxy_get_header_map_value",
+    "proxy_add_header_map_value",
+    "proxy_replace_header_map_value",
+    "proxy_remove_header_map_value",
+    "proxy_get_header_map_pairs",
+    "proxy_set_header_map_pairs",
+    "proxy_get_header_map_size",
+    "proxy_get_buffer_status",
+    "proxy_get_buffer_bytes",
+    "proxy_set_buffer_bytes",
+    "proxy_http_call",
+    "proxy_grpc_call",
+    "proxy_grpc_stream",
+    "proxy_grpc_close",
+    "proxy_grpc_cancel",
+    "proxy_grpc_send",
+    "proxy_set_tick_period_milliseconds",
+    "proxy_get_current_time_nanoseconds",
+    "proxy_define_metric",
+    "proxy_increment_metric",
+    "proxy_record_metric",
+    "proxy_get_metric",
+    "proxy_set_effective_context",
+    "proxy_done",
+    "proxy_call_foreign_function",
+    "proxy_continue_stream",
+    "proxy_close_stream",
+    "proxy_get_configuration",
+    "proxy_continue_request",
+    "proxy_continue_response",
     "proxy_clear_route_cache",
 ];
 
 /// The WASI preview-1 functions Envoy (proxy-wasm-cpp-host) provides; nothing else.
 pub const ENVOY_WASI: [&str; 15] = [
-    "fd_write", "fd_read", "fd_seek", "fd_close", "fd_fdstat_get", "environ_get", "environ_sizes_get", "args_get",
-    "args_sizes_get", "clock_time_get", "random_get", "proc_exit", "path_open", "fd_prestat_get", "fd_prestat_dir_name",
+    "fd_write",
+    "fd_read",
+    "fd_seek",
+    "fd_close",
+    "fd_fdstat_get",
+    "environ_get",
+    "environ_sizes_get",
+    "args_get",
+    "args_sizes_get",
+    "clock_time_get",
+    "random_get",
+    "proc_exit",
+    "path_open",
+    "fd_prestat_get",
+    "fd_prestat_dir_name",
 ];
 
 /// proxy-wasm `WasmResult` codes used here.
@@ -108,7 +152,11 @@ pub struct HttpRequest {
 
 impl HttpRequest {
     pub fn new(method: &str, path: &str) -> HttpRequest {
-        HttpRequest::default().header(":method", method).header(":path", path).header(":authority", "upstream.local").header(":scheme", "https")
+        HttpRequest::default()
+            .header(":method", method)
+            .header(":path", path)
+            .header(":authority", "upstream.local")
+            .header(":scheme", "https")
     }
 
     pub fn header(mut self, name: &str, value: &str) -> HttpRequest {
@@ -272,7 +320,10 @@ impl Vm {
         add_wasi(&mut linker).map_err(err("linking WASI"))?;
         let foreign = module.foreign_imports();
         if !foreign.is_empty() {
-            return Err(Error(format!("the filter imports what a proxy-wasm host does not provide: {}", foreign.join(", "))));
+            return Err(Error(format!(
+                "the filter imports what a proxy-wasm host does not provide: {}",
+                foreign.join(", ")
+            )));
         }
         // ABI functions the filter imports but never calls in these flows (gRPC, queues…):
         // calling one traps, which a test would see.
@@ -300,12 +351,17 @@ impl Vm {
             return Err(Error("the filter does not export `proxy_abi_version_0_2_1`".into()));
         }
         exports.on_context_create.call(&mut store, (ROOT_CONTEXT, 0)).map_err(err("proxy_on_context_create (root)"))?;
-        let vm_start = instance.get_typed_func::<(i32, i32), i32>(&mut store, "proxy_on_vm_start").map_err(err("proxy_on_vm_start"))?;
+        let vm_start = instance
+            .get_typed_func::<(i32, i32), i32>(&mut store, "proxy_on_vm_start")
+            .map_err(err("proxy_on_vm_start"))?;
         let vm_size = i32::try_from(store.data().vm_configuration.len()).unwrap_or(i32::MAX);
         let started = vm_start.call(&mut store, (ROOT_CONTEXT, vm_size)).map_err(err("proxy_on_vm_start"))?;
-        let configure = instance.get_typed_func::<(i32, i32), i32>(&mut store, "proxy_on_configure").map_err(err("proxy_on_configure"))?;
+        let configure = instance
+            .get_typed_func::<(i32, i32), i32>(&mut store, "proxy_on_configure")
+            .map_err(err("proxy_on_configure"))?;
         let size = i32::try_from(plugin_configuration.len()).unwrap_or(i32::MAX);
-        let configured = started != 0 && configure.call(&mut store, (ROOT_CONTEXT, size)).map_err(err("proxy_on_configure"))? != 0;
+        let configured =
+            started != 0 && configure.call(&mut store, (ROOT_CONTEXT, size)).map_err(err("proxy_on_configure"))? != 0;
         Ok(Vm { store, instance, exports, root: ROOT_CONTEXT, next_context: ROOT_CONTEXT + 1, configured })
     }
 
@@ -331,7 +387,8 @@ impl Vm {
 
     /// One timer tick of the root context (`proxy_on_tick`), as the proxy fires every period.
     pub fn tick(&mut self) -> Result<(), Error> {
-        let f = self.instance.get_typed_func::<i32, ()>(&mut self.store, "proxy_on_tick").map_err(err("proxy_on_tick"))?;
+        let f =
+            self.instance.get_typed_func::<i32, ()>(&mut self.store, "proxy_on_tick").map_err(err("proxy_on_tick"))?;
         f.call(&mut self.store, self.root).map_err(err("proxy_on_tick"))
     }
 
@@ -344,10 +401,15 @@ impl Vm {
     /// Deliver the answer to callout `token` (`proxy_on_http_call_response`); a timeout is an
     /// answer with no headers and no body.
     pub fn respond(&mut self, token: u32, headers: Headers, body: Vec<u8>) -> Result<(), Error> {
-        let (n, size) = (i32::try_from(headers.len()).unwrap_or(i32::MAX), i32::try_from(body.len()).unwrap_or(i32::MAX));
+        let (n, size) =
+            (i32::try_from(headers.len()).unwrap_or(i32::MAX), i32::try_from(body.len()).unwrap_or(i32::MAX));
         self.store.data_mut().call_response = Some((headers, body));
-        let f = self.instance.get_typed_func::<(i32, i32, i32, i32, i32), ()>(&mut self.store, "proxy_on_http_call_response").map_err(err("proxy_on_http_call_response"))?;
-        let r = f.call(&mut self.store, (self.root, token as i32, n, size, 0)).map_err(err("proxy_on_http_call_response"));
+        let f = self
+            .instance
+            .get_typed_func::<(i32, i32, i32, i32, i32), ()>(&mut self.store, "proxy_on_http_call_response")
+            .map_err(err("proxy_on_http_call_response"))?;
+        let r =
+            f.call(&mut self.store, (self.root, token as i32, n, size, 0)).map_err(err("proxy_on_http_call_response"));
         self.store.data_mut().call_response = None;
         r
     }
@@ -381,11 +443,16 @@ impl Vm {
 
 impl Exports {
     fn of(instance: &Instance, store: &mut Store<Host>) -> Result<Exports, Error> {
-        let memory = instance.get_memory(&mut *store, "memory").ok_or_else(|| Error("the filter exports no `memory`".into()))?;
+        let memory =
+            instance.get_memory(&mut *store, "memory").ok_or_else(|| Error("the filter exports no `memory`".into()))?;
         Ok(Exports {
             memory,
-            on_context_create: instance.get_typed_func(&mut *store, "proxy_on_context_create").map_err(err("proxy_on_context_create"))?,
-            on_request_headers: instance.get_typed_func(&mut *store, "proxy_on_request_headers").map_err(err("proxy_on_request_headers"))?,
+            on_context_create: instance
+                .get_typed_func(&mut *store, "proxy_on_context_create")
+                .map_err(err("proxy_on_context_create"))?,
+            on_request_headers: instance
+                .get_typed_func(&mut *store, "proxy_on_request_headers")
+                .map_err(err("proxy_on_request_headers"))?,
             on_done: instance.get_typed_func(&mut *store, "proxy_on_done").map_err(err("proxy_on_done"))?,
             on_log: instance.get_typed_func(&mut *store, "proxy_on_log").map_err(err("proxy_on_log"))?,
             on_delete: instance.get_typed_func(&mut *store, "proxy_on_delete").map_err(err("proxy_on_delete"))?,
@@ -427,12 +494,16 @@ fn write_u32(caller: &mut Caller<'_, Host>, ptr: i32, v: u32) -> Option<()> {
 /// does for every returned buffer) and store its address and size at `ret_ptr`/`ret_size`.
 fn give(caller: &mut Caller<'_, Host>, bytes: &[u8], ret_ptr: i32, ret_size: i32) -> wasmtime::Result<i32> {
     let size = i32::try_from(bytes.len())?;
-    let Some(alloc) = caller.data().allocate.clone() else { wasmtime::bail!("the filter's allocator is not resolved yet") };
+    let Some(alloc) = caller.data().allocate.clone() else {
+        wasmtime::bail!("the filter's allocator is not resolved yet")
+    };
     let ptr = alloc.call(&mut *caller, size)?;
     if ptr == 0 && size != 0 {
         return Ok(status::INVALID_MEMORY_ACCESS);
     }
-    let ok = write(caller, ptr, bytes).and_then(|()| write_u32(caller, ret_ptr, ptr as u32)).and_then(|()| write_u32(caller, ret_size, size as u32));
+    let ok = write(caller, ptr, bytes)
+        .and_then(|()| write_u32(caller, ret_ptr, ptr as u32))
+        .and_then(|()| write_u32(caller, ret_size, size as u32));
     Ok(if ok.is_some() { status::OK } else { status::INVALID_MEMORY_ACCESS })
 }
 
@@ -457,7 +528,9 @@ fn deserialize_map(bytes: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
     if bytes.is_empty() {
         return Some(Vec::new());
     }
-    let word = |at: usize| -> Option<usize> { bytes.get(at..at + 4).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(|b| u32::from_le_bytes(b) as usize) };
+    let word = |at: usize| -> Option<usize> {
+        bytes.get(at..at + 4).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(|b| u32::from_le_bytes(b) as usize)
+    };
     let n = word(0)?;
     let mut p = 4usize.checked_add(n.checked_mul(8)?)?;
     let mut out = Vec::with_capacity(n.min(1024));
@@ -509,12 +582,19 @@ fn add_abi(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
         c.data_mut().tick_period_ms = period as u32;
         status::OK
     })?;
-    linker.func_wrap("env", "proxy_set_effective_context", |_c: Caller<'_, Host>, _context: i32| -> i32 { status::OK })?;
+    linker
+        .func_wrap("env", "proxy_set_effective_context", |_c: Caller<'_, Host>, _context: i32| -> i32 { status::OK })?;
     linker.func_wrap("env", "proxy_done", |_c: Caller<'_, Host>| -> i32 { status::OK })?;
     linker.func_wrap(
         "env",
         "proxy_get_buffer_bytes",
-        |mut c: Caller<'_, Host>, kind: i32, start: i32, max: i32, ret_ptr: i32, ret_size: i32| -> wasmtime::Result<i32> {
+        |mut c: Caller<'_, Host>,
+         kind: i32,
+         start: i32,
+         max: i32,
+         ret_ptr: i32,
+         ret_size: i32|
+         -> wasmtime::Result<i32> {
             let buffer = match kind {
                 BUFFER_HTTP_CALL_RESPONSE_BODY => match &c.data().call_response {
                     Some((_, body)) => body.clone(),
@@ -536,27 +616,41 @@ fn add_abi(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
             give(&mut c, &buffer[start..end], ret_ptr, ret_size)
         },
     )?;
-    linker.func_wrap("env", "proxy_get_header_map_pairs", |mut c: Caller<'_, Host>, map: i32, ret_ptr: i32, ret_size: i32| -> wasmtime::Result<i32> {
-        let Some(pairs) = header_map(c.data(), map) else { return Ok(status::NOT_FOUND) };
-        let bytes = serialize_map(pairs);
-        give(&mut c, &bytes, ret_ptr, ret_size)
-    })?;
-    linker.func_wrap("env", "proxy_set_header_map_pairs", |mut c: Caller<'_, Host>, map: i32, ptr: i32, len: i32| -> i32 {
-        if map != MAP_REQUEST_HEADERS {
-            return status::NOT_FOUND;
-        }
-        match read(&mut c, ptr, len).and_then(|b| deserialize_map(&b)) {
-            Some(pairs) => {
-                c.data_mut().headers = pairs;
-                status::OK
+    linker.func_wrap(
+        "env",
+        "proxy_get_header_map_pairs",
+        |mut c: Caller<'_, Host>, map: i32, ret_ptr: i32, ret_size: i32| -> wasmtime::Result<i32> {
+            let Some(pairs) = header_map(c.data(), map) else { return Ok(status::NOT_FOUND) };
+            let bytes = serialize_map(pairs);
+            give(&mut c, &bytes, ret_ptr, ret_size)
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_set_header_map_pairs",
+        |mut c: Caller<'_, Host>, map: i32, ptr: i32, len: i32| -> i32 {
+            if map != MAP_REQUEST_HEADERS {
+                return status::NOT_FOUND;
             }
-            None => status::BAD_ARGUMENT,
-        }
-    })?;
+            match read(&mut c, ptr, len).and_then(|b| deserialize_map(&b)) {
+                Some(pairs) => {
+                    c.data_mut().headers = pairs;
+                    status::OK
+                }
+                None => status::BAD_ARGUMENT,
+            }
+        },
+    )?;
     linker.func_wrap(
         "env",
         "proxy_get_header_map_value",
-        |mut c: Caller<'_, Host>, map: i32, key_ptr: i32, key_len: i32, ret_ptr: i32, ret_size: i32| -> wasmtime::Result<i32> {
+        |mut c: Caller<'_, Host>,
+         map: i32,
+         key_ptr: i32,
+         key_len: i32,
+         ret_ptr: i32,
+         ret_size: i32|
+         -> wasmtime::Result<i32> {
             let Some(key) = text(&mut c, key_ptr, key_len) else { return Ok(status::INVALID_MEMORY_ACCESS) };
             let Some(pairs) = header_map(c.data(), map) else { return Ok(status::NOT_FOUND) };
             // Envoy's header maps are case-insensitive; the first value is returned.
@@ -573,7 +667,9 @@ fn add_abi(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
             "env",
             name,
             move |mut c: Caller<'_, Host>, map: i32, key_ptr: i32, key_len: i32, val_ptr: i32, val_len: i32| -> i32 {
-                let (Some(key), Some(value)) = (text(&mut c, key_ptr, key_len), read(&mut c, val_ptr, val_len)) else { return status::INVALID_MEMORY_ACCESS };
+                let (Some(key), Some(value)) = (text(&mut c, key_ptr, key_len), read(&mut c, val_ptr, val_len)) else {
+                    return status::INVALID_MEMORY_ACCESS;
+                };
                 if map != MAP_REQUEST_HEADERS {
                     return status::NOT_FOUND;
                 }
@@ -587,21 +683,27 @@ fn add_abi(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
             },
         )?;
     }
-    linker.func_wrap("env", "proxy_remove_header_map_value", |mut c: Caller<'_, Host>, map: i32, key_ptr: i32, key_len: i32| -> i32 {
-        let Some(key) = text(&mut c, key_ptr, key_len) else { return status::INVALID_MEMORY_ACCESS };
-        if map != MAP_REQUEST_HEADERS {
-            return status::NOT_FOUND;
-        }
-        c.data_mut().headers.retain(|(k, _)| !k.eq_ignore_ascii_case(&key));
-        status::OK
-    })?;
+    linker.func_wrap(
+        "env",
+        "proxy_remove_header_map_value",
+        |mut c: Caller<'_, Host>, map: i32, key_ptr: i32, key_len: i32| -> i32 {
+            let Some(key) = text(&mut c, key_ptr, key_len) else { return status::INVALID_MEMORY_ACCESS };
+            if map != MAP_REQUEST_HEADERS {
+                return status::NOT_FOUND;
+            }
+            c.data_mut().headers.retain(|(k, _)| !k.eq_ignore_ascii_case(&key));
+            status::OK
+        },
+    )?;
     linker.func_wrap(
         "env",
         "proxy_get_property",
         |mut c: Caller<'_, Host>, path_ptr: i32, path_len: i32, ret_ptr: i32, ret_size: i32| -> wasmtime::Result<i32> {
             let Some(path) = read(&mut c, path_ptr, path_len) else { return Ok(status::INVALID_MEMORY_ACCESS) };
             // Segments are NUL-separated.
-            let Ok(path) = path.split(|b| *b == 0).map(|s| String::from_utf8(s.to_vec())).collect::<Result<Vec<_>, _>>() else {
+            let Ok(path) =
+                path.split(|b| *b == 0).map(|s| String::from_utf8(s.to_vec())).collect::<Result<Vec<_>, _>>()
+            else {
                 return Ok(status::BAD_ARGUMENT);
             };
             match c.data().properties.get(&path).cloned() {
@@ -626,7 +728,9 @@ fn add_abi(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
          ret_token: i32|
          -> i32 {
             let Some(cluster) = text(&mut c, upstream_ptr, upstream_len) else { return status::INVALID_MEMORY_ACCESS };
-            let Some(headers) = read(&mut c, headers_ptr, headers_len).and_then(|b| deserialize_map(&b)) else { return status::BAD_ARGUMENT };
+            let Some(headers) = read(&mut c, headers_ptr, headers_len).and_then(|b| deserialize_map(&b)) else {
+                return status::BAD_ARGUMENT;
+            };
             let Some(body) = read(&mut c, body_ptr, body_len) else { return status::INVALID_MEMORY_ACCESS };
             if read(&mut c, trailers_ptr, trailers_len).and_then(|b| deserialize_map(&b)).is_none() {
                 return status::BAD_ARGUMENT;
@@ -663,7 +767,9 @@ fn add_abi(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
          -> i32 {
             let details = text(&mut c, details_ptr, details_len).unwrap_or_default();
             let Some(body) = read(&mut c, body_ptr, body_len) else { return status::INVALID_MEMORY_ACCESS };
-            let Some(headers) = read(&mut c, headers_ptr, headers_len).and_then(|b| deserialize_map(&b)) else { return status::BAD_ARGUMENT };
+            let Some(headers) = read(&mut c, headers_ptr, headers_len).and_then(|b| deserialize_map(&b)) else {
+                return status::BAD_ARGUMENT;
+            };
             let headers = headers.into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned())).collect();
             c.data_mut().local_reply = Some(LocalReply { status: code as u32, details, headers, body });
             status::OK
@@ -693,10 +799,14 @@ fn add_wasi(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
         c.data_mut().logs.push(LogLine { level, message: String::from_utf8_lossy(&bytes).trim_end().to_string() });
         write_u32(&mut c, ret, written).map_or(errno::INVAL, |()| errno::SUCCESS)
     })?;
-    linker.func_wrap(W, "clock_time_get", |mut c: Caller<'_, Host>, _clock: i32, _precision: i64, ret: i32| -> i32 {
-        let nanos = u64::try_from(c.data().now.as_nanos()).unwrap_or(u64::MAX);
-        write(&mut c, ret, &nanos.to_le_bytes()).map_or(errno::INVAL, |()| errno::SUCCESS)
-    })?;
+    linker.func_wrap(
+        W,
+        "clock_time_get",
+        |mut c: Caller<'_, Host>, _clock: i32, _precision: i64, ret: i32| -> i32 {
+            let nanos = u64::try_from(c.data().now.as_nanos()).unwrap_or(u64::MAX);
+            write(&mut c, ret, &nanos.to_le_bytes()).map_or(errno::INVAL, |()| errno::SUCCESS)
+        },
+    )?;
     linker.func_wrap(W, "random_get", |mut c: Caller<'_, Host>, buf: i32, len: i32| -> i32 {
         // A fixed xorshift stream: reproducible runs (Envoy gives real entropy).
         let mut bytes = vec![0u8; (len as u32 as usize).min(1 << 20)];
@@ -712,24 +822,44 @@ fn add_wasi(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
     })?;
     for name in ["environ_sizes_get", "args_sizes_get"] {
         linker.func_wrap(W, name, |mut c: Caller<'_, Host>, count: i32, size: i32| -> i32 {
-            write_u32(&mut c, count, 0).and_then(|()| write_u32(&mut c, size, 0)).map_or(errno::INVAL, |()| errno::SUCCESS)
+            write_u32(&mut c, count, 0)
+                .and_then(|()| write_u32(&mut c, size, 0))
+                .map_or(errno::INVAL, |()| errno::SUCCESS)
         })?;
     }
     for name in ["environ_get", "args_get"] {
         linker.func_wrap(W, name, |_c: Caller<'_, Host>, _a: i32, _b: i32| -> i32 { errno::SUCCESS })?;
     }
-    linker.func_wrap(W, "proc_exit", |_c: Caller<'_, Host>, code: i32| -> wasmtime::Result<()> { wasmtime::bail!("the filter called proc_exit({code})") })?;
+    linker.func_wrap(W, "proc_exit", |_c: Caller<'_, Host>, code: i32| -> wasmtime::Result<()> {
+        wasmtime::bail!("the filter called proc_exit({code})")
+    })?;
     // No files: what Envoy answers too.
     linker.func_wrap(W, "fd_close", |_c: Caller<'_, Host>, _fd: i32| -> i32 { errno::BADF })?;
     linker.func_wrap(W, "fd_fdstat_get", |_c: Caller<'_, Host>, _fd: i32, _ret: i32| -> i32 { errno::BADF })?;
     linker.func_wrap(W, "fd_prestat_get", |_c: Caller<'_, Host>, _fd: i32, _ret: i32| -> i32 { errno::BADF })?;
-    linker.func_wrap(W, "fd_prestat_dir_name", |_c: Caller<'_, Host>, _fd: i32, _p: i32, _l: i32| -> i32 { errno::NOTSUP })?;
-    linker.func_wrap(W, "fd_read", |_c: Caller<'_, Host>, _fd: i32, _iovs: i32, _n: i32, _ret: i32| -> i32 { errno::BADF })?;
-    linker.func_wrap(W, "fd_seek", |_c: Caller<'_, Host>, _fd: i32, _off: i64, _whence: i32, _ret: i32| -> i32 { errno::BADF })?;
+    linker.func_wrap(W, "fd_prestat_dir_name", |_c: Caller<'_, Host>, _fd: i32, _p: i32, _l: i32| -> i32 {
+        errno::NOTSUP
+    })?;
+    linker.func_wrap(W, "fd_read", |_c: Caller<'_, Host>, _fd: i32, _iovs: i32, _n: i32, _ret: i32| -> i32 {
+        errno::BADF
+    })?;
+    linker.func_wrap(W, "fd_seek", |_c: Caller<'_, Host>, _fd: i32, _off: i64, _whence: i32, _ret: i32| -> i32 {
+        errno::BADF
+    })?;
     linker.func_wrap(
         W,
         "path_open",
-        |_c: Caller<'_, Host>, _fd: i32, _flags: i32, _p: i32, _l: i32, _o: i32, _rb: i64, _ri: i64, _fl: i32, _ret: i32| -> i32 { errno::NOTSUP },
+        |_c: Caller<'_, Host>,
+         _fd: i32,
+         _flags: i32,
+         _p: i32,
+         _l: i32,
+         _o: i32,
+         _rb: i64,
+         _ri: i64,
+         _fl: i32,
+         _ret: i32|
+         -> i32 { errno::NOTSUP },
     )?;
     Ok(())
 }

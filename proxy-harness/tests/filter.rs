@@ -38,7 +38,11 @@ fn refused(r: &HttpResponse, status: u32, reason: &str) -> Value {
 }
 
 fn audit_lines(vm: &mut Vm) -> Vec<Value> {
-    vm.take_logs().into_iter().filter(|l| l.level == 2).filter_map(|l| serde_json::from_str::<Value>(&l.message).ok()).collect()
+    vm.take_logs()
+        .into_iter()
+        .filter(|l| l.level == 2)
+        .filter_map(|l| serde_json::from_str::<Value>(&l.message).ok())
+        .collect()
 }
 
 #[test]
@@ -46,7 +50,14 @@ fn imports_only_what_a_proxy_wasm_host_provides() {
     let m = module();
     assert_eq!(m.foreign_imports(), Vec::<String>::new(), "imports: {:?}", m.imports());
     let exports = m.exports();
-    for e in ["proxy_abi_version_0_2_1", "proxy_on_memory_allocate", "proxy_on_context_create", "proxy_on_configure", "proxy_on_request_headers", "memory"] {
+    for e in [
+        "proxy_abi_version_0_2_1",
+        "proxy_on_memory_allocate",
+        "proxy_on_context_create",
+        "proxy_on_configure",
+        "proxy_on_request_headers",
+        "memory",
+    ] {
         assert!(exports.iter().any(|x| x == e), "missing export {e}: {exports:?}");
     }
 }
@@ -57,7 +68,9 @@ fn allows_a_payroll_read_inside_its_task_over_mtls_and_audits_it() {
     let payroll = w.workload("/agent/payroll");
     let mut vm = w.vm(module(), json!({}));
     vm.take_logs();
-    let r = vm.request(&payroll.over_mtls("GET", "/payroll/run-42/emp-7?fields=all").header("x-writ-decision", "spoofed")).unwrap();
+    let r = vm
+        .request(&payroll.over_mtls("GET", "/payroll/run-42/emp-7?fields=all").header("x-writ-decision", "spoofed"))
+        .unwrap();
     assert!(r.continued(), "{r:?}");
     assert_eq!(r.header("x-writ-decision"), Some("allow"));
     assert_eq!(r.header("x-writ-subject"), Some(PAYROLL));
@@ -102,10 +115,12 @@ fn refuses_unknown_callers_routes_and_trust_domains() {
     let payroll = w.workload("/agent/payroll");
     let b = refused(&vm.request(&payroll.over_mtls("DELETE", "/payroll/run-42/emp-7")).unwrap(), 403, "no-route");
     assert!(b["message"].as_str().unwrap().contains("DELETE /payroll/run-42/emp-7"), "{b}");
-    let foreign = HttpRequest::new("GET", "/payroll/run-42/emp-7").mtls_peer("spiffe://evil.example/agent/payroll", &payroll.sha256_hex);
+    let foreign = HttpRequest::new("GET", "/payroll/run-42/emp-7")
+        .mtls_peer("spiffe://evil.example/agent/payroll", &payroll.sha256_hex);
     let b = refused(&vm.request(&foreign).unwrap(), 401, "unauthenticated");
     assert!(b["message"].as_str().unwrap().contains("evil.example"), "{b}");
-    let not_spiffe = HttpRequest::new("GET", "/payroll/run-42/emp-7").mtls_peer("https://acme.example/x", &payroll.sha256_hex);
+    let not_spiffe =
+        HttpRequest::new("GET", "/payroll/run-42/emp-7").mtls_peer("https://acme.example/x", &payroll.sha256_hex);
     refused(&vm.request(&not_spiffe).unwrap(), 401, "unauthenticated");
     let bad_digest = HttpRequest::new("GET", "/payroll/run-42/emp-7").mtls_peer(PAYROLL, "zz");
     refused(&vm.request(&bad_digest).unwrap(), 401, "unauthenticated");
@@ -116,22 +131,41 @@ fn attests_a_forwarded_client_certificate_chain() {
     let w = world();
     let payroll = w.workload("/agent/payroll");
     let mut vm = w.vm(module(), json!({ "identity_sources": ["xfcc"] }));
-    let r = vm.request(&HttpRequest::new("GET", "/payroll/run-42/emp-7").header("x-forwarded-client-cert", &payroll.xfcc())).unwrap();
+    let r = vm
+        .request(&HttpRequest::new("GET", "/payroll/run-42/emp-7").header("x-forwarded-client-cert", &payroll.xfcc()))
+        .unwrap();
     assert!(r.continued(), "{r:?}");
     assert_eq!(r.header("x-writ-subject"), Some(PAYROLL));
     // A chain from another CA of the same trust domain does not attest.
     let other = writ_tests::pki::Pki::new(fixture::TD, writ_tests::pki::KeyAlg::P256);
     let chain = other.chain3("/agent/payroll", writ_tests::pki::KeyAlg::P256);
     let impostor = fixture::Workload { spiffe_id: PAYROLL.into(), sha256_hex: payroll.sha256_hex.clone(), chain };
-    let b = refused(&vm.request(&HttpRequest::new("GET", "/payroll/run-42/emp-7").header("x-forwarded-client-cert", &impostor.xfcc())).unwrap(), 401, "unauthenticated");
+    let b = refused(
+        &vm.request(
+            &HttpRequest::new("GET", "/payroll/run-42/emp-7").header("x-forwarded-client-cert", &impostor.xfcc()),
+        )
+        .unwrap(),
+        401,
+        "unauthenticated",
+    );
     assert!(b["message"].as_str().unwrap().starts_with("untrusted"), "{b}");
     // A bare URI is not trusted unless configured; the mTLS source is not configured here.
     let uri_only = format!("URI={PAYROLL};Hash={}", payroll.sha256_hex);
-    refused(&vm.request(&HttpRequest::new("GET", "/payroll/run-42/emp-7").header("x-forwarded-client-cert", &uri_only)).unwrap(), 401, "unauthenticated");
+    refused(
+        &vm.request(&HttpRequest::new("GET", "/payroll/run-42/emp-7").header("x-forwarded-client-cert", &uri_only))
+            .unwrap(),
+        401,
+        "unauthenticated",
+    );
     let over_mtls_only = payroll.over_mtls("GET", "/payroll/run-42/emp-7");
     refused(&vm.request(&over_mtls_only).unwrap(), 401, "unauthenticated");
     let mut trusting = w.vm(module(), json!({ "identity_sources": ["xfcc"], "xfcc_trust_uri": true }));
-    assert!(trusting.request(&HttpRequest::new("GET", "/payroll/run-42/emp-7").header("x-forwarded-client-cert", &uri_only)).unwrap().continued());
+    assert!(
+        trusting
+            .request(&HttpRequest::new("GET", "/payroll/run-42/emp-7").header("x-forwarded-client-cert", &uri_only))
+            .unwrap()
+            .continued()
+    );
 }
 
 #[test]
@@ -140,18 +174,27 @@ fn malformed_input_gets_clear_refusals_not_traps() {
     let payroll = w.workload("/agent/payroll");
     let mut vm = w.vm(module(), json!({}));
     let xfcc = |v: &str| HttpRequest::new("GET", "/payroll/run-42/emp-7").header("x-forwarded-client-cert", v);
-    for bad in ["Cert=\"not%20pem\"", "Chain=\"-----BEGIN%20CERTIFICATE-----%0AAAAA%0A-----END%20CERTIFICATE-----\"", "garbage;;;,,,", ""] {
+    for bad in [
+        "Cert=\"not%20pem\"",
+        "Chain=\"-----BEGIN%20CERTIFICATE-----%0AAAAA%0A-----END%20CERTIFICATE-----\"",
+        "garbage;;;,,,",
+        "",
+    ] {
         let r = vm.request(&xfcc(bad)).unwrap();
         refused(&r, 401, "unauthenticated");
     }
     // Not UTF-8 where text is required: fail closed (503), never a trap.
-    let r = vm.request(&payroll.over_mtls("GET", "/payroll/run-42/emp-7").header_bytes("authorization", b"Bearer \xff\xfe")).unwrap();
+    let r = vm
+        .request(&payroll.over_mtls("GET", "/payroll/run-42/emp-7").header_bytes("authorization", b"Bearer \xff\xfe"))
+        .unwrap();
     refused(&r, 503, "unavailable");
     // Malformed context JSON and bearer tokens are decisions, with reasons.
-    let r = vm.request(&payroll.over_mtls("GET", "/payroll/run-42/emp-7").header("x-writ-context", "{not json")).unwrap();
+    let r =
+        vm.request(&payroll.over_mtls("GET", "/payroll/run-42/emp-7").header("x-writ-context", "{not json")).unwrap();
     let b = refused(&r, 403, "error");
     assert!(!b["errors"].as_array().unwrap().is_empty(), "{b}");
-    let r = vm.request(&payroll.over_mtls("GET", "/payroll/run-42/emp-7").header("authorization", "Bearer a.b")).unwrap();
+    let r =
+        vm.request(&payroll.over_mtls("GET", "/payroll/run-42/emp-7").header("authorization", "Bearer a.b")).unwrap();
     refused(&r, 403, "malformed");
     // The VM still serves.
     assert!(vm.request(&payroll.over_mtls("GET", "/payroll/run-42/emp-7")).unwrap().continued());
@@ -162,7 +205,14 @@ fn fail_open_when_configured_lets_undecidable_requests_through_marked() {
     let w = world();
     let payroll = w.workload("/agent/payroll");
     let mut vm = w.vm(module(), json!({ "fail_closed": false }));
-    let r = vm.request(&payroll.over_mtls("GET", "/payroll/run-42/emp-7").header_bytes("authorization", b"Bearer \xff").header("x-writ-subject", "spoofed")).unwrap();
+    let r = vm
+        .request(
+            &payroll
+                .over_mtls("GET", "/payroll/run-42/emp-7")
+                .header_bytes("authorization", b"Bearer \xff")
+                .header("x-writ-subject", "spoofed"),
+        )
+        .unwrap();
     assert!(r.continued(), "{r:?}");
     assert_eq!(r.header("x-writ-decision"), Some("unchecked"));
     assert_eq!(r.header("x-writ-subject"), None, "spoofed decision headers are removed");
@@ -199,7 +249,11 @@ fn presented_credentials_are_verified_bound_scoped_and_timed() {
     // Tampered: one claim byte changed.
     let mut parts: Vec<String> = token.split('.').map(String::from).collect();
     parts[1] = format!("{}A", &parts[1][..parts[1].len() - 1]);
-    refused(&vm.request(&with(payroll.over_mtls("GET", "/payroll/run-42/emp-7"), &parts.join("."))).unwrap(), 403, "untrusted");
+    refused(
+        &vm.request(&with(payroll.over_mtls("GET", "/payroll/run-42/emp-7"), &parts.join("."))).unwrap(),
+        403,
+        "untrusted",
+    );
     // Expired: the proxy's clock moves past its lifetime.
     vm.set_time(at(NOW + 121));
     refused(&vm.request(&with(payroll.over_mtls("GET", "/payroll/run-42/emp-7"), &token)).unwrap(), 403, "expired");
@@ -224,7 +278,12 @@ fn bad_configurations_are_refused_with_the_reason_logged() {
         (b"{not json".to_vec(), "plugin configuration"),
         (w.config(json!({ "policies": "permit(principal, action, resource" })), "policies"),
         (w.config(json!({ "trust_domains": { "acme.example": "not a bundle" } })), "acme.example"),
-        (w.config(json!({ "routes": [{ "method": "GET", "path": "/a/*/b", "action": "read", "resource": "X::\"y\"" }] })), "/a/*/b"),
+        (
+            w.config(
+                json!({ "routes": [{ "method": "GET", "path": "/a/*/b", "action": "read", "resource": "X::\"y\"" }] }),
+            ),
+            "/a/*/b",
+        ),
         (w.config(json!({ "identity_sources": [] })), "identity_sources"),
         (w.config(json!({ "no_such_field": 1 })), "no_such_field"),
     ];
@@ -232,7 +291,11 @@ fn bad_configurations_are_refused_with_the_reason_logged() {
         let mut vm = Vm::start(module(), &config, at(NOW)).unwrap();
         assert!(!vm.configured(), "accepted a bad configuration ({expected})");
         let logs = vm.take_logs();
-        assert!(logs.iter().any(|l| l.level == 4 && l.message.contains("configuration refused") && l.message.contains(expected)), "{expected}: {logs:?}");
+        assert!(
+            logs.iter()
+                .any(|l| l.level == 4 && l.message.contains("configuration refused") && l.message.contains(expected)),
+            "{expected}: {logs:?}"
+        );
     }
 }
 
@@ -257,7 +320,13 @@ fn the_filter_decides_as_writ_core_does_natively() {
     let w = world();
     let mut vm = w.vm(module(), json!({}));
     let mut native = writ_core::Engine::default();
-    native.set_policies(&writ_tests::pack::policies(), Some(&writ_tests::pack::schema()), Some(&writ_tests::pack::entities())).unwrap();
+    native
+        .set_policies(
+            &writ_tests::pack::policies(),
+            Some(&writ_tests::pack::schema()),
+            Some(&writ_tests::pack::entities()),
+        )
+        .unwrap();
     let routes = writ_core::route::Routes::compile(&writ_core::route::default_routes()).unwrap();
     let agents = ["/agent/payroll", "/agent/browser", "/agent/broker", "/agent/ci", "/agent/oncall"];
     let requests = [
@@ -295,9 +364,11 @@ fn the_filter_decides_as_writ_core_does_natively() {
 /// The plugin configuration of `examples/envoy/envoy-filter.yaml`, with its two placeholders
 /// (the bundle PEM, the issuer keys) filled from this world.
 fn example_configuration(w: &World) -> Vec<u8> {
-    let yaml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/envoy/envoy-filter.yaml")).unwrap();
+    let yaml =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/envoy/envoy-filter.yaml")).unwrap();
     let start = yaml.find("value: |").expect("the plugin configuration block");
-    let block: Vec<&str> = yaml[start..].lines().skip(1).take_while(|l| !l.trim_start().starts_with("- name:")).collect();
+    let block: Vec<&str> =
+        yaml[start..].lines().skip(1).take_while(|l| !l.trim_start().starts_with("- name:")).collect();
     let json = block.join("\n");
     let bundle = String::from_utf8(w.pki.bundle_pem()).unwrap();
     let jwks = {
@@ -305,7 +376,10 @@ fn example_configuration(w: &World) -> Vec<u8> {
         w.issuer.public_keys()
     };
     let json = json
-        .replace(r#""-----BEGIN CERTIFICATE-----\n(the contents of /etc/envoy/bundle.pem)\n-----END CERTIFICATE-----\n""#, &serde_json::to_string(&bundle).unwrap())
+        .replace(
+            r#""-----BEGIN CERTIFICATE-----\n(the contents of /etc/envoy/bundle.pem)\n-----END CERTIFICATE-----\n""#,
+            &serde_json::to_string(&bundle).unwrap(),
+        )
         .replace(r#"{ "keys": [ "(the keys of GET http://127.0.0.1:8181/.well-known/jwks.json)" ] }"#, &jwks);
     assert!(!json.contains("(the "), "a placeholder was not filled: {json}");
     json.into_bytes()
@@ -324,6 +398,8 @@ fn the_envoy_example_configuration_runs() {
     refused(&vm.request(&payroll.over_mtls("POST", "/deploy/production")).unwrap(), 403, "no-permit");
     // Credentials wait for the first poll of the feed (closed until revocations are known).
     let token = w.credential(&payroll, "run-42", &[("read", r#"PayrollRecord::"run-42/emp-7""#)], 120);
-    let r = vm.request(&payroll.over_mtls("GET", "/payroll/run-42/emp-7").header("authorization", &format!("Bearer {token}"))).unwrap();
+    let r = vm
+        .request(&payroll.over_mtls("GET", "/payroll/run-42/emp-7").header("authorization", &format!("Bearer {token}")))
+        .unwrap();
     refused(&r, 503, "revocations-stale");
 }

@@ -39,21 +39,41 @@ fn reply_of(vm: &mut Vm, req: &HttpRequest) -> (u32, String) {
 #[test]
 fn an_ended_task_is_refused_from_the_next_poll_on() {
     let w = World::new();
-    let server = writ_server::start(writ_server::Config { listen: Some("127.0.0.1:0".parse().unwrap()), workers: Some(1), audience: "payroll-api".into(), ..Default::default() }).unwrap();
+    let server = writ_server::start(writ_server::Config {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        workers: Some(1),
+        audience: "payroll-api".into(),
+        ..Default::default()
+    })
+    .unwrap();
     server.writ().set_time(Some(NOW));
     let addr = server.http.unwrap();
     let payroll = w.workload("/agent/payroll");
     let who = payroll.identity();
-    let host_who = writ_host::Identity { spiffe_id: who.spiffe_id.clone(), trust_domain: who.trust_domain.clone(), expires_at: who.expires_at, thumbprint: who.thumbprint.clone(), proof: writ_host::Proof::X509Svid };
-    let scope = [writ_host::Intent { action: "read".into(), resource: r#"PayrollRecord::"run-42/emp-7""#.into(), task_id: "run-42".into(), context: String::new() }];
+    let host_who = writ_host::Identity {
+        spiffe_id: who.spiffe_id.clone(),
+        trust_domain: who.trust_domain.clone(),
+        expires_at: who.expires_at,
+        thumbprint: who.thumbprint.clone(),
+        proof: writ_host::Proof::X509Svid,
+    };
+    let scope = [writ_host::Intent {
+        action: "read".into(),
+        resource: r#"PayrollRecord::"run-42/emp-7""#.into(),
+        task_id: "run-42".into(),
+        context: String::new(),
+    }];
     let grant = server.writ().issue(&host_who, "run-42", &scope, 200, "payroll-api").unwrap();
     let jwks: Value = serde_json::from_str(&server.writ().jwks().unwrap()).unwrap();
 
-    let config = w.config(json!({ "issuer_jwks": jwks, "revocations": { "cluster": "writ", "period_ms": 1000, "stale_after_secs": 10 } }));
+    let config = w.config(
+        json!({ "issuer_jwks": jwks, "revocations": { "cluster": "writ", "period_ms": 1000, "stale_after_secs": 10 } }),
+    );
     let mut vm = Vm::start(&FilterModule::built().unwrap(), &config, at(NOW)).unwrap();
     assert!(vm.configured());
     assert_eq!(vm.tick_period_ms(), 1000, "the filter asks for a tick to poll on");
-    let req = payroll.over_mtls("GET", "/payroll/run-42/emp-7").header("authorization", &format!("Bearer {}", grant.token));
+    let req =
+        payroll.over_mtls("GET", "/payroll/run-42/emp-7").header("authorization", &format!("Bearer {}", grant.token));
 
     // Before the first poll, revocations are unknown: credentials are refused (closed).
     assert_eq!(reply_of(&mut vm, &req), (503, "revocations-stale".into()));
@@ -99,7 +119,10 @@ fn a_restarted_server_is_read_again_from_the_start() {
     let config = w.config(json!({ "revocations": {} }));
     let mut vm = Vm::start(&FilterModule::built().unwrap(), &config, at(NOW)).unwrap();
     let page = |epoch: &str, next: u64, tasks: &[&str]| {
-        let revocations: Vec<Value> = tasks.iter().map(|t| json!({ "event": "end-task", "task_id": t, "at": NOW, "until": NOW + 3600 })).collect();
+        let revocations: Vec<Value> = tasks
+            .iter()
+            .map(|t| json!({ "event": "end-task", "task_id": t, "at": NOW, "until": NOW + 3600 }))
+            .collect();
         serde_json::to_vec(&json!({ "epoch": epoch, "next": next, "revocations": revocations })).unwrap()
     };
     let answer = |vm: &mut Vm, body: Vec<u8>| -> String {

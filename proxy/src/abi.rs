@@ -29,7 +29,11 @@ impl Context for Root {
     fn on_http_call_response(&mut self, _token_id: u32, _num_headers: usize, body_size: usize, _num_trailers: usize) {
         let Some(filter) = self.filter.clone() else { return };
         let status = self.get_http_call_response_header_bytes(":status").and_then(|s| String::from_utf8(s).ok());
-        let body = if body_size == 0 { Vec::new() } else { self.get_http_call_response_body(0, body_size).unwrap_or_default() };
+        let body = if body_size == 0 {
+            Vec::new()
+        } else {
+            self.get_http_call_response_body(0, body_size).unwrap_or_default()
+        };
         let now = self.get_current_time().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         match filter.borrow_mut().feed_response(status.as_deref(), &body, now) {
             Ok(0) => {}
@@ -66,9 +70,14 @@ impl RootContext for Root {
         let Some(filter) = self.filter.clone() else { return };
         let Some(call) = filter.borrow_mut().feed_call() else { return };
         let headers: Vec<(&str, &str)> = call.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        if let Err(status) = self.dispatch_http_call(&call.cluster, headers, None, vec![], Duration::from_millis(call.timeout_ms)) {
+        if let Err(status) =
+            self.dispatch_http_call(&call.cluster, headers, None, vec![], Duration::from_millis(call.timeout_ms))
+        {
             filter.borrow_mut().feed_failed();
-            log(LogLevel::Warn, &format!("writ: cannot poll the revocation feed through cluster `{}`: {status:?}", call.cluster));
+            log(
+                LogLevel::Warn,
+                &format!("writ: cannot poll the revocation feed through cluster `{}`: {status:?}", call.cluster),
+            );
         }
     }
 

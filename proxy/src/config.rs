@@ -96,7 +96,14 @@ pub struct RevocationFeed {
 
 impl Default for RevocationFeed {
     fn default() -> Self {
-        RevocationFeed { cluster: "writ".into(), authority: "writ".into(), path: "/ledger/revocations".into(), period_ms: 1000, timeout_ms: 500, stale_after_secs: 10 }
+        RevocationFeed {
+            cluster: "writ".into(),
+            authority: "writ".into(),
+            path: "/ledger/revocations".into(),
+            period_ms: 1000,
+            timeout_ms: 500,
+            stale_after_secs: 10,
+        }
     }
 }
 
@@ -151,13 +158,17 @@ impl FilterConfig {
         }
         if let Some(f) = &c.revocations {
             if f.cluster.is_empty() || !f.path.starts_with('/') {
-                return Err("plugin configuration: `revocations` needs a `cluster` and a `path` starting with `/`".into());
+                return Err(
+                    "plugin configuration: `revocations` needs a `cluster` and a `path` starting with `/`".into()
+                );
             }
             if f.period_ms == 0 || f.timeout_ms == 0 || f.stale_after_secs == 0 {
                 return Err("plugin configuration: `revocations` periods must be above 0".into());
             }
             if f.stale_after_secs.saturating_mul(1000) < f.period_ms {
-                return Err("plugin configuration: `revocations.stale_after_secs` is shorter than one poll period".into());
+                return Err(
+                    "plugin configuration: `revocations.stale_after_secs` is shorter than one poll period".into()
+                );
             }
         }
         Ok(c)

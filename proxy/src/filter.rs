@@ -6,8 +6,8 @@ use crate::config::{FilterConfig, Source, pack};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
-use std::collections::HashMap;
 use serde_json::json;
+use std::collections::HashMap;
 use writ_core::crypto::{Crypto, RustCrypto, SigningKey};
 use writ_core::route::{Routes, from_hex, xfcc, xfcc_certs};
 use writ_core::{Algorithm, Config, Decision, Engine, Identity, Intent, MemoryLedger, Proof, spiffe_id};
@@ -171,7 +171,11 @@ impl Filter {
         }
         let (policies, schema, entities) = match &config.policies {
             Some(p) => (p.as_str(), config.schema.as_deref(), config.entities.as_deref()),
-            None => (pack::POLICIES, Some(config.schema.as_deref().unwrap_or(pack::SCHEMA)), Some(config.entities.as_deref().unwrap_or(pack::ENTITIES))),
+            None => (
+                pack::POLICIES,
+                Some(config.schema.as_deref().unwrap_or(pack::SCHEMA)),
+                Some(config.entities.as_deref().unwrap_or(pack::ENTITIES)),
+            ),
         };
         engine.set_policies(policies, schema, entities).map_err(|e| format!("policies: {e}"))?;
         let routes = Routes::compile(&config.routes)?;
@@ -180,7 +184,16 @@ impl Filter {
             Some(serde_json::Value::String(s)) => s.clone(),
             Some(v) => v.to_string(),
         };
-        Ok(Filter { engine, vouched: HashMap::new(), forwarded: HashMap::new(), routes, crypto: FilterCrypto { verifier: RustCrypto::new(), jwks }, ledger: MemoryLedger::new(), feed: Feed::default(), config })
+        Ok(Filter {
+            engine,
+            vouched: HashMap::new(),
+            forwarded: HashMap::new(),
+            routes,
+            crypto: FilterCrypto { verifier: RustCrypto::new(), jwks },
+            ledger: MemoryLedger::new(),
+            feed: Feed::default(),
+            config,
+        })
     }
 
     pub fn config(&self) -> &FilterConfig {
@@ -191,22 +204,39 @@ impl Filter {
     pub fn decide(&mut self, req: &Request, now: u64) -> (Outcome, Option<String>) {
         let who = match self.caller(req, now) {
             Ok(who) => who,
-            Err(r) => return (reply(r.status, r.reason, json!({ "allow": false, "reason": r.reason, "message": r.message })), None),
+            Err(r) => {
+                return (
+                    reply(r.status, r.reason, json!({ "allow": false, "reason": r.reason, "message": r.message })),
+                    None,
+                );
+            }
         };
         let context = req.context.as_deref().unwrap_or("");
         let Some(what) = self.routes.intent(&req.method, &req.path, context) else {
             let message = format!("no route rule for `{} {}`", req.method, req.path.split('?').next().unwrap_or(""));
             return (reply(403, "no-route", json!({ "allow": false, "reason": "no-route", "message": message })), None);
         };
-        let bearer = req.authorization.as_deref().and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer "))).map(str::trim);
+        let bearer = req
+            .authorization
+            .as_deref()
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim);
         let (kind, decided) = match bearer {
             Some(token) => {
                 if let Some(problem) = self.stale(now)
                     && self.config.fail_closed
                 {
-                    return (reply(503, "revocations-stale", json!({ "allow": false, "reason": "revocations-stale", "message": problem })), None);
+                    return (
+                        reply(
+                            503,
+                            "revocations-stale",
+                            json!({ "allow": false, "reason": "revocations-stale", "message": problem }),
+                        ),
+                        None,
+                    );
                 }
-                let presented = self.engine.present(token, &who, &what, &self.config.audience, now, &self.crypto, &self.ledger);
+                let presented =
+                    self.engine.present(token, &who, &what, &self.config.audience, now, &self.crypto, &self.ledger);
                 ("present", presented.map(|p| (p.decision, Some(p.claims))))
             }
             None => ("authorize", Ok((self.engine.check(&who, &what, now), None))),
@@ -225,7 +255,8 @@ impl Filter {
                 kind,
                 time: now,
                 spiffe_id: Some(&who.spiffe_id),
-                task_id: Some(claims.as_ref().map_or(what.task_id.as_str(), |c| c.txn.as_str())).filter(|t| !t.is_empty()),
+                task_id: Some(claims.as_ref().map_or(what.task_id.as_str(), |c| c.txn.as_str()))
+                    .filter(|t| !t.is_empty()),
                 action: Some(&what.action),
                 resource: Some(&what.resource),
                 allow,
@@ -259,7 +290,11 @@ impl Filter {
             ];
             return Outcome::Allow { headers };
         }
-        let reason = d.reasons.first().cloned().unwrap_or_else(|| if d.errors.is_empty() { "no-permit".into() } else { "error".into() });
+        let reason = d
+            .reasons
+            .first()
+            .cloned()
+            .unwrap_or_else(|| if d.errors.is_empty() { "no-permit".into() } else { "error".into() });
         let body = json!({ "allow": false, "reason": reason, "reasons": d.reasons, "errors": d.errors, "intent": { "action": what.action, "resource": what.resource } });
         reply(403, &reason, body)
     }
@@ -281,7 +316,12 @@ impl Filter {
                 }
             }
         }
-        let tried: Vec<&str> = self.config.identity_sources.iter().map(|s| if *s == Source::Connection { "an mTLS peer certificate" } else { "x-forwarded-client-cert" }).collect();
+        let tried: Vec<&str> = self
+            .config
+            .identity_sources
+            .iter()
+            .map(|s| if *s == Source::Connection { "an mTLS peer certificate" } else { "x-forwarded-client-cert" })
+            .collect();
         Err(unauth(format!("no caller identity: the request has no {}", tried.join(" or "))))
     }
 
@@ -309,20 +349,35 @@ impl Filter {
         }
         let thumbprint = match sha256_hex {
             None => String::new(),
-            Some(h) => from_hex(h).filter(|d| d.len() == 32).map(|d| URL_SAFE_NO_PAD.encode(d)).ok_or_else(|| format!("the peer certificate digest `{}` is not SHA-256 hex", spiffe_id::clip(h)))?,
+            Some(h) => from_hex(h)
+                .filter(|d| d.len() == 32)
+                .map(|d| URL_SAFE_NO_PAD.encode(d))
+                .ok_or_else(|| format!("the peer certificate digest `{}` is not SHA-256 hex", spiffe_id::clip(h)))?,
         };
-        Ok(Identity { spiffe_id, trust_domain, expires_at: now.saturating_add(self.config.vouched_identity_secs), thumbprint, proof: Proof::X509Svid })
+        Ok(Identity {
+            spiffe_id,
+            trust_domain,
+            expires_at: now.saturating_add(self.config.vouched_identity_secs),
+            thumbprint,
+            proof: Proof::X509Svid,
+        })
     }
 
     /// The nearest XFCC element: its chain attested here, or its URI when trusted.
     fn forwarded(&mut self, value: &str, now: u64) -> Result<Identity, String> {
         if let Some(chain) = self.forwarded.get(value) {
-            return self.engine.attest_x509(chain, now, &self.crypto).map_err(|e| format!("{}: {}", e.kind(), e.message()));
+            return self
+                .engine
+                .attest_x509(chain, now, &self.crypto)
+                .map_err(|e| format!("{}: {}", e.kind(), e.message()));
         }
         let f = xfcc(value);
         if let Some(c) = f.get("chain").or_else(|| f.get("cert")) {
             let chain = xfcc_certs(c)?;
-            let identity = self.engine.attest_x509(&chain, now, &self.crypto).map_err(|e| format!("{}: {}", e.kind(), e.message()))?;
+            let identity = self
+                .engine
+                .attest_x509(&chain, now, &self.crypto)
+                .map_err(|e| format!("{}: {}", e.kind(), e.message()))?;
             if self.forwarded.len() >= MAX_FORWARDED {
                 self.forwarded.clear();
             }
@@ -346,7 +401,9 @@ impl Filter {
         let feed = self.config.revocations.as_ref()?;
         match self.feed.synced_at {
             None => Some("the revocation feed has not been read yet".into()),
-            Some(t) if now > t.saturating_add(feed.stale_after_secs) => Some(format!("the revocation feed was last read at {t}, over {} s ago", feed.stale_after_secs)),
+            Some(t) if now > t.saturating_add(feed.stale_after_secs) => {
+                Some(format!("the revocation feed was last read at {t}, over {} s ago", feed.stale_after_secs))
+            }
             Some(_) => None,
         }
     }
@@ -403,7 +460,10 @@ impl Filter {
 
 impl std::fmt::Debug for Filter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Filter").field("routes", &self.routes.len()).field("trust_domains", &self.config.trust_domains.keys()).finish_non_exhaustive()
+        f.debug_struct("Filter")
+            .field("routes", &self.routes.len())
+            .field("trust_domains", &self.config.trust_domains.keys())
+            .finish_non_exhaustive()
     }
 }
 
@@ -436,9 +496,15 @@ mod tests {
 
     #[test]
     fn configuration_errors_name_their_part() {
-        assert!(Filter::configure(br#"{"trust_domains":{"Not A Domain":"x"}}"#, 0).unwrap_err().contains("Not A Domain"));
+        assert!(
+            Filter::configure(br#"{"trust_domains":{"Not A Domain":"x"}}"#, 0).unwrap_err().contains("Not A Domain")
+        );
         assert!(Filter::configure(br#"{"policies":"permit(principal,"}"#, 0).unwrap_err().starts_with("policies"));
-        assert!(Filter::configure(br#"{"routes":[{"method":"GET","path":"nope","action":"a","resource":"R::\"r\""}]}"#, 0).unwrap_err().contains("nope"));
+        assert!(
+            Filter::configure(br#"{"routes":[{"method":"GET","path":"nope","action":"a","resource":"R::\"r\""}]}"#, 0)
+                .unwrap_err()
+                .contains("nope")
+        );
         // With nothing configured, the shipped pack loads, and nobody is trusted.
         let mut f = Filter::configure(b"{}", 0).unwrap();
         let req = Request {

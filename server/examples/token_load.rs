@@ -80,6 +80,12 @@ fn main() {
     let errors: u64 = results.iter().map(|(_, e)| e).sum();
     lat.sort_by(f64::total_cmp);
     let p = |q: f64| lat[((q * (lat.len() - 1) as f64) as usize).min(lat.len() - 1)];
-    println!("POST /token over mTLS, {threads} clients, {seconds} s: {} requests, {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, errors {errors}", lat.len(), lat.len() as f64 / wall, p(0.5), p(0.99));
+    println!(
+        "POST /token over mTLS, {threads} clients, {seconds} s: {} requests, {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, errors {errors}",
+        lat.len(),
+        lat.len() as f64 / wall,
+        p(0.5),
+        p(0.99)
+    );
     running.shutdown();
 }

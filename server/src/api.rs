@@ -22,7 +22,10 @@ impl RequestId {
             .get(REQUEST_ID)
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()));
-        RequestId(given.map_or_else(|| format!("writ-{:x}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)), str::to_string))
+        RequestId(given.map_or_else(
+            || format!("writ-{:x}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)),
+            str::to_string,
+        ))
     }
 }
 
@@ -70,11 +73,18 @@ pub fn ok(status: StatusCode, body: Value, id: &RequestId) -> Response {
 
 /// The body of a JSON request: its content type must be JSON, its size within the limit
 /// (the extractor's rejection), and it must parse to an object.
-pub fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<serde_json::Map<String, Value>, ApiError> {
+pub fn json_body(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<serde_json::Map<String, Value>, ApiError> {
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let essence = ct.split(';').next().unwrap_or("").trim();
     if !essence.eq_ignore_ascii_case("application/json") {
-        return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", format!("content type `{ct}`; send `application/json`")));
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            format!("content type `{ct}`; send `application/json`"),
+        ));
     }
     let bytes = body.map_err(|e| ApiError::new(e.status(), "bad-body", e.body_text()))?;
     crate::decode::object_body(&bytes).map_err(|e| ApiError::bad_request(e.message))

@@ -26,7 +26,13 @@ fn api(e: DecodeError) -> ApiError {
 fn parse_evaluation(req: &Map<String, Value>) -> Result<Evaluation, ApiError> {
     let e = decode::evaluation(req).map_err(api)?;
     let r = |x: decode::Entity| EntityRef { type_name: x.type_name, id: x.id, properties: x.properties };
-    Ok(Evaluation { subject: r(e.subject), action: e.action, action_properties: e.action_properties, resource: r(e.resource), context: e.context })
+    Ok(Evaluation {
+        subject: r(e.subject),
+        action: e.action,
+        action_properties: e.action_properties,
+        resource: r(e.resource),
+        context: e.context,
+    })
 }
 
 /// Decide one evaluation: its AuthZEN response object and whether it allowed.
@@ -48,7 +54,11 @@ fn result(allow: bool, body: &Value) -> &'static str {
 }
 
 /// `POST /access/v1/evaluation`.
-pub async fn evaluation(extract::State(state): extract::State<Arc<State>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+pub async fn evaluation(
+    extract::State(state): extract::State<Arc<State>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let started = Instant::now();
     let id = RequestId::of(&headers);
     let answer = json_body(&headers, body).and_then(|req| parse_evaluation(&req)).and_then(|e| decide(&state, &e));
@@ -66,7 +76,11 @@ pub async fn evaluation(extract::State(state): extract::State<Arc<State>>, heade
 
 /// `POST /access/v1/evaluations`: results in request order; `deny_on_first_deny` and
 /// `permit_on_first_permit` stop after the first such result (it included).
-pub async fn evaluations(extract::State(state): extract::State<Arc<State>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+pub async fn evaluations(
+    extract::State(state): extract::State<Arc<State>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let started = Instant::now();
     let id = RequestId::of(&headers);
     let answer = (|| {
@@ -77,12 +91,20 @@ pub async fn evaluations(extract::State(state): extract::State<Arc<State>>, head
             return decide(&state, &parse_evaluation(&req)?).map(|(b, _)| b);
         };
         // Every item is checked before any is decided: a bad item is a 400 for the batch.
-        let evals = items.iter().enumerate().map(|(i, m)| parse_evaluation(m).map_err(|e| ApiError { message: format!("evaluations[{i}]: {}", e.message), ..e })).collect::<Result<Vec<_>, _>>()?;
+        let evals = items
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                parse_evaluation(m).map_err(|e| ApiError { message: format!("evaluations[{i}]: {}", e.message), ..e })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let mut out = Vec::new();
         for e in &evals {
             let (body, allow) = decide(&state, e)?;
             out.push(body);
-            if (sem == decode::Semantic::DenyOnFirstDeny && !allow) || (sem == decode::Semantic::PermitOnFirstPermit && allow) {
+            if (sem == decode::Semantic::DenyOnFirstDeny && !allow)
+                || (sem == decode::Semantic::PermitOnFirstPermit && allow)
+            {
                 break;
             }
         }

@@ -2,11 +2,11 @@
 //! field has a default that works on 127.0.0.1 with the shipped policy pack.
 
 use serde::Deserialize;
-pub use writ_core::route::Route;
-use writ_core::route::default_routes;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+pub use writ_core::route::Route;
+use writ_core::route::default_routes;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]

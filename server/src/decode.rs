@@ -76,7 +76,11 @@ fn properties(o: &Map<String, Value>, what: &str, key: &str) -> Result<String, D
 
 fn entity(v: Option<&Value>, what: &str) -> Result<Entity, DecodeError> {
     let o = object(v.ok_or_else(|| bad(format!("missing `{what}`")))?, what)?;
-    Ok(Entity { type_name: string(o, what, "type")?, id: string(o, what, "id")?, properties: properties(o, what, "properties")? })
+    Ok(Entity {
+        type_name: string(o, what, "type")?,
+        id: string(o, what, "id")?,
+        properties: properties(o, what, "properties")?,
+    })
 }
 
 /// One evaluation from a request object (subject, action, resource, context).
@@ -103,7 +107,9 @@ pub fn semantic(req: &Map<String, Value>) -> Result<Semantic, DecodeError> {
             "execute_all" => Ok(Semantic::ExecuteAll),
             "deny_on_first_deny" => Ok(Semantic::DenyOnFirstDeny),
             "permit_on_first_permit" => Ok(Semantic::PermitOnFirstPermit),
-            other => Err(bad(format!("`options.evaluations_semantic` is `{other}`; use execute_all, deny_on_first_deny or permit_on_first_permit"))),
+            other => Err(bad(format!(
+                "`options.evaluations_semantic` is `{other}`; use execute_all, deny_on_first_deny or permit_on_first_permit"
+            ))),
         },
         Some(_) => Err(bad("`options.evaluations_semantic` is not a string")),
     }
@@ -120,7 +126,10 @@ pub fn items(req: &Map<String, Value>) -> Result<Option<Vec<Map<String, Value>>>
         Some(_) => return Err(bad("`evaluations` is not an array")),
     };
     if list.len() > MAX_ITEMS {
-        return Err(DecodeError { status: 413, message: format!("{} evaluations in one request, over the cap of {MAX_ITEMS}", list.len()) });
+        return Err(DecodeError {
+            status: 413,
+            message: format!("{} evaluations in one request, over the cap of {MAX_ITEMS}", list.len()),
+        });
     }
     list.iter()
         .enumerate()

@@ -28,7 +28,11 @@ pub const X509_CHAIN: &str = "urn:writ:params:token-type:x509-svid-chain";
 
 /// An OAuth error response (RFC 6749 §5.2 shape).
 fn oauth(status: StatusCode, error: &str, description: impl Into<String>, id: &RequestId) -> Response {
-    with_id((status, axum::Json(json!({ "error": error, "error_description": description.into(), "request_id": id.0 }))).into_response(), id)
+    with_id(
+        (status, axum::Json(json!({ "error": error, "error_description": description.into(), "request_id": id.0 })))
+            .into_response(),
+        id,
+    )
 }
 
 /// The mTLS client, attested.
@@ -40,7 +44,10 @@ fn client(state: &State, peer: Option<&PeerChain>) -> Result<Identity, String> {
 fn pem_chain(pem: &str) -> Result<Vec<Vec<u8>>, String> {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject as _;
-    let certs = CertificateDer::pem_slice_iter(pem.as_bytes()).map(|c| c.map(|c| c.to_vec())).collect::<Result<Vec<_>, _>>().map_err(|e| format!("`actor_token` is not PEM: {e:?}"))?;
+    let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .map(|c| c.map(|c| c.to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("`actor_token` is not PEM: {e:?}"))?;
     if certs.is_empty() {
         return Err("`actor_token` holds no CERTIFICATE block".into());
     }
@@ -48,7 +55,12 @@ fn pem_chain(pem: &str) -> Result<Vec<Vec<u8>>, String> {
 }
 
 /// `POST /token`.
-pub async fn token(extract::State(state): extract::State<Arc<State>>, headers: HeaderMap, peer: Option<Extension<PeerChain>>, body: Bytes) -> Response {
+pub async fn token(
+    extract::State(state): extract::State<Arc<State>>,
+    headers: HeaderMap,
+    peer: Option<Extension<PeerChain>>,
+    body: Bytes,
+) -> Response {
     let started = Instant::now();
     let id = RequestId::of(&headers);
     let r = exchange(&state, &headers, peer.as_ref().map(|p| &p.0), &body, &id);
@@ -59,7 +71,12 @@ pub async fn token(extract::State(state): extract::State<Arc<State>>, headers: H
 fn exchange(state: &State, headers: &HeaderMap, peer: Option<&PeerChain>, body: &[u8], id: &RequestId) -> Response {
     let ct = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-        return oauth(StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_request", format!("content type `{ct}`; send `application/x-www-form-urlencoded`"), id);
+        return oauth(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_request",
+            format!("content type `{ct}`; send `application/x-www-form-urlencoded`"),
+            id,
+        );
     }
     let who = match client(state, peer) {
         Ok(w) => w,
@@ -68,22 +85,41 @@ fn exchange(state: &State, headers: &HeaderMap, peer: Option<&PeerChain>, body: 
     let params: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
     let one = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     if one("grant_type") != Some(GRANT_TYPE) {
-        return oauth(StatusCode::BAD_REQUEST, "unsupported_grant_type", format!("`grant_type` must be `{GRANT_TYPE}`"), id);
+        return oauth(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            format!("`grant_type` must be `{GRANT_TYPE}`"),
+            id,
+        );
     }
     let actions: Vec<&str> = one("scope").unwrap_or("").split_whitespace().collect();
     let resources: Vec<&str> = params.iter().filter(|(n, _)| n == "resource").map(|(_, v)| v.as_str()).collect();
     if actions.is_empty() || resources.is_empty() {
-        return oauth(StatusCode::BAD_REQUEST, "invalid_request", "`scope` (actions) and at least one `resource` (Cedar uids) are required", id);
+        return oauth(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "`scope` (actions) and at least one `resource` (Cedar uids) are required",
+            id,
+        );
     }
     let ttl = match one("ttl").map(str::parse::<u32>) {
         None => state.config.ttl_cap,
         Some(Ok(t)) if t > 0 => t,
-        Some(_) => return oauth(StatusCode::BAD_REQUEST, "invalid_request", "`ttl` is not a positive number of seconds", id),
+        Some(_) => {
+            return oauth(StatusCode::BAD_REQUEST, "invalid_request", "`ttl` is not a positive number of seconds", id);
+        }
     };
     let task = one("task").unwrap_or("");
     let scope: Vec<Intent> = actions
         .iter()
-        .flat_map(|a| resources.iter().map(move |r| Intent { action: (*a).into(), resource: (*r).into(), task_id: task.into(), context: String::new() }))
+        .flat_map(|a| {
+            resources.iter().map(move |r| Intent {
+                action: (*a).into(),
+                resource: (*r).into(),
+                task_id: task.into(),
+                context: String::new(),
+            })
+        })
         .collect();
     let granted = match one("subject_token") {
         None => {
@@ -95,9 +131,16 @@ fn exchange(state: &State, headers: &HeaderMap, peer: Option<&PeerChain>, body: 
         }
         Some(parent) => {
             if one("actor_token_type") != Some(X509_CHAIN) {
-                return oauth(StatusCode::BAD_REQUEST, "invalid_request", format!("delegation names the delegate in `actor_token` (`actor_token_type` `{X509_CHAIN}`)"), id);
+                return oauth(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    format!("delegation names the delegate in `actor_token` (`actor_token_type` `{X509_CHAIN}`)"),
+                    id,
+                );
             }
-            let to = match pem_chain(one("actor_token").unwrap_or("")).and_then(|c| state.writ.attest_x509(&c).map_err(|e| format!("actor: {}: {}", e.kind(), e.message()))) {
+            let to = match pem_chain(one("actor_token").unwrap_or(""))
+                .and_then(|c| state.writ.attest_x509(&c).map_err(|e| format!("actor: {}: {}", e.kind(), e.message())))
+            {
                 Ok(t) => t,
                 Err(e) => return oauth(StatusCode::BAD_REQUEST, "invalid_request", e, id),
             };
@@ -107,16 +150,33 @@ fn exchange(state: &State, headers: &HeaderMap, peer: Option<&PeerChain>, body: 
     match granted {
         Ok(g) => {
             let expires_in = g.expires_at.saturating_sub(state.writ.now());
-            ok(StatusCode::OK, json!({ "access_token": g.token, "issued_token_type": ISSUED_TYPE, "token_type": "N_A", "expires_in": expires_in }), id)
+            ok(
+                StatusCode::OK,
+                json!({ "access_token": g.token, "issued_token_type": ISSUED_TYPE, "token_type": "N_A", "expires_in": expires_in }),
+                id,
+            )
         }
-        Err(writ_host::Error::Denied(d)) => oauth(StatusCode::FORBIDDEN, "access_denied", format!("denied by {}: {}", d.reasons.join(", "), d.errors.join("; ")), id),
+        Err(writ_host::Error::Denied(d)) => oauth(
+            StatusCode::FORBIDDEN,
+            "access_denied",
+            format!("denied by {}: {}", d.reasons.join(", "), d.errors.join("; ")),
+            id,
+        ),
         Err(writ_host::Error::Trap(m)) => oauth(StatusCode::INTERNAL_SERVER_ERROR, "server_error", m, id),
         Err(e) => oauth(StatusCode::BAD_REQUEST, "invalid_grant", format!("{}: {}", e.kind(), e.message()), id),
     }
 }
 
 /// A revocation by an attested caller, if policy allows it `action` on `resource`.
-fn revoke(state: &State, headers: &HeaderMap, peer: Option<&PeerChain>, action: &str, resource: String, run: impl FnOnce() -> Result<u32, writ_host::Error>, key: (&str, &str)) -> Response {
+fn revoke(
+    state: &State,
+    headers: &HeaderMap,
+    peer: Option<&PeerChain>,
+    action: &str,
+    resource: String,
+    run: impl FnOnce() -> Result<u32, writ_host::Error>,
+    key: (&str, &str),
+) -> Response {
     let id = RequestId::of(headers);
     let who = match client(state, peer) {
         Ok(w) => w,
@@ -128,38 +188,84 @@ fn revoke(state: &State, headers: &HeaderMap, peer: Option<&PeerChain>, action: 
             Ok(n) => ok(StatusCode::OK, json!({ key.0: key.1, "revoked": n }), &id),
             Err(e) => ApiError::internal(&e).respond(&id),
         },
-        Ok(d) => ApiError::new(StatusCode::FORBIDDEN, "denied", format!("`{action}` on `{}` is not allowed for `{}` ({})", what.resource, who.spiffe_id, d.errors.join("; "))).respond(&id),
+        Ok(d) => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "denied",
+            format!(
+                "`{action}` on `{}` is not allowed for `{}` ({})",
+                what.resource,
+                who.spiffe_id,
+                d.errors.join("; ")
+            ),
+        )
+        .respond(&id),
         Err(e) => ApiError::internal(&e).respond(&id),
     }
 }
 
 /// `POST /task/{id}/end`: policy action `end_task` on `Task::"<id>"`.
-pub async fn end_task(extract::State(state): extract::State<Arc<State>>, headers: HeaderMap, peer: Option<Extension<PeerChain>>, Path(task): Path<String>) -> Response {
+pub async fn end_task(
+    extract::State(state): extract::State<Arc<State>>,
+    headers: HeaderMap,
+    peer: Option<Extension<PeerChain>>,
+    Path(task): Path<String>,
+) -> Response {
     let resource = format!("Task::{}", Value::String(task.clone()));
-    revoke(&state, &headers, peer.as_ref().map(|p| &p.0), "end_task", resource, || state.writ.end_task(&task), ("task", &task))
+    revoke(
+        &state,
+        &headers,
+        peer.as_ref().map(|p| &p.0),
+        "end_task",
+        resource,
+        || state.writ.end_task(&task),
+        ("task", &task),
+    )
 }
 
 /// `POST /agent/{spiffe_id}/cut-off` (the SPIFFE ID raw or percent-encoded): policy action
 /// `cut_off` on `Agent::"<spiffe_id>"`.
-pub async fn cut_off(extract::State(state): extract::State<Arc<State>>, headers: HeaderMap, peer: Option<Extension<PeerChain>>, Path(rest): Path<String>) -> Response {
+pub async fn cut_off(
+    extract::State(state): extract::State<Arc<State>>,
+    headers: HeaderMap,
+    peer: Option<Extension<PeerChain>>,
+    Path(rest): Path<String>,
+) -> Response {
     let Some(agent) = rest.strip_suffix("/cut-off") else {
-        return ApiError::new(StatusCode::NOT_FOUND, "not-found", "use `POST /agent/{spiffe_id}/cut-off`").respond(&RequestId::of(&headers));
+        return ApiError::new(StatusCode::NOT_FOUND, "not-found", "use `POST /agent/{spiffe_id}/cut-off`")
+            .respond(&RequestId::of(&headers));
     };
     let agent = percent_encoding::percent_decode_str(agent).decode_utf8_lossy().into_owned();
     let resource = format!("Agent::{}", Value::String(agent.clone()));
-    revoke(&state, &headers, peer.as_ref().map(|p| &p.0), "cut_off", resource, || state.writ.cut_off(&agent), ("agent", &agent))
+    revoke(
+        &state,
+        &headers,
+        peer.as_ref().map(|p| &p.0),
+        "cut_off",
+        resource,
+        || state.writ.cut_off(&agent),
+        ("agent", &agent),
+    )
 }
 
 /// `GET /ledger/revocations?after=<seq>`: ended tasks and cut-off agents recorded after
 /// `after`, for replicas that decide elsewhere (the proxy-wasm filter polls it).
 /// `{"epoch","next","revocations":[…]}`: `next` is the `after` of the next poll; a different
 /// `epoch` means the server restarted and its numbering began again (poll from 0).
-pub async fn revocations(extract::State(state): extract::State<Arc<State>>, headers: HeaderMap, uri: axum::http::Uri) -> Response {
+pub async fn revocations(
+    extract::State(state): extract::State<Arc<State>>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
     let id = RequestId::of(&headers);
-    let after = match uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "after").map(|(_, v)| v.parse::<u64>())) {
+    let after = match uri
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "after").map(|(_, v)| v.parse::<u64>()))
+    {
         None | Some(None) => 0,
         Some(Some(Ok(n))) => n,
-        Some(Some(Err(_))) => return ApiError::bad_request("`after` is a sequence number (an unsigned integer)").respond(&id),
+        Some(Some(Err(_))) => {
+            return ApiError::bad_request("`after` is a sequence number (an unsigned integer)").respond(&id);
+        }
     };
     let entries = state.writ.revocations_since(after);
     let next = entries.last().map_or(after, |(seq, _)| *seq);

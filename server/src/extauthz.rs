@@ -41,7 +41,11 @@ fn caller(state: &State, headers: &HeaderMap) -> Result<Identity, ApiError> {
     if !state.config.xfcc_trust_uri {
         return Err(unauth("`x-forwarded-client-cert` carries no certificate to attest (set the proxy to forward Cert and Chain, or `xfcc_trust_uri`)".into()));
     }
-    let td = uri.strip_prefix("spiffe://").and_then(|r| r.split('/').next()).filter(|t| !t.is_empty()).ok_or_else(|| unauth(format!("`{uri}` is not a SPIFFE ID")))?;
+    let td = uri
+        .strip_prefix("spiffe://")
+        .and_then(|r| r.split('/').next())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| unauth(format!("`{uri}` is not a SPIFFE ID")))?;
     let hash = f.get("hash").and_then(|h| from_hex(h));
     Ok(Identity {
         spiffe_id: uri.clone(),
@@ -62,7 +66,12 @@ fn deny(status: StatusCode, reason: &str, body: serde_json::Value, id: &RequestI
 }
 
 /// `ANY /ext_authz/...`.
-pub(crate) async fn check(extract::State(state): extract::State<Arc<State>>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+pub(crate) async fn check(
+    extract::State(state): extract::State<Arc<State>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     let started = Instant::now();
     let id = RequestId::of(&headers);
     let path = uri.path().strip_prefix("/ext_authz").unwrap_or(uri.path());
@@ -71,16 +80,34 @@ pub(crate) async fn check(extract::State(state): extract::State<Arc<State>>, met
         Ok(w) => w,
         Err(e) => {
             state.metrics.decided("ext_authz", "unauthenticated", started);
-            return deny(e.status, e.kind, json!({ "allow": false, "reason": e.kind, "message": e.message, "request_id": id.0 }), &id);
+            return deny(
+                e.status,
+                e.kind,
+                json!({ "allow": false, "reason": e.kind, "message": e.message, "request_id": id.0 }),
+                &id,
+            );
         }
     };
     let context = headers.get("x-writ-context").and_then(|v| v.to_str().ok()).unwrap_or("");
     let Some(core_intent) = state.routes.intent(method.as_str(), path, context) else {
         state.metrics.decided("ext_authz", "deny", started);
-        return deny(StatusCode::FORBIDDEN, "no-route", json!({ "allow": false, "reason": "no-route", "message": format!("no route rule for `{method} {path}`"), "request_id": id.0 }), &id);
+        return deny(
+            StatusCode::FORBIDDEN,
+            "no-route",
+            json!({ "allow": false, "reason": "no-route", "message": format!("no route rule for `{method} {path}`"), "request_id": id.0 }),
+            &id,
+        );
     };
-    let what = Intent { action: core_intent.action, resource: core_intent.resource, task_id: core_intent.task_id, context: core_intent.context };
-    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+    let what = Intent {
+        action: core_intent.action,
+        resource: core_intent.resource,
+        task_id: core_intent.task_id,
+        context: core_intent.context,
+    };
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
     let decided = match bearer {
         Some(token) => state.writ.present(token.trim(), &who, &what, &state.config.audience),
         None => state.writ.check(&who, &what),
@@ -91,7 +118,11 @@ pub(crate) async fn check(extract::State(state): extract::State<Arc<State>>, met
             let mut r = with_id(StatusCode::OK.into_response(), &id);
             let h = r.headers_mut();
             h.insert("x-writ-decision", HeaderValue::from_static("allow"));
-            for (name, value) in [("x-writ-subject", who.spiffe_id.clone()), ("x-writ-policies", d.reasons.join(",")), ("x-writ-max-ttl", d.max_ttl_secs.to_string())] {
+            for (name, value) in [
+                ("x-writ-subject", who.spiffe_id.clone()),
+                ("x-writ-policies", d.reasons.join(",")),
+                ("x-writ-max-ttl", d.max_ttl_secs.to_string()),
+            ] {
                 if let Ok(v) = HeaderValue::from_str(&value) {
                     h.insert(name, v);
                 }
@@ -100,7 +131,11 @@ pub(crate) async fn check(extract::State(state): extract::State<Arc<State>>, met
         }
         Ok(d) => {
             state.metrics.decided("ext_authz", "deny", started);
-            let reason = d.reasons.first().cloned().unwrap_or_else(|| if d.errors.is_empty() { "no-permit".into() } else { "error".into() });
+            let reason = d
+                .reasons
+                .first()
+                .cloned()
+                .unwrap_or_else(|| if d.errors.is_empty() { "no-permit".into() } else { "error".into() });
             let body = json!({ "allow": false, "reason": reason, "reasons": d.reasons, "errors": d.errors, "intent": { "action": what.action, "resource": what.resource }, "request_id": id.0 });
             deny(StatusCode::FORBIDDEN, &reason, body, &id)
         }
@@ -111,7 +146,12 @@ pub(crate) async fn check(extract::State(state): extract::State<Arc<State>>, met
         Err(e) => {
             // A bad, expired, revoked or stolen credential.
             state.metrics.decided("ext_authz", "deny", started);
-            deny(StatusCode::FORBIDDEN, e.kind(), json!({ "allow": false, "reason": e.kind(), "message": e.message(), "request_id": id.0 }), &id)
+            deny(
+                StatusCode::FORBIDDEN,
+                e.kind(),
+                json!({ "allow": false, "reason": e.kind(), "message": e.message(), "request_id": id.0 }),
+                &id,
+            )
         }
     }
 }

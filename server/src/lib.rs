@@ -16,12 +16,12 @@
 //! proxy-wasm filter so both map a request the same way.
 
 mod api;
+mod authzen;
 pub mod config;
 mod decode;
 mod exchange;
 pub mod extauthz;
 mod metrics;
-mod authzen;
 mod tls;
 
 pub use config::{Config, Route};
@@ -52,12 +52,15 @@ impl State {
     /// load is atomic: a bad file leaves the previous state in force.
     pub fn load(&self) -> Result<(), String> {
         for (td, path) in &self.config.bundles {
-            let bytes = std::fs::read(path).map_err(|e| format!("bundle `{td}`: cannot read `{}`: {e}", path.display()))?;
+            let bytes =
+                std::fs::read(path).map_err(|e| format!("bundle `{td}`: cannot read `{}`: {e}", path.display()))?;
             self.writ.set_bundle(td, &bytes).map_err(|e| format!("bundle `{td}` (`{}`): {e}", path.display()))?;
         }
         let paths: Vec<std::path::PathBuf> = self.config.policies.iter().cloned().collect();
         let pack = writ_host::pack::Pack::load(&paths, self.config.schema.as_deref(), self.config.entities.as_deref())?;
-        self.writ.set_policies(&pack.policies, pack.schema.as_deref(), pack.entities.as_deref()).map_err(|e| format!("policies: {e}"))?;
+        self.writ
+            .set_policies(&pack.policies, pack.schema.as_deref(), pack.entities.as_deref())
+            .map_err(|e| format!("policies: {e}"))?;
         Ok(())
     }
 }
@@ -88,7 +91,14 @@ fn build(config: Config) -> Result<Arc<State>, String> {
     let routes = writ_core::route::Routes::compile(&config.routes)?;
     let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let epoch = format!("{:x}-{:x}", started.as_nanos(), std::process::id());
-    let state = Arc::new(State { writ, config, routes, metrics: metrics::Metrics::new(), ready: AtomicBool::new(false), epoch });
+    let state = Arc::new(State {
+        writ,
+        config,
+        routes,
+        metrics: metrics::Metrics::new(),
+        ready: AtomicBool::new(false),
+        epoch,
+    });
     state.load()?;
     state.ready.store(true, Ordering::Relaxed);
     Ok(state)
@@ -194,20 +204,26 @@ pub fn run(config: Config, on_ready: impl FnOnce(&Running)) -> Result<(), String
 pub fn start(config: Config) -> Result<Running, String> {
     let workers = config.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())).max(1);
     let state = build(config)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
     let (stop, stopped) = watch::channel(false);
     let (http, https, tasks) = runtime.block_on(async {
         let mut tasks = Vec::new();
         let mut http = None;
         if let Some(addr) = state.config.listen {
-            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            let listener =
+                tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
             http = listener.local_addr().ok();
             tasks.push(tokio::spawn(tls::serve_plain(listener, router(state.clone(), false), stopped.clone())));
         }
         let mut https = None;
         if let Some(addr) = state.config.tls_listen {
             let acceptor = tls::acceptor(&state.config)?;
-            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            let listener =
+                tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
             https = listener.local_addr().ok();
             tasks.push(tokio::spawn(tls::serve_tls(listener, acceptor, router(state.clone(), true), stopped.clone())));
         }

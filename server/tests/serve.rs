@@ -39,7 +39,10 @@ impl World {
         let ca_cert = ca.self_signed(&ca_key).unwrap();
         let issuer = rcgen::Issuer::new(ca, ca_key);
         let key = rcgen::KeyPair::generate().unwrap();
-        let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap().signed_by(&key, &issuer).unwrap();
+        let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
         std::fs::write(dir.join("server.pem"), leaf.pem()).unwrap();
         std::fs::write(dir.join("server.key"), key.serialize_pem()).unwrap();
         World { pki, dir, server_ca: ca_cert.pem() }
@@ -106,14 +109,21 @@ fn authzen_single_and_batch_with_every_semantic() {
     let w = World::new("authzen");
     let r = w.start(w.config());
     let c = plain();
-    let post = |path: &str, body: &Value| c.post(http(&r, path)).header("x-request-id", "req-7").json(body).send().unwrap();
+    let post =
+        |path: &str, body: &Value| c.post(http(&r, path)).header("x-request-id", "req-7").json(body).send().unwrap();
     // Single: allow with the determining policy and its TTL; deny is 200 with decision false.
     let res = post("/access/v1/evaluation", &agent_eval("payroll", "read", "PayrollRecord", "run-42/emp-7", "run-42"));
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["x-request-id"], "req-7");
     let v: Value = res.json().unwrap();
-    assert_eq!(v, json!({ "decision": true, "context": { "reasons": ["payroll-read-in-task"], "errors": [], "max_ttl_secs": 900 } }));
-    let v: Value = post("/access/v1/evaluation", &agent_eval("payroll", "read", "PayrollRecord", "run-43/emp-7", "run-42")).json().unwrap();
+    assert_eq!(
+        v,
+        json!({ "decision": true, "context": { "reasons": ["payroll-read-in-task"], "errors": [], "max_ttl_secs": 900 } })
+    );
+    let v: Value =
+        post("/access/v1/evaluation", &agent_eval("payroll", "read", "PayrollRecord", "run-43/emp-7", "run-42"))
+            .json()
+            .unwrap();
     assert_eq!(v["decision"], false);
     // Batch: top-level defaults, each item overriding; results in order.
     let mut batch = agent_eval("payroll", "read", "PayrollRecord", "run-42/emp-7", "run-42");
@@ -123,7 +133,9 @@ fn authzen_single_and_batch_with_every_semantic() {
         { "action": { "name": "write" } },
         { "resource": { "type": "PayrollRecord", "id": "run-42/emp-7" } },
     ]);
-    let decisions = |v: Value| v["evaluations"].as_array().unwrap().iter().map(|e| e["decision"].as_bool().unwrap()).collect::<Vec<_>>();
+    let decisions = |v: Value| {
+        v["evaluations"].as_array().unwrap().iter().map(|e| e["decision"].as_bool().unwrap()).collect::<Vec<_>>()
+    };
     assert_eq!(decisions(post("/access/v1/evaluations", &batch).json().unwrap()), vec![true, false, false, true]);
     batch["options"] = json!({ "evaluations_semantic": "deny_on_first_deny" });
     assert_eq!(decisions(post("/access/v1/evaluations", &batch).json().unwrap()), vec![true, false]);
@@ -134,7 +146,10 @@ fn authzen_single_and_batch_with_every_semantic() {
     batch["options"] = json!({ "evaluations_semantic": "sometimes" });
     assert_eq!(post("/access/v1/evaluations", &batch).status(), 400);
     // A batch without items is a single evaluation.
-    let v: Value = post("/access/v1/evaluations", &agent_eval("payroll", "read", "PayrollRecord", "run-42/emp-7", "run-42")).json().unwrap();
+    let v: Value =
+        post("/access/v1/evaluations", &agent_eval("payroll", "read", "PayrollRecord", "run-42/emp-7", "run-42"))
+            .json()
+            .unwrap();
     assert_eq!(v["decision"], true);
     // Metadata.
     let v: Value = c.get(http(&r, "/.well-known/authzen-configuration")).send().unwrap().json().unwrap();
@@ -184,10 +199,24 @@ fn bad_requests_get_json_4xx_and_the_server_keeps_serving() {
 
 /// `x-forwarded-client-cert` as Envoy forwards it (`Cert` and `Chain`, URL-encoded PEM).
 fn xfcc(chain: &[Vec<u8>]) -> String {
-    let enc = |s: &str| s.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect::<String>();
+    let enc = |s: &str| {
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect::<String>()
+    };
     let leaf = pem_cert(&chain[0]);
     let all: String = chain.iter().map(|c| pem_cert(c)).collect();
-    format!("By=spiffe://acme.example/envoy;Hash=00;Cert=\"{}\";Chain=\"{}\";URI=spiffe://acme.example/agent/payroll", enc(&leaf), enc(&all))
+    format!(
+        "By=spiffe://acme.example/envoy;Hash=00;Cert=\"{}\";Chain=\"{}\";URI=spiffe://acme.example/agent/payroll",
+        enc(&leaf),
+        enc(&all)
+    )
 }
 
 #[test]
@@ -222,13 +251,19 @@ fn ext_authz_allows_denies_and_refuses_unknown_callers() {
     let v: Value = res.json().unwrap();
     assert_eq!(v["intent"]["resource"], r#"PayrollRecord::"run-42/emp-7""#);
     // Not a payroll agent: no policy permits it.
-    assert_eq!(check(reqwest::Method::GET, "/payroll/run-42/emp-7", Some(&browser)).headers()["x-writ-reason"], "no-permit");
+    assert_eq!(
+        check(reqwest::Method::GET, "/payroll/run-42/emp-7", Some(&browser)).headers()["x-writ-reason"],
+        "no-permit"
+    );
     // The browser may invoke its tools, not the payroll database.
     assert_eq!(check(reqwest::Method::POST, "/tools/browser", Some(&browser)).status(), 200);
     let res = check(reqwest::Method::POST, "/tools/payroll-db", Some(&browser));
     assert_eq!(res.status(), 403, "{:?}", res.headers());
     // No route: denied. No forwarded certificate, or one of another trust domain: 401.
-    assert_eq!(check(reqwest::Method::DELETE, "/payroll/run-42/emp-7", Some(&payroll)).headers()["x-writ-reason"], "no-route");
+    assert_eq!(
+        check(reqwest::Method::DELETE, "/payroll/run-42/emp-7", Some(&payroll)).headers()["x-writ-reason"],
+        "no-route"
+    );
     assert_eq!(check(reqwest::Method::GET, "/payroll/run-42/emp-7", None).status(), 401);
     let stranger = Pki::new("acme.example", KeyAlg::P256).chain3("/agent/payroll", KeyAlg::P256);
     let res = check(reqwest::Method::GET, "/payroll/run-42/emp-7", Some(&stranger));
@@ -250,10 +285,24 @@ fn token_exchange_over_mtls_then_use_delegate_end_and_reject() {
     let (broker, _) = w.client("/agent/broker");
     let (browser_client, browser) = w.client("/agent/browser");
     // The broker exchanges its SVID for a task credential.
-    let res = exchange(&broker, &r, &[("grant_type", GRANT), ("scope", "read send"), ("resource", r#"Dataset::"sales-summary""#), ("task", "pipeline-1"), ("audience", "payroll-api"), ("ttl", "600")]);
+    let res = exchange(
+        &broker,
+        &r,
+        &[
+            ("grant_type", GRANT),
+            ("scope", "read send"),
+            ("resource", r#"Dataset::"sales-summary""#),
+            ("task", "pipeline-1"),
+            ("audience", "payroll-api"),
+            ("ttl", "600"),
+        ],
+    );
     assert_eq!(res.status(), 200);
     let v: Value = res.json().unwrap();
-    assert_eq!((v["issued_token_type"].as_str(), v["token_type"].as_str()), (Some("urn:ietf:params:oauth:token-type:txn_token"), Some("N_A")));
+    assert_eq!(
+        (v["issued_token_type"].as_str(), v["token_type"].as_str()),
+        (Some("urn:ietf:params:oauth:token-type:txn_token"), Some("N_A"))
+    );
     assert!(v["expires_in"].as_u64().unwrap() > 0 && v["expires_in"].as_u64().unwrap() <= 600);
     let parent = v["access_token"].as_str().unwrap().to_string();
     // Delegate `read` to the browser agent (named by its certificate chain).
@@ -261,21 +310,35 @@ fn token_exchange_over_mtls_then_use_delegate_end_and_reject() {
     let res = exchange(
         &broker,
         &r,
-        &[("grant_type", GRANT), ("scope", "read"), ("resource", r#"Dataset::"sales-summary""#), ("subject_token", &parent), ("actor_token", &chain_pem), ("actor_token_type", "urn:writ:params:token-type:x509-svid-chain")],
+        &[
+            ("grant_type", GRANT),
+            ("scope", "read"),
+            ("resource", r#"Dataset::"sales-summary""#),
+            ("subject_token", &parent),
+            ("actor_token", &chain_pem),
+            ("actor_token_type", "urn:writ:params:token-type:x509-svid-chain"),
+        ],
     );
     assert_eq!(res.status(), 200, "{}", res.text().unwrap());
     let child = res.json::<Value>().unwrap()["access_token"].as_str().unwrap().to_string();
     // The browser uses it through ext_authz (its certificate forwarded by the proxy).
     let c = plain();
     let use_it = |token: &str, path: &str, method: reqwest::Method| {
-        c.request(method, http(&r, &format!("/ext_authz{path}"))).header("x-forwarded-client-cert", xfcc(&browser)).bearer_auth(token).send().unwrap()
+        c.request(method, http(&r, &format!("/ext_authz{path}")))
+            .header("x-forwarded-client-cert", xfcc(&browser))
+            .bearer_auth(token)
+            .send()
+            .unwrap()
     };
     assert_eq!(use_it(&child, "/datasets/sales-summary", reqwest::Method::GET).status(), 200);
     // Not `send`: outside the delegated scope.
     let res = use_it(&child, "/datasets/sales-summary/send", reqwest::Method::POST);
     assert_eq!(res.status(), 403);
     // The parent is bound to the broker: the browser cannot use it.
-    assert_eq!(use_it(&parent, "/datasets/sales-summary", reqwest::Method::GET).headers()["x-writ-reason"], "untrusted");
+    assert_eq!(
+        use_it(&parent, "/datasets/sales-summary", reqwest::Method::GET).headers()["x-writ-reason"],
+        "untrusted"
+    );
     // The browser may not end the task; the broker may.
     assert_eq!(browser_client.post(https(&r, "/task/pipeline-1/end")).send().unwrap().status(), 403);
     let v: Value = broker.post(https(&r, "/task/pipeline-1/end")).send().unwrap().json().unwrap();
@@ -285,7 +348,8 @@ fn token_exchange_over_mtls_then_use_delegate_end_and_reject() {
     assert_eq!((res.status().as_u16(), res.headers()["x-writ-reason"].to_str().unwrap()), (403, "revoked"));
     // The revocation is in the feed replicas poll, once.
     let feed: Value = c.get(http(&r, "/ledger/revocations")).send().unwrap().json().unwrap();
-    let ended: Vec<&Value> = feed["revocations"].as_array().unwrap().iter().filter(|e| e["event"] == "end-task").collect();
+    let ended: Vec<&Value> =
+        feed["revocations"].as_array().unwrap().iter().filter(|e| e["event"] == "end-task").collect();
     assert_eq!(ended.len(), 1, "{feed}");
     assert_eq!(ended[0]["task_id"], "pipeline-1");
     assert!(ended[0]["until"].as_u64().unwrap() > ended[0]["at"].as_u64().unwrap());
@@ -295,10 +359,28 @@ fn token_exchange_over_mtls_then_use_delegate_end_and_reject() {
     assert_eq!((later["revocations"].as_array().unwrap().len(), later["next"].as_u64()), (0, Some(next)));
     assert_eq!(c.get(http(&r, "/ledger/revocations?after=-1")).send().unwrap().status(), 400);
     // Bad exchanges.
-    assert_eq!(exchange(&broker, &r, &[("grant_type", "password")]).json::<Value>().unwrap()["error"], "unsupported_grant_type");
-    assert_eq!(exchange(&broker, &r, &[("grant_type", GRANT), ("scope", "read")]).json::<Value>().unwrap()["error"], "invalid_request");
-    let res = exchange(&broker, &r, &[("grant_type", GRANT), ("scope", "read"), ("resource", r#"PayrollRecord::"run-42/emp-7""#), ("task", "run-42")]);
-    assert_eq!((res.status().as_u16(), res.json::<Value>().unwrap()["error"].as_str().unwrap().to_string()), (403, "access_denied".into()));
+    assert_eq!(
+        exchange(&broker, &r, &[("grant_type", "password")]).json::<Value>().unwrap()["error"],
+        "unsupported_grant_type"
+    );
+    assert_eq!(
+        exchange(&broker, &r, &[("grant_type", GRANT), ("scope", "read")]).json::<Value>().unwrap()["error"],
+        "invalid_request"
+    );
+    let res = exchange(
+        &broker,
+        &r,
+        &[
+            ("grant_type", GRANT),
+            ("scope", "read"),
+            ("resource", r#"PayrollRecord::"run-42/emp-7""#),
+            ("task", "run-42"),
+        ],
+    );
+    assert_eq!(
+        (res.status().as_u16(), res.json::<Value>().unwrap()["error"].as_str().unwrap().to_string()),
+        (403, "access_denied".into())
+    );
     r.shutdown();
 }
 
@@ -307,12 +389,21 @@ fn tls_without_a_client_certificate_or_from_an_unknown_domain_is_refused() {
     let w = World::new("mtls");
     let r = w.start(w.config());
     // No client certificate: the handshake fails.
-    let anonymous = Client::builder().use_rustls_tls().add_root_certificate(reqwest::Certificate::from_pem(w.server_ca.as_bytes()).unwrap()).build().unwrap();
+    let anonymous = Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(reqwest::Certificate::from_pem(w.server_ca.as_bytes()).unwrap())
+        .build()
+        .unwrap();
     assert!(anonymous.get(https(&r, "/healthz")).send().is_err());
     // A certificate of an unknown trust domain: TLS completes, the exchange is refused as JSON.
-    let other = World { pki: Pki::new("other.example", KeyAlg::P256), dir: w.dir.clone(), server_ca: w.server_ca.clone() };
+    let other =
+        World { pki: Pki::new("other.example", KeyAlg::P256), dir: w.dir.clone(), server_ca: w.server_ca.clone() };
     let (stranger, _) = other.client("/agent/x");
-    let res = exchange(&stranger, &r, &[("grant_type", GRANT), ("scope", "read"), ("resource", r#"Dataset::"sales-summary""#), ("task", "t")]);
+    let res = exchange(
+        &stranger,
+        &r,
+        &[("grant_type", GRANT), ("scope", "read"), ("resource", r#"Dataset::"sales-summary""#), ("task", "t")],
+    );
     assert_eq!(res.status(), 401);
     let v: Value = res.json().unwrap();
     assert_eq!(v["error"], "invalid_client");
@@ -342,11 +433,21 @@ fn curl_exchanges_an_svid_for_a_credential_over_mtls() {
         .arg(w.dir.join("client.pem"))
         .arg("--key")
         .arg(w.dir.join("client.key"))
-        .args(["--data-urlencode", &format!("grant_type={GRANT}"), "--data-urlencode", "scope=read", "--data-urlencode", r#"resource=PayrollRecord::"run-42/emp-7""#, "--data-urlencode", "task=run-42"])
+        .args([
+            "--data-urlencode",
+            &format!("grant_type={GRANT}"),
+            "--data-urlencode",
+            "scope=read",
+            "--data-urlencode",
+            r#"resource=PayrollRecord::"run-42/emp-7""#,
+            "--data-urlencode",
+            "task=run-42",
+        ])
         .arg(https(&r, "/token"))
         .output()
         .unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stdout)));
+    let v: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stdout)));
     assert!(v["access_token"].as_str().unwrap().split('.').count() == 3, "{v}");
     r.shutdown();
 }
@@ -383,7 +484,8 @@ fn reload_under_load_drops_nothing() {
             .collect();
         for i in 2..=6 {
             std::thread::sleep(std::time::Duration::from_millis(30));
-            std::fs::write(&policies, format!(r#"@id("v{i}") permit(principal, action == Action::"read", resource);"#)).unwrap();
+            std::fs::write(&policies, format!(r#"@id("v{i}") permit(principal, action == Action::"read", resource);"#))
+                .unwrap();
             r.reload().unwrap();
         }
         // A bad file leaves v6 in force.
@@ -397,7 +499,11 @@ fn reload_under_load_drops_nothing() {
     let v: Value = plain().post(&url).json(&body).send().unwrap().json().unwrap();
     assert_eq!(v["context"]["reasons"][0], "v6");
     let metrics = plain().get(http(&r, "/metrics")).send().unwrap().text().unwrap();
-    assert!(metrics.contains(r#"writ_reloads_total{result="ok"} 5"#) && metrics.contains(r#"writ_reloads_total{result="error"} 1"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"writ_reloads_total{result="ok"} 5"#)
+            && metrics.contains(r#"writ_reloads_total{result="error"} 1"#),
+        "{metrics}"
+    );
     r.shutdown();
 }
 
@@ -412,7 +518,10 @@ fn config_files_and_impossible_settings() {
         ("ttl_cap = 0", "`ttl_cap` is 0"),
         ("tls_listen = \"127.0.0.1:0\"", "needs `tls_cert` and `tls_key`"),
         ("colour = \"blue\"", "unknown field"),
-        ("[[route]]\nmethod = \"GET\"\npath = \"/a/*/b\"\naction = \"r\"\nresource = \"X::\\\"y\\\"\"", "`*` may only end"),
+        (
+            "[[route]]\nmethod = \"GET\"\npath = \"/a/*/b\"\naction = \"r\"\nresource = \"X::\\\"y\\\"\"",
+            "`*` may only end",
+        ),
     ] {
         std::fs::write(&file, text).unwrap();
         let e = Config::load(&file).unwrap_err();

@@ -16,7 +16,13 @@ pub trait Decider: Send {
 /// The identity attestation would give the agent (its SVID outlives the simulation).
 fn identity(agent: &str) -> writ_core::Identity {
     let td = agent.trim_start_matches("spiffe://").split('/').next().unwrap_or("").to_string();
-    writ_core::Identity { spiffe_id: agent.into(), trust_domain: td, expires_at: EPOCH + 10 * 365 * 86_400, thumbprint: String::new(), proof: writ_core::Proof::X509Svid }
+    writ_core::Identity {
+        spiffe_id: agent.into(),
+        trust_domain: td,
+        expires_at: EPOCH + 10 * 365 * 86_400,
+        thumbprint: String::new(),
+        proof: writ_core::Proof::X509Svid,
+    }
 }
 
 /// `writ-core` natively, with the shipped policy pack.
@@ -37,8 +43,15 @@ impl Native {
 
     pub fn with_pack(pack: Pack) -> Result<Native, String> {
         let mut engine = writ_core::Engine::default();
-        engine.set_policies(&pack.policies, pack.schema.as_deref(), pack.entities.as_deref()).map_err(|e| format!("policies: {e}"))?;
-        let scratch = writ_core::Intent { action: String::new(), resource: String::new(), task_id: String::new(), context: String::new() };
+        engine
+            .set_policies(&pack.policies, pack.schema.as_deref(), pack.entities.as_deref())
+            .map_err(|e| format!("policies: {e}"))?;
+        let scratch = writ_core::Intent {
+            action: String::new(),
+            resource: String::new(),
+            task_id: String::new(),
+            context: String::new(),
+        };
         Ok(Native { engine, identities: std::collections::HashMap::new(), scratch, pack })
     }
 }
@@ -83,7 +96,8 @@ impl Component {
 
     pub fn with_pack(pack: Pack) -> Result<Component, String> {
         let writ = writ_host::Writ::builder().time(EPOCH).build().map_err(|e| e.to_string())?;
-        writ.set_policies(&pack.policies, pack.schema.as_deref(), pack.entities.as_deref()).map_err(|e| format!("policies: {e}"))?;
+        writ.set_policies(&pack.policies, pack.schema.as_deref(), pack.entities.as_deref())
+            .map_err(|e| format!("policies: {e}"))?;
         Ok(Component { writ, pack })
     }
 }
@@ -98,7 +112,12 @@ impl Decider for Component {
             thumbprint: id.thumbprint,
             proof: writ_host::Proof::X509Svid,
         };
-        let what = writ_host::Intent { action: action.into(), resource: resource.into(), task_id: task.into(), context: context.into() };
+        let what = writ_host::Intent {
+            action: action.into(),
+            resource: resource.into(),
+            task_id: task.into(),
+            context: context.into(),
+        };
         self.writ.set_time(Some(EPOCH + at));
         // A runtime failure is a deny: closed by default.
         self.writ.check(&who, &what).is_ok_and(|d| d.allow)
@@ -107,7 +126,8 @@ impl Decider for Component {
         // Shares the compiled component; its own clock, instances and state.
         let writ = self.writ.fork();
         let p = &self.pack;
-        writ.set_policies(&p.policies, p.schema.as_deref(), p.entities.as_deref()).map_err(|e| format!("policies: {e}"))?;
+        writ.set_policies(&p.policies, p.schema.as_deref(), p.entities.as_deref())
+            .map_err(|e| format!("policies: {e}"))?;
         Ok(Box::new(Component { writ, pack: self.pack.clone() }))
     }
 }

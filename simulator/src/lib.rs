@@ -20,7 +20,8 @@ pub use run::{Row, Runner, compare, replication_seed};
 /// parameters, `sweep.csv` (one per scenario × design × parameter values × replication, a
 /// column per parameter).
 pub fn csv(rows: &[Row]) -> String {
-    let params: Vec<&str> = rows.first().map(|r| r.params.0.iter().map(|(p, _)| p.name()).collect()).unwrap_or_default();
+    let params: Vec<&str> =
+        rows.first().map(|r| r.params.0.iter().map(|(p, _)| p.name()).collect()).unwrap_or_default();
     let mut head = vec!["scenario", "design"];
     head.extend(&params);
     head.push("seed");
@@ -75,7 +76,14 @@ pub fn summary(rows: &[Row]) -> serde_json::Value {
 
 /// The comparison table printed by `writ-sim compare`.
 pub fn table(rows: &[Row]) -> String {
-    let cols = ["blast_radius", "blast_radius_weighted", "exposure_window_s", "failed_tasks", "credentials_issued", "policy_decisions"];
+    let cols = [
+        "blast_radius",
+        "blast_radius_weighted",
+        "exposure_window_s",
+        "failed_tasks",
+        "credentials_issued",
+        "policy_decisions",
+    ];
     let mut out = String::new();
     let scenarios: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.scenario.as_str()).collect();
     for s in scenarios {
@@ -88,7 +96,8 @@ pub fn table(rows: &[Row]) -> String {
             out.push_str(&format!("{:<18}", d.name()));
             for c in cols {
                 let i = Metrics::NAMES.iter().position(|n| *n == c).unwrap_or(0);
-                let v: Vec<f64> = rows.iter().filter(|r| r.scenario == s && r.design == d).map(|r| r.metrics.values()[i]).collect();
+                let v: Vec<f64> =
+                    rows.iter().filter(|r| r.scenario == s && r.design == d).map(|r| r.metrics.values()[i]).collect();
                 let (mean, ci) = mean_ci(&v);
                 out.push_str(&format!(" {:>24}", format!("{mean:.1} ± {ci:.1}")));
             }
@@ -104,7 +113,8 @@ pub const SHORT_TTL_S: u64 = 60;
 /// Mean ± CI of `metric` over the rows of one scenario and design.
 pub fn stat(rows: &[Row], scenario: &str, design: Design, metric: &str) -> (f64, f64) {
     let i = Metrics::NAMES.iter().position(|n| *n == metric).unwrap_or(0);
-    let v: Vec<f64> = rows.iter().filter(|r| r.scenario == scenario && r.design == design).map(|r| r.metrics.values()[i]).collect();
+    let v: Vec<f64> =
+        rows.iter().filter(|r| r.scenario == scenario && r.design == design).map(|r| r.metrics.values()[i]).collect();
     mean_ci(&v)
 }
 
@@ -116,7 +126,14 @@ pub fn report(scenarios: &[Scenario], rows: &[Row], seed: u64, replications: u64
 }
 
 /// [`report`], its replays over the runner's threads.
-pub fn report_with(runner: &Runner<'_>, scenarios: &[Scenario], rows: &[Row], seed: u64, replications: u64, decider: &mut dyn Decider) -> Result<String, String> {
+pub fn report_with(
+    runner: &Runner<'_>,
+    scenarios: &[Scenario],
+    rows: &[Row],
+    seed: u64,
+    replications: u64,
+    decider: &mut dyn Decider,
+) -> Result<String, String> {
     let mut out = format!(
         "# writ-sim report\n\nSeed {seed} (ChaCha8), {replications} replications per scenario; every design on the same event stream of each replication. Means ± 95% confidence half-widths.\n"
     );
@@ -193,7 +210,8 @@ pub fn sweep_summary(rows: &[Row]) -> serde_json::Value {
     let cells: Vec<serde_json::Value> = groups(rows)
         .into_iter()
         .map(|(s, d, a, mine)| {
-            let params: serde_json::Map<String, serde_json::Value> = a.0.iter().map(|(p, v)| (p.name().to_string(), serde_json::json!(v))).collect();
+            let params: serde_json::Map<String, serde_json::Value> =
+                a.0.iter().map(|(p, v)| (p.name().to_string(), serde_json::json!(v))).collect();
             serde_json::json!({ "scenario": s, "design": d.name(), "params": params, "metrics": metric_stats(&mine) })
         })
         .collect();

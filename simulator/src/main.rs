@@ -102,7 +102,9 @@ enum Command {
 fn shipped() -> Vec<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "toml")).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "toml")).collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -147,7 +149,8 @@ fn bar(len: u64, what: &str) -> ProgressBar {
 fn write(out: &Path, files: &[(String, String)]) -> Result<(), String> {
     std::fs::create_dir_all(out).map_err(|e| format!("cannot create `{}`: {e}", out.display()))?;
     for (name, text) in files {
-        std::fs::write(out.join(name), text).map_err(|e| format!("cannot write `{}`: {e}", out.join(name).display()))?;
+        std::fs::write(out.join(name), text)
+            .map_err(|e| format!("cannot write `{}`: {e}", out.join(name).display()))?;
     }
     Ok(())
 }
@@ -181,15 +184,26 @@ fn compare(c: Common) -> Result<(), String> {
     let report = writ_sim::report_with(&runner, &scenarios, &rows, c.seed, c.replications, d.as_mut())?;
     let wall = start.elapsed().as_secs_f64();
     pb.finish_and_clear();
-    println!("writ-sim compare: {} scenarios × 6 designs × {} replications, seed {} (ChaCha8)", scenarios.len(), c.replications, c.seed);
+    println!(
+        "writ-sim compare: {} scenarios × 6 designs × {} replications, seed {} (ChaCha8)",
+        scenarios.len(),
+        c.replications,
+        c.seed
+    );
     print!("{}", writ_sim::table(&rows));
     let mut files = vec![
         ("results.csv".to_string(), writ_sim::csv(&rows)),
-        ("summary.json".to_string(), format!("{:#}\n", run_json(c.seed, c.replications, "scenarios", writ_sim::summary(&rows)))),
+        (
+            "summary.json".to_string(),
+            format!("{:#}\n", run_json(c.seed, c.replications, "scenarios", writ_sim::summary(&rows))),
+        ),
         ("report.md".to_string(), report),
     ];
     for s in &scenarios {
-        files.push((format!("compare-{}.svg", s.name), writ_sim::plot::compare(&rows, &s.name, &run_label(c.seed, c.replications))?));
+        files.push((
+            format!("compare-{}.svg", s.name),
+            writ_sim::plot::compare(&rows, &s.name, &run_label(c.seed, c.replications))?,
+        ));
     }
     let decisions = rows.iter().map(|r| r.metrics.policy_decisions).sum();
     files.push(("timing.json".to_string(), timing(c.engine, threads, wall, rows.len(), decisions)));
@@ -221,9 +235,15 @@ fn sweep(c: Common, params: &[String]) -> Result<(), String> {
     );
     print!("{}", writ_sim::sweep_table(&rows));
     let summary = run_json(c.seed, c.replications, "cells", writ_sim::sweep_summary(&rows));
-    let mut files = vec![("sweep.csv".to_string(), writ_sim::csv(&rows)), ("sweep-summary.json".to_string(), format!("{summary:#}\n"))];
+    let mut files = vec![
+        ("sweep.csv".to_string(), writ_sim::csv(&rows)),
+        ("sweep-summary.json".to_string(), format!("{summary:#}\n")),
+    ];
     for s in &scenarios {
-        files.push((format!("pareto-{}.svg", s.name), writ_sim::plot::pareto(&rows, &s.name, &run_label(c.seed, c.replications))?));
+        files.push((
+            format!("pareto-{}.svg", s.name),
+            writ_sim::plot::pareto(&rows, &s.name, &run_label(c.seed, c.replications))?,
+        ));
     }
     let decisions = rows.iter().map(|r| r.metrics.policy_decisions).sum();
     files.push(("timing.json".to_string(), timing(c.engine, threads, wall, rows.len(), decisions)));
@@ -233,7 +253,14 @@ fn sweep(c: Common, params: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn bench(files: &[PathBuf], seed: u64, replications: u64, threads_arg: Option<usize>, json: bool, policy: &PolicyArgs) -> Result<(), String> {
+fn bench(
+    files: &[PathBuf],
+    seed: u64,
+    replications: u64,
+    threads_arg: Option<usize>,
+    json: bool,
+    policy: &PolicyArgs,
+) -> Result<(), String> {
     let scenarios = load(files)?;
     let threads = threads(threads_arg);
     let mut figures = Vec::new();
@@ -266,8 +293,14 @@ fn bench(files: &[PathBuf], seed: u64, replications: u64, threads_arg: Option<us
         println!("{:#}", serde_json::Value::Array(figures));
         return Ok(());
     }
-    println!("writ-sim bench: the Writ design on {} scenarios × {replications} replications, {threads} threads, seed {seed}", scenarios.len());
-    println!("{:<10} {:>10} {:>11} {:>9} {:>14} {:>22} {:>14}", "engine", "decisions", "tool calls", "wall s", "decisions/s", "decisions/s (decider)", "tool calls/s");
+    println!(
+        "writ-sim bench: the Writ design on {} scenarios × {replications} replications, {threads} threads, seed {seed}",
+        scenarios.len()
+    );
+    println!(
+        "{:<10} {:>10} {:>11} {:>9} {:>14} {:>22} {:>14}",
+        "engine", "decisions", "tool calls", "wall s", "decisions/s", "decisions/s (decider)", "tool calls/s"
+    );
     for f in &figures {
         let g = |k: &str| f.get(k).and_then(serde_json::Value::as_f64).unwrap_or(0.0);
         println!(
@@ -288,7 +321,9 @@ fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Compare(c) => compare(c),
         Command::Sweep { common, params } => sweep(common, &params),
-        Command::Bench { scenarios, seed, replications, threads, json, policy } => bench(&scenarios, seed, replications, threads, json, &policy),
+        Command::Bench { scenarios, seed, replications, threads, json, policy } => {
+            bench(&scenarios, seed, replications, threads, json, &policy)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

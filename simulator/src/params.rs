@@ -161,7 +161,10 @@ pub fn grid(params: &[(Param, Vec<f64>)]) -> Result<Vec<Assignment>, String> {
     }
     let mut out = vec![Assignment::default()];
     for (p, values) in params {
-        out = out.iter().flat_map(|a| values.iter().map(move |v| Assignment(a.0.iter().copied().chain([(*p, *v)]).collect()))).collect();
+        out = out
+            .iter()
+            .flat_map(|a| values.iter().map(move |v| Assignment(a.0.iter().copied().chain([(*p, *v)]).collect())))
+            .collect();
     }
     Ok(out)
 }

@@ -27,7 +27,12 @@ fn err(e: impl std::fmt::Display) -> String {
 }
 
 /// Bars with 95% CI whiskers, one per design.
-fn bars(area: &DrawingArea<SVGBackend<'_>, Shift>, title: &str, y_desc: &str, values: &[(Design, (f64, f64))]) -> Result<(), String> {
+fn bars(
+    area: &DrawingArea<SVGBackend<'_>, Shift>,
+    title: &str,
+    y_desc: &str,
+    values: &[(Design, (f64, f64))],
+) -> Result<(), String> {
     let top = values.iter().map(|(_, (m, ci))| m + ci).fold(0.0f64, f64::max);
     let top = if top > 0.0 { top * 1.15 } else { 1.0 };
     let n = values.len() as f64;
@@ -41,7 +46,11 @@ fn bars(area: &DrawingArea<SVGBackend<'_>, Shift>, title: &str, y_desc: &str, va
     let names: Vec<&str> = values.iter().map(|(d, _)| d.name()).collect();
     let label = |x: &f64| {
         let i = x.round();
-        if (x - i).abs() < 1e-6 && i >= 0.0 { names.get(i as usize).map_or(String::new(), |s| (*s).to_string()) } else { String::new() }
+        if (x - i).abs() < 1e-6 && i >= 0.0 {
+            names.get(i as usize).map_or(String::new(), |s| (*s).to_string())
+        } else {
+            String::new()
+        }
     };
     chart
         .configure_mesh()
@@ -74,7 +83,8 @@ pub fn compare(rows: &[Row], scenario: &str, run: &str) -> Result<String, String
         let root = SVGBackend::with_string(&mut svg, (1100, 460)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let (left, right) = root.split_horizontally(550);
-        let weighted: Vec<(Design, (f64, f64))> = Design::ALL.iter().map(|d| (*d, stat(rows, scenario, *d, "blast_radius_weighted"))).collect();
+        let weighted: Vec<(Design, (f64, f64))> =
+            Design::ALL.iter().map(|d| (*d, stat(rows, scenario, *d, "blast_radius_weighted"))).collect();
         bars(&left, &format!("{scenario}: blast radius (weighted), {run}"), "pairs × (1 + sensitivity)", &weighted)?;
         let window: Vec<(Design, (f64, f64))> = Design::ALL
             .iter()
@@ -126,7 +136,8 @@ fn labelled(pts: &[&Point]) -> Vec<(f64, f64, String)> {
                     here.dedup();
                     let name = group.first().and_then(|a| a.0.get(i)).map_or("", |x| x.0.name());
                     // A parameter whose every value lands here does not matter here.
-                    (here != all(i)).then(|| format!("{name}={}", here.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("/")))
+                    (here != all(i))
+                        .then(|| format!("{name}={}", here.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("/")))
                 })
                 .collect();
             (c, b, parts.join(" "))
@@ -145,7 +156,8 @@ pub fn points(rows: &[Row], scenario: &str, cost_metric: &str) -> Vec<Point> {
     }
     keys.into_iter()
         .map(|(d, a)| {
-            let mine: Vec<_> = rows.iter().filter(|r| r.scenario == scenario && r.design == d && r.params == *a).collect();
+            let mine: Vec<_> =
+                rows.iter().filter(|r| r.scenario == scenario && r.design == d && r.params == *a).collect();
             let of = |m: &str| mean_ci(&mine.iter().filter_map(|r| r.metrics.get(m)).collect::<Vec<_>>()).0;
             Point { design: d, params: a.clone(), cost: of(cost_metric), blast: of("blast_radius") }
         })
@@ -154,13 +166,20 @@ pub fn points(rows: &[Row], scenario: &str, cost_metric: &str) -> Vec<Point> {
 
 /// The points no other point beats on both cost and blast radius (lower is better), by cost.
 pub fn frontier(points: &[Point]) -> Vec<Point> {
-    let beaten = |p: &Point| points.iter().any(|q| q.cost <= p.cost && q.blast <= p.blast && (q.cost < p.cost || q.blast < p.blast));
+    let beaten = |p: &Point| {
+        points.iter().any(|q| q.cost <= p.cost && q.blast <= p.blast && (q.cost < p.cost || q.blast < p.blast))
+    };
     let mut f: Vec<Point> = points.iter().filter(|p| !beaten(p)).cloned().collect();
     f.sort_by(|a, b| a.cost.total_cmp(&b.cost).then(a.blast.total_cmp(&b.blast)));
     f
 }
 
-fn pareto_panel(area: &DrawingArea<SVGBackend<'_>, Shift>, title: &str, x_desc: &str, pts: &[Point]) -> Result<(), String> {
+fn pareto_panel(
+    area: &DrawingArea<SVGBackend<'_>, Shift>,
+    title: &str,
+    x_desc: &str,
+    pts: &[Point],
+) -> Result<(), String> {
     let xmax = pts.iter().map(|p| p.cost).fold(0.0f64, f64::max).max(1.0) * 1.1;
     let ymax = pts.iter().map(|p| p.blast).fold(0.0f64, f64::max).max(1.0) * 1.1;
     let mut chart = ChartBuilder::on(area)
@@ -184,11 +203,9 @@ fn pareto_panel(area: &DrawingArea<SVGBackend<'_>, Shift>, title: &str, x_desc: 
             .label(d.name())
             .legend(move |(x, y)| Circle::new((x + 8, y), 5, color(d).filled()));
         chart
-            .draw_series(
-                labelled(&mine)
-                    .into_iter()
-                    .map(|(c, b, label)| EmptyElement::at((c, b)) + Text::new(label, (8, -4), ("sans-serif", 11).into_font())),
-            )
+            .draw_series(labelled(&mine).into_iter().map(|(c, b, label)| {
+                EmptyElement::at((c, b)) + Text::new(label, (8, -4), ("sans-serif", 11).into_font())
+            }))
             .map_err(err)?;
     }
     chart.configure_series_labels().border_style(BLACK).background_style(WHITE.mix(0.8)).draw().map_err(err)?;
@@ -204,8 +221,18 @@ pub fn pareto(rows: &[Row], scenario: &str, run: &str) -> Result<String, String>
         let root = SVGBackend::with_string(&mut svg, (1200, 520)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let (left, right) = root.split_horizontally(600);
-        pareto_panel(&left, &format!("{scenario}: vs failed tasks, {run}"), "failed tasks", &points(rows, scenario, "failed_tasks"))?;
-        pareto_panel(&right, &format!("{scenario}: vs issuance, {run}"), "credentials issued", &points(rows, scenario, "credentials_issued"))?;
+        pareto_panel(
+            &left,
+            &format!("{scenario}: vs failed tasks, {run}"),
+            "failed tasks",
+            &points(rows, scenario, "failed_tasks"),
+        )?;
+        pareto_panel(
+            &right,
+            &format!("{scenario}: vs issuance, {run}"),
+            "credentials issued",
+            &points(rows, scenario, "credentials_issued"),
+        )?;
         root.present().map_err(err)?;
     }
     Ok(svg)

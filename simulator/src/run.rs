@@ -42,7 +42,12 @@ impl Default for Runner<'_> {
 impl Runner<'_> {
     /// `f` on every job index, over the threads; results in job order. The first worker uses
     /// `decider`, the others forks of it.
-    pub fn map<T: Send>(&self, jobs: usize, decider: &mut dyn Decider, f: impl Fn(usize, &mut dyn Decider) -> T + Sync) -> Result<Vec<T>, String> {
+    pub fn map<T: Send>(
+        &self,
+        jobs: usize,
+        decider: &mut dyn Decider,
+        f: impl Fn(usize, &mut dyn Decider) -> T + Sync,
+    ) -> Result<Vec<T>, String> {
         let threads = self.threads.clamp(1, jobs.max(1));
         let mut forks: Vec<Box<dyn Decider>> = (1..threads).map(|_| decider.fork()).collect::<Result<_, _>>()?;
         let next = AtomicUsize::new(0);
@@ -66,7 +71,10 @@ impl Runner<'_> {
             work(decider);
         });
         let results = results.into_inner().unwrap_or_else(|p| p.into_inner());
-        results.into_iter().collect::<Option<Vec<T>>>().ok_or_else(|| "a worker thread stopped before its job finished".to_string())
+        results
+            .into_iter()
+            .collect::<Option<Vec<T>>>()
+            .ok_or_else(|| "a worker thread stopped before its job finished".to_string())
     }
 }
 
@@ -75,7 +83,13 @@ fn replication(s: &Scenario, params: &Assignment, seed: u64, decider: &mut dyn D
     let stream = Stream::draw(s, seed);
     Design::ALL
         .into_iter()
-        .map(|d| Row { scenario: s.name.clone(), design: d, params: params.clone(), seed, metrics: sim::run(s, &stream, d, decider) })
+        .map(|d| Row {
+            scenario: s.name.clone(),
+            design: d,
+            params: params.clone(),
+            seed,
+            metrics: sim::run(s, &stream, d, decider),
+        })
         .collect()
 }
 
@@ -83,7 +97,10 @@ fn replication(s: &Scenario, params: &Assignment, seed: u64, decider: &mut dyn D
 pub fn compare(scenarios: &[Scenario], seed: u64, replications: u64, decider: &mut dyn Decider) -> Vec<Row> {
     let jobs = scenarios.len() * replications as usize;
     // One thread forks nothing, so this cannot fail.
-    Runner::default().map(jobs, decider, |j, d| job(scenarios, seed, replications, j, d)).map(|v| v.concat()).unwrap_or_default()
+    Runner::default()
+        .map(jobs, decider, |j, d| job(scenarios, seed, replications, j, d))
+        .map(|v| v.concat())
+        .unwrap_or_default()
 }
 
 fn job(scenarios: &[Scenario], seed: u64, replications: u64, j: usize, d: &mut dyn Decider) -> Vec<Row> {
@@ -92,7 +109,13 @@ fn job(scenarios: &[Scenario], seed: u64, replications: u64, j: usize, d: &mut d
 }
 
 /// [`compare`] over the runner's threads.
-pub fn compare_with(runner: &Runner<'_>, scenarios: &[Scenario], seed: u64, replications: u64, decider: &mut dyn Decider) -> Result<Vec<Row>, String> {
+pub fn compare_with(
+    runner: &Runner<'_>,
+    scenarios: &[Scenario],
+    seed: u64,
+    replications: u64,
+    decider: &mut dyn Decider,
+) -> Result<Vec<Row>, String> {
     let jobs = scenarios.len() * replications as usize;
     Ok(runner.map(jobs, decider, |j, d| job(scenarios, seed, replications, j, d))?.concat())
 }
@@ -125,7 +148,14 @@ pub fn sweep(
 
 /// JIT's failed tasks per replication with the TTL set to `ttl_s` (the report's short-TTL
 /// check), on the same streams as the main run.
-pub fn jit_failed_tasks(runner: &Runner<'_>, s: &Scenario, ttl_s: u64, seed: u64, replications: u64, decider: &mut dyn Decider) -> Result<Vec<f64>, String> {
+pub fn jit_failed_tasks(
+    runner: &Runner<'_>,
+    s: &Scenario,
+    ttl_s: u64,
+    seed: u64,
+    replications: u64,
+    decider: &mut dyn Decider,
+) -> Result<Vec<f64>, String> {
     let mut short = s.clone();
     short.design.ttl_s = ttl_s;
     runner.map(replications as usize, decider, |r, d| {

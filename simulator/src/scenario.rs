@@ -198,7 +198,13 @@ pub struct DesignParams {
 
 impl Default for DesignParams {
     fn default() -> Self {
-        DesignParams { rotation_period_s: 30 * 86_400, rotation_grace_s: 3600, rotation_by_protocol: BTreeMap::new(), ttl_s: 900, refresh_before_s: 0 }
+        DesignParams {
+            rotation_period_s: 30 * 86_400,
+            rotation_grace_s: 3600,
+            rotation_by_protocol: BTreeMap::new(),
+            ttl_s: 900,
+            refresh_before_s: 0,
+        }
     }
 }
 
@@ -266,7 +272,11 @@ impl Scenario {
     /// Impossible parameters are refused with a reason.
     pub fn check(&self) -> Result<(), String> {
         let prob = |name: &str, v: f64| {
-            if (0.0..=1.0).contains(&v) { Ok(()) } else { Err(format!("`breach.{name}` is {v}; a probability is between 0 and 1")) }
+            if (0.0..=1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(format!("`breach.{name}` is {v}; a probability is between 0 and 1"))
+            }
         };
         if !(self.horizon_hours > 0.0 && self.horizon_hours <= 24.0 * 366.0) {
             return Err(format!("`horizon_hours` is {}; it must be above 0 and at most a year", self.horizon_hours));
@@ -277,7 +287,10 @@ impl Scenario {
         prob("offboarded_live_rate", self.breach.offboarded_live_rate)?;
         prob("remediation_rate", self.breach.remediation_rate)?;
         if !(self.breach.time_to_exploit_s >= 0.0 && self.breach.time_to_exploit_s.is_finite()) {
-            return Err(format!("`breach.time_to_exploit_s` is {}; it must be 0 or more", self.breach.time_to_exploit_s));
+            return Err(format!(
+                "`breach.time_to_exploit_s` is {}; it must be 0 or more",
+                self.breach.time_to_exploit_s
+            ));
         }
         if self.design.ttl_s == 0 {
             return Err("`design.ttl_s` is 0; a credential must live at least a second".into());
@@ -294,7 +307,11 @@ impl Scenario {
                 self.design.refresh_before_s, self.design.ttl_s
             ));
         }
-        for (name, v) in [("issue_us", self.cost.issue_us), ("present_us", self.cost.present_us), ("vault_fetch_us", self.cost.vault_fetch_us)] {
+        for (name, v) in [
+            ("issue_us", self.cost.issue_us),
+            ("present_us", self.cost.present_us),
+            ("vault_fetch_us", self.cost.vault_fetch_us),
+        ] {
             if !(v >= 0.0 && v.is_finite()) {
                 return Err(format!("`cost.{name}` is {v}; a cost is 0 or more"));
             }
@@ -325,7 +342,10 @@ impl Scenario {
         }
         for w in &self.workflows {
             if !(w.rate_per_hour >= 0.0 && w.rate_per_hour.is_finite()) {
-                return Err(format!("workflow `{}`: `rate_per_hour` is {}; it must be 0 or more", w.name, w.rate_per_hour));
+                return Err(format!(
+                    "workflow `{}`: `rate_per_hour` is {}; it must be 0 or more",
+                    w.name, w.rate_per_hour
+                ));
             }
             if w.steps.is_empty() {
                 return Err(format!("workflow `{}` has no `[[workflow.step]]`", w.name));
@@ -335,7 +355,10 @@ impl Scenario {
                     return Err(format!("workflow `{}`: step agent `{}` is not an `[[agent]]`", w.name, s.agent));
                 }
                 if !resources.contains(s.resource.as_str()) {
-                    return Err(format!("workflow `{}`: step resource `{}` is not a `[[resource]]`", w.name, s.resource));
+                    return Err(format!(
+                        "workflow `{}`: step resource `{}` is not a `[[resource]]`",
+                        w.name, s.resource
+                    ));
                 }
                 let r = self.resources.iter().find(|r| r.uid == s.resource);
                 if r.is_some_and(|r| !r.actions.contains(&s.action)) {

@@ -27,7 +27,8 @@ pub enum Design {
 }
 
 impl Design {
-    pub const ALL: [Design; 6] = [Design::Static, Design::RotationOnly, Design::Vaulted, Design::LeastPrivilege, Design::Jit, Design::Writ];
+    pub const ALL: [Design; 6] =
+        [Design::Static, Design::RotationOnly, Design::Vaulted, Design::LeastPrivilege, Design::Jit, Design::Writ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -208,7 +209,10 @@ impl Stream {
         let hijacks = s
             .agents
             .iter()
-            .map(|_| (rng.r#gen::<f64>() < s.breach.hijack_rate).then(|| (rng.gen_range(0..horizon.max(1)), s.breach.hijack_duration_s)))
+            .map(|_| {
+                (rng.r#gen::<f64>() < s.breach.hijack_rate)
+                    .then(|| (rng.gen_range(0..horizon.max(1)), s.breach.hijack_duration_s))
+            })
             .collect();
         let offboarded = s
             .agents
@@ -220,7 +224,9 @@ impl Stream {
             .collect();
         // Tasks an offboarded agent would own after it left do not run.
         let owner = |t: &Task| s.agents.iter().position(|a| a.id == s.workflows[t.workflow].steps[0].agent);
-        let gone = |t: &Task| owner(t).and_then(|i| s.agents[i].offboarded_at_hours).is_some_and(|h| t.start >= (h * 3600.0) as u64);
+        let gone = |t: &Task| {
+            owner(t).and_then(|i| s.agents[i].offboarded_at_hours).is_some_and(|h| t.start >= (h * 3600.0) as u64)
+        };
         tasks.retain(|t| !gone(t));
         // Drawn last, so the draws above are the same whatever this rate is.
         let remediated = exposures.iter().map(|_| rng.r#gen::<f64>() < s.breach.remediation_rate).collect();
@@ -314,7 +320,8 @@ struct World {
 
 impl World {
     fn new(s: &Scenario) -> World {
-        let pairs: Vec<(usize, String)> = s.resources.iter().enumerate().flat_map(|(i, r)| r.actions.iter().map(move |a| (i, a.clone()))).collect();
+        let pairs: Vec<(usize, String)> =
+            s.resources.iter().enumerate().flat_map(|(i, r)| r.actions.iter().map(move |a| (i, a.clone()))).collect();
         let agent = |id: &str| s.agents.iter().position(|a| a.id == id).unwrap_or(0);
         let pair = |st: &crate::scenario::Step| {
             let ri = s.resources.iter().position(|r| r.uid == st.resource).unwrap_or(0);
@@ -336,7 +343,13 @@ impl World {
                 agents
                     .into_iter()
                     .map(|a| {
-                        let scope: BTreeSet<usize> = w.steps.iter().zip(&step_pair[wi]).filter(|(st, _)| agent(&st.agent) == a).map(|(_, p)| *p).collect();
+                        let scope: BTreeSet<usize> = w
+                            .steps
+                            .iter()
+                            .zip(&step_pair[wi])
+                            .filter(|(st, _)| agent(&st.agent) == a)
+                            .map(|(_, p)| *p)
+                            .collect();
                         (a, scope.into_iter().collect::<Vec<_>>().into())
                     })
                     .collect()
@@ -371,14 +384,24 @@ impl World {
 
     /// The pairs the workflows of `agents` need.
     fn needs(&self, agents: &[usize]) -> Vec<usize> {
-        let set: BTreeSet<usize> = self.task_agents.iter().flatten().filter(|(a, _)| agents.contains(a)).flat_map(|(_, sc)| sc.iter().copied()).collect();
+        let set: BTreeSet<usize> = self
+            .task_agents
+            .iter()
+            .flatten()
+            .filter(|(a, _)| agents.contains(a))
+            .flat_map(|(_, sc)| sc.iter().copied())
+            .collect();
         set.into_iter().collect()
     }
 }
 
 /// The attacker's intent context: exfiltration goes to an external destination.
 fn attack_context(s: &Scenario) -> String {
-    if s.breach.exfiltrate { r#"{"destination":{"host":"paste.attacker.example","external":true}}"#.into() } else { String::new() }
+    if s.breach.exfiltrate {
+        r#"{"destination":{"host":"paste.attacker.example","external":true}}"#.into()
+    } else {
+        String::new()
+    }
 }
 
 /// One replication under one design: a discrete-event queue over integer seconds.
@@ -444,7 +467,8 @@ impl Engine<'_> {
     }
 
     fn hijacker(&self, holder: usize, now: Time) -> Option<usize> {
-        let members: &[usize] = if self.design.per_task() { std::slice::from_ref(&holder) } else { &self.w.members[holder] };
+        let members: &[usize] =
+            if self.design.per_task() { std::slice::from_ref(&holder) } else { &self.w.members[holder] };
         members.iter().copied().find(|a| self.hijacked[*a].is_some_and(|end| now < end))
     }
 
@@ -568,7 +592,13 @@ impl Engine<'_> {
             }
         }
         self.latency_us += self.s.cost.issue_us;
-        let cred = Cred { scope, from: now, until: now.saturating_add(self.s.design.ttl_s), bound: self.design == Design::Writ, task: Some(ti) };
+        let cred = Cred {
+            scope,
+            from: now,
+            until: now.saturating_add(self.s.design.ttl_s),
+            bound: self.design == Design::Writ,
+            task: Some(ti),
+        };
         let c = self.new_cred(agent, cred);
         self.task_creds[ti].push((agent, c));
         self.given(agent, c, now);
@@ -622,20 +652,34 @@ impl Engine<'_> {
         }
         if !self.design.per_task() {
             for h in 0..self.w.members.len() {
-                let scope = if self.design == Design::LeastPrivilege { self.w.needs(&self.w.members[h]) } else { self.w.all() };
+                let scope =
+                    if self.design == Design::LeastPrivilege { self.w.needs(&self.w.members[h]) } else { self.w.all() };
                 // Rotation designs: one credential per protocol, each on its own period.
                 let groups: Vec<(Vec<usize>, Time)> = if self.design.rotates() {
-                    let protocols: BTreeSet<&str> = scope.iter().map(|p| s.resources[self.w.pairs[*p].0].protocol.as_str()).collect();
+                    let protocols: BTreeSet<&str> =
+                        scope.iter().map(|p| s.resources[self.w.pairs[*p].0].protocol.as_str()).collect();
                     protocols
                         .into_iter()
-                        .map(|proto| (scope.iter().copied().filter(|p| s.resources[self.w.pairs[*p].0].protocol == proto).collect(), s.design.rotation_period(proto)))
+                        .map(|proto| {
+                            (
+                                scope
+                                    .iter()
+                                    .copied()
+                                    .filter(|p| s.resources[self.w.pairs[*p].0].protocol == proto)
+                                    .collect(),
+                                s.design.rotation_period(proto),
+                            )
+                        })
                         .collect()
                 } else {
                     vec![(scope, Time::MAX)]
                 };
                 for (g, (scope, period)) in groups.into_iter().enumerate() {
                     let scope: std::rc::Rc<[usize]> = scope.into();
-                    let c = self.new_cred(h, Cred { scope: scope.clone(), from: 0, until: Time::MAX, bound: false, task: None });
+                    let c = self.new_cred(
+                        h,
+                        Cred { scope: scope.clone(), from: 0, until: Time::MAX, bound: false, task: None },
+                    );
                     self.current[h].push((c, scope, period));
                     if self.design.rotates() {
                         self.at_within(period, Ev::Rotate(h, g));
@@ -817,7 +861,13 @@ pub fn run(s: &Scenario, stream: &Stream, design: Design, decider: &mut dyn Deci
 }
 
 /// [`run`], recording every attacker use and every credential end into `trace`.
-pub fn run_traced(s: &Scenario, stream: &Stream, design: Design, decider: &mut dyn Decider, trace: Option<&mut Trace>) -> Metrics {
+pub fn run_traced(
+    s: &Scenario,
+    stream: &Stream,
+    design: Design,
+    decider: &mut dyn Decider,
+    trace: Option<&mut Trace>,
+) -> Metrics {
     let w = World::new(s);
     let holders = if design.per_task() { s.agents.len() } else { w.members.len() };
     let mut e = Engine {

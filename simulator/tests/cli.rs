@@ -25,7 +25,18 @@ fn compare_writes_results_report_plots_and_timing_reproducibly() {
     let payroll = scenario("payroll.toml");
     let (a, b) = (tmp("a"), tmp("b"));
     for (out, threads) in [(&a, "1"), (&b, "2")] {
-        let o = sim(&["compare", payroll.to_str().unwrap(), "--engine", "native", "--replications", "3", "--threads", threads, "--out", out.to_str().unwrap()]);
+        let o = sim(&[
+            "compare",
+            payroll.to_str().unwrap(),
+            "--engine",
+            "native",
+            "--replications",
+            "3",
+            "--threads",
+            threads,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let stdout = String::from_utf8(o.stdout).unwrap();
         assert!(stdout.contains("1 scenarios × 6 designs × 3 replications, seed 42"));
@@ -64,7 +75,8 @@ fn sweep_writes_the_grid_and_its_pareto_plot() {
     assert_eq!(csv.lines().count(), 1 + 4 * 6 * 2);
     let svg = std::fs::read_to_string(out.join("pareto-payroll.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("seed 42 (ChaCha8), 2 replications"));
-    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("sweep-summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("sweep-summary.json")).unwrap()).unwrap();
     assert_eq!(summary["seed"], 42);
     assert_eq!(summary["cells"].as_array().map(Vec::len), Some(4 * 6));
 }
@@ -79,7 +91,16 @@ fn bad_input_is_refused_with_where_and_why() {
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8(o.stderr).unwrap();
     assert!(err.contains("bad.toml line 2 `horizon_hours = \"soon\"`"), "{err}");
-    let o = sim(&["sweep", scenario("payroll.toml").to_str().unwrap(), "--engine", "native", "--param", "ttl=0", "--out", dir.to_str().unwrap()]);
+    let o = sim(&[
+        "sweep",
+        scenario("payroll.toml").to_str().unwrap(),
+        "--engine",
+        "native",
+        "--param",
+        "ttl=0",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8(o.stderr).unwrap().contains("`design.ttl_s` is 0"));
     let o = sim(&["sweep", "--engine", "native", "--param", "hijack=1.5", "--out", dir.to_str().unwrap()]);
@@ -106,14 +127,23 @@ fn bench_prints_decisions_per_second_for_both_engines() {
 fn the_writ_design_decides_with_the_policies_given() {
     let writ_blast = |extra: Option<&str>| {
         let out = tmp(if extra.is_some() { "strict" } else { "pack" });
-        let mut args = vec!["compare".to_string(), scenario("browser-agent.toml").display().to_string(), "--engine".into(), "native".into()];
+        let mut args = vec![
+            "compare".to_string(),
+            scenario("browser-agent.toml").display().to_string(),
+            "--engine".into(),
+            "native".into(),
+        ];
         args.extend(["--replications".into(), "10".into(), "--out".into(), out.display().to_string()]);
         if let Some(extra) = extra {
             // The shipped pack plus one policy: nothing at all to external destinations.
             let dir = out.join("policies");
             std::fs::create_dir_all(&dir).unwrap();
             let pack = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
-            for f in std::fs::read_dir(&pack).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "cedar")) {
+            for f in std::fs::read_dir(&pack)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|e| e == "cedar"))
+            {
                 std::fs::copy(&f, dir.join(f.file_name().unwrap())).unwrap();
             }
             std::fs::write(dir.join("zz-strict.cedar"), extra).unwrap();
@@ -125,7 +155,10 @@ fn the_writ_design_decides_with_the_policies_given() {
         let o = sim(&args);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
-        assert_eq!((v["rng"].as_str(), v["seed"].as_u64(), v["replications"].as_u64()), (Some("ChaCha8"), Some(42), Some(10)));
+        assert_eq!(
+            (v["rng"].as_str(), v["seed"].as_u64(), v["replications"].as_u64()),
+            (Some("ChaCha8"), Some(42), Some(10))
+        );
         v["scenarios"]["browser-agent"]["writ"]["blast_radius"]["mean"].as_f64().unwrap()
     };
     let strict = r#"@id("nothing-external") forbid(principal, action, resource) when { context has destination && context.destination.external };"#;
@@ -135,7 +168,15 @@ fn the_writ_design_decides_with_the_policies_given() {
     let bad = tmp("badpolicy");
     std::fs::create_dir_all(&bad).unwrap();
     std::fs::write(bad.join("x.cedar"), "permit(principal, action, resource) when {").unwrap();
-    let o = sim(&["compare", "--engine", "native", "--policies", bad.join("x.cedar").to_str().unwrap(), "--out", bad.to_str().unwrap()]);
+    let o = sim(&[
+        "compare",
+        "--engine",
+        "native",
+        "--policies",
+        bad.join("x.cedar").to_str().unwrap(),
+        "--out",
+        bad.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8(o.stderr).unwrap().contains("policies: policy: policies do not parse"));
 }

@@ -76,8 +76,16 @@ fn hand_computed_metrics_with_no_tasks() {
             Design::LeastPrivilege => (1, 4, 10, 2),
             Design::Jit | Design::Writ => (0, 0, 0, 0),
         };
-        assert_eq!((m.blast_radius, m.blast_radius_weighted, m.records_touched, m.leaks), (radius, weighted, records, leaks), "{design:?}");
-        assert_eq!(m.credentials_issued, if matches!(design, Design::Jit | Design::Writ) { 0 } else { 2 }, "{design:?}");
+        assert_eq!(
+            (m.blast_radius, m.blast_radius_weighted, m.records_touched, m.leaks),
+            (radius, weighted, records, leaks),
+            "{design:?}"
+        );
+        assert_eq!(
+            m.credentials_issued,
+            if matches!(design, Design::Jit | Design::Writ) { 0 } else { 2 },
+            "{design:?}"
+        );
         assert_eq!((m.tasks, m.failed_tasks, m.policy_decisions, m.rotations), (0, 0, 0, 0), "{design:?}");
         if leaks > 0 {
             // Never-expiring secrets stay usable from exposure to the end of the horizon.
@@ -166,7 +174,9 @@ proptest! {
 #[test]
 fn offboarded_credentials_stay_live_only_when_forgotten() {
     let with = |live: f64| {
-        let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/offboarded.toml")).unwrap();
+        let text =
+            std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/offboarded.toml"))
+                .unwrap();
         let mut s = Scenario::parse(&text, "offboarded.toml").unwrap();
         s.breach.offboarded_live_rate = live;
         s.breach.exposure_rate = 1.0;
@@ -188,8 +198,14 @@ fn offboarded_credentials_stay_live_only_when_forgotten() {
         revoked = (revoked.0 + r.leaks, revoked.1 + r.blast_radius);
         writ += sim::run(&live, &Stream::draw(&live, seed), Design::Writ, &mut d).blast_radius;
     }
-    assert!(forgotten.0 > revoked.0 && forgotten.1 > revoked.1, "a forgotten secret leaks and reaches more: {forgotten:?} vs {revoked:?}");
-    assert!(writ < revoked.1, "per-task, bound credentials reach less than even a revoked static secret: {writ} vs {revoked:?}");
+    assert!(
+        forgotten.0 > revoked.0 && forgotten.1 > revoked.1,
+        "a forgotten secret leaks and reaches more: {forgotten:?} vs {revoked:?}"
+    );
+    assert!(
+        writ < revoked.1,
+        "per-task, bound credentials reach less than even a revoked static secret: {writ} vs {revoked:?}"
+    );
 }
 
 #[test]
@@ -217,7 +233,9 @@ fn the_report_states_each_claim_with_its_numbers() {
     for s in &scenarios {
         assert!(report.contains(&format!("### {}", s.name)));
     }
-    let verdicts = report.matches("**holds**").count() + report.matches("**does not hold** in this run").count() + report.matches("**not testable here**").count();
+    let verdicts = report.matches("**holds**").count()
+        + report.matches("**does not hold** in this run").count()
+        + report.matches("**not testable here**").count();
     assert_eq!(verdicts, 3 * scenarios.len());
     assert_eq!(report.matches("```").count(), 2, "one fenced table block");
     // The payroll run: a 60 s TTL fails tasks whose second step comes at 120 s.
@@ -226,7 +244,9 @@ fn the_report_states_each_claim_with_its_numbers() {
     assert!(payroll.split("###").nth(1).unwrap().contains("Very short TTLs raise failed tasks: **holds**"));
     // One-step tasks cannot outlive even a 60 s credential: said so, not counted as failing.
     let offboarded = &report[report.find("### offboarded").unwrap()..];
-    assert!(offboarded.split("###").nth(1).unwrap().contains("Very short TTLs raise failed tasks: **not testable here**"));
+    assert!(
+        offboarded.split("###").nth(1).unwrap().contains("Very short TTLs raise failed tasks: **not testable here**")
+    );
 }
 
 proptest! {
@@ -314,7 +334,9 @@ fn secrets_found_on_a_compromised_resource_are_the_next_hop() {
     let v = sim::run(&s, &stream, Design::Vaulted, &mut d);
     assert_eq!((v.blast_radius, v.lateral_hops, v.leaks), (4, 0, 1));
     // Without the stored copy the hop disappears.
-    let alone = Scenario::parse(&LATERAL.replace("holds = [\"spiffe://acme.example/agent/payroll\"]", ""), "alone.toml").unwrap();
+    let alone =
+        Scenario::parse(&LATERAL.replace("holds = [\"spiffe://acme.example/agent/payroll\"]", ""), "alone.toml")
+            .unwrap();
     let lp = sim::run(&alone, &Stream::draw(&alone, 1), Design::LeastPrivilege, &mut d);
     assert_eq!((lp.blast_radius, lp.lateral_hops, lp.leaks), (1, 0, 1));
 }
@@ -326,7 +348,10 @@ fn a_shared_account_pools_scopes_and_outlives_offboarding() {
         "id = \"spiffe://acme.example/agent/payroll\"\ncopies = 0",
         "id = \"spiffe://acme.example/agent/payroll\"\ncopies = 0\naccount = \"svc\"\noffboarded_at_hours = 0",
     );
-    let text = text.replace("id = \"spiffe://acme.example/agent/browser\"\n", "id = \"spiffe://acme.example/agent/browser\"\naccount = \"svc\"\n");
+    let text = text.replace(
+        "id = \"spiffe://acme.example/agent/browser\"\n",
+        "id = \"spiffe://acme.example/agent/browser\"\naccount = \"svc\"\n",
+    );
     let mut s = Scenario::parse(&text, "shared.toml").unwrap();
     s.breach.offboarded_live_rate = 0.0; // the leaver's secret would be revoked…
     let stream = Stream::draw(&s, 1);
@@ -483,17 +508,27 @@ fn a_sweep_runs_every_combination_on_the_same_draws() {
     let params = [writ_sim::params::parse("ttl=60,900").unwrap(), writ_sim::params::parse("rotation=1h,1d").unwrap()];
     let grid = writ_sim::params::grid(&params).unwrap();
     let mut d = Native::new().unwrap();
-    let rows = writ_sim::run::sweep(&writ_sim::Runner::default(), std::slice::from_ref(&s), &grid, 3, 2, &mut d).unwrap();
+    let rows =
+        writ_sim::run::sweep(&writ_sim::Runner::default(), std::slice::from_ref(&s), &grid, 3, 2, &mut d).unwrap();
     assert_eq!(rows.len(), 4 * 6 * 2);
     let csv = writ_sim::csv(&rows);
     assert!(csv.starts_with("scenario,design,ttl,rotation,seed,blast_radius,"), "{}", &csv[..80]);
     assert!(csv.contains("\ntiny,jit,60,3600,"));
     // Static ignores both parameters: the same draws give it the same numbers in every cell.
-    let statics: Vec<_> = rows.iter().filter(|r| r.design == Design::Static && r.seed == rows[0].seed).map(|r| r.metrics.clone()).collect();
+    let statics: Vec<_> = rows
+        .iter()
+        .filter(|r| r.design == Design::Static && r.seed == rows[0].seed)
+        .map(|r| r.metrics.clone())
+        .collect();
     assert_eq!(statics.len(), 4);
     assert!(statics.windows(2).all(|w| w[0] == w[1]));
     // A 60 s TTL fails the task whose second step comes at 600 s; 900 s does not.
-    let failed = |ttl: f64| rows.iter().filter(|r| r.design == Design::Jit && r.params.get(writ_sim::params::Param::Ttl) == Some(ttl)).map(|r| r.metrics.failed_tasks).sum::<u64>();
+    let failed = |ttl: f64| {
+        rows.iter()
+            .filter(|r| r.design == Design::Jit && r.params.get(writ_sim::params::Param::Ttl) == Some(ttl))
+            .map(|r| r.metrics.failed_tasks)
+            .sum::<u64>()
+    };
     assert!(failed(60.0) > 0 && failed(900.0) == 0);
     // Impossible values are refused with the reason before anything runs.
     let zero = writ_sim::params::grid(&[writ_sim::params::parse("ttl=0").unwrap()]).unwrap();

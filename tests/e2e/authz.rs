@@ -24,7 +24,17 @@ struct Case {
     ttl: u32,
 }
 
-const fn case(name: &'static str, who: &'static str, action: &'static str, resource: &'static str, task: &'static str, context: &'static str, allow: bool, reasons: &'static [&'static str], ttl: u32) -> Case {
+const fn case(
+    name: &'static str,
+    who: &'static str,
+    action: &'static str,
+    resource: &'static str,
+    task: &'static str,
+    context: &'static str,
+    allow: bool,
+    reasons: &'static [&'static str],
+    ttl: u32,
+) -> Case {
     Case { name, who, expires_in: 3600, action, resource, task, context, allow, reasons, ttl }
 }
 
@@ -34,39 +44,242 @@ const APPROVED: &str = r#"{"approval":{"approver":"alice@acme.example","ticket":
 
 const TABLE: &[Case] = &[
     // payroll-read-in-task
-    case("payroll reads a record of its task", PAYROLL, "read", r#"PayrollRecord::"run-42/emp-7""#, "run-42", "", true, &["payroll-read-in-task"], 900),
-    case("payroll reads a record of another task", PAYROLL, "read", r#"PayrollRecord::"run-43/emp-7""#, "run-42", "", false, &[], 0),
+    case(
+        "payroll reads a record of its task",
+        PAYROLL,
+        "read",
+        r#"PayrollRecord::"run-42/emp-7""#,
+        "run-42",
+        "",
+        true,
+        &["payroll-read-in-task"],
+        900,
+    ),
+    case(
+        "payroll reads a record of another task",
+        PAYROLL,
+        "read",
+        r#"PayrollRecord::"run-43/emp-7""#,
+        "run-42",
+        "",
+        false,
+        &[],
+        0,
+    ),
     case("payroll reads with no task", PAYROLL, "read", r#"PayrollRecord::"run-42/emp-7""#, "", "", false, &[], 0),
-    case("a non-payroll agent reads payroll", BROWSER, "read", r#"PayrollRecord::"run-42/emp-7""#, "run-42", "", false, &[], 0),
+    case(
+        "a non-payroll agent reads payroll",
+        BROWSER,
+        "read",
+        r#"PayrollRecord::"run-42/emp-7""#,
+        "run-42",
+        "",
+        false,
+        &[],
+        0,
+    ),
     // no-high-sensitivity-external (and analyst-internal-data)
-    case("analyst sends internal data outside", BROWSER, "send", r#"Dataset::"sales-summary""#, "t1", EXTERNAL, true, &["analyst-internal-data"], 1800),
-    case("payroll record read for an external destination", PAYROLL, "read", r#"PayrollRecord::"run-42/emp-7""#, "run-42", EXTERNAL, false, &["no-high-sensitivity-external"], 0),
-    case("payroll record read for an internal destination", PAYROLL, "read", r#"PayrollRecord::"run-42/emp-7""#, "run-42", INTERNAL, true, &["payroll-read-in-task"], 900),
+    case(
+        "analyst sends internal data outside",
+        BROWSER,
+        "send",
+        r#"Dataset::"sales-summary""#,
+        "t1",
+        EXTERNAL,
+        true,
+        &["analyst-internal-data"],
+        1800,
+    ),
+    case(
+        "payroll record read for an external destination",
+        PAYROLL,
+        "read",
+        r#"PayrollRecord::"run-42/emp-7""#,
+        "run-42",
+        EXTERNAL,
+        false,
+        &["no-high-sensitivity-external"],
+        0,
+    ),
+    case(
+        "payroll record read for an internal destination",
+        PAYROLL,
+        "read",
+        r#"PayrollRecord::"run-42/emp-7""#,
+        "run-42",
+        INTERNAL,
+        true,
+        &["payroll-read-in-task"],
+        900,
+    ),
     case("analyst reads restricted data", BROWSER, "read", r#"Dataset::"customer-pii""#, "t1", "", false, &[], 0),
     // tool-allow-list
-    case("browser agent invokes a listed tool", BROWSER, "invoke", r#"Tool::"browser""#, "t1", "", true, &["tool-allow-list"], 600),
+    case(
+        "browser agent invokes a listed tool",
+        BROWSER,
+        "invoke",
+        r#"Tool::"browser""#,
+        "t1",
+        "",
+        true,
+        &["tool-allow-list"],
+        600,
+    ),
     case("browser agent invokes an unlisted tool", BROWSER, "invoke", r#"Tool::"payroll-db""#, "t1", "", false, &[], 0),
-    case("agent without a tool list invokes a tool", PAYROLL, "invoke", r#"Tool::"web-search""#, "t1", "", false, &[], 0),
-    case("listed tool sending restricted data outside", BROWSER, "invoke", r#"Tool::"payroll-db""#, "t1", EXTERNAL, false, &["no-high-sensitivity-external"], 0),
+    case(
+        "agent without a tool list invokes a tool",
+        PAYROLL,
+        "invoke",
+        r#"Tool::"web-search""#,
+        "t1",
+        "",
+        false,
+        &[],
+        0,
+    ),
+    case(
+        "listed tool sending restricted data outside",
+        BROWSER,
+        "invoke",
+        r#"Tool::"payroll-db""#,
+        "t1",
+        EXTERNAL,
+        false,
+        &["no-high-sensitivity-external"],
+        0,
+    ),
     // ci-deploy-non-production
-    case("ci deploys to staging", CI, "deploy", r#"Environment::"staging""#, "build-9", "", true, &["ci-deploy-non-production"], 1200),
+    case(
+        "ci deploys to staging",
+        CI,
+        "deploy",
+        r#"Environment::"staging""#,
+        "build-9",
+        "",
+        true,
+        &["ci-deploy-non-production"],
+        1200,
+    ),
     case("ci deploys to production", CI, "deploy", r#"Environment::"production""#, "build-9", "", false, &[], 0),
-    Case { expires_in: 120, ..case("ci deploys with an identity about to expire", CI, "deploy", r#"Environment::"staging""#, "build-9", "", false, &[], 0) },
+    Case {
+        expires_in: 120,
+        ..case(
+            "ci deploys with an identity about to expire",
+            CI,
+            "deploy",
+            r#"Environment::"staging""#,
+            "build-9",
+            "",
+            false,
+            &[],
+            0,
+        )
+    },
     // delegate-same-domain
-    case("broker delegates within its domain", BROKER, "delegate", r#"Agent::"spiffe://acme.example/agent/sub-1""#, "pipeline-1", "", true, &["delegate-same-domain"], 900),
-    case("broker delegates to another domain", BROKER, "delegate", r#"Agent::"spiffe://evil.example/agent/x""#, "pipeline-1", "", false, &[], 0),
-    case("a non-broker delegates", PAYROLL, "delegate", r#"Agent::"spiffe://acme.example/agent/sub-1""#, "run-42", "", false, &[], 0),
+    case(
+        "broker delegates within its domain",
+        BROKER,
+        "delegate",
+        r#"Agent::"spiffe://acme.example/agent/sub-1""#,
+        "pipeline-1",
+        "",
+        true,
+        &["delegate-same-domain"],
+        900,
+    ),
+    case(
+        "broker delegates to another domain",
+        BROKER,
+        "delegate",
+        r#"Agent::"spiffe://evil.example/agent/x""#,
+        "pipeline-1",
+        "",
+        false,
+        &[],
+        0,
+    ),
+    case(
+        "a non-broker delegates",
+        PAYROLL,
+        "delegate",
+        r#"Agent::"spiffe://acme.example/agent/sub-1""#,
+        "run-42",
+        "",
+        false,
+        &[],
+        0,
+    ),
     // break-glass
-    case("on-call breaks glass with approval and reason", ONCALL, "break_glass", r#"Environment::"production""#, "inc-7", APPROVED, true, &["break-glass"], 900),
-    case("on-call breaks glass without approval", ONCALL, "break_glass", r#"Environment::"production""#, "inc-7", r#"{"reason":"because"}"#, false, &[], 0),
-    case("on-call breaks glass with an empty reason", ONCALL, "break_glass", r#"Environment::"production""#, "inc-7", r#"{"approval":{"approver":"alice","ticket":"INC-7"},"reason":""}"#, false, &[], 0),
-    case("a non-on-call agent breaks glass", CI, "break_glass", r#"Environment::"production""#, "inc-7", APPROVED, false, &[], 0),
+    case(
+        "on-call breaks glass with approval and reason",
+        ONCALL,
+        "break_glass",
+        r#"Environment::"production""#,
+        "inc-7",
+        APPROVED,
+        true,
+        &["break-glass"],
+        900,
+    ),
+    case(
+        "on-call breaks glass without approval",
+        ONCALL,
+        "break_glass",
+        r#"Environment::"production""#,
+        "inc-7",
+        r#"{"reason":"because"}"#,
+        false,
+        &[],
+        0,
+    ),
+    case(
+        "on-call breaks glass with an empty reason",
+        ONCALL,
+        "break_glass",
+        r#"Environment::"production""#,
+        "inc-7",
+        r#"{"approval":{"approver":"alice","ticket":"INC-7"},"reason":""}"#,
+        false,
+        &[],
+        0,
+    ),
+    case(
+        "a non-on-call agent breaks glass",
+        CI,
+        "break_glass",
+        r#"Environment::"production""#,
+        "inc-7",
+        APPROVED,
+        false,
+        &[],
+        0,
+    ),
     // end-task, cut-off (revocation through the decision server)
     case("a broker ends a task", BROKER, "end_task", r#"Task::"pipeline-1""#, "", "", true, &["end-task"], 3600),
     case("on-call ends a task", ONCALL, "end_task", r#"Task::"run-42""#, "", "", true, &["end-task"], 3600),
     case("the payroll agent ends a task", PAYROLL, "end_task", r#"Task::"run-42""#, "", "", false, &[], 0),
-    case("on-call cuts an agent off", ONCALL, "cut_off", r#"Agent::"spiffe://acme.example/agent/browser""#, "", "", true, &["cut-off"], 3600),
-    case("a broker cuts an agent off", BROKER, "cut_off", r#"Agent::"spiffe://acme.example/agent/browser""#, "", "", false, &[], 0),
+    case(
+        "on-call cuts an agent off",
+        ONCALL,
+        "cut_off",
+        r#"Agent::"spiffe://acme.example/agent/browser""#,
+        "",
+        "",
+        true,
+        &["cut-off"],
+        3600,
+    ),
+    case(
+        "a broker cuts an agent off",
+        BROKER,
+        "cut_off",
+        r#"Agent::"spiffe://acme.example/agent/browser""#,
+        "",
+        "",
+        false,
+        &[],
+        0,
+    ),
 ];
 
 fn loaded(a: &mut dyn Attester) {
@@ -94,7 +307,12 @@ fn the_pack_table_both_ways() {
         let k = component.check(&who, &what, NOW);
         assert_eq!(n, k, "{}: native and component disagree", c.name);
         assert!(n.errors.is_empty(), "{}: {:?}", c.name, n.errors);
-        assert_eq!((n.allow, n.reasons.as_slice(), n.max_ttl_secs), (c.allow, &c.reasons.iter().map(|s| s.to_string()).collect::<Vec<_>>()[..], c.ttl), "{}", c.name);
+        assert_eq!(
+            (n.allow, n.reasons.as_slice(), n.max_ttl_secs),
+            (c.allow, &c.reasons.iter().map(|s| s.to_string()).collect::<Vec<_>>()[..], c.ttl),
+            "{}",
+            c.name
+        );
     }
 }
 
@@ -105,12 +323,26 @@ fn delegation_depth_is_bounded() {
     loaded(&mut n);
     let who = identity(BROKER, NOW + 3600);
     let to_sub = intent("delegate", r#"Agent::"spiffe://acme.example/agent/sub-1""#, "p", "");
-    for (depth, allow, reasons) in [(0, true, vec!["delegate-same-domain"]), (1, true, vec!["delegate-same-domain"]), (2, false, vec![]), (3, false, vec!["max-delegation-depth"])] {
+    for (depth, allow, reasons) in [
+        (0, true, vec!["delegate-same-domain"]),
+        (1, true, vec!["delegate-same-domain"]),
+        (2, false, vec![]),
+        (3, false, vec!["max-delegation-depth"]),
+    ] {
         let d = n.engine.check_at_depth(&who, &to_sub, NOW, depth);
-        assert_eq!((d.allow, d.reasons.iter().map(String::as_str).collect::<Vec<_>>()), (allow, reasons), "depth {depth}");
+        assert_eq!(
+            (d.allow, d.reasons.iter().map(String::as_str).collect::<Vec<_>>()),
+            (allow, reasons),
+            "depth {depth}"
+        );
     }
     // Three hops down, even a task-scoped payroll read is refused.
-    let d = n.engine.check_at_depth(&identity(PAYROLL, NOW + 3600), &intent("read", r#"PayrollRecord::"run-42/emp-7""#, "run-42", ""), NOW, 3);
+    let d = n.engine.check_at_depth(
+        &identity(PAYROLL, NOW + 3600),
+        &intent("read", r#"PayrollRecord::"run-42/emp-7""#, "run-42", ""),
+        NOW,
+        3,
+    );
     assert_eq!((d.allow, d.reasons), (false, vec!["max-delegation-depth".to_string()]));
 }
 
@@ -123,8 +355,21 @@ fn bad_requests_deny_with_the_error_listed() {
         ("context not JSON", intent("invoke", r#"Tool::"browser""#, "t", "{nope"), "context is not JSON"),
         ("context not an object", intent("invoke", r#"Tool::"browser""#, "t", "[1]"), "not a JSON object"),
         ("context key not in schema", intent("invoke", r#"Tool::"browser""#, "t", r#"{"mood":"happy"}"#), "context"),
-        ("context too deep", intent("invoke", r#"Tool::"browser""#, "t", &format!("{{\"reason\":{}1{}}}", "[".repeat(40), "]".repeat(40))), "nests"),
-        ("context too large", intent("invoke", r#"Tool::"browser""#, "t", &format!("{{\"reason\":\"{}\"}}", "x".repeat(70_000))), "over the cap"),
+        (
+            "context too deep",
+            intent(
+                "invoke",
+                r#"Tool::"browser""#,
+                "t",
+                &format!("{{\"reason\":{}1{}}}", "[".repeat(40), "]".repeat(40)),
+            ),
+            "nests",
+        ),
+        (
+            "context too large",
+            intent("invoke", r#"Tool::"browser""#, "t", &format!("{{\"reason\":\"{}\"}}", "x".repeat(70_000))),
+            "over the cap",
+        ),
     ];
     for (name, what, needle) in cases {
         let who = identity(BROWSER, NOW + 3600);
@@ -262,7 +507,8 @@ fn hot_reload_under_concurrent_checks_is_atomic() {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let total: (u32, u32) = workers.into_iter().map(|w| w.join().unwrap()).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+        let total: (u32, u32) =
+            workers.into_iter().map(|w| w.join().unwrap()).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
         assert!(total.0 + total.1 > 0);
     });
     // After the last reload (an allow set), every decision is from it.
@@ -282,7 +528,15 @@ fn every_decision_is_audited_once() {
     assert_eq!(ev.len(), 2);
     let e = &ev[0];
     assert_eq!(
-        (e.kind.as_str(), e.spiffe_id.as_deref(), e.task_id.as_deref(), e.action.as_deref(), e.resource.as_deref(), e.allow, e.time),
+        (
+            e.kind.as_str(),
+            e.spiffe_id.as_deref(),
+            e.task_id.as_deref(),
+            e.action.as_deref(),
+            e.resource.as_deref(),
+            e.allow,
+            e.time
+        ),
         ("authorize", Some(PAYROLL), Some("run-42"), Some("read"), Some(r#"PayrollRecord::"run-42/emp-7""#), true, NOW)
     );
     assert_eq!(e.reasons, vec!["payroll-read-in-task".to_string()]);
@@ -313,7 +567,10 @@ fn the_ttl_cap_is_configurable() {
         let what = intent(action, r#"X::"y""#, "t", "");
         let d = n.engine.check(&who, &what, NOW);
         c.writ.set_time(Some(NOW));
-        let k = c.writ.check(&writ_tests::attester::host_identity(&who), &writ_tests::attester::host_intent(&what)).unwrap();
+        let k = c
+            .writ
+            .check(&writ_tests::attester::host_identity(&who), &writ_tests::attester::host_intent(&what))
+            .unwrap();
         assert_eq!((d.max_ttl_secs, k.max_ttl_secs), (ttl, ttl), "{action}");
     }
 }
@@ -350,10 +607,23 @@ fn deep_expressions() {
     let who = identity(BROWSER, NOW + 3600);
     let what = intent("x", r#"X::"y""#, "t", "");
     // At the cap: the deepest shapes still evaluate inside the component without trapping.
-    let and_chain = format!("permit(principal, action, resource) when {{ {} }};", vec!["true"; MAX_POLICY_OPERATORS + 1].join(" && "));
-    let if_chain = format!("permit(principal, action, resource) when {{ {}true }};", "if false then false else ".repeat(MAX_POLICY_OPERATORS));
-    let nested_and = format!("permit(principal, action, resource) when {{ {}true{} && {} }};", "(".repeat(31), ")".repeat(31), vec!["true"; MAX_POLICY_OPERATORS].join(" && "));
-    for (name, p, allow) in [("and chain", &and_chain, true), ("if chain", &if_chain, true), ("nested and chain", &nested_and, true)] {
+    let and_chain = format!(
+        "permit(principal, action, resource) when {{ {} }};",
+        vec!["true"; MAX_POLICY_OPERATORS + 1].join(" && ")
+    );
+    let if_chain = format!(
+        "permit(principal, action, resource) when {{ {}true }};",
+        "if false then false else ".repeat(MAX_POLICY_OPERATORS)
+    );
+    let nested_and = format!(
+        "permit(principal, action, resource) when {{ {}true{} && {} }};",
+        "(".repeat(31),
+        ")".repeat(31),
+        vec!["true"; MAX_POLICY_OPERATORS].join(" && ")
+    );
+    for (name, p, allow) in
+        [("and chain", &and_chain, true), ("if chain", &if_chain, true), ("nested and chain", &nested_and, true)]
+    {
         let v = run_both(|a| {
             a.set_policies(p, None, None).unwrap_or_else(|e| panic!("{name}: {e}"));
             a.check(&who, &what, NOW)

@@ -23,15 +23,27 @@ fn bad_bundles_are_typed_errors() {
     rejects("example.org", b"", "malformed: empty bundle");
     rejects("example.org", b"hello", "malformed: bundle is neither");
     rejects("example.org", b"-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n", "malformed");
-    rejects("example.org", b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "malformed: no `CERTIFICATE`");
+    rejects(
+        "example.org",
+        b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        "malformed: no `CERTIFICATE`",
+    );
     rejects("example.org", &[0x30, 0x82, 0xff], "malformed: bad DER");
     rejects("example.org", &[0x30, 0x03, 1, 2, 3], "malformed: bad authority");
     rejects("example.org", b"{\"keys\": 3}", "malformed: bad SPIFFE bundle JSON");
     rejects("example.org", b"{\"keys\": []}", "malformed: bundle holds no certificate and no key");
     rejects("example.org", br#"{"keys":[{"kty":"EC","use":"x509-svid","x5c":[]}]}"#, "exactly one `x5c`");
     rejects("example.org", br#"{"keys":[{"kty":"EC","use":"jwt-svid","crv":"P-256","x":"AA","y":"AA"}]}"#, "no `kid`");
-    rejects("example.org", br#"{"keys":[{"kty":"EC","use":"jwt-svid","kid":"a","crv":"P-256","x":"AA","y":"AA"}]}"#, "not 32 bytes");
-    rejects("example.org", br#"{"keys":[{"kty":"oct","use":"jwt-svid","kid":"a","k":"AA"}]}"#, "unsupported key type `oct`");
+    rejects(
+        "example.org",
+        br#"{"keys":[{"kty":"EC","use":"jwt-svid","kid":"a","crv":"P-256","x":"AA","y":"AA"}]}"#,
+        "not 32 bytes",
+    );
+    rejects(
+        "example.org",
+        br#"{"keys":[{"kty":"oct","use":"jwt-svid","kid":"a","k":"AA"}]}"#,
+        "unsupported key type `oct`",
+    );
     let s = Signer::new("dup", JwsAlg::ES256);
     rejects("example.org", &spiffe_bundle(&[&s, &s], &[]), "duplicate `kid` `dup`");
     rejects("Example.org", &pki.bundle_pem(), "must be lowercase");

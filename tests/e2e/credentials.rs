@@ -6,10 +6,10 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use writ_host::{Error, Identity, Intent, IssuerAlg, IssuerKey, Writ};
-use writ_tests::pack;
-use writ_tests::pki::{KeyAlg, Pki};
 use writ_tests::NOW;
 use writ_tests::attester::{audited_writ, writ};
+use writ_tests::pack;
+use writ_tests::pki::{KeyAlg, Pki};
 
 const RECORD: &str = r#"PayrollRecord::"run-42/emp-7""#;
 const OTHER_RECORD: &str = r#"PayrollRecord::"run-43/emp-7""#;
@@ -33,7 +33,12 @@ fn setup(writ: &Writ) -> Agents {
     writ.set_bundle("acme.example", &pki.bundle_pem()).unwrap();
     writ.set_policies(&pack::policies(), Some(&pack::schema()), Some(&pack::entities())).unwrap();
     let attest = |path: &str| writ.attest_x509(&pki.chain3(path, KeyAlg::P256)).unwrap();
-    Agents { payroll: attest("/agent/payroll"), broker: attest("/agent/broker"), browser: attest("/agent/browser"), payroll_again: attest("/agent/payroll") }
+    Agents {
+        payroll: attest("/agent/payroll"),
+        broker: attest("/agent/broker"),
+        browser: attest("/agent/browser"),
+        payroll_again: attest("/agent/payroll"),
+    }
 }
 
 fn claims(token: &str) -> serde_json::Value {
@@ -57,15 +62,29 @@ fn attest_issue_use_delegate_and_lose_it_all_at_task_end() {
     assert_eq!(d.reasons, vec!["payroll-read-in-task"]);
     // Not another run's record, not at another audience, not by another key or agent.
     assert!(!writ.present(&g.token, &a.payroll, &intent("read", OTHER_RECORD), "payroll-api").unwrap().allow);
-    assert!(matches!(writ.present(&g.token, &a.payroll, &intent("read", RECORD), "other-api"), Err(Error::Untrusted(_))));
-    assert!(matches!(writ.present(&g.token, &a.payroll_again, &intent("read", RECORD), "payroll-api"), Err(Error::Untrusted(_))));
-    assert!(matches!(writ.present(&g.token, &a.browser, &intent("read", RECORD), "payroll-api"), Err(Error::Untrusted(_))));
+    assert!(matches!(
+        writ.present(&g.token, &a.payroll, &intent("read", RECORD), "other-api"),
+        Err(Error::Untrusted(_))
+    ));
+    assert!(matches!(
+        writ.present(&g.token, &a.payroll_again, &intent("read", RECORD), "payroll-api"),
+        Err(Error::Untrusted(_))
+    ));
+    assert!(matches!(
+        writ.present(&g.token, &a.browser, &intent("read", RECORD), "payroll-api"),
+        Err(Error::Untrusted(_))
+    ));
     // Issuing for an intent policy refuses names it.
-    let Err(Error::Denied(denied)) = writ.issue(&a.payroll, "run-42", &[intent("read", OTHER_RECORD)], 60, "payroll-api") else { panic!() };
+    let Err(Error::Denied(denied)) =
+        writ.issue(&a.payroll, "run-42", &[intent("read", OTHER_RECORD)], 60, "payroll-api")
+    else {
+        panic!()
+    };
     assert!(denied.errors[0].contains("run-43/emp-7"), "{denied:?}");
 
     // Broker pipeline: the broker's credential, a narrower one delegated to the browser agent.
-    let broker = writ.issue(&a.broker, "pipeline-1", &[intent("read", SALES), intent("send", SALES)], 600, "bi").unwrap();
+    let broker =
+        writ.issue(&a.broker, "pipeline-1", &[intent("read", SALES), intent("send", SALES)], 600, "bi").unwrap();
     let sub = writ.delegate(&broker.token, &a.broker, &a.browser, &[intent("read", SALES)], 600).unwrap();
     let sc = claims(&sub.token);
     assert_eq!(sc["act"]["sub"], a.browser.spiffe_id);
@@ -83,7 +102,10 @@ fn attest_issue_use_delegate_and_lose_it_all_at_task_end() {
     assert!(writ.present(&g.token, &a.payroll, &intent("read", RECORD), "payroll-api").unwrap().allow);
     // Time passes: the payroll credential expires.
     writ.set_time(Some(NOW + 900));
-    assert!(matches!(writ.present(&g.token, &a.payroll, &intent("read", RECORD), "payroll-api"), Err(Error::Expired(_))));
+    assert!(matches!(
+        writ.present(&g.token, &a.payroll, &intent("read", RECORD), "payroll-api"),
+        Err(Error::Expired(_))
+    ));
 
     let events = events.lock().unwrap();
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
@@ -110,7 +132,12 @@ fn revocation_reaches_every_instance() {
     assert_eq!(writ.cut_off(&a.payroll.spiffe_id).unwrap(), 1);
     std::thread::scope(|s| {
         for _ in 0..4 {
-            s.spawn(|| assert!(matches!(writ.present(&g.token, &a.payroll, &intent("read", RECORD), "api"), Err(Error::Revoked(_)))));
+            s.spawn(|| {
+                assert!(matches!(
+                    writ.present(&g.token, &a.payroll, &intent("read", RECORD), "api"),
+                    Err(Error::Revoked(_))
+                ))
+            });
         }
     });
     assert!(matches!(writ.issue(&a.payroll, "run-44", &[intent("read", RECORD)], 60, "api"), Err(Error::Revoked(_))));
@@ -121,7 +148,8 @@ fn rotated_keys_overlap_then_retire() {
     let writ = Writ::builder().time(NOW).issuer(IssuerKey::generate_for(IssuerAlg::Es256).unwrap()).build().unwrap();
     let a = setup(&writ);
     let old = writ.issue(&a.payroll, "run-42", &[intent("read", RECORD)], 300, "api").unwrap();
-    let header: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(old.token.split('.').next().unwrap()).unwrap()).unwrap();
+    let header: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(old.token.split('.').next().unwrap()).unwrap()).unwrap();
     assert_eq!(header["alg"], "ES256");
     // Verified once: now in the instance's credential cache.
     assert!(writ.present(&old.token, &a.payroll, &intent("read", RECORD), "api").unwrap().allow);
@@ -131,7 +159,13 @@ fn rotated_keys_overlap_then_retire() {
     let jwks: serde_json::Value = serde_json::from_str(&writ.jwks().unwrap()).unwrap();
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2, "both keys during the overlap");
     let new = writ.issue(&a.payroll, "run-42", &[intent("read", RECORD)], 300, "api").unwrap();
-    assert_ne!(header["kid"], serde_json::from_slice::<serde_json::Value>(&URL_SAFE_NO_PAD.decode(new.token.split('.').next().unwrap()).unwrap()).unwrap()["kid"]);
+    assert_ne!(
+        header["kid"],
+        serde_json::from_slice::<serde_json::Value>(
+            &URL_SAFE_NO_PAD.decode(new.token.split('.').next().unwrap()).unwrap()
+        )
+        .unwrap()["kid"]
+    );
     for g in [&old, &new] {
         assert!(writ.present(&g.token, &a.payroll, &intent("read", RECORD), "api").unwrap().allow);
     }
@@ -192,7 +226,8 @@ fn a_third_party_jwt_library_verifies_the_credentials() {
         assert_eq!(data.claims["exp"], NOW + 300);
         // Tampered: the library refuses it too.
         let mut parts: Vec<&str> = g.token.split('.').collect();
-        let forged = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&serde_json::json!({"sub": "spiffe://acme.example/agent/evil"})).unwrap());
+        let forged = URL_SAFE_NO_PAD
+            .encode(serde_json::to_vec(&serde_json::json!({"sub": "spiffe://acme.example/agent/evil"})).unwrap());
         parts[1] = &forged;
         assert!(jsonwebtoken::decode::<serde_json::Value>(&parts.join("."), &key, &v).is_err());
     }

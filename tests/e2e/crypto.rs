@@ -8,7 +8,6 @@ use rsa::pkcs8::EncodePrivateKey as _;
 use writ_core::crypto::{Algorithm as C, Crypto as _, RustCrypto};
 use writ_tests::ring_crypto::host_alg;
 
-
 /// A (public key, signature over `msg`) made by an independent signer for `alg`.
 fn sign(alg: C, msg: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let rng = SystemRandom::new();
@@ -94,7 +93,9 @@ fn rsa_keys_below_2048_bits_fail_in_both() {
 
 #[test]
 fn issuer_keys_sign_and_publish_a_jwks() {
-    let b64 = |v: &serde_json::Value| base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, v.as_str().unwrap()).unwrap();
+    let b64 = |v: &serde_json::Value| {
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, v.as_str().unwrap()).unwrap()
+    };
     let rc = RustCrypto::with_ed25519_seed([7; 32]);
     let key = rc.signing_key().unwrap();
     assert_eq!(key.alg, C::Ed25519);

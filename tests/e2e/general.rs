@@ -19,12 +19,25 @@ const ENTITIES: &str = r#"[
 
 fn case(s: (&str, &str, &str), action: &str, aprops: &str, r: (&str, &str, &str), ctx: &str) -> Evaluation {
     let e = |(t, i, p): (&str, &str, &str)| EntityRef { type_name: t.into(), id: i.into(), properties: p.into() };
-    Evaluation { subject: e(s), action: action.into(), action_properties: aprops.into(), resource: e(r), context: ctx.into() }
+    Evaluation {
+        subject: e(s),
+        action: action.into(),
+        action_properties: aprops.into(),
+        resource: e(r),
+        context: ctx.into(),
+    }
 }
 
 fn core(e: &Evaluation) -> CoreEval {
-    let r = |r: &EntityRef| CoreRef { type_name: r.type_name.clone(), id: r.id.clone(), properties: r.properties.clone() };
-    CoreEval { subject: r(&e.subject), action: e.action.clone(), action_properties: e.action_properties.clone(), resource: r(&e.resource), context: e.context.clone() }
+    let r =
+        |r: &EntityRef| CoreRef { type_name: r.type_name.clone(), id: r.id.clone(), properties: r.properties.clone() };
+    CoreEval {
+        subject: r(&e.subject),
+        action: e.action.clone(),
+        action_properties: e.action_properties.clone(),
+        resource: r(&e.resource),
+        context: e.context.clone(),
+    }
 }
 
 #[test]
@@ -47,7 +60,11 @@ fn general_evaluations_agree_and_are_audited() {
     for (i, c) in cases.iter().enumerate() {
         let n = native.evaluate(&core(c));
         let k = writ.evaluate(c).unwrap();
-        assert_eq!((n.allow, &n.reasons, &n.errors, n.max_ttl_secs), (k.allow, &k.reasons, &k.errors, k.max_ttl_secs), "case {i}");
+        assert_eq!(
+            (n.allow, &n.reasons, &n.errors, n.max_ttl_secs),
+            (k.allow, &k.reasons, &k.errors, k.max_ttl_secs),
+            "case {i}"
+        );
         allowed += usize::from(k.allow);
     }
     assert_eq!(allowed, 3, "alice as owner, bob by properties, alice's soft delete");

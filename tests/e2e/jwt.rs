@@ -30,7 +30,11 @@ fn every_allowed_algorithm_verifies() {
         let out = run(&[(TD, spiffe_bundle(&[&s], &[]))], &token, AUD, NOW, 0);
         match out {
             Outcome::Ok { spiffe_id, trust_domain, expires_at, proof, .. } => {
-                assert_eq!((spiffe_id.as_str(), trust_domain.as_str(), expires_at, proof.as_str()), (SUB, TD, NOW + 300, "jwt-svid"), "{alg:?}");
+                assert_eq!(
+                    (spiffe_id.as_str(), trust_domain.as_str(), expires_at, proof.as_str()),
+                    (SUB, TD, NOW + 300, "jwt-svid"),
+                    "{alg:?}"
+                );
             }
             other => panic!("{alg:?}: {other:?}"),
         }
@@ -48,21 +52,58 @@ fn forbidden_algorithms_and_header_rules() {
         assert_err(name, &run(&b, &token, AUD, NOW, 0), kind, needle);
     };
     case("alg_none", unsigned(&json!({"alg":"none","kid":"ec"}), &c), "untrusted", "`none` is not allowed");
-    let no_sig = format!("{}.{}.", URL_SAFE_NO_PAD.encode(json!({"alg":"none","kid":"ec"}).to_string()), URL_SAFE_NO_PAD.encode(c.to_string()));
+    let no_sig = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(json!({"alg":"none","kid":"ec"}).to_string()),
+        URL_SAFE_NO_PAD.encode(c.to_string())
+    );
     case("alg_none_empty_signature", no_sig, "untrusted", "`none` is not allowed");
     case("alg_hs256", unsigned(&json!({"alg":"HS256","kid":"ec"}), &c), "untrusted", "`HS256` is not allowed");
     case("alg_eddsa", unsigned(&json!({"alg":"EdDSA","kid":"ec"}), &c), "untrusted", "`EdDSA` is not allowed");
     case("alg_missing", unsigned(&json!({"kid":"ec"}), &c), "malformed", "no `alg`");
     // Algorithm confusion: an RSA alg naming an EC key, an EC alg naming a key of another curve.
-    case("rs256_with_ec_key", rs.token_with_header(&json!({"alg":"RS256","kid":"ec"}), &c), "untrusted", "does not fit");
-    case("es256_with_p384_key", es.token_with_header(&json!({"alg":"ES256","kid":"ec384"}), &c), "untrusted", "does not fit");
-    case("es256_with_rsa_key", es.token_with_header(&json!({"alg":"ES256","kid":"rsa"}), &c), "untrusted", "does not fit");
-    case("typ_other", es.token_with_header(&json!({"alg":"ES256","kid":"ec","typ":"at+jwt"}), &c), "untrusted", "`typ`");
-    case("extra_header_jku", es.token_with_header(&json!({"alg":"ES256","kid":"ec","jku":"https://evil"}), &c), "untrusted", "`jku` is not allowed");
+    case(
+        "rs256_with_ec_key",
+        rs.token_with_header(&json!({"alg":"RS256","kid":"ec"}), &c),
+        "untrusted",
+        "does not fit",
+    );
+    case(
+        "es256_with_p384_key",
+        es.token_with_header(&json!({"alg":"ES256","kid":"ec384"}), &c),
+        "untrusted",
+        "does not fit",
+    );
+    case(
+        "es256_with_rsa_key",
+        es.token_with_header(&json!({"alg":"ES256","kid":"rsa"}), &c),
+        "untrusted",
+        "does not fit",
+    );
+    case(
+        "typ_other",
+        es.token_with_header(&json!({"alg":"ES256","kid":"ec","typ":"at+jwt"}), &c),
+        "untrusted",
+        "`typ`",
+    );
+    case(
+        "extra_header_jku",
+        es.token_with_header(&json!({"alg":"ES256","kid":"ec","jku":"https://evil"}), &c),
+        "untrusted",
+        "`jku` is not allowed",
+    );
     case("kid_missing", es.token_with_header(&json!({"alg":"ES256"}), &c), "untrusted", "no `kid`");
-    case("kid_unknown", es.token_with_header(&json!({"alg":"ES256","kid":"nope"}), &c), "untrusted", "`kid` `nope` is not in the bundle");
+    case(
+        "kid_unknown",
+        es.token_with_header(&json!({"alg":"ES256","kid":"nope"}), &c),
+        "untrusted",
+        "`kid` `nope` is not in the bundle",
+    );
     // typ JOSE and no typ at all are accepted.
-    assert_eq!(run(&b, &es.token_with_header(&json!({"alg":"ES256","kid":"ec","typ":"JOSE"}), &c), AUD, NOW, 0).kind(), "ok");
+    assert_eq!(
+        run(&b, &es.token_with_header(&json!({"alg":"ES256","kid":"ec","typ":"JOSE"}), &c), AUD, NOW, 0).kind(),
+        "ok"
+    );
     assert_eq!(run(&b, &es.token_with_header(&json!({"alg":"ES256","kid":"ec"}), &c), AUD, NOW, 0).kind(), "ok");
 }
 
@@ -74,8 +115,18 @@ fn claim_rules() {
     let case = |name: &str, claims: serde_json::Value, kind: &str, needle: &str| {
         assert_err(name, &run(&b, &s.token(&claims), AUD, NOW, 0), kind, needle);
     };
-    case("sub_other_domain_key_not_there", claims("spiffe://other.org/x", AUD), "untrusted", "not in the bundle of `other.org`");
-    case("sub_unknown_domain", claims("spiffe://nowhere.org/x", AUD), "untrusted", "no bundle for trust domain `nowhere.org`");
+    case(
+        "sub_other_domain_key_not_there",
+        claims("spiffe://other.org/x", AUD),
+        "untrusted",
+        "not in the bundle of `other.org`",
+    );
+    case(
+        "sub_unknown_domain",
+        claims("spiffe://nowhere.org/x", AUD),
+        "untrusted",
+        "no bundle for trust domain `nowhere.org`",
+    );
     case("sub_not_spiffe", claims("payroll", AUD), "untrusted", "not a SPIFFE ID");
     case("sub_without_path", claims("spiffe://example.org", AUD), "untrusted", "has no path");
     case("sub_missing", json!({"aud": AUD, "exp": NOW + 60}), "untrusted", "no `sub`");
@@ -85,7 +136,12 @@ fn claim_rules() {
     case("exp_past", json!({"sub": SUB, "aud": AUD, "exp": NOW - 1}), "expired", "expired at");
     case("exp_now", json!({"sub": SUB, "aud": AUD, "exp": NOW}), "expired", "expired at");
     case("exp_not_number", json!({"sub": SUB, "aud": AUD, "exp": "soon"}), "malformed", "not a number");
-    case("nbf_future", json!({"sub": SUB, "aud": AUD, "exp": NOW + 60, "nbf": NOW + 30}), "not-yet-valid", "valid from");
+    case(
+        "nbf_future",
+        json!({"sub": SUB, "aud": AUD, "exp": NOW + 60, "nbf": NOW + 30}),
+        "not-yet-valid",
+        "valid from",
+    );
     // `aud` as a single string is accepted.
     assert_eq!(run(&b, &s.token(&json!({"sub": SUB, "aud": AUD, "exp": NOW + 60})), AUD, NOW, 0).kind(), "ok");
 }
@@ -111,14 +167,29 @@ fn tampering_and_malformed_tokens() {
     };
     let mut sig = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
     sig[5] ^= 1;
-    case("tampered_signature", &format!("{}.{}.{}", parts[0], parts[1], URL_SAFE_NO_PAD.encode(&sig)), "untrusted", "does not verify");
+    case(
+        "tampered_signature",
+        &format!("{}.{}.{}", parts[0], parts[1], URL_SAFE_NO_PAD.encode(&sig)),
+        "untrusted",
+        "does not verify",
+    );
     let forged = URL_SAFE_NO_PAD.encode(claims("spiffe://example.org/admin", AUD).to_string());
     case("tampered_payload", &format!("{}.{}.{}", parts[0], forged, parts[2]), "untrusted", "does not verify");
     case("two_parts", &format!("{}.{}", parts[0], parts[1]), "malformed", "3 parts, this has 2");
     case("four_parts", &format!("{token}.x"), "malformed", "this has 4");
     case("bad_base64", &format!("{}.{}.!!", parts[0], parts[1]), "malformed", "not base64url");
-    case("header_not_json", &format!("{}.{}.{}", URL_SAFE_NO_PAD.encode("nope"), parts[1], parts[2]), "malformed", "header is not JSON");
-    case("payload_array", &format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode("[1]"), parts[2]), "malformed", "payload is not a JSON object");
+    case(
+        "header_not_json",
+        &format!("{}.{}.{}", URL_SAFE_NO_PAD.encode("nope"), parts[1], parts[2]),
+        "malformed",
+        "header is not JSON",
+    );
+    case(
+        "payload_array",
+        &format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode("[1]"), parts[2]),
+        "malformed",
+        "payload is not a JSON object",
+    );
     case("empty", "", "malformed", "this has 1");
     case("oversize", &"a".repeat(16 * 1024 + 1), "limit", "over the cap");
     // The same good token still verifies.

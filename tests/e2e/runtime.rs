@@ -60,11 +60,15 @@ fn many_threads_authorize_through_one_handle_with_independent_answers() {
             s.spawn(move || {
                 for i in 0..60usize {
                     let agent = (t * 7 + i) % 50;
-                    let who = writ_tests::attester::host_identity(&writ_tests::pack::identity(&format!("spiffe://e.org/a{agent}"), NOW + 60));
+                    let who = writ_tests::attester::host_identity(&writ_tests::pack::identity(
+                        &format!("spiffe://e.org/a{agent}"),
+                        NOW + 60,
+                    ));
                     // Each agent may read only inside its own task.
                     let own = (t + i) % 3 != 0;
                     let task = if own { format!("t{agent}") } else { format!("t{}", (agent + 1) % 50) };
-                    let what = writ_tests::attester::host_intent(&writ_tests::pack::intent("read", r#"Doc::"d""#, &task, ""));
+                    let what =
+                        writ_tests::attester::host_intent(&writ_tests::pack::intent("read", r#"Doc::"d""#, &task, ""));
                     let d = writ.check(&who, &what).unwrap();
                     let want: Vec<String> = if own { vec![format!("p{agent}")] } else { Vec::new() };
                     assert_eq!((d.allow, d.reasons), (own, want), "thread {t} call {i}");
@@ -107,7 +111,8 @@ fn many_threads_get_correct_independent_answers() {
     writ.set_time(Some(NOW));
     writ.set_bundle("a.org", &a.bundle_pem()).unwrap();
     writ.set_bundle("b.org", &b.bundle_pem()).unwrap();
-    let chains = [(a.chain3("/x", KeyAlg::P256), "spiffe://a.org/x"), (b.chain3("/y", KeyAlg::Ed25519), "spiffe://b.org/y")];
+    let chains =
+        [(a.chain3("/x", KeyAlg::P256), "spiffe://a.org/x"), (b.chain3("/y", KeyAlg::Ed25519), "spiffe://b.org/y")];
     std::thread::scope(|s| {
         for t in 0..8 {
             let writ = writ.clone();
@@ -135,7 +140,10 @@ fn audit_events_reach_the_callback() {
     let _ = writ.attest_x509(&[b"junk".to_vec()]);
     let ev = events.lock().unwrap();
     assert_eq!(ev.len(), 2);
-    assert_eq!((ev[0].kind.as_str(), ev[0].allow, ev[0].spiffe_id.as_deref()), ("attest", true, Some("spiffe://example.org/w")));
+    assert_eq!(
+        (ev[0].kind.as_str(), ev[0].allow, ev[0].spiffe_id.as_deref()),
+        ("attest", true, Some("spiffe://example.org/w"))
+    );
     assert_eq!(ev[0].time, NOW);
     assert!(!ev[1].allow);
     assert!(ev[1].reasons[0].starts_with("malformed"), "{:?}", ev[1].reasons);

@@ -26,7 +26,9 @@ fn thumbprint(der: &[u8]) -> String {
 fn valid_chains_of_every_key_algorithm() {
     for alg in ALL_KEY_ALGS {
         let pki = Pki::new(TD, alg);
-        for (shape, chain) in [("root→int→leaf", pki.chain3("/payroll", alg)), ("root→leaf", pki.chain2("/payroll", alg))] {
+        for (shape, chain) in
+            [("root→int→leaf", pki.chain3("/payroll", alg)), ("root→leaf", pki.chain2("/payroll", alg))]
+        {
             let out = run(&[(TD, pki.bundle_pem())], &chain, NOW);
             assert_eq!(
                 out,
@@ -87,22 +89,85 @@ fn uri(s: &str) -> SanType {
 fn leaf_rules() {
     type Edit = Box<dyn Fn(&mut rcgen::CertificateParams)>;
     let cases: Vec<(&str, Edit, &str, &str)> = vec![
-        ("leaf_without_uri_san", Box::new(|p| p.subject_alt_names = vec![SanType::DnsName("w.example.org".try_into().unwrap())]), "untrusted", "no URI SAN"),
-        ("leaf_with_two_uri_sans", Box::new(|p| p.subject_alt_names.push(uri("spiffe://example.org/x"))), "untrusted", "2 URI SANs"),
-        ("leaf_uri_not_spiffe", Box::new(|p| p.subject_alt_names = vec![uri("https://example.org/w")]), "untrusted", "not a SPIFFE ID"),
-        ("leaf_id_without_path", Box::new(|p| p.subject_alt_names = vec![uri("spiffe://example.org")]), "untrusted", "has no path"),
-        ("leaf_id_bad_trust_domain", Box::new(|p| p.subject_alt_names = vec![uri("spiffe://exa_mple!.org/w")]), "untrusted", "not a SPIFFE ID"),
-        ("leaf_id_uppercase_trust_domain", Box::new(|p| p.subject_alt_names = vec![uri("spiffe://EXAMPLE.org/w")]), "untrusted", "must be lowercase"),
+        (
+            "leaf_without_uri_san",
+            Box::new(|p| p.subject_alt_names = vec![SanType::DnsName("w.example.org".try_into().unwrap())]),
+            "untrusted",
+            "no URI SAN",
+        ),
+        (
+            "leaf_with_two_uri_sans",
+            Box::new(|p| p.subject_alt_names.push(uri("spiffe://example.org/x"))),
+            "untrusted",
+            "2 URI SANs",
+        ),
+        (
+            "leaf_uri_not_spiffe",
+            Box::new(|p| p.subject_alt_names = vec![uri("https://example.org/w")]),
+            "untrusted",
+            "not a SPIFFE ID",
+        ),
+        (
+            "leaf_id_without_path",
+            Box::new(|p| p.subject_alt_names = vec![uri("spiffe://example.org")]),
+            "untrusted",
+            "has no path",
+        ),
+        (
+            "leaf_id_bad_trust_domain",
+            Box::new(|p| p.subject_alt_names = vec![uri("spiffe://exa_mple!.org/w")]),
+            "untrusted",
+            "not a SPIFFE ID",
+        ),
+        (
+            "leaf_id_uppercase_trust_domain",
+            Box::new(|p| p.subject_alt_names = vec![uri("spiffe://EXAMPLE.org/w")]),
+            "untrusted",
+            "must be lowercase",
+        ),
         ("leaf_is_ca", Box::new(|p| p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained)), "untrusted", "cA=true"),
         ("leaf_without_key_usage", Box::new(|p| p.key_usages.clear()), "untrusted", "no key usage"),
-        ("leaf_key_usage_not_critical", Box::new(|p| { p.key_usages.clear(); p.custom_extensions.push(pki::non_critical_key_usage()); }), "untrusted", "not marked critical"),
-        ("leaf_without_digital_signature", Box::new(|p| p.key_usages = vec![KeyUsagePurpose::KeyEncipherment]), "untrusted", "lacks digitalSignature"),
-        ("leaf_with_key_cert_sign", Box::new(|p| p.key_usages.push(KeyUsagePurpose::KeyCertSign)), "untrusted", "keyCertSign"),
+        (
+            "leaf_key_usage_not_critical",
+            Box::new(|p| {
+                p.key_usages.clear();
+                p.custom_extensions.push(pki::non_critical_key_usage());
+            }),
+            "untrusted",
+            "not marked critical",
+        ),
+        (
+            "leaf_without_digital_signature",
+            Box::new(|p| p.key_usages = vec![KeyUsagePurpose::KeyEncipherment]),
+            "untrusted",
+            "lacks digitalSignature",
+        ),
+        (
+            "leaf_with_key_cert_sign",
+            Box::new(|p| p.key_usages.push(KeyUsagePurpose::KeyCertSign)),
+            "untrusted",
+            "keyCertSign",
+        ),
         ("leaf_with_crl_sign", Box::new(|p| p.key_usages.push(KeyUsagePurpose::CrlSign)), "untrusted", "cRLSign"),
-        ("leaf_eku_server_only", Box::new(|p| p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth]), "untrusted", "serverAuth and clientAuth"),
-        ("leaf_eku_client_only", Box::new(|p| p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth]), "untrusted", "serverAuth and clientAuth"),
+        (
+            "leaf_eku_server_only",
+            Box::new(|p| p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth]),
+            "untrusted",
+            "serverAuth and clientAuth",
+        ),
+        (
+            "leaf_eku_client_only",
+            Box::new(|p| p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth]),
+            "untrusted",
+            "serverAuth and clientAuth",
+        ),
         ("leaf_expired", Box::new(|p| p.not_after = pki::at(NOW - 1)), "expired", "certificate 0 expired"),
-        ("leaf_not_yet_valid", Box::new(|p| p.not_before = pki::at(NOW + 10)), "not-yet-valid", "certificate 0 is valid from"),
+        (
+            "leaf_not_yet_valid",
+            Box::new(|p| p.not_before = pki::at(NOW + 10)),
+            "not-yet-valid",
+            "certificate 0 is valid from",
+        ),
     ];
     for (name, edit, kind, needle) in cases {
         assert_err(name, &leaf_case(edit), kind, needle);
@@ -123,8 +188,18 @@ fn intermediate_case(edit: impl Fn(&mut rcgen::CertificateParams)) -> Outcome {
 
 #[test]
 fn signing_certificate_rules() {
-    assert_err("intermediate_not_ca", &intermediate_case(|p| p.is_ca = IsCa::ExplicitNoCa), "untrusted", "does not have cA=true");
-    assert_err("intermediate_no_basic_constraints", &intermediate_case(|p| p.is_ca = IsCa::NoCa), "untrusted", "does not have cA=true");
+    assert_err(
+        "intermediate_not_ca",
+        &intermediate_case(|p| p.is_ca = IsCa::ExplicitNoCa),
+        "untrusted",
+        "does not have cA=true",
+    );
+    assert_err(
+        "intermediate_no_basic_constraints",
+        &intermediate_case(|p| p.is_ca = IsCa::NoCa),
+        "untrusted",
+        "does not have cA=true",
+    );
     assert_err(
         "intermediate_without_key_cert_sign",
         &intermediate_case(|p| p.key_usages = vec![KeyUsagePurpose::CrlSign]),
@@ -137,7 +212,12 @@ fn signing_certificate_rules() {
         "untrusted",
         "with a path",
     );
-    assert_err("intermediate_expired", &intermediate_case(|p| p.not_after = pki::at(NOW - 1)), "expired", "certificate 1 expired");
+    assert_err(
+        "intermediate_expired",
+        &intermediate_case(|p| p.not_after = pki::at(NOW - 1)),
+        "expired",
+        "certificate 1 expired",
+    );
     assert_err(
         "intermediate_not_yet_valid",
         &intermediate_case(|p| p.not_before = pki::at(NOW + 1)),
@@ -155,7 +235,12 @@ fn path_length_constraint() {
     let root = Authority::root(rp, KeyAlg::P256);
     let int = Authority::intermediate(ca_params(TD, "int"), KeyAlg::P256, &root);
     let chain = vec![int.sign(&leaf_params("spiffe://example.org/w"), KeyAlg::P256), int.der.clone()];
-    assert_err("anchor_path_len_exceeded", &run(&[(TD, root.pem().into_bytes())], &chain, NOW), "untrusted", "path length");
+    assert_err(
+        "anchor_path_len_exceeded",
+        &run(&[(TD, root.pem().into_bytes())], &chain, NOW),
+        "untrusted",
+        "path length",
+    );
 
     // An intermediate with pathLen 0 cannot have another intermediate below it.
     let root = Authority::root(ca_params(TD, "root"), KeyAlg::P256);
@@ -163,12 +248,19 @@ fn path_length_constraint() {
     p1.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     let int1 = Authority::intermediate(p1, KeyAlg::P256, &root);
     let int2 = Authority::intermediate(ca_params(TD, "int2"), KeyAlg::P256, &int1);
-    let chain = vec![int2.sign(&leaf_params("spiffe://example.org/w"), KeyAlg::P256), int2.der.clone(), int1.der.clone()];
-    assert_err("intermediate_path_len_exceeded", &run(&[(TD, root.pem().into_bytes())], &chain, NOW), "untrusted", "path length");
+    let chain =
+        vec![int2.sign(&leaf_params("spiffe://example.org/w"), KeyAlg::P256), int2.der.clone(), int1.der.clone()];
+    assert_err(
+        "intermediate_path_len_exceeded",
+        &run(&[(TD, root.pem().into_bytes())], &chain, NOW),
+        "untrusted",
+        "path length",
+    );
     // Without the constraint the same depth is fine.
     let int1 = Authority::intermediate(ca_params(TD, "int1"), KeyAlg::P256, &root);
     let int2 = Authority::intermediate(ca_params(TD, "int2"), KeyAlg::P256, &int1);
-    let chain = vec![int2.sign(&leaf_params("spiffe://example.org/w"), KeyAlg::P256), int2.der.clone(), int1.der.clone()];
+    let chain =
+        vec![int2.sign(&leaf_params("spiffe://example.org/w"), KeyAlg::P256), int2.der.clone(), int1.der.clone()];
     assert_eq!(run(&[(TD, root.pem().into_bytes())], &chain, NOW).kind(), "ok");
 }
 
@@ -179,9 +271,19 @@ fn trust_and_integrity() {
     let stranger = Pki::new(TD, KeyAlg::P256);
     let other = Pki::new("other.org", KeyAlg::P256);
 
-    assert_err("wrong_trust_domain", &run(&[(TD, pki.bundle_pem())], &other.chain3("/w", KeyAlg::P256), NOW), "untrusted", "no bundle for trust domain `other.org`");
+    assert_err(
+        "wrong_trust_domain",
+        &run(&[(TD, pki.bundle_pem())], &other.chain3("/w", KeyAlg::P256), NOW),
+        "untrusted",
+        "no bundle for trust domain `other.org`",
+    );
     assert_err("unknown_issuer", &run(&[(TD, stranger.bundle_pem())], &chain, NOW), "untrusted", "unknown issuer");
-    assert_err("missing_intermediate", &run(&[(TD, pki.bundle_pem())], &chain[..1], NOW), "untrusted", "unknown issuer");
+    assert_err(
+        "missing_intermediate",
+        &run(&[(TD, pki.bundle_pem())], &chain[..1], NOW),
+        "untrusted",
+        "unknown issuer",
+    );
     // Another domain's bundle does not vouch for this domain's leaves.
     assert_err("bundle_of_other_domain", &run(&[(TD, other.bundle_pem())], &chain, NOW), "untrusted", "unknown issuer");
 
@@ -198,15 +300,28 @@ fn trust_and_integrity() {
     let mut tampered = chain.clone();
     let last = tampered[0].len() - 1;
     tampered[0][last] ^= 0x01;
-    assert_err("tampered_leaf_signature", &run(&[(TD, pki.bundle_pem())], &tampered, NOW), "untrusted", "does not verify");
+    assert_err(
+        "tampered_leaf_signature",
+        &run(&[(TD, pki.bundle_pem())], &tampered, NOW),
+        "untrusted",
+        "does not verify",
+    );
 
     let mut tampered = chain.clone();
     let last = tampered[1].len() - 1;
     tampered[1][last] ^= 0x01;
-    assert_err("tampered_intermediate_signature", &run(&[(TD, pki.bundle_pem())], &tampered, NOW), "untrusted", "does not verify");
+    assert_err(
+        "tampered_intermediate_signature",
+        &run(&[(TD, pki.bundle_pem())], &tampered, NOW),
+        "untrusted",
+        "does not verify",
+    );
 
     // A leaf for example.org signed by other.org's CA, with other.org's intermediate.
-    let forged = vec![other.intermediate.sign(&leaf_params("spiffe://example.org/w"), KeyAlg::P256), other.intermediate.der.clone()];
+    let forged = vec![
+        other.intermediate.sign(&leaf_params("spiffe://example.org/w"), KeyAlg::P256),
+        other.intermediate.der.clone(),
+    ];
     assert_err(
         "cross_domain_forgery",
         &run(&[(TD, pki.bundle_pem()), ("other.org", other.bundle_pem())], &forged, NOW),

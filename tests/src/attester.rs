@@ -198,5 +198,10 @@ pub fn host_identity(i: &writ_core::Identity) -> writ_host::Identity {
 }
 
 pub fn host_intent(i: &writ_core::Intent) -> writ_host::Intent {
-    writ_host::Intent { action: i.action.clone(), resource: i.resource.clone(), task_id: i.task_id.clone(), context: i.context.clone() }
+    writ_host::Intent {
+        action: i.action.clone(),
+        resource: i.resource.clone(),
+        task_id: i.task_id.clone(),
+        context: i.context.clone(),
+    }
 }

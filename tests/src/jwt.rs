@@ -135,11 +135,8 @@ impl Signer {
 
     /// A token with any header, signed by this key.
     pub fn token_with_header(&self, header: &Value, claims: &Value) -> String {
-        let input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
+        let input =
+            format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
         let s = self.sign(input.as_bytes());
         format!("{input}.{}", URL_SAFE_NO_PAD.encode(s))
     }

@@ -38,5 +38,10 @@ pub fn identity(spiffe_id: &str, expires_at: u64) -> writ_core::Identity {
 }
 
 pub fn intent(action: &str, resource: &str, task: &str, context: &str) -> writ_core::Intent {
-    writ_core::Intent { action: action.into(), resource: resource.into(), task_id: task.into(), context: context.into() }
+    writ_core::Intent {
+        action: action.into(),
+        resource: resource.into(),
+        task_id: task.into(),
+        context: context.into(),
+    }
 }

@@ -3,8 +3,8 @@
 use crate::NOW;
 use rcgen::{
     BasicConstraints, CertificateParams, CustomExtension, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ED25519, PKCS_RSA_SHA512,
-    PKCS_RSA_SHA256, SanType, SignatureAlgorithm,
+    KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ED25519, PKCS_RSA_SHA256, PKCS_RSA_SHA512,
+    SanType, SignatureAlgorithm,
 };
 use rsa::pkcs8::EncodePrivateKey as _;
 use std::sync::OnceLock;
@@ -20,7 +20,8 @@ pub enum KeyAlg {
     Rsa2048Sha512,
 }
 
-pub const ALL_KEY_ALGS: [KeyAlg; 5] = [KeyAlg::P256, KeyAlg::P384, KeyAlg::Ed25519, KeyAlg::Rsa2048, KeyAlg::Rsa2048Sha512];
+pub const ALL_KEY_ALGS: [KeyAlg; 5] =
+    [KeyAlg::P256, KeyAlg::P384, KeyAlg::Ed25519, KeyAlg::Rsa2048, KeyAlg::Rsa2048Sha512];
 
 /// One RSA-2048 key for the whole test run (generation takes a while).
 pub fn rsa_key() -> &'static rsa::RsaPrivateKey {

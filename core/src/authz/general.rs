@@ -8,7 +8,9 @@
 //! context the request's `context` object plus, when the action has properties, the key
 //! `action` holding them.
 
-use super::{MAX_CONTEXT_BYTES, MAX_MEMO, MAX_NESTING, PolicyStore, Slice, Verdict, direct_context, lock, nesting_depth};
+use super::{
+    MAX_CONTEXT_BYTES, MAX_MEMO, MAX_NESTING, PolicyStore, Slice, Verdict, direct_context, lock, nesting_depth,
+};
 use crate::decision::Decision;
 use crate::spiffe_id::clip;
 use cedar_policy::{Context, Entities, EntityId, EntityTypeName, EntityUid, Request};
@@ -59,7 +61,8 @@ fn object(what: &str, text: &str) -> Result<Option<Map<String, Value>>, String> 
 }
 
 fn uid(what: &str, type_name: &str, id: &str) -> Result<EntityUid, String> {
-    let ty = EntityTypeName::from_str(type_name).map_err(|_| format!("{what} type `{}` is not a Cedar entity type name", clip(type_name)))?;
+    let ty = EntityTypeName::from_str(type_name)
+        .map_err(|_| format!("{what} type `{}` is not a Cedar entity type name", clip(type_name)))?;
     Ok(EntityUid::from_type_name_and_id(ty, EntityId::new(id)))
 }
 
@@ -98,11 +101,13 @@ impl PolicyStore {
         let slice = if indexed { self.general_slice(&principal, &action)? } else { None };
         let schema = self.schema.as_ref();
         // Plain JSON straight into Cedar values; Cedar's reader whenever that does not validate.
-        let direct = direct_context(&context).and_then(|c| Request::new(principal.clone(), action.clone(), resource.clone(), c, schema).ok());
+        let direct = direct_context(&context)
+            .and_then(|c| Request::new(principal.clone(), action.clone(), resource.clone(), c, schema).ok());
         let request = match direct {
             Some(r) => r,
             None => {
-                let c = Context::from_json_value(Value::Object(context), schema.map(|s| (s, &action))).map_err(|e| format!("context: {e}"))?;
+                let c = Context::from_json_value(Value::Object(context), schema.map(|s| (s, &action)))
+                    .map_err(|e| format!("context: {e}"))?;
                 Request::new(principal, action, resource.clone(), c, schema).map_err(|e| format!("request: {e}"))?
             }
         };
@@ -132,15 +137,23 @@ impl PolicyStore {
             // The loaded entity's attributes and parents, its attributes overlaid.
             let mut entity = match self.entities.get(uid) {
                 Some(loaded) => loaded.to_json_value().map_err(|e| format!("entity `{uid}`: {e}"))?,
-                None => serde_json::json!({ "uid": { "type": uid.type_name().to_string(), "id": uid.id().unescaped() }, "attrs": {}, "parents": [] }),
+                None => {
+                    serde_json::json!({ "uid": { "type": uid.type_name().to_string(), "id": uid.id().unescaped() }, "attrs": {}, "parents": [] })
+                }
             };
             if let Some(attrs) = entity.get_mut("attrs").and_then(Value::as_object_mut) {
                 attrs.extend(props);
             }
             json.push(entity);
         }
-        let extra = Entities::from_json_value(Value::Array(json), self.schema.as_ref()).map_err(|e| format!("properties: {e}"))?;
-        let merged = Arc::new(self.entities.clone().upsert_entities(extra, self.schema.as_ref()).map_err(|e| format!("properties: {e}"))?);
+        let extra = Entities::from_json_value(Value::Array(json), self.schema.as_ref())
+            .map_err(|e| format!("properties: {e}"))?;
+        let merged = Arc::new(
+            self.entities
+                .clone()
+                .upsert_entities(extra, self.schema.as_ref())
+                .map_err(|e| format!("properties: {e}"))?,
+        );
         let mut overlays = lock(&self.overlays);
         if overlays.len() >= MAX_MEMO {
             overlays.clear();

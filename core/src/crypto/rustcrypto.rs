@@ -69,7 +69,8 @@ impl RustCrypto {
             point.x().map(|x| URL_SAFE_NO_PAD.encode(x)).unwrap_or_default(),
             point.y().map(|y| URL_SAFE_NO_PAD.encode(y)).unwrap_or_default(),
         );
-        let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#)));
+        let kid =
+            URL_SAFE_NO_PAD.encode(Sha256::digest(format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#)));
         Ok(RustCrypto { issuer: Some((kid, Issuer::Es256(key))) })
     }
 }

@@ -22,7 +22,9 @@ fn main() {
     let dir = std::env::args().nth(1).unwrap_or_else(|| "fuzz/corpus".into());
     let dir = Path::new(&dir);
     // X.509-SVIDs: bundle, then the chain, for each key type; and a few broken ones.
-    for (name, alg) in [("p256", KeyAlg::P256), ("p384", KeyAlg::P384), ("ed25519", KeyAlg::Ed25519), ("rsa", KeyAlg::Rsa2048)] {
+    for (name, alg) in
+        [("p256", KeyAlg::P256), ("p384", KeyAlg::P384), ("ed25519", KeyAlg::Ed25519), ("rsa", KeyAlg::Rsa2048)]
+    {
         let pki = Pki::new(fixtures::TRUST_DOMAIN, alg);
         let bundle = pki.bundle_pem();
         let chain = pki.chain3("/w", alg);
@@ -54,7 +56,9 @@ fn main() {
     let (crypto, ledger) = (fixtures::issuer(), writ_core::MemoryLedger::new());
     let env = |n: u8| writ_core::Env { now: NOW, crypto: &crypto, ledger: &ledger, entropy: [n; 16] };
     let g = engine.issue(&fixtures::holder(), "task-1", &[fixtures::read_doc()], 600, AUDIENCE, &env(1)).unwrap();
-    let p = fixtures::credential_engine().present(&g.token, &fixtures::holder(), &fixtures::read_doc(), AUDIENCE, NOW + 1, &crypto, &ledger).unwrap();
+    let p = fixtures::credential_engine()
+        .present(&g.token, &fixtures::holder(), &fixtures::read_doc(), AUDIENCE, NOW + 1, &crypto, &ledger)
+        .unwrap();
     assert!(p.decision.allow, "the seed credential is accepted by the target's world");
     write(dir, "present", "issued", g.token.as_bytes());
     let mut b = fixtures::holder();
@@ -66,7 +70,12 @@ fn main() {
     let (p, s, e) = (writ_tests::pack::policies(), writ_tests::pack::schema(), writ_tests::pack::entities());
     write(dir, "policy_load", "pack", &encode(&[p.as_bytes(), s.as_bytes(), e.as_bytes()]));
     write(dir, "policy_load", "pack-no-schema", &encode(&[p.as_bytes(), b"", e.as_bytes()]));
-    write(dir, "policy_load", "credential-world", &encode(&[fixtures::POLICIES.as_bytes(), b"", fixtures::ENTITIES.as_bytes()]));
+    write(
+        dir,
+        "policy_load",
+        "credential-world",
+        &encode(&[fixtures::POLICIES.as_bytes(), b"", fixtures::ENTITIES.as_bytes()]),
+    );
     // Contexts the end-to-end tests use.
     for (name, ctx) in [
         ("external", r#"{"destination":{"host":"paste.example.net","external":true}}"#),
@@ -90,11 +99,22 @@ fn main() {
     batch["options"] = serde_json::json!({ "evaluations_semantic": "deny_on_first_deny" });
     write(dir, "authzen_decode", "batch", batch.to_string().as_bytes());
     // Requests to the proxy filter: allowed over mTLS, with a credential, from XFCC, refused.
-    let filter_holder = writ_core::Identity { thumbprint: fixtures::FILTER_PEER_THUMBPRINT.into(), ..fixtures::holder() };
+    let filter_holder =
+        writ_core::Identity { thumbprint: fixtures::FILTER_PEER_THUMBPRINT.into(), ..fixtures::holder() };
     let fg = engine.issue(&filter_holder, "task-1", &[fixtures::read_doc()], 600, AUDIENCE, &env(3)).unwrap();
     let bearer = format!("Bearer {}", fg.token);
     let holder_id = fixtures::holder().spiffe_id;
-    let peer = |path: &str, auth: &str, ctx: &str| encode(&[b"GET", path.as_bytes(), b"", auth.as_bytes(), ctx.as_bytes(), holder_id.as_bytes(), fixtures::FILTER_PEER_DIGEST.as_bytes()]);
+    let peer = |path: &str, auth: &str, ctx: &str| {
+        encode(&[
+            b"GET",
+            path.as_bytes(),
+            b"",
+            auth.as_bytes(),
+            ctx.as_bytes(),
+            holder_id.as_bytes(),
+            fixtures::FILTER_PEER_DIGEST.as_bytes(),
+        ])
+    };
     let mut filter = writ_filter::Filter::configure(&fixtures::filter_config(), 1).unwrap();
     for (name, seed, allow) in [
         ("mtls-allow", peer("/docs/d1?x=1", "", ""), true),

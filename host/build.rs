@@ -1,21 +1,7 @@
-//! Builds `writ-guest` for `wasm32-wasip2` (see `build-support/wasm.rs`) and hands the
-//! component's path to `include_bytes!`. `WRIT_COMPONENT=/path/writ.wasm` uses a prebuilt
-//! component instead.
-
-use std::env;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-include!("../build-support/wasm.rs");
+//! Embeds the Writ component: built from `writ-guest` by `writ-build-support` (one nested
+//! cargo build shared with the proxy-wasm filter), or the prebuilt one `WRIT_COMPONENT` names.
 
 fn main() {
-    let wasm = wasm_artifact(
-        "WRIT_COMPONENT",
-        "writ-guest",
-        "wasm32-wasip2",
-        "guest-target",
-        "writ_guest",
-        &["wit", "guest/Cargo.toml"],
-    );
-    println!("cargo:rustc-env=WRIT_COMPONENT_PATH={}", wasm.display());
+    let component = writ_build_support::component();
+    println!("cargo:rustc-env=WRIT_COMPONENT_PATH={}", component.display());
 }

@@ -1,20 +1,7 @@
-//! Builds `writ-filter` (`proxy/`) for `wasm32-wasip1` (see `build-support/wasm.rs`) and hands
-//! its path to `include_bytes!`. `WRIT_FILTER=/path/writ-filter.wasm` uses a prebuilt one.
-
-use std::env;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-include!("../build-support/wasm.rs");
+//! Embeds the proxy-wasm filter: built from `writ-proxy` by `writ-build-support` (one nested
+//! cargo build shared with the component), or the prebuilt one `WRIT_FILTER` names.
 
 fn main() {
-    let wasm = wasm_artifact(
-        "WRIT_FILTER",
-        "writ-filter",
-        "wasm32-wasip1",
-        "filter-target",
-        "writ_filter",
-        &["proxy/Cargo.toml", "policies"],
-    );
-    println!("cargo:rustc-env=WRIT_FILTER_PATH={}", wasm.display());
+    let filter = writ_build_support::proxy_filter();
+    println!("cargo:rustc-env=WRIT_FILTER_PATH={}", filter.display());
 }

@@ -35,8 +35,8 @@ fn component(pki: &Pki, provider: CryptoProvider) -> Writ {
     writ
 }
 
-fn native(pki: &Pki) -> writ_core::Engine {
-    let mut e = writ_core::Engine::default();
+fn native(pki: &Pki) -> writ_core::Writ {
+    let mut e = writ_core::Writ::default();
     e.set_bundle(TD, &pki.bundle_pem()).unwrap_or_else(|e| panic!("{e}"));
     e
 }
@@ -117,7 +117,7 @@ fn jwt(c: &mut Criterion) {
         let s = Signer::new("k", alg);
         let bundle = spiffe_bundle(&[&s], &[]);
         let token = s.token(&claims("spiffe://example.org/w", "writ"));
-        let mut e = writ_core::Engine::default();
+        let mut e = writ_core::Writ::default();
         e.set_bundle(TD, &bundle).unwrap_or_else(|e| panic!("{e}"));
         g.bench_function(format!("{}/native_ring", alg.name()), |b| {
             b.iter(|| black_box(e.attest_jwt(&token, "writ", NOW, &RingCrypto)))

@@ -13,7 +13,6 @@ use std::hint::black_box;
 use std::time::Duration;
 use writ_host::Writ;
 use writ_tests::NOW;
-use writ_tests::attester::{host_identity, host_intent};
 use writ_tests::pack::{self, identity, intent};
 use writ_tests::timing::percentiles;
 
@@ -40,10 +39,10 @@ fn generated(n: usize) -> String {
 
 struct Setup {
     name: String,
-    native: writ_core::Engine,
+    native: writ_core::Writ,
     component: Writ,
     /// The same with the decision memo off.
-    native_eval: writ_core::Engine,
+    native_eval: writ_core::Writ,
     component_eval: Writ,
     who: writ_core::Identity,
     what: writ_core::Intent,
@@ -52,11 +51,11 @@ struct Setup {
 fn setups() -> Vec<Setup> {
     let mut out = Vec::new();
     let mut add = |name: String, p: &str, s: Option<&str>, e: Option<&str>, who: &str, what: writ_core::Intent| {
-        let mut native = writ_core::Engine::default();
+        let mut native = writ_core::Writ::default();
         native.set_policies(p, s, e).unwrap();
         let component = Writ::builder().time(NOW).build().unwrap();
         component.set_policies(p, s, e).unwrap();
-        let mut native_eval = writ_core::Engine::default();
+        let mut native_eval = writ_core::Writ::default();
         native_eval.set_decision_memo(false);
         native_eval.set_policies(p, s, e).unwrap();
         let component_eval = component.fork();
@@ -100,7 +99,7 @@ fn criterion_benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("authorize");
     g.sample_size(20).measurement_time(Duration::from_secs(3));
     for s in setups() {
-        let (who, what) = (host_identity(&s.who), host_intent(&s.what));
+        let (who, what) = (s.who.clone(), s.what.clone());
         g.bench_function(format!("{}/evaluated/native", s.name), |b| {
             b.iter(|| black_box(s.native_eval.check(&s.who, &s.what, NOW)))
         });
@@ -142,7 +141,7 @@ fn percentile_table(_: &mut Criterion) {
         "policies", "native p50", "native p99", "component p50", "component p99", "ratio p50"
     );
     for s in setups() {
-        let (who, what) = (host_identity(&s.who), host_intent(&s.what));
+        let (who, what) = (s.who.clone(), s.what.clone());
         for (mode, native, component) in
             [("evaluated", &s.native_eval, &s.component_eval), ("repeated", &s.native, &s.component)]
         {
@@ -171,7 +170,7 @@ struct PeerRequest {
 /// The pack subset regorus runs too (`benches/peers/writ.rego` is its Rego), Writ on the same
 /// subset (evaluated, no memo), and regorus — after checking they agree on every request.
 struct Peers {
-    native: writ_core::Engine,
+    native: writ_core::Writ,
     component: Writ,
     rego: regorus::Engine,
     requests: Vec<PeerRequest>,
@@ -184,7 +183,7 @@ fn pack_file(name: &str) -> String {
 fn peers() -> Peers {
     let subset = [pack_file("data.cedar"), pack_file("payroll.cedar"), pack_file("tools.cedar")].join("\n");
     let (schema, entities) = (pack::schema(), pack::entities());
-    let mut native = writ_core::Engine::default();
+    let mut native = writ_core::Writ::default();
     native.set_decision_memo(false);
     assert_eq!(native.set_policies(&subset, Some(&schema), Some(&entities)).unwrap(), 5);
     let component = Writ::builder().time(NOW).build().unwrap();
@@ -245,12 +244,7 @@ fn peers() -> Peers {
                     let input =
                         serde_json::json!({ "principal": agent, "action": action, "resource": res, "context": ctx });
                     let rego_input = regorus::Value::from_json_str(&input.to_string()).unwrap();
-                    requests.push(PeerRequest {
-                        host: (host_identity(&who), host_intent(&what)),
-                        who,
-                        what,
-                        rego_input,
-                    });
+                    requests.push(PeerRequest { host: (who.clone(), what.clone()), who, what, rego_input });
                 }
             }
         }

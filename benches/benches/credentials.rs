@@ -8,10 +8,9 @@
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::time::Duration;
-use writ_core::{Engine, Env, MemoryLedger};
+use writ_core::{Env, MemoryLedger};
 use writ_host::{IssuerAlg, IssuerKey, Writ};
 use writ_tests::NOW;
-use writ_tests::attester::{host_identity, host_intent};
 use writ_tests::pack::{self, identity, intent};
 use writ_tests::ring_crypto::RingIssuer;
 use writ_tests::timing::{percentiles, percentiles_over};
@@ -20,7 +19,7 @@ const RECORD: &str = r#"PayrollRecord::"run-42/emp-7""#;
 const SALES: &str = r#"Dataset::"sales-summary""#;
 
 struct Native {
-    engine: std::cell::RefCell<Engine>,
+    engine: std::cell::RefCell<writ_core::Writ>,
     crypto: RingIssuer,
     ledger: MemoryLedger,
     n: std::cell::Cell<u64>,
@@ -28,7 +27,7 @@ struct Native {
 
 impl Native {
     fn new(alg: IssuerAlg) -> Native {
-        let mut engine = Engine::default();
+        let mut engine = writ_core::Writ::default();
         engine.set_policies(&pack::policies(), Some(&pack::schema()), Some(&pack::entities())).unwrap();
         Native {
             engine: engine.into(),
@@ -73,17 +72,17 @@ fn fixture() -> Fixture {
     let read = intent("read", RECORD, "", "");
     let sales = [intent("read", SALES, "", "")];
     Fixture {
-        hpayroll: host_identity(&payroll),
-        hbroker: host_identity(&broker),
-        hbrowser: host_identity(&browser),
+        hpayroll: payroll.clone(),
+        hbroker: broker.clone(),
+        hbrowser: browser.clone(),
         payroll,
         broker,
         browser,
         scope: [read.clone()],
-        hscope: vec![host_intent(&read)],
-        hread: host_intent(&read),
+        hscope: vec![read.clone()],
+        hread: read.clone(),
         read,
-        hsales: sales.iter().map(host_intent).collect(),
+        hsales: sales.to_vec(),
         sales,
     }
 }
@@ -120,7 +119,7 @@ fn criterion_benches(c: &mut Criterion) {
 
         g.bench_function(format!("present_cold/{name}/native"), |b| {
             b.iter_batched(
-                || n.engine.borrow().issue(&payroll, "run-42", &scope, 600, "api", &n.env()).unwrap().token,
+                || n.engine.borrow().issue(&payroll, "run-42", &scope, 600, "api", &n.env()).unwrap().grant.token,
                 |t| {
                     black_box(
                         n.engine.borrow_mut().present(&t, &payroll, &read, "api", NOW, &n.crypto, &n.ledger).unwrap(),
@@ -137,7 +136,7 @@ fn criterion_benches(c: &mut Criterion) {
             )
         });
 
-        let token = n.engine.borrow().issue(&payroll, "run-42", &scope, 600, "api", &n.env()).unwrap().token;
+        let token = n.engine.borrow().issue(&payroll, "run-42", &scope, 600, "api", &n.env()).unwrap().grant.token;
         g.bench_function(format!("present_cached/{name}/native"), |b| {
             b.iter(|| {
                 black_box(
@@ -150,7 +149,7 @@ fn criterion_benches(c: &mut Criterion) {
             b.iter(|| black_box(w.present(&htoken, &hpayroll, &hread, "api").unwrap()))
         });
 
-        let parent = n.engine.borrow().issue(&broker, "p", &sales, 600, "bi", &n.env()).unwrap().token;
+        let parent = n.engine.borrow().issue(&broker, "p", &sales, 600, "bi", &n.env()).unwrap().grant.token;
         g.bench_function(format!("delegate/{name}/native"), |b| {
             b.iter(|| {
                 black_box(n.engine.borrow_mut().delegate(&parent, &broker, &browser, &sales, 300, &n.env()).unwrap())
@@ -192,7 +191,7 @@ fn percentile_table(_: &mut Criterion) {
             percentiles(|| drop(black_box(w.issue(&hpayroll, "run-42", &hscope, 600, "api"))), N),
         );
         let tokens: Vec<String> = (0..N)
-            .map(|_| n.engine.borrow().issue(&payroll, "run-42", &scope, 600, "api", &n.env()).unwrap().token)
+            .map(|_| n.engine.borrow().issue(&payroll, "run-42", &scope, 600, "api", &n.env()).unwrap().grant.token)
             .collect();
         let htokens: Vec<String> =
             (0..N).map(|_| w.issue(&hpayroll, "run-42", &hscope, 600, "api").unwrap().token).collect();
@@ -214,7 +213,7 @@ fn percentile_table(_: &mut Criterion) {
             ),
             percentiles(|| drop(black_box(w.present(&htokens[0], &hpayroll, &hread, "api"))), N),
         );
-        let parent = n.engine.borrow().issue(&broker, "p", &sales, 600, "bi", &n.env()).unwrap().token;
+        let parent = n.engine.borrow().issue(&broker, "p", &sales, 600, "bi", &n.env()).unwrap().grant.token;
         let hparent = w.issue(&hbroker, "p", &hsales, 600, "bi").unwrap().token;
         row(
             format!("delegate {name}"),

@@ -6,19 +6,25 @@
 use crate::{PolicySource, Usage, load_source};
 use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
+use writ_types::{Identity, Intent, Proof};
 
+/// Which implementation of the rules decides.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum Engines {
+pub(crate) enum Decider {
     /// Through the Writ component (wasmtime).
     Component,
-    /// writ-core called directly (the comparison floor).
+    /// writ-core called directly (the comparison floor; needs the `native` feature).
     Native,
-    /// Both, in the same run, with the component/native ratio.
+    /// Both, in the same run, with the component/native ratio (needs the `native` feature).
     Both,
 }
+
+/// Both where this `writ` can run writ-core natively, else the component alone.
+const DEFAULT_DECIDER: &str = if cfg!(feature = "native") { "both" } else { "component" };
 
 #[derive(Args)]
 pub(crate) struct BenchArgs {
@@ -31,8 +37,9 @@ pub(crate) struct BenchArgs {
     /// Default: requests generated from the shipped pack's entities.
     #[arg(long, value_name = "FILE.jsonl")]
     requests: Option<PathBuf>,
-    #[arg(long, value_enum, default_value = "both")]
-    engine: Engines,
+    /// Which implementation decides (default: both when built with the `native` feature).
+    #[arg(long, alias = "engine", value_enum, default_value = DEFAULT_DECIDER)]
+    decider: Decider,
     /// Seconds each engine replays the requests.
     #[arg(long, value_name = "S", default_value_t = 3.0)]
     duration: f64,
@@ -124,7 +131,7 @@ pub(crate) fn read_requests(path: &std::path::Path) -> Result<Vec<Request>, Usag
 /// allows on every resource the pack knows, in its own task and another, with and without an
 /// external destination — allows and denies mixed as real traffic would be.
 pub(crate) fn generated_requests() -> Vec<Request> {
-    let entities: Value = serde_json::from_str(writ_host::pack::ENTITIES).unwrap_or(Value::Null);
+    let entities: Value = serde_json::from_str(writ_types::pack::ENTITIES).unwrap_or(Value::Null);
     let uids: Vec<(String, String, Value)> = entities
         .as_array()
         .map(|a| {
@@ -280,6 +287,46 @@ fn trust_domain(spiffe_id: &str) -> String {
     spiffe_id.trim_start_matches("spiffe://").split('/').next().unwrap_or("").to_string()
 }
 
+/// The requests as identities and intents (what both deciders take), built once before the
+/// timed runs, and each request's index among them.
+struct Prepared<'a> {
+    calls: Vec<(Identity, Intent)>,
+    index: HashMap<&'a Request, usize>,
+}
+
+impl<'a> Prepared<'a> {
+    fn new(requests: &'a [Request]) -> Prepared<'a> {
+        let expires = now() + 3600;
+        let calls = requests
+            .iter()
+            .map(|r| {
+                let who = Identity {
+                    spiffe_id: r.principal.clone(),
+                    trust_domain: trust_domain(&r.principal),
+                    expires_at: expires,
+                    thumbprint: String::new(),
+                    proof: Proof::X509Svid,
+                };
+                let what = Intent {
+                    action: r.action.clone(),
+                    resource: r.resource.clone(),
+                    task_id: r.task.clone(),
+                    context: r.context.clone(),
+                };
+                (who, what)
+            })
+            .collect();
+        Prepared { calls, index: requests.iter().enumerate().map(|(i, r)| (r, i)).collect() }
+    }
+
+    fn get(&self, r: &Request) -> &(Identity, Intent) {
+        &self.calls[self.index.get(r).copied().unwrap_or(0)]
+    }
+}
+
+/// writ-core called natively: the same rules compiled for the host (built only with the
+/// `native` feature, the one place `writ` links writ-core).
+#[cfg(feature = "native")]
 fn native(
     pack: &(String, Option<String>, Option<String>),
     requests: &[Request],
@@ -287,29 +334,29 @@ fn native(
     duration: Duration,
     memo: bool,
 ) -> Result<Figures, String> {
+    let prepared = Prepared::new(requests);
     replay("native", requests, threads, duration, || {
-        let mut engine = writ_core::Engine::default();
-        engine.set_decision_memo(memo);
-        engine.set_policies(&pack.0, pack.1.as_deref(), pack.2.as_deref()).map_err(|e| e.to_string())?;
-        let expires = now() + 3600;
+        let mut rules = writ_core::Writ::default();
+        rules.set_decision_memo(memo);
+        rules.set_policies(&pack.0, pack.1.as_deref(), pack.2.as_deref()).map_err(|e| e.to_string())?;
+        let prepared = &prepared;
         Ok(move |r: &Request| {
-            let who = writ_core::Identity {
-                spiffe_id: r.principal.clone(),
-                trust_domain: trust_domain(&r.principal),
-                expires_at: expires,
-                thumbprint: String::new(),
-                proof: writ_core::Proof::X509Svid,
-            };
-            let what = writ_core::Intent {
-                action: r.action.clone(),
-                resource: r.resource.clone(),
-                task_id: r.task.clone(),
-                context: r.context.clone(),
-            };
-            let d = engine.check(&who, &what, now());
+            let (who, what) = prepared.get(r);
+            let d = rules.check(who, what, now());
             Ok((d.allow, !d.errors.is_empty()))
         })
     })
+}
+
+#[cfg(not(feature = "native"))]
+fn native(
+    _: &(String, Option<String>, Option<String>),
+    _: &[Request],
+    _: usize,
+    _: Duration,
+    _: bool,
+) -> Result<Figures, String> {
+    Err("this `writ` was built without the `native` feature, so it cannot run writ-core natively: build it with `cargo build --release -p writ-cli --features native`, or use `--decider component`".into())
 }
 
 fn component(
@@ -322,35 +369,12 @@ fn component(
     let writ = writ_host::Writ::builder().build().map_err(|e| e.to_string())?;
     writ.set_decision_memo(memo).map_err(|e| e.to_string())?;
     writ.set_policies(&pack.0, pack.1.as_deref(), pack.2.as_deref()).map_err(|e| e.to_string())?;
-    // The identities and intents as the component API takes them, built once.
-    let expires = now() + 3600;
-    let prepared: Vec<(writ_host::Identity, writ_host::Intent)> = requests
-        .iter()
-        .map(|r| {
-            let who = writ_host::Identity {
-                spiffe_id: r.principal.clone(),
-                trust_domain: trust_domain(&r.principal),
-                expires_at: expires,
-                thumbprint: String::new(),
-                proof: writ_host::Proof::X509Svid,
-            };
-            (
-                who,
-                writ_host::Intent {
-                    action: r.action.clone(),
-                    resource: r.resource.clone(),
-                    task_id: r.task.clone(),
-                    context: r.context.clone(),
-                },
-            )
-        })
-        .collect();
-    let index: std::collections::HashMap<&Request, usize> = requests.iter().enumerate().map(|(i, r)| (r, i)).collect();
+    let prepared = Prepared::new(requests);
     replay("component", requests, threads, duration, || {
         let writ = writ.clone();
-        let (prepared, index) = (&prepared, &index);
+        let prepared = &prepared;
         Ok(move |r: &Request| {
-            let (who, what) = &prepared[index.get(r).copied().unwrap_or(0)];
+            let (who, what) = prepared.get(r);
             let d = writ.check(who, what).map_err(|e| e.to_string())?;
             Ok((d.allow, !d.errors.is_empty()))
         })
@@ -373,10 +397,10 @@ pub(crate) fn run(args: BenchArgs) -> Result<ExitCode, Usage> {
         .and_then(|w| w.set_policies(&pack.0, pack.1.as_deref(), pack.2.as_deref()))
         .map_err(|e| Usage(format!("the policies do not load: {e}")))?;
     let mut figures = Vec::new();
-    if matches!(args.engine, Engines::Native | Engines::Both) {
+    if matches!(args.decider, Decider::Native | Decider::Both) {
         figures.push(native(&pack, &requests, threads, duration, args.memo).map_err(Usage)?);
     }
-    if matches!(args.engine, Engines::Component | Engines::Both) {
+    if matches!(args.decider, Decider::Component | Decider::Both) {
         figures.push(component(&pack, &requests, threads, duration, args.memo).map_err(Usage)?);
     }
     let ratio = match (figures.iter().find(|f| f.engine == "native"), figures.iter().find(|f| f.engine == "component"))

@@ -135,8 +135,11 @@ pub fn run() -> Result<(), Error> {
     println!("  (release figures with criterion: `cargo bench -p writ-benches`; see README)");
 
     // Authorization: the attested identity against the shipped policy pack.
-    let n_policies =
-        writ.set_policies(writ_host::pack::POLICIES, Some(writ_host::pack::SCHEMA), Some(writ_host::pack::ENTITIES))?;
+    let n_policies = writ.set_policies(
+        writ_types::pack::POLICIES,
+        Some(writ_types::pack::SCHEMA),
+        Some(writ_types::pack::ENTITIES),
+    )?;
     println!(
         "Authorizing intents of `{agent_id}` with the shipped pack ({n_policies} Cedar policies, schema-validated):"
     );

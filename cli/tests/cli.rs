@@ -623,7 +623,7 @@ fn bench_runs_on_the_defaults_and_on_user_files() {
     }
     assert!(v["component_native_p50"].as_f64().unwrap() > 0.0);
     // Only the component.
-    let o = writ(&["bench", "--engine", "component", "--duration", "0.1", "--json"], None);
+    let o = writ(&["bench", "--decider", "component", "--duration", "0.1", "--json"], None);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["engines"].as_array().map(Vec::len), Some(1));
     assert!(v["component_native_p50"].is_null());

@@ -4,13 +4,11 @@
 
 mod general;
 
-pub use general::{EntityRef, Evaluation};
-
-use crate::decision::{Decision, Intent};
 use crate::error::{Error, Result};
 use crate::identity::Identity;
 use crate::memo::{DecisionMemo, Key, PolicyReads, Reads};
 use crate::spiffe_id::clip;
+use crate::{Decision, Intent};
 use cedar_policy::{
     Authorizer, Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, Policy, PolicyId, PolicySet, Request,
     RestrictedExpression, Schema, ValidationMode, Validator,

@@ -7,14 +7,14 @@
 //! nesting with the current actor outermost). Keys stay with the [`Crypto`] provider.
 
 use crate::crypto::{Algorithm, Crypto};
-use crate::decision::{Decision, Intent};
-use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::identity::Identity;
 use crate::jwk::{Jwk, JwtKey, KeyKind};
 use crate::ledger::{GrantRecord, Ledger, MAX_TTL_SECS};
 use crate::limits::MAX_TOKEN_BYTES;
 use crate::spiffe_id::clip;
+use crate::writ::Writ;
+use crate::{Decision, Grant, Intent};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -119,12 +119,10 @@ impl Claims {
     }
 }
 
-/// An issued credential.
+/// An issued credential, with the claims it carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Grant {
-    pub token: String,
-    pub jti: String,
-    pub expires_at: u64,
+pub struct Issued {
+    pub grant: Grant,
     pub claims: Claims,
 }
 
@@ -187,7 +185,7 @@ fn issuer_alg(alg: Algorithm) -> Result<&'static str> {
     }
 }
 
-impl Engine {
+impl Writ {
     /// Authorize every scope intent for `who` (at `depth`, in `task`); the smallest
     /// `max-ttl-secs` among them, or a denial naming each refused intent.
     fn authorize_scope(&self, who: &Identity, task: &str, scope: &[Intent], now: u64, depth: u32) -> Result<u32> {
@@ -252,7 +250,7 @@ impl Engine {
         ttl_secs: u32,
         audience: &str,
         env: &Env<'_>,
-    ) -> Result<Grant> {
+    ) -> Result<Issued> {
         field("the task id", task_id)?;
         field("the audience", audience)?;
         let items = scope_items(scope)?;
@@ -264,7 +262,7 @@ impl Engine {
         let policy_cap = self.authorize_scope(who, task_id, scope, env.now, 0)?;
         let life = self.lifetime(&[u64::from(ttl_secs), u64::from(policy_cap), identity_left]);
         let claims = Claims {
-            iss: self.config().issuer.clone(),
+            iss: self.settings().issuer.clone(),
             aud: audience.to_string(),
             sub: who.spiffe_id.clone(),
             iat: env.now,
@@ -279,20 +277,20 @@ impl Engine {
     }
 
     fn lifetime(&self, limits: &[u64]) -> u64 {
-        let cap = u64::from(self.config().default_ttl_secs.min(MAX_TTL_SECS));
+        let cap = u64::from(self.settings().ttl_cap_secs.min(MAX_TTL_SECS));
         limits.iter().copied().fold(cap, u64::min)
     }
 
-    fn finish(&self, claims: Claims, env: &Env<'_>) -> Result<Grant> {
+    fn finish(&self, claims: Claims, env: &Env<'_>) -> Result<Issued> {
         let token = self.sign_claims(&claims, env.crypto)?;
         env.ledger.record(&claims.record());
-        Ok(Grant { token, jti: claims.jti.clone(), expires_at: claims.exp, claims })
+        Ok(Issued { grant: Grant { token, jti: claims.jti.clone(), expires_at: claims.exp }, claims })
     }
 
     /// Check a credential's signature, header and times, remembering verified ones until
     /// they expire. Revocation, audience and holder are checked by the callers, every time.
     pub fn verify_credential(&mut self, token: &str, now: u64, crypto: &dyn Crypto) -> Result<Arc<Claims>> {
-        let leeway = self.config().jwt_leeway_secs;
+        let leeway = self.settings().leeway_secs;
         if let Some(c) = self.cached_credential(token) {
             if now >= c.exp.saturating_add(leeway) {
                 return Err(Error::Expired(format!("credential expired at {}, now is {now}", c.exp)));
@@ -366,12 +364,12 @@ impl Engine {
     }
 
     fn check_claims(&self, c: &Claims, now: u64) -> Result<()> {
-        let leeway = self.config().jwt_leeway_secs;
-        if c.iss != self.config().issuer {
+        let leeway = self.settings().leeway_secs;
+        if c.iss != self.settings().issuer {
             return Err(Error::Untrusted(format!(
                 "credential issuer `{}` is not `{}`",
                 clip(&c.iss),
-                self.config().issuer
+                self.settings().issuer
             )));
         }
         if now >= c.exp.saturating_add(leeway) {
@@ -477,7 +475,7 @@ impl Engine {
         scope: &[Intent],
         ttl_secs: u32,
         env: &Env<'_>,
-    ) -> Result<Grant> {
+    ) -> Result<Issued> {
         let now = env.now;
         let claims = self.verify_credential(parent, now, env.crypto)?;
         Self::usable(&claims, None, now, env.ledger)?;
@@ -488,7 +486,7 @@ impl Engine {
             return Err(Error::Malformed("the requested lifetime is 0 seconds".into()));
         }
         let depth = claims.depth() + 1;
-        let limit = self.config().max_delegation_depth;
+        let limit = self.settings().max_delegation_depth;
         if depth > limit {
             return Err(Error::Limit(format!("delegation would be {depth} hops deep, over the limit of {limit}")));
         }

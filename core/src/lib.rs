@@ -7,24 +7,22 @@ pub mod authz;
 pub mod bundle;
 pub mod credential;
 pub mod crypto;
-pub mod decision;
-pub mod engine;
-pub mod error;
-pub mod identity;
 pub mod jwk;
 pub mod jwt;
 pub mod ledger;
 pub mod limits;
 pub mod memo;
-pub mod route;
 pub mod spiffe_id;
 mod webpki_algs;
+pub mod writ;
 pub mod x509;
 
-pub use credential::{Claims, Env, Grant, Presented};
+pub use credential::{Claims, Env, Issued, Presented};
 pub use crypto::{Algorithm, Crypto};
-pub use decision::{Decision, Intent};
-pub use engine::{Config, Engine};
-pub use error::{Error, Result};
-pub use identity::{Identity, Proof};
 pub use ledger::{Ledger, MemoryLedger};
+pub use writ::{Settings, Writ};
+/// The vocabulary (`writ-types`), re-exported: the rules speak it.
+pub use writ_types::{
+    AuditEvent, Decision, EntityRef, Error, Evaluation, Grant, Identity, Intent, Proof, Result, audit, authzen,
+    decision, error, evaluation, grant, identity, intent, pack, route, xfcc,
+};

@@ -182,7 +182,7 @@ pub fn reads_for(policies: &[PolicyReads], action: &str, resource: &str) -> Read
 }
 
 /// A general evaluation, the lifetime cap it was decided under, and the decision.
-type GeneralEntry = (crate::authz::Evaluation, u32, Decision);
+type GeneralEntry = (crate::Evaluation, u32, Decision);
 
 /// A resource type (`None`: not plainly written) and what its key holds.
 type TypeReads = (Option<Box<str>>, Reads);
@@ -230,12 +230,12 @@ impl DecisionMemo {
 
     /// The decision of an identical general evaluation, if one was made (a seeded hash and
     /// an equality match; nothing is cloned on a hit but the decision).
-    pub fn get_general(&self, e: &crate::authz::Evaluation, ttl_cap: u32) -> Option<Decision> {
+    pub fn get_general(&self, e: &crate::Evaluation, ttl_cap: u32) -> Option<Decision> {
         let bucket = self.general.get(&self.hasher.hash_one((e, ttl_cap)))?;
         bucket.iter().find(|(k, t, _)| *t == ttl_cap && k == e).map(|(_, _, d)| d.clone())
     }
 
-    pub fn put_general(&mut self, e: &crate::authz::Evaluation, ttl_cap: u32, d: &Decision) {
+    pub fn put_general(&mut self, e: &crate::Evaluation, ttl_cap: u32, d: &Decision) {
         if self.general_len >= MAX_MEMO_ENTRIES {
             self.general.clear();
             self.general_len = 0;

@@ -8,7 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use proptest::prelude::*;
 use writ_core::credential::{Env, OTHER_TASK, OUTSIDE_SCOPE};
 use writ_core::crypto::RustCrypto;
-use writ_core::{Engine, Error, Identity, Intent, MemoryLedger, Proof};
+use writ_core::{Error, Identity, Intent, MemoryLedger, Proof, Writ};
 
 const NOW: u64 = 1_000_000;
 
@@ -48,7 +48,7 @@ fn intent(action: &str, doc: &str) -> Intent {
 }
 
 struct World {
-    engine: Engine,
+    engine: Writ,
     crypto: RustCrypto,
     ledger: MemoryLedger,
     n: u8,
@@ -60,12 +60,12 @@ impl World {
     }
 
     fn with(crypto: RustCrypto) -> World {
-        let mut engine = Engine::default();
+        let mut engine = Writ::default();
         engine.set_policies(POLICIES, None, Some(ENTITIES)).unwrap();
         World { engine, crypto, ledger: MemoryLedger::new(), n: 0 }
     }
 
-    fn issue(&mut self, who: &Identity, task: &str, scope: &[Intent], ttl: u32) -> Result<writ_core::Grant, Error> {
+    fn issue(&mut self, who: &Identity, task: &str, scope: &[Intent], ttl: u32) -> Result<writ_core::Issued, Error> {
         self.n += 1;
         let env = Env { now: NOW, crypto: &self.crypto, ledger: &self.ledger, entropy: [self.n; 16] };
         self.engine.issue(who, task, scope, ttl, "api", &env)
@@ -83,7 +83,7 @@ impl World {
         scope: &[Intent],
         ttl: u32,
         now: u64,
-    ) -> Result<writ_core::Grant, Error> {
+    ) -> Result<writ_core::Issued, Error> {
         self.n += 1;
         let env = Env { now, crypto: &self.crypto, ledger: &self.ledger, entropy: [self.n; 16] };
         self.engine.delegate(parent, holder, to, scope, ttl, &env)
@@ -114,7 +114,7 @@ fn issue_then_present_by_the_holder() {
     let mut w = World::new();
     let a = who("t.example/a");
     let g = w.issue(&a, "task-1", &[intent("read", "d1"), intent("write", "d1")], 3600).unwrap();
-    let h = header(&g.token);
+    let h = header(&g.grant.token);
     assert_eq!(h["typ"], "txntoken+jwt");
     assert_eq!(h["alg"], "EdDSA");
     assert_eq!(g.claims.sub, a.spiffe_id);
@@ -123,13 +123,13 @@ fn issue_then_present_by_the_holder() {
     assert_eq!(g.claims.iss, "writ");
     assert!(g.claims.act.is_none());
     // The `read` policy's @ttl (600) is the least of the caps.
-    assert_eq!(g.expires_at, NOW + 600);
-    let d = w.present(&g.token, &a, &intent("read", "d1"), NOW + 10).unwrap();
+    assert_eq!(g.grant.expires_at, NOW + 600);
+    let d = w.present(&g.grant.token, &a, &intent("read", "d1"), NOW + 10).unwrap();
     assert!(d.allow, "{d:?}");
     assert_eq!(d.reasons, vec!["read"]);
     assert!(d.max_ttl_secs <= 590);
     // Cached: the second presentation gives the same answer.
-    assert_eq!(w.present(&g.token, &a, &intent("read", "d1"), NOW + 10).unwrap(), d);
+    assert_eq!(w.present(&g.grant.token, &a, &intent("read", "d1"), NOW + 10).unwrap(), d);
     assert_eq!(w.engine.cached_credentials(), 1);
 }
 
@@ -138,20 +138,20 @@ fn es256_issuer_keys_work_too() {
     let mut w = World::with(RustCrypto::with_p256_scalar([9; 32]).unwrap());
     let a = who("t.example/a");
     let g = w.issue(&a, "t", &[intent("read", "d1")], 60).unwrap();
-    assert_eq!(header(&g.token)["alg"], "ES256");
-    assert!(w.present(&g.token, &a, &intent("read", "d1"), NOW + 1).unwrap().allow);
+    assert_eq!(header(&g.grant.token)["alg"], "ES256");
+    assert!(w.present(&g.grant.token, &a, &intent("read", "d1"), NOW + 1).unwrap().allow);
 }
 
 #[test]
 fn lifetime_is_the_least_of_every_cap() {
     let mut w = World::new();
     let a = who("t.example/a");
-    assert_eq!(w.issue(&a, "t", &[intent("read", "d")], 30).unwrap().expires_at, NOW + 30, "requested");
+    assert_eq!(w.issue(&a, "t", &[intent("read", "d")], 30).unwrap().grant.expires_at, NOW + 30, "requested");
     // `write` has no @ttl: the configured cap applies.
     w.engine.set_ttl_cap(120);
-    assert_eq!(w.issue(&a, "t", &[intent("write", "d")], 3600).unwrap().expires_at, NOW + 120, "cap");
+    assert_eq!(w.issue(&a, "t", &[intent("write", "d")], 3600).unwrap().grant.expires_at, NOW + 120, "cap");
     let short = Identity { expires_at: NOW + 45, ..a.clone() };
-    assert_eq!(w.issue(&short, "t", &[intent("write", "d")], 3600).unwrap().expires_at, NOW + 45, "identity");
+    assert_eq!(w.issue(&short, "t", &[intent("write", "d")], 3600).unwrap().grant.expires_at, NOW + 45, "identity");
     let gone = Identity { expires_at: NOW, ..a };
     assert!(matches!(w.issue(&gone, "t", &[intent("write", "d")], 60), Err(Error::Expired(_))));
 }
@@ -181,10 +181,10 @@ fn a_token_is_useless_to_anyone_but_its_holder() {
     let (a, b) = (who("t.example/a"), who("t.example/b"));
     let g = w.issue(&a, "t", &[intent("read", "d")], 60).unwrap();
     // b stole the token: b's key is not the one `cnf` binds.
-    assert!(matches!(w.present(&g.token, &b, &intent("read", "d"), NOW + 1), Err(Error::Untrusted(_))));
+    assert!(matches!(w.present(&g.grant.token, &b, &intent("read", "d"), NOW + 1), Err(Error::Untrusted(_))));
     // Same SPIFFE ID, another key (a re-issued SVID the token was not bound to).
     let other_key = Identity { thumbprint: "other".into(), ..a.clone() };
-    assert!(matches!(w.present(&g.token, &other_key, &intent("read", "d"), NOW + 1), Err(Error::Untrusted(_))));
+    assert!(matches!(w.present(&g.grant.token, &other_key, &intent("read", "d"), NOW + 1), Err(Error::Untrusted(_))));
 }
 
 #[test]
@@ -195,44 +195,44 @@ fn bad_tokens_are_typed_errors() {
     let r = intent("read", "d");
     type Case = (&'static str, String, fn(&Error) -> bool);
     let mut cases: Vec<Case> = vec![
-        ("expired", g.token.clone(), |e| matches!(e, Error::Expired(_))),
+        ("expired", g.grant.token.clone(), |e| matches!(e, Error::Expired(_))),
         ("empty", String::new(), |e| matches!(e, Error::Malformed(_))),
-        ("two parts", g.token.rsplit_once('.').unwrap().0.to_string(), |e| matches!(e, Error::Malformed(_))),
-        ("truncated", g.token[..g.token.len() - 5].to_string(), |e| {
+        ("two parts", g.grant.token.rsplit_once('.').unwrap().0.to_string(), |e| matches!(e, Error::Malformed(_))),
+        ("truncated", g.grant.token[..g.grant.token.len() - 5].to_string(), |e| {
             matches!(e, Error::Malformed(_) | Error::Untrusted(_))
         }),
         ("oversize", "a".repeat(20_000), |e| matches!(e, Error::Limit(_))),
     ];
-    cases.push(("alg none", resigned(&w, &g.token, |h, _| h["alg"] = "none".into()), |e| {
+    cases.push(("alg none", resigned(&w, &g.grant.token, |h, _| h["alg"] = "none".into()), |e| {
         matches!(e, Error::Untrusted(_))
     }));
-    cases.push(("alg HS256", resigned(&w, &g.token, |h, _| h["alg"] = "HS256".into()), |e| {
+    cases.push(("alg HS256", resigned(&w, &g.grant.token, |h, _| h["alg"] = "HS256".into()), |e| {
         matches!(e, Error::Untrusted(_))
     }));
-    cases.push(("alg confusion", resigned(&w, &g.token, |h, _| h["alg"] = "ES256".into()), |e| {
+    cases.push(("alg confusion", resigned(&w, &g.grant.token, |h, _| h["alg"] = "ES256".into()), |e| {
         matches!(e, Error::Untrusted(_))
     }));
-    cases.push(("typ JWT", resigned(&w, &g.token, |h, _| h["typ"] = "JWT".into()), |e| {
+    cases.push(("typ JWT", resigned(&w, &g.grant.token, |h, _| h["typ"] = "JWT".into()), |e| {
         matches!(e, Error::Untrusted(_))
     }));
-    cases.push(("unknown kid", resigned(&w, &g.token, |h, _| h["kid"] = "nope".into()), |e| {
+    cases.push(("unknown kid", resigned(&w, &g.grant.token, |h, _| h["kid"] = "nope".into()), |e| {
         matches!(e, Error::Untrusted(_))
     }));
-    cases.push(("extra header", resigned(&w, &g.token, |h, _| h["jku"] = "https://evil".into()), |e| {
+    cases.push(("extra header", resigned(&w, &g.grant.token, |h, _| h["jku"] = "https://evil".into()), |e| {
         matches!(e, Error::Malformed(_))
     }));
-    cases.push(("other issuer", resigned(&w, &g.token, |_, c| c["iss"] = "evil".into()), |e| {
+    cases.push(("other issuer", resigned(&w, &g.grant.token, |_, c| c["iss"] = "evil".into()), |e| {
         matches!(e, Error::Untrusted(_))
     }));
-    cases.push(("issued later", resigned(&w, &g.token, |_, c| c["iat"] = (NOW + 50).into()), |e| {
+    cases.push(("issued later", resigned(&w, &g.grant.token, |_, c| c["iat"] = (NOW + 50).into()), |e| {
         matches!(e, Error::NotYetValid(_))
     }));
-    cases.push(("extra claim", resigned(&w, &g.token, |_, c| c["admin"] = true.into()), |e| {
+    cases.push(("extra claim", resigned(&w, &g.grant.token, |_, c| c["admin"] = true.into()), |e| {
         matches!(e, Error::Malformed(_))
     }));
     cases.push((
         "deep act",
-        resigned(&w, &g.token, |_, c| {
+        resigned(&w, &g.grant.token, |_, c| {
             let mut act = serde_json::json!({"sub": "spiffe://t.example/a"});
             for _ in 0..20 {
                 act = serde_json::json!({"sub": "spiffe://t.example/a", "act": act});
@@ -242,7 +242,7 @@ fn bad_tokens_are_typed_errors() {
         |e| matches!(e, Error::Limit(_)),
     ));
     // Byte-tampered: the claims changed, the signature not.
-    let mut parts: Vec<String> = g.token.split('.').map(String::from).collect();
+    let mut parts: Vec<String> = g.grant.token.split('.').map(String::from).collect();
     let mut claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[1]).unwrap()).unwrap();
     claims["exp"] = (NOW + 86_000).into();
     parts[1] = URL_SAFE_NO_PAD.encode(claims.to_string());
@@ -253,7 +253,7 @@ fn bad_tokens_are_typed_errors() {
         assert!(ok(&e), "{name}: {e:?}");
     }
     // Wrong audience.
-    let e = w.engine.present(&g.token, &a, &r, "other-api", NOW + 1, &w.crypto, &w.ledger).unwrap_err();
+    let e = w.engine.present(&g.grant.token, &a, &r, "other-api", NOW + 1, &w.crypto, &w.ledger).unwrap_err();
     assert!(matches!(e, Error::Untrusted(m) if m.contains("audience")));
 }
 
@@ -262,12 +262,12 @@ fn scope_and_task_bound_what_a_token_allows() {
     let mut w = World::new();
     let a = who("t.example/a");
     let g = w.issue(&a, "t1", &[intent("read", "d1")], 60).unwrap();
-    let d = w.present(&g.token, &a, &intent("read", "d2"), NOW + 1).unwrap();
+    let d = w.present(&g.grant.token, &a, &intent("read", "d2"), NOW + 1).unwrap();
     assert_eq!((d.allow, d.reasons.clone()), (false, vec![OUTSIDE_SCOPE.to_string()]));
     // `write` on d1 is allowed to a by policy, but not in this token.
-    assert!(!w.present(&g.token, &a, &intent("write", "d1"), NOW + 1).unwrap().allow);
+    assert!(!w.present(&g.grant.token, &a, &intent("write", "d1"), NOW + 1).unwrap().allow);
     let other_task = Intent { task_id: "t2".into(), ..intent("read", "d1") };
-    let d = w.present(&g.token, &a, &other_task, NOW + 1).unwrap();
+    let d = w.present(&g.grant.token, &a, &other_task, NOW + 1).unwrap();
     assert_eq!((d.allow, d.reasons), (false, vec![OTHER_TASK.to_string()]));
     // Policy is evaluated again at use: a new policy set that forbids reading now wins.
     w.engine
@@ -277,7 +277,7 @@ fn scope_and_task_bound_what_a_token_allows() {
             Some(ENTITIES),
         )
         .unwrap();
-    let d = w.present(&g.token, &a, &intent("read", "d1"), NOW + 1).unwrap();
+    let d = w.present(&g.grant.token, &a, &intent("read", "d1"), NOW + 1).unwrap();
     assert_eq!((d.allow, d.reasons), (false, vec!["freeze".to_string()]));
 }
 
@@ -286,37 +286,37 @@ fn delegation_attenuates_and_chains_actors() {
     let mut w = World::new();
     let (a, b, c) = (who("t.example/a"), who("t.example/b"), who("t.example/c"));
     let parent = w.issue(&a, "t", &[intent("read", "d1"), intent("read", "d2")], 600).unwrap();
-    let child = w.delegate(&parent.token, &a, &b, &[intent("read", "d1")], 3600, NOW + 100).unwrap();
+    let child = w.delegate(&parent.grant.token, &a, &b, &[intent("read", "d1")], 3600, NOW + 100).unwrap();
     // Least of: parent's remaining life (500), the delegate policy's @ttl (300), read's (600).
-    assert_eq!(child.expires_at, NOW + 100 + 300);
+    assert_eq!(child.grant.expires_at, NOW + 100 + 300);
     assert_eq!(child.claims.sub, a.spiffe_id);
     assert_eq!(child.claims.act.as_ref().unwrap().sub, b.spiffe_id);
     assert_eq!(child.claims.chain(), vec![b.spiffe_id.clone(), a.spiffe_id.clone()]);
     assert_eq!(child.claims.cnf.x5t_s256, b.thumbprint);
-    assert!(w.present(&child.token, &b, &intent("read", "d1"), NOW + 101).unwrap().allow);
-    assert!(!w.present(&child.token, &b, &intent("read", "d2"), NOW + 101).unwrap().allow, "attenuated");
+    assert!(w.present(&child.grant.token, &b, &intent("read", "d1"), NOW + 101).unwrap().allow);
+    assert!(!w.present(&child.grant.token, &b, &intent("read", "d2"), NOW + 101).unwrap().allow, "attenuated");
     assert!(
-        matches!(w.present(&child.token, &a, &intent("read", "d1"), NOW + 101), Err(Error::Untrusted(_))),
+        matches!(w.present(&child.grant.token, &a, &intent("read", "d1"), NOW + 101), Err(Error::Untrusted(_))),
         "bound to b"
     );
     // b → c: two hops, the configured limit.
-    let grand = w.delegate(&child.token, &b, &c, &[intent("read", "d1")], 60, NOW + 110).unwrap();
+    let grand = w.delegate(&child.grant.token, &b, &c, &[intent("read", "d1")], 60, NOW + 110).unwrap();
     assert_eq!(grand.claims.chain(), vec![c.spiffe_id.clone(), b.spiffe_id.clone(), a.spiffe_id.clone()]);
     assert_eq!(grand.claims.depth(), 2);
     // A third hop is over the limit.
-    let e = w.delegate(&grand.token, &c, &a, &[intent("read", "d1")], 60, NOW + 120).unwrap_err();
+    let e = w.delegate(&grand.grant.token, &c, &a, &[intent("read", "d1")], 60, NOW + 120).unwrap_err();
     assert!(matches!(e, Error::Limit(_)), "{e:?}");
     // Widening is refused.
-    let e = w.delegate(&child.token, &b, &c, &[intent("read", "d2")], 60, NOW + 120).unwrap_err();
+    let e = w.delegate(&child.grant.token, &b, &c, &[intent("read", "d2")], 60, NOW + 120).unwrap_err();
     assert!(matches!(&e, Error::Denied(d) if d.reasons == vec![OUTSIDE_SCOPE.to_string()]), "{e:?}");
     // Only the holder delegates.
     assert!(matches!(
-        w.delegate(&child.token, &a, &c, &[intent("read", "d1")], 60, NOW + 120),
+        w.delegate(&child.grant.token, &a, &c, &[intent("read", "d1")], 60, NOW + 120),
         Err(Error::Untrusted(_))
     ));
     // The delegation itself must be allowed: not across trust domains.
     let x = who("u.example/x");
-    let e = w.delegate(&parent.token, &a, &x, &[intent("read", "d1")], 60, NOW + 120).unwrap_err();
+    let e = w.delegate(&parent.grant.token, &a, &x, &[intent("read", "d1")], 60, NOW + 120).unwrap_err();
     assert!(matches!(e, Error::Denied(_)), "{e:?}");
 }
 
@@ -325,14 +325,14 @@ fn end_task_and_cut_off_revoke_everything_they_cover() {
     let mut w = World::new();
     let (a, b, c) = (who("t.example/a"), who("t.example/b"), who("t.example/c"));
     let t1 = w.issue(&a, "t1", &[intent("read", "d")], 600).unwrap();
-    let t1b = w.delegate(&t1.token, &a, &b, &[intent("read", "d")], 600, NOW + 1).unwrap();
+    let t1b = w.delegate(&t1.grant.token, &a, &b, &[intent("read", "d")], 600, NOW + 1).unwrap();
     let t2 = w.issue(&c, "t2", &[intent("read", "d")], 600).unwrap();
     use writ_core::Ledger as _;
     assert_eq!(w.ledger.end_task("t1", NOW + 2), 2);
-    for (token, by) in [(&t1.token, &a), (&t1b.token, &b)] {
+    for (token, by) in [(&t1.grant.token, &a), (&t1b.grant.token, &b)] {
         assert!(matches!(w.present(token, by, &intent("read", "d"), NOW + 3), Err(Error::Revoked(_))));
     }
-    assert!(w.present(&t2.token, &c, &intent("read", "d"), NOW + 3).unwrap().allow, "other tasks live on");
+    assert!(w.present(&t2.grant.token, &c, &intent("read", "d"), NOW + 3).unwrap().allow, "other tasks live on");
     assert!(
         matches!(w.issue(&a, "t1", &[intent("read", "d")], 60), Err(Error::Revoked(_))),
         "an ended task gets nothing new"
@@ -340,11 +340,11 @@ fn end_task_and_cut_off_revoke_everything_they_cover() {
 
     // Cut-off: everything held by or delegated from c.
     let t3 = w.issue(&a, "t3", &[intent("read", "d")], 600).unwrap();
-    let t3c = w.delegate(&t3.token, &a, &c, &[intent("read", "d")], 600, NOW + 4).unwrap();
+    let t3c = w.delegate(&t3.grant.token, &a, &c, &[intent("read", "d")], 600, NOW + 4).unwrap();
     assert_eq!(w.ledger.cut_off(&c.spiffe_id, NOW + 5), 2, "t2 (held by c) and t3c (delegated to c)");
-    assert!(matches!(w.present(&t3c.token, &c, &intent("read", "d"), NOW + 6), Err(Error::Revoked(_))));
-    assert!(w.present(&t3.token, &a, &intent("read", "d"), NOW + 6).unwrap().allow, "a's own grant stands");
-    assert!(matches!(w.delegate(&t3.token, &a, &c, &[intent("read", "d")], 60, NOW + 6), Err(Error::Revoked(_))));
+    assert!(matches!(w.present(&t3c.grant.token, &c, &intent("read", "d"), NOW + 6), Err(Error::Revoked(_))));
+    assert!(w.present(&t3.grant.token, &a, &intent("read", "d"), NOW + 6).unwrap().allow, "a's own grant stands");
+    assert!(matches!(w.delegate(&t3.grant.token, &a, &c, &[intent("read", "d")], 60, NOW + 6), Err(Error::Revoked(_))));
     assert!(matches!(w.issue(&c, "t9", &[intent("read", "d")], 60), Err(Error::Revoked(_))));
 }
 
@@ -372,17 +372,17 @@ proptest! {
         w.engine.set_ttl_cap(cap);
         let (a, b) = (who("t.example/a"), who("t.example/b"));
         let parent = w.issue(&a, "t", &scope, ttl).unwrap();
-        prop_assert!(parent.expires_at - NOW <= u64::from(ttl.min(cap)));
+        prop_assert!(parent.grant.expires_at - NOW <= u64::from(ttl.min(cap)));
         let reads: Vec<Intent> = sub.iter().filter(|i| i.action == "read").cloned().collect();
         prop_assume!(!reads.is_empty());
-        match w.delegate(&parent.token, &a, &b, &reads, child_ttl, NOW + later) {
+        match w.delegate(&parent.grant.token, &a, &b, &reads, child_ttl, NOW + later) {
             Ok(child) => {
                 prop_assert!(child.claims.scope.iter().all(|s| parent.claims.scope.contains(s)));
-                prop_assert!(child.expires_at <= parent.expires_at);
-                prop_assert!(child.expires_at - (NOW + later) <= u64::from(child_ttl.min(cap).min(300)));
+                prop_assert!(child.grant.expires_at <= parent.grant.expires_at);
+                prop_assert!(child.grant.expires_at - (NOW + later) <= u64::from(child_ttl.min(cap).min(300)));
             }
             Err(Error::Denied(_)) => prop_assert!(reads.iter().any(|r| !scope.contains(r))),
-            Err(Error::Expired(_)) => prop_assert!(NOW + later >= parent.expires_at),
+            Err(Error::Expired(_)) => prop_assert!(NOW + later >= parent.grant.expires_at),
             Err(e) => prop_assert!(false, "unexpected {e:?}"),
         }
     }
@@ -394,21 +394,21 @@ proptest! {
         let mut w = World::new();
         let (a, b) = (who("t.example/a"), who("t.example/b"));
         let g = w.issue(&a, "t", &[intent("read", "d")], 60).unwrap();
-        let mut bytes = g.token.clone().into_bytes();
+        let mut bytes = g.grant.token.clone().into_bytes();
         let i = pos.index(bytes.len());
         prop_assume!(bytes[i] != byte);
         bytes[i] = byte;
         if let Ok(t) = String::from_utf8(bytes) {
             prop_assert!(w.present(&t, &a, &intent("read", "d"), NOW + 1).is_err());
         }
-        prop_assert!(w.present(&g.token, &b, &intent("read", "d"), NOW + 1).is_err());
+        prop_assert!(w.present(&g.grant.token, &b, &intent("read", "d"), NOW + 1).is_err());
         let other = Intent { task_id: task.clone(), ..intent("read", "d") };
-        let d = w.present(&g.token, &a, &other, NOW + 1).unwrap();
+        let d = w.present(&g.grant.token, &a, &other, NOW + 1).unwrap();
         prop_assert_eq!(d.allow, task == "t");
         // Revoked and expired never verify either.
-        prop_assert!(matches!(w.present(&g.token, &a, &intent("read", "d"), NOW + 60), Err(Error::Expired(_))));
+        prop_assert!(matches!(w.present(&g.grant.token, &a, &intent("read", "d"), NOW + 60), Err(Error::Expired(_))));
         use writ_core::Ledger as _;
         w.ledger.end_task("t", NOW + 2);
-        prop_assert!(matches!(w.present(&g.token, &a, &intent("read", "d"), NOW + 3), Err(Error::Revoked(_))));
+        prop_assert!(matches!(w.present(&g.grant.token, &a, &intent("read", "d"), NOW + 3), Err(Error::Revoked(_))));
     }
 }

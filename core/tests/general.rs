@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use proptest::prelude::*;
-use writ_core::Engine;
-use writ_core::authz::{EntityRef, Evaluation};
+use writ_core::Writ;
+use writ_core::{EntityRef, Evaluation};
 
 const POLICIES: &str = r#"
 @id("owner") permit(principal is User, action == Action::"read", resource is Doc) when { resource.owner == principal.name };
@@ -23,8 +23,8 @@ const ENTITIES: &str = r#"[
   {"uid":{"type":"Doc","id":"d1"},"attrs":{"owner":"bob","level":2},"parents":[]}
 ]"#;
 
-fn engine() -> Engine {
-    let mut e = Engine::default();
+fn engine() -> Writ {
+    let mut e = Writ::default();
     e.set_policies(POLICIES, None, Some(ENTITIES)).unwrap();
     e
 }
@@ -104,7 +104,7 @@ fn bad_input_denies_with_the_problem() {
         assert!(d.errors.iter().any(|m| m.contains(want)), "{want}: {:?}", d.errors);
     }
     assert!(
-        Engine::default().evaluate(&eval(("User", "bob", ""), "read", "", ("Doc", "d1", ""), "")).errors[0]
+        Writ::default().evaluate(&eval(("User", "bob", ""), "read", "", ("Doc", "d1", ""), "")).errors[0]
             .contains("no policies")
     );
 }

@@ -5,7 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use proptest::prelude::*;
-use writ_core::authz::{EntityRef, Evaluation, PolicyStore, RequestEnv};
+use writ_core::authz::{PolicyStore, RequestEnv};
+use writ_core::{EntityRef, Evaluation};
 use writ_core::{Identity, Intent, Proof};
 
 fn principal_scope(k: u8) -> String {

@@ -6,7 +6,7 @@ use writ_fuzz::fixtures::{NOW, TRUST_DOMAIN, decode};
 
 fuzz_target!(|data: &[u8]| {
     let parts = decode(data, 3);
-    let mut engine = writ_core::Engine::default();
+    let mut engine = writ_core::Writ::default();
     let _ = engine.set_bundle(TRUST_DOMAIN, parts[0]);
     let token = String::from_utf8_lossy(parts.get(1).copied().unwrap_or_default());
     let audience = String::from_utf8_lossy(parts.get(2).copied().unwrap_or_default());

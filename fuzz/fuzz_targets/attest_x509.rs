@@ -7,7 +7,7 @@ use writ_fuzz::fixtures::{NOW, TRUST_DOMAIN, decode};
 
 fuzz_target!(|data: &[u8]| {
     let parts = decode(data, 5);
-    let mut engine = writ_core::Engine::default();
+    let mut engine = writ_core::Writ::default();
     let _ = engine.set_bundle(TRUST_DOMAIN, parts[0]);
     let chain: Vec<Vec<u8>> = parts[1..].iter().map(|c| c.to_vec()).collect();
     let crypto = writ_core::crypto::RustCrypto::new();

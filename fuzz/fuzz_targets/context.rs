@@ -5,8 +5,8 @@ use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 use writ_fuzz::fixtures::NOW;
 
-fn pack() -> &'static writ_core::Engine {
-    static ENGINE: OnceLock<writ_core::Engine> = OnceLock::new();
+fn pack() -> &'static writ_core::Writ {
+    static ENGINE: OnceLock<writ_core::Writ> = OnceLock::new();
     ENGINE.get_or_init(|| {
         let policies = [
             include_str!("../../policies/breakglass.cedar"),
@@ -17,7 +17,7 @@ fn pack() -> &'static writ_core::Engine {
             include_str!("../../policies/tools.cedar"),
         ]
         .join("\n");
-        let mut e = writ_core::Engine::default();
+        let mut e = writ_core::Writ::default();
         // Evaluate every request: the memo would hide the context conversion after a repeat.
         e.set_decision_memo(false);
         let _ = e.set_policies(

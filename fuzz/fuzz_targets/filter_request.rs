@@ -1,4 +1,4 @@
-//! The proxy-wasm filter's per-request logic (`writ-filter`, natively — the same code the
+//! The proxy-wasm filter's per-request logic (`writ-proxy`, natively — the same code the
 //! `.wasm` runs): any method, path, `x-forwarded-client-cert`, `Authorization`, context and
 //! peer certificate fields get an answer, never a panic; an allow names a caller of the
 //! trusted domain; fail-closed never lets a request through unchecked.
@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use std::cell::RefCell;
-use writ_filter::{Filter, Outcome, Peer, Request};
+use writ_proxy::{Filter, Outcome, Peer, Request};
 use writ_fuzz::fixtures::{NOW, decode, filter_config};
 
 thread_local! {

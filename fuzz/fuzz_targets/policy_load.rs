@@ -8,7 +8,7 @@ fuzz_target!(|data: &[u8]| {
     let parts = decode(data, 3);
     let text = |i: usize| parts.get(i).map(|p| String::from_utf8_lossy(p).into_owned()).filter(|t| !t.is_empty());
     let (policies, schema, entities) = (text(0).unwrap_or_default(), text(1), text(2));
-    let mut engine = writ_core::Engine::default();
+    let mut engine = writ_core::Writ::default();
     if let Ok(n) = engine.set_policies(&policies, schema.as_deref(), entities.as_deref()) {
         assert_eq!(n as usize, engine.policies().map_or(0, |p| p.len()));
         // Whatever loaded decides, and decides the same way twice.

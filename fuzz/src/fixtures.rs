@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use writ_core::crypto::RustCrypto;
-use writ_core::{Engine, Identity, Intent, Proof};
+use writ_core::{Identity, Intent, Proof, Writ};
 
 /// The time every target runs at.
 pub const NOW: u64 = 1_800_000_000;
@@ -50,8 +50,8 @@ pub fn read_doc() -> Intent {
 }
 
 /// An engine with the credential world's policies.
-pub fn credential_engine() -> Engine {
-    let mut e = Engine::default();
+pub fn credential_engine() -> Writ {
+    let mut e = Writ::default();
     // The fixed policies always load; an engine without them still answers (deny).
     let _ = e.set_policies(POLICIES, None, Some(ENTITIES));
     e

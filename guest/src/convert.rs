@@ -88,9 +88,9 @@ pub fn intent_from_wit(i: wit::Intent) -> writ_core::Intent {
     writ_core::Intent { action: i.action, resource: i.resource, task_id: i.task_id, context: i.context }
 }
 
-pub fn evaluation_from_wit(e: wit::Evaluation) -> writ_core::authz::Evaluation {
-    let r = |r: wit::EntityRef| writ_core::authz::EntityRef { type_name: r.type_, id: r.id, properties: r.properties };
-    writ_core::authz::Evaluation {
+pub fn evaluation_from_wit(e: wit::Evaluation) -> writ_core::Evaluation {
+    let r = |r: wit::EntityRef| writ_core::EntityRef { type_name: r.type_, id: r.id, properties: r.properties };
+    writ_core::Evaluation {
         subject: r(e.subject),
         action: e.action,
         action_properties: e.action_properties,

@@ -136,7 +136,7 @@ impl Ledger for SyncedLedger<'_> {
 }
 
 struct State {
-    engine: writ_core::Engine,
+    engine: writ_core::Writ,
     builtin: Option<Builtin>,
     audit: bool,
     replica: MemoryLedger,
@@ -160,24 +160,24 @@ fn entropy() -> [u8; 16] {
 
 thread_local! {
     static STATE: RefCell<State> = RefCell::new(State {
-        engine: writ_core::Engine::new(writ_core::Config { hash_seed: seed(), ..writ_core::Config::default() }),
+        engine: writ_core::Writ::new(writ_core::Settings { hash_seed: seed(), ..writ_core::Settings::default() }),
         builtin: None,
         audit: true,
         replica: {
             let l = MemoryLedger::new();
-            l.set_horizon(u64::from(writ_core::Config::default().default_ttl_secs));
+            l.set_horizon(u64::from(writ_core::Settings::default().ttl_cap_secs));
             l
         },
         seq: Cell::new(0),
     });
 }
 
-fn with_state<R>(f: impl FnOnce(&mut writ_core::Engine, &dyn Crypto) -> R) -> R {
+fn with_state<R>(f: impl FnOnce(&mut writ_core::Writ, &dyn Crypto) -> R) -> R {
     with_all(|e, c, _| f(e, c))
 }
 
 /// The engine, the crypto provider in force and the synced ledger.
-fn with_all<R>(f: impl FnOnce(&mut writ_core::Engine, &dyn Crypto, &SyncedLedger<'_>) -> R) -> R {
+fn with_all<R>(f: impl FnOnce(&mut writ_core::Writ, &dyn Crypto, &SyncedLedger<'_>) -> R) -> R {
     STATE.with(|s| {
         let mut s = s.borrow_mut();
         let State { engine, builtin, replica, seq, .. } = &mut *s;
@@ -299,8 +299,7 @@ impl authorize::Guest for Component {
         let at = now();
         let e = convert::evaluation_from_wit(request);
         let d = with_state(|engine, _| engine.evaluate(&e));
-        let uid =
-            |r: &writ_core::authz::EntityRef| format!("{}::{}", r.type_name, serde_json::Value::from(r.id.as_str()));
+        let uid = |r: &writ_core::EntityRef| format!("{}::{}", r.type_name, serde_json::Value::from(r.id.as_str()));
         emit(|| decision_event("evaluate", at, uid(&e.subject), None, e.action.clone(), uid(&e.resource), &d));
         convert::decision_to_wit(d)
     }
@@ -362,11 +361,11 @@ fn failed(mut e: writ::agent::audit::Event, err: &writ_core::Error) -> writ::age
     e
 }
 
-fn granted(kind: &str, at: u64, result: &Result<writ_core::Grant, writ_core::Error>, who: &str, task: &str) {
+fn granted(kind: &str, at: u64, result: &Result<writ_core::Issued, writ_core::Error>, who: &str, task: &str) {
     emit(|| match result {
         Ok(g) => writ::agent::audit::Event {
             allow: true,
-            detail: Some(format!("scope {} intents, expires at {}", g.claims.scope.len(), g.expires_at)),
+            detail: Some(format!("scope {} intents, expires at {}", g.claims.scope.len(), g.grant.expires_at)),
             ..credential_event(kind, at, who, Some(&g.claims))
         },
         Err(err) => failed(
@@ -379,7 +378,8 @@ fn granted(kind: &str, at: u64, result: &Result<writ_core::Grant, writ_core::Err
     });
 }
 
-fn grant_to_wit(g: writ_core::Grant) -> issue::Grant {
+fn grant_to_wit(issued: writ_core::Issued) -> issue::Grant {
+    let g = issued.grant;
     issue::Grant { token: g.token, jti: g.jti, expires_at: g.expires_at }
 }
 

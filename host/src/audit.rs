@@ -1,34 +1,8 @@
-//! Audit events from the component, and where they go.
+//! Where audit events from the component go.
 
-use serde::Serialize;
 use std::io::Write as _;
 use std::sync::{Arc, Mutex};
-
-/// One audit event. Field names follow the OpenTelemetry GenAI conventions where one exists.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AuditEvent {
-    #[serde(rename = "event.name")]
-    pub kind: String,
-    pub time: u64,
-    #[serde(rename = "gen_ai.agent.id", skip_serializing_if = "Option::is_none")]
-    pub spiffe_id: Option<String>,
-    #[serde(rename = "writ.task_id", skip_serializing_if = "Option::is_none")]
-    pub task_id: Option<String>,
-    #[serde(rename = "gen_ai.tool.name", skip_serializing_if = "Option::is_none")]
-    pub action: Option<String>,
-    #[serde(rename = "writ.resource", skip_serializing_if = "Option::is_none")]
-    pub resource: Option<String>,
-    #[serde(rename = "writ.allow")]
-    pub allow: bool,
-    #[serde(rename = "writ.reasons")]
-    pub reasons: Vec<String>,
-    #[serde(rename = "writ.jti", skip_serializing_if = "Option::is_none")]
-    pub jti: Option<String>,
-    #[serde(rename = "writ.act_chain", skip_serializing_if = "Vec::is_empty")]
-    pub act_chain: Vec<String>,
-    #[serde(rename = "writ.detail", skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-}
+use writ_types::AuditEvent;
 
 type Callback = Arc<dyn Fn(&AuditEvent) + Send + Sync>;
 
@@ -72,7 +46,7 @@ impl AuditSink {
     }
 
     pub(crate) fn emit(&self, event: AuditEvent) {
-        let line = || serde_json::to_string(&event).unwrap_or_default();
+        let line = || event.to_json_line();
         match self {
             AuditSink::Discard => {}
             AuditSink::Stdout => {

@@ -15,18 +15,25 @@
 
 mod audit;
 mod bindings;
+mod builder;
 mod cache;
+mod convert;
 pub mod crypto;
+mod imports;
 mod ledger;
 pub mod pack;
-mod runtime;
-mod types;
+mod pool;
+mod settings;
+mod writ;
 
-pub use audit::{AuditEvent, AuditSink};
+pub use audit::AuditSink;
+pub use builder::Builder;
 pub use cache::Source as CacheSource;
 pub use crypto::{IssuerAlg, IssuerKey};
-pub use runtime::{Builder, CryptoProvider, Writ};
-pub use types::{Decision, EntityRef, Error, Evaluation, Grant, Identity, Intent, Proof};
+pub use settings::CryptoProvider;
+pub use writ::Writ;
+/// The vocabulary (`writ-types`), re-exported: this API speaks it.
+pub use writ_types::{AuditEvent, Decision, EntityRef, Error, Evaluation, Grant, Identity, Intent, Proof};
 
-/// The component this host was built with (`wasm32-wasip2`).
+/// The component this host was built with (`writ-guest`, a WASI preview-2 component).
 pub const COMPONENT: &[u8] = include_bytes!(env!("WRIT_COMPONENT_PATH"));

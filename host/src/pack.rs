@@ -1,8 +1,7 @@
-//! The shipped policy pack (`policies/`), embedded so `writ` has built-in defaults.
+//! Policy packs as the CLI, the server and the simulator load them: files and directories,
+//! or the shipped pack (`writ_types::pack`) by default.
 
-#[path = "../../policies/embedded.rs"]
-mod embedded;
-pub use embedded::{ENTITIES, POLICIES, SCHEMA};
+use writ_types::pack::{ENTITIES, POLICIES, SCHEMA};
 
 use std::path::{Path, PathBuf};
 

@@ -1,4 +1,4 @@
-//! A proxy-wasm host on wasmtime: loads `writ-filter.wasm` and drives it through the calls
+//! A proxy-wasm host on wasmtime: loads `writ-proxy.wasm` and drives it through the calls
 //! Envoy makes, with the host functions of the proxy-wasm ABI 0.2.1 the filter imports, and
 //! only the WASI preview-1 functions Envoy provides (proxy-wasm-cpp-host's list). A module
 //! that imports anything else fails to load here, as it would in Envoy.

@@ -1,4 +1,4 @@
-//! The built `writ-filter.wasm` in the proxy-wasm harness, driven as Envoy drives it: allow,
+//! The built `writ-proxy.wasm` in the proxy-wasm harness, driven as Envoy drives it: allow,
 //! deny, refused callers, presented credentials, malformed input, bad configuration.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -319,7 +319,7 @@ fn the_filter_decides_as_writ_core_does_natively() {
     // The same table through the filter (Wasm, proxy-wasm) and writ-core (native).
     let w = world();
     let mut vm = w.vm(module(), json!({}));
-    let mut native = writ_core::Engine::default();
+    let mut native = writ_core::Writ::default();
     native
         .set_policies(
             &writ_tests::pack::policies(),

@@ -3,7 +3,7 @@
 //! shipped routes and trusts identities only from the proxy's own mTLS validation.
 
 use serde::Deserialize;
-use writ_core::route::{Route, default_routes};
+use writ_types::route::{Route, default_routes};
 
 /// Where the caller's identity comes from, tried in the configured order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -133,10 +133,6 @@ impl Default for FilterConfig {
     }
 }
 
-/// The shipped policy pack, compiled in (the filter reads no files).
-#[path = "../../policies/embedded.rs"]
-pub mod pack;
-
 impl FilterConfig {
     /// Parse the plugin configuration; empty means every default. Errors say what is wrong.
     pub fn parse(bytes: &[u8]) -> Result<FilterConfig, String> {
@@ -179,21 +175,6 @@ impl FilterConfig {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_compiled_in_pack_is_every_policy_file() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
-        let mut on_disk = 0;
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "cedar") {
-                let text = std::fs::read_to_string(&path).unwrap();
-                assert!(pack::POLICIES.contains(text.trim()), "{} is not compiled into the filter", path.display());
-                on_disk += text.matches("@id(").count();
-            }
-        }
-        assert_eq!(pack::POLICIES.matches("@id(").count(), on_disk);
-    }
 
     #[test]
     fn defaults_are_closed_and_errors_say_what_is_wrong() {

@@ -2,15 +2,17 @@
 //! they intend, and the answer — so the logic is the same natively (unit tests) and in the
 //! proxy. Every rule is `writ-core`'s.
 
-use crate::config::{FilterConfig, Source, pack};
+use crate::config::{FilterConfig, Source};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Serialize;
+
 use serde_json::json;
 use std::collections::HashMap;
 use writ_core::crypto::{Crypto, RustCrypto, SigningKey};
-use writ_core::route::{Routes, from_hex, xfcc, xfcc_certs};
-use writ_core::{Algorithm, Config, Decision, Engine, Identity, Intent, MemoryLedger, Proof, spiffe_id};
+use writ_core::{Algorithm, Decision, Identity, Intent, MemoryLedger, Proof, Settings, Writ, spiffe_id};
+use writ_types::route::Routes;
+use writ_types::xfcc;
+use writ_types::{AuditEvent, pack};
 
 /// Vouched identities remembered at once (the cache starts over when full).
 const MAX_VOUCHED: usize = 4096;
@@ -55,33 +57,6 @@ pub enum Outcome {
     Reply { status: u32, headers: Vec<(String, String)>, body: String },
 }
 
-/// One audit line per decision; field names as the host's audit events (OpenTelemetry GenAI
-/// where one exists).
-#[derive(Debug, Clone, Serialize)]
-pub struct AuditLine<'a> {
-    #[serde(rename = "event.name")]
-    pub kind: &'a str,
-    pub time: u64,
-    #[serde(rename = "gen_ai.agent.id", skip_serializing_if = "Option::is_none")]
-    pub spiffe_id: Option<&'a str>,
-    #[serde(rename = "writ.task_id", skip_serializing_if = "Option::is_none")]
-    pub task_id: Option<&'a str>,
-    #[serde(rename = "gen_ai.tool.name", skip_serializing_if = "Option::is_none")]
-    pub action: Option<&'a str>,
-    #[serde(rename = "writ.resource", skip_serializing_if = "Option::is_none")]
-    pub resource: Option<&'a str>,
-    #[serde(rename = "writ.allow")]
-    pub allow: bool,
-    #[serde(rename = "writ.reasons")]
-    pub reasons: &'a [String],
-    #[serde(rename = "writ.jti", skip_serializing_if = "Option::is_none")]
-    pub jti: Option<&'a str>,
-    #[serde(rename = "writ.act_chain", skip_serializing_if = "Vec::is_empty")]
-    pub act_chain: Vec<String>,
-    #[serde(rename = "writ.detail", skip_serializing_if = "Option::is_none")]
-    pub detail: Option<&'a str>,
-}
-
 /// Verification with RustCrypto, issuer keys from the configuration; the filter never signs.
 struct FilterCrypto {
     verifier: RustCrypto,
@@ -105,7 +80,7 @@ impl Crypto for FilterCrypto {
 
 /// A configured filter: one per proxy-wasm VM (per worker thread), shared by its requests.
 pub struct Filter {
-    engine: Engine,
+    engine: Writ,
     /// Identities the proxy vouched for, by URI SAN: (digest hex, the identity without its
     /// expiry). Parsing a SPIFFE ID and decoding a digest per request cost more than deciding.
     vouched: HashMap<String, (String, Identity)>,
@@ -158,10 +133,10 @@ impl Filter {
     /// Any error (bad JSON, policies, bundles, routes) names what is wrong.
     pub fn configure(bytes: &[u8], hash_seed: u64) -> Result<Filter, String> {
         let config = FilterConfig::parse(bytes)?;
-        let mut engine = Engine::new(Config {
-            jwt_leeway_secs: config.jwt_leeway_secs,
+        let mut engine = Writ::new(Settings {
+            leeway_secs: config.jwt_leeway_secs,
             hash_seed,
-            default_ttl_secs: config.ttl_cap,
+            ttl_cap_secs: config.ttl_cap,
             issuer: config.issuer.clone(),
             max_delegation_depth: config.max_delegation_depth,
             decision_memo: config.decision_memo,
@@ -251,21 +226,21 @@ impl Filter {
             }
         };
         let audit = self.config.audit.then(|| {
-            let line = AuditLine {
-                kind,
+            let task = claims.as_ref().map_or(what.task_id.as_str(), |c| c.txn.as_str());
+            let event = AuditEvent {
+                kind: kind.into(),
                 time: now,
-                spiffe_id: Some(&who.spiffe_id),
-                task_id: Some(claims.as_ref().map_or(what.task_id.as_str(), |c| c.txn.as_str()))
-                    .filter(|t| !t.is_empty()),
-                action: Some(&what.action),
-                resource: Some(&what.resource),
+                spiffe_id: Some(who.spiffe_id.clone()),
+                task_id: (!task.is_empty()).then(|| task.to_string()),
+                action: Some(what.action.clone()),
+                resource: Some(what.resource.clone()),
                 allow,
-                reasons: &reasons,
-                jti: claims.as_ref().map(|c| c.jti.as_str()),
+                reasons,
+                jti: claims.as_ref().map(|c| c.jti.clone()),
                 act_chain: claims.as_ref().map(|c| c.chain()).unwrap_or_default(),
-                detail: detail.as_deref(),
+                detail,
             };
-            serde_json::to_string(&line).unwrap_or_default()
+            event.to_json_line()
         });
         (outcome, audit)
     }
@@ -349,7 +324,7 @@ impl Filter {
         }
         let thumbprint = match sha256_hex {
             None => String::new(),
-            Some(h) => from_hex(h)
+            Some(h) => xfcc::from_hex(h)
                 .filter(|d| d.len() == 32)
                 .map(|d| URL_SAFE_NO_PAD.encode(d))
                 .ok_or_else(|| format!("the peer certificate digest `{}` is not SHA-256 hex", spiffe_id::clip(h)))?,
@@ -371,9 +346,9 @@ impl Filter {
                 .attest_x509(chain, now, &self.crypto)
                 .map_err(|e| format!("{}: {}", e.kind(), e.message()));
         }
-        let f = xfcc(value);
+        let f = xfcc::fields(value);
         if let Some(c) = f.get("chain").or_else(|| f.get("cert")) {
-            let chain = xfcc_certs(c)?;
+            let chain = xfcc::certificates(c)?;
             let identity = self
                 .engine
                 .attest_x509(&chain, now, &self.crypto)

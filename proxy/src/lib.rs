@@ -1,5 +1,5 @@
 //! Writ inside the proxy: the same rules as the component (`writ-core`, no copy of them) as a
-//! proxy-wasm HTTP filter. Build it with `proxy/build.sh` (→ `writ-filter.wasm`, for
+//! proxy-wasm HTTP filter. Build it with `proxy/build.sh` (→ `writ-proxy.wasm`, for
 //! `wasm32-wasip1`); Envoy loads it with the configuration in `examples/envoy/`.
 //!
 //! - [`config`]: the plugin configuration (JSON) and its closed defaults;

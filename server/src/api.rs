@@ -87,5 +87,5 @@ pub fn json_body(
         ));
     }
     let bytes = body.map_err(|e| ApiError::new(e.status(), "bad-body", e.body_text()))?;
-    crate::decode::object_body(&bytes).map_err(|e| ApiError::bad_request(e.message))
+    writ_types::authzen::object_body(&bytes).map_err(|e| ApiError::bad_request(e.message))
 }

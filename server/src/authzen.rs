@@ -5,7 +5,6 @@
 
 use crate::State;
 use crate::api::{ApiError, RequestId, json_body, ok};
-use crate::decode::{self, DecodeError};
 use crate::tls::PeerChain;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -15,7 +14,8 @@ use axum::response::Response;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 use std::time::Instant;
-use writ_host::{EntityRef, Evaluation};
+use writ_types::Evaluation;
+use writ_types::authzen::{self, DecodeError};
 
 fn api(e: DecodeError) -> ApiError {
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
@@ -24,15 +24,7 @@ fn api(e: DecodeError) -> ApiError {
 
 /// One evaluation from a request object, as the component takes it.
 fn parse_evaluation(req: &Map<String, Value>) -> Result<Evaluation, ApiError> {
-    let e = decode::evaluation(req).map_err(api)?;
-    let r = |x: decode::Entity| EntityRef { type_name: x.type_name, id: x.id, properties: x.properties };
-    Ok(Evaluation {
-        subject: r(e.subject),
-        action: e.action,
-        action_properties: e.action_properties,
-        resource: r(e.resource),
-        context: e.context,
-    })
+    authzen::evaluation(req).map_err(api)
 }
 
 /// Decide one evaluation: its AuthZEN response object and whether it allowed.
@@ -85,8 +77,8 @@ pub async fn evaluations(
     let id = RequestId::of(&headers);
     let answer = (|| {
         let req = json_body(&headers, body)?;
-        let sem = decode::semantic(&req).map_err(api)?;
-        let Some(items) = decode::items(&req).map_err(api)? else {
+        let sem = authzen::semantic(&req).map_err(api)?;
+        let Some(items) = authzen::items(&req).map_err(api)? else {
             // No `evaluations`: a single evaluation, answered as one.
             return decide(&state, &parse_evaluation(&req)?).map(|(b, _)| b);
         };
@@ -102,8 +94,8 @@ pub async fn evaluations(
         for e in &evals {
             let (body, allow) = decide(&state, e)?;
             out.push(body);
-            if (sem == decode::Semantic::DenyOnFirstDeny && !allow)
-                || (sem == decode::Semantic::PermitOnFirstPermit && allow)
+            if (sem == authzen::Semantic::DenyOnFirstDeny && !allow)
+                || (sem == authzen::Semantic::PermitOnFirstPermit && allow)
             {
                 break;
             }

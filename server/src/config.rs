@@ -5,8 +5,8 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-pub use writ_core::route::Route;
-use writ_core::route::default_routes;
+pub use writ_types::route::Route;
+use writ_types::route::default_routes;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -104,7 +104,7 @@ impl Config {
             return Err("`max_body_bytes` is below 1024".into());
         }
         for r in &self.routes {
-            writ_core::route::Pattern::parse(&r.path).map_err(|e| format!("route `{} {}`: {e}", r.method, r.path))?;
+            writ_types::route::Pattern::parse(&r.path).map_err(|e| format!("route `{} {}`: {e}", r.method, r.path))?;
         }
         Ok(())
     }

@@ -17,8 +17,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
-use writ_core::route::{from_hex, xfcc, xfcc_certs};
 use writ_host::{Identity, Intent, Proof};
+use writ_types::xfcc;
 
 /// The caller, from the forwarded client certificate.
 fn caller(state: &State, headers: &HeaderMap) -> Result<Identity, ApiError> {
@@ -28,9 +28,9 @@ fn caller(state: &State, headers: &HeaderMap) -> Result<Identity, ApiError> {
         .ok_or_else(|| unauth("no `x-forwarded-client-cert`: the proxy must forward the client certificate".into()))?
         .to_str()
         .map_err(|_| unauth("`x-forwarded-client-cert` is not text".into()))?;
-    let f = xfcc(value);
+    let f = xfcc::fields(value);
     let chain = match (f.get("chain"), f.get("cert")) {
-        (Some(c), _) | (None, Some(c)) => Some(xfcc_certs(c).map_err(unauth)?),
+        (Some(c), _) | (None, Some(c)) => Some(xfcc::certificates(c).map_err(unauth)?),
         (None, None) => None,
     };
     if let Some(chain) = chain {
@@ -46,7 +46,7 @@ fn caller(state: &State, headers: &HeaderMap) -> Result<Identity, ApiError> {
         .and_then(|r| r.split('/').next())
         .filter(|t| !t.is_empty())
         .ok_or_else(|| unauth(format!("`{uri}` is not a SPIFFE ID")))?;
-    let hash = f.get("hash").and_then(|h| from_hex(h));
+    let hash = f.get("hash").and_then(|h| xfcc::from_hex(h));
     Ok(Identity {
         spiffe_id: uri.clone(),
         trust_domain: td.into(),

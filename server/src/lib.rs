@@ -11,14 +11,13 @@
 //!   poll (`/ledger/revocations`, e.g. the proxy-wasm filter);
 //! - `/healthz`, `/readyz`, `/metrics` (Prometheus text).
 //!
-//! Every decision runs in the component and is audited there; `writ-core` is linked only for
-//! its pure request-mapping helpers (`writ_core::route`: route rules, XFCC), shared with the
-//! proxy-wasm filter so both map a request the same way.
+//! Every decision runs in the component and is audited there: this crate does not link
+//! `writ-core`. Request mapping (AuthZEN decoding, route rules, XFCC) is `writ-types`', shared
+//! with the proxy-wasm filter so both map a request the same way.
 
 mod api;
 mod authzen;
 pub mod config;
-mod decode;
 mod exchange;
 pub mod extauthz;
 mod metrics;
@@ -40,7 +39,7 @@ use writ_host::{AuditSink, IssuerAlg, IssuerKey, Writ};
 pub(crate) struct State {
     pub writ: Writ,
     pub config: Config,
-    pub routes: writ_core::route::Routes,
+    pub routes: writ_types::route::Routes,
     pub metrics: metrics::Metrics,
     pub ready: AtomicBool,
     /// Names this run of the server, so revocation pollers notice a restart.
@@ -88,7 +87,7 @@ fn build(config: Config) -> Result<Arc<State>, String> {
     let writ = builder.build().map_err(|e| e.to_string())?;
     writ.set_ttl_cap(config.ttl_cap).map_err(|e| e.to_string())?;
     writ.set_decision_memo(config.decision_memo).map_err(|e| e.to_string())?;
-    let routes = writ_core::route::Routes::compile(&config.routes)?;
+    let routes = writ_types::route::Routes::compile(&config.routes)?;
     let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let epoch = format!("{:x}-{:x}", started.as_nanos(), std::process::id());
     let state = Arc::new(State {

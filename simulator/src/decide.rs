@@ -27,7 +27,7 @@ fn identity(agent: &str) -> writ_core::Identity {
 
 /// `writ-core` natively, with the shipped policy pack.
 pub struct Native {
-    engine: writ_core::Engine,
+    engine: writ_core::Writ,
     /// The agents' identities, built once each.
     identities: std::collections::HashMap<String, writ_core::Identity>,
     /// The intent being decided, its strings reused from call to call.
@@ -42,7 +42,7 @@ impl Native {
     }
 
     pub fn with_pack(pack: Pack) -> Result<Native, String> {
-        let mut engine = writ_core::Engine::default();
+        let mut engine = writ_core::Writ::default();
         engine
             .set_policies(&pack.policies, pack.schema.as_deref(), pack.entities.as_deref())
             .map_err(|e| format!("policies: {e}"))?;

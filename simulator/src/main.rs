@@ -7,10 +7,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
-use writ_sim::Runner;
-use writ_sim::decide::{Counting, Decider};
-use writ_sim::scenario::Scenario;
-use writ_sim::sim::Design;
+use writ_simulator::Runner;
+use writ_simulator::decide::{Counting, Decider};
+use writ_simulator::scenario::Scenario;
+use writ_simulator::sim::Design;
 
 #[derive(Parser)]
 #[command(name = "writ-sim", version, about = "Blast radius of credential designs under simulated breaches")]
@@ -19,8 +19,9 @@ struct Cli {
     command: Command,
 }
 
+/// Which implementation of the rules decides the Writ design's intents.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Engine {
+enum DecidedBy {
     /// The Writ component through writ-host.
     Component,
     /// writ-core natively.
@@ -56,8 +57,8 @@ struct Common {
     #[arg(long, default_value_t = 30)]
     replications: u64,
     /// Who decides the Writ design's intents.
-    #[arg(long, value_enum, default_value = "component")]
-    engine: Engine,
+    #[arg(long, alias = "engine", value_enum, default_value = "component")]
+    decider: DecidedBy,
     /// Worker threads (default: one per core). Outputs do not depend on it.
     #[arg(long)]
     threads: Option<usize>,
@@ -118,11 +119,11 @@ fn load(files: &[PathBuf]) -> Result<Vec<Scenario>, String> {
     files.iter().map(|f| Scenario::load(f).map_err(|e| e.to_string())).collect()
 }
 
-fn decider(engine: Engine, policy: &PolicyArgs) -> Result<Box<dyn Decider>, String> {
+fn decider(by: DecidedBy, policy: &PolicyArgs) -> Result<Box<dyn Decider>, String> {
     let pack = policy.pack()?;
-    match engine {
-        Engine::Component => writ_sim::decide::Component::with_pack(pack).map(|d| Box::new(d) as _),
-        Engine::Native => writ_sim::decide::Native::with_pack(pack).map(|d| Box::new(d) as _),
+    match by {
+        DecidedBy::Component => writ_simulator::decide::Component::with_pack(pack).map(|d| Box::new(d) as _),
+        DecidedBy::Native => writ_simulator::decide::Native::with_pack(pack).map(|d| Box::new(d) as _),
     }
 }
 
@@ -130,10 +131,10 @@ fn threads(n: Option<usize>) -> usize {
     n.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1)
 }
 
-fn engine_name(e: Engine) -> &'static str {
+fn decider_name(e: DecidedBy) -> &'static str {
     match e {
-        Engine::Component => "component",
-        Engine::Native => "native",
+        DecidedBy::Component => "component",
+        DecidedBy::Native => "native",
     }
 }
 
@@ -155,11 +156,11 @@ fn write(out: &Path, files: &[(String, String)]) -> Result<(), String> {
     Ok(())
 }
 
-fn timing(engine: Engine, threads: usize, wall: f64, rows: usize, decisions: u64) -> String {
+fn timing(by: DecidedBy, threads: usize, wall: f64, rows: usize, decisions: u64) -> String {
     let per_s = if wall > 0.0 { decisions as f64 / wall } else { 0.0 };
     format!(
         "{:#}\n",
-        serde_json::json!({ "engine": engine_name(engine), "threads": threads, "wall_s": wall, "rows": rows, "policy_decisions": decisions, "decisions_per_s": per_s })
+        serde_json::json!({ "engine": decider_name(by), "threads": threads, "wall_s": wall, "rows": rows, "policy_decisions": decisions, "decisions_per_s": per_s })
     )
 }
 
@@ -174,14 +175,14 @@ fn run_label(seed: u64, replications: u64) -> String {
 
 fn compare(c: Common) -> Result<(), String> {
     let scenarios = load(&c.scenarios)?;
-    let mut d = decider(c.engine, &c.policy)?;
+    let mut d = decider(c.decider, &c.policy)?;
     let threads = threads(c.threads);
     let pb = bar(scenarios.len() as u64 * c.replications * 2, "compare");
     let tick = || pb.inc(1);
     let runner = Runner { threads, progress: &tick };
     let start = Instant::now();
-    let rows = writ_sim::run::compare_with(&runner, &scenarios, c.seed, c.replications, d.as_mut())?;
-    let report = writ_sim::report_with(&runner, &scenarios, &rows, c.seed, c.replications, d.as_mut())?;
+    let rows = writ_simulator::run::compare_with(&runner, &scenarios, c.seed, c.replications, d.as_mut())?;
+    let report = writ_simulator::report_with(&runner, &scenarios, &rows, c.seed, c.replications, d.as_mut())?;
     let wall = start.elapsed().as_secs_f64();
     pb.finish_and_clear();
     println!(
@@ -190,23 +191,23 @@ fn compare(c: Common) -> Result<(), String> {
         c.replications,
         c.seed
     );
-    print!("{}", writ_sim::table(&rows));
+    print!("{}", writ_simulator::table(&rows));
     let mut files = vec![
-        ("results.csv".to_string(), writ_sim::csv(&rows)),
+        ("results.csv".to_string(), writ_simulator::csv(&rows)),
         (
             "summary.json".to_string(),
-            format!("{:#}\n", run_json(c.seed, c.replications, "scenarios", writ_sim::summary(&rows))),
+            format!("{:#}\n", run_json(c.seed, c.replications, "scenarios", writ_simulator::summary(&rows))),
         ),
         ("report.md".to_string(), report),
     ];
     for s in &scenarios {
         files.push((
             format!("compare-{}.svg", s.name),
-            writ_sim::plot::compare(&rows, &s.name, &run_label(c.seed, c.replications))?,
+            writ_simulator::plot::compare(&rows, &s.name, &run_label(c.seed, c.replications))?,
         ));
     }
     let decisions = rows.iter().map(|r| r.metrics.policy_decisions).sum();
-    files.push(("timing.json".to_string(), timing(c.engine, threads, wall, rows.len(), decisions)));
+    files.push(("timing.json".to_string(), timing(c.decider, threads, wall, rows.len(), decisions)));
     write(&c.out, &files)?;
     let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
     println!("\nwrote into {}: {}", c.out.display(), names.join(", "));
@@ -215,15 +216,15 @@ fn compare(c: Common) -> Result<(), String> {
 
 fn sweep(c: Common, params: &[String]) -> Result<(), String> {
     let scenarios = load(&c.scenarios)?;
-    let parsed = params.iter().map(|p| writ_sim::params::parse(p)).collect::<Result<Vec<_>, _>>()?;
-    let grid = writ_sim::params::grid(&parsed)?;
-    let mut d = decider(c.engine, &c.policy)?;
+    let parsed = params.iter().map(|p| writ_simulator::params::parse(p)).collect::<Result<Vec<_>, _>>()?;
+    let grid = writ_simulator::params::grid(&parsed)?;
+    let mut d = decider(c.decider, &c.policy)?;
     let threads = threads(c.threads);
     let pb = bar(scenarios.len() as u64 * grid.len() as u64 * c.replications, "sweep");
     let tick = || pb.inc(1);
     let runner = Runner { threads, progress: &tick };
     let start = Instant::now();
-    let rows = writ_sim::run::sweep(&runner, &scenarios, &grid, c.seed, c.replications, d.as_mut())?;
+    let rows = writ_simulator::run::sweep(&runner, &scenarios, &grid, c.seed, c.replications, d.as_mut())?;
     let wall = start.elapsed().as_secs_f64();
     pb.finish_and_clear();
     println!(
@@ -233,20 +234,20 @@ fn sweep(c: Common, params: &[String]) -> Result<(), String> {
         c.replications,
         c.seed
     );
-    print!("{}", writ_sim::sweep_table(&rows));
-    let summary = run_json(c.seed, c.replications, "cells", writ_sim::sweep_summary(&rows));
+    print!("{}", writ_simulator::sweep_table(&rows));
+    let summary = run_json(c.seed, c.replications, "cells", writ_simulator::sweep_summary(&rows));
     let mut files = vec![
-        ("sweep.csv".to_string(), writ_sim::csv(&rows)),
+        ("sweep.csv".to_string(), writ_simulator::csv(&rows)),
         ("sweep-summary.json".to_string(), format!("{summary:#}\n")),
     ];
     for s in &scenarios {
         files.push((
             format!("pareto-{}.svg", s.name),
-            writ_sim::plot::pareto(&rows, &s.name, &run_label(c.seed, c.replications))?,
+            writ_simulator::plot::pareto(&rows, &s.name, &run_label(c.seed, c.replications))?,
         ));
     }
     let decisions = rows.iter().map(|r| r.metrics.policy_decisions).sum();
-    files.push(("timing.json".to_string(), timing(c.engine, threads, wall, rows.len(), decisions)));
+    files.push(("timing.json".to_string(), timing(c.decider, threads, wall, rows.len(), decisions)));
     write(&c.out, &files)?;
     let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
     println!("\nwrote into {}: {}", c.out.display(), names.join(", "));
@@ -264,22 +265,22 @@ fn bench(
     let scenarios = load(files)?;
     let threads = threads(threads_arg);
     let mut figures = Vec::new();
-    for engine in [Engine::Native, Engine::Component] {
-        let (counting, stats) = Counting::new(decider(engine, policy)?);
+    for by in [DecidedBy::Native, DecidedBy::Component] {
+        let (counting, stats) = Counting::new(decider(by, policy)?);
         let mut d: Box<dyn Decider> = Box::new(counting);
         let runner = Runner { threads, progress: &|| {} };
         let start = Instant::now();
         let calls = runner.map(scenarios.len() * replications as usize, d.as_mut(), |j, d| {
             let (si, r) = (j / replications as usize, j as u64 % replications);
             let s = &scenarios[si];
-            let stream = writ_sim::sim::Stream::draw(s, writ_sim::replication_seed(seed, r));
-            let m = writ_sim::sim::run(s, &stream, Design::Writ, d);
+            let stream = writ_simulator::sim::Stream::draw(s, writ_simulator::replication_seed(seed, r));
+            let m = writ_simulator::sim::run(s, &stream, Design::Writ, d);
             m.tool_calls
         })?;
         let wall = start.elapsed().as_secs_f64();
         let (decisions, busy) = stats.totals();
         figures.push(serde_json::json!({
-            "engine": engine_name(engine),
+            "engine": decider_name(by),
             "threads": threads,
             "policy_decisions": decisions,
             "tool_calls": calls.iter().sum::<u64>(),

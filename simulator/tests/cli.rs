@@ -28,7 +28,7 @@ fn compare_writes_results_report_plots_and_timing_reproducibly() {
         let o = sim(&[
             "compare",
             payroll.to_str().unwrap(),
-            "--engine",
+            "--decider",
             "native",
             "--replications",
             "3",
@@ -58,7 +58,7 @@ fn sweep_writes_the_grid_and_its_pareto_plot() {
     let o = sim(&[
         "sweep",
         scenario("payroll.toml").to_str().unwrap(),
-        "--engine",
+        "--decider",
         "native",
         "--replications",
         "2",
@@ -87,14 +87,14 @@ fn bad_input_is_refused_with_where_and_why() {
     std::fs::create_dir_all(&dir).unwrap();
     let bad = dir.join("bad.toml");
     std::fs::write(&bad, "name = \"x\"\nhorizon_hours = \"soon\"\n").unwrap();
-    let o = sim(&["compare", bad.to_str().unwrap(), "--engine", "native", "--out", dir.to_str().unwrap()]);
+    let o = sim(&["compare", bad.to_str().unwrap(), "--decider", "native", "--out", dir.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8(o.stderr).unwrap();
     assert!(err.contains("bad.toml line 2 `horizon_hours = \"soon\"`"), "{err}");
     let o = sim(&[
         "sweep",
         scenario("payroll.toml").to_str().unwrap(),
-        "--engine",
+        "--decider",
         "native",
         "--param",
         "ttl=0",
@@ -103,7 +103,7 @@ fn bad_input_is_refused_with_where_and_why() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8(o.stderr).unwrap().contains("`design.ttl_s` is 0"));
-    let o = sim(&["sweep", "--engine", "native", "--param", "hijack=1.5", "--out", dir.to_str().unwrap()]);
+    let o = sim(&["sweep", "--decider", "native", "--param", "hijack=1.5", "--out", dir.to_str().unwrap()]);
     assert!(String::from_utf8(o.stderr).unwrap().contains("a probability is between 0 and 1"));
     let o = sim(&["sweep", "--param", "speed=3"]);
     assert!(String::from_utf8(o.stderr).unwrap().contains("`speed` is not a parameter"));
@@ -130,7 +130,7 @@ fn the_writ_design_decides_with_the_policies_given() {
         let mut args = vec![
             "compare".to_string(),
             scenario("browser-agent.toml").display().to_string(),
-            "--engine".into(),
+            "--decider".into(),
             "native".into(),
         ];
         args.extend(["--replications".into(), "10".into(), "--out".into(), out.display().to_string()]);
@@ -170,7 +170,7 @@ fn the_writ_design_decides_with_the_policies_given() {
     std::fs::write(bad.join("x.cedar"), "permit(principal, action, resource) when {").unwrap();
     let o = sim(&[
         "compare",
-        "--engine",
+        "--decider",
         "native",
         "--policies",
         bad.join("x.cedar").to_str().unwrap(),

@@ -4,9 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use proptest::prelude::*;
-use writ_sim::decide::{Component, Native};
-use writ_sim::scenario::Scenario;
-use writ_sim::sim::{self, Design, Stream};
+use writ_simulator::decide::{Component, Native};
+use writ_simulator::scenario::Scenario;
+use writ_simulator::sim::{self, Design, Stream};
 
 /// Two agents of the shipped pack; the payroll agent needs one payroll record, the world has
 /// four (resource, action) pairs. Every copy is exposed, nobody is hijacked, the attacker
@@ -141,13 +141,13 @@ fn shipped() -> Vec<Scenario> {
 fn the_same_seed_gives_the_same_bytes_and_engines_agree() {
     let scenarios = shipped();
     let mut native = Native::new().unwrap();
-    let a = writ_sim::compare(&scenarios, 5, 3, &mut native);
-    let b = writ_sim::compare(&scenarios, 5, 3, &mut native);
-    assert_eq!(writ_sim::csv(&a), writ_sim::csv(&b));
-    assert_ne!(writ_sim::csv(&a), writ_sim::csv(&writ_sim::compare(&scenarios, 6, 3, &mut native)));
+    let a = writ_simulator::compare(&scenarios, 5, 3, &mut native);
+    let b = writ_simulator::compare(&scenarios, 5, 3, &mut native);
+    assert_eq!(writ_simulator::csv(&a), writ_simulator::csv(&b));
+    assert_ne!(writ_simulator::csv(&a), writ_simulator::csv(&writ_simulator::compare(&scenarios, 6, 3, &mut native)));
     let mut component = Component::new().unwrap();
-    let c = writ_sim::compare(&scenarios, 5, 3, &mut component);
-    assert_eq!(writ_sim::csv(&a), writ_sim::csv(&c), "native and component engines decide identically");
+    let c = writ_simulator::compare(&scenarios, 5, 3, &mut component);
+    assert_eq!(writ_simulator::csv(&a), writ_simulator::csv(&c), "native and component engines decide identically");
 }
 
 proptest! {
@@ -227,9 +227,9 @@ fn detection_ends_what_a_leak_can_do() {
 fn the_report_states_each_claim_with_its_numbers() {
     let scenarios = shipped();
     let mut d = Native::new().unwrap();
-    let rows = writ_sim::compare(&scenarios, 1, 4, &mut d);
-    let report = writ_sim::report(&scenarios, &rows, 1, 4, &mut d);
-    assert_eq!(report, writ_sim::report(&scenarios, &rows, 1, 4, &mut d), "deterministic");
+    let rows = writ_simulator::compare(&scenarios, 1, 4, &mut d);
+    let report = writ_simulator::report(&scenarios, &rows, 1, 4, &mut d);
+    assert_eq!(report, writ_simulator::report(&scenarios, &rows, 1, 4, &mut d), "deterministic");
     for s in &scenarios {
         assert!(report.contains(&format!("### {}", s.name)));
     }
@@ -455,20 +455,23 @@ proptest! {
 fn threads_change_nothing_but_the_wall_clock() {
     let scenarios = shipped();
     let mut native = Native::new().unwrap();
-    let one = writ_sim::compare(&scenarios, 9, 4, &mut native);
-    let runner = writ_sim::Runner { threads: 3, progress: &|| {} };
-    let three = writ_sim::run::compare_with(&runner, &scenarios, 9, 4, &mut native).unwrap();
-    assert_eq!(writ_sim::csv(&one), writ_sim::csv(&three));
+    let one = writ_simulator::compare(&scenarios, 9, 4, &mut native);
+    let runner = writ_simulator::Runner { threads: 3, progress: &|| {} };
+    let three = writ_simulator::run::compare_with(&runner, &scenarios, 9, 4, &mut native).unwrap();
+    assert_eq!(writ_simulator::csv(&one), writ_simulator::csv(&three));
     // The component forks (its own clock per thread) and still decides the same.
     let mut component = Component::new().unwrap();
-    let forked = writ_sim::run::compare_with(&runner, &scenarios[..2], 9, 4, &mut component).unwrap();
-    assert_eq!(writ_sim::csv(&forked), writ_sim::csv(&writ_sim::compare(&scenarios[..2], 9, 4, &mut native)));
+    let forked = writ_simulator::run::compare_with(&runner, &scenarios[..2], 9, 4, &mut component).unwrap();
+    assert_eq!(
+        writ_simulator::csv(&forked),
+        writ_simulator::csv(&writ_simulator::compare(&scenarios[..2], 9, 4, &mut native))
+    );
     let count = std::sync::atomic::AtomicUsize::new(0);
     let tick = || {
         count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     };
-    let counted = writ_sim::Runner { threads: 2, progress: &tick };
-    writ_sim::run::compare_with(&counted, &scenarios, 9, 4, &mut native).unwrap();
+    let counted = writ_simulator::Runner { threads: 2, progress: &tick };
+    writ_simulator::run::compare_with(&counted, &scenarios, 9, 4, &mut native).unwrap();
     assert_eq!(count.into_inner(), scenarios.len() * 4, "one tick per replication");
 }
 
@@ -494,7 +497,7 @@ fn a_leaked_secret_is_remediated_only_at_the_cited_rate_and_delay() {
     let never = window(&s);
     assert!(never.iter().zip(&fixed).all(|(n, f)| n >= f) && never.iter().sum::<f64>() > fixed.iter().sum::<f64>());
     // The default is the cited figure: 10% within five days.
-    let d = writ_sim::scenario::Breach::default();
+    let d = writ_simulator::scenario::Breach::default();
     assert_eq!((d.remediation_rate, d.remediation_delay_s), (0.10, 5 * 86_400));
     // Per-task credentials are not remediated: they are gone with their task anyway.
     s.breach.remediation_rate = 1.0;
@@ -505,13 +508,17 @@ fn a_leaked_secret_is_remediated_only_at_the_cited_rate_and_delay() {
 #[test]
 fn a_sweep_runs_every_combination_on_the_same_draws() {
     let s = tiny(6.0, 900, 0.5);
-    let params = [writ_sim::params::parse("ttl=60,900").unwrap(), writ_sim::params::parse("rotation=1h,1d").unwrap()];
-    let grid = writ_sim::params::grid(&params).unwrap();
+    let params = [
+        writ_simulator::params::parse("ttl=60,900").unwrap(),
+        writ_simulator::params::parse("rotation=1h,1d").unwrap(),
+    ];
+    let grid = writ_simulator::params::grid(&params).unwrap();
     let mut d = Native::new().unwrap();
     let rows =
-        writ_sim::run::sweep(&writ_sim::Runner::default(), std::slice::from_ref(&s), &grid, 3, 2, &mut d).unwrap();
+        writ_simulator::run::sweep(&writ_simulator::Runner::default(), std::slice::from_ref(&s), &grid, 3, 2, &mut d)
+            .unwrap();
     assert_eq!(rows.len(), 4 * 6 * 2);
-    let csv = writ_sim::csv(&rows);
+    let csv = writ_simulator::csv(&rows);
     assert!(csv.starts_with("scenario,design,ttl,rotation,seed,blast_radius,"), "{}", &csv[..80]);
     assert!(csv.contains("\ntiny,jit,60,3600,"));
     // Static ignores both parameters: the same draws give it the same numbers in every cell.
@@ -525,18 +532,18 @@ fn a_sweep_runs_every_combination_on_the_same_draws() {
     // A 60 s TTL fails the task whose second step comes at 600 s; 900 s does not.
     let failed = |ttl: f64| {
         rows.iter()
-            .filter(|r| r.design == Design::Jit && r.params.get(writ_sim::params::Param::Ttl) == Some(ttl))
+            .filter(|r| r.design == Design::Jit && r.params.get(writ_simulator::params::Param::Ttl) == Some(ttl))
             .map(|r| r.metrics.failed_tasks)
             .sum::<u64>()
     };
     assert!(failed(60.0) > 0 && failed(900.0) == 0);
     // Impossible values are refused with the reason before anything runs.
-    let zero = writ_sim::params::grid(&[writ_sim::params::parse("ttl=0").unwrap()]).unwrap();
-    let e = writ_sim::run::sweep(&writ_sim::Runner::default(), &[s], &zero, 3, 2, &mut d).unwrap_err();
+    let zero = writ_simulator::params::grid(&[writ_simulator::params::parse("ttl=0").unwrap()]).unwrap();
+    let e = writ_simulator::run::sweep(&writ_simulator::Runner::default(), &[s], &zero, 3, 2, &mut d).unwrap_err();
     assert!(e.contains("`design.ttl_s` is 0") && e.contains("ttl=0"), "{e}");
-    let table = writ_sim::sweep_table(&rows);
+    let table = writ_simulator::sweep_table(&rows);
     assert!(table.contains("ttl=60 rotation=3600") && table.contains("ttl=900 rotation=86400"));
-    let summary = writ_sim::sweep_summary(&rows);
+    let summary = writ_simulator::sweep_summary(&rows);
     assert_eq!(summary.as_array().map(Vec::len), Some(4 * 6));
 }
 
@@ -544,19 +551,20 @@ fn a_sweep_runs_every_combination_on_the_same_draws() {
 fn plots_are_svg_with_every_design_and_the_frontier_is_the_undominated_points() {
     let scenarios = shipped();
     let mut d = Native::new().unwrap();
-    let rows = writ_sim::compare(&scenarios[..1], 2, 3, &mut d);
-    let svg = writ_sim::plot::compare(&rows, &scenarios[0].name, "seed 2").unwrap();
+    let rows = writ_simulator::compare(&scenarios[..1], 2, 3, &mut d);
+    let svg = writ_simulator::plot::compare(&rows, &scenarios[0].name, "seed 2").unwrap();
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
     for design in Design::ALL {
         assert!(svg.contains(&format!(">\n{}\n</text>", design.name())), "{}", design.name());
     }
-    use writ_sim::plot::{Point, frontier};
+    use writ_simulator::plot::{Point, frontier};
     let p = |cost: f64, blast: f64| Point { design: Design::Jit, params: Default::default(), cost, blast };
     let f = frontier(&[p(1.0, 5.0), p(2.0, 2.0), p(3.0, 3.0), p(0.5, 9.0), p(2.0, 2.5)]);
     let got: Vec<(f64, f64)> = f.iter().map(|q| (q.cost, q.blast)).collect();
     assert_eq!(got, vec![(0.5, 9.0), (1.0, 5.0), (2.0, 2.0)]);
-    let grid = writ_sim::params::grid(&[writ_sim::params::parse("ttl=60,900").unwrap()]).unwrap();
-    let rows = writ_sim::run::sweep(&writ_sim::Runner::default(), &scenarios[..1], &grid, 2, 2, &mut d).unwrap();
-    let pareto = writ_sim::plot::pareto(&rows, &scenarios[0].name, "seed 2").unwrap();
+    let grid = writ_simulator::params::grid(&[writ_simulator::params::parse("ttl=60,900").unwrap()]).unwrap();
+    let rows =
+        writ_simulator::run::sweep(&writ_simulator::Runner::default(), &scenarios[..1], &grid, 2, 2, &mut d).unwrap();
+    let pareto = writ_simulator::plot::pareto(&rows, &scenarios[0].name, "seed 2").unwrap();
     assert!(pareto.contains("failed tasks") && pareto.contains("credentials issued") && pareto.contains("ttl=60"));
 }

@@ -481,8 +481,8 @@ fn hot_reload_under_concurrent_checks_is_atomic() {
     let writ = writ_tests::attester::writ();
     writ.set_time(Some(NOW));
     writ.set_policies(allow, None, None).unwrap();
-    let who = writ_tests::attester::host_identity(&identity(BROWSER, NOW + 60));
-    let what = writ_tests::attester::host_intent(&intent("x", r#"X::"y""#, "t", ""));
+    let who = identity(BROWSER, NOW + 60);
+    let what = intent("x", r#"X::"y""#, "t", "");
     let stop = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
         let workers: Vec<_> = (0..4)
@@ -519,9 +519,9 @@ fn hot_reload_under_concurrent_checks_is_atomic() {
 fn every_decision_is_audited_once() {
     let (writ, events) = writ_tests::attester::audited_writ(NOW);
     writ.set_policies(&pack::policies(), Some(&pack::schema()), Some(&pack::entities())).unwrap();
-    let who = writ_tests::attester::host_identity(&identity(PAYROLL, NOW + 3600));
-    let ok = writ_tests::attester::host_intent(&intent("read", r#"PayrollRecord::"run-42/emp-7""#, "run-42", ""));
-    let no = writ_tests::attester::host_intent(&intent("read", r#"PayrollRecord::"run-42/emp-7""#, "run-42", EXTERNAL));
+    let who = identity(PAYROLL, NOW + 3600);
+    let ok = intent("read", r#"PayrollRecord::"run-42/emp-7""#, "run-42", "");
+    let no = intent("read", r#"PayrollRecord::"run-42/emp-7""#, "run-42", EXTERNAL);
     writ.check(&who, &ok).unwrap();
     writ.check(&who, &no).unwrap();
     let ev = events.lock().unwrap();
@@ -548,9 +548,9 @@ fn every_decision_is_audited_once() {
 
 #[test]
 fn the_embedded_pack_is_the_policies_directory() {
-    assert_eq!(writ_host::pack::POLICIES, pack::policies(), "host/src/pack.rs must list every policies/*.cedar file");
-    assert_eq!(writ_host::pack::SCHEMA, pack::schema());
-    assert_eq!(writ_host::pack::ENTITIES, pack::entities());
+    assert_eq!(writ_types::pack::POLICIES, pack::policies(), "types/src/pack.rs must list every policies/*.cedar file");
+    assert_eq!(writ_types::pack::SCHEMA, pack::schema());
+    assert_eq!(writ_types::pack::ENTITIES, pack::entities());
 }
 
 #[test]
@@ -567,10 +567,7 @@ fn the_ttl_cap_is_configurable() {
         let what = intent(action, r#"X::"y""#, "t", "");
         let d = n.engine.check(&who, &what, NOW);
         c.writ.set_time(Some(NOW));
-        let k = c
-            .writ
-            .check(&writ_tests::attester::host_identity(&who), &writ_tests::attester::host_intent(&what))
-            .unwrap();
+        let k = c.writ.check(&who.clone(), &what.clone()).unwrap();
         assert_eq!((d.max_ttl_secs, k.max_ttl_secs), (ttl, ttl), "{action}");
     }
 }
@@ -580,8 +577,8 @@ fn the_decision_memo_never_outlives_the_second_a_policy_reads_or_a_reload() {
     // `now` is read: a repeated request is re-decided when the second changes.
     let timed = format!(r#"@id("until") permit(principal, action, resource) when {{ context.now < {} }};"#, NOW + 1);
     let c = Component::new();
-    let who = writ_tests::attester::host_identity(&identity(BROWSER, NOW + 3600));
-    let what = writ_tests::attester::host_intent(&intent("read", r#"X::"y""#, "t", ""));
+    let who = identity(BROWSER, NOW + 3600);
+    let what = intent("read", r#"X::"y""#, "t", "");
     for memo in [true, false] {
         c.writ.set_decision_memo(memo).unwrap();
         c.writ.set_policies(&timed, None, None).unwrap();

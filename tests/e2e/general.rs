@@ -1,9 +1,8 @@
 //! General (AuthZEN-shaped) evaluation through the component: the same answers as writ-core
 //! natively on every case, audited once each.
 
-use writ_core::authz::{EntityRef as CoreRef, Evaluation as CoreEval};
-use writ_host::{EntityRef, Evaluation};
 use writ_tests::NOW;
+use writ_types::{EntityRef, Evaluation};
 
 const POLICIES: &str = r#"
 @id("owner") permit(principal is User, action == Action::"read", resource is Doc) when { resource.owner == principal.name };
@@ -28,18 +27,6 @@ fn case(s: (&str, &str, &str), action: &str, aprops: &str, r: (&str, &str, &str)
     }
 }
 
-fn core(e: &Evaluation) -> CoreEval {
-    let r =
-        |r: &EntityRef| CoreRef { type_name: r.type_name.clone(), id: r.id.clone(), properties: r.properties.clone() };
-    CoreEval {
-        subject: r(&e.subject),
-        action: e.action.clone(),
-        action_properties: e.action_properties.clone(),
-        resource: r(&e.resource),
-        context: e.context.clone(),
-    }
-}
-
 #[test]
 fn general_evaluations_agree_and_are_audited() {
     let cases = [
@@ -52,13 +39,13 @@ fn general_evaluations_agree_and_are_audited() {
         case(("Not A Type", "x", ""), "read", "", ("Doc", "d1", ""), ""),
         case(("User", "alice", "[]"), "read", "", ("Doc", "d1", ""), ""),
     ];
-    let mut native = writ_core::Engine::default();
+    let mut native = writ_core::Writ::default();
     native.set_policies(POLICIES, None, Some(ENTITIES)).unwrap();
     let (writ, events) = writ_tests::attester::audited_writ(NOW);
     writ.set_policies(POLICIES, None, Some(ENTITIES)).unwrap();
     let mut allowed = 0;
     for (i, c) in cases.iter().enumerate() {
-        let n = native.evaluate(&core(c));
+        let n = native.evaluate(c);
         let k = writ.evaluate(c).unwrap();
         assert_eq!(
             (n.allow, &n.reasons, &n.errors, n.max_ttl_secs),

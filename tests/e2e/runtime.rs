@@ -41,8 +41,8 @@ fn the_cpu_budget_interrupts_runaway_work_and_the_next_call_succeeds() {
     assert!(err.to_string().contains("CPU budget of 20 ms"), "{err}");
     assert!(started.elapsed() < std::time::Duration::from_secs(10), "interrupted, not run to the end");
     // The instance was replaced; the small set is still the one in force.
-    let who = writ_tests::attester::host_identity(&writ_tests::pack::identity("spiffe://e.org/a1", NOW + 60));
-    let what = writ_tests::attester::host_intent(&writ_tests::pack::intent("read", r#"Doc::"d""#, "t1", ""));
+    let who = writ_tests::pack::identity("spiffe://e.org/a1", NOW + 60);
+    let what = writ_tests::pack::intent("read", r#"Doc::"d""#, "t1", "");
     assert_eq!(writ.check(&who, &what).unwrap().reasons, vec!["small".to_string()]);
     // With the default budget (2 s) a large load succeeds.
     let roomy = writ_host::Writ::builder().time(NOW).build().unwrap();
@@ -60,15 +60,11 @@ fn many_threads_authorize_through_one_handle_with_independent_answers() {
             s.spawn(move || {
                 for i in 0..60usize {
                     let agent = (t * 7 + i) % 50;
-                    let who = writ_tests::attester::host_identity(&writ_tests::pack::identity(
-                        &format!("spiffe://e.org/a{agent}"),
-                        NOW + 60,
-                    ));
+                    let who = writ_tests::pack::identity(&format!("spiffe://e.org/a{agent}"), NOW + 60);
                     // Each agent may read only inside its own task.
                     let own = (t + i) % 3 != 0;
                     let task = if own { format!("t{agent}") } else { format!("t{}", (agent + 1) % 50) };
-                    let what =
-                        writ_tests::attester::host_intent(&writ_tests::pack::intent("read", r#"Doc::"d""#, &task, ""));
+                    let what = writ_tests::pack::intent("read", r#"Doc::"d""#, &task, "");
                     let d = writ.check(&who, &what).unwrap();
                     let want: Vec<String> = if own { vec![format!("p{agent}")] } else { Vec::new() };
                     assert_eq!((d.allow, d.reasons), (own, want), "thread {t} call {i}");

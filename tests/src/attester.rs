@@ -25,8 +25,8 @@ impl Outcome {
     }
 }
 
-impl From<Result<writ_core::Identity, writ_core::Error>> for Outcome {
-    fn from(r: Result<writ_core::Identity, writ_core::Error>) -> Self {
+impl From<Result<writ_types::Identity, writ_types::Error>> for Outcome {
+    fn from(r: Result<writ_types::Identity, writ_types::Error>) -> Self {
         match r {
             Ok(i) => Outcome::Ok {
                 spiffe_id: i.spiffe_id,
@@ -40,32 +40,8 @@ impl From<Result<writ_core::Identity, writ_core::Error>> for Outcome {
     }
 }
 
-impl From<Result<writ_host::Identity, writ_host::Error>> for Outcome {
-    fn from(r: Result<writ_host::Identity, writ_host::Error>) -> Self {
-        match r {
-            Ok(i) => Outcome::Ok {
-                spiffe_id: i.spiffe_id,
-                trust_domain: i.trust_domain,
-                expires_at: i.expires_at,
-                thumbprint: i.thumbprint,
-                proof: match i.proof {
-                    writ_host::Proof::X509Svid => "x509-svid".into(),
-                    writ_host::Proof::JwtSvid => "jwt-svid".into(),
-                },
-            },
-            Err(e) => Outcome::Err { kind: e.kind().into(), message: e.message() },
-        }
-    }
-}
-
-/// A decision, comparable across implementations.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verdict {
-    pub allow: bool,
-    pub reasons: Vec<String>,
-    pub errors: Vec<String>,
-    pub max_ttl_secs: u32,
-}
+/// A decision, comparable across implementations (both answer the vocabulary's `Decision`).
+pub type Verdict = writ_types::Decision;
 
 /// Attestation and authorization, whichever implementation runs them.
 pub trait Attester {
@@ -81,13 +57,13 @@ pub trait Attester {
 
 /// `writ-core` called natively, with RustCrypto.
 pub struct Native {
-    pub engine: writ_core::Engine,
+    pub engine: writ_core::Writ,
     pub crypto: RustCrypto,
 }
 
 impl Default for Native {
     fn default() -> Self {
-        Native { engine: writ_core::Engine::default(), crypto: RustCrypto::new() }
+        Native { engine: writ_core::Writ::default(), crypto: RustCrypto::new() }
     }
 }
 
@@ -111,8 +87,7 @@ impl Attester for Native {
         self.engine.set_policies(policies, schema, entities).map_err(|e| format!("{}: {}", e.kind(), e.message()))
     }
     fn check(&mut self, who: &writ_core::Identity, what: &writ_core::Intent, now: u64) -> Verdict {
-        let d = self.engine.check(who, what, now);
-        Verdict { allow: d.allow, reasons: d.reasons, errors: d.errors, max_ttl_secs: d.max_ttl_secs }
+        self.engine.check(who, what, now)
     }
 }
 
@@ -179,29 +154,6 @@ impl Attester for Component {
     }
     fn check(&mut self, who: &writ_core::Identity, what: &writ_core::Intent, now: u64) -> Verdict {
         self.writ.set_time(Some(now));
-        let d = self.writ.check(&host_identity(who), &host_intent(what)).expect("check never fails");
-        Verdict { allow: d.allow, reasons: d.reasons, errors: d.errors, max_ttl_secs: d.max_ttl_secs }
-    }
-}
-
-pub fn host_identity(i: &writ_core::Identity) -> writ_host::Identity {
-    writ_host::Identity {
-        spiffe_id: i.spiffe_id.clone(),
-        trust_domain: i.trust_domain.clone(),
-        expires_at: i.expires_at,
-        thumbprint: i.thumbprint.clone(),
-        proof: match i.proof {
-            writ_core::Proof::X509Svid => writ_host::Proof::X509Svid,
-            writ_core::Proof::JwtSvid => writ_host::Proof::JwtSvid,
-        },
-    }
-}
-
-pub fn host_intent(i: &writ_core::Intent) -> writ_host::Intent {
-    writ_host::Intent {
-        action: i.action.clone(),
-        resource: i.resource.clone(),
-        task_id: i.task_id.clone(),
-        context: i.context.clone(),
+        self.writ.check(who, what).expect("check never fails")
     }
 }

@@ -11,35 +11,12 @@
 use super::{
     MAX_CONTEXT_BYTES, MAX_MEMO, MAX_NESTING, PolicyStore, Slice, Verdict, direct_context, lock, nesting_depth,
 };
-use crate::decision::Decision;
 use crate::spiffe_id::clip;
+use crate::{Decision, Evaluation};
 use cedar_policy::{Context, Entities, EntityId, EntityTypeName, EntityUid, Request};
 use serde_json::{Map, Value};
 use std::str::FromStr as _;
 use std::sync::Arc;
-
-/// An entity as a request names it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub struct EntityRef {
-    /// A Cedar entity type name (`User`, `Acme::Doc`).
-    pub type_name: String,
-    pub id: String,
-    /// A JSON object of attributes overlaying the loaded entity's; empty means none.
-    pub properties: String,
-}
-
-/// One AuthZEN-shaped evaluation.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub struct Evaluation {
-    pub subject: EntityRef,
-    /// The action name (`Action::"<name>"`).
-    pub action: String,
-    /// A JSON object, or empty: when present, the context's `action` key.
-    pub action_properties: String,
-    pub resource: EntityRef,
-    /// A JSON object, or empty.
-    pub context: String,
-}
 
 /// A JSON object from `text` (empty → none), bounded like every input.
 fn object(what: &str, text: &str) -> Result<Option<Map<String, Value>>, String> {

@@ -32,7 +32,7 @@ fn main() {
         let seed = encode(&parts);
         // The seed is valid as the target reads it: the fuzzer starts from a full attestation.
         let back = fixtures::decode(&seed, 5);
-        let mut e = writ_core::Engine::default();
+        let mut e = writ_core::Writ::default();
         e.set_bundle(fixtures::TRUST_DOMAIN, back[0]).unwrap();
         let certs: Vec<Vec<u8>> = back[1..].iter().map(|c| c.to_vec()).collect();
         e.attest_x509(&certs, NOW, &writ_core::crypto::RustCrypto::new()).unwrap();
@@ -46,7 +46,7 @@ fn main() {
         let signer = Signer::new("k1", alg);
         let bundle = spiffe_bundle(&[&signer], &[]);
         let token = signer.token(&claims("spiffe://example.org/w", "writ-fuzz"));
-        let mut e = writ_core::Engine::default();
+        let mut e = writ_core::Writ::default();
         e.set_bundle(fixtures::TRUST_DOMAIN, &bundle).unwrap();
         e.attest_jwt(&token, "writ-fuzz", NOW, &writ_core::crypto::RustCrypto::new()).unwrap();
         write(dir, "attest_jwt", alg.name(), &encode(&[&bundle, token.as_bytes(), b"writ-fuzz"]));
@@ -57,15 +57,15 @@ fn main() {
     let env = |n: u8| writ_core::Env { now: NOW, crypto: &crypto, ledger: &ledger, entropy: [n; 16] };
     let g = engine.issue(&fixtures::holder(), "task-1", &[fixtures::read_doc()], 600, AUDIENCE, &env(1)).unwrap();
     let p = fixtures::credential_engine()
-        .present(&g.token, &fixtures::holder(), &fixtures::read_doc(), AUDIENCE, NOW + 1, &crypto, &ledger)
+        .present(&g.grant.token, &fixtures::holder(), &fixtures::read_doc(), AUDIENCE, NOW + 1, &crypto, &ledger)
         .unwrap();
     assert!(p.decision.allow, "the seed credential is accepted by the target's world");
-    write(dir, "present", "issued", g.token.as_bytes());
+    write(dir, "present", "issued", g.grant.token.as_bytes());
     let mut b = fixtures::holder();
     b.spiffe_id = "spiffe://example.org/b".into();
     b.thumbprint = "fuzz-thumbprint-b".into();
-    let d = engine.delegate(&g.token, &fixtures::holder(), &b, &[fixtures::read_doc()], 300, &env(2)).unwrap();
-    write(dir, "present", "delegated", d.token.as_bytes());
+    let d = engine.delegate(&g.grant.token, &fixtures::holder(), &b, &[fixtures::read_doc()], 300, &env(2)).unwrap();
+    write(dir, "present", "delegated", d.grant.token.as_bytes());
     // Policy loads: the shipped pack with its schema and entities, and the parts alone.
     let (p, s, e) = (writ_tests::pack::policies(), writ_tests::pack::schema(), writ_tests::pack::entities());
     write(dir, "policy_load", "pack", &encode(&[p.as_bytes(), s.as_bytes(), e.as_bytes()]));
@@ -102,7 +102,7 @@ fn main() {
     let filter_holder =
         writ_core::Identity { thumbprint: fixtures::FILTER_PEER_THUMBPRINT.into(), ..fixtures::holder() };
     let fg = engine.issue(&filter_holder, "task-1", &[fixtures::read_doc()], 600, AUDIENCE, &env(3)).unwrap();
-    let bearer = format!("Bearer {}", fg.token);
+    let bearer = format!("Bearer {}", fg.grant.token);
     let holder_id = fixtures::holder().spiffe_id;
     let peer = |path: &str, auth: &str, ctx: &str| {
         encode(&[
@@ -115,7 +115,7 @@ fn main() {
             fixtures::FILTER_PEER_DIGEST.as_bytes(),
         ])
     };
-    let mut filter = writ_filter::Filter::configure(&fixtures::filter_config(), 1).unwrap();
+    let mut filter = writ_proxy::Filter::configure(&fixtures::filter_config(), 1).unwrap();
     for (name, seed, allow) in [
         ("mtls-allow", peer("/docs/d1?x=1", "", ""), true),
         ("bearer-allow", peer("/docs/d1", &bearer, ""), true),
@@ -126,16 +126,16 @@ fn main() {
     ] {
         let parts = fixtures::decode(&seed, 7);
         let text = |i: usize| parts.get(i).map(|b| String::from_utf8_lossy(b).into_owned()).filter(|s| !s.is_empty());
-        let req = writ_filter::Request {
+        let req = writ_proxy::Request {
             method: text(0).unwrap_or_default(),
             path: text(1).unwrap_or_default(),
             xfcc: text(2),
             authorization: text(3),
             context: text(4),
-            peer: text(5).map(|uri_san| writ_filter::Peer { uri_san, sha256_hex: text(6).unwrap_or_default() }),
+            peer: text(5).map(|uri_san| writ_proxy::Peer { uri_san, sha256_hex: text(6).unwrap_or_default() }),
         };
         let outcome = filter.decide(&req, NOW + 1).0;
-        assert_eq!(matches!(outcome, writ_filter::Outcome::Allow { .. }), allow, "seed {name}: {outcome:?}");
+        assert_eq!(matches!(outcome, writ_proxy::Outcome::Allow { .. }), allow, "seed {name}: {outcome:?}");
         write(dir, "filter_request", name, &seed);
     }
     println!("seed corpora written under {}", dir.display());

@@ -1,6 +1,8 @@
-//! Decoding AuthZEN requests: pure (serde_json only), so the fuzz target (`fuzz/`) includes
-//! this file by path and fuzzes exactly what the server runs.
+//! Decoding AuthZEN 1.0 access-evaluation requests (single and batch) into [`Evaluation`]s:
+//! what `writ serve` runs on every request body, and what the `authzen_decode` fuzz target
+//! fuzzes. Pure: serde_json only.
 
+use crate::evaluation::{EntityRef, Evaluation};
 use serde_json::{Map, Value};
 
 /// A request that cannot be decoded: the HTTP status and what is wrong.
@@ -12,25 +14,6 @@ pub struct DecodeError {
 
 fn bad(message: impl Into<String>) -> DecodeError {
     DecodeError { status: 400, message: message.into() }
-}
-
-/// An AuthZEN subject or resource.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entity {
-    pub type_name: String,
-    pub id: String,
-    /// A JSON object's text, or empty.
-    pub properties: String,
-}
-
-/// One access evaluation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Eval {
-    pub subject: Entity,
-    pub action: String,
-    pub action_properties: String,
-    pub resource: Entity,
-    pub context: String,
 }
 
 /// How a batch stops early (`options.evaluations_semantic`).
@@ -74,9 +57,9 @@ fn properties(o: &Map<String, Value>, what: &str, key: &str) -> Result<String, D
     }
 }
 
-fn entity(v: Option<&Value>, what: &str) -> Result<Entity, DecodeError> {
+fn entity(v: Option<&Value>, what: &str) -> Result<EntityRef, DecodeError> {
     let o = object(v.ok_or_else(|| bad(format!("missing `{what}`")))?, what)?;
-    Ok(Entity {
+    Ok(EntityRef {
         type_name: string(o, what, "type")?,
         id: string(o, what, "id")?,
         properties: properties(o, what, "properties")?,
@@ -84,14 +67,14 @@ fn entity(v: Option<&Value>, what: &str) -> Result<Entity, DecodeError> {
 }
 
 /// One evaluation from a request object (subject, action, resource, context).
-pub fn evaluation(req: &Map<String, Value>) -> Result<Eval, DecodeError> {
+pub fn evaluation(req: &Map<String, Value>) -> Result<Evaluation, DecodeError> {
     let action = object(req.get("action").ok_or_else(|| bad("missing `action`"))?, "action")?;
     let context = match req.get("context") {
         None | Some(Value::Null) => String::new(),
         Some(v @ Value::Object(_)) => v.to_string(),
         Some(_) => return Err(bad("`context` is not an object")),
     };
-    Ok(Eval {
+    Ok(Evaluation {
         subject: entity(req.get("subject"), "subject")?,
         action: string(action, "action", "name")?,
         action_properties: properties(action, "action", "properties")?,

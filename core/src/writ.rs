@@ -1,31 +1,32 @@
-//! The state one Writ instance holds — trust bundles, the attestation cache, configuration —
-//! and the operations on it. Time and crypto are arguments.
+//! Writ natively: the state one instance of the rules holds — trust bundles, the attestation
+//! cache, policies, settings — and the operations on it (the same ones the component exports
+//! and `writ_host::Writ` calls). Time, crypto and the ledger are arguments.
 
 use crate::authz::{PolicyStore, RequestEnv};
 use crate::bundle::Bundle;
 use crate::credential::{Claims, MAX_CACHED_TOKENS};
 use crate::crypto::Crypto;
-use crate::decision::{Decision, Intent};
 use crate::error::{Error, Result};
 use crate::identity::Identity;
 use crate::limits::{MAX_CACHED_CHAINS, MAX_TRUST_DOMAINS};
 use crate::spiffe_id;
+use crate::{Decision, Intent};
 use crate::{jwt, x509};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Tunables, with closed defaults.
+/// The control settings (the WIT `control` interface), with closed defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Config {
+pub struct Settings {
     /// Clock skew allowed on JWT-SVID `exp`/`nbf`, seconds. Default 0.
-    pub jwt_leeway_secs: u64,
+    pub leeway_secs: u64,
     /// Seed of the attestation cache's hasher. Core has no randomness of its own: callers
     /// pass entropy here (the guest takes it from the host) so attackers cannot aim
     /// collisions at the cache.
     pub hash_seed: u64,
     /// Lifetime granted when no determining policy has a `@ttl`, and the cap on any `@ttl`,
     /// seconds. Default 3600.
-    pub default_ttl_secs: u32,
+    pub ttl_cap_secs: u32,
     /// The `iss` of issued credentials, and the only one accepted. Default `writ`.
     pub issuer: String,
     /// Delegation hops a credential may be from its original subject. Default 2.
@@ -35,12 +36,12 @@ pub struct Config {
     pub decision_memo: bool,
 }
 
-impl Default for Config {
+impl Default for Settings {
     fn default() -> Self {
-        Config {
-            jwt_leeway_secs: 0,
+        Settings {
+            leeway_secs: 0,
             hash_seed: 0,
-            default_ttl_secs: 3600,
+            ttl_cap_secs: 3600,
             issuer: "writ".into(),
             max_delegation_depth: 2,
             decision_memo: true,
@@ -58,7 +59,7 @@ type Seeded = foldhash::quality::FixedState;
 
 /// One Writ instance's state.
 #[derive(Debug)]
-pub struct Engine {
+pub struct Writ {
     bundles: HashMap<String, Bundle>,
     /// Verified chains, keyed by their exact bytes, so a hit is an equality match, not a hash
     /// match. Looked up by `&[Vec<u8>]` (no key is built on a hit).
@@ -66,43 +67,43 @@ pub struct Engine {
     policies: Option<PolicyStore>,
     /// Verified credentials by their exact text (signature, header and claims checked).
     tokens: HashMap<String, Arc<Claims>, Seeded>,
-    config: Config,
+    settings: Settings,
 }
 
-impl Default for Engine {
+impl Default for Writ {
     fn default() -> Self {
-        Engine::new(Config::default())
+        Writ::new(Settings::default())
     }
 }
 
-impl Engine {
-    pub fn new(config: Config) -> Self {
-        Engine {
+impl Writ {
+    pub fn new(settings: Settings) -> Self {
+        Writ {
             bundles: HashMap::new(),
-            x509_cache: HashMap::with_hasher(Seeded::with_seed(config.hash_seed)),
+            x509_cache: HashMap::with_hasher(Seeded::with_seed(settings.hash_seed)),
             policies: None,
-            tokens: HashMap::with_hasher(Seeded::with_seed(config.hash_seed ^ 0x746f_6b65_6e73)),
-            config,
+            tokens: HashMap::with_hasher(Seeded::with_seed(settings.hash_seed ^ 0x746f_6b65_6e73)),
+            settings,
         }
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     /// The lifetime cap applied to decisions (default 3600 s).
     pub fn set_ttl_cap(&mut self, secs: u32) {
-        self.config.default_ttl_secs = secs;
+        self.settings.ttl_cap_secs = secs;
     }
 
     /// The `iss` of credentials issued and accepted from now on.
     pub fn set_issuer(&mut self, issuer: &str) {
-        self.config.issuer = issuer.to_string();
+        self.settings.issuer = issuer.to_string();
         self.tokens.clear();
     }
 
     pub fn set_max_delegation_depth(&mut self, depth: u32) {
-        self.config.max_delegation_depth = depth;
+        self.settings.max_delegation_depth = depth;
     }
 
     pub(crate) fn cached_credential(&self, token: &str) -> Option<Arc<Claims>> {
@@ -125,7 +126,7 @@ impl Engine {
     }
 
     pub fn set_leeway(&mut self, secs: u64) {
-        self.config.jwt_leeway_secs = secs;
+        self.settings.leeway_secs = secs;
     }
 
     /// Install (replace) the bundle of `trust_domain`. Cached attestations of that domain are
@@ -192,7 +193,7 @@ impl Engine {
         let tok = jwt::split(token)?;
         let id = jwt::subject(&tok.claims)?;
         let bundle = self.bundle(&id.1)?;
-        let at = jwt::Check { audience, now, leeway: self.config.jwt_leeway_secs };
+        let at = jwt::Check { audience, now, leeway: self.settings.leeway_secs };
         jwt::verify(token, tok, id, bundle, &at, crypto)
     }
 
@@ -207,12 +208,12 @@ impl Engine {
     }
 
     fn memo_seed(&self) -> Option<u64> {
-        self.config.decision_memo.then_some(self.config.hash_seed ^ 0x6465_6369_7369_6f6e)
+        self.settings.decision_memo.then_some(self.settings.hash_seed ^ 0x6465_6369_7369_6f6e)
     }
 
     /// Turn the decision memo on or off (it starts empty either way).
     pub fn set_decision_memo(&mut self, on: bool) {
-        self.config.decision_memo = on;
+        self.settings.decision_memo = on;
         let seed = self.memo_seed();
         if let Some(p) = self.policies.as_mut() {
             p.set_memo(seed);
@@ -228,16 +229,16 @@ impl Engine {
     pub fn check_at_depth(&self, who: &Identity, what: &Intent, now: u64, delegation_depth: u32) -> Decision {
         match &self.policies {
             None => Decision::error("no policies are loaded"),
-            Some(p) => p.check(who, what, &RequestEnv { now, delegation_depth }, self.config.default_ttl_secs),
+            Some(p) => p.check(who, what, &RequestEnv { now, delegation_depth }, self.settings.ttl_cap_secs),
         }
     }
 
     /// Decide a general (AuthZEN-shaped) evaluation: any principal type, properties overlaid
     /// on the loaded entities. Never fails: with no policies, or on any problem, deny.
-    pub fn evaluate(&self, e: &crate::authz::Evaluation) -> Decision {
+    pub fn evaluate(&self, e: &crate::Evaluation) -> Decision {
         match &self.policies {
             None => Decision::error("no policies are loaded"),
-            Some(p) => p.evaluate(e, self.config.default_ttl_secs),
+            Some(p) => p.evaluate(e, self.settings.ttl_cap_secs),
         }
     }
 

@@ -1,23 +1,16 @@
-//! Authorization inputs and outputs shared by `authorize` and `issue`.
+//! An authorization decision: what `check`, `evaluate` and `present` answer.
 
 use serde::{Deserialize, Serialize};
-
-/// What a caller is about to do.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Intent {
-    pub action: String,
-    pub resource: String,
-    pub task_id: String,
-    /// A JSON object; empty means `{}`.
-    pub context: String,
-}
 
 /// An authorization decision, with the policies that determined it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
     pub allow: bool,
+    /// The ids of the determining policies (sorted), or Writ's own `writ:` reasons.
     pub reasons: Vec<String>,
+    /// Problems that prevented a decision (they deny).
     pub errors: Vec<String>,
+    /// How long a credential for this intent may live, seconds (0 when denied).
     pub max_ttl_secs: u32,
 }
 

@@ -1,4 +1,6 @@
-//! The one error type of every fallible core operation. It mirrors the WIT `error` variant.
+//! The one error type of every fallible Writ operation: the rules' (the WIT `error` variant)
+//! and the runtime's own two (`trap`, `runtime`), which only a host running the component
+//! produces.
 
 use crate::decision::Decision;
 
@@ -29,6 +31,13 @@ pub enum Error {
     /// Declared in the contract, not built yet.
     #[error("unimplemented: {0}")]
     Unimplemented(String),
+    /// The component trapped (host only). Its instance was discarded; the next call gets a
+    /// fresh one.
+    #[error("trap: {0}")]
+    Trap(String),
+    /// The runtime could not compile or instantiate the component (host only).
+    #[error("runtime: {0}")]
+    Runtime(String),
 }
 
 impl Error {
@@ -44,6 +53,8 @@ impl Error {
             Error::Revoked(_) => "revoked",
             Error::Limit(_) => "limit",
             Error::Unimplemented(_) => "unimplemented",
+            Error::Trap(_) => "trap",
+            Error::Runtime(_) => "runtime",
         }
     }
 
@@ -57,7 +68,9 @@ impl Error {
             | Error::Policy(m)
             | Error::Revoked(m)
             | Error::Limit(m)
-            | Error::Unimplemented(m) => m.clone(),
+            | Error::Unimplemented(m)
+            | Error::Trap(m)
+            | Error::Runtime(m) => m.clone(),
             Error::Denied(d) => format!("denied by {}", d.reasons.join(", ")),
         }
     }

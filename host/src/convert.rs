@@ -1,0 +1,96 @@
+//! Conversions between the vocabulary (`writ-types`) and the bindgen records of the WIT
+//! contract: the only place the host maps one onto the other.
+
+use crate::bindings::exports::writ::agent::issue::Grant as WitGrant;
+use crate::bindings::writ::agent::audit::Event as WitEvent;
+use crate::bindings::writ::agent::types as wit;
+use writ_types::{AuditEvent, Decision, EntityRef, Error, Evaluation, Grant, Identity, Intent, Proof};
+
+impl From<wit::Decision> for Decision {
+    fn from(d: wit::Decision) -> Self {
+        Decision { allow: d.allow, reasons: d.reasons, errors: d.errors, max_ttl_secs: d.max_ttl_secs }
+    }
+}
+
+pub(crate) fn error(e: wit::Error) -> Error {
+    match e {
+        wit::Error::Malformed(m) => Error::Malformed(m),
+        wit::Error::Untrusted(m) => Error::Untrusted(m),
+        wit::Error::Expired(m) => Error::Expired(m),
+        wit::Error::NotYetValid(m) => Error::NotYetValid(m),
+        wit::Error::Policy(m) => Error::Policy(m),
+        wit::Error::Denied(d) => Error::Denied(d.into()),
+        wit::Error::Revoked(m) => Error::Revoked(m),
+        wit::Error::Limit(m) => Error::Limit(m),
+        wit::Error::Unimplemented(m) => Error::Unimplemented(m),
+    }
+}
+
+pub(crate) fn identity(i: wit::Identity) -> Identity {
+    Identity {
+        spiffe_id: i.spiffe_id,
+        trust_domain: i.trust_domain,
+        expires_at: i.expires_at,
+        thumbprint: i.thumbprint,
+        proof: match i.proof {
+            wit::Proof::X509Svid => Proof::X509Svid,
+            wit::Proof::JwtSvid => Proof::JwtSvid,
+        },
+    }
+}
+
+pub(crate) fn identity_to_wit(i: &Identity) -> wit::Identity {
+    wit::Identity {
+        spiffe_id: i.spiffe_id.clone(),
+        trust_domain: i.trust_domain.clone(),
+        expires_at: i.expires_at,
+        thumbprint: i.thumbprint.clone(),
+        proof: match i.proof {
+            Proof::X509Svid => wit::Proof::X509Svid,
+            Proof::JwtSvid => wit::Proof::JwtSvid,
+        },
+    }
+}
+
+pub(crate) fn intent_to_wit(i: &Intent) -> wit::Intent {
+    wit::Intent {
+        action: i.action.clone(),
+        resource: i.resource.clone(),
+        task_id: i.task_id.clone(),
+        context: i.context.clone(),
+    }
+}
+
+fn entity_to_wit(r: &EntityRef) -> wit::EntityRef {
+    wit::EntityRef { type_: r.type_name.clone(), id: r.id.clone(), properties: r.properties.clone() }
+}
+
+pub(crate) fn evaluation_to_wit(e: &Evaluation) -> wit::Evaluation {
+    wit::Evaluation {
+        subject: entity_to_wit(&e.subject),
+        action: e.action.clone(),
+        action_properties: e.action_properties.clone(),
+        resource: entity_to_wit(&e.resource),
+        context: e.context.clone(),
+    }
+}
+
+pub(crate) fn grant(g: WitGrant) -> Grant {
+    Grant { token: g.token, jti: g.jti, expires_at: g.expires_at }
+}
+
+pub(crate) fn audit_event(e: WitEvent) -> AuditEvent {
+    AuditEvent {
+        kind: e.kind,
+        time: e.time,
+        spiffe_id: e.spiffe_id,
+        task_id: e.task_id,
+        action: e.action,
+        resource: e.resource,
+        allow: e.allow,
+        reasons: e.reasons,
+        jti: e.jti,
+        act_chain: e.act_chain,
+        detail: e.detail,
+    }
+}

@@ -1,0 +1,177 @@
+//! The world's imports as the host serves them, and each store's data.
+//!
+//! Every instance of one [`crate::Writ`] shares [`Shared`]: the clock (real, or fixed by the
+//! caller), `crypto` natively with `ring` (issuer keys stay here), the credential ledger and
+//! the audit sink. Each store holds an empty WASI context (no files, environment or sockets)
+//! and its limits.
+
+use crate::audit::AuditSink;
+use crate::bindings::writ::agent;
+use crate::convert;
+use crate::crypto::HostCrypto;
+use crate::ledger::LedgerLog;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use writ_types::AuditEvent;
+
+/// The clock setting that stands for the system clock.
+pub(crate) const SYSTEM_TIME: u64 = u64::MAX;
+
+/// What all instances of one `Writ` share.
+pub(crate) struct Shared {
+    /// Unix seconds, or [`SYSTEM_TIME`] for the real clock.
+    pub(crate) clock: AtomicU64,
+    pub(crate) crypto: Arc<HostCrypto>,
+    pub(crate) audit: AuditSink,
+    pub(crate) ledger: Arc<LedgerLog>,
+}
+
+/// The time a clock setting stands for: the system clock or the fixed time.
+pub(crate) fn clock_now(setting: u64) -> u64 {
+    match setting {
+        SYSTEM_TIME => {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+        }
+        t => t,
+    }
+}
+
+impl Shared {
+    pub(crate) fn now(&self) -> u64 {
+        clock_now(self.clock.load(Ordering::Relaxed))
+    }
+}
+
+/// A store's data: an empty WASI context, limits, and the shared host state behind the
+/// world's imports.
+pub(crate) struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limits: Limiter,
+    shared: Arc<Shared>,
+}
+
+impl HostState {
+    /// Fresh store data whose memory may grow to `memory_limit` bytes.
+    pub(crate) fn new(shared: Arc<Shared>, memory_limit: usize) -> HostState {
+        HostState {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            limits: Limiter {
+                inner: StoreLimitsBuilder::new()
+                    .memory_size(memory_limit)
+                    .instances(16)
+                    .trap_on_grow_failure(false)
+                    .build(),
+                refused: false,
+            },
+            shared,
+        }
+    }
+
+    /// A ledger file write failed: the entry is in force in memory, but losing it on disk must
+    /// not pass silently.
+    fn ledger_failed(&self, e: Result<(), String>) {
+        if let Err(e) = e {
+            self.shared.audit.emit(AuditEvent {
+                kind: "ledger".into(),
+                time: self.shared.now(),
+                allow: false,
+                reasons: vec!["write-failed".into()],
+                detail: Some(e),
+                ..AuditEvent::default()
+            });
+        }
+    }
+}
+
+/// The instance's memory and table limits, remembering whether a growth was refused (so a
+/// trap that follows is reported as the limit it is).
+pub(crate) struct Limiter {
+    inner: StoreLimits,
+    pub(crate) refused: bool,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let ok = self.inner.memory_growing(current, desired, maximum)?;
+        self.refused |= !ok;
+        Ok(ok)
+    }
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let ok = self.inner.table_growing(current, desired, maximum)?;
+        self.refused |= !ok;
+        Ok(ok)
+    }
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+    fn memories(&self) -> usize {
+        self.inner.memories()
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl agent::types::Host for HostState {}
+
+impl agent::clock::Host for HostState {
+    fn now(&mut self) -> u64 {
+        self.shared.now()
+    }
+}
+
+impl agent::crypto::Host for HostState {
+    fn verify(
+        &mut self,
+        alg: agent::crypto::Algorithm,
+        public_key: Vec<u8>,
+        message: Vec<u8>,
+        signature: Vec<u8>,
+    ) -> bool {
+        self.shared.crypto.verify(alg, &public_key, &message, &signature)
+    }
+    fn signing_key(&mut self) -> Result<agent::crypto::IssuerKey, String> {
+        let (kid, alg) = self.shared.crypto.signing_key();
+        Ok(agent::crypto::IssuerKey { kid, alg })
+    }
+    fn sign(&mut self, kid: String, message: Vec<u8>) -> Result<Vec<u8>, String> {
+        self.shared.crypto.sign(&kid, &message)
+    }
+    fn public_keys(&mut self) -> String {
+        self.shared.crypto.public_keys(self.shared.now())
+    }
+}
+
+impl agent::ledger::Host for HostState {
+    fn append(&mut self, data: String, until: u64) {
+        let r = self.shared.ledger.append(data, until, self.shared.now());
+        self.ledger_failed(r);
+    }
+    fn since(&mut self, seq: u64) -> Vec<agent::ledger::Entry> {
+        self.shared.ledger.since(seq).into_iter().map(|(seq, data)| agent::ledger::Entry { seq, data }).collect()
+    }
+    fn register(&mut self, data: String, until: u64, keys: Vec<String>) {
+        let r = self.shared.ledger.register(data, until, keys, self.shared.now());
+        self.ledger_failed(r);
+    }
+    fn find(&mut self, key: String) -> Vec<String> {
+        self.shared.ledger.find(&key, self.shared.now())
+    }
+}
+
+impl agent::audit::Host for HostState {
+    fn emit(&mut self, e: agent::audit::Event) {
+        self.shared.audit.emit(convert::audit_event(e));
+    }
+}

@@ -1,0 +1,261 @@
+//! [`Writ`]: the public handle to the component — its control settings, attestation,
+//! authorization and credentials, each a call on a pooled instance.
+
+use crate::builder::Builder;
+use crate::cache::Source;
+use crate::convert;
+use crate::crypto::IssuerKey;
+use crate::imports::{SYSTEM_TIME, Shared};
+use crate::ledger::LedgerLog;
+use crate::pool::{Compiled, Pool};
+use crate::settings::{Applied, CryptoProvider, Setting};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use writ_types::{Decision, Error, Evaluation, Grant, Identity, Intent};
+
+/// A handle to the Writ component. Cheap to clone; safe to share between threads (each
+/// concurrent call runs on its own instance).
+#[derive(Clone)]
+pub struct Writ {
+    pool: Arc<Pool>,
+}
+
+impl Writ {
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    pub(crate) fn from_parts(compiled: Arc<Compiled>, shared: Arc<Shared>) -> Writ {
+        Writ { pool: Arc::new(Pool::new(compiled, shared)) }
+    }
+
+    /// A new `Writ` that shares this one's compiled component, issuer key and audit sink,
+    /// but has its own control settings, instances, credential ledger and clock (starting at
+    /// this one's setting). Cheap: nothing is compiled.
+    pub fn fork(&self) -> Writ {
+        let shared = &self.pool.shared;
+        let forked = Arc::new(Shared {
+            clock: AtomicU64::new(shared.clock.load(Ordering::Relaxed)),
+            crypto: shared.crypto.clone(),
+            audit: shared.audit.clone(),
+            ledger: Arc::new(LedgerLog::memory()),
+        });
+        Writ::from_parts(self.pool.compiled.clone(), forked)
+    }
+
+    /// Whether the compiled component came from the on-disk cache.
+    pub fn cache_source(&self) -> Source {
+        self.pool.compiled.source
+    }
+
+    /// Fix the clock at `unix_secs`, or return to the system clock with `None`.
+    pub fn set_time(&self, unix_secs: Option<u64>) {
+        let t = unix_secs.map_or(SYSTEM_TIME, |t| t.min(SYSTEM_TIME - 1));
+        self.pool.shared.clock.store(t, Ordering::Relaxed);
+    }
+
+    /// The time the component sees now.
+    pub fn now(&self) -> u64 {
+        self.pool.shared.now()
+    }
+
+    /// Instances ready in the pool (idle between calls).
+    pub fn idle_instances(&self) -> usize {
+        self.pool.idle()
+    }
+
+    /// A new instance straight from the `InstancePre`, with no settings replayed (what
+    /// instantiation costs; used by benchmarks).
+    pub fn instantiate_bare(&self) -> Result<(), Error> {
+        self.pool.new_instance(0).map(drop)
+    }
+
+    fn set(&self, setting: Setting) -> Result<(), Error> {
+        self.pool.apply(setting).map(drop)
+    }
+
+    // ---- control settings ----
+
+    /// Install (replace) the trust bundle of `trust_domain`: PEM/DER CA certificates or a
+    /// SPIFFE bundle (JWKS).
+    pub fn set_bundle(&self, trust_domain: &str, bundle: &[u8]) -> Result<(), Error> {
+        self.set(Setting::Bundle { trust_domain: trust_domain.into(), bundle: bundle.to_vec() })
+    }
+
+    /// Forget a trust domain. Returns whether it had a bundle.
+    pub fn remove_bundle(&self, trust_domain: &str) -> Result<bool, Error> {
+        match self.pool.apply(Setting::RemoveBundle(trust_domain.into()))? {
+            Applied::Removed(had) => Ok(had),
+            _ => Ok(false),
+        }
+    }
+
+    /// Clock skew allowed on JWT-SVID `exp`/`nbf` (default 0).
+    pub fn set_leeway(&self, secs: u32) -> Result<(), Error> {
+        self.set(Setting::Leeway(secs))
+    }
+
+    /// The lifetime cap, seconds: a decision's `max_ttl_secs` when no determining policy has
+    /// a `@ttl`, and the ceiling of any `@ttl` (default 3600).
+    pub fn set_ttl_cap(&self, secs: u32) -> Result<(), Error> {
+        self.set(Setting::TtlCap(secs))
+    }
+
+    /// Whether a request identical to one already decided under the loaded policies is
+    /// answered from memory (default on): the same caller, proof, action, resource, context
+    /// text, and the same values of the Writ context keys some policy reads.
+    pub fn set_decision_memo(&self, on: bool) -> Result<(), Error> {
+        self.set(Setting::DecisionMemo(on))
+    }
+
+    /// Where signatures are checked inside the component.
+    pub fn set_crypto_provider(&self, provider: CryptoProvider) -> Result<(), Error> {
+        self.set(Setting::CryptoProvider(provider))
+    }
+
+    /// Load Cedar policies with an optional schema (Cedar or JSON syntax) and entities (Cedar
+    /// entities JSON). Atomic and hot: calls already running finish on the old set, every
+    /// later call sees the new one, and a bad set leaves the old one in force. Returns how
+    /// many policies are loaded.
+    pub fn set_policies(&self, policies: &str, schema: Option<&str>, entities: Option<&str>) -> Result<u32, Error> {
+        let setting = Setting::Policies {
+            policies: policies.into(),
+            schema: schema.map(str::to_string),
+            entities: entities.map(str::to_string),
+        };
+        match self.pool.apply(setting)? {
+            Applied::Loaded(n) => Ok(n),
+            _ => Ok(0),
+        }
+    }
+
+    /// The `iss` of credentials issued, and the only one accepted (default `writ`).
+    pub fn set_issuer(&self, name: &str) -> Result<(), Error> {
+        self.set(Setting::Issuer(name.into()))
+    }
+
+    /// Delegation hops a credential may be from its original subject (default 2).
+    pub fn set_max_delegation_depth(&self, depth: u32) -> Result<(), Error> {
+        self.set(Setting::MaxDelegationDepth(depth))
+    }
+
+    /// Make `next` the issuer's signing key. The old key keeps verifying for `overlap_secs`
+    /// (make it at least the TTL cap, so every credential it signed expires first).
+    pub fn rotate_issuer(&self, next: IssuerKey, overlap_secs: u64) {
+        let now = self.now();
+        self.pool.shared.crypto.rotate(next, now.saturating_add(overlap_secs), now);
+    }
+
+    /// The issuer's public keys (JWKS), as the component reports them.
+    pub fn jwks(&self) -> Result<String, Error> {
+        self.pool.with_instance(|i| i.module.writ_agent_control().call_jwks(&mut i.store))
+    }
+
+    // ---- attestation ----
+
+    /// Attest an X.509-SVID chain, leaf first, DER.
+    pub fn attest_x509(&self, chain: &[Vec<u8>]) -> Result<Identity, Error> {
+        self.pool
+            .with_instance(|i| i.module.writ_agent_attest().call_x509_svid(&mut i.store, chain))?
+            .map(convert::identity)
+            .map_err(convert::error)
+    }
+
+    /// Attest a JWT-SVID for `audience`.
+    pub fn attest_jwt(&self, token: &str, audience: &str) -> Result<Identity, Error> {
+        self.pool
+            .with_instance(|i| i.module.writ_agent_attest().call_jwt_svid(&mut i.store, token, audience))?
+            .map(convert::identity)
+            .map_err(convert::error)
+    }
+
+    // ---- authorization ----
+
+    /// Authorize an intent for an identity.
+    pub fn check(&self, who: &Identity, what: &Intent) -> Result<Decision, Error> {
+        let (who, what) = (convert::identity_to_wit(who), convert::intent_to_wit(what));
+        self.pool
+            .with_instance(|i| i.module.writ_agent_authorize().call_check(&mut i.store, &who, &what))
+            .map(Into::into)
+    }
+
+    /// Decide a general (AuthZEN-shaped) evaluation: principal `<subject.type>::"<id>"` with
+    /// the loaded entity's attributes overlaid by the subject's properties, action
+    /// `Action::"<action>"`, resource likewise, context plus `action` (the action's
+    /// properties). Audited; problems deny, listed in `errors`.
+    pub fn evaluate(&self, request: &Evaluation) -> Result<Decision, Error> {
+        let request = convert::evaluation_to_wit(request);
+        self.pool
+            .with_instance(|i| i.module.writ_agent_authorize().call_evaluate(&mut i.store, &request))
+            .map(Into::into)
+    }
+
+    // ---- credentials ----
+
+    /// Issue a task credential to `who` (see the WIT `issue` interface).
+    pub fn issue(
+        &self,
+        who: &Identity,
+        task_id: &str,
+        scope: &[Intent],
+        ttl_secs: u32,
+        audience: &str,
+    ) -> Result<Grant, Error> {
+        let who = convert::identity_to_wit(who);
+        let scope: Vec<_> = scope.iter().map(convert::intent_to_wit).collect();
+        self.pool
+            .with_instance(|i| {
+                i.module.writ_agent_issue().call_issue(&mut i.store, &who, task_id, &scope, ttl_secs, audience)
+            })?
+            .map(convert::grant)
+            .map_err(convert::error)
+    }
+
+    /// Delegate part of `parent` from its `holder` to `to`.
+    pub fn delegate(
+        &self,
+        parent: &str,
+        holder: &Identity,
+        to: &Identity,
+        scope: &[Intent],
+        ttl_secs: u32,
+    ) -> Result<Grant, Error> {
+        let (holder, to) = (convert::identity_to_wit(holder), convert::identity_to_wit(to));
+        let scope: Vec<_> = scope.iter().map(convert::intent_to_wit).collect();
+        self.pool
+            .with_instance(|i| {
+                i.module.writ_agent_issue().call_delegate(&mut i.store, parent, &holder, &to, &scope, ttl_secs)
+            })?
+            .map(convert::grant)
+            .map_err(convert::error)
+    }
+
+    /// Present a credential for one intent at `audience`: an error for a bad, expired,
+    /// revoked or stolen token, else the decision.
+    pub fn present(&self, token: &str, presenter: &Identity, what: &Intent, audience: &str) -> Result<Decision, Error> {
+        let (presenter, what) = (convert::identity_to_wit(presenter), convert::intent_to_wit(what));
+        self.pool
+            .with_instance(|i| {
+                i.module.writ_agent_issue().call_present(&mut i.store, token, &presenter, &what, audience)
+            })?
+            .map(Into::into)
+            .map_err(convert::error)
+    }
+
+    /// The revocations (ended tasks, cut-off agents) recorded after sequence number `seq`, in
+    /// order: `(seq, entry)`, the entry as the component wrote it (a JSON ledger event).
+    /// What replicas outside this process (the proxy-wasm filter) poll to stay in step.
+    pub fn revocations_since(&self, seq: u64) -> Vec<(u64, String)> {
+        self.pool.shared.ledger.since(seq)
+    }
+
+    /// Revoke every grant of a task; returns how many were live.
+    pub fn end_task(&self, task_id: &str) -> Result<u32, Error> {
+        self.pool.with_instance(|i| i.module.writ_agent_issue().call_end_task(&mut i.store, task_id))
+    }
+
+    /// Revoke every grant held by or delegated from an agent; returns how many were live.
+    pub fn cut_off(&self, spiffe_id: &str) -> Result<u32, Error> {
+        self.pool.with_instance(|i| i.module.writ_agent_issue().call_cut_off(&mut i.store, spiffe_id))
+    }
+}

@@ -1,0 +1,21 @@
+#![doc = include_str!("../README.md")]
+
+pub mod audit;
+pub mod authzen;
+pub mod decision;
+pub mod error;
+pub mod evaluation;
+pub mod grant;
+pub mod identity;
+pub mod intent;
+pub mod pack;
+pub mod route;
+pub mod xfcc;
+
+pub use audit::AuditEvent;
+pub use decision::Decision;
+pub use error::{Error, Result};
+pub use evaluation::{EntityRef, Evaluation};
+pub use grant::Grant;
+pub use identity::{Identity, Proof};
+pub use intent::Intent;

@@ -4,6 +4,7 @@
 //! Compiles natively and for `wasm32-wasip2` (the component in `guest/`).
 
 pub mod authz;
+pub mod bounded;
 pub mod bundle;
 pub mod credential;
 pub mod crypto;

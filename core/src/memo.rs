@@ -7,9 +7,9 @@
 //! pack that never reads `context.now` answers the same request from memory across seconds,
 //! and one that does is keyed by the second as well.
 
-use crate::decision::Decision;
+use crate::Decision;
+use crate::bounded::BoundedMap;
 use serde_json::Value;
-use std::collections::HashMap;
 use std::hash::BuildHasher as _;
 
 /// Entries kept before the memo starts over.
@@ -184,11 +184,12 @@ pub fn reads_for(policies: &[PolicyReads], action: &str, resource: &str) -> Read
 /// A general evaluation, the lifetime cap it was decided under, and the decision.
 type GeneralEntry = (crate::Evaluation, u32, Decision);
 
-/// A resource type (`None`: not plainly written) and what its key holds.
-type TypeReads = (Option<Box<str>>, Reads);
-
 type Seeded = foldhash::quality::FixedState;
-type Buckets = HashMap<u64, Vec<Entry>, Seeded>;
+/// Entries by their seeded hash (a bucket holds more than one only on a 64-bit collision).
+type Buckets<E> = BoundedMap<u64, Vec<E>, Seeded>;
+
+/// Resource types kept per action (the key `""` stands for a type not plainly written).
+const MAX_TYPES_PER_ACTION: usize = 64;
 
 /// Decisions by request, for one loaded policy store. Looked up without building a key: a
 /// hit is a seeded hash plus an equality match on every field.
@@ -200,31 +201,27 @@ type Buckets = HashMap<u64, Vec<Entry>, Seeded>;
 pub struct DecisionMemo {
     policies: Vec<PolicyReads>,
     /// By action, then resource type: what its key holds.
-    by_action: HashMap<String, Vec<TypeReads>, Seeded>,
+    by_action: BoundedMap<String, BoundedMap<Box<str>, Reads>, Seeded>,
     hasher: Seeded,
     /// Decisions that do not depend on the time.
-    timeless: Buckets,
+    timeless: Buckets<Entry>,
     /// Decisions of the current second (their policies read `now`).
-    timed: Buckets,
-    len: usize,
+    timed: Buckets<Entry>,
     second: u64,
     /// General (AuthZEN-shaped) evaluations by their whole text and the lifetime cap.
-    general: HashMap<u64, Vec<GeneralEntry>, Seeded>,
-    general_len: usize,
+    general: Buckets<GeneralEntry>,
 }
 
 impl DecisionMemo {
     pub fn new(policies: Vec<PolicyReads>, seed: u64) -> Self {
         DecisionMemo {
             policies,
-            by_action: HashMap::with_hasher(Seeded::with_seed(seed ^ 0x6163_7469_6f6e)),
+            by_action: BoundedMap::with_hasher(MAX_MEMO_ENTRIES, Seeded::with_seed(seed ^ 0x6163_7469_6f6e)),
             hasher: Seeded::with_seed(seed),
-            timeless: HashMap::with_hasher(Seeded::with_seed(seed ^ 0x6d65_6d6f)),
-            timed: HashMap::with_hasher(Seeded::with_seed(seed ^ 0x7469_6d65)),
-            len: 0,
+            timeless: BoundedMap::with_hasher(MAX_MEMO_ENTRIES, Seeded::with_seed(seed ^ 0x6d65_6d6f)),
+            timed: BoundedMap::with_hasher(MAX_MEMO_ENTRIES, Seeded::with_seed(seed ^ 0x7469_6d65)),
             second: 0,
-            general: HashMap::with_hasher(Seeded::with_seed(seed ^ 0x6765_6e65)),
-            general_len: 0,
+            general: BoundedMap::with_hasher(MAX_MEMO_ENTRIES, Seeded::with_seed(seed ^ 0x6765_6e65)),
         }
     }
 
@@ -236,38 +233,35 @@ impl DecisionMemo {
     }
 
     pub fn put_general(&mut self, e: &crate::Evaluation, ttl_cap: u32, d: &Decision) {
-        if self.general_len >= MAX_MEMO_ENTRIES {
-            self.general.clear();
-            self.general_len = 0;
-        }
-        let bucket = self.general.entry(self.hasher.hash_one((e, ttl_cap))).or_default();
+        let hash = self.hasher.hash_one((e, ttl_cap));
+        let bucket = self.general.get_or_insert_with(hash, Vec::new);
         if !bucket.iter().any(|(k, t, _)| *t == ttl_cap && k == e) {
             bucket.push((e.clone(), ttl_cap, d.clone()));
-            self.general_len += 1;
         }
     }
 
     /// What the policies that can apply to `action` on `resource` read of Writ's context keys.
     pub fn reads(&mut self, action: &str, resource: &str) -> Reads {
-        let ty = resource_type(resource);
-        if let Some(r) = self.by_action.get(action).and_then(|v| v.iter().find(|(t, _)| t.as_deref() == ty)) {
-            return r.1;
+        let ty = resource_type(resource).unwrap_or("");
+        if let Some(r) = self.by_action.get(action).and_then(|types| types.get(ty)) {
+            return *r;
         }
         let r = reads_for(&self.policies, action, resource);
-        if self.by_action.len() >= MAX_MEMO_ENTRIES {
-            self.by_action.clear();
-        }
-        self.by_action.entry(action.to_string()).or_default().push((ty.map(Into::into), r));
+        let types = match self.by_action.get_mut(action) {
+            Some(types) => types,
+            None => self.by_action.get_or_insert_with(action.to_string(), || BoundedMap::new(MAX_TYPES_PER_ACTION)),
+        };
+        types.insert(ty.into(), r);
         r
     }
 
-    /// How many decisions are kept.
+    /// How many decisions are kept (one per bucket but on a hash collision).
     pub fn len(&self) -> usize {
-        self.len
+        self.timeless.len() + self.timed.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 
     /// The decision of an identical request, if one was made.
@@ -289,14 +283,8 @@ impl DecisionMemo {
     pub fn put(&mut self, key: &Key<'_>, decision: &Decision) {
         let reads = self.reads(key.action, key.resource);
         let key = key.normalized(reads);
-        if self.len >= MAX_MEMO_ENTRIES {
-            self.timeless.clear();
-            self.timed.clear();
-            self.len = 0;
-        }
         // Decisions of an older second will not be asked for again.
         if reads.now && key.now != self.second {
-            self.len -= self.timed.values().map(Vec::len).sum::<usize>();
             self.timed.clear();
             self.second = key.now;
         }
@@ -315,10 +303,9 @@ impl DecisionMemo {
         };
         let hash = self.hasher.hash_one(key);
         let buckets = if reads.now { &mut self.timed } else { &mut self.timeless };
-        let bucket = buckets.entry(hash).or_default();
+        let bucket = buckets.get_or_insert_with(hash, Vec::new);
         if !bucket.iter().any(|e| e.is(&key)) {
             bucket.push(entry);
-            self.len += 1;
         }
     }
 }

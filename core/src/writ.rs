@@ -3,6 +3,7 @@
 //! and `writ_host::Writ` calls). Time, crypto and the ledger are arguments.
 
 use crate::authz::{PolicyStore, RequestEnv};
+use crate::bounded::BoundedMap;
 use crate::bundle::Bundle;
 use crate::credential::{Claims, MAX_CACHED_TOKENS};
 use crate::crypto::Crypto;
@@ -63,10 +64,10 @@ pub struct Writ {
     bundles: HashMap<String, Bundle>,
     /// Verified chains, keyed by their exact bytes, so a hit is an equality match, not a hash
     /// match. Looked up by `&[Vec<u8>]` (no key is built on a hit).
-    x509_cache: HashMap<Vec<Vec<u8>>, Cached, Seeded>,
+    x509_cache: BoundedMap<Vec<Vec<u8>>, Cached, Seeded>,
     policies: Option<PolicyStore>,
     /// Verified credentials by their exact text (signature, header and claims checked).
-    tokens: HashMap<String, Arc<Claims>, Seeded>,
+    tokens: BoundedMap<String, Arc<Claims>, Seeded>,
     settings: Settings,
 }
 
@@ -80,9 +81,12 @@ impl Writ {
     pub fn new(settings: Settings) -> Self {
         Writ {
             bundles: HashMap::new(),
-            x509_cache: HashMap::with_hasher(Seeded::with_seed(settings.hash_seed)),
+            x509_cache: BoundedMap::with_hasher(MAX_CACHED_CHAINS, Seeded::with_seed(settings.hash_seed)),
             policies: None,
-            tokens: HashMap::with_hasher(Seeded::with_seed(settings.hash_seed ^ 0x746f_6b65_6e73)),
+            tokens: BoundedMap::with_hasher(
+                MAX_CACHED_TOKENS,
+                Seeded::with_seed(settings.hash_seed ^ 0x746f_6b65_6e73),
+            ),
             settings,
         }
     }
@@ -111,13 +115,7 @@ impl Writ {
     }
 
     pub(crate) fn remember_credential(&mut self, token: &str, claims: Arc<Claims>, now: u64) {
-        if self.tokens.len() >= MAX_CACHED_TOKENS {
-            self.tokens.retain(|_, c| c.exp > now);
-            if self.tokens.len() >= MAX_CACHED_TOKENS {
-                self.tokens.clear();
-            }
-        }
-        self.tokens.insert(token.to_string(), claims);
+        self.tokens.insert_pruning(token.to_string(), claims, |_, c| c.exp > now);
     }
 
     /// How many verified credentials are cached.
@@ -174,13 +172,7 @@ impl Writ {
     }
 
     fn remember(&mut self, key: Vec<Vec<u8>>, entry: Cached, now: u64) {
-        if self.x509_cache.len() >= MAX_CACHED_CHAINS {
-            self.x509_cache.retain(|_, c| c.identity.expires_at >= now);
-            if self.x509_cache.len() >= MAX_CACHED_CHAINS {
-                self.x509_cache.clear();
-            }
-        }
-        self.x509_cache.insert(key, entry);
+        self.x509_cache.insert_pruning(key, entry, |_, c| c.identity.expires_at >= now);
     }
 
     /// How many verified chains are cached.

@@ -1,6 +1,6 @@
-//! General evaluation: principals that are not attested agents — an AuthZEN subject, action
-//! and resource, each with properties — decided by the same loaded policies, index and
-//! decision rules as `check`.
+//! General (AuthZEN-shaped) evaluation: principals that are not attested agents — an AuthZEN
+//! subject, action and resource, each with properties — decided by the same loaded policies,
+//! index and decision rules as `check`.
 //!
 //! The mapping, exactly (AuthZEN Authorization API 1.0 onto Cedar): principal
 //! `<subject.type>::"<subject.id>"`, its attributes the loaded entity's overlaid by
@@ -8,9 +8,11 @@
 //! context the request's `context` object plus, when the action has properties, the key
 //! `action` holding them.
 
-use super::{
-    MAX_CONTEXT_BYTES, MAX_MEMO, MAX_NESTING, PolicyStore, Slice, Verdict, direct_context, lock, nesting_depth,
-};
+use super::context::direct_context;
+use super::index::{Slice, Verdict};
+use super::load::nesting_depth;
+use super::store::{PolicyStore, lock};
+use super::{MAX_CONTEXT_BYTES, MAX_NESTING};
 use crate::spiffe_id::clip;
 use crate::{Decision, Evaluation};
 use cedar_policy::{Context, Entities, EntityId, EntityTypeName, EntityUid, Request};
@@ -105,7 +107,7 @@ impl PolicyStore {
             return Ok(self.loaded.clone());
         }
         let key = format!("{principal}\u{0}{}\u{0}{resource}\u{0}{}", e.subject.properties, e.resource.properties);
-        if let Some(hit) = lock(&self.overlays).get(&key) {
+        if let Some(hit) = lock(&self.caches.overlays).get(&key) {
             return Ok(hit.clone());
         }
         let mut json = Vec::new();
@@ -131,11 +133,7 @@ impl PolicyStore {
                 .upsert_entities(extra, self.schema.as_ref())
                 .map_err(|e| format!("properties: {e}"))?,
         );
-        let mut overlays = lock(&self.overlays);
-        if overlays.len() >= MAX_MEMO {
-            overlays.clear();
-        }
-        overlays.insert(key, merged.clone());
+        lock(&self.caches.overlays).insert(key, merged.clone());
         Ok(merged)
     }
 
@@ -145,15 +143,11 @@ impl PolicyStore {
             return Ok(None);
         }
         let key = (principal.clone(), action.clone());
-        if let Some(s) = lock(&self.general_slices).get(&key) {
+        if let Some(s) = lock(&self.caches.general_slices).get(&key) {
             return Ok(Some(s.clone()));
         }
         let slice = Arc::new(self.index.slice(principal, action, &self.entities)?);
-        let mut slices = lock(&self.general_slices);
-        if slices.len() >= MAX_MEMO {
-            slices.clear();
-        }
-        slices.insert(key, slice.clone());
+        lock(&self.caches.general_slices).insert(key, slice.clone());
         Ok(Some(slice))
     }
 }

@@ -1,0 +1,244 @@
+//! The policy index: policies sliced by scope, so a request evaluates only the policies whose
+//! principal and action scopes match it, and policies that need no evaluation at all decided
+//! by their resource scope. A differential property test holds it to full Cedar
+//! (`core/tests`: the index decides exactly as Cedar).
+
+use cedar_policy::{Authorizer, Entities, EntityTypeName, EntityUid, Policy, PolicyId, PolicySet, Request};
+use std::collections::HashMap;
+
+/// Policies sliced by scope, so a request evaluates only the policies whose principal and
+/// action scopes match it, not all of them.
+///
+/// A slice is cut per (principal, action), where both are known: a policy whose principal
+/// scope (`==`, `in`, `is`, `is … in`, answered from the principal's ancestors in the entity
+/// store) or action scope (`==`, `in [...]` with the action's groups) does not match is left
+/// out. Cedar checks the scope before the condition, so such a policy is neither satisfied
+/// nor erroring, and leaving it out changes neither the decision nor the reasons nor the
+/// errors. Slices are built on first use and kept with the caller (see `caches`).
+///
+/// Every policy in a slice has a matching principal and action, so one with no `when`/
+/// `unless` whose resource scope is `resource`, `resource ==` or `resource is` needs no
+/// evaluation at all: it is satisfied exactly when its resource scope matches (uid or type
+/// equality), it cannot error, and it reads neither entities nor context. Such policies are
+/// decided by the index (`Slice::decided`); Cedar evaluates the rest.
+pub(super) struct PolicyIndex {
+    policies: Vec<Policy>,
+    /// Per policy: its principal and action scopes.
+    keys: Vec<(cedar_policy::PrincipalConstraint, ActionKey)>,
+    /// Per policy: its resource scope when the policy can be decided by scope alone.
+    decidable: Vec<Option<ResourceKey>>,
+    /// True when some policy has a scope the index can use: otherwise every slice is the
+    /// full set.
+    pub(super) useful: bool,
+}
+
+/// Whether `principal`, whose ancestors in the request's entity store are `ancestors`, is in
+/// a policy's principal scope (Cedar's `in` is reflexive and follows the stored hierarchy).
+fn principal_fits(scope: &cedar_policy::PrincipalConstraint, principal: &EntityUid, ancestors: &[&EntityUid]) -> bool {
+    use cedar_policy::PrincipalConstraint as P;
+    let within = |group: &EntityUid| group == principal || ancestors.contains(&group);
+    match scope {
+        P::Any => true,
+        P::Eq(uid) => uid == principal,
+        P::In(group) => within(group),
+        P::Is(ty) => ty == principal.type_name(),
+        P::IsIn(ty, group) => ty == principal.type_name() && within(group),
+    }
+}
+
+/// The resource scope of a policy the index decides.
+#[derive(Clone)]
+enum ResourceKey {
+    Any,
+    Eq(EntityUid),
+    Is(EntityTypeName),
+}
+
+/// A policy the index decides without Cedar (see [`PolicyIndex`]).
+struct Decided {
+    id: PolicyId,
+    forbid: bool,
+}
+
+/// Unseeded fast hashing: these maps' keys come from the policies, not from requests.
+type Fast = foldhash::fast::FixedState;
+
+/// The decided policies of a slice by resource scope, so finding those a resource satisfies
+/// costs two lookups however many there are (a thousand `resource ==` rules stay flat).
+#[derive(Default)]
+struct DecidedSet {
+    any: Vec<Decided>,
+    by_uid: HashMap<EntityUid, Vec<Decided>, Fast>,
+    by_type: HashMap<EntityTypeName, Vec<Decided>, Fast>,
+}
+
+impl DecidedSet {
+    fn insert(&mut self, scope: &ResourceKey, d: Decided) {
+        match scope {
+            ResourceKey::Any => self.any.push(d),
+            ResourceKey::Eq(uid) => self.by_uid.entry(uid.clone()).or_default().push(d),
+            ResourceKey::Is(ty) => self.by_type.entry(ty.clone()).or_default().push(d),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.any.is_empty() && self.by_uid.is_empty() && self.by_type.is_empty()
+    }
+
+    /// The decided policies `resource` satisfies.
+    fn satisfied<'a>(&'a self, resource: &EntityUid) -> impl Iterator<Item = &'a Decided> {
+        let by_uid = self.by_uid.get(resource).into_iter().flatten();
+        let by_type = self.by_type.get(resource.type_name()).into_iter().flatten();
+        self.any.iter().chain(by_uid).chain(by_type)
+    }
+}
+
+/// The policies that can apply to one (principal, action): those Cedar evaluates, and those
+/// the index decides by the resource alone.
+pub(super) struct Slice {
+    /// Cedar is not called at all when this is empty.
+    cedar: PolicySet,
+    decided: DecidedSet,
+}
+
+/// A decision before it is a [`Decision`]: Cedar's answer, or the index's and Cedar's combined.
+pub(super) struct Verdict {
+    pub(super) allow: bool,
+    pub(super) reasons: Vec<PolicyId>,
+    pub(super) errors: Vec<String>,
+}
+
+impl From<cedar_policy::Response> for Verdict {
+    fn from(r: cedar_policy::Response) -> Verdict {
+        Verdict {
+            allow: r.decision() == cedar_policy::Decision::Allow,
+            reasons: r.diagnostics().reason().cloned().collect(),
+            errors: r.diagnostics().errors().map(ToString::to_string).collect(),
+        }
+    }
+}
+
+impl Slice {
+    /// Cedar's rule over the whole slice: any satisfied forbid denies, and the satisfied
+    /// forbids are the reasons; otherwise any satisfied permit allows, and the satisfied
+    /// permits are the reasons; otherwise deny with no reasons. Errors are every erroring
+    /// policy's (only Cedar-evaluated ones can error). A Cedar deny with reasons names its
+    /// satisfied forbids, an allow its satisfied permits, so the union is exact.
+    pub(super) fn decide(
+        &self,
+        authorizer: &Authorizer,
+        request: &Request,
+        resource: &EntityUid,
+        entities: &Entities,
+    ) -> Verdict {
+        let cedar = if self.cedar.is_empty() {
+            Verdict { allow: false, reasons: Vec::new(), errors: Vec::new() }
+        } else {
+            authorizer.is_authorized(request, &self.cedar, entities).into()
+        };
+        if self.decided.is_empty() {
+            return cedar;
+        }
+        let (mut forbids, mut permits) =
+            if cedar.allow { (Vec::new(), cedar.reasons) } else { (cedar.reasons, Vec::new()) };
+        for d in self.decided.satisfied(resource) {
+            if d.forbid {
+                forbids.push(d.id.clone());
+            } else {
+                permits.push(d.id.clone());
+            }
+        }
+        match (forbids.is_empty(), permits.is_empty()) {
+            (false, _) => Verdict { allow: false, reasons: forbids, errors: cedar.errors },
+            (true, false) => Verdict { allow: true, reasons: permits, errors: cedar.errors },
+            (true, true) => Verdict { allow: false, reasons: Vec::new(), errors: cedar.errors },
+        }
+    }
+}
+
+/// A policy's action scope as the index uses it.
+enum ActionKey {
+    Any,
+    Eq(EntityUid),
+    /// `action in [...]`: the action is one of these or in one of their groups.
+    In(Vec<EntityUid>),
+}
+
+impl ActionKey {
+    /// Whether a request for `action`, whose action groups (ancestors in the loaded entities)
+    /// are `groups`, can match this scope.
+    fn fits(&self, action: &EntityUid, groups: &[&EntityUid]) -> bool {
+        match self {
+            ActionKey::Any => true,
+            ActionKey::Eq(uid) => uid == action,
+            ActionKey::In(list) => list.iter().any(|uid| uid == action || groups.contains(&uid)),
+        }
+    }
+}
+
+impl PolicyIndex {
+    pub(super) fn new(set: &PolicySet) -> PolicyIndex {
+        let policies: Vec<Policy> = set.policies().cloned().collect();
+        let keys: Vec<_> = policies
+            .iter()
+            .map(|p| {
+                let action = match p.action_constraint() {
+                    cedar_policy::ActionConstraint::Eq(uid) => ActionKey::Eq(uid),
+                    cedar_policy::ActionConstraint::In(list) => ActionKey::In(list),
+                    _ => ActionKey::Any,
+                };
+                (p.principal_constraint(), action)
+            })
+            .collect();
+        let decidable: Vec<_> = policies
+            .iter()
+            .map(|p| {
+                if p.has_non_scope_constraint() {
+                    return None;
+                }
+                match p.resource_constraint() {
+                    cedar_policy::ResourceConstraint::Any => Some(ResourceKey::Any),
+                    cedar_policy::ResourceConstraint::Eq(uid) => Some(ResourceKey::Eq(uid)),
+                    cedar_policy::ResourceConstraint::Is(ty) => Some(ResourceKey::Is(ty)),
+                    _ => None,
+                }
+            })
+            .collect();
+        let scoped = keys
+            .iter()
+            .any(|(p, a)| !matches!(p, cedar_policy::PrincipalConstraint::Any) || !matches!(a, ActionKey::Any));
+        let useful = scoped || decidable.iter().any(Option::is_some);
+        PolicyIndex { policies, keys, decidable, useful }
+    }
+
+    /// The policies that can apply to `principal` doing `action` (their groups and
+    /// ancestors taken from `entities`, the store requests of this principal are decided
+    /// against): those Cedar must evaluate, and those decided by scope.
+    pub(super) fn slice(
+        &self,
+        principal: &EntityUid,
+        action: &EntityUid,
+        entities: &Entities,
+    ) -> Result<Slice, String> {
+        let groups: Vec<&EntityUid> = entities.ancestors(action).map(Iterator::collect).unwrap_or_default();
+        let ancestors: Vec<&EntityUid> = entities.ancestors(principal).map(Iterator::collect).unwrap_or_default();
+        let mut chosen = Vec::new();
+        let mut decided = DecidedSet::default();
+        for ((policy, (p, a)), d) in self.policies.iter().zip(&self.keys).zip(&self.decidable) {
+            if !(principal_fits(p, principal, &ancestors) && a.fits(action, &groups)) {
+                continue;
+            }
+            match d {
+                Some(scope) => {
+                    decided.insert(
+                        scope,
+                        Decided { id: policy.id().clone(), forbid: policy.effect() == cedar_policy::Effect::Forbid },
+                    );
+                }
+                None => chosen.push(policy.clone()),
+            }
+        }
+        let cedar = PolicySet::from_policies(chosen).map_err(|e| format!("policy slice: {e}"))?;
+        Ok(Slice { cedar, decided })
+    }
+}

@@ -1,0 +1,38 @@
+//! Intent authorization with Cedar: policy loading (schema-validated, `@id` and `@ttl`
+//! annotations), request mapping from an attested identity and an intent, and decisions with
+//! reasons. Authorization never fails: a problem is a deny with the problem listed.
+//!
+//! - [`load`] — loading and bounding a policy set;
+//! - [`store`] — the loaded [`PolicyStore`] and its decision path (`check`);
+//! - [`index`] — policies sliced by scope, and scope-only policies decided without Cedar;
+//! - [`context`] — the Cedar context of a request;
+//! - [`caches`] — what a store keeps between requests;
+//! - [`evaluation`] — general (AuthZEN-shaped) evaluations over the same store.
+
+mod caches;
+mod context;
+mod evaluation;
+mod index;
+mod load;
+mod store;
+
+pub use load::{max_policy_operators, nesting_depth, parse_ttl};
+pub use store::{PolicyStore, RequestEnv};
+
+/// Bytes of policy text, schema or entities accepted in one load.
+pub const MAX_POLICY_BYTES: usize = 4 << 20;
+/// Bytes of one intent's context JSON.
+pub const MAX_CONTEXT_BYTES: usize = 64 << 10;
+/// Nesting depth of context JSON, entity JSON and policy expressions. Cedar recurses on
+/// nesting and cannot check its stack inside Wasm, so depth is bounded before Cedar sees it.
+pub const MAX_NESTING: usize = 32;
+
+/// Operators in one policy. A chain like `a && b && c …` is as deep as it is long, and Cedar
+/// evaluates it recursively: inside Wasm, where Cedar cannot check its stack, the stack runs out
+/// at ~400 levels (measured), so a policy's operator count is bounded at load with 2× margin.
+/// Natively Cedar checks its stack and answers "recursion limit reached" instead; how deep it
+/// gets depends on the caller's thread stack (debug builds use far more per level).
+pub const MAX_POLICY_OPERATORS: usize = 192;
+
+/// The entity type of attested principals.
+pub const AGENT_TYPE: &str = "Agent";

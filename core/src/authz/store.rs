@@ -1,0 +1,188 @@
+//! The loaded policy store and its decision path: an attested identity's intent → the
+//! decision memo, the caller's slice, the request, Cedar and the index → a decision with reasons
+//! and the lifetime cap.
+
+use super::caches::Caches;
+use super::context::{context_json, direct_context};
+use super::index::{PolicyIndex, Slice, Verdict};
+use crate::memo::{DecisionMemo, Key, PolicyReads, Reads};
+use crate::{Decision, Identity, Intent};
+use cedar_policy::{Authorizer, Context, Entities, EntityTypeName, EntityUid, PolicyId, PolicySet, Request, Schema};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// A loaded, validated policy set and everything a decision needs, kept across calls.
+pub struct PolicyStore {
+    pub(super) policies: PolicySet,
+    pub(super) index: PolicyIndex,
+    pub(super) schema: Option<Schema>,
+    pub(super) entities: Entities,
+    /// `@ttl` of each permit policy that has one, seconds.
+    pub(super) ttls: HashMap<PolicyId, u32>,
+    pub(super) authorizer: Authorizer,
+    /// What is kept between requests: uids, merged entity stores, slices, contexts.
+    pub(super) caches: Caches,
+    /// Decisions of requests already answered (see [`crate::memo`]); `None` when turned off.
+    pub(super) memo: Option<Mutex<DecisionMemo>>,
+    /// Per policy: the action and resource type its scope names, and what it can read of
+    /// Writ's context keys.
+    pub(super) reads: Vec<PolicyReads>,
+    /// The loaded entities, shared (general evaluations without properties use them as is).
+    pub(super) loaded: Arc<Entities>,
+    pub(super) agent_type: EntityTypeName,
+    pub(super) action_type: EntityTypeName,
+}
+
+impl std::fmt::Debug for PolicyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyStore").field("policies", &self.len()).finish()
+    }
+}
+
+impl PolicyStore {
+    /// How many policies are loaded.
+    pub fn len(&self) -> usize {
+        self.policies.policies().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `@ttl` of a policy, if it has one.
+    pub fn ttl(&self, id: &str) -> Option<u32> {
+        self.ttls.get(&PolicyId::new(id)).copied()
+    }
+
+    /// Decide whether `who` may do `what` now. Never fails: problems deny, listed in `errors`.
+    /// Evaluates only the policies the index says can apply.
+    pub fn check(&self, who: &Identity, what: &Intent, env: &RequestEnv, default_ttl: u32) -> Decision {
+        self.decide(who, what, env, default_ttl, true)
+    }
+
+    /// [`check`](Self::check) evaluating every policy, without the index: the reference the
+    /// index is tested against.
+    pub fn check_unindexed(&self, who: &Identity, what: &Intent, env: &RequestEnv, default_ttl: u32) -> Decision {
+        self.decide(who, what, env, default_ttl, false)
+    }
+
+    /// What the policies that can apply to `action` on `resource` read of Writ's context keys
+    /// (what the decision memo keys its requests on).
+    pub fn reads(&self, action: &str, resource: &str) -> Reads {
+        crate::memo::reads_for(&self.reads, action, resource)
+    }
+
+    /// Turn the decision memo on (with a hash seed) or off; either way it starts empty.
+    pub fn set_memo(&mut self, seed: Option<u64>) {
+        self.memo = seed.map(|seed| Mutex::new(DecisionMemo::new(self.reads.clone(), seed)));
+    }
+
+    fn decide(&self, who: &Identity, what: &Intent, env: &RequestEnv, default_ttl: u32, indexed: bool) -> Decision {
+        let memo = self.memo.as_ref().filter(|_| indexed);
+        let key = Key {
+            spiffe_id: &who.spiffe_id,
+            proof: who.proof.as_str(),
+            action: &what.action,
+            resource: &what.resource,
+            context: &what.context,
+            task_id: &what.task_id,
+            now: env.now,
+            delegation_depth: env.delegation_depth,
+            identity_expires_at: who.expires_at,
+            ttl_cap: default_ttl,
+        };
+        if let Some(hit) = memo.and_then(|m| lock(m).get(&key)) {
+            return hit;
+        }
+        let decision = self.decision(self.evaluate_intent(who, what, env, indexed), default_ttl);
+        if let Some(m) = memo {
+            lock(m).put(&key, &decision);
+        }
+        decision
+    }
+
+    fn evaluate_intent(
+        &self,
+        who: &Identity,
+        what: &Intent,
+        env: &RequestEnv,
+        indexed: bool,
+    ) -> Result<Verdict, String> {
+        let resource = self.resource_uid(&what.resource)?;
+        let (principal, action, entities, slice) = self.caller(who, &what.action, &resource, indexed)?;
+        let writ_only = what.context.trim().is_empty();
+        let context = if writ_only {
+            self.writ_context(who, what, env)?
+        } else {
+            let context = context_json(what, who, env)?;
+            // Plain JSON (no `__entity`/`__extn` escapes, whole numbers) is built straight
+            // into Cedar values — Cedar's own JSON reader costs tens of µs on a small object.
+            // If that request does not validate (the schema may want an entity or extension
+            // value written in Cedar's implicit form), Cedar's reader decides, as it always
+            // does on the reference path.
+            if indexed && let Some(direct) = direct_context(&context) {
+                let schema = self.schema.as_ref();
+                if let Ok(request) = Request::new(principal.clone(), action.clone(), resource.clone(), direct, schema) {
+                    return Ok(self.run(&request, &resource, slice.as_deref(), &entities));
+                }
+            }
+            Context::from_json_value(Value::Object(context), self.schema.as_ref().map(|s| (s, &action)))
+                .map_err(|e| format!("context: {e}"))?
+        };
+        // With a schema, a request is validated: its principal and resource types against the
+        // action, its context against the action's context type. A Writ-only context always
+        // has the same keys and types, so once a request of this action and resource type has
+        // passed, every later one would: validation is skipped for those (~1.7 µs natively).
+        let shape = (writ_only && self.schema.is_some()).then(|| (action.clone(), resource.type_name().clone()));
+        let known = shape.as_ref().is_some_and(|k| lock(&self.caches.validated).contains_key(k));
+        let schema = if known { None } else { self.schema.as_ref() };
+        let request =
+            Request::new(principal, action, resource.clone(), context, schema).map_err(|e| format!("request: {e}"))?;
+        if let Some(k) = shape.filter(|_| !known) {
+            lock(&self.caches.validated).insert(k, ());
+        }
+        Ok(self.run(&request, &resource, slice.as_deref(), &entities))
+    }
+
+    /// Decide `request` (whose resource is `resource`) over `slice`, or every policy.
+    pub(super) fn run(
+        &self,
+        request: &Request,
+        resource: &EntityUid,
+        slice: Option<&Slice>,
+        entities: &Entities,
+    ) -> Verdict {
+        match slice {
+            Some(s) => s.decide(&self.authorizer, request, resource, entities),
+            None => self.authorizer.is_authorized(request, &self.policies, entities).into(),
+        }
+    }
+
+    /// The decision of a verdict, or a deny listing the problem that prevented one.
+    pub(super) fn decision(&self, verdict: Result<Verdict, String>, default_ttl: u32) -> Decision {
+        let Verdict { allow, reasons, errors } = match verdict {
+            Ok(v) => v,
+            Err(problem) => return Decision::error(problem),
+        };
+        let max_ttl_secs = if allow {
+            reasons.iter().filter_map(|id| self.ttls.get(id).copied()).min().unwrap_or(default_ttl).min(default_ttl)
+        } else {
+            0
+        };
+        let mut reasons: Vec<String> = reasons.iter().map(|id| AsRef::<str>::as_ref(id).to_string()).collect();
+        reasons.sort_unstable();
+        Decision { allow, reasons, errors, max_ttl_secs }
+    }
+}
+
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What a request is evaluated at, besides the identity and intent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestEnv {
+    pub now: u64,
+    pub delegation_depth: u32,
+}

@@ -2,23 +2,16 @@
 //! they intend, and the answer — so the logic is the same natively (unit tests) and in the
 //! proxy. Every rule is `writ-core`'s.
 
-use crate::config::{FilterConfig, Source};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use crate::caller::{MAX_FORWARDED, MAX_VOUCHED};
+use crate::config::FilterConfig;
+use crate::feed::Feed;
 
 use serde_json::json;
-use std::collections::HashMap;
+use writ_core::bounded::BoundedMap;
 use writ_core::crypto::{Crypto, RustCrypto, SigningKey};
-use writ_core::{Algorithm, Decision, Identity, Intent, MemoryLedger, Proof, Settings, Writ, spiffe_id};
+use writ_core::{Algorithm, Decision, Identity, Intent, MemoryLedger, Settings, Writ};
 use writ_types::route::Routes;
-use writ_types::xfcc;
 use writ_types::{AuditEvent, pack};
-
-/// Vouched identities remembered at once (the cache starts over when full).
-const MAX_VOUCHED: usize = 4096;
-
-/// Decoded XFCC chains remembered at once (values are a few KB each).
-const MAX_FORWARDED: usize = 256;
 
 /// Headers the filter sets on allowed requests; a client's own copies are replaced or removed.
 pub const DECISION_HEADERS: [&str; 4] = ["x-writ-decision", "x-writ-subject", "x-writ-policies", "x-writ-max-ttl"];
@@ -58,7 +51,7 @@ pub enum Outcome {
 }
 
 /// Verification with RustCrypto, issuer keys from the configuration; the filter never signs.
-struct FilterCrypto {
+pub(crate) struct FilterCrypto {
     verifier: RustCrypto,
     jwks: String,
 }
@@ -80,60 +73,27 @@ impl Crypto for FilterCrypto {
 
 /// A configured filter: one per proxy-wasm VM (per worker thread), shared by its requests.
 pub struct Filter {
-    engine: Writ,
+    pub(crate) rules: Writ,
     /// Identities the proxy vouched for, by URI SAN: (digest hex, the identity without its
     /// expiry). Parsing a SPIFFE ID and decoding a digest per request cost more than deciding.
-    vouched: HashMap<String, (String, Identity)>,
+    pub(crate) vouched: BoundedMap<String, (String, Identity)>,
     /// Certificate chains decoded from XFCC values, by the exact value: decoding PEM out of
     /// a URL-encoded header costs more than attesting a cached chain. Attestation (and its
     /// time checks) still runs on every request.
-    forwarded: HashMap<String, Vec<Vec<u8>>>,
-    routes: Routes,
-    crypto: FilterCrypto,
-    ledger: MemoryLedger,
-    feed: Feed,
-    config: FilterConfig,
-}
-
-/// Where the revocation feed stands.
-#[derive(Debug, Default)]
-struct Feed {
-    /// The `after` of the next poll, and of the one in flight.
-    after: u64,
-    requested_after: u64,
-    epoch: Option<String>,
-    synced_at: Option<u64>,
-    in_flight: bool,
-}
-
-/// One poll of the revocation feed, for the proxy to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FeedCall {
-    pub cluster: String,
-    pub headers: Vec<(String, String)>,
-    pub timeout_ms: u64,
-}
-
-#[derive(serde::Deserialize)]
-struct FeedPage {
-    epoch: String,
-    next: u64,
-    revocations: Vec<writ_core::ledger::LedgerEvent>,
-}
-
-/// A caller that could not be identified (401) or a request that could not be decided.
-struct Refusal {
-    status: u32,
-    reason: &'static str,
-    message: String,
+    pub(crate) forwarded: BoundedMap<String, Vec<Vec<u8>>>,
+    pub(crate) routes: Routes,
+    pub(crate) crypto: FilterCrypto,
+    pub(crate) ledger: MemoryLedger,
+    pub(crate) feed: Feed,
+    pub(crate) config: FilterConfig,
 }
 
 impl Filter {
-    /// Build from the plugin configuration; `hash_seed` is entropy for the engine's caches.
+    /// Build from the plugin configuration; `hash_seed` is entropy for the rules' caches.
     /// Any error (bad JSON, policies, bundles, routes) names what is wrong.
     pub fn configure(bytes: &[u8], hash_seed: u64) -> Result<Filter, String> {
         let config = FilterConfig::parse(bytes)?;
-        let mut engine = Writ::new(Settings {
+        let mut rules = Writ::new(Settings {
             leeway_secs: config.jwt_leeway_secs,
             hash_seed,
             ttl_cap_secs: config.ttl_cap,
@@ -142,7 +102,7 @@ impl Filter {
             decision_memo: config.decision_memo,
         });
         for (td, bundle) in &config.trust_domains {
-            engine.set_bundle(td, &bundle.bytes()).map_err(|e| format!("trust domain `{td}`: {e}"))?;
+            rules.set_bundle(td, &bundle.bytes()).map_err(|e| format!("trust domain `{td}`: {e}"))?;
         }
         let (policies, schema, entities) = match &config.policies {
             Some(p) => (p.as_str(), config.schema.as_deref(), config.entities.as_deref()),
@@ -152,7 +112,7 @@ impl Filter {
                 Some(config.entities.as_deref().unwrap_or(pack::ENTITIES)),
             ),
         };
-        engine.set_policies(policies, schema, entities).map_err(|e| format!("policies: {e}"))?;
+        rules.set_policies(policies, schema, entities).map_err(|e| format!("policies: {e}"))?;
         let routes = Routes::compile(&config.routes)?;
         let jwks = match &config.issuer_jwks {
             None => r#"{"keys":[]}"#.to_string(),
@@ -160,9 +120,9 @@ impl Filter {
             Some(v) => v.to_string(),
         };
         Ok(Filter {
-            engine,
-            vouched: HashMap::new(),
-            forwarded: HashMap::new(),
+            rules,
+            vouched: BoundedMap::new(MAX_VOUCHED),
+            forwarded: BoundedMap::new(MAX_FORWARDED),
             routes,
             crypto: FilterCrypto { verifier: RustCrypto::new(), jwks },
             ledger: MemoryLedger::new(),
@@ -211,10 +171,10 @@ impl Filter {
                     );
                 }
                 let presented =
-                    self.engine.present(token, &who, &what, &self.config.audience, now, &self.crypto, &self.ledger);
+                    self.rules.present(token, &who, &what, &self.config.audience, now, &self.crypto, &self.ledger);
                 ("present", presented.map(|p| (p.decision, Some(p.claims))))
             }
-            None => ("authorize", Ok((self.engine.check(&who, &what, now), None))),
+            None => ("authorize", Ok((self.rules.check(&who, &what, now), None))),
         };
         // A bad, expired, revoked or stolen credential is refused (and audited) like a deny.
         let (outcome, allow, reasons, claims, detail) = match decided {
@@ -272,164 +232,6 @@ impl Filter {
             .unwrap_or_else(|| if d.errors.is_empty() { "no-permit".into() } else { "error".into() });
         let body = json!({ "allow": false, "reason": reason, "reasons": d.reasons, "errors": d.errors, "intent": { "action": what.action, "resource": what.resource } });
         reply(403, &reason, body)
-    }
-
-    /// The caller, from the first configured source that has one.
-    fn caller(&mut self, req: &Request, now: u64) -> Result<Identity, Refusal> {
-        let unauth = |message: String| Refusal { status: 401, reason: "unauthenticated", message };
-        for i in 0..self.config.identity_sources.len() {
-            match self.config.identity_sources[i] {
-                Source::Connection => {
-                    if let Some(peer) = &req.peer {
-                        return self.vouched_cached(&peer.uri_san, &peer.sha256_hex, now).map_err(unauth);
-                    }
-                }
-                Source::Xfcc => {
-                    if let Some(value) = &req.xfcc {
-                        return self.forwarded(value, now).map_err(unauth);
-                    }
-                }
-            }
-        }
-        let tried: Vec<&str> = self
-            .config
-            .identity_sources
-            .iter()
-            .map(|s| if *s == Source::Connection { "an mTLS peer certificate" } else { "x-forwarded-client-cert" })
-            .collect();
-        Err(unauth(format!("no caller identity: the request has no {}", tried.join(" or "))))
-    }
-
-    /// [`Filter::vouched`], remembered by URI SAN and digest.
-    fn vouched_cached(&mut self, uri: &str, sha256_hex: &str, now: u64) -> Result<Identity, String> {
-        let expires_at = now.saturating_add(self.config.vouched_identity_secs);
-        if let Some((hex, id)) = self.vouched.get(uri)
-            && hex == sha256_hex
-        {
-            return Ok(Identity { expires_at, ..id.clone() });
-        }
-        let id = self.vouched(uri, Some(sha256_hex), now)?;
-        if self.vouched.len() >= MAX_VOUCHED {
-            self.vouched.clear();
-        }
-        self.vouched.insert(uri.to_string(), (sha256_hex.to_string(), id.clone()));
-        Ok(id)
-    }
-
-    /// An identity the proxy validated (its TLS stack, or a trusted XFCC `URI`).
-    fn vouched(&self, uri: &str, sha256_hex: Option<&str>, now: u64) -> Result<Identity, String> {
-        let (spiffe_id, trust_domain) = spiffe_id::parse(uri)?;
-        if !self.config.trust_domains.contains_key(&trust_domain) {
-            return Err(format!("trust domain `{trust_domain}` is not one this filter trusts"));
-        }
-        let thumbprint = match sha256_hex {
-            None => String::new(),
-            Some(h) => xfcc::from_hex(h)
-                .filter(|d| d.len() == 32)
-                .map(|d| URL_SAFE_NO_PAD.encode(d))
-                .ok_or_else(|| format!("the peer certificate digest `{}` is not SHA-256 hex", spiffe_id::clip(h)))?,
-        };
-        Ok(Identity {
-            spiffe_id,
-            trust_domain,
-            expires_at: now.saturating_add(self.config.vouched_identity_secs),
-            thumbprint,
-            proof: Proof::X509Svid,
-        })
-    }
-
-    /// The nearest XFCC element: its chain attested here, or its URI when trusted.
-    fn forwarded(&mut self, value: &str, now: u64) -> Result<Identity, String> {
-        if let Some(chain) = self.forwarded.get(value) {
-            return self
-                .engine
-                .attest_x509(chain, now, &self.crypto)
-                .map_err(|e| format!("{}: {}", e.kind(), e.message()));
-        }
-        let f = xfcc::fields(value);
-        if let Some(c) = f.get("chain").or_else(|| f.get("cert")) {
-            let chain = xfcc::certificates(c)?;
-            let identity = self
-                .engine
-                .attest_x509(&chain, now, &self.crypto)
-                .map_err(|e| format!("{}: {}", e.kind(), e.message()))?;
-            if self.forwarded.len() >= MAX_FORWARDED {
-                self.forwarded.clear();
-            }
-            self.forwarded.insert(value.to_string(), chain);
-            return Ok(identity);
-        }
-        let uri = f.get("uri").ok_or("`x-forwarded-client-cert` has no Chain, Cert or URI")?;
-        if !self.config.xfcc_trust_uri {
-            return Err("`x-forwarded-client-cert` carries no certificate to attest (forward Cert and Chain, or set `xfcc_trust_uri`)".into());
-        }
-        self.vouched(uri, f.get("hash").map(String::as_str), now)
-    }
-
-    /// The ledger presented credentials are checked against (filled from the feed).
-    pub fn ledger(&self) -> &MemoryLedger {
-        &self.ledger
-    }
-
-    /// Why revocations are not known well enough to accept a credential, if they are not.
-    fn stale(&self, now: u64) -> Option<String> {
-        let feed = self.config.revocations.as_ref()?;
-        match self.feed.synced_at {
-            None => Some("the revocation feed has not been read yet".into()),
-            Some(t) if now > t.saturating_add(feed.stale_after_secs) => {
-                Some(format!("the revocation feed was last read at {t}, over {} s ago", feed.stale_after_secs))
-            }
-            Some(_) => None,
-        }
-    }
-
-    /// The next poll of the revocation feed (on the proxy's tick); `None` when there is no
-    /// feed or a poll is still in flight.
-    pub fn feed_call(&mut self) -> Option<FeedCall> {
-        let f = self.config.revocations.as_ref()?;
-        if self.feed.in_flight {
-            return None;
-        }
-        self.feed.in_flight = true;
-        self.feed.requested_after = self.feed.after;
-        let headers = vec![
-            (":method".to_string(), "GET".to_string()),
-            (":path".to_string(), format!("{}?after={}", f.path, self.feed.after)),
-            (":authority".to_string(), f.authority.clone()),
-            ("accept".to_string(), "application/json".to_string()),
-        ];
-        Some(FeedCall { cluster: f.cluster.clone(), headers, timeout_ms: f.timeout_ms })
-    }
-
-    /// The poll could not be sent.
-    pub fn feed_failed(&mut self) {
-        self.feed.in_flight = false;
-    }
-
-    /// The feed's answer (`status` is `:status`; a timeout has none): revocations applied to
-    /// the ledger. Returns how many were new to this poll.
-    pub fn feed_response(&mut self, status: Option<&str>, body: &[u8], now: u64) -> Result<usize, String> {
-        self.feed.in_flight = false;
-        match status {
-            Some("200") => {}
-            Some(s) => return Err(format!("the revocation feed answered {s}")),
-            None => return Err("the revocation feed did not answer (timeout or no connection)".into()),
-        }
-        let page: FeedPage = serde_json::from_slice(body).map_err(|e| format!("the revocation feed's answer: {e}"))?;
-        if self.feed.epoch.as_deref() != Some(page.epoch.as_str()) && self.feed.requested_after != 0 {
-            // The server restarted and numbers from 1 again: read it all from the start.
-            self.feed.after = 0;
-            self.feed.epoch = Some(page.epoch);
-            return Ok(0);
-        }
-        let n = page.revocations.len();
-        for event in page.revocations {
-            self.ledger.apply(event, now);
-        }
-        self.feed.after = page.next;
-        self.feed.epoch = Some(page.epoch);
-        self.feed.synced_at = Some(now);
-        Ok(n)
     }
 }
 

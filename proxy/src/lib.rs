@@ -4,13 +4,17 @@
 //!
 //! - [`config`]: the plugin configuration (JSON) and its closed defaults;
 //! - [`filter`]: one request → caller, intent, decision, answer — pure, tested natively;
+//!   `caller` (who is calling) and `feed` (the revocation feed) are its parts;
 //! - `abi` (Wasm only): the proxy-wasm contexts around it.
 
+mod caller;
 pub mod config;
+mod feed;
 pub mod filter;
 
 #[cfg(target_arch = "wasm32")]
 mod abi;
 
 pub use config::FilterConfig;
+pub use feed::FeedCall;
 pub use filter::{Filter, Outcome, Peer, Request};

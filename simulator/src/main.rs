@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 use writ_simulator::Runner;
 use writ_simulator::decide::{Counting, Decider};
+use writ_simulator::design::Design;
 use writ_simulator::scenario::Scenario;
-use writ_simulator::sim::Design;
 
 #[derive(Parser)]
 #[command(name = "writ-sim", version, about = "Blast radius of credential designs under simulated breaches")]
@@ -273,8 +273,8 @@ fn bench(
         let calls = runner.map(scenarios.len() * replications as usize, d.as_mut(), |j, d| {
             let (si, r) = (j / replications as usize, j as u64 % replications);
             let s = &scenarios[si];
-            let stream = writ_simulator::sim::Stream::draw(s, writ_simulator::replication_seed(seed, r));
-            let m = writ_simulator::sim::run(s, &stream, Design::Writ, d);
+            let stream = writ_simulator::stream::Stream::draw(s, writ_simulator::replication_seed(seed, r));
+            let m = writ_simulator::events::run(s, &stream, Design::Writ, d);
             m.tool_calls
         })?;
         let wall = start.elapsed().as_secs_f64();

@@ -2,9 +2,9 @@
 //! designs' blast radius and exposure window with their 95% CIs; per swept scenario, the
 //! Pareto view of blast radius against operational cost (failed tasks, credentials issued).
 
+use crate::design::Design;
 use crate::params::Assignment;
 use crate::run::Row;
-use crate::sim::Design;
 use crate::{mean_ci, stat};
 use plotters::coord::Shift;
 use plotters::prelude::*;

@@ -3,9 +3,12 @@
 //! in the same order — so the bytes of every output depend on the seed, never on the threads.
 
 use crate::decide::Decider;
+use crate::design::Design;
+use crate::events;
+use crate::metrics::Metrics;
 use crate::params::Assignment;
 use crate::scenario::Scenario;
-use crate::sim::{self, Design, Metrics, Stream};
+use crate::stream::Stream;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -88,7 +91,7 @@ fn replication(s: &Scenario, params: &Assignment, seed: u64, decider: &mut dyn D
             design: d,
             params: params.clone(),
             seed,
-            metrics: sim::run(s, &stream, d, decider),
+            metrics: events::run(s, &stream, d, decider),
         })
         .collect()
 }
@@ -160,6 +163,6 @@ pub fn jit_failed_tasks(
     short.design.ttl_s = ttl_s;
     runner.map(replications as usize, decider, |r, d| {
         let stream = Stream::draw(&short, replication_seed(seed, r as u64));
-        sim::run(&short, &stream, Design::Jit, d).failed_tasks as f64
+        events::run(&short, &stream, Design::Jit, d).failed_tasks as f64
     })
 }

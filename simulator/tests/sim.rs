@@ -5,8 +5,10 @@
 
 use proptest::prelude::*;
 use writ_simulator::decide::{Component, Native};
+use writ_simulator::design::Design;
+use writ_simulator::events;
 use writ_simulator::scenario::Scenario;
-use writ_simulator::sim::{self, Design, Stream};
+use writ_simulator::stream::Stream;
 
 /// Two agents of the shipped pack; the payroll agent needs one payroll record, the world has
 /// four (resource, action) pairs. Every copy is exposed, nobody is hijacked, the attacker
@@ -68,7 +70,7 @@ fn hand_computed_metrics_with_no_tasks() {
     let stream = Stream::draw(&s, 7);
     let mut d = Native::new().unwrap();
     for design in Design::ALL {
-        let m = sim::run(&s, &stream, design, &mut d);
+        let m = events::run(&s, &stream, design, &mut d);
         let (radius, weighted, records, leaks) = match design {
             // Everything: 2 pairs × (3+1) + 2 pairs × (1+1); 10 + 10 + 5 + 5 records.
             Design::Static | Design::RotationOnly | Design::Vaulted => (4, 12, 30, 2),
@@ -101,15 +103,15 @@ fn short_ttls_fail_tasks_and_policy_decides_writ() {
     let s = tiny(6.0, 300, 0.0);
     let stream = Stream::draw(&s, 3);
     let mut d = Native::new().unwrap();
-    let jit = sim::run(&s, &stream, Design::Jit, &mut d);
+    let jit = events::run(&s, &stream, Design::Jit, &mut d);
     assert!(jit.tasks > 0);
     assert_eq!(jit.failed_tasks, jit.tasks);
     assert_eq!(jit.credentials_issued, jit.tasks);
-    assert_eq!(sim::run(&s, &stream, Design::Static, &mut d).failed_tasks, 0);
+    assert_eq!(events::run(&s, &stream, Design::Static, &mut d).failed_tasks, 0);
     // Writ: one decision per scope intent at issuance and one per step; the pack allows them.
     let s = tiny(6.0, 900, 0.0);
     let stream = Stream::draw(&s, 3);
-    let w = sim::run(&s, &stream, Design::Writ, &mut d);
+    let w = events::run(&s, &stream, Design::Writ, &mut d);
     assert_eq!(w.failed_tasks, 0);
     assert_eq!(w.policy_decisions, w.tasks * 3);
 }
@@ -120,14 +122,14 @@ fn a_hijacked_agent_under_writ_reaches_only_what_policy_allows_its_tasks() {
     let s = tiny(6.0, 900, 1.0);
     let stream = Stream::draw(&s, 11);
     let mut d = Native::new().unwrap();
-    let jit = sim::run(&s, &stream, Design::Jit, &mut d);
-    let writ = sim::run(&s, &stream, Design::Writ, &mut d);
+    let jit = events::run(&s, &stream, Design::Jit, &mut d);
+    let writ = events::run(&s, &stream, Design::Writ, &mut d);
     // JIT: the payroll record's `read`, through the hijacked agent's task credential.
     assert_eq!(jit.blast_radius, 1);
     // Writ: the same intent with an external destination is a restricted record leaving the
     // organisation — the pack's `no-high-sensitivity-external` denies it.
     assert_eq!(writ.blast_radius, 0);
-    assert_eq!(sim::run(&s, &stream, Design::Static, &mut d).blast_radius, 4);
+    assert_eq!(events::run(&s, &stream, Design::Static, &mut d).blast_radius, 4);
 }
 
 fn shipped() -> Vec<Scenario> {
@@ -160,7 +162,7 @@ proptest! {
         let mut s = shipped().swap_remove(which);
         let mut d = Native::new().unwrap();
         let stream = Stream::draw(&s, seed);
-        let r = |design, s: &Scenario, d: &mut Native| sim::run(s, &stream, design, d).blast_radius;
+        let r = |design, s: &Scenario, d: &mut Native| events::run(s, &stream, design, d).blast_radius;
         let (writ, jit, lp, st) = (r(Design::Writ, &s, &mut d), r(Design::Jit, &s, &mut d), r(Design::LeastPrivilege, &s, &mut d), r(Design::Static, &s, &mut d));
         prop_assert!(writ <= jit && jit <= lp && lp <= st, "writ {writ} jit {jit} lp {lp} static {st}");
         s.design.ttl_s = ttl;
@@ -192,11 +194,11 @@ fn offboarded_credentials_stay_live_only_when_forgotten() {
     let (mut forgotten, mut revoked, mut writ) = ((0, 0), (0, 0), 0);
     for seed in 0..40 {
         let (live, dead) = (with(1.0), with(0.0));
-        let f = sim::run(&live, &Stream::draw(&live, seed), Design::LeastPrivilege, &mut d);
-        let r = sim::run(&dead, &Stream::draw(&dead, seed), Design::LeastPrivilege, &mut d);
+        let f = events::run(&live, &Stream::draw(&live, seed), Design::LeastPrivilege, &mut d);
+        let r = events::run(&dead, &Stream::draw(&dead, seed), Design::LeastPrivilege, &mut d);
         forgotten = (forgotten.0 + f.leaks, forgotten.1 + f.blast_radius);
         revoked = (revoked.0 + r.leaks, revoked.1 + r.blast_radius);
-        writ += sim::run(&live, &Stream::draw(&live, seed), Design::Writ, &mut d).blast_radius;
+        writ += events::run(&live, &Stream::draw(&live, seed), Design::Writ, &mut d).blast_radius;
     }
     assert!(
         forgotten.0 > revoked.0 && forgotten.1 > revoked.1,
@@ -215,10 +217,10 @@ fn detection_ends_what_a_leak_can_do() {
     s.breach.detection_dwell_s = 60; // …and detection is fast
     let stream = Stream::draw(&s, 9);
     let mut d = Native::new().unwrap();
-    let st = sim::run(&s, &stream, Design::Static, &mut d);
+    let st = events::run(&s, &stream, Design::Static, &mut d);
     assert_eq!(st.blast_radius, 0, "detected and replaced before first use");
     assert!(st.exposure_window_s <= 60.0, "{}", st.exposure_window_s);
-    let rot = sim::run(&s, &stream, Design::RotationOnly, &mut d);
+    let rot = events::run(&s, &stream, Design::RotationOnly, &mut d);
     // Rotation designs keep the old secret working for the grace period (1 h) after rotating.
     assert!(rot.exposure_window_s > 60.0, "{}", rot.exposure_window_s);
 }
@@ -261,14 +263,14 @@ proptest! {
         let mut d = Native::new().unwrap();
         s.design.rotation_period_s = hours * 7200;
         let stream = Stream::draw(&s, seed);
-        let long = sim::run(&s, &stream, Design::RotationOnly, &mut d).exposure_window_s;
+        let long = events::run(&s, &stream, Design::RotationOnly, &mut d).exposure_window_s;
         s.design.rotation_period_s = hours * 3600;
-        let short = sim::run(&s, &stream, Design::RotationOnly, &mut d).exposure_window_s;
+        let short = events::run(&s, &stream, Design::RotationOnly, &mut d).exposure_window_s;
         prop_assert!(short <= long + 1e-9, "period {}h: {short} > {long}", hours);
         s.breach.duplication_rate = dup;
-        let low = sim::run(&s, &Stream::draw(&s, seed), Design::RotationOnly, &mut d).blast_radius;
+        let low = events::run(&s, &Stream::draw(&s, seed), Design::RotationOnly, &mut d).blast_radius;
         s.breach.duplication_rate = (dup + 0.3).min(1.0);
-        let high = sim::run(&s, &Stream::draw(&s, seed), Design::RotationOnly, &mut d).blast_radius;
+        let high = events::run(&s, &Stream::draw(&s, seed), Design::RotationOnly, &mut d).blast_radius;
         prop_assert!(low <= high, "duplication {dup}: {low} > {high}");
     }
 }
@@ -325,19 +327,19 @@ fn secrets_found_on_a_compromised_resource_are_the_next_hop() {
     let mut d = Native::new().unwrap();
     // Least privilege: the browser's secret reads the summary, where the payroll agent's
     // secret lies; that one reads the payroll record. Two pairs, one hop, two leaks.
-    let lp = sim::run(&s, &stream, Design::LeastPrivilege, &mut d);
+    let lp = events::run(&s, &stream, Design::LeastPrivilege, &mut d);
     assert_eq!((lp.blast_radius, lp.lateral_hops, lp.leaks, lp.records_touched), (2, 1, 2, 11));
     // Static: everything through the first secret already; the hop adds a leak, no new pair.
-    let st = sim::run(&s, &stream, Design::Static, &mut d);
+    let st = events::run(&s, &stream, Design::Static, &mut d);
     assert_eq!((st.blast_radius, st.lateral_hops, st.leaks), (4, 1, 2));
     // Vaulted: nothing is stored at rest, so there is nothing to find.
-    let v = sim::run(&s, &stream, Design::Vaulted, &mut d);
+    let v = events::run(&s, &stream, Design::Vaulted, &mut d);
     assert_eq!((v.blast_radius, v.lateral_hops, v.leaks), (4, 0, 1));
     // Without the stored copy the hop disappears.
     let alone =
         Scenario::parse(&LATERAL.replace("holds = [\"spiffe://acme.example/agent/payroll\"]", ""), "alone.toml")
             .unwrap();
-    let lp = sim::run(&alone, &Stream::draw(&alone, 1), Design::LeastPrivilege, &mut d);
+    let lp = events::run(&alone, &Stream::draw(&alone, 1), Design::LeastPrivilege, &mut d);
     assert_eq!((lp.blast_radius, lp.lateral_hops, lp.leaks), (1, 0, 1));
 }
 
@@ -356,11 +358,11 @@ fn a_shared_account_pools_scopes_and_outlives_offboarding() {
     s.breach.offboarded_live_rate = 0.0; // the leaver's secret would be revoked…
     let stream = Stream::draw(&s, 1);
     let mut d = Native::new().unwrap();
-    let lp = sim::run(&s, &stream, Design::LeastPrivilege, &mut d);
+    let lp = events::run(&s, &stream, Design::LeastPrivilege, &mut d);
     // …but it is the browser's secret too: still live, and it carries both agents' needs.
     assert_eq!((lp.blast_radius, lp.leaks, lp.credentials_issued), (2, 1, 1));
     // Per-task designs give each agent its own credentials: nothing runs, nothing leaks.
-    assert_eq!(sim::run(&s, &stream, Design::Jit, &mut d).blast_radius, 0);
+    assert_eq!(events::run(&s, &stream, Design::Jit, &mut d).blast_radius, 0);
 }
 
 #[test]
@@ -374,7 +376,7 @@ fn each_protocol_rotates_on_its_own_period() {
     s.breach.detection_dwell_s = u64::MAX;
     let stream = Stream::draw(&s, 4);
     let mut d = Native::new().unwrap();
-    let m = sim::run(&s, &stream, Design::RotationOnly, &mut d);
+    let m = events::run(&s, &stream, Design::RotationOnly, &mut d);
     // Per agent: db rotates at 1 h … 23 h (23), http at 6, 12, 18 h (3); two agents.
     assert_eq!(m.rotations, 2 * (23 + 3));
     assert_eq!(m.credentials_issued, 2 * (2 + 23 + 3));
@@ -383,7 +385,7 @@ fn each_protocol_rotates_on_its_own_period() {
     assert!(m.exposure_window_s > 0.0 && m.exposure_window_s <= (6 * 3600 + 600) as f64, "{}", m.exposure_window_s);
     // The same without the per-protocol period: only the http schedule, for everything.
     s.design.rotation_by_protocol.clear();
-    let one = sim::run(&s, &stream, Design::RotationOnly, &mut d);
+    let one = events::run(&s, &stream, Design::RotationOnly, &mut d);
     assert_eq!(one.rotations, 2 * (3 + 3));
 }
 
@@ -393,10 +395,10 @@ fn refreshing_before_expiry_trades_failed_tasks_for_issuance() {
     let mut s = tiny(6.0, 300, 0.0);
     let stream = Stream::draw(&s, 3);
     let mut d = Native::new().unwrap();
-    let no = sim::run(&s, &stream, Design::Writ, &mut d);
+    let no = events::run(&s, &stream, Design::Writ, &mut d);
     assert_eq!(no.failed_tasks, no.tasks);
     s.design.refresh_before_s = 60;
-    let yes = sim::run(&s, &stream, Design::Writ, &mut d);
+    let yes = events::run(&s, &stream, Design::Writ, &mut d);
     // Refreshed at 240 s and 480 s: the token of 480 s covers the step at 600 s.
     assert!(yes.tasks > 0);
     assert_eq!((yes.failed_tasks, yes.refreshes, yes.credentials_issued), (0, 2 * yes.tasks, 3 * yes.tasks));
@@ -412,14 +414,14 @@ fn what_policy_or_time_stopped_counts_as_reachable_not_exercised() {
     let s = tiny(6.0, 900, 1.0);
     let stream = Stream::draw(&s, 11);
     let mut d = Native::new().unwrap();
-    let writ = sim::run(&s, &stream, Design::Writ, &mut d);
+    let writ = events::run(&s, &stream, Design::Writ, &mut d);
     assert_eq!((writ.blast_radius, writ.reachable_not_exercised), (0, 1), "the token's read was refused");
-    assert_eq!(sim::run(&s, &stream, Design::Jit, &mut d).reachable_not_exercised, 0);
+    assert_eq!(events::run(&s, &stream, Design::Jit, &mut d).reachable_not_exercised, 0);
     // A slow attacker and fast detection: the static secret was replaced before first use.
     let mut s = tiny(0.0, 900, 0.0);
     s.breach.time_to_exploit_s = 1e9;
     s.breach.detection_dwell_s = 60;
-    let st = sim::run(&s, &Stream::draw(&s, 9), Design::Static, &mut d);
+    let st = events::run(&s, &Stream::draw(&s, 9), Design::Static, &mut d);
     assert_eq!((st.blast_radius, st.reachable_not_exercised), (0, 4));
 }
 
@@ -439,8 +441,8 @@ proptest! {
         let stream = Stream::draw(&s, seed);
         let mut d = Native::new().unwrap();
         for design in Design::ALL {
-            let mut t = sim::Trace::default();
-            sim::run_traced(&s, &stream, design, &mut d, Some(&mut t));
+            let mut t = events::Trace::default();
+            events::run_traced(&s, &stream, design, &mut d, Some(&mut t));
             for &(c, at, seq) in &t.uses {
                 for &(_, end, end_seq) in t.ends.iter().filter(|e| e.0 == c) {
                     let before = at < end || (at == end && end_seq != 0 && seq < end_seq);
@@ -486,7 +488,7 @@ fn a_leaked_secret_is_remediated_only_at_the_cited_rate_and_delay() {
         let mut d = Native::new().unwrap();
         let mut w = Vec::new();
         for seed in 0..20 {
-            w.push(sim::run(s, &Stream::draw(s, seed), Design::Static, &mut d).exposure_window_s);
+            w.push(events::run(s, &Stream::draw(s, seed), Design::Static, &mut d).exposure_window_s);
         }
         w
     };
@@ -502,7 +504,7 @@ fn a_leaked_secret_is_remediated_only_at_the_cited_rate_and_delay() {
     // Per-task credentials are not remediated: they are gone with their task anyway.
     s.breach.remediation_rate = 1.0;
     let mut n = Native::new().unwrap();
-    assert_eq!(sim::run(&s, &Stream::draw(&s, 1), Design::Jit, &mut n).rotations, 0);
+    assert_eq!(events::run(&s, &Stream::draw(&s, 1), Design::Jit, &mut n).rotations, 0);
 }
 
 #[test]

@@ -1,0 +1,115 @@
+//! What a credential carries: its claims (`iss aud sub iat exp jti txn scope cnf act`), and
+//! what issuing and presenting hand back.
+
+use crate::crypto::Crypto;
+use crate::ledger::{GrantRecord, Ledger};
+use crate::{Decision, Grant, Intent};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// One intent a credential allows: an action on a resource (context is checked per use).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeItem {
+    pub action: String,
+    pub resource: String,
+}
+
+/// RFC 8693 actor: `sub` acts, `act` are the actors before it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Actor {
+    pub sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Box<Actor>>,
+}
+
+/// RFC 7800 confirmation: the holder's certificate (or JWT-SVID) thumbprint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Confirmation {
+    #[serde(rename = "x5t#S256")]
+    pub x5t_s256: String,
+}
+
+/// A credential's claims.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Claims {
+    pub iss: String,
+    pub aud: String,
+    /// The SPIFFE ID the task was granted to.
+    pub sub: String,
+    pub iat: u64,
+    pub exp: u64,
+    pub jti: String,
+    /// The task.
+    pub txn: String,
+    pub scope: Vec<ScopeItem>,
+    pub cnf: Confirmation,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Actor>,
+}
+
+impl Claims {
+    /// The SPIFFE IDs from the current holder back to the original subject.
+    pub fn chain(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut a = self.act.as_ref();
+        while let Some(actor) = a {
+            out.push(actor.sub.clone());
+            a = actor.act.as_deref();
+        }
+        out.push(self.sub.clone());
+        out
+    }
+
+    /// Who holds the credential: the current actor, or the subject when not delegated.
+    pub fn holder(&self) -> &str {
+        self.act.as_ref().map_or(&self.sub, |a| &a.sub)
+    }
+
+    /// Delegation hops from the original subject.
+    pub fn depth(&self) -> u32 {
+        std::iter::successors(self.act.as_ref(), |a| a.act.as_deref()).fold(0, |n, _| n.saturating_add(1))
+    }
+
+    pub(super) fn record(&self) -> GrantRecord {
+        let mut agents = self.chain();
+        agents.reverse();
+        GrantRecord {
+            jti: self.jti.clone(),
+            task_id: self.txn.clone(),
+            agents,
+            issued_at: self.iat,
+            expires_at: self.exp,
+        }
+    }
+
+    pub(super) fn allows(&self, what: &Intent) -> bool {
+        self.scope.iter().any(|s| s.action == what.action && s.resource == what.resource)
+    }
+}
+
+/// An issued credential, with the claims it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issued {
+    pub grant: Grant,
+    pub claims: Claims,
+}
+
+/// What a presentation decided, with the credential it was about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presented {
+    pub decision: Decision,
+    pub claims: Arc<Claims>,
+}
+
+/// What the caller supplies besides the engine's state: time, crypto, the ledger and fresh
+/// entropy for `jti` (core has no randomness of its own).
+pub struct Env<'a> {
+    pub now: u64,
+    pub crypto: &'a dyn Crypto,
+    pub ledger: &'a dyn Ledger,
+    pub entropy: [u8; 16],
+}

@@ -1,0 +1,257 @@
+//! Issuing credentials: every scope intent authorized by policy now, the lifetime the least of
+//! what was asked, each intent's `@ttl`, the identity's expiry and the cap; delegation hands a
+//! narrower part of a credential to another agent, never wider or longer than its parent.
+
+use super::{
+    Actor, Claims, Confirmation, Env, Issued, MAX_FIELD_BYTES, MAX_SCOPE, OUTSIDE_SCOPE, ScopeItem, TOKEN_TYPE,
+};
+use crate::crypto::{Algorithm, Crypto};
+use crate::error::{Error, Result};
+use crate::identity::Identity;
+use crate::ledger::{GrantRecord, MAX_TTL_SECS};
+use crate::spiffe_id::clip;
+use crate::writ::Writ;
+use crate::{Decision, Grant, Intent};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+fn field(name: &str, v: &str) -> Result<()> {
+    if v.is_empty() {
+        return Err(Error::Malformed(format!("{name} is empty")));
+    }
+    if v.len() > MAX_FIELD_BYTES {
+        return Err(Error::Limit(format!("{name} is {} bytes, over the cap of {MAX_FIELD_BYTES}", v.len())));
+    }
+    Ok(())
+}
+
+/// Scope items from intents: checked, de-duplicated, in order.
+fn scope_items(scope: &[Intent]) -> Result<Vec<ScopeItem>> {
+    if scope.is_empty() {
+        return Err(Error::Malformed("the scope is empty".into()));
+    }
+    if scope.len() > MAX_SCOPE {
+        return Err(Error::Limit(format!("the scope has {} intents, over the cap of {MAX_SCOPE}", scope.len())));
+    }
+    let mut out: Vec<ScopeItem> = Vec::with_capacity(scope.len());
+    for i in scope {
+        field("a scope action", &i.action)?;
+        field("a scope resource", &i.resource)?;
+        let item = ScopeItem { action: i.action.clone(), resource: i.resource.clone() };
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    Ok(out)
+}
+
+fn describe(i: &ScopeItem) -> String {
+    format!("`{} {}`", clip(&i.action), clip(&i.resource))
+}
+
+/// The JWS `alg` name of an issuer algorithm; only EdDSA and ES256 issue credentials.
+fn issuer_alg(alg: Algorithm) -> Result<&'static str> {
+    match alg {
+        Algorithm::Ed25519 => Ok("EdDSA"),
+        Algorithm::EcdsaP256Sha256Fixed => Ok("ES256"),
+        other => Err(Error::Untrusted(format!("issuer keys sign with EdDSA or ES256, not {other:?}"))),
+    }
+}
+
+impl Writ {
+    /// Authorize every scope intent for `who` (at `depth`, in `task`); the smallest
+    /// `max-ttl-secs` among them, or a denial naming each refused intent.
+    pub(super) fn authorize_scope(
+        &self,
+        who: &Identity,
+        task: &str,
+        scope: &[Intent],
+        now: u64,
+        depth: u32,
+    ) -> Result<u32> {
+        let mut cap = u32::MAX;
+        let mut refused = Decision { allow: false, reasons: Vec::new(), errors: Vec::new(), max_ttl_secs: 0 };
+        for i in scope {
+            let what = Intent { task_id: task.to_string(), ..i.clone() };
+            let d = self.check_at_depth(who, &what, now, depth);
+            if d.allow {
+                cap = cap.min(d.max_ttl_secs);
+            } else {
+                let why = if d.reasons.is_empty() {
+                    "no policy permits it".to_string()
+                } else {
+                    format!("denied by {}", d.reasons.join(", "))
+                };
+                refused.errors.push(format!(
+                    "`{} {}` is not allowed for `{}`: {why}",
+                    clip(&i.action),
+                    clip(&i.resource),
+                    who.spiffe_id
+                ));
+                refused.errors.extend(d.errors);
+                for r in d.reasons {
+                    if !refused.reasons.contains(&r) {
+                        refused.reasons.push(r);
+                    }
+                }
+            }
+        }
+        if refused.errors.is_empty() { Ok(cap) } else { Err(Error::Denied(refused)) }
+    }
+
+    pub(super) fn live_identity(who: &Identity, now: u64) -> Result<u64> {
+        if who.expires_at <= now {
+            return Err(Error::Expired(format!("the identity of `{}` expired at {}", who.spiffe_id, who.expires_at)));
+        }
+        Ok(who.expires_at - now)
+    }
+
+    fn sign_claims(&self, claims: &Claims, crypto: &dyn Crypto) -> Result<String> {
+        let key = crypto.signing_key().map_err(Error::Untrusted)?;
+        let header = serde_json::json!({ "alg": issuer_alg(key.alg)?, "kid": key.kid, "typ": TOKEN_TYPE });
+        let payload = serde_json::to_vec(claims).map_err(|e| Error::Malformed(format!("claims: {e}")))?;
+        let mut token = URL_SAFE_NO_PAD.encode(header.to_string());
+        token.push('.');
+        token.push_str(&URL_SAFE_NO_PAD.encode(payload));
+        let signature = crypto.sign(&key.kid, token.as_bytes()).map_err(Error::Untrusted)?;
+        token.push('.');
+        token.push_str(&URL_SAFE_NO_PAD.encode(signature));
+        Ok(token)
+    }
+
+    /// Issue a credential to `who` for `task_id`: every scope intent must be allowed now;
+    /// the lifetime is the least of `ttl_secs`, each intent's policy TTL, the identity's own
+    /// remaining life and the configured cap.
+    pub fn issue(
+        &self,
+        who: &Identity,
+        task_id: &str,
+        scope: &[Intent],
+        ttl_secs: u32,
+        audience: &str,
+        env: &Env<'_>,
+    ) -> Result<Issued> {
+        field("the task id", task_id)?;
+        field("the audience", audience)?;
+        let items = scope_items(scope)?;
+        if ttl_secs == 0 {
+            return Err(Error::Malformed("the requested lifetime is 0 seconds".into()));
+        }
+        let identity_left = Self::live_identity(who, env.now)?;
+        refused_by_ledger(env, task_id, vec![who.spiffe_id.clone()])?;
+        let policy_cap = self.authorize_scope(who, task_id, scope, env.now, 0)?;
+        let life = self.lifetime(&[u64::from(ttl_secs), u64::from(policy_cap), identity_left]);
+        let claims = Claims {
+            iss: self.settings().issuer.clone(),
+            aud: audience.to_string(),
+            sub: who.spiffe_id.clone(),
+            iat: env.now,
+            exp: env.now + life,
+            jti: URL_SAFE_NO_PAD.encode(env.entropy),
+            txn: task_id.to_string(),
+            scope: items,
+            cnf: Confirmation { x5t_s256: who.thumbprint.clone() },
+            act: None,
+        };
+        self.finish(claims, env)
+    }
+
+    fn lifetime(&self, limits: &[u64]) -> u64 {
+        let cap = u64::from(self.settings().ttl_cap_secs.min(MAX_TTL_SECS));
+        limits.iter().copied().fold(cap, u64::min)
+    }
+
+    fn finish(&self, claims: Claims, env: &Env<'_>) -> Result<Issued> {
+        let token = self.sign_claims(&claims, env.crypto)?;
+        env.ledger.record(&claims.record());
+        Ok(Issued { grant: Grant { token, jti: claims.jti.clone(), expires_at: claims.exp }, claims })
+    }
+
+    /// Delegate part of `parent` from its holder to `to`: a subset of its scope, for no longer
+    /// than it has left, within the depth limit, the delegation itself allowed (action
+    /// `delegate` on `Agent::"<to>"`) and every intent allowed for `to`.
+    pub fn delegate(
+        &mut self,
+        parent: &str,
+        holder: &Identity,
+        to: &Identity,
+        scope: &[Intent],
+        ttl_secs: u32,
+        env: &Env<'_>,
+    ) -> Result<Issued> {
+        let now = env.now;
+        let claims = self.verify_credential(parent, now, env.crypto)?;
+        Self::usable(&claims, None, now, env.ledger)?;
+        Self::check_holder(&claims, holder)?;
+        Self::live_identity(holder, now)?;
+        let items = scope_items(scope)?;
+        if ttl_secs == 0 {
+            return Err(Error::Malformed("the requested lifetime is 0 seconds".into()));
+        }
+        let depth = claims.depth() + 1;
+        let limit = self.settings().max_delegation_depth;
+        if depth > limit {
+            return Err(Error::Limit(format!("delegation would be {depth} hops deep, over the limit of {limit}")));
+        }
+        let wider: Vec<String> = items.iter().filter(|i| !claims.scope.contains(i)).map(describe).collect();
+        if !wider.is_empty() {
+            return Err(Error::Denied(Decision {
+                allow: false,
+                reasons: vec![OUTSIDE_SCOPE.into()],
+                errors: vec![format!(
+                    "delegation would widen the scope: {} not in the parent credential",
+                    wider.join(", ")
+                )],
+                max_ttl_secs: 0,
+            }));
+        }
+        let to_left = Self::live_identity(to, now)?;
+        let mut agents = claims.record().agents;
+        agents.push(to.spiffe_id.clone());
+        refused_by_ledger(env, &claims.txn, agents)?;
+        let hop = Intent {
+            action: "delegate".into(),
+            resource: format!("Agent::{:?}", to.spiffe_id),
+            task_id: claims.txn.clone(),
+            context: String::new(),
+        };
+        let d = self.check_at_depth(holder, &hop, now, claims.depth());
+        if !d.allow {
+            return Err(Error::Denied(d));
+        }
+        let policy_cap = self.authorize_scope(to, &claims.txn, scope, now, depth)?;
+        let parent_left = claims.exp.saturating_sub(now);
+        let life = self.lifetime(&[
+            u64::from(ttl_secs),
+            u64::from(policy_cap),
+            u64::from(d.max_ttl_secs),
+            to_left,
+            parent_left,
+        ]);
+        let act = Actor { sub: to.spiffe_id.clone(), act: claims.act.clone().map(Box::new) };
+        let child = Claims {
+            iss: claims.iss.clone(),
+            aud: claims.aud.clone(),
+            sub: claims.sub.clone(),
+            iat: now,
+            exp: now + life,
+            jti: URL_SAFE_NO_PAD.encode(env.entropy),
+            txn: claims.txn.clone(),
+            scope: items,
+            cnf: Confirmation { x5t_s256: to.thumbprint.clone() },
+            act: Some(act),
+        };
+        self.finish(child, env)
+    }
+}
+
+/// A grant about to be made for `task` to `agents` is refused while the task has ended or
+/// one of the agents is cut off.
+fn refused_by_ledger(env: &Env<'_>, task: &str, agents: Vec<String>) -> Result<()> {
+    let probe =
+        GrantRecord { jti: String::new(), task_id: task.to_string(), agents, issued_at: env.now, expires_at: env.now };
+    match env.ledger.revoked(&probe, env.now) {
+        Some(why) => Err(Error::Revoked(why)),
+        None => Ok(()),
+    }
+}

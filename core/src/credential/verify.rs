@@ -1,0 +1,212 @@
+//! Verifying and presenting credentials: signature, header and claims checked (and kept for
+//! repeats), bound to the presenting workload (`cnf`), unexpired and unrevoked, the intent
+//! inside the scope and task, and policy asked again now.
+
+use super::{Claims, MAX_ACT_NESTING, MAX_SCOPE, OTHER_TASK, OUTSIDE_SCOPE, Presented, TOKEN_TYPE};
+use crate::crypto::{Algorithm, Crypto};
+use crate::error::{Error, Result};
+use crate::identity::Identity;
+use crate::jwk::{Jwk, JwtKey, KeyKind};
+use crate::ledger::{Ledger, MAX_TTL_SECS};
+use crate::limits::MAX_TOKEN_BYTES;
+use crate::spiffe_id::clip;
+use crate::writ::Writ;
+use crate::{Decision, Intent};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+use std::sync::Arc;
+
+impl Writ {
+    /// Check a credential's signature, header and times, remembering verified ones until
+    /// they expire. Revocation, audience and holder are checked by the callers, every time.
+    pub fn verify_credential(&mut self, token: &str, now: u64, crypto: &dyn Crypto) -> Result<Arc<Claims>> {
+        let leeway = self.settings().leeway_secs;
+        if let Some(c) = self.cached_credential(token) {
+            if now >= c.exp.saturating_add(leeway) {
+                return Err(Error::Expired(format!("credential expired at {}, now is {now}", c.exp)));
+            }
+            return Ok(c);
+        }
+        let claims = Arc::new(self.verify_uncached(token, now, crypto)?);
+        self.remember_credential(token, claims.clone(), now);
+        Ok(claims)
+    }
+
+    fn verify_uncached(&self, token: &str, now: u64, crypto: &dyn Crypto) -> Result<Claims> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(Error::Limit(format!(
+                "credential is {} bytes, over the cap of {MAX_TOKEN_BYTES}",
+                token.len()
+            )));
+        }
+        let mut parts = token.split('.');
+        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return Err(Error::Malformed("a credential is a compact JWS of 3 parts".into()));
+        };
+        let decode = |name: &str, part: &str| {
+            URL_SAFE_NO_PAD
+                .decode(part)
+                .map_err(|e| Error::Malformed(format!("credential {name} is not base64url: {e}")))
+        };
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Header {
+            alg: String,
+            kid: String,
+            typ: String,
+        }
+        let header: Header = serde_json::from_slice(&decode("header", h)?)
+            .map_err(|e| Error::Malformed(format!("credential header (alg, kid, typ and nothing else): {e}")))?;
+        if header.typ != TOKEN_TYPE {
+            return Err(Error::Untrusted(format!("credential `typ` is `{}`, not `{TOKEN_TYPE}`", clip(&header.typ))));
+        }
+        let alg = match header.alg.as_str() {
+            "EdDSA" => Algorithm::Ed25519,
+            "ES256" => Algorithm::EcdsaP256Sha256Fixed,
+            other => {
+                return Err(Error::Untrusted(format!(
+                    "credential `alg` `{}` is not allowed (EdDSA, ES256)",
+                    clip(other)
+                )));
+            }
+        };
+        let key = issuer_key(&crypto.public_keys(), &header.kid)?;
+        let fits = matches!(
+            (key.kind, alg),
+            (KeyKind::Ed25519, Algorithm::Ed25519) | (KeyKind::EcP256, Algorithm::EcdsaP256Sha256Fixed)
+        );
+        if !fits || key.alg.as_deref().is_some_and(|a| a != header.alg) {
+            return Err(Error::Untrusted(format!(
+                "credential `alg` `{}` does not fit issuer key `{}`",
+                header.alg,
+                clip(&header.kid)
+            )));
+        }
+        let signature = decode("signature", s)?;
+        let signing_input = &token.as_bytes()[..h.len() + 1 + p.len()];
+        if !crypto.verify(alg, &key.public_key, signing_input, &signature) {
+            return Err(Error::Untrusted("credential signature does not verify".into()));
+        }
+        let claims: Claims = serde_json::from_slice(&decode("payload", p)?)
+            .map_err(|e| Error::Malformed(format!("credential claims: {e}")))?;
+        self.check_claims(&claims, now)?;
+        Ok(claims)
+    }
+
+    fn check_claims(&self, c: &Claims, now: u64) -> Result<()> {
+        let leeway = self.settings().leeway_secs;
+        if c.iss != self.settings().issuer {
+            return Err(Error::Untrusted(format!(
+                "credential issuer `{}` is not `{}`",
+                clip(&c.iss),
+                self.settings().issuer
+            )));
+        }
+        if now >= c.exp.saturating_add(leeway) {
+            return Err(Error::Expired(format!("credential expired at {}, now is {now}", c.exp)));
+        }
+        if c.iat > now.saturating_add(leeway) {
+            return Err(Error::NotYetValid(format!("credential is issued at {}, now is {now}", c.iat)));
+        }
+        if c.exp <= c.iat || c.exp - c.iat > u64::from(MAX_TTL_SECS) {
+            return Err(Error::Untrusted(format!("credential lifetime {}..{} is impossible", c.iat, c.exp)));
+        }
+        if c.scope.is_empty() || c.scope.len() > MAX_SCOPE {
+            return Err(Error::Untrusted(format!("credential scope has {} intents", c.scope.len())));
+        }
+        if c.chain().len() > MAX_ACT_NESTING {
+            return Err(Error::Limit(format!("credential `act` nests over {MAX_ACT_NESTING} deep")));
+        }
+        Ok(())
+    }
+
+    /// The credential's holder is presenting it: the presenter's key is the one `cnf` binds,
+    /// and its SPIFFE ID is the current actor.
+    pub(super) fn check_holder(claims: &Claims, presenter: &Identity) -> Result<()> {
+        if presenter.thumbprint != claims.cnf.x5t_s256 || presenter.spiffe_id != claims.holder() {
+            return Err(Error::Untrusted(format!(
+                "credential is bound to `{}`; `{}` presented it with another key or identity",
+                claims.holder(),
+                presenter.spiffe_id
+            )));
+        }
+        Ok(())
+    }
+
+    pub(super) fn usable(claims: &Claims, audience: Option<&str>, now: u64, ledger: &dyn Ledger) -> Result<()> {
+        if let Some(aud) = audience
+            && claims.aud != aud
+        {
+            return Err(Error::Untrusted(format!(
+                "credential is for audience `{}`, not `{}`",
+                clip(&claims.aud),
+                clip(aud)
+            )));
+        }
+        if let Some(why) = ledger.revoked(&claims.record(), now) {
+            return Err(Error::Revoked(format!("credential `{}` is revoked: {why}", claims.jti)));
+        }
+        Ok(())
+    }
+
+    /// A credential presented for one intent: valid, for `audience`, not revoked, presented
+    /// by its holder, the intent inside its scope and task, and policy allowing it now.
+    /// Token problems are errors; an intent it does not cover is a deny decision.
+    #[allow(clippy::too_many_arguments)]
+    pub fn present(
+        &mut self,
+        token: &str,
+        presenter: &Identity,
+        what: &Intent,
+        audience: &str,
+        now: u64,
+        crypto: &dyn Crypto,
+        ledger: &dyn Ledger,
+    ) -> Result<Presented> {
+        let claims = self.verify_credential(token, now, crypto)?;
+        Self::usable(&claims, Some(audience), now, ledger)?;
+        Self::check_holder(&claims, presenter)?;
+        Self::live_identity(presenter, now)?;
+        let deny = |reason: &str, error: String| Decision {
+            allow: false,
+            reasons: vec![reason.to_string()],
+            errors: vec![error],
+            max_ttl_secs: 0,
+        };
+        if !what.task_id.is_empty() && what.task_id != claims.txn {
+            let error = format!(
+                "the intent is for task `{}`, the credential for task `{}`",
+                clip(&what.task_id),
+                clip(&claims.txn)
+            );
+            return Ok(Presented { decision: deny(OTHER_TASK, error), claims });
+        }
+        if !claims.allows(what) {
+            let error = format!("`{} {}` is outside the credential's scope", clip(&what.action), clip(&what.resource));
+            return Ok(Presented { decision: deny(OUTSIDE_SCOPE, error), claims });
+        }
+        let what = Intent { task_id: claims.txn.clone(), ..what.clone() };
+        let mut decision = self.check_at_depth(presenter, &what, now, claims.depth());
+        if decision.allow {
+            decision.max_ttl_secs =
+                decision.max_ttl_secs.min(u32::try_from(claims.exp.saturating_sub(now)).unwrap_or(u32::MAX));
+        }
+        Ok(Presented { decision, claims })
+    }
+}
+
+/// The issuer key `kid` from a JWKS document.
+fn issuer_key(jwks: &str, kid: &str) -> Result<JwtKey> {
+    #[derive(Deserialize)]
+    struct Set {
+        keys: Vec<Jwk>,
+    }
+    let set: Set = serde_json::from_str(jwks).map_err(|e| Error::Malformed(format!("issuer JWKS: {e}")))?;
+    let jwk = set
+        .keys
+        .iter()
+        .find(|k| k.kid.as_deref() == Some(kid))
+        .ok_or_else(|| Error::Untrusted(format!("credential `kid` `{}` is not an issuer key", clip(kid))))?;
+    JwtKey::from_jwk(jwk)
+}

@@ -1,0 +1,120 @@
+//! Credentials in the event loop: issuing (per task, policy-checked in the Writ design),
+//! refreshing, ending (revocation, expiry, a rotated-out secret's grace), and the long-lived
+//! designs' replacements.
+
+use crate::design::Design;
+use crate::events::{Ev, EventLoop};
+use crate::model::{Cred, Time};
+
+impl EventLoop<'_> {
+    pub(crate) fn holder(&self, agent: usize) -> usize {
+        if self.design.per_task() { agent } else { self.w.holder[agent] }
+    }
+
+    /// Stores copies of long-lived secrets at rest (config, CI, tickets, resources).
+    pub(crate) fn stores_at_rest(&self) -> bool {
+        !self.design.per_task() && self.design != Design::Vaulted
+    }
+
+    pub(crate) fn new_cred(&mut self, holder: usize, cred: Cred) -> usize {
+        let id = self.creds.len();
+        if let Some(t) = self.trace.as_deref_mut()
+            && cred.until != Time::MAX
+        {
+            t.ends.push((id, cred.until, 0));
+        }
+        self.creds.push(cred);
+        self.held[holder].push(id);
+        self.m.credentials_issued += 1;
+        id
+    }
+
+    /// Credential `c` stops working now (revocation, replacement).
+    pub(crate) fn end(&mut self, c: usize, now: Time) {
+        if now < self.creds[c].until {
+            self.creds[c].until = now;
+            if let Some(t) = self.trace.as_deref_mut() {
+                t.ends.push((c, now, self.current_seq));
+            }
+        }
+    }
+
+    /// Credential `c` stops working at `t` (a rotated-out secret's grace period).
+    pub(crate) fn end_at(&mut self, c: usize, t: Time) {
+        if t < self.creds[c].until {
+            self.creds[c].until = t;
+            if let Some(tr) = self.trace.as_deref_mut() {
+                tr.ends.push((c, t, 0));
+            }
+        }
+    }
+
+    pub(crate) fn live(&self, holder: usize, now: Time) -> Vec<usize> {
+        self.held[holder].iter().copied().filter(|c| self.creds[*c].works(now)).collect()
+    }
+
+    /// Per-task designs: a credential for `agent` in task `ti`; `None` when policy refuses.
+    pub(crate) fn issue(&mut self, ti: usize, agent: usize, scope: std::rc::Rc<[usize]>, now: Time) -> Option<usize> {
+        if self.design == Design::Writ {
+            let mut allowed = true;
+            for &p in scope.iter() {
+                allowed &= self.decide(agent, p, Some(ti), "", now);
+            }
+            if !allowed {
+                return None;
+            }
+        }
+        self.latency_us += self.s.cost.issue_us;
+        let cred = Cred {
+            scope,
+            from: now,
+            until: now.saturating_add(self.s.design.ttl_s),
+            bound: self.design == Design::Writ,
+            task: Some(ti),
+        };
+        let c = self.new_cred(agent, cred);
+        self.task_creds[ti].push((agent, c));
+        self.given(agent, c, now);
+        Some(c)
+    }
+
+    pub(crate) fn task_end(&self, ti: usize) -> Time {
+        let t = &self.stream.tasks[ti];
+        t.start + self.w.duration[t.workflow] + 1
+    }
+
+    pub(crate) fn schedule_refresh(&mut self, ti: usize, agent: usize, issued: Time) {
+        let (ttl, before) = (self.s.design.ttl_s, self.s.design.refresh_before_s);
+        if before > 0 {
+            let at = issued + ttl - before;
+            if at < self.task_end(ti) {
+                self.at(at, Ev::Refresh(ti, agent));
+            }
+        }
+    }
+
+    /// Long-lived designs: replace the credential of group `g` of `holder` now; the old one
+    /// works until `old_until`.
+    pub(crate) fn replace(&mut self, holder: usize, g: usize, now: Time, old_until: Time) {
+        let (old, scope, _) = self.current[holder][g].clone();
+        self.end_at(old, old_until.max(now));
+        let c = self.new_cred(holder, Cred { scope, from: now, until: Time::MAX, bound: false, task: None });
+        self.current[holder][g].0 = c;
+        self.given(holder, c, now);
+    }
+
+    /// Long-lived designs: replace every secret of `holder` now (unless revoked for good);
+    /// rotation designs keep the old ones for the grace period.
+    pub(crate) fn replace_all(&mut self, holder: usize, now: Time) {
+        if self.dead[holder] {
+            return;
+        }
+        let until = if self.design.rotates() { now.saturating_add(self.s.design.rotation_grace_s) } else { now };
+        for g in 0..self.current[holder].len() {
+            if self.design.rotates() {
+                self.m.rotations += 1;
+            }
+            self.replace(holder, g, now, until);
+        }
+    }
+}

@@ -1,0 +1,390 @@
+//! The event loop of one replication under one design: events in time order (ties in the
+//! order they were scheduled), each handled by the design's rules; then the metrics.
+
+use crate::attacker::attack_context;
+use crate::decide::Decider;
+use crate::design::Design;
+use crate::metrics::Metrics;
+use crate::model::{Cred, Group, Time, World};
+use crate::scenario::Scenario;
+use crate::stream::Stream;
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap};
+
+/// What happens, in time order (ties broken by the order events were scheduled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Ev {
+    /// A task starts: per-task credentials are issued, a vault is read.
+    TaskStart(usize),
+    /// Step `.1` of task `.0`: a tool call.
+    Step(usize, usize),
+    /// Agent `.1` of task `.0` refreshes its credential.
+    Refresh(usize, usize),
+    /// The task ends: its credentials are revoked.
+    TaskEnd(usize),
+    /// Holder `.0` rotates its credential for protocol group `.1`.
+    Rotate(usize, usize),
+    /// Exposure `.0` of the stream: a copy of an agent's credentials leaks.
+    Expose(usize),
+    /// The attacker uses credential `.0`, found `.1` hops from the original breach.
+    Use(usize, u64),
+    /// Agent `.0` is hijacked; the hijack ends.
+    Hijack(usize),
+    HijackEnd(usize),
+    /// Agent `.0` is offboarded.
+    Offboard(usize),
+    /// A breach of agent `.0` is detected: the design responds.
+    Detect(usize),
+    /// A leaked long-lived secret of agent `.0` is replaced after a scanner's alert.
+    Remediate(usize),
+}
+
+/// Every attacker use of a credential and every moment one stopped working, keyed by
+/// (time, event sequence), for checking that nothing works after it ended.
+#[derive(Debug, Clone, Default)]
+pub struct Trace {
+    /// (credential, time, sequence) of each successful use by the attacker.
+    pub uses: Vec<(usize, Time, u64)>,
+    /// (credential, time, sequence) from which it no longer works; an expiry at `t` is
+    /// `(t, 0)`: nothing at `t` or later.
+    pub ends: Vec<(usize, Time, u64)>,
+}
+
+/// One replication under one design: a discrete-event queue over integer seconds.
+pub(crate) struct EventLoop<'a> {
+    pub(crate) s: &'a Scenario,
+    pub(crate) w: &'a World,
+    pub(crate) stream: &'a Stream,
+    pub(crate) design: Design,
+    pub(crate) decider: &'a mut dyn Decider,
+    pub(crate) trace: Option<&'a mut Trace>,
+    pub(crate) horizon: Time,
+    pub(crate) queue: BinaryHeap<Reverse<(Time, u64, Ev)>>,
+    pub(crate) seq: u64,
+    /// The sequence number of the event being handled.
+    pub(crate) current_seq: u64,
+    pub(crate) creds: Vec<Cred>,
+    /// Per holder (per agent in per-task designs): every credential it was given.
+    pub(crate) held: Vec<Vec<usize>>,
+    /// Long-lived designs, per holder: the current credential of each protocol group, with
+    /// the group's protocol scope and rotation period.
+    pub(crate) current: Vec<Vec<Group>>,
+    /// Per holder: revoked for good at offboarding.
+    pub(crate) dead: Vec<bool>,
+    /// Per agent: offboarded.
+    pub(crate) offboarded: Vec<bool>,
+    /// Per agent: the end of a running hijack.
+    pub(crate) hijacked: Vec<Option<Time>>,
+    /// Per task: (agent, credential) in issue order; failed.
+    pub(crate) task_creds: Vec<Vec<(usize, usize)>>,
+    pub(crate) failed: Vec<bool>,
+    /// Per exposure: when, and the credentials it gave the attacker.
+    pub(crate) exposed: Vec<(Time, Vec<usize>)>,
+    /// Secrets found on resources already taken.
+    pub(crate) found: BTreeSet<usize>,
+    pub(crate) exercised: Vec<bool>,
+    pub(crate) reachable: Vec<bool>,
+    pub(crate) ctx: String,
+    pub(crate) m: Metrics,
+    pub(crate) latency_us: f64,
+    pub(crate) calls: u64,
+}
+
+impl EventLoop<'_> {
+    pub(crate) fn at(&mut self, t: Time, ev: Ev) {
+        self.seq += 1;
+        self.queue.push(Reverse((t, self.seq, ev)));
+    }
+
+    /// Attacker and rotation events happen only inside the horizon.
+    pub(crate) fn at_within(&mut self, t: Time, ev: Ev) {
+        if t < self.horizon {
+            self.at(t, ev);
+        }
+    }
+
+    fn setup(&mut self) {
+        let s = self.s;
+        for ti in 0..self.stream.tasks.len() {
+            self.at(self.stream.tasks[ti].start, Ev::TaskStart(ti));
+        }
+        if !self.design.per_task() {
+            for h in 0..self.w.members.len() {
+                let scope =
+                    if self.design == Design::LeastPrivilege { self.w.needs(&self.w.members[h]) } else { self.w.all() };
+                // Rotation designs: one credential per protocol, each on its own period.
+                let groups: Vec<(Vec<usize>, Time)> = if self.design.rotates() {
+                    let protocols: BTreeSet<&str> =
+                        scope.iter().map(|p| s.resources[self.w.pairs[*p].0].protocol.as_str()).collect();
+                    protocols
+                        .into_iter()
+                        .map(|proto| {
+                            (
+                                scope
+                                    .iter()
+                                    .copied()
+                                    .filter(|p| s.resources[self.w.pairs[*p].0].protocol == proto)
+                                    .collect(),
+                                s.design.rotation_period(proto),
+                            )
+                        })
+                        .collect()
+                } else {
+                    vec![(scope, Time::MAX)]
+                };
+                for (g, (scope, period)) in groups.into_iter().enumerate() {
+                    let scope: std::rc::Rc<[usize]> = scope.into();
+                    let c = self.new_cred(
+                        h,
+                        Cred { scope: scope.clone(), from: 0, until: Time::MAX, bound: false, task: None },
+                    );
+                    self.current[h].push((c, scope, period));
+                    if self.design.rotates() {
+                        self.at_within(period, Ev::Rotate(h, g));
+                    }
+                }
+            }
+        }
+        for e in 0..self.stream.exposures.len() {
+            self.at_within(self.stream.exposures[e].at, Ev::Expose(e));
+        }
+        for a in 0..s.agents.len() {
+            if let Some((start, _)) = self.stream.hijacks[a] {
+                self.at_within(start, Ev::Hijack(a));
+            }
+            if let Some((at, _)) = self.stream.offboarded[a] {
+                self.at_within(at, Ev::Offboard(a));
+            }
+        }
+    }
+
+    fn handle(&mut self, now: Time, ev: Ev) {
+        let s = self.s;
+        match ev {
+            Ev::TaskStart(ti) => {
+                let wi = self.stream.tasks[ti].workflow;
+                let agents = &self.w.task_agents[wi];
+                if self.design.per_task() {
+                    for k in 0..agents.len() {
+                        let (a, scope) = self.w.task_agents[wi][k].clone();
+                        match self.issue(ti, a, scope, now) {
+                            Some(_) => self.schedule_refresh(ti, a, now),
+                            None => self.failed[ti] = true,
+                        }
+                    }
+                } else if self.design == Design::Vaulted {
+                    self.latency_us += s.cost.vault_fetch_us * agents.len() as f64;
+                }
+                let start = self.stream.tasks[ti].start;
+                for (si, st) in s.workflows[wi].steps.iter().enumerate() {
+                    self.at(start + st.at, Ev::Step(ti, si));
+                }
+                self.at(self.task_end(ti), Ev::TaskEnd(ti));
+            }
+            Ev::Step(ti, si) => {
+                self.calls += 1;
+                if !self.design.per_task() {
+                    return;
+                }
+                let wi = self.stream.tasks[ti].workflow;
+                let st = &s.workflows[wi].steps[si];
+                let agent = s.agents.iter().position(|a| a.id == st.agent).unwrap_or(0);
+                // The agent's newest credential of this task.
+                let cred = self.task_creds[ti].iter().rev().find(|(a, _)| *a == agent).map(|(_, c)| *c);
+                match cred {
+                    Some(c) if self.creds[c].works(now) => {
+                        if self.design == Design::Writ {
+                            self.latency_us += s.cost.present_us;
+                            let pair = self.w.step_pair[wi][si];
+                            if !self.decide(agent, pair, Some(ti), &st.context, now) {
+                                self.failed[ti] = true;
+                            }
+                        }
+                    }
+                    // Expired, revoked, or never issued.
+                    _ => self.failed[ti] = true,
+                }
+            }
+            Ev::Refresh(ti, agent) => {
+                let cred = self.task_creds[ti].iter().rev().find(|(a, _)| *a == agent).map(|(_, c)| *c);
+                if let Some(c) = cred.filter(|c| self.creds[*c].works(now)) {
+                    let scope = self.creds[c].scope.clone();
+                    self.m.refreshes += 1;
+                    match self.issue(ti, agent, scope, now) {
+                        Some(_) => self.schedule_refresh(ti, agent, now),
+                        None => self.failed[ti] = true,
+                    }
+                }
+            }
+            Ev::TaskEnd(ti) => {
+                // Per-task credentials are revoked when the task ends.
+                for k in 0..self.task_creds[ti].len() {
+                    let c = self.task_creds[ti][k].1;
+                    self.end(c, now);
+                }
+                self.m.failed_tasks += u64::from(self.failed[ti]);
+            }
+            Ev::Rotate(h, g) => {
+                if self.dead[h] {
+                    return;
+                }
+                self.m.rotations += 1;
+                self.replace(h, g, now, now.saturating_add(s.design.rotation_grace_s));
+                let period = self.current[h][g].2;
+                self.at_within(now.saturating_add(period), Ev::Rotate(h, g));
+            }
+            Ev::Expose(e) => {
+                let x = &self.stream.exposures[e];
+                // Per-task and vaulted credentials live only in the agent's working memory.
+                if x.location != 0 && !self.stores_at_rest() {
+                    return;
+                }
+                let (agent, delay) = (x.agent, x.delay);
+                let got = self.live(self.holder(agent), now);
+                self.m.leaks += got.len() as u64;
+                for &c in &got {
+                    self.obtained(c);
+                    if !self.creds[c].bound {
+                        self.at_within(now.saturating_add(delay), Ev::Use(c, 0));
+                    }
+                }
+                if !got.is_empty() && self.stream.remediated[e] && !self.design.per_task() {
+                    self.at_within(now.saturating_add(s.breach.remediation_delay_s), Ev::Remediate(agent));
+                }
+                self.exposed.push((now, got));
+                self.at_within(now.saturating_add(s.breach.detection_dwell_s), Ev::Detect(agent));
+            }
+            Ev::Use(c, hop) => {
+                let scope = self.creds[c].scope.clone();
+                if self.creds[c].works(now) {
+                    self.traced_use(c, now);
+                    for &p in scope.iter() {
+                        self.exercise(p, hop, now);
+                    }
+                }
+            }
+            Ev::Hijack(a) => {
+                let len = self.stream.hijacks[a].map_or(0, |h| h.1);
+                // Detection ends the hijack at the latest.
+                let end = now.saturating_add(len.min(s.breach.detection_dwell_s)).min(self.horizon);
+                self.hijacked[a] = Some(end);
+                self.at(end, Ev::HijackEnd(a));
+                self.at_within(now.saturating_add(s.breach.detection_dwell_s), Ev::Detect(a));
+                let h = self.holder(a);
+                for c in self.live(h, now) {
+                    self.act(a, c, now);
+                }
+            }
+            Ev::HijackEnd(a) => self.hijacked[a] = None,
+            Ev::Offboard(a) => {
+                self.offboarded[a] = true;
+                let stays_live = self.stream.offboarded[a].is_some_and(|o| o.1);
+                let h = self.holder(a);
+                if self.design.per_task() {
+                    // Cut off: nothing it holds works any more.
+                    for c in self.live(h, now) {
+                        self.end(c, now);
+                    }
+                } else if !stays_live && self.w.members[h].iter().all(|m| self.offboarded[*m]) {
+                    // Revoked — unless the secret is forgotten (the cited 91%) or shared with
+                    // agents still at work.
+                    self.dead[h] = true;
+                    for c in self.live(h, now) {
+                        self.end(c, now);
+                    }
+                }
+            }
+            Ev::Detect(a) => {
+                let h = self.holder(a);
+                if self.design.per_task() {
+                    // Revoke the agent's live tokens (Writ: cut the agent off).
+                    for c in self.live(h, now) {
+                        self.end(c, now);
+                    }
+                } else {
+                    self.replace_all(h, now);
+                }
+            }
+            Ev::Remediate(a) => {
+                let h = self.holder(a);
+                self.replace_all(h, now);
+            }
+        }
+    }
+}
+
+/// Play `stream` under `design`.
+pub fn run(s: &Scenario, stream: &Stream, design: Design, decider: &mut dyn Decider) -> Metrics {
+    run_traced(s, stream, design, decider, None)
+}
+
+/// [`run`], recording every attacker use and every credential end into `trace`.
+pub fn run_traced(
+    s: &Scenario,
+    stream: &Stream,
+    design: Design,
+    decider: &mut dyn Decider,
+    trace: Option<&mut Trace>,
+) -> Metrics {
+    let w = World::new(s);
+    let holders = if design.per_task() { s.agents.len() } else { w.members.len() };
+    let mut e = EventLoop {
+        s,
+        w: &w,
+        stream,
+        design,
+        decider,
+        trace,
+        horizon: s.horizon_s(),
+        queue: BinaryHeap::new(),
+        seq: 0,
+        current_seq: 0,
+        creds: Vec::new(),
+        held: vec![Vec::new(); holders],
+        current: vec![Vec::new(); holders],
+        dead: vec![false; holders],
+        offboarded: vec![false; s.agents.len()],
+        hijacked: vec![None; s.agents.len()],
+        task_creds: vec![Vec::new(); stream.tasks.len()],
+        failed: vec![false; stream.tasks.len()],
+        exposed: Vec::new(),
+        found: BTreeSet::new(),
+        exercised: vec![false; w.pairs.len()],
+        reachable: vec![false; w.pairs.len()],
+        ctx: attack_context(s),
+        m: Metrics { tasks: stream.tasks.len() as u64, ..Metrics::default() },
+        latency_us: 0.0,
+        calls: 0,
+    };
+    e.setup();
+    while let Some(Reverse((now, seq, ev))) = e.queue.pop() {
+        e.current_seq = seq;
+        e.handle(now, ev);
+    }
+    let horizon = e.horizon;
+    let mut m = std::mem::take(&mut e.m);
+    let reach: Vec<usize> = (0..w.pairs.len()).filter(|p| e.exercised[*p]).collect();
+    m.blast_radius = reach.len() as u64;
+    m.blast_radius_weighted = reach.iter().map(|p| 1 + u64::from(s.resources[w.pairs[*p].0].sensitivity)).sum();
+    m.records_touched = reach.iter().map(|p| s.resources[w.pairs[*p].0].records).sum();
+    m.reachable_not_exercised = (0..w.pairs.len()).filter(|p| e.reachable[*p] && !e.exercised[*p]).count() as u64;
+    // The exposure window: until the last credential in the exposed copy stops working.
+    let windows: Vec<f64> = e
+        .exposed
+        .iter()
+        .filter(|(_, got)| !got.is_empty())
+        .map(|(at, got)| {
+            got.iter()
+                .map(|c| {
+                    let c = &e.creds[*c];
+                    if c.bound { 0 } else { c.until.min(horizon).saturating_sub(*at) }
+                })
+                .max()
+                .unwrap_or(0) as f64
+        })
+        .collect();
+    m.exposure_window_s = if windows.is_empty() { 0.0 } else { windows.iter().sum::<f64>() / windows.len() as f64 };
+    m.tool_calls = e.calls;
+    m.latency_per_call_us = if e.calls == 0 { 0.0 } else { e.latency_us / e.calls as f64 };
+    m
+}

@@ -1,0 +1,127 @@
+//! The scenario as the event loop indexes it — (resource, action) pairs, per-workflow steps
+//! and task scopes, who holds which long-lived secret — and the credentials it tracks.
+
+use crate::scenario::Scenario;
+use std::collections::BTreeSet;
+
+/// Seconds of simulated time.
+pub(crate) type Time = u64;
+
+/// Long-lived designs: one protocol group of a holder — its current credential, the group's
+/// scope, and its rotation period.
+pub(crate) type Group = (usize, std::rc::Rc<[usize]>, Time);
+
+/// A credential as the simulation sees it.
+#[derive(Debug, Clone)]
+pub(crate) struct Cred {
+    /// Indices into the world's (resource, action) pairs.
+    pub(crate) scope: std::rc::Rc<[usize]>,
+    pub(crate) from: Time,
+    /// When it stops working (expiry, revocation, rotation + grace); `Time::MAX`: never.
+    pub(crate) until: Time,
+    /// Sender-constrained: useless to anyone but its holder.
+    pub(crate) bound: bool,
+    /// The task it belongs to, for per-task designs.
+    pub(crate) task: Option<usize>,
+}
+
+impl Cred {
+    pub(crate) fn works(&self, now: Time) -> bool {
+        self.from <= now && now < self.until
+    }
+}
+
+/// The world as the event loop indexes it (the same for every design).
+pub(crate) struct World {
+    /// (resource, action) pairs.
+    pub(crate) pairs: Vec<(usize, String)>,
+    /// Per workflow, per step: the pair.
+    pub(crate) step_pair: Vec<Vec<usize>>,
+    /// Per workflow: the distinct agents of its steps, in order, with their task scope.
+    pub(crate) task_agents: Vec<Vec<(usize, std::rc::Rc<[usize]>)>>,
+    /// Per workflow: the offset of its last step.
+    pub(crate) duration: Vec<Time>,
+    /// Per resource: the agents whose secret is stored on it.
+    pub(crate) holds: Vec<Vec<usize>>,
+    /// Per agent: its holder of long-lived credentials (its shared account, or itself).
+    pub(crate) holder: Vec<usize>,
+    /// Per holder: its agents.
+    pub(crate) members: Vec<Vec<usize>>,
+}
+
+impl World {
+    pub(crate) fn new(s: &Scenario) -> World {
+        let pairs: Vec<(usize, String)> =
+            s.resources.iter().enumerate().flat_map(|(i, r)| r.actions.iter().map(move |a| (i, a.clone()))).collect();
+        let agent = |id: &str| s.agents.iter().position(|a| a.id == id).unwrap_or(0);
+        let pair = |st: &crate::scenario::Step| {
+            let ri = s.resources.iter().position(|r| r.uid == st.resource).unwrap_or(0);
+            pairs.iter().position(|(r, a)| *r == ri && *a == st.action).unwrap_or(0)
+        };
+        let step_pair: Vec<Vec<usize>> = s.workflows.iter().map(|w| w.steps.iter().map(pair).collect()).collect();
+        let task_agents = s
+            .workflows
+            .iter()
+            .enumerate()
+            .map(|(wi, w)| {
+                let mut agents: Vec<usize> = Vec::new();
+                for st in &w.steps {
+                    let a = agent(&st.agent);
+                    if !agents.contains(&a) {
+                        agents.push(a);
+                    }
+                }
+                agents
+                    .into_iter()
+                    .map(|a| {
+                        let scope: BTreeSet<usize> = w
+                            .steps
+                            .iter()
+                            .zip(&step_pair[wi])
+                            .filter(|(st, _)| agent(&st.agent) == a)
+                            .map(|(_, p)| *p)
+                            .collect();
+                        (a, scope.into_iter().collect::<Vec<_>>().into())
+                    })
+                    .collect()
+            })
+            .collect();
+        let duration = s.workflows.iter().map(|w| w.steps.iter().map(|st| st.at).max().unwrap_or(0)).collect();
+        let holds = s.resources.iter().map(|r| r.holds.iter().map(|id| agent(id)).collect()).collect();
+        let mut holder = Vec::new();
+        let mut members: Vec<Vec<usize>> = Vec::new();
+        let mut accounts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+        for (ai, a) in s.agents.iter().enumerate() {
+            let h = match a.account.as_deref() {
+                Some(acc) => *accounts.entry(acc).or_insert_with(|| {
+                    members.push(Vec::new());
+                    members.len() - 1
+                }),
+                None => {
+                    members.push(Vec::new());
+                    members.len() - 1
+                }
+            };
+            members[h].push(ai);
+            holder.push(h);
+        }
+        World { pairs, step_pair, task_agents, duration, holds, holder, members }
+    }
+
+    /// The pairs of every resource.
+    pub(crate) fn all(&self) -> Vec<usize> {
+        (0..self.pairs.len()).collect()
+    }
+
+    /// The pairs the workflows of `agents` need.
+    pub(crate) fn needs(&self, agents: &[usize]) -> Vec<usize> {
+        let set: BTreeSet<usize> = self
+            .task_agents
+            .iter()
+            .flatten()
+            .filter(|(a, _)| agents.contains(a))
+            .flat_map(|(_, sc)| sc.iter().copied())
+            .collect();
+        set.into_iter().collect()
+    }
+}

@@ -1,7 +1,5 @@
-//! Fixed worlds the fuzz targets run in, and the input format of multi-part targets. Shared
-//! by path with the seed generator in `tests/src/bin/fuzz_seeds.rs`.
-
-#![allow(dead_code)]
+//! Fixed worlds the fuzz targets run in, and the input format of multi-part targets. The seed
+//! generator (`writ_tests::fuzz_seeds`) builds its seeds in these worlds.
 
 use writ_core::crypto::RustCrypto;
 use writ_core::{Identity, Intent, Proof, Writ};
@@ -104,18 +102,4 @@ pub fn decode(mut data: &[u8], n: usize) -> Vec<&[u8]> {
         out.push(data);
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parts_round_trip() {
-        let input = encode(&[b"bundle", b"", b"cert two"]);
-        assert_eq!(decode(&input, 5), vec![&b"bundle"[..], b"", b"cert two"]);
-        assert_eq!(decode(&input, 2), vec![&b"bundle"[..], b""]);
-        assert_eq!(decode(b"x", 4), vec![&b"x"[..]]);
-        assert_eq!(decode(&[0, 9, 1, 2], 4), vec![&[1u8, 2][..]], "a prefix past the end takes the rest");
-    }
 }

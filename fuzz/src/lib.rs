@@ -1,4 +1,32 @@
-//! What the fuzz targets share with the seed generator (`writ-tests`' `fuzz-seeds`, which
-//! includes `fixtures.rs` by path so seeds and targets agree on keys, identities and formats).
+//! Writ's fuzz targets, as plain functions: every entry point a caller can reach with bytes of
+//! its choosing (attestation, credentials, policy loading, contexts, AuthZEN decoding, the
+//! proxy-wasm filter's per-request logic). Each `run` must give an answer — an identity, a
+//! decision, a typed error — and never panic; the asserts inside are the invariants.
+//!
+//! They run two ways:
+//! - as ordinary tests on every `cargo test`: `tests/e2e/fuzz.rs` replays the seed corpus
+//!   (built by `writ-tests`' builders) and every input under `fuzz/regressions/<target>/` — a
+//!   crash input found once is committed there and stays a regression test;
+//! - under libFuzzer (`fuzz/libfuzzer/`, cargo-fuzz, nightly) for real fuzzing.
+
+// A fuzz target states its invariants by panicking.
+#![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
 pub mod fixtures;
+pub mod targets;
+
+/// Every target by name (the names cargo-fuzz and `fuzz/regressions/` use).
+pub const TARGETS: [(&str, fn(&[u8])); 7] = [
+    ("attest_x509", targets::attest_x509::run),
+    ("attest_jwt", targets::attest_jwt::run),
+    ("present", targets::present::run),
+    ("policy_load", targets::policy_load::run),
+    ("context", targets::context::run),
+    ("authzen_decode", targets::authzen_decode::run),
+    ("filter_request", targets::filter_request::run),
+];
+
+/// The target named `name`.
+pub fn target(name: &str) -> Option<fn(&[u8])> {
+    TARGETS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+}

@@ -3,9 +3,6 @@
 //! `cargo bench -p writ-proxy-harness --bench filter`; the README and BENCHMARKS.md quote it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../tests/fixture/mod.rs"]
-mod fixture;
-
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use std::hint::black_box;
@@ -13,7 +10,7 @@ use writ_proxy_harness::FilterModule;
 
 fn filter(c: &mut Criterion) {
     let module = FilterModule::built().unwrap();
-    let w = fixture::World::new();
+    let w = writ_tests::filter_world::World::new();
     let payroll = w.workload("/agent/payroll");
     let mut g = c.benchmark_group("filter");
 

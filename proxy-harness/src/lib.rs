@@ -18,6 +18,7 @@ mod memory;
 mod vm;
 mod wasi;
 
+pub use memory::{deserialize_map, serialize_map};
 pub use vm::{FilterModule, Vm};
 
 use std::collections::BTreeMap;

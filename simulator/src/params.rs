@@ -168,30 +168,3 @@ pub fn grid(params: &[(Param, Vec<f64>)]) -> Result<Vec<Assignment>, String> {
     }
     Ok(out)
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_and_rates_parse_and_bad_ones_are_refused() {
-        assert_eq!(parse("ttl=60,5m,1h").unwrap(), (Param::Ttl, vec![60.0, 300.0, 3600.0]));
-        assert_eq!(parse("rotation=1h,24h,30d").unwrap().1, vec![3600.0, 86_400.0, 2_592_000.0]);
-        assert_eq!(parse("duplication=0,0.62,1").unwrap().1, vec![0.0, 0.62, 1.0]);
-        assert!(parse("ttl=soon").unwrap_err().contains("not a duration"));
-        assert!(parse("ttl=-5").is_err());
-        assert!(parse("speed=1").unwrap_err().contains("known: ttl"));
-        assert!(parse("ttl").is_err());
-        assert!(parse("ttl=").unwrap_err().contains("no values"));
-    }
-
-    #[test]
-    fn the_grid_is_every_combination_first_slowest() {
-        let g = grid(&[(Param::Ttl, vec![60.0, 900.0]), (Param::Rotation, vec![3600.0, 86_400.0, 7.0])]).unwrap();
-        assert_eq!(g.len(), 6);
-        assert_eq!(g[0].label(), "ttl=60 rotation=3600");
-        assert_eq!(g[5].label(), "ttl=900 rotation=7");
-        assert!(grid(&[(Param::Ttl, vec![1.0]), (Param::Ttl, vec![2.0])]).is_err());
-        assert_eq!(grid(&[]).unwrap(), vec![Assignment::default()]);
-    }
-}

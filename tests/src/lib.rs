@@ -7,6 +7,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod attester;
+pub mod filter_world;
+pub mod fuzz_seeds;
 pub mod jwt;
 pub mod pack;
 pub mod pki;

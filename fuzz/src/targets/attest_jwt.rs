@@ -1,10 +1,9 @@
 //! JWT-SVID attestation: a bundle (JWKS or certificates), a token and an audience.
-#![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use writ_fuzz::fixtures::{NOW, TRUST_DOMAIN, decode};
+use crate::fixtures::{NOW, TRUST_DOMAIN, decode};
 
-fuzz_target!(|data: &[u8]| {
+/// One input.
+pub fn run(data: &[u8]) {
     let parts = decode(data, 3);
     let mut engine = writ_core::Writ::default();
     let _ = engine.set_bundle(TRUST_DOMAIN, parts[0]);
@@ -15,4 +14,4 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(id.trust_domain, TRUST_DOMAIN);
         assert!(id.expires_at > NOW);
     }
-});
+}

@@ -1,11 +1,10 @@
 //! Credential presentation: any token text, presented by the fixed holder for the fixed
 //! intent. A token that verifies must be for that holder, task and intent.
-#![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use writ_fuzz::fixtures::{AUDIENCE, NOW, credential_engine, holder, issuer, read_doc};
+use crate::fixtures::{AUDIENCE, NOW, credential_engine, holder, issuer, read_doc};
 
-fuzz_target!(|data: &[u8]| {
+/// One input.
+pub fn run(data: &[u8]) {
     let token = String::from_utf8_lossy(data);
     let mut engine = credential_engine();
     let ledger = writ_core::MemoryLedger::new();
@@ -15,4 +14,4 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(p.claims.txn, read_doc().task_id);
         }
     }
-});
+}

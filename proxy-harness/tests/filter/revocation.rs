@@ -1,14 +1,11 @@
 //! Revocations reach the filter: a real decision server (`writ-server`) issues a credential
 //! and ends its task; the filter, polling `/ledger/revocations` through HTTP callouts the
 //! harness carries to that server, refuses the credential from its next poll on.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod fixture;
-
-use fixture::{World, at};
 use serde_json::{Value, json};
 use writ_proxy_harness::{FilterModule, HttpCall, HttpRequest, Vm};
 use writ_tests::NOW;
+use writ_tests::filter_world::{World, at};
 
 /// Carry the filter's callout to the server and its answer back (what the proxy does).
 fn carry(vm: &mut Vm, server: std::net::SocketAddr, call: &HttpCall) -> Value {

@@ -2,18 +2,17 @@
 //! `.wasm` runs): any method, path, `x-forwarded-client-cert`, `Authorization`, context and
 //! peer certificate fields get an answer, never a panic; an allow names a caller of the
 //! trusted domain; fail-closed never lets a request through unchecked.
-#![no_main]
 
-use libfuzzer_sys::fuzz_target;
+use crate::fixtures::{NOW, decode, filter_config};
 use std::cell::RefCell;
 use writ_proxy::{Filter, Outcome, Peer, Request};
-use writ_fuzz::fixtures::{NOW, decode, filter_config};
 
 thread_local! {
     static FILTER: RefCell<Filter> = RefCell::new(Filter::configure(&filter_config(), 1).expect("the fixed configuration loads"));
 }
 
-fuzz_target!(|data: &[u8]| {
+/// One input.
+pub fn run(data: &[u8]) {
     let p = decode(data, 7);
     let part = |i: usize| p.get(i).map(|b| String::from_utf8_lossy(b).into_owned());
     let present = |i: usize| part(i).filter(|s| !s.is_empty());
@@ -44,4 +43,4 @@ fuzz_target!(|data: &[u8]| {
             assert!(serde_json::from_str::<serde_json::Value>(&a).is_ok());
         }
     });
-});
+}

@@ -1,14 +1,11 @@
-//! AuthZEN request decoding, exactly as the decision server runs it (`server/src/decode.rs`,
-//! included by path): any body is decoded or refused with a 4xx — never a panic — and what
-//! decodes is well-formed.
-#![no_main]
+//! AuthZEN request decoding, exactly as the decision server runs it (`writ_types::authzen`):
+//! any body is decoded or refused with a 4xx — never a panic — and what decodes is
+//! well-formed.
 
-#[path = "../../server/src/decode.rs"]
-mod decode;
+use writ_types::authzen as decode;
 
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
+/// One input.
+pub fn run(data: &[u8]) {
     let Ok(req) = decode::object_body(data) else { return };
     let _ = decode::semantic(&req);
     let evals = match decode::items(&req) {
@@ -38,4 +35,4 @@ fuzz_target!(|data: &[u8]| {
             Err(e) => assert!((400..500).contains(&e.status)),
         }
     }
-});
+}

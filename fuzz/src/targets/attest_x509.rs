@@ -1,11 +1,10 @@
 //! X.509-SVID attestation: a bundle, then a chain (leaf first), all fuzzer-chosen. Any input
 //! must give an identity or a typed error — never a panic.
-#![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use writ_fuzz::fixtures::{NOW, TRUST_DOMAIN, decode};
+use crate::fixtures::{NOW, TRUST_DOMAIN, decode};
 
-fuzz_target!(|data: &[u8]| {
+/// One input.
+pub fn run(data: &[u8]) {
     let parts = decode(data, 5);
     let mut engine = writ_core::Writ::default();
     let _ = engine.set_bundle(TRUST_DOMAIN, parts[0]);
@@ -16,4 +15,4 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(id.trust_domain, TRUST_DOMAIN);
         assert!(id.spiffe_id.starts_with("spiffe://example.org/"));
     }
-});
+}

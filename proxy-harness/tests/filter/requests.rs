@@ -1,14 +1,11 @@
 //! The built `writ-proxy.wasm` in the proxy-wasm harness, driven as Envoy drives it: allow,
 //! deny, refused callers, presented credentials, malformed input, bad configuration.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod fixture;
-
-use fixture::{PAYROLL, World, at};
 use serde_json::{Value, json};
 use std::sync::OnceLock;
 use writ_proxy_harness::{FilterModule, HttpRequest, HttpResponse, Vm};
 use writ_tests::NOW;
+use writ_tests::filter_world::{PAYROLL, World, at};
 
 fn module() -> &'static FilterModule {
     static M: OnceLock<FilterModule> = OnceLock::new();
@@ -137,9 +134,10 @@ fn attests_a_forwarded_client_certificate_chain() {
     assert!(r.continued(), "{r:?}");
     assert_eq!(r.header("x-writ-subject"), Some(PAYROLL));
     // A chain from another CA of the same trust domain does not attest.
-    let other = writ_tests::pki::Pki::new(fixture::TD, writ_tests::pki::KeyAlg::P256);
+    let other = writ_tests::pki::Pki::new(writ_tests::filter_world::TD, writ_tests::pki::KeyAlg::P256);
     let chain = other.chain3("/agent/payroll", writ_tests::pki::KeyAlg::P256);
-    let impostor = fixture::Workload { spiffe_id: PAYROLL.into(), sha256_hex: payroll.sha256_hex.clone(), chain };
+    let impostor =
+        writ_tests::filter_world::Workload { spiffe_id: PAYROLL.into(), sha256_hex: payroll.sha256_hex.clone(), chain };
     let b = refused(
         &vm.request(
             &HttpRequest::new("GET", "/payroll/run-42/emp-7").header("x-forwarded-client-cert", &impostor.xfcc()),

@@ -1,10 +1,9 @@
 //! Policy, schema and entities loading, then one decision under whatever loaded.
-#![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use writ_fuzz::fixtures::{NOW, decode, holder, read_doc};
+use crate::fixtures::{NOW, decode, holder, read_doc};
 
-fuzz_target!(|data: &[u8]| {
+/// One input.
+pub fn run(data: &[u8]) {
     let parts = decode(data, 3);
     let text = |i: usize| parts.get(i).map(|p| String::from_utf8_lossy(p).into_owned()).filter(|t| !t.is_empty());
     let (policies, schema, entities) = (text(0).unwrap_or_default(), text(1), text(2));
@@ -18,4 +17,4 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(d.max_ttl_secs, 0);
         }
     }
-});
+}

@@ -1,35 +1,22 @@
 //! An intent's context JSON under the shipped policy pack (schema-validated).
-#![no_main]
 
-use libfuzzer_sys::fuzz_target;
+use crate::fixtures::NOW;
 use std::sync::OnceLock;
-use writ_fuzz::fixtures::NOW;
+use writ_types::pack;
 
 fn pack() -> &'static writ_core::Writ {
     static ENGINE: OnceLock<writ_core::Writ> = OnceLock::new();
     ENGINE.get_or_init(|| {
-        let policies = [
-            include_str!("../../policies/breakglass.cedar"),
-            include_str!("../../policies/data.cedar"),
-            include_str!("../../policies/delegation.cedar"),
-            include_str!("../../policies/payroll.cedar"),
-            include_str!("../../policies/revocation.cedar"),
-            include_str!("../../policies/tools.cedar"),
-        ]
-        .join("\n");
         let mut e = writ_core::Writ::default();
         // Evaluate every request: the memo would hide the context conversion after a repeat.
         e.set_decision_memo(false);
-        let _ = e.set_policies(
-            &policies,
-            Some(include_str!("../../policies/writ.cedarschema")),
-            Some(include_str!("../../policies/entities.json")),
-        );
+        let _ = e.set_policies(pack::POLICIES, Some(pack::SCHEMA), Some(pack::ENTITIES));
         e
     })
 }
 
-fuzz_target!(|data: &[u8]| {
+/// One input.
+pub fn run(data: &[u8]) {
     let context = String::from_utf8_lossy(data);
     let who = writ_core::Identity {
         spiffe_id: "spiffe://acme.example/agent/payroll".into(),
@@ -53,4 +40,4 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(d.max_ttl_secs, 0);
         }
     }
-});
+}

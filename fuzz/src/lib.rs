@@ -15,8 +15,11 @@
 pub mod fixtures;
 pub mod targets;
 
+/// A fuzz target: one input in, an answer or a panic (a found bug) out.
+pub type Target = fn(&[u8]);
+
 /// Every target by name (the names cargo-fuzz and `fuzz/regressions/` use).
-pub const TARGETS: [(&str, fn(&[u8])); 7] = [
+pub const TARGETS: [(&str, Target); 7] = [
     ("attest_x509", targets::attest_x509::run),
     ("attest_jwt", targets::attest_jwt::run),
     ("present", targets::present::run),
@@ -27,6 +30,6 @@ pub const TARGETS: [(&str, fn(&[u8])); 7] = [
 ];
 
 /// The target named `name`.
-pub fn target(name: &str) -> Option<fn(&[u8])> {
+pub fn target(name: &str) -> Option<Target> {
     TARGETS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
 }

@@ -8,10 +8,10 @@ pub fn run(data: &[u8]) {
     let token = String::from_utf8_lossy(data);
     let mut engine = credential_engine();
     let ledger = writ_core::MemoryLedger::new();
-    if let Ok(p) = engine.present(&token, &holder(), &read_doc(), AUDIENCE, NOW + 1, &issuer(), &ledger) {
-        if p.decision.allow {
-            assert_eq!(p.claims.sub, holder().spiffe_id);
-            assert_eq!(p.claims.txn, read_doc().task_id);
-        }
+    if let Ok(p) = engine.present(&token, &holder(), &read_doc(), AUDIENCE, NOW + 1, &issuer(), &ledger)
+        && p.decision.allow
+    {
+        assert_eq!(p.claims.sub, holder().spiffe_id);
+        assert_eq!(p.claims.txn, read_doc().task_id);
     }
 }

@@ -1,1 +1,1 @@
-//! Benchmarks live in `benches/`; this crate has no library code.
+#![doc = include_str!("../README.md")]

@@ -1,24 +1,4 @@
-//! For build scripts: the workspace's WebAssembly artifacts, built by one nested cargo build.
-//!
-//! `host/build.rs` embeds the Writ component and `proxy-harness/build.rs` the proxy-wasm
-//! filter. Both are built by **one** `cargo build --release -p writ-guest -p writ-proxy
-//! --target wasm32-wasip1` into `<target>/wasm/`, outside any build script's `OUT_DIR`:
-//! - one target, so Cedar and every other dependency is compiled for Wasm once, not once per
-//!   artifact;
-//! - one directory shared by every outer build (`cargo test`, `cargo clippy`, `cargo bench`,
-//!   `cargo run -p …` with other features), so a second outer build finds it up to date
-//!   instead of building the guest again in a new `OUT_DIR`.
-//!
-//! The guest's core module becomes a component here, with the WASI preview-1 adapter of the
-//! wasmtime release the host runs (what the `wasm32-wasip2` target's linker would do).
-//!
-//! Conventions of wasmtime's own test-artifact builds: the outer build's `RUSTFLAGS` removed,
-//! `CARGO_TARGET_DIR` and `CARGO_BUILD_BUILD_DIR` both set for the nested build, re-runs on
-//! the artifacts' dep-info. A fresh machine lacks the target (`RUSTUP_AUTO_INSTALL=0`): it is
-//! added with rustup, or the build fails naming the command to run.
-//!
-//! `WRIT_COMPONENT=/path/writ.wasm` and `WRIT_FILTER=/path/writ-proxy.wasm` use prebuilt
-//! artifacts instead.
+#![doc = include_str!("../README.md")]
 
 use std::env;
 use std::path::{Path, PathBuf};

@@ -1,10 +1,4 @@
-//! `writ`: the command line over the Writ component.
-//!
-//! Contracts other tools rely on:
-//! - success: one JSON object on stdout, exit 0;
-//! - rejection: `{"error":{"kind":…,"message":…}}` on stdout, exit 1;
-//! - usage errors (bad flags, unreadable files): a message on stderr, exit 2;
-//! - `authorize`, `present`, `issue`, `delegate`: a deny is exit 3.
+#![doc = include_str!("../README.md")]
 
 mod bench;
 mod credentials;

@@ -1,7 +1,4 @@
-//! Writ's rules as plain Rust: SPIFFE attestation, authorization and credentials.
-//!
-//! No I/O, no clock, no global randomness: time, entropy and crypto are arguments or traits.
-//! Compiles natively and for `wasm32-wasip2` (the component in `guest/`).
+#![doc = include_str!("../README.md")]
 
 pub mod authz;
 pub mod bounded;

@@ -1,14 +1,4 @@
-//! Writ's fuzz targets, as plain functions: every entry point a caller can reach with bytes of
-//! its choosing (attestation, credentials, policy loading, contexts, AuthZEN decoding, the
-//! proxy-wasm filter's per-request logic). Each `run` must give an answer — an identity, a
-//! decision, a typed error — and never panic; the asserts inside are the invariants.
-//!
-//! They run two ways:
-//! - as ordinary tests on every `cargo test`: `tests/e2e/fuzz.rs` replays the seed corpus
-//!   (built by `writ-tests`' builders) and every input under `fuzz/regressions/<target>/` — a
-//!   crash input found once is committed there and stays a regression test;
-//! - under libFuzzer (`fuzz/libfuzzer/`, cargo-fuzz, nightly) for real fuzzing.
-
+#![doc = include_str!("../README.md")]
 // A fuzz target states its invariants by panicking.
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 

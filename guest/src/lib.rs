@@ -1,6 +1,4 @@
-//! The component adapter: exports the `policy-module` world over `writ-core`, and feeds core
-//! the host's clock and crypto. No rule lives here.
-
+#![doc = include_str!("../README.md")]
 #![cfg_attr(not(target_family = "wasm"), allow(dead_code))]
 
 mod convert;
@@ -12,7 +10,12 @@ mod bindings {
         world: "policy-module",
         path: "../wit",
     });
+    // The exports' symbols (`writ:agent/attest@0.1.0#x509-svid`…) exist only in the Wasm
+    // build: a native shared library cannot export such names (the native build only checks
+    // that the adapter compiles).
+    #[cfg(target_family = "wasm")]
     use super::Component;
+    #[cfg(target_family = "wasm")]
     export!(Component);
 }
 

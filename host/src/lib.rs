@@ -1,17 +1,4 @@
-//! `writ-host`: the wasmtime runtime for the Writ component.
-//!
-//! It embeds `writ.wasm` (built by `build.rs`), compiles it once per engine configuration
-//! (cached on disk), and runs calls on pooled instances. It implements the component's
-//! imports: the clock (real or set by the caller), `crypto` natively with `ring` (issuer keys
-//! stay here), the audit sink, and the credential ledger log shared by its instances. It never links `writ-core`: every rule runs in the component.
-//!
-//! ```no_run
-//! let writ = writ_host::Writ::builder().build()?;
-//! writ.set_bundle("example.org", &std::fs::read("bundle.pem")?)?;
-//! let id = writ.attest_x509(&[std::fs::read("svid.der")?])?;
-//! println!("{}", id.spiffe_id);
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+#![doc = include_str!("../README.md")]
 
 mod audit;
 mod bindings;

@@ -1,17 +1,4 @@
-//! A proxy-wasm host on wasmtime: loads `writ-proxy.wasm` and drives it through the calls
-//! Envoy makes, with the host functions of the proxy-wasm ABI 0.2.1 the filter imports, and
-//! only the WASI preview-1 functions Envoy provides (proxy-wasm-cpp-host's list). A module
-//! that imports anything else fails to load here, as it would in Envoy.
-//!
-//! Lifecycle (as proxy-wasm-cpp-host drives it): `_initialize`; root context
-//! `proxy_on_context_create(root, 0)`, `proxy_on_vm_start`, `proxy_on_configure`; per HTTP
-//! stream `proxy_on_context_create(id, root)`, `proxy_on_request_headers`, then
-//! `proxy_on_done`, `proxy_on_log`, `proxy_on_delete`.
-
-//! The crate's parts: `vm` (the compiled filter, one VM and its lifecycle), `abi` (the
-//! proxy-wasm host functions, by family), `wasi` (Envoy's WASI subset), `memory` (reading and
-//! writing guest memory, the ABI's map encoding), and here the requests, responses and logs a
-//! test exchanges with the filter.
+#![doc = include_str!("../README.md")]
 
 mod abi;
 mod memory;

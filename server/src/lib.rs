@@ -1,19 +1,4 @@
-//! `writ-server`: Writ's decision server. A pool of component instances (one `Writ` handle)
-//! behind the HTTP APIs proxies and gateways already speak:
-//!
-//! - AuthZEN Authorization API 1.0 (`/access/v1/evaluation`, `/access/v1/evaluations`,
-//!   `/.well-known/authzen-configuration`), decided by the component's general evaluation;
-//! - Envoy's HTTP `ext_authz` service (`/ext_authz/...`): the caller from
-//!   `x-forwarded-client-cert` (its chain attested) or a presented Writ credential, the intent
-//!   from route rules;
-//! - RFC 8693 token exchange over mTLS (`/token`), revocation (`/task/{id}/end`,
-//!   `/agent/{spiffe_id}/cut-off`), `/.well-known/jwks.json`, and the revocation feed replicas
-//!   poll (`/ledger/revocations`, e.g. the proxy-wasm filter);
-//! - `/healthz`, `/readyz`, `/metrics` (Prometheus text).
-//!
-//! Every decision runs in the component and is audited there: this crate does not link
-//! `writ-core`. Request mapping (AuthZEN decoding, route rules, XFCC) is `writ-types`', shared
-//! with the proxy-wasm filter so both map a request the same way.
+#![doc = include_str!("../README.md")]
 
 mod api;
 mod authzen;

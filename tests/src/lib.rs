@@ -1,9 +1,4 @@
-//! Test PKIs and tokens for Writ's end-to-end tests and benches, and one [`Attester`]
-//! interface over the two implementations (native `writ-core`, the component via `writ-host`)
-//! so a test table runs against both.
-//!
-//! Everything is built at [`NOW`], a fixed time, so outcomes never depend on the wall clock.
-
+#![doc = include_str!("../README.md")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod attester;

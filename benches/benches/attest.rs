@@ -2,7 +2,7 @@
 
 //! Attestation and instantiation figures, native and through the component, in one run.
 //!
-//! `cargo bench -p writ-benches` — the README's table comes from this.
+//! `cargo bench -p writ-benches --bench attest` — BENCHMARKS.md's attestation table comes from this.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;

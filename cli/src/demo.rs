@@ -132,7 +132,7 @@ pub fn run() -> Result<(), Error> {
     }
     let cached = micros(t.elapsed(), n);
     println!("Timing (this build, {n} calls each): cold attest {cold:.1} µs/call, cached {cached:.1} µs/call");
-    println!("  (release figures with criterion: `cargo bench -p writ-benches`; see README)");
+    println!("  (release figures with criterion: `cargo bench -p writ-benches`; see BENCHMARKS.md)");
 
     // Authorization: the attested identity against the shipped policy pack.
     let n_policies = writ.set_policies(

@@ -10,7 +10,7 @@ use writ_server::Config;
 
 #[derive(Args)]
 pub(crate) struct ServeArgs {
-    /// A TOML configuration file (every field optional; see the README).
+    /// A TOML configuration file (every field optional; see docs/server.md).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Plain HTTP address (default 127.0.0.1:8181).

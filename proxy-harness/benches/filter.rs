@@ -1,6 +1,6 @@
 //! Per-request time of `writ-proxy.wasm` in the proxy-wasm harness: one whole HTTP stream as
 //! Envoy drives it (context create, request headers, done, log, delete), identity cached.
-//! `cargo bench -p writ-proxy-harness --bench filter`; the README and BENCHMARKS.md quote it.
+//! `cargo bench -p writ-proxy-harness --bench filter`; BENCHMARKS.md quotes it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use criterion::{Criterion, criterion_group, criterion_main};

@@ -45,7 +45,7 @@ pub struct Config {
     /// for a server reachable from the proxy alone. Default false: the chain must be forwarded.
     pub xfcc_trust_uri: bool,
     /// Answer a request identical to one already decided under the loaded policies from
-    /// memory (default true; see the README's authorization section).
+    /// memory (default true; see docs/authorization.md).
     pub decision_memo: bool,
     /// ext_authz route rules: method + path pattern → action + resource (first match wins).
     #[serde(rename = "route")]

@@ -417,7 +417,7 @@ fn tls_without_a_client_certificate_or_from_an_unknown_domain_is_refused() {
 #[test]
 fn curl_exchanges_an_svid_for_a_credential_over_mtls() {
     if std::process::Command::new("curl").arg("--version").output().is_err() {
-        panic!("curl is required for this test (the README lists it)");
+        panic!("curl is required for this test (.ci/run installs it)");
     }
     let w = World::new("curl");
     let r = w.start(w.config());

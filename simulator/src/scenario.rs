@@ -217,7 +217,7 @@ impl DesignParams {
 
 /// What each operation adds to a tool call, microseconds. Fixed figures (not measured during
 /// the run) so outputs stay byte-identical for a seed; the defaults are Writ's benchmarked
-/// p50s through the component on the README's machine (`cargo bench -p writ-benches`).
+/// p50s through the component on the BENCHMARKS.md machine (`cargo bench -p writ-benches`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Cost {

@@ -15,7 +15,7 @@ mod writ;
 
 pub use audit::AuditSink;
 pub use builder::Builder;
-pub use cache::Source as CacheSource;
+pub use cache::{Source as CacheSource, default_dir as default_cache_dir};
 pub use crypto::{IssuerAlg, IssuerKey};
 pub use settings::CryptoProvider;
 pub use writ::Writ;

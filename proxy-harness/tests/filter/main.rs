@@ -7,3 +7,13 @@
 mod maps;
 mod requests;
 mod revocation;
+
+use std::sync::OnceLock;
+use writ_proxy_harness::FilterModule;
+
+/// The filter, compiled once for every test in this binary (as Envoy compiles it once for all
+/// its workers): compiling it unoptimized takes seconds.
+fn module() -> &'static FilterModule {
+    static MODULE: OnceLock<FilterModule> = OnceLock::new();
+    MODULE.get_or_init(|| FilterModule::built().unwrap())
+}

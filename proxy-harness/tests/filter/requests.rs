@@ -1,16 +1,12 @@
 //! The built `writ-proxy.wasm` in the proxy-wasm harness, driven as Envoy drives it: allow,
 //! deny, refused callers, presented credentials, malformed input, bad configuration.
 
+use crate::module;
 use serde_json::{Value, json};
 use std::sync::OnceLock;
-use writ_proxy_harness::{FilterModule, HttpRequest, HttpResponse, Vm};
+use writ_proxy_harness::{HttpRequest, HttpResponse, Vm};
 use writ_tests::NOW;
 use writ_tests::filter_world::{PAYROLL, World, at};
-
-fn module() -> &'static FilterModule {
-    static M: OnceLock<FilterModule> = OnceLock::new();
-    M.get_or_init(|| FilterModule::built().unwrap())
-}
 
 fn world() -> &'static World {
     static W: OnceLock<World> = OnceLock::new();

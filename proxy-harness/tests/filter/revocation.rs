@@ -2,8 +2,9 @@
 //! and ends its task; the filter, polling `/ledger/revocations` through HTTP callouts the
 //! harness carries to that server, refuses the credential from its next poll on.
 
+use crate::module;
 use serde_json::{Value, json};
-use writ_proxy_harness::{FilterModule, HttpCall, HttpRequest, Vm};
+use writ_proxy_harness::{HttpCall, HttpRequest, Vm};
 use writ_tests::NOW;
 use writ_tests::filter_world::{World, at};
 
@@ -66,7 +67,7 @@ fn an_ended_task_is_refused_from_the_next_poll_on() {
     let config = w.config(
         json!({ "issuer_jwks": jwks, "revocations": { "cluster": "writ", "period_ms": 1000, "stale_after_secs": 10 } }),
     );
-    let mut vm = Vm::start(&FilterModule::built().unwrap(), &config, at(NOW)).unwrap();
+    let mut vm = Vm::start(module(), &config, at(NOW)).unwrap();
     assert!(vm.configured());
     assert_eq!(vm.tick_period_ms(), 1000, "the filter asks for a tick to poll on");
     let req =
@@ -114,7 +115,7 @@ fn an_ended_task_is_refused_from_the_next_poll_on() {
 fn a_restarted_server_is_read_again_from_the_start() {
     let w = World::new();
     let config = w.config(json!({ "revocations": {} }));
-    let mut vm = Vm::start(&FilterModule::built().unwrap(), &config, at(NOW)).unwrap();
+    let mut vm = Vm::start(module(), &config, at(NOW)).unwrap();
     let page = |epoch: &str, next: u64, tasks: &[&str]| {
         let revocations: Vec<Value> = tasks
             .iter()

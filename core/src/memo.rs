@@ -188,7 +188,10 @@ type Seeded = foldhash::quality::FixedState;
 /// Entries by their seeded hash (a bucket holds more than one only on a 64-bit collision).
 type Buckets<E> = BoundedMap<u64, Vec<E>, Seeded>;
 
-/// Resource types kept per action (the key `""` stands for a type not plainly written).
+/// A resource type (`None`: not plainly written) and what its key holds.
+type TypeReads = (Option<Box<str>>, Reads);
+
+/// Resource types kept per action.
 const MAX_TYPES_PER_ACTION: usize = 64;
 
 /// Decisions by request, for one loaded policy store. Looked up without building a key: a
@@ -200,8 +203,10 @@ const MAX_TYPES_PER_ACTION: usize = 64;
 #[derive(Debug)]
 pub struct DecisionMemo {
     policies: Vec<PolicyReads>,
-    /// By action, then resource type: what its key holds.
-    by_action: BoundedMap<String, BoundedMap<Box<str>, Reads>, Seeded>,
+    /// By action, then resource type (`None`: not plainly written): what its key holds. The
+    /// types are scanned, at most [`MAX_TYPES_PER_ACTION`]: a second hash lookup on every
+    /// request cost more than the few entries.
+    by_action: BoundedMap<String, Vec<TypeReads>, Seeded>,
     hasher: Seeded,
     /// Decisions that do not depend on the time.
     timeless: Buckets<Entry>,
@@ -242,16 +247,21 @@ impl DecisionMemo {
 
     /// What the policies that can apply to `action` on `resource` read of Writ's context keys.
     pub fn reads(&mut self, action: &str, resource: &str) -> Reads {
-        let ty = resource_type(resource).unwrap_or("");
-        if let Some(r) = self.by_action.get(action).and_then(|types| types.get(ty)) {
+        let ty = resource_type(resource);
+        if let Some((_, r)) =
+            self.by_action.get(action).and_then(|types| types.iter().find(|(t, _)| t.as_deref() == ty))
+        {
             return *r;
         }
         let r = reads_for(&self.policies, action, resource);
         let types = match self.by_action.get_mut(action) {
             Some(types) => types,
-            None => self.by_action.get_or_insert_with(action.to_string(), || BoundedMap::new(MAX_TYPES_PER_ACTION)),
+            None => self.by_action.get_or_insert_with(action.to_string(), Vec::new),
         };
-        types.insert(ty.into(), r);
+        if types.len() >= MAX_TYPES_PER_ACTION {
+            types.clear();
+        }
+        types.push((ty.map(Into::into), r));
         r
     }
 

@@ -26,23 +26,23 @@ const MAX_PER_CALLER: usize = 256;
 /// Entries of every other cache.
 pub(super) const MAX_MEMO: usize = 4096;
 
+/// A caller's proof, the agent that is the resource (delegation) if any, and the loaded
+/// entities with both merged in.
+type MergedStore = (&'static str, Option<EntityUid>, Arc<Entities>);
+
 /// What the store keeps per caller (SPIFFE ID).
 struct Caller {
-    /// Names this caller's merged stores in [`Caches::stores`].
-    serial: u64,
     uid: EntityUid,
+    /// By (proof, agent resource): the loaded entities with this caller (and that agent, when
+    /// an agent is the resource) merged in; they depend only on those identities. Scanned:
+    /// a caller has one or a few (a hash lookup per check cost more).
+    stores: Vec<MergedStore>,
     /// By action name: its uid and (when the index is useful) its slice.
     actions: BoundedMap<String, (EntityUid, Option<Arc<Slice>>)>,
 }
 
-/// A merged store's key: the caller's serial, its proof, and the agent that is the resource
-/// (delegation), if any. The store depends only on those identities.
-type StoreKey = (u64, &'static str, Option<EntityUid>);
-
 pub(super) struct Caches {
     callers: Mutex<Callers>,
-    /// The loaded entities with a caller (and an agent resource) merged in.
-    stores: Mutex<BoundedMap<StoreKey, Arc<Entities>>>,
     /// Parsed resource uids by their text.
     uids: Mutex<BoundedMap<String, EntityUid>>,
     /// Contexts of requests without caller context, for the current second.
@@ -58,7 +58,10 @@ pub(super) struct Caches {
 
 struct Callers {
     by_id: BoundedMap<String, Caller>,
-    next_serial: u64,
+    /// Merged stores held by all callers together, at most `merged_cap`: past it, every
+    /// caller's are dropped (each holds a copy of the loaded entity map).
+    merged: usize,
+    merged_cap: usize,
 }
 
 impl Caches {
@@ -66,8 +69,7 @@ impl Caches {
     pub(super) fn new(entity_count: usize) -> Caches {
         let merged_cap = (MERGED_BUDGET / (entity_count + 1)).max(1);
         Caches {
-            callers: Mutex::new(Callers { by_id: BoundedMap::new(merged_cap), next_serial: 0 }),
-            stores: Mutex::new(BoundedMap::new(merged_cap)),
+            callers: Mutex::new(Callers { by_id: BoundedMap::new(merged_cap), merged: 0, merged_cap }),
             uids: Mutex::new(BoundedMap::new(MAX_MEMO)),
             contexts: Mutex::new(ContextMemo::default()),
             validated: Mutex::new(BoundedMap::new(MAX_MEMO)),
@@ -95,33 +97,45 @@ impl PolicyStore {
         let mut callers = lock(&self.caches.callers);
         if !callers.by_id.contains_key(who.spiffe_id.as_str()) {
             let uid = EntityUid::from_type_name_and_id(self.agent_type.clone(), EntityId::new(&who.spiffe_id));
-            let serial = callers.next_serial;
-            callers.next_serial += 1;
-            callers
-                .by_id
-                .insert(who.spiffe_id.clone(), Caller { serial, uid, actions: BoundedMap::new(MAX_PER_CALLER) });
+            let caller = Caller { uid, stores: Vec::new(), actions: BoundedMap::new(MAX_PER_CALLER) };
+            let Callers { by_id, merged, .. } = &mut *callers;
+            // A full map drops callers: recount what the survivors hold.
+            by_id.insert(who.spiffe_id.clone(), caller);
+            *merged = by_id.values().map(|c| c.stores.len()).sum();
         }
-        let caller = callers.by_id.get_mut(who.spiffe_id.as_str()).ok_or("caller cache")?;
+        let Callers { by_id, merged, merged_cap } = &mut *callers;
+        let caller = by_id.get_mut(who.spiffe_id.as_str()).ok_or("caller cache")?;
         let principal = caller.uid.clone();
         let agent = (resource.type_name() == &self.agent_type && resource != &principal).then(|| resource.clone());
-        let key: StoreKey = (caller.serial, proof, agent);
-        let cached = lock(&self.caches.stores).get(&key).cloned();
+        let cached = caller.stores.iter().find(|(p, r, _)| *p == proof && *r == agent).map(|(_, _, e)| e.clone());
         let entities = match cached {
             Some(e) => e,
+            None if *merged >= *merged_cap => {
+                // Over the budget of merged stores held together: every caller starts over.
+                by_id.clear();
+                *merged = 0;
+                drop(callers);
+                return self.caller(who, action_name, resource, indexed);
+            }
             None => {
                 let mut extra = vec![self.agent_entity(&principal, &who.spiffe_id, Some(proof))?];
                 // An agent as the resource (delegation) gets its identity attributes the same way.
-                if let Some(r) = &key.2 {
+                if let Some(r) = &agent {
                     let id = r.id().unescaped().to_string();
                     extra.push(self.agent_entity(r, &id, None)?);
                 }
                 // Not re-validated against the schema per request: the loaded entities were at
                 // load time, the identity attributes are strings, and policies were validated to
                 // use only declared attributes.
-                let merged =
+                let merged_store =
                     Arc::new(self.entities.clone().upsert_entities(extra, None).map_err(|e| format!("entities: {e}"))?);
-                lock(&self.caches.stores).insert(key, merged.clone());
-                merged
+                if caller.stores.len() >= MAX_PER_CALLER {
+                    *merged -= caller.stores.len();
+                    caller.stores.clear();
+                }
+                caller.stores.push((proof, agent, merged_store.clone()));
+                *merged += 1;
+                merged_store
             }
         };
         let use_index = indexed && self.index.useful;
@@ -165,5 +179,48 @@ impl PolicyStore {
             attrs.insert("proof".into(), RestrictedExpression::new_string(p.into()));
         }
         Entity::new(uid.clone(), attrs, parents).map_err(|e| format!("agent entity `{}`: {e}", clip(spiffe_id)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Proof;
+
+    fn who(n: usize) -> Identity {
+        Identity {
+            spiffe_id: format!("spiffe://acme.example/agent/{n}"),
+            trust_domain: "acme.example".into(),
+            expires_at: 3_000,
+            thumbprint: String::new(),
+            proof: Proof::X509Svid,
+        }
+    }
+
+    #[test]
+    fn merged_stores_stay_within_the_budget_of_all_callers_together() {
+        // 4095 loaded entities: at most 16 merged stores together.
+        let docs: Vec<String> =
+            (0..4095).map(|i| format!(r#"{{"uid":{{"type":"Doc","id":"d{i}"}},"attrs":{{}},"parents":[]}}"#)).collect();
+        let store =
+            PolicyStore::load("permit(principal, action, resource);", None, Some(&format!("[{}]", docs.join(","))))
+                .unwrap();
+        let cap = lock(&store.caches.callers).merged_cap;
+        assert_eq!(cap, 16);
+        let mut seen_a_reset = false;
+        // Callers, and callers delegating to many agents (each agent resource its own store).
+        for step in 0..200 {
+            let caller = who(step % 7);
+            let agent = EntityUid::from_type_name_and_id(store.agent_type.clone(), EntityId::new(format!("a{step}")));
+            let (principal, _, entities, _) = store.caller(&caller, "read", &agent, false).unwrap();
+            assert!(entities.get(&principal).is_some(), "the caller is merged into its store");
+            assert!(entities.get(&agent).is_some(), "the agent resource is merged in too");
+            let callers = lock(&store.caches.callers);
+            let held: usize = callers.by_id.values().map(|c| c.stores.len()).sum();
+            assert_eq!(callers.merged, held, "the count is what the callers hold");
+            assert!(held <= cap, "{held} merged stores held, over the budget of {cap}");
+            seen_a_reset |= held < cap && step >= cap;
+        }
+        assert!(seen_a_reset, "200 distinct stores went through a budget of 16");
     }
 }

@@ -21,8 +21,9 @@ const MAX_PER_TASK: usize = 8;
 /// are kept for the current second.
 pub(super) struct ContextMemo {
     now: u64,
-    /// By task id, then (delegation depth, identity expiry).
-    by_task: BoundedMap<String, BoundedMap<(u32, u64), Context>>,
+    /// By task id: (delegation depth, identity expiry, context), at most [`MAX_PER_TASK`]
+    /// (scanned: a second hash lookup on every check cost more than the few entries).
+    by_task: BoundedMap<String, Vec<(u32, u64, Context)>>,
 }
 
 impl Default for ContextMemo {
@@ -36,7 +37,7 @@ impl ContextMemo {
         if self.now != now {
             return None;
         }
-        self.by_task.get(task)?.get(&(depth, expires)).cloned()
+        self.by_task.get(task)?.iter().find(|(d, e, _)| *d == depth && *e == expires).map(|(_, _, c)| c.clone())
     }
 
     fn put(&mut self, task: &str, now: u64, depth: u32, expires: u64, context: Context) {
@@ -47,9 +48,12 @@ impl ContextMemo {
         }
         let per_task = match self.by_task.get_mut(task) {
             Some(m) => m,
-            None => self.by_task.get_or_insert_with(task.to_string(), || BoundedMap::new(MAX_PER_TASK)),
+            None => self.by_task.get_or_insert_with(task.to_string(), Vec::new),
         };
-        per_task.insert((depth, expires), context);
+        if per_task.len() >= MAX_PER_TASK {
+            per_task.clear();
+        }
+        per_task.push((depth, expires, context));
     }
 }
 

@@ -1,9 +1,10 @@
 //! `writ issue | present | delegate | revoke`: task credentials from the command line.
 //!
 //! `--key` names the issuer key file (PKCS#8 PEM, created on first use), so separate
-//! invocations share one issuer; the ledger (grants and revocations) lives beside it in
-//! `<KEY>.ledger.jsonl`, so a `revoke` is seen by every later `present`. Callers are attested
-//! from `--chain` against `--bundle`, exactly as `writ attest x509` does.
+//! invocations share one issuer; grants and revocations live in the state directory
+//! (`--state`, the same one `writ serve` uses), so a `revoke` is seen by every later `present`
+//! and by a server running on that directory. Callers are attested from `--chain` against
+//! `--bundle`, exactly as `writ attest x509` does.
 
 use crate::{DENY, PolicySource, Usage, audit_sink, chain_from, load_source, print_error, read, writ_with_bundles};
 use clap::{Args, ValueEnum};
@@ -22,14 +23,16 @@ pub enum Alg {
 
 #[derive(Args)]
 pub struct Issuer {
-    /// The issuer key file (PKCS#8 PEM), created on first use. The ledger of grants and
-    /// revocations is kept beside it in `<KEY>.ledger.jsonl`.
+    /// The issuer key file (PKCS#8 PEM), created on first use.
     #[arg(long, value_name = "FILE")]
     pub key: PathBuf,
+    #[command(flatten)]
+    pub state: crate::state::StateArg,
     /// The algorithm of a key created now (an existing key keeps its own).
     #[arg(long, value_enum, default_value = "eddsa")]
     pub alg: Alg,
-    /// Act at this time (unix seconds) instead of now.
+    /// Act at this time (unix seconds) instead of now. Decisions and credentials use it;
+    /// stored state never expires by it (only by the real clock).
     #[arg(long, value_name = "UNIX_SECONDS")]
     pub at: Option<u64>,
     /// Write audit events as JSON lines to this file.
@@ -142,13 +145,6 @@ fn parse_scope(s: &str) -> Result<Intent, String> {
     })
 }
 
-/// `<KEY>.ledger.jsonl`.
-pub fn ledger_path(key: &Path) -> PathBuf {
-    let mut name = key.as_os_str().to_owned();
-    name.push(".ledger.jsonl");
-    PathBuf::from(name)
-}
-
 fn token_arg(t: String) -> Result<String, Usage> {
     if t != "-" {
         return Ok(t);
@@ -158,7 +154,7 @@ fn token_arg(t: String) -> Result<String, Usage> {
     Ok(s.trim().to_string())
 }
 
-/// A `Writ` with the issuer key and ledger of `--key`.
+/// A `Writ` with the issuer key of `--key` and the state of `--state`.
 fn writ_for(issuer: &Issuer) -> Result<Result<Writ, Error>, Usage> {
     let alg = match issuer.alg {
         Alg::Eddsa => IssuerAlg::EdDsa,
@@ -166,7 +162,7 @@ fn writ_for(issuer: &Issuer) -> Result<Result<Writ, Error>, Usage> {
     };
     let key = IssuerKey::load_or_create(&issuer.key, alg).map_err(Usage)?;
     let audit = audit_sink(issuer.audit.as_deref())?;
-    let mut b = Writ::builder().issuer(key).audit(audit).ledger_file(ledger_path(&issuer.key));
+    let mut b = Writ::builder().issuer(key).audit(audit).state(issuer.state.location()?);
     if let Some(t) = issuer.at {
         b = b.time(t);
     }

@@ -4,6 +4,7 @@ mod bench;
 mod credentials;
 mod demo;
 mod serve;
+mod state;
 
 use clap::{Args, Parser, Subcommand};
 use std::io::Read as _;
@@ -44,6 +45,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Run the decision server: AuthZEN, Envoy ext_authz, token exchange over mTLS.
     Serve(serve::ServeArgs),
+    /// The state store (grants, revocations).
+    #[command(subcommand)]
+    State(state::StateCmd),
     /// Print the issuer's public keys (JWKS).
     Jwks {
         /// The issuer key file (created on first use); default: a fresh key.
@@ -302,6 +306,7 @@ fn run(cli: Cli) -> Result<Result<Option<String>, Error>, Usage> {
         | Command::Jwks { .. }
         | Command::Bench(_)
         | Command::Serve(_) => Err(Usage("internal: dispatched in main".into())),
+        Command::State(state::StateCmd::Check { state }) => state::check(&state),
         Command::Policy(PolicyCmd::Check { files, schema, entities }) => {
             let (p, s, e) = load_files(&files, schema.as_ref(), entities.as_ref())?;
             Ok(Writ::builder()

@@ -33,9 +33,11 @@ pub(crate) struct ServeArgs {
     schema: Option<PathBuf>,
     #[arg(long, value_name = "FILE")]
     entities: Option<PathBuf>,
-    /// The issuer key file (created on first use; its ledger beside it).
+    /// The issuer key file (created on first use).
     #[arg(long, value_name = "FILE")]
     issuer_key: Option<PathBuf>,
+    #[command(flatten)]
+    state: crate::state::StateArg,
     /// `eddsa` or `es256`, for a key file created on first use.
     #[arg(long, value_name = "ALG")]
     issuer_alg: Option<String>,
@@ -75,6 +77,10 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode, Usage> {
     c.schema = args.schema.or(c.schema);
     c.entities = args.entities.or(c.entities);
     c.issuer_key = args.issuer_key.or(c.issuer_key);
+    // The state: the flag, else the configuration file's, else the user's state directory.
+    if args.state.state.is_some() || c.state.is_none() {
+        c.state = Some(args.state.location()?.to_string());
+    }
     if let Some(a) = args.issuer_alg {
         c.issuer_alg = a;
     }

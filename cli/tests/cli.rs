@@ -10,6 +10,8 @@ use std::process::{Command, Output, Stdio};
 
 fn writ(args: &[&str], stdin: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_writ"));
+    // Never the user's own state directory: a test's default state is this run's.
+    cmd.env("WRIT_STATE_DIR", std::env::temp_dir().join(format!("writ-cli-state-{}", std::process::id())));
     cmd.args(args)
         .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
@@ -430,6 +432,7 @@ fn credentials_issue_present_delegate_revoke_across_invocations() {
     openssl_agents(&dir, &["payroll", "broker", "browser"]);
     let d = dir.to_str().unwrap();
     let key = format!("{d}/issuer.pem");
+    let state = format!("{d}/state");
     let bundle = format!("acme.example={d}/root.pem");
     let chain = |a: &str| format!("{d}/{a}.pem");
     let record = r#"PayrollRecord::"run-42/emp-7""#;
@@ -440,6 +443,8 @@ fn credentials_issue_present_delegate_revoke_across_invocations() {
             args[0].to_string(),
             "--key".into(),
             key.clone(),
+            "--state".into(),
+            state.clone(),
             "--bundle".into(),
             bundle.clone(),
             "--chain".into(),
@@ -549,14 +554,15 @@ fn credentials_issue_present_delegate_revoke_across_invocations() {
     }
 
     // End the pipeline in one invocation; a later one refuses both of its credentials.
-    let out = writ(&["revoke", "--key", &key, "--task", "pipeline-1"], None);
+    let out = writ(&["revoke", "--key", &key, "--state", &state, "--task", "pipeline-1"], None);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(json(&out)["revoked"], 2);
     let out = use_child();
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(json(&out)["error"]["kind"], "revoked");
     // Cut the payroll agent off.
-    let out = writ(&["revoke", "--key", &key, "--agent", "spiffe://acme.example/agent/payroll"], None);
+    let out =
+        writ(&["revoke", "--key", &key, "--state", &state, "--agent", "spiffe://acme.example/agent/payroll"], None);
     assert_eq!(json(&out)["revoked"], 1);
     assert_eq!(present("payroll", record).status.code(), Some(1));
     // Usage errors: exit 2.
@@ -642,7 +648,7 @@ fn bench_runs_on_the_defaults_and_on_user_files() {
 fn serve_answers_reloads_on_sighup_and_drains_on_sigterm() {
     use std::io::BufRead as _;
     let mut child = Command::new(env!("CARGO_BIN_EXE_writ"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--workers", "1"])
+        .args(["serve", "--listen", "127.0.0.1:0", "--workers", "1", "--state", "memory"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -671,4 +677,144 @@ fn serve_answers_reloads_on_sighup_and_drains_on_sigterm() {
     assert!(out.status.success(), "{out:?}");
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(log.contains("reloaded policies and bundles") && log.contains("shutting down"), "{log}");
+}
+
+/// Starts `writ serve` on `state`; returns the child and its plain HTTP address.
+fn serve_on(state: &str, key: &str) -> (std::process::Child, String) {
+    use std::io::BufRead as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_writ"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--workers", "1", "--state", state, "--issuer-key", key])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr =
+        line.trim().strip_prefix("writ serve: listening on http://").unwrap_or_else(|| panic!("{line}")).to_string();
+    (child, addr)
+}
+
+#[test]
+fn state_directory_is_shared_by_concurrent_invocations_and_a_running_server() {
+    let dir = tempdir("state-shared");
+    let d = dir.to_str().unwrap();
+    let (key, state) = (format!("{d}/issuer.pem"), format!("{d}/state"));
+    let (mut server, addr) = serve_on(&state, &key);
+
+    // 50 revocations at once, each its own process on one directory: every one acknowledged.
+    let children: Vec<_> = (0..50)
+        .map(|i| {
+            Command::new(env!("CARGO_BIN_EXE_writ"))
+                .args(["revoke", "--key", &key, "--state", &state, "--task", &format!("task-{i}")])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    // ...and every one is held, once.
+    let out = writ(&["state", "check", "--state", &state], None);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary = json(&out);
+    assert_eq!(summary["revocations"], 50, "{summary}");
+    assert_eq!(summary["last_seq"], 50, "{summary}");
+
+    // The running server sees them without a restart: its revocation feed (what proxy-wasm
+    // filters poll) lists all 50, in order.
+    let feed: serde_json::Value =
+        reqwest::blocking::get(format!("http://{addr}/ledger/revocations?after=0")).unwrap().json().unwrap();
+    let mut tasks: Vec<String> =
+        feed["revocations"].as_array().unwrap().iter().map(|r| r["task_id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(feed["next"], 50, "{feed}");
+    tasks.sort();
+    let mut expected: Vec<String> = (0..50).map(|i| format!("task-{i}")).collect();
+    expected.sort();
+    assert_eq!(tasks, expected);
+    // One more, made after the server started reading: seen on the next poll.
+    assert_eq!(writ(&["revoke", "--key", &key, "--state", &state, "--task", "late"], None).status.code(), Some(0));
+    let feed: serde_json::Value =
+        reqwest::blocking::get(format!("http://{addr}/ledger/revocations?after=50")).unwrap().json().unwrap();
+    assert_eq!(feed["revocations"][0]["task_id"], "late", "{feed}");
+    server.kill().unwrap();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_fake_clock_never_erases_real_revocations() {
+    let dir = tempdir("state-at");
+    openssl_agents(&dir, &["payroll"]);
+    let d = dir.to_str().unwrap();
+    let (key, state) = (format!("{d}/issuer.pem"), format!("{d}/state"));
+    let caller = |cmd: &str| -> Vec<String> {
+        [cmd, "--key", &key, "--state", &state, "--bundle", &format!("acme.example={d}/root.pem")]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(["--chain".to_string(), format!("{d}/payroll.pem")])
+            .collect()
+    };
+    let run = |v: Vec<String>, stdin: Option<&str>| writ(&v.iter().map(String::as_str).collect::<Vec<_>>(), stdin);
+    let record = r#"PayrollRecord::"run-42/emp-7""#;
+    let mut issue = caller("issue");
+    issue.extend(["--task", "run-42", "--ttl", "600", "--audience", "payroll-api", "--scope"].map(String::from));
+    issue.push(format!("read {record}"));
+    let out = run(issue, None);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let token = json(&out)["token"].as_str().unwrap().to_string();
+    let present = |at: Option<u64>| {
+        let mut v = caller("present");
+        v.extend(["--audience", "payroll-api", "--action", "read", "--resource", record, "-"].map(String::from));
+        if let Some(t) = at {
+            v.extend(["--at".to_string(), t.to_string()]);
+        }
+        run(v, Some(&token))
+    };
+    assert_eq!(present(None).status.code(), Some(0));
+    assert_eq!(writ(&["revoke", "--key", &key, "--state", &state, "--task", "run-42"], None).status.code(), Some(0));
+    // Acting ten years on (the credential and the revocation both long past by that clock)...
+    let later = present(Some(now() + 10 * 365 * 86_400));
+    assert_eq!(later.status.code(), Some(1));
+    // ...forgets nothing: now, the credential is still refused as revoked.
+    let out = present(None);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json(&out)["error"]["kind"], "revoked", "{}", String::from_utf8_lossy(&out.stdout));
+    let summary = json(&writ(&["state", "check", "--state", &state], None));
+    assert_eq!(summary["revocations"], 1, "{summary}");
+    assert_eq!(summary["grants"], 1, "{summary}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn state_that_cannot_be_written_or_read_fails_the_command() {
+    let dir = tempdir("state-bad");
+    let d = dir.to_str().unwrap();
+    let key = format!("{d}/issuer.pem");
+    // A state "directory" that is a file: nothing can be stored, and the revoke says so.
+    let file = format!("{d}/not-a-dir");
+    std::fs::write(&file, "x").unwrap();
+    let out = writ(&["revoke", "--key", &key, "--state", &file, "--task", "t"], None);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(json(&out)["error"]["kind"], "unavailable");
+    // A damaged database: a typed error, not an empty state.
+    let damaged = format!("{d}/damaged");
+    std::fs::create_dir_all(&damaged).unwrap();
+    std::fs::write(format!("{damaged}/writ.db"), vec![0x5a; 8192]).unwrap();
+    for args in [
+        vec!["state", "check", "--state", damaged.as_str()],
+        vec!["revoke", "--key", key.as_str(), "--state", damaged.as_str(), "--task", "t"],
+    ] {
+        let out = writ(&args, None);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", String::from_utf8_lossy(&out.stdout));
+        let e = json(&out);
+        assert_eq!(e["error"]["kind"], "unavailable", "{e}");
+        assert!(e["error"]["message"].as_str().unwrap().contains("writ.db"), "{e}");
+    }
+    // A location this build cannot use is a usage error.
+    assert_eq!(writ(&["state", "check", "--state", "nats://127.0.0.1:4222"], None).status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
 }

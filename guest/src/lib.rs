@@ -70,16 +70,26 @@ impl Crypto for Builtin {
 struct SyncedLedger<'a> {
     replica: &'a MemoryLedger,
     seq: &'a Cell<u64>,
+    /// The first revocation this build could not read: while one is held, nothing it might
+    /// revoke can be ruled out, so every credential is refused (closed, not skipped).
+    unreadable: &'a Cell<Option<u64>>,
 }
 
 impl SyncedLedger<'_> {
     fn sync(&self, at: u64) {
         for entry in writ::agent::ledger::since(self.seq.get()) {
             self.seq.set(entry.seq);
-            // Entries are written by this component; one that does not parse (a damaged
-            // file) cannot be applied and is skipped.
-            if let Ok(event) = serde_json::from_str::<LedgerEvent>(&entry.data) {
-                self.replica.apply(event, at);
+            // Entries are written by this component; one that does not parse (damaged state,
+            // or written by a newer Writ) cannot be applied, and what it revokes is unknown.
+            match serde_json::from_str::<LedgerEvent>(&entry.data) {
+                Ok(event) => {
+                    self.replica.apply(event, at);
+                }
+                Err(_) => {
+                    if self.unreadable.get().is_none() {
+                        self.unreadable.set(Some(entry.seq));
+                    }
+                }
             }
         }
     }
@@ -89,10 +99,14 @@ impl SyncedLedger<'_> {
     /// knows under `key` has expired, and at least the horizon (the lifetime cap).
     fn revoke(&self, key: &str, event: impl FnOnce(u64) -> LedgerEvent, now: u64) -> u32 {
         self.sync(now);
-        let grants: Vec<GrantRecord> =
-            writ::agent::ledger::find(key).iter().filter_map(|g| serde_json::from_str(g).ok()).collect();
+        let found = writ::agent::ledger::find(key);
+        let grants: Vec<GrantRecord> = found.iter().filter_map(|g| serde_json::from_str(g).ok()).collect();
         let live = self.replica.live_among(&grants, now);
-        let until = self.replica.revocation_covering(&grants, now);
+        let mut until = self.replica.revocation_covering(&grants, now);
+        if grants.len() < found.len() {
+            // A grant this build cannot read may live as long as any credential can.
+            until = until.max(now.saturating_add(u64::from(writ_core::ledger::MAX_TTL_SECS)));
+        }
         let event = event(until);
         if let Ok(data) = serde_json::to_string(&event) {
             writ::agent::ledger::append(&data, event.relevant_until());
@@ -120,6 +134,11 @@ impl Ledger for SyncedLedger<'_> {
     }
     fn revoked(&self, grant: &GrantRecord, now: u64) -> Option<String> {
         self.sync(now);
+        if let Some(seq) = self.unreadable.get() {
+            return Some(format!(
+                "the state holds a revocation this build cannot read (sequence number {seq}): every credential is refused"
+            ));
+        }
         self.replica.revoked(grant, now)
     }
     fn end_task(&self, task_id: &str, now: u64) -> u32 {
@@ -144,6 +163,7 @@ struct State {
     audit: bool,
     replica: MemoryLedger,
     seq: Cell<u64>,
+    unreadable: Cell<Option<u64>>,
 }
 
 /// Entropy for core's hash seeds, from the host (std's `RandomState` reads WASI random).
@@ -172,6 +192,7 @@ thread_local! {
             l
         },
         seq: Cell::new(0),
+        unreadable: Cell::new(None),
     });
 }
 
@@ -183,8 +204,8 @@ fn with_state<R>(f: impl FnOnce(&mut writ_core::Writ, &dyn Crypto) -> R) -> R {
 fn with_all<R>(f: impl FnOnce(&mut writ_core::Writ, &dyn Crypto, &SyncedLedger<'_>) -> R) -> R {
     STATE.with(|s| {
         let mut s = s.borrow_mut();
-        let State { engine, builtin, replica, seq, .. } = &mut *s;
-        let ledger = SyncedLedger { replica, seq };
+        let State { engine, builtin, replica, seq, unreadable, .. } = &mut *s;
+        let ledger = SyncedLedger { replica, seq, unreadable };
         match builtin {
             Some(b) => f(engine, b, &ledger),
             None => f(engine, &HostCrypto, &ledger),

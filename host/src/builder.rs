@@ -6,9 +6,9 @@ use crate::audit::AuditSink;
 use crate::bindings::{PolicyModule, PolicyModulePre};
 use crate::cache;
 use crate::crypto::{HostCrypto, IssuerKey};
-use crate::imports::{HostState, SYSTEM_TIME, Shared, clock_now};
-use crate::ledger::LedgerLog;
+use crate::imports::{HostState, SYSTEM_TIME, Shared};
 use crate::pool::{Compiled, EPOCH_TICK, runtime_err};
+use crate::state::{Memory, StateLocation, StateStore};
 use crate::writ::Writ;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,7 +29,8 @@ pub struct Builder {
     audit: AuditSink,
     issuer: Option<IssuerKey>,
     time: Option<u64>,
-    ledger_file: Option<PathBuf>,
+    state: Option<Arc<dyn StateStore>>,
+    state_location: Option<StateLocation>,
 }
 
 impl Default for Builder {
@@ -44,7 +45,8 @@ impl Default for Builder {
             audit: AuditSink::Discard,
             issuer: None,
             time: None,
-            ledger_file: None,
+            state: None,
+            state_location: None,
         }
     }
 }
@@ -93,10 +95,17 @@ impl Builder {
         self.issuer = Some(key);
         self
     }
-    /// Keep the credential ledger (grants, ended tasks, cut-off agents) in this JSON-lines
-    /// file as well as in memory, so separate processes share revocations. Default: memory.
-    pub fn ledger_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.ledger_file = Some(path.into());
+    /// Keep grants and revocations in this state location (a directory several processes
+    /// share, or memory). Default: memory. See [`crate::state`].
+    pub fn state(mut self, location: StateLocation) -> Self {
+        self.state_location = Some(location);
+        self.state = None;
+        self
+    }
+    /// Keep grants and revocations in this store (shared by every `Writ` given it).
+    pub fn state_store(mut self, store: Arc<dyn StateStore>) -> Self {
+        self.state = Some(store);
+        self.state_location = None;
         self
     }
     /// Start with the clock fixed at `unix_secs` instead of the system clock.
@@ -153,16 +162,12 @@ impl Builder {
             None => IssuerKey::generate().map_err(Error::Runtime)?,
         };
         let clock = AtomicU64::new(self.time.unwrap_or(SYSTEM_TIME));
-        let ledger = match &self.ledger_file {
-            None => LedgerLog::memory(),
-            Some(path) => LedgerLog::open(path, clock_now(clock.load(Ordering::Relaxed))).map_err(Error::Runtime)?,
+        let state: Arc<dyn StateStore> = match (self.state, &self.state_location) {
+            (Some(store), _) => store,
+            (None, Some(location)) => Arc::from(location.open().map_err(|e| Error::Unavailable(e.0))?),
+            (None, None) => Arc::new(Memory::new()),
         };
-        let shared = Arc::new(Shared {
-            clock,
-            crypto: Arc::new(HostCrypto::new(issuer)),
-            audit: self.audit,
-            ledger: Arc::new(ledger),
-        });
+        let shared = Arc::new(Shared { clock, crypto: Arc::new(HostCrypto::new(issuer)), audit: self.audit, state });
         let compiled = Arc::new(Compiled {
             engine,
             pre,

@@ -9,13 +9,12 @@ use crate::audit::AuditSink;
 use crate::bindings::writ::agent;
 use crate::convert;
 use crate::crypto::HostCrypto;
-use crate::ledger::LedgerLog;
+use crate::state::StateStore;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use writ_types::AuditEvent;
 
 /// The clock setting that stands for the system clock.
 pub(crate) const SYSTEM_TIME: u64 = u64::MAX;
@@ -26,7 +25,7 @@ pub(crate) struct Shared {
     pub(crate) clock: AtomicU64,
     pub(crate) crypto: Arc<HostCrypto>,
     pub(crate) audit: AuditSink,
-    pub(crate) ledger: Arc<LedgerLog>,
+    pub(crate) state: Arc<dyn StateStore>,
 }
 
 /// The time a clock setting stands for: the system clock or the fixed time.
@@ -69,21 +68,6 @@ impl HostState {
                 refused: false,
             },
             shared,
-        }
-    }
-
-    /// A ledger file write failed: the entry is in force in memory, but losing it on disk must
-    /// not pass silently.
-    fn ledger_failed(&self, e: Result<(), String>) {
-        if let Err(e) = e {
-            self.shared.audit.emit(AuditEvent {
-                kind: "ledger".into(),
-                time: self.shared.now(),
-                allow: false,
-                reasons: vec!["write-failed".into()],
-                detail: Some(e),
-                ..AuditEvent::default()
-            });
         }
     }
 }
@@ -153,20 +137,20 @@ impl agent::crypto::Host for HostState {
     }
 }
 
+/// Each returns the store's error as a trap (see `bindings.rs`): the call fails `unavailable`.
 impl agent::ledger::Host for HostState {
-    fn append(&mut self, data: String, until: u64) {
-        let r = self.shared.ledger.append(data, until, self.shared.now());
-        self.ledger_failed(r);
+    fn append(&mut self, data: String, until: u64) -> wasmtime::Result<()> {
+        Ok(self.shared.state.append_revocation(&data, until)?)
     }
-    fn since(&mut self, seq: u64) -> Vec<agent::ledger::Entry> {
-        self.shared.ledger.since(seq).into_iter().map(|(seq, data)| agent::ledger::Entry { seq, data }).collect()
+    fn since(&mut self, seq: u64) -> wasmtime::Result<Vec<agent::ledger::Entry>> {
+        let entries = self.shared.state.revocations_since(seq)?;
+        Ok(entries.into_iter().map(|(seq, data)| agent::ledger::Entry { seq, data }).collect())
     }
-    fn register(&mut self, data: String, until: u64, keys: Vec<String>) {
-        let r = self.shared.ledger.register(data, until, keys, self.shared.now());
-        self.ledger_failed(r);
+    fn register(&mut self, data: String, until: u64, keys: Vec<String>) -> wasmtime::Result<()> {
+        Ok(self.shared.state.register_grant(&data, until, &keys)?)
     }
-    fn find(&mut self, key: String) -> Vec<String> {
-        self.shared.ledger.find(&key, self.shared.now())
+    fn find(&mut self, key: String) -> wasmtime::Result<Vec<String>> {
+        Ok(self.shared.state.grants(&key, self.shared.now())?)
     }
 }
 

@@ -7,10 +7,10 @@ mod cache;
 mod convert;
 pub mod crypto;
 mod imports;
-mod ledger;
 pub mod pack;
 mod pool;
 mod settings;
+pub mod state;
 mod writ;
 
 pub use audit::AuditSink;

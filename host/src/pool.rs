@@ -106,6 +106,9 @@ impl Pool {
         inst.store.data_mut().limits.refused = false;
         f(inst).map_err(|e| {
             let refused = inst.store.data().limits.refused;
+            if let Some(state) = e.downcast_ref::<crate::state::StateError>() {
+                return Error::Unavailable(state.to_string());
+            }
             match e.downcast_ref::<Trap>() {
                 Some(Trap::Interrupt) => Error::Limit(format!(
                     "the call ran past its CPU budget of {} ms",

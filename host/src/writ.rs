@@ -6,9 +6,9 @@ use crate::cache::Source;
 use crate::convert;
 use crate::crypto::IssuerKey;
 use crate::imports::{SYSTEM_TIME, Shared};
-use crate::ledger::LedgerLog;
 use crate::pool::{Compiled, Pool};
 use crate::settings::{Applied, CryptoProvider, Setting};
+use crate::state::Memory;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use writ_types::{Decision, Error, Evaluation, Grant, Identity, Intent};
@@ -38,7 +38,7 @@ impl Writ {
             clock: AtomicU64::new(shared.clock.load(Ordering::Relaxed)),
             crypto: shared.crypto.clone(),
             audit: shared.audit.clone(),
-            ledger: Arc::new(LedgerLog::memory()),
+            state: Arc::new(Memory::new()),
         });
         Writ::from_parts(self.pool.compiled.clone(), forked)
     }
@@ -245,8 +245,14 @@ impl Writ {
     /// The revocations (ended tasks, cut-off agents) recorded after sequence number `seq`, in
     /// order: `(seq, entry)`, the entry as the component wrote it (a JSON ledger event).
     /// What replicas outside this process (the proxy-wasm filter) poll to stay in step.
-    pub fn revocations_since(&self, seq: u64) -> Vec<(u64, String)> {
-        self.pool.shared.ledger.since(seq)
+    pub fn revocations_since(&self, seq: u64) -> Result<Vec<(u64, String)>, Error> {
+        self.pool.shared.state.revocations_since(seq).map_err(|e| Error::Unavailable(e.0))
+    }
+
+    /// What the state store holds (`writ state check`): it is read whole and its integrity
+    /// checked.
+    pub fn state_summary(&self) -> Result<crate::state::Summary, Error> {
+        self.pool.shared.state.summary().map_err(|e| Error::Unavailable(e.0))
     }
 
     /// Revoke every grant of a task; returns how many were live.

@@ -48,6 +48,10 @@ impl ApiError {
 
     /// A failure of the runtime itself (a trapped instance, already replaced).
     pub fn internal(e: &writ_host::Error) -> ApiError {
+        if let writ_host::Error::Unavailable(m) = e {
+            tracing::warn!(error = %m, "the state store failed");
+            return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m.clone());
+        }
         tracing::warn!(error = %e, "the component failed; its instance was replaced");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("{e}"))
     }

@@ -28,6 +28,10 @@ pub struct Config {
     pub entities: Option<PathBuf>,
     /// The issuer key file (created on first use); default: a fresh in-memory Ed25519 key.
     pub issuer_key: Option<PathBuf>,
+    /// Where grants and revocations are kept: a state directory (shared with `writ revoke`
+    /// and other servers on it) or `memory`. The library's default is `memory`; `writ serve`'s
+    /// is the user's state directory.
+    pub state: Option<String>,
     /// `eddsa` (default) or `es256`, for a key file created on first use.
     pub issuer_alg: String,
     /// The lifetime cap of decisions and credentials, seconds.
@@ -64,6 +68,7 @@ impl Default for Config {
             schema: None,
             entities: None,
             issuer_key: None,
+            state: None,
             issuer_alg: "eddsa".into(),
             ttl_cap: 3600,
             audience: "writ".into(),
@@ -93,6 +98,9 @@ impl Config {
         }
         if self.tls_listen.is_some() && (self.tls_cert.is_none() || self.tls_key.is_none()) {
             return Err("`tls_listen` needs `tls_cert` and `tls_key`".into());
+        }
+        if let Some(spec) = &self.state {
+            writ_host::state::StateLocation::parse(spec)?;
         }
         if self.ttl_cap == 0 {
             return Err("`ttl_cap` is 0; a credential must live at least a second".into());

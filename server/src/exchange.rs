@@ -163,6 +163,9 @@ fn exchange(state: &State, headers: &HeaderMap, peer: Option<&PeerChain>, body: 
             id,
         ),
         Err(writ_host::Error::Trap(m)) => oauth(StatusCode::INTERNAL_SERVER_ERROR, "server_error", m, id),
+        Err(writ_host::Error::Unavailable(m)) => {
+            oauth(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", m, id)
+        }
         Err(e) => oauth(StatusCode::BAD_REQUEST, "invalid_grant", format!("{}: {}", e.kind(), e.message()), id),
     }
 }
@@ -267,9 +270,26 @@ pub async fn revocations(
             return ApiError::bad_request("`after` is a sequence number (an unsigned integer)").respond(&id);
         }
     };
-    let entries = state.writ.revocations_since(after);
+    let entries = match state.writ.revocations_since(after) {
+        Ok(e) => e,
+        Err(e) => return ApiError::internal(&e).respond(&id),
+    };
     let next = entries.last().map_or(after, |(seq, _)| *seq);
-    let revocations: Vec<Value> = entries.iter().filter_map(|(_, data)| serde_json::from_str(data).ok()).collect();
+    let mut revocations = Vec::with_capacity(entries.len());
+    for (seq, data) in &entries {
+        // An entry that does not read is not skipped: a follower must not miss a revocation.
+        match serde_json::from_str::<Value>(data) {
+            Ok(v) => revocations.push(v),
+            Err(e) => {
+                return ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "unavailable",
+                    format!("the state holds a revocation that does not read (sequence number {seq}): {e}"),
+                )
+                .respond(&id);
+            }
+        }
+    }
     ok(StatusCode::OK, json!({ "epoch": state.epoch, "next": next, "revocations": revocations }), &id)
 }
 

@@ -65,11 +65,14 @@ fn build(config: Config) -> Result<Arc<State>, String> {
     let mut builder = Writ::builder().audit(audit_sink(&config.audit)?).max_instances(64);
     if let Some(path) = &config.issuer_key {
         builder = builder.issuer(IssuerKey::load_or_create(path, alg)?);
-        builder = builder.ledger_file(path.with_extension("ledger.jsonl"));
     } else {
         builder = builder.issuer(IssuerKey::generate_for(alg)?);
     }
-    let writ = builder.build().map_err(|e| e.to_string())?;
+    let state = match &config.state {
+        Some(spec) => writ_host::state::StateLocation::parse(spec)?,
+        None => writ_host::state::StateLocation::Memory,
+    };
+    let writ = builder.state(state).build().map_err(|e| e.to_string())?;
     writ.set_ttl_cap(config.ttl_cap).map_err(|e| e.to_string())?;
     writ.set_decision_memo(config.decision_memo).map_err(|e| e.to_string())?;
     let routes = writ_types::route::Routes::compile(&config.routes)?;

@@ -232,3 +232,69 @@ fn a_third_party_jwt_library_verifies_the_credentials() {
         assert!(jsonwebtoken::decode::<serde_json::Value>(&parts.join("."), &key, &v).is_err());
     }
 }
+
+/// A state store over memory whose writes can be made to fail, and into which an entry this
+/// build cannot read can be put.
+struct Faulty {
+    inner: writ_host::state::Memory,
+    fail: std::sync::atomic::AtomicBool,
+}
+
+impl writ_host::state::StateStore for Faulty {
+    fn append_revocation(&self, data: &str, until: u64) -> Result<(), writ_host::state::StateError> {
+        if self.fail.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(writ_host::state::StateError("disk full".into()));
+        }
+        self.inner.append_revocation(data, until)
+    }
+    fn revocations_since(&self, seq: u64) -> Result<Vec<(u64, String)>, writ_host::state::StateError> {
+        self.inner.revocations_since(seq)
+    }
+    fn register_grant(&self, data: &str, until: u64, keys: &[String]) -> Result<(), writ_host::state::StateError> {
+        if self.fail.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(writ_host::state::StateError("disk full".into()));
+        }
+        self.inner.register_grant(data, until, keys)
+    }
+    fn grants(&self, key: &str, now: u64) -> Result<Vec<String>, writ_host::state::StateError> {
+        self.inner.grants(key, now)
+    }
+    fn summary(&self) -> Result<writ_host::state::Summary, writ_host::state::StateError> {
+        self.inner.summary()
+    }
+    fn location(&self) -> String {
+        "faulty".into()
+    }
+}
+
+#[test]
+fn state_failures_fail_the_operation_and_unreadable_revocations_refuse_everything() {
+    use std::sync::atomic::Ordering;
+    let store = std::sync::Arc::new(Faulty { inner: writ_host::state::Memory::new(), fail: false.into() });
+    let writ = Writ::builder().time(NOW).state_store(store.clone()).build().unwrap();
+    let a = setup(&writ);
+    let g = writ.issue(&a.payroll, "run-42", &[intent("read", RECORD)], 300, "api").unwrap();
+    // A revocation that cannot be stored is not acknowledged, and not half-made: the
+    // credential still works, and the same revocation succeeds once the store does.
+    store.fail.store(true, Ordering::Relaxed);
+    let failed = writ.end_task("run-42");
+    assert!(matches!(&failed, Err(Error::Unavailable(m)) if m.contains("disk full")), "{failed:?}");
+    // Issuing cannot register its grant: refused too (a grant the ledger does not know could
+    // not be counted or found by a later revocation).
+    assert!(matches!(
+        writ.issue(&a.payroll, "run-42", &[intent("read", RECORD)], 300, "api"),
+        Err(Error::Unavailable(_))
+    ));
+    store.fail.store(false, Ordering::Relaxed);
+    assert!(writ.present(&g.token, &a.payroll, &intent("read", RECORD), "api").unwrap().allow);
+    assert_eq!(writ.end_task("run-42").unwrap(), 1);
+    assert!(matches!(writ.present(&g.token, &a.payroll, &intent("read", RECORD), "api"), Err(Error::Revoked(_))));
+
+    // A revocation entry this build cannot read (damaged, or from a newer Writ): what it
+    // revokes is unknown, so every credential is refused rather than the entry skipped.
+    let other = writ.issue(&a.broker, "pipeline-1", &[intent("read", SALES)], 300, "bi").unwrap();
+    assert!(writ.present(&other.token, &a.broker, &intent("read", SALES), "bi").unwrap().allow);
+    writ_host::state::StateStore::append_revocation(&store.inner, r#"{"event":"something-new"}"#, NOW + 600).unwrap();
+    let refused = writ.present(&other.token, &a.broker, &intent("read", SALES), "bi");
+    assert!(matches!(&refused, Err(Error::Revoked(m)) if m.contains("cannot read")), "{refused:?}");
+}

@@ -38,6 +38,10 @@ pub enum Error {
     /// The runtime could not compile or instantiate the component (host only).
     #[error("runtime: {0}")]
     Runtime(String),
+    /// The state store (grants, revocations) could not be written or read (host only): the
+    /// operation was not done. Nothing was lost: a revocation is acknowledged only once stored.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl Error {
@@ -55,6 +59,7 @@ impl Error {
             Error::Unimplemented(_) => "unimplemented",
             Error::Trap(_) => "trap",
             Error::Runtime(_) => "runtime",
+            Error::Unavailable(_) => "unavailable",
         }
     }
 
@@ -70,7 +75,8 @@ impl Error {
             | Error::Limit(m)
             | Error::Unimplemented(m)
             | Error::Trap(m)
-            | Error::Runtime(m) => m.clone(),
+            | Error::Runtime(m)
+            | Error::Unavailable(m) => m.clone(),
             Error::Denied(d) => format!("denied by {}", d.reasons.join(", ")),
         }
     }

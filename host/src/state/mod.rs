@@ -1,0 +1,119 @@
+//! Where a `Writ`'s state lives: what must outlive a process or be shared between processes —
+//! revocations (ended tasks, cut-off agents), in order, and the grants issued, indexed by the
+//! keys the component gives (its task, each agent of its chain). The component writes and
+//! reads these entries through the `ledger` import and keeps every rule; a store only keeps
+//! them, in order, and forgets an entry once its `until` has passed — by the real clock, never
+//! by a clock a caller set (`writ present --at <future>` must not erase real revocations).
+//!
+//! Two stores: [`Memory`] (one process; the default of an embedded `Writ`) and [`Sqlite`] (a
+//! state directory several processes use at once: CLI invocations and running servers).
+//! A failed write or read is an error the operation reports (`unavailable`), never a loss that
+//! passes silently.
+
+mod memory;
+mod sqlite;
+
+pub use memory::Memory;
+pub use sqlite::Sqlite;
+
+use std::path::{Path, PathBuf};
+
+/// A state store failed: the operation that needed it cannot be answered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct StateError(pub String);
+
+/// The state behind the `ledger` import. Entries are opaque JSON texts the component wrote.
+pub trait StateStore: Send + Sync {
+    /// Append a revocation, relevant until `until` (unix seconds). Returns once it is durable.
+    fn append_revocation(&self, data: &str, until: u64) -> Result<(), StateError>;
+    /// Revocations with a sequence number above `seq`, in order.
+    fn revocations_since(&self, seq: u64) -> Result<Vec<(u64, String)>, StateError>;
+    /// Register an issued grant under `keys`, relevant until `until`.
+    fn register_grant(&self, data: &str, until: u64, keys: &[String]) -> Result<(), StateError>;
+    /// The grants registered under `key` still relevant at `now`.
+    fn grants(&self, key: &str, now: u64) -> Result<Vec<String>, StateError>;
+    /// What the store holds, for `writ state check`.
+    fn summary(&self) -> Result<Summary, StateError>;
+    /// Where the state is, for messages.
+    fn location(&self) -> String;
+}
+
+/// What a store holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Summary {
+    pub location: String,
+    /// Revocations held (including ones past their `until` not yet swept).
+    pub revocations: u64,
+    /// The highest revocation sequence number.
+    pub last_seq: u64,
+    /// Grants held.
+    pub grants: u64,
+}
+
+/// The real time, unix seconds: the only clock that may expire stored state.
+pub(crate) fn real_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// The default state directory: `$WRIT_STATE_DIR`, else `$XDG_STATE_HOME/writ`, else
+/// `$HOME/.local/state/writ`.
+pub fn default_state_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("WRIT_STATE_DIR") {
+        return Some(PathBuf::from(d));
+    }
+    if let Some(d) = std::env::var_os("XDG_STATE_HOME") {
+        return Some(PathBuf::from(d).join("writ"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("state").join("writ"))
+}
+
+/// Where state is kept, as `--state` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateLocation {
+    /// This process's memory only (`memory`).
+    Memory,
+    /// A state directory (an embedded database in it).
+    Dir(PathBuf),
+}
+
+impl StateLocation {
+    /// `memory`, or a directory path.
+    pub fn parse(spec: &str) -> Result<StateLocation, String> {
+        match spec {
+            "" => Err("an empty state location: give a directory, or `memory`".into()),
+            "memory" | "memory:" => Ok(StateLocation::Memory),
+            s if s.contains("://") => Err(format!(
+                "state location `{s}`: only a directory or `memory` is supported by this build (NATS is not built yet)"
+            )),
+            s => Ok(StateLocation::Dir(PathBuf::from(s))),
+        }
+    }
+
+    /// The default: the user's state directory, or memory when there is no home.
+    pub fn default_location() -> StateLocation {
+        default_state_dir().map_or(StateLocation::Memory, StateLocation::Dir)
+    }
+
+    /// Open the store.
+    pub fn open(&self) -> Result<Box<dyn StateStore>, StateError> {
+        match self {
+            StateLocation::Memory => Ok(Box::new(Memory::new())),
+            StateLocation::Dir(dir) => Ok(Box::new(Sqlite::open_dir(dir)?)),
+        }
+    }
+}
+
+impl std::fmt::Display for StateLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StateLocation::Memory => f.write_str("memory"),
+            StateLocation::Dir(d) => write!(f, "{}", d.display()),
+        }
+    }
+}
+
+/// The database file of a state directory.
+pub fn database_path(dir: &Path) -> PathBuf {
+    dir.join("writ.db")
+}

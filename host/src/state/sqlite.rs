@@ -1,0 +1,262 @@
+//! The embedded state store: SQLite (through `rusqlite`) in a state directory.
+//!
+//! Why SQLite and not `redb`: a state directory is used by several processes at once — `writ
+//! revoke` invocations and running `writ serve` replicas — and SQLite in WAL mode lets any
+//! number of processes read and write one database (writers take turns, waiting up to the busy
+//! timeout), while redb lets one process open a database at a time. Every write is one
+//! transaction, committed with `synchronous = FULL` before the operation returns, so an
+//! acknowledged revocation survives the process being killed (and the machine losing power).
+//! Revocation sequence numbers are SQLite's AUTOINCREMENT row ids: writers are serialized, so
+//! they appear in commit order and a reader never skips one.
+
+use super::{StateError, StateStore, Summary, database_path, real_now};
+use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The schema this build writes; a database with a higher one was made by a newer Writ.
+const SCHEMA_VERSION: i64 = 1;
+
+/// How long a write waits for another process's write to finish before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Writes between sweeps of expired entries.
+const SWEEP_EVERY: u64 = 1024;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS revocations (
+    seq   INTEGER PRIMARY KEY AUTOINCREMENT,
+    data  TEXT    NOT NULL,
+    until INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS grants (
+    id    INTEGER PRIMARY KEY AUTOINCREMENT,
+    data  TEXT    NOT NULL,
+    until INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS grant_keys (
+    key      TEXT    NOT NULL,
+    grant_id INTEGER NOT NULL REFERENCES grants(id) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS grant_keys_by_key ON grant_keys(key);
+CREATE INDEX IF NOT EXISTS grants_by_until ON grants(until);
+CREATE INDEX IF NOT EXISTS revocations_by_until ON revocations(until);
+";
+
+/// State in a SQLite database in a directory.
+pub struct Sqlite {
+    connection: Mutex<Connection>,
+    path: PathBuf,
+    writes: std::sync::atomic::AtomicU64,
+}
+
+fn failed(path: &Path, what: &str) -> impl Fn(rusqlite::Error) -> StateError {
+    let place = path.display().to_string();
+    let what = what.to_string();
+    move |e| StateError(format!("state `{place}`: {what}: {e}"))
+}
+
+impl Sqlite {
+    /// Open (creating when missing) the database of state directory `dir`.
+    pub fn open_dir(dir: &Path) -> Result<Sqlite, StateError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StateError(format!("state directory `{}`: cannot create it: {e}", dir.display())))?;
+        Sqlite::open(&database_path(dir))
+    }
+
+    /// Open (creating when missing) the database at `path`.
+    pub fn open(path: &Path) -> Result<Sqlite, StateError> {
+        let c = Connection::open(path).map_err(failed(path, "cannot open"))?;
+        c.busy_timeout(BUSY_TIMEOUT).map_err(failed(path, "busy timeout"))?;
+        // WAL: readers never block the writer, and several processes share the database.
+        let mode: String = c
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(failed(path, "not a Writ state database"))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StateError(format!(
+                "state `{}`: the database cannot use write-ahead logging (journal mode `{mode}`)",
+                path.display()
+            )));
+        }
+        c.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;").map_err(failed(path, "settings"))?;
+        let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(failed(path, "version"))?;
+        if version > SCHEMA_VERSION {
+            return Err(StateError(format!(
+                "state `{}`: schema version {version} was written by a newer Writ (this one reads {SCHEMA_VERSION})",
+                path.display()
+            )));
+        }
+        if version < SCHEMA_VERSION {
+            // Several processes may create it at once: one transaction, taken immediately.
+            let mut c = c;
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(failed(path, "create"))?;
+            tx.execute_batch(SCHEMA).map_err(failed(path, "create"))?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(failed(path, "create"))?;
+            tx.commit().map_err(failed(path, "create"))?;
+            return Ok(Sqlite::with(c, path));
+        }
+        // An existing database: check it has what this build reads.
+        let tables: i64 = c
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('revocations', 'grants', 'grant_keys')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(failed(path, "not a Writ state database"))?;
+        if tables != 3 {
+            return Err(StateError(format!("state `{}`: not a Writ state database (tables missing)", path.display())));
+        }
+        let store = Sqlite::with(c, path);
+        store.sweep();
+        Ok(store)
+    }
+
+    fn with(c: Connection, path: &Path) -> Sqlite {
+        Sqlite { connection: Mutex::new(c), path: path.to_path_buf(), writes: 0.into() }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.connection.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Forget entries whose `until` has passed by the real clock. Best effort: a read-only
+    /// store still answers, and what was not swept is swept later.
+    fn sweep(&self) {
+        let now = i64::try_from(real_now()).unwrap_or(i64::MAX);
+        let c = self.lock();
+        let _ = c.execute_batch("BEGIN IMMEDIATE").and_then(|()| {
+            let swept = c
+                .execute("DELETE FROM revocations WHERE until <= ?1", params![now])
+                .and_then(|_| c.execute("DELETE FROM grants WHERE until <= ?1", params![now]));
+            match swept {
+                Ok(_) => c.execute_batch("COMMIT"),
+                Err(e) => {
+                    let _ = c.execute_batch("ROLLBACK");
+                    Err(e)
+                }
+            }
+        });
+    }
+
+    fn wrote(&self) {
+        let n = self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if n.is_multiple_of(SWEEP_EVERY) {
+            self.sweep();
+        }
+    }
+}
+
+fn seconds(t: u64) -> i64 {
+    i64::try_from(t).unwrap_or(i64::MAX)
+}
+
+impl StateStore for Sqlite {
+    fn append_revocation(&self, data: &str, until: u64) -> Result<(), StateError> {
+        self.lock()
+            .execute("INSERT INTO revocations (data, until) VALUES (?1, ?2)", params![data, seconds(until)])
+            .map_err(failed(&self.path, "recording a revocation failed"))?;
+        self.wrote();
+        Ok(())
+    }
+
+    fn revocations_since(&self, seq: u64) -> Result<Vec<(u64, String)>, StateError> {
+        let c = self.lock();
+        let read = failed(&self.path, "reading revocations failed");
+        let mut q = c.prepare_cached("SELECT seq, data FROM revocations WHERE seq > ?1 ORDER BY seq").map_err(&read)?;
+        let rows =
+            q.query_map(params![seconds(seq)], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))).map_err(&read)?;
+        rows.map(|row| row.map(|(s, d)| (u64::try_from(s).unwrap_or(0), d)).map_err(&read)).collect()
+    }
+
+    fn register_grant(&self, data: &str, until: u64, keys: &[String]) -> Result<(), StateError> {
+        let write = failed(&self.path, "registering a grant failed");
+        {
+            let mut c = self.lock();
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&write)?;
+            tx.execute("INSERT INTO grants (data, until) VALUES (?1, ?2)", params![data, seconds(until)])
+                .map_err(&write)?;
+            let id = tx.last_insert_rowid();
+            for k in keys {
+                tx.execute("INSERT INTO grant_keys (key, grant_id) VALUES (?1, ?2)", params![k, id]).map_err(&write)?;
+            }
+            tx.commit().map_err(&write)?;
+        }
+        self.wrote();
+        Ok(())
+    }
+
+    fn grants(&self, key: &str, now: u64) -> Result<Vec<String>, StateError> {
+        let c = self.lock();
+        let read = failed(&self.path, "reading grants failed");
+        let mut q = c
+            .prepare_cached(
+                "SELECT g.data FROM grant_keys k JOIN grants g ON g.id = k.grant_id WHERE k.key = ?1 AND g.until > ?2 ORDER BY g.id",
+            )
+            .map_err(&read)?;
+        let rows = q.query_map(params![key, seconds(now)], |r| r.get::<_, String>(0)).map_err(&read)?;
+        rows.map(|row| row.map_err(&read)).collect()
+    }
+
+    fn summary(&self) -> Result<Summary, StateError> {
+        let c = self.lock();
+        let read = failed(&self.path, "reading the summary failed");
+        let check: String = c.query_row("PRAGMA quick_check", [], |r| r.get(0)).map_err(&read)?;
+        if check != "ok" {
+            return Err(StateError(format!("state `{}`: the database is damaged: {check}", self.path.display())));
+        }
+        let count = |sql: &str| c.query_row(sql, [], |r| r.get::<_, Option<i64>>(0)).optional();
+        let revocations = count("SELECT count(*) FROM revocations").map_err(&read)?.flatten().unwrap_or(0);
+        let last_seq = count("SELECT max(seq) FROM revocations").map_err(&read)?.flatten().unwrap_or(0);
+        let grants = count("SELECT count(*) FROM grants").map_err(&read)?.flatten().unwrap_or(0);
+        Ok(Summary {
+            location: self.location(),
+            revocations: u64::try_from(revocations).unwrap_or(0),
+            last_seq: u64::try_from(last_seq).unwrap_or(0),
+            grants: u64::try_from(grants).unwrap_or(0),
+        })
+    }
+
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_are_ordered_found_by_key_kept_across_opens_and_expired_by_the_real_clock_only() {
+        let dir = std::env::temp_dir().join(format!("writ-sqlite-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let now = real_now();
+        let store = Sqlite::open_dir(&dir).unwrap();
+        store.append_revocation("a", now + 100).unwrap();
+        store.append_revocation("b", now + 500).unwrap();
+        // Already past by the real clock: swept at the next open, never by a caller's clock.
+        store.append_revocation("old", now - 1).unwrap();
+        store.register_grant("g1", now + 300, &["task:t".into(), "agent:x".into()]).unwrap();
+        store.register_grant("g2", now + 120, &["task:t".into()]).unwrap();
+        assert_eq!(store.revocations_since(0).unwrap(), vec![(1, "a".into()), (2, "b".into()), (3, "old".into())]);
+        assert_eq!(store.revocations_since(1).unwrap(), vec![(2, "b".into()), (3, "old".into())]);
+        assert_eq!(store.grants("task:t", now).unwrap(), vec!["g1".to_string(), "g2".to_string()]);
+        assert_eq!(store.grants("task:t", now + 200).unwrap(), vec!["g1".to_string()], "g2 past its until");
+        assert_eq!(store.grants("agent:x", now).unwrap(), vec!["g1".to_string()]);
+        assert!(store.grants("agent:y", now).unwrap().is_empty());
+        drop(store);
+
+        let again = Sqlite::open_dir(&dir).unwrap();
+        assert_eq!(again.revocations_since(0).unwrap(), vec![(1, "a".into()), (2, "b".into())]);
+        again.append_revocation("c", now + 100).unwrap();
+        assert_eq!(again.revocations_since(2).unwrap(), vec![(4, "c".into())], "sequence numbers never reused");
+        let s = again.summary().unwrap();
+        assert_eq!((s.revocations, s.last_seq, s.grants), (3, 4, 2));
+
+        // Not a database: a typed error naming the file.
+        std::fs::write(dir.join("other.db"), vec![7u8; 4096]).unwrap();
+        let Err(e) = Sqlite::open(&dir.join("other.db")) else { panic!("a damaged file opened") };
+        assert!(e.0.contains("other.db"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -160,7 +160,21 @@ fn criterion_benches(c: &mut Criterion) {
             b.iter(|| black_box(w.delegate(&hparent, &hbroker, &hbrowser, &hsales, 300).unwrap()))
         });
     }
+    // The same through the embedded state store (a SQLite state directory): every issue
+    // registers its grant durably, every present reads the revocations committed since.
+    let dir = std::env::temp_dir().join(format!("writ-bench-state-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let w = Writ::builder().time(NOW).state(writ_host::state::StateLocation::Dir(dir.clone())).build().unwrap();
+    w.set_policies(&pack::policies(), Some(&pack::schema()), Some(&pack::entities())).unwrap();
+    g.bench_function("issue/eddsa/component-sqlite", |b| {
+        b.iter(|| black_box(w.issue(&hpayroll, "run-42", &hscope, 600, "api").unwrap()))
+    });
+    let htoken = w.issue(&hpayroll, "run-42", &hscope, 600, "api").unwrap().token;
+    g.bench_function("present_cached/eddsa/component-sqlite", |b| {
+        b.iter(|| black_box(w.present(&htoken, &hpayroll, &hread, "api").unwrap()))
+    });
     g.finish();
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn percentile_table(_: &mut Criterion) {

@@ -167,7 +167,13 @@ impl Builder {
             (None, Some(location)) => Arc::from(location.open().map_err(|e| Error::Unavailable(e.0))?),
             (None, None) => Arc::new(Memory::new()),
         };
-        let shared = Arc::new(Shared { clock, crypto: Arc::new(HostCrypto::new(issuer)), audit: self.audit, state });
+        let shared = Arc::new(Shared {
+            clock,
+            crypto: Arc::new(HostCrypto::new(issuer)),
+            audit: self.audit,
+            state,
+            state_errors: AtomicU64::new(0),
+        });
         let compiled = Arc::new(Compiled {
             engine,
             pre,

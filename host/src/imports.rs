@@ -26,6 +26,8 @@ pub(crate) struct Shared {
     pub(crate) crypto: Arc<HostCrypto>,
     pub(crate) audit: AuditSink,
     pub(crate) state: Arc<dyn StateStore>,
+    /// Calls that failed because the state store did (for operators' metrics).
+    pub(crate) state_errors: AtomicU64,
 }
 
 /// The time a clock setting stands for: the system clock or the fixed time.

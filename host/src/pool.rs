@@ -107,6 +107,7 @@ impl Pool {
         f(inst).map_err(|e| {
             let refused = inst.store.data().limits.refused;
             if let Some(state) = e.downcast_ref::<crate::state::StateError>() {
+                self.shared.state_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 return Error::Unavailable(state.to_string());
             }
             match e.downcast_ref::<Trap>() {

@@ -39,6 +39,7 @@ impl Writ {
             crypto: shared.crypto.clone(),
             audit: shared.audit.clone(),
             state: Arc::new(Memory::new()),
+            state_errors: AtomicU64::new(0),
         });
         Writ::from_parts(self.pool.compiled.clone(), forked)
     }
@@ -57,6 +58,25 @@ impl Writ {
     /// The time the component sees now.
     pub fn now(&self) -> u64 {
         self.pool.shared.now()
+    }
+
+    /// The state store's newest revocation sequence number: a cheap read that also tells
+    /// whether the store answers (`/readyz`, `/metrics`).
+    pub fn state_last_seq(&self) -> Result<u64, Error> {
+        self.pool.shared.state.last_seq().map_err(|e| {
+            self.pool.shared.state_errors.fetch_add(1, Ordering::Relaxed);
+            Error::Unavailable(e.0)
+        })
+    }
+
+    /// Calls that failed because the state store did, since this `Writ` was built.
+    pub fn state_errors(&self) -> u64 {
+        self.pool.shared.state_errors.load(Ordering::Relaxed)
+    }
+
+    /// Where the state is kept, for messages.
+    pub fn state_location(&self) -> String {
+        self.pool.shared.state.location()
     }
 
     /// Instances ready in the pool (idle between calls).

@@ -2,7 +2,10 @@
 //! in this process on loopback, then `THREADS` clients (each its own SVID and keep-alive TLS
 //! connection) exchange for `SECONDS`. Prints requests/s, p50/p99 and errors.
 //!
-//! `cargo run --release -p writ-server --example token_load -- [THREADS] [SECONDS]`
+//! `cargo run --release -p writ-server --example token_load -- [THREADS] [SECONDS] [STATE]`
+//!
+//! `STATE`: `memory` (default) or `dir` (an embedded state store in a fresh directory: every
+//! exchange registers its grant there, durably).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -13,7 +16,9 @@ use writ_tests::pki::{KeyAlg, Pki, pem_cert};
 fn main() {
     let threads: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(2);
     let seconds: u64 = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(10);
+    let state_kind = std::env::args().nth(3).unwrap_or_else(|| "memory".into());
     let dir = std::env::temp_dir().join(format!("writ-token-load-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let pki = Pki::new("acme.example", KeyAlg::P256);
     std::fs::write(dir.join("bundle.pem"), pki.bundle_pem()).unwrap();
@@ -32,6 +37,11 @@ fn main() {
         tls_cert: Some(dir.join("server.pem")),
         tls_key: Some(dir.join("server.key")),
         bundles: [("acme.example".to_string(), dir.join("bundle.pem"))].into(),
+        state: Some(match state_kind.as_str() {
+            "memory" => "memory".to_string(),
+            "dir" => dir.join("state").display().to_string(),
+            other => panic!("STATE is `memory` or `dir`, not `{other}`"),
+        }),
         ..writ_server::Config::default()
     };
     let running = writ_server::start(config).unwrap();
@@ -81,7 +91,7 @@ fn main() {
     lat.sort_by(f64::total_cmp);
     let p = |q: f64| lat[((q * (lat.len() - 1) as f64) as usize).min(lat.len() - 1)];
     println!(
-        "POST /token over mTLS, {threads} clients, {seconds} s: {} requests, {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, errors {errors}",
+        "POST /token over mTLS, state {state_kind}, {threads} clients, {seconds} s: {} requests, {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, errors {errors}",
         lat.len(),
         lat.len() as f64 / wall,
         p(0.5),

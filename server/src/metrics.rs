@@ -1,6 +1,7 @@
 //! Operations: `/healthz` (the process answers), `/readyz` (policies loaded, the component
-//! answering), `/metrics` (Prometheus text: decisions by endpoint and result, latency
-//! histograms, reloads, the idle instance pool).
+//! and the state store answering), `/metrics` (Prometheus text: decisions by endpoint and
+//! result, latency histograms, reloads, the idle instance pool, the state store's errors and
+//! newest revocation).
 
 use crate::State;
 use crate::api::{RequestId, ok};
@@ -44,6 +45,10 @@ pub struct Metrics {
     latency: Family<Endpoint, Histogram, fn() -> Histogram>,
     reloads: Family<Reload, Counter>,
     idle: Gauge,
+    state_errors: Counter,
+    /// What `state_errors` last reported (the host counts; this follows it).
+    state_errors_reported: std::sync::atomic::AtomicU64,
+    state_last_seq: Gauge,
 }
 
 impl Metrics {
@@ -57,7 +62,28 @@ impl Metrics {
         registry.register("writ_reloads", "Policy and bundle reloads by result", reloads.clone());
         let idle = Gauge::default();
         registry.register("writ_idle_instances", "Component instances ready in the pool", idle.clone());
-        Metrics { registry, decisions, latency, reloads, idle }
+        let state_errors = Counter::default();
+        registry.register(
+            "writ_state_errors",
+            "Operations that failed because the state store could not be written or read",
+            state_errors.clone(),
+        );
+        let state_last_seq = Gauge::default();
+        registry.register(
+            "writ_state_last_seq",
+            "The newest revocation sequence number in the state store (-1: the store did not answer)",
+            state_last_seq.clone(),
+        );
+        Metrics {
+            registry,
+            decisions,
+            latency,
+            reloads,
+            idle,
+            state_errors,
+            state_errors_reported: 0.into(),
+            state_last_seq,
+        }
     }
 
     /// One answered request.
@@ -70,8 +96,11 @@ impl Metrics {
         self.reloads.get_or_create(&Reload { result: if ok { "ok" } else { "error" } }).inc();
     }
 
-    fn text(&self, idle: usize) -> String {
+    fn text(&self, idle: usize, state_errors: u64, state_last_seq: Option<u64>) -> String {
         self.idle.set(i64::try_from(idle).unwrap_or(i64::MAX));
+        let before = self.state_errors_reported.swap(state_errors, Ordering::Relaxed);
+        self.state_errors.inc_by(state_errors.saturating_sub(before));
+        self.state_last_seq.set(state_last_seq.map_or(-1, |s| i64::try_from(s).unwrap_or(i64::MAX)));
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();
@@ -86,16 +115,22 @@ pub async fn healthz(headers: HeaderMap) -> Response {
 
 pub async fn readyz(extract::State(state): extract::State<Arc<State>>, headers: HeaderMap) -> Response {
     let id = RequestId::of(&headers);
-    // Ready once policies loaded and the component answers.
+    // Ready once policies loaded, the component answers and the state store can be read.
     let answering = state.writ.jwks().is_ok();
-    if state.ready.load(Ordering::Relaxed) && answering {
-        ok(StatusCode::OK, json!({ "status": "ready" }), &id)
+    let store = match state.writ.state_last_seq() {
+        Ok(seq) => json!({ "location": state.writ.state_location(), "last_seq": seq }),
+        Err(e) => json!({ "location": state.writ.state_location(), "error": e.message() }),
+    };
+    let stored = store.get("error").is_none();
+    if state.ready.load(Ordering::Relaxed) && answering && stored {
+        ok(StatusCode::OK, json!({ "status": "ready", "state": store }), &id)
     } else {
-        ok(StatusCode::SERVICE_UNAVAILABLE, json!({ "status": "not ready" }), &id)
+        ok(StatusCode::SERVICE_UNAVAILABLE, json!({ "status": "not ready", "state": store }), &id)
     }
 }
 
 pub async fn metrics(extract::State(state): extract::State<Arc<State>>) -> Response {
-    let text = state.metrics.text(state.writ.idle_instances());
+    let last_seq = state.writ.state_last_seq().ok();
+    let text = state.metrics.text(state.writ.idle_instances(), state.writ.state_errors(), last_seq);
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
 }

@@ -358,6 +358,12 @@ fn token_exchange_over_mtls_then_use_delegate_end_and_reject() {
     let later: Value = c.get(http(&r, &format!("/ledger/revocations?after={next}"))).send().unwrap().json().unwrap();
     assert_eq!((later["revocations"].as_array().unwrap().len(), later["next"].as_u64()), (0, Some(next)));
     assert_eq!(c.get(http(&r, "/ledger/revocations?after=-1")).send().unwrap().status(), 400);
+    // Operators see the store: ready with its newest revocation, and the same in the metrics.
+    let ready: Value = c.get(http(&r, "/readyz")).send().unwrap().json().unwrap();
+    assert_eq!((ready["status"].as_str(), ready["state"]["last_seq"].as_u64()), (Some("ready"), Some(next)), "{ready}");
+    let metrics = c.get(http(&r, "/metrics")).send().unwrap().text().unwrap();
+    assert!(metrics.contains(&format!("writ_state_last_seq {next}\n")), "{metrics}");
+    assert!(metrics.contains("writ_state_errors_total 0\n"), "{metrics}");
     // Bad exchanges.
     assert_eq!(
         exchange(&broker, &r, &[("grant_type", "password")]).json::<Value>().unwrap()["error"],

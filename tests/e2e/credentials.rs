@@ -259,6 +259,9 @@ impl writ_host::state::StateStore for Faulty {
     fn grants(&self, key: &str, now: u64) -> Result<Vec<String>, writ_host::state::StateError> {
         self.inner.grants(key, now)
     }
+    fn last_seq(&self) -> Result<u64, writ_host::state::StateError> {
+        self.inner.last_seq()
+    }
     fn summary(&self) -> Result<writ_host::state::Summary, writ_host::state::StateError> {
         self.inner.summary()
     }
@@ -285,6 +288,7 @@ fn state_failures_fail_the_operation_and_unreadable_revocations_refuse_everythin
         writ.issue(&a.payroll, "run-42", &[intent("read", RECORD)], 300, "api"),
         Err(Error::Unavailable(_))
     ));
+    assert_eq!(writ.state_errors(), 2, "both failures counted for operators");
     store.fail.store(false, Ordering::Relaxed);
     assert!(writ.present(&g.token, &a.payroll, &intent("read", RECORD), "api").unwrap().allow);
     assert_eq!(writ.end_task("run-42").unwrap(), 1);

@@ -84,6 +84,10 @@ impl StateStore for Memory {
             .unwrap_or_default())
     }
 
+    fn last_seq(&self) -> Result<u64, StateError> {
+        Ok(self.lock().next)
+    }
+
     fn summary(&self) -> Result<Summary, StateError> {
         let h = self.lock();
         let mut distinct: Vec<*const Grant> = h.grants.values().flatten().map(Arc::as_ptr).collect();

@@ -33,6 +33,9 @@ pub trait StateStore: Send + Sync {
     fn register_grant(&self, data: &str, until: u64, keys: &[String]) -> Result<(), StateError>;
     /// The grants registered under `key` still relevant at `now`.
     fn grants(&self, key: &str, now: u64) -> Result<Vec<String>, StateError>;
+    /// The newest revocation's sequence number (0 when none): cheap, and an answer means the
+    /// store can be read.
+    fn last_seq(&self) -> Result<u64, StateError>;
     /// What the store holds, for `writ state check`.
     fn summary(&self) -> Result<Summary, StateError>;
     /// Where the state is, for messages.
@@ -45,7 +48,7 @@ pub struct Summary {
     pub location: String,
     /// Revocations held (including ones past their `until` not yet swept).
     pub revocations: u64,
-    /// The highest revocation sequence number.
+    /// The newest revocation sequence number handed out (its revocation may have expired).
     pub last_seq: u64,
     /// Grants held.
     pub grants: u64,

@@ -198,6 +198,18 @@ impl StateStore for Sqlite {
         rows.map(|row| row.map_err(&read)).collect()
     }
 
+    fn last_seq(&self) -> Result<u64, StateError> {
+        // The AUTOINCREMENT counter: the newest number handed out, even when that revocation
+        // has since expired and been swept.
+        let c = self.lock();
+        let read = failed(&self.path, "reading the sequence number failed");
+        let seq: Option<i64> = c
+            .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'revocations'", [], |r| r.get(0))
+            .optional()
+            .map_err(read)?;
+        Ok(seq.and_then(|s| u64::try_from(s).ok()).unwrap_or(0))
+    }
+
     fn summary(&self) -> Result<Summary, StateError> {
         let c = self.lock();
         let read = failed(&self.path, "reading the summary failed");
@@ -207,7 +219,8 @@ impl StateStore for Sqlite {
         }
         let count = |sql: &str| c.query_row(sql, [], |r| r.get::<_, Option<i64>>(0)).optional();
         let revocations = count("SELECT count(*) FROM revocations").map_err(&read)?.flatten().unwrap_or(0);
-        let last_seq = count("SELECT max(seq) FROM revocations").map_err(&read)?.flatten().unwrap_or(0);
+        let last_seq =
+            count("SELECT seq FROM sqlite_sequence WHERE name = 'revocations'").map_err(&read)?.flatten().unwrap_or(0);
         let grants = count("SELECT count(*) FROM grants").map_err(&read)?.flatten().unwrap_or(0);
         Ok(Summary {
             location: self.location(),

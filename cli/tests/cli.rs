@@ -644,11 +644,13 @@ fn bench_runs_on_the_defaults_and_on_user_files() {
     assert!(String::from_utf8(o.stderr).unwrap().contains("the policies do not load"));
 }
 
-#[test]
-fn serve_answers_reloads_on_sighup_and_drains_on_sigterm() {
+/// Starts `writ serve` on a free loopback port with `args`; returns the child (its stdout
+/// consumed up to the first line, its stderr piped) and its plain HTTP address.
+fn serve(args: &[&str]) -> (std::process::Child, String) {
     use std::io::BufRead as _;
     let mut child = Command::new(env!("CARGO_BIN_EXE_writ"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--workers", "1", "--state", "memory"])
+        .args(["serve", "--listen", "127.0.0.1:0", "--workers", "1"])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -657,6 +659,12 @@ fn serve_answers_reloads_on_sighup_and_drains_on_sigterm() {
     std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let addr =
         line.trim().strip_prefix("writ serve: listening on http://").unwrap_or_else(|| panic!("{line}")).to_string();
+    (child, addr)
+}
+
+#[test]
+fn serve_answers_reloads_on_sighup_and_drains_on_sigterm() {
+    let (child, addr) = serve(&["--state", "memory"]);
     let client = reqwest::blocking::Client::new();
     assert_eq!(client.get(format!("http://{addr}/healthz")).send().unwrap().status(), 200);
     let body = serde_json::json!({ "subject": { "type": "User", "id": "u" }, "action": { "name": "read" }, "resource": { "type": "Doc", "id": "d" } });
@@ -679,28 +687,12 @@ fn serve_answers_reloads_on_sighup_and_drains_on_sigterm() {
     assert!(log.contains("reloaded policies and bundles") && log.contains("shutting down"), "{log}");
 }
 
-/// Starts `writ serve` on `state`; returns the child and its plain HTTP address.
-fn serve_on(state: &str, key: &str) -> (std::process::Child, String) {
-    use std::io::BufRead as _;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_writ"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--workers", "1", "--state", state, "--issuer-key", key])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr =
-        line.trim().strip_prefix("writ serve: listening on http://").unwrap_or_else(|| panic!("{line}")).to_string();
-    (child, addr)
-}
-
 #[test]
 fn state_directory_is_shared_by_concurrent_invocations_and_a_running_server() {
     let dir = tempdir("state-shared");
     let d = dir.to_str().unwrap();
     let (key, state) = (format!("{d}/issuer.pem"), format!("{d}/state"));
-    let (mut server, addr) = serve_on(&state, &key);
+    let (mut server, addr) = serve(&["--state", &state, "--issuer-key", &key]);
 
     // 50 revocations at once, each its own process on one directory: every one acknowledged.
     let children: Vec<_> = (0..50)

@@ -8,7 +8,7 @@ use crate::cache;
 use crate::crypto::{HostCrypto, IssuerKey};
 use crate::imports::{HostState, SYSTEM_TIME, Shared};
 use crate::pool::{Compiled, EPOCH_TICK, runtime_err};
-use crate::state::{Memory, StateLocation, StateStore};
+use crate::state::{StateLocation, StateStore};
 use crate::writ::Writ;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,8 +29,15 @@ pub struct Builder {
     audit: AuditSink,
     issuer: Option<IssuerKey>,
     time: Option<u64>,
-    state: Option<Arc<dyn StateStore>>,
-    state_location: Option<StateLocation>,
+    state: StateChoice,
+}
+
+/// Where a built `Writ` keeps grants and revocations.
+enum StateChoice {
+    /// Opened at build.
+    Location(StateLocation),
+    /// Given, possibly shared with other `Writ`s.
+    Store(Arc<dyn StateStore>),
 }
 
 impl Default for Builder {
@@ -45,8 +52,7 @@ impl Default for Builder {
             audit: AuditSink::Discard,
             issuer: None,
             time: None,
-            state: None,
-            state_location: None,
+            state: StateChoice::Location(StateLocation::Memory),
         }
     }
 }
@@ -98,14 +104,12 @@ impl Builder {
     /// Keep grants and revocations in this state location (a directory several processes
     /// share, or memory). Default: memory. See [`crate::state`].
     pub fn state(mut self, location: StateLocation) -> Self {
-        self.state_location = Some(location);
-        self.state = None;
+        self.state = StateChoice::Location(location);
         self
     }
     /// Keep grants and revocations in this store (shared by every `Writ` given it).
     pub fn state_store(mut self, store: Arc<dyn StateStore>) -> Self {
-        self.state = Some(store);
-        self.state_location = None;
+        self.state = StateChoice::Store(store);
         self
     }
     /// Start with the clock fixed at `unix_secs` instead of the system clock.
@@ -162,10 +166,9 @@ impl Builder {
             None => IssuerKey::generate().map_err(Error::Runtime)?,
         };
         let clock = AtomicU64::new(self.time.unwrap_or(SYSTEM_TIME));
-        let state: Arc<dyn StateStore> = match (self.state, &self.state_location) {
-            (Some(store), _) => store,
-            (None, Some(location)) => Arc::from(location.open().map_err(|e| Error::Unavailable(e.0))?),
-            (None, None) => Arc::new(Memory::new()),
+        let state: Arc<dyn StateStore> = match self.state {
+            StateChoice::Store(store) => store,
+            StateChoice::Location(location) => Arc::from(location.open()?),
         };
         let shared = Arc::new(Shared {
             clock,

@@ -108,7 +108,7 @@ impl Pool {
             let refused = inst.store.data().limits.refused;
             if let Some(state) = e.downcast_ref::<crate::state::StateError>() {
                 self.shared.state_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                return Error::Unavailable(state.to_string());
+                return Error::from(state.clone());
             }
             match e.downcast_ref::<Trap>() {
                 Some(Trap::Interrupt) => Error::Limit(format!(

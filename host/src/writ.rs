@@ -65,7 +65,7 @@ impl Writ {
     pub fn state_last_seq(&self) -> Result<u64, Error> {
         self.pool.shared.state.last_seq().map_err(|e| {
             self.pool.shared.state_errors.fetch_add(1, Ordering::Relaxed);
-            Error::Unavailable(e.0)
+            Error::from(e)
         })
     }
 
@@ -266,13 +266,13 @@ impl Writ {
     /// order: `(seq, entry)`, the entry as the component wrote it (a JSON ledger event).
     /// What replicas outside this process (the proxy-wasm filter) poll to stay in step.
     pub fn revocations_since(&self, seq: u64) -> Result<Vec<(u64, String)>, Error> {
-        self.pool.shared.state.revocations_since(seq).map_err(|e| Error::Unavailable(e.0))
+        self.pool.shared.state.revocations_since(seq).map_err(Error::from)
     }
 
     /// What the state store holds (`writ state check`): it is read whole and its integrity
     /// checked.
     pub fn state_summary(&self) -> Result<crate::state::Summary, Error> {
-        self.pool.shared.state.summary().map_err(|e| Error::Unavailable(e.0))
+        self.pool.shared.state.summary().map_err(Error::from)
     }
 
     /// Revoke every grant of a task; returns how many were live.

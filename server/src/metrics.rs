@@ -117,11 +117,11 @@ pub async fn readyz(extract::State(state): extract::State<Arc<State>>, headers: 
     let id = RequestId::of(&headers);
     // Ready once policies loaded, the component answers and the state store can be read.
     let answering = state.writ.jwks().is_ok();
-    let store = match state.writ.state_last_seq() {
-        Ok(seq) => json!({ "location": state.writ.state_location(), "last_seq": seq }),
-        Err(e) => json!({ "location": state.writ.state_location(), "error": e.message() }),
+    let location = state.writ.state_location();
+    let (store, stored) = match state.writ.state_last_seq() {
+        Ok(seq) => (json!({ "location": location, "last_seq": seq }), true),
+        Err(e) => (json!({ "location": location, "error": e.message() }), false),
     };
-    let stored = store.get("error").is_none();
     if state.ready.load(Ordering::Relaxed) && answering && stored {
         ok(StatusCode::OK, json!({ "status": "ready", "state": store }), &id)
     } else {

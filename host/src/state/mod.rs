@@ -23,6 +23,12 @@ use std::path::{Path, PathBuf};
 #[error("{0}")]
 pub struct StateError(pub String);
 
+impl From<StateError> for writ_types::Error {
+    fn from(e: StateError) -> Self {
+        writ_types::Error::Unavailable(e.0)
+    }
+}
+
 /// The state behind the `ledger` import. Entries are opaque JSON texts the component wrote.
 pub trait StateStore: Send + Sync {
     /// Append a revocation, relevant until `until` (unix seconds). Returns once it is durable.

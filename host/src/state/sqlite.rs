@@ -128,19 +128,13 @@ impl Sqlite {
     /// Forget entries whose `until` has passed by the real clock. Best effort: a read-only
     /// store still answers, and what was not swept is swept later.
     fn sweep(&self) {
-        let now = i64::try_from(real_now()).unwrap_or(i64::MAX);
-        let c = self.lock();
-        let _ = c.execute_batch("BEGIN IMMEDIATE").and_then(|()| {
-            let swept = c
-                .execute("DELETE FROM revocations WHERE until <= ?1", params![now])
-                .and_then(|_| c.execute("DELETE FROM grants WHERE until <= ?1", params![now]));
-            match swept {
-                Ok(_) => c.execute_batch("COMMIT"),
-                Err(e) => {
-                    let _ = c.execute_batch("ROLLBACK");
-                    Err(e)
-                }
-            }
+        let now = seconds(real_now());
+        let mut c = self.lock();
+        // A transaction not committed rolls back when dropped.
+        let _ = c.transaction_with_behavior(TransactionBehavior::Immediate).and_then(|tx| {
+            tx.execute("DELETE FROM revocations WHERE until <= ?1", params![now])?;
+            tx.execute("DELETE FROM grants WHERE until <= ?1", params![now])?;
+            tx.commit()
         });
     }
 
@@ -154,6 +148,14 @@ impl Sqlite {
 
 fn seconds(t: u64) -> i64 {
     i64::try_from(t).unwrap_or(i64::MAX)
+}
+
+/// The newest revocation sequence number handed out: the AUTOINCREMENT counter, which outlives
+/// the revocation itself once it expires and is swept.
+fn last_seq_of(c: &Connection) -> rusqlite::Result<u64> {
+    let seq: Option<i64> =
+        c.query_row("SELECT seq FROM sqlite_sequence WHERE name = 'revocations'", [], |r| r.get(0)).optional()?;
+    Ok(seq.and_then(|s| u64::try_from(s).ok()).unwrap_or(0))
 }
 
 impl StateStore for Sqlite {
@@ -212,15 +214,7 @@ impl StateStore for Sqlite {
     }
 
     fn last_seq(&self) -> Result<u64, StateError> {
-        // The AUTOINCREMENT counter: the newest number handed out, even when that revocation
-        // has since expired and been swept.
-        let c = self.lock();
-        let read = failed(&self.path, "reading the sequence number failed");
-        let seq: Option<i64> = c
-            .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'revocations'", [], |r| r.get(0))
-            .optional()
-            .map_err(read)?;
-        Ok(seq.and_then(|s| u64::try_from(s).ok()).unwrap_or(0))
+        last_seq_of(&self.lock()).map_err(failed(&self.path, "reading the sequence number failed"))
     }
 
     fn summary(&self) -> Result<Summary, StateError> {
@@ -232,13 +226,12 @@ impl StateStore for Sqlite {
         }
         let count = |sql: &str| c.query_row(sql, [], |r| r.get::<_, Option<i64>>(0)).optional();
         let revocations = count("SELECT count(*) FROM revocations").map_err(&read)?.flatten().unwrap_or(0);
-        let last_seq =
-            count("SELECT seq FROM sqlite_sequence WHERE name = 'revocations'").map_err(&read)?.flatten().unwrap_or(0);
+        let last_seq = last_seq_of(&c).map_err(&read)?;
         let grants = count("SELECT count(*) FROM grants").map_err(&read)?.flatten().unwrap_or(0);
         Ok(Summary {
             location: self.location(),
             revocations: u64::try_from(revocations).unwrap_or(0),
-            last_seq: u64::try_from(last_seq).unwrap_or(0),
+            last_seq,
             grants: u64::try_from(grants).unwrap_or(0),
         })
     }

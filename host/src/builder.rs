@@ -12,7 +12,7 @@ use crate::state::{StateLocation, StateStore};
 use crate::writ::Writ;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
@@ -165,18 +165,18 @@ impl Builder {
             Some(k) => k,
             None => IssuerKey::generate().map_err(Error::Runtime)?,
         };
-        let clock = AtomicU64::new(self.time.unwrap_or(SYSTEM_TIME));
         let state: Arc<dyn StateStore> = match self.state {
             StateChoice::Store(store) => store,
             StateChoice::Location(location) => Arc::from(location.open()?),
         };
-        let shared = Arc::new(Shared {
-            clock,
-            crypto: Arc::new(HostCrypto::new(issuer)),
-            audit: self.audit,
+        let shared = Arc::new(Shared::new(
+            Arc::new(HostCrypto::new(issuer)),
+            self.audit,
             state,
-            state_errors: AtomicU64::new(0),
-        });
+            self.time.unwrap_or(SYSTEM_TIME),
+        ));
+        // Published before the first credential, so every process on this state verifies it.
+        shared.publish_signing_key()?;
         let compiled = Arc::new(Compiled {
             engine,
             pre,

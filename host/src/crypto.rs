@@ -210,19 +210,39 @@ impl HostCrypto {
 
     /// The JWKS at `now`: the signing key and retired keys whose overlap has not ended.
     pub fn public_keys(&self, now: u64) -> String {
-        let k = self.keys();
-        let mut keys = vec![k.current.jwk()];
-        keys.extend(k.retired.iter().filter(|(_, until)| *until > now).map(|(key, _)| key.jwk()));
-        serde_json::json!({ "keys": keys }).to_string()
+        self.public_keys_with(now, &[])
     }
 
-    /// Make `next` the signing key; the old one keeps verifying until `retire_at`.
-    pub fn rotate(&self, next: IssuerKey, retire_at: u64, now: u64) {
+    /// The JWKS at `now` with other issuers' published keys (`(kid, JWK text)`) after this
+    /// one's own (a published copy of an own key is skipped).
+    pub fn public_keys_with(&self, now: u64, published: &[(String, String)]) -> String {
+        let k = self.keys();
+        let own: Vec<&IssuerKey> = std::iter::once(&*k.current)
+            .chain(k.retired.iter().filter(|(_, until)| *until > now).map(|(key, _)| &**key))
+            .collect();
+        let mut keys: Vec<String> = own.iter().map(|key| key.jwk().to_string()).collect();
+        keys.extend(
+            published.iter().filter(|(kid, _)| own.iter().all(|key| key.kid != *kid)).map(|(_, jwk)| jwk.clone()),
+        );
+        format!(r#"{{"keys":[{}]}}"#, keys.join(","))
+    }
+
+    /// The signing key's kid and JWK.
+    pub fn current_jwk(&self) -> (String, serde_json::Value) {
+        let k = self.keys();
+        (k.current.kid.clone(), k.current.jwk())
+    }
+
+    /// Make `next` the signing key; the old one keeps verifying until `retire_at`. Returns
+    /// the old key's kid and JWK.
+    pub fn rotate(&self, next: IssuerKey, retire_at: u64, now: u64) -> (String, serde_json::Value) {
         let mut k = self.keys.write().unwrap_or_else(|p| p.into_inner());
         let old = std::mem::replace(&mut k.current, Arc::new(next));
+        let retired = (old.kid.clone(), old.jwk());
         k.retired.retain(|(_, until)| *until > now);
         k.retired.push((old, retire_at));
         self.next_retirement.fetch_min(retire_at, std::sync::atomic::Ordering::Relaxed);
+        retired
     }
 
     /// True once, when a retired key's overlap has ended: the caller then drops every

@@ -9,7 +9,7 @@ use crate::audit::AuditSink;
 use crate::bindings::writ::agent;
 use crate::convert;
 use crate::crypto::HostCrypto;
-use crate::state::StateStore;
+use crate::state::{MAX_CREDENTIAL_TTL_SECS, StateError, StateStore};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use wasmtime::component::ResourceTable;
@@ -28,6 +28,8 @@ pub(crate) struct Shared {
     pub(crate) state: Arc<dyn StateStore>,
     /// Calls that failed because the state store did (for operators' metrics).
     pub(crate) state_errors: AtomicU64,
+    /// Until when (unix seconds, this `Writ`'s clock) the signing key is published in the state.
+    pub(crate) key_published_until: AtomicU64,
 }
 
 /// The time a clock setting stands for: the system clock or the fixed time.
@@ -41,8 +43,37 @@ pub(crate) fn clock_now(setting: u64) -> u64 {
 }
 
 impl Shared {
+    pub(crate) fn new(crypto: Arc<HostCrypto>, audit: AuditSink, state: Arc<dyn StateStore>, clock: u64) -> Shared {
+        Shared {
+            clock: AtomicU64::new(clock),
+            crypto,
+            audit,
+            state,
+            state_errors: AtomicU64::new(0),
+            key_published_until: AtomicU64::new(0),
+        }
+    }
+
     pub(crate) fn now(&self) -> u64 {
         clock_now(self.clock.load(Ordering::Relaxed))
+    }
+
+    /// Publish the signing key in the state when it would stop verifying sooner than a
+    /// credential signed now could live (so every process on this state verifies what this
+    /// one issues). Cheap when nothing is due: one atomic read.
+    pub(crate) fn publish_signing_key(&self) -> Result<(), StateError> {
+        let now = self.now();
+        if self.key_published_until.load(Ordering::Relaxed) > now.saturating_add(MAX_CREDENTIAL_TTL_SECS) {
+            return Ok(());
+        }
+        // An hour beyond the cap, so this happens about once an hour.
+        let until = now.saturating_add(MAX_CREDENTIAL_TTL_SECS + 3600);
+        let (kid, jwk) = self.crypto.current_jwk();
+        self.state.publish_key(&kid, &jwk, until).inspect_err(|_| {
+            self.state_errors.fetch_add(1, Ordering::Relaxed);
+        })?;
+        self.key_published_until.store(until, Ordering::Relaxed);
+        Ok(())
     }
 }
 
@@ -134,8 +165,14 @@ impl agent::crypto::Host for HostState {
     fn sign(&mut self, kid: String, message: Vec<u8>) -> Result<Vec<u8>, String> {
         self.shared.crypto.sign(&kid, &message)
     }
+    /// This issuer's keys and every other issuer's published in the state. When the state
+    /// cannot be read, this issuer's own only (others' credentials are then refused).
     fn public_keys(&mut self) -> String {
-        self.shared.crypto.public_keys(self.shared.now())
+        let published = self.shared.state.published_keys(self.shared.now()).unwrap_or_else(|_| {
+            self.shared.state_errors.fetch_add(1, Ordering::Relaxed);
+            Vec::new()
+        });
+        self.shared.crypto.public_keys_with(self.shared.now(), &published)
     }
 }
 

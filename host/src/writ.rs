@@ -10,7 +10,7 @@ use crate::pool::{Compiled, Pool};
 use crate::settings::{Applied, CryptoProvider, Setting};
 use crate::state::Memory;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use writ_types::{Decision, Error, Evaluation, Grant, Identity, Intent};
 
 /// A handle to the Writ component. Cheap to clone; safe to share between threads (each
@@ -34,13 +34,12 @@ impl Writ {
     /// this one's setting). Cheap: nothing is compiled.
     pub fn fork(&self) -> Writ {
         let shared = &self.pool.shared;
-        let forked = Arc::new(Shared {
-            clock: AtomicU64::new(shared.clock.load(Ordering::Relaxed)),
-            crypto: shared.crypto.clone(),
-            audit: shared.audit.clone(),
-            state: Arc::new(Memory::new()),
-            state_errors: AtomicU64::new(0),
-        });
+        let forked = Arc::new(Shared::new(
+            shared.crypto.clone(),
+            shared.audit.clone(),
+            Arc::new(Memory::new()),
+            shared.clock.load(Ordering::Relaxed),
+        ));
         Writ::from_parts(self.pool.compiled.clone(), forked)
     }
 
@@ -77,6 +76,12 @@ impl Writ {
     /// Where the state is kept, for messages.
     pub fn state_location(&self) -> String {
         self.pool.shared.state.location()
+    }
+
+    /// How old this process's view of a remote state (NATS) is; `None` for a local store
+    /// (read directly) or a view never caught up.
+    pub fn state_view_age(&self) -> Option<std::time::Duration> {
+        self.pool.shared.state.view_age()
     }
 
     /// Instances ready in the pool (idle between calls).
@@ -160,10 +165,20 @@ impl Writ {
     }
 
     /// Make `next` the issuer's signing key. The old key keeps verifying for `overlap_secs`
-    /// (make it at least the TTL cap, so every credential it signed expires first).
-    pub fn rotate_issuer(&self, next: IssuerKey, overlap_secs: u64) {
+    /// (make it at least the TTL cap, so every credential it signed expires first). Both are
+    /// published in the state (the old one until its overlap ends), so every process on it
+    /// follows the rotation; a store that fails the publication fails the call, and the
+    /// rotation has then happened here only.
+    pub fn rotate_issuer(&self, next: IssuerKey, overlap_secs: u64) -> Result<(), Error> {
+        let shared = &self.pool.shared;
         let now = self.now();
-        self.pool.shared.crypto.rotate(next, now.saturating_add(overlap_secs), now);
+        let (kid, jwk) = shared.crypto.rotate(next, now.saturating_add(overlap_secs), now);
+        shared.key_published_until.store(0, Ordering::Relaxed);
+        shared.state.publish_key(&kid, &jwk, now.saturating_add(overlap_secs)).map_err(|e| {
+            shared.state_errors.fetch_add(1, Ordering::Relaxed);
+            Error::from(e)
+        })?;
+        shared.publish_signing_key().map_err(Error::from)
     }
 
     /// The issuer's public keys (JWKS), as the component reports them.
@@ -221,6 +236,7 @@ impl Writ {
         ttl_secs: u32,
         audience: &str,
     ) -> Result<Grant, Error> {
+        self.pool.shared.publish_signing_key()?;
         let who = convert::identity_to_wit(who);
         let scope: Vec<_> = scope.iter().map(convert::intent_to_wit).collect();
         self.pool
@@ -240,6 +256,7 @@ impl Writ {
         scope: &[Intent],
         ttl_secs: u32,
     ) -> Result<Grant, Error> {
+        self.pool.shared.publish_signing_key()?;
         let (holder, to) = (convert::identity_to_wit(holder), convert::identity_to_wit(to));
         let scope: Vec<_> = scope.iter().map(convert::intent_to_wit).collect();
         self.pool

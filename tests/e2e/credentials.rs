@@ -155,7 +155,7 @@ fn rotated_keys_overlap_then_retire() {
     assert!(writ.present(&old.token, &a.payroll, &intent("read", RECORD), "api").unwrap().allow);
     // Rotate with an overlap shorter than the old credential's life (a misconfiguration, to
     // show the retirement bites): both keys verify until it ends.
-    writ.rotate_issuer(IssuerKey::generate().unwrap(), 100);
+    writ.rotate_issuer(IssuerKey::generate().unwrap(), 100).unwrap();
     let jwks: serde_json::Value = serde_json::from_str(&writ.jwks().unwrap()).unwrap();
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2, "both keys during the overlap");
     let new = writ.issue(&a.payroll, "run-42", &[intent("read", RECORD)], 300, "api").unwrap();
@@ -267,6 +267,12 @@ impl writ_host::state::StateStore for Faulty {
     }
     fn location(&self) -> String {
         "faulty".into()
+    }
+    fn publish_key(&self, kid: &str, jwk: &serde_json::Value, until: u64) -> Result<(), writ_host::state::StateError> {
+        self.inner.publish_key(kid, jwk, until)
+    }
+    fn published_keys(&self, now: u64) -> Result<Vec<(String, String)>, writ_host::state::StateError> {
+        self.inner.published_keys(now)
     }
 }
 

@@ -14,6 +14,7 @@ mod fuzz;
 mod jwt;
 mod props;
 mod runtime;
+mod state_nats;
 mod x509;
 
 use writ_tests::{Attester, Component, Native, Outcome};

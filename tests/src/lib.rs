@@ -5,6 +5,7 @@ pub mod attester;
 pub mod filter_world;
 pub mod fuzz_seeds;
 pub mod jwt;
+pub mod nats_server;
 pub mod pack;
 pub mod pki;
 pub mod ring_crypto;

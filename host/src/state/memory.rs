@@ -19,6 +19,8 @@ struct Held {
     /// Sizes after the last sweep (sweeps are amortized).
     swept_log: usize,
     swept_grants: usize,
+    /// Published issuer keys by kid: (until, JWK text).
+    keys: HashMap<String, (u64, String)>,
 }
 
 /// State in this process's memory.
@@ -103,5 +105,18 @@ impl StateStore for Memory {
 
     fn location(&self) -> String {
         "memory".into()
+    }
+
+    fn publish_key(&self, kid: &str, jwk: &serde_json::Value, until: u64) -> Result<(), StateError> {
+        let mut h = self.lock();
+        let now = real_now();
+        h.keys.retain(|_, (u, _)| *u > now);
+        h.keys.insert(kid.to_string(), (until, jwk.to_string()));
+        Ok(())
+    }
+
+    fn published_keys(&self, now: u64) -> Result<Vec<(String, String)>, StateError> {
+        let h = self.lock();
+        Ok(h.keys.iter().filter(|(_, (u, _))| *u > now).map(|(kid, (_, k))| (kid.clone(), k.clone())).collect())
     }
 }

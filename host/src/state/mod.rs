@@ -5,18 +5,28 @@
 //! them, in order, and forgets an entry once its `until` has passed — by the real clock, never
 //! by a clock a caller set (`writ present --at <future>` must not erase real revocations).
 //!
-//! Two stores: [`Memory`] (one process; the default of an embedded `Writ`) and [`Sqlite`] (a
-//! state directory several processes use at once: CLI invocations and running servers).
+//! Three stores: [`Memory`] (one process; the default of an embedded `Writ`), [`Sqlite`] (a
+//! state directory several processes use at once: CLI invocations and running servers) and
+//! [`Nats`] (NATS JetStream, shared by replicas on any number of machines).
+//! Each also keeps the issuers' published public keys, so every process on one state verifies
+//! the credentials every other one issued.
 //! A failed write or read is an error the operation reports (`unavailable`), never a loss that
 //! passes silently.
 
 mod memory;
+mod nats;
 mod sqlite;
 
 pub use memory::Memory;
+pub use nats::{DEFAULT_MAX_LAG, Nats, NatsLocation};
 pub use sqlite::Sqlite;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The longest a credential can live (the component's cap, `writ_core::ledger::MAX_TTL_SECS`):
+/// how long a key that signed one must stay published.
+pub const MAX_CREDENTIAL_TTL_SECS: u64 = 86_400;
 
 /// A state store failed: the operation that needed it cannot be answered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,6 +56,17 @@ pub trait StateStore: Send + Sync {
     fn summary(&self) -> Result<Summary, StateError>;
     /// Where the state is, for messages.
     fn location(&self) -> String;
+    /// Publish an issuer's public key (a JWK with its `kid`), verifying credentials until
+    /// `until` (unix seconds, by the publisher's clock — the real one outside tests).
+    /// Publishing again replaces it.
+    fn publish_key(&self, kid: &str, jwk: &serde_json::Value, until: u64) -> Result<(), StateError>;
+    /// The published public keys that still verify at `now`: `(kid, JWK text)`.
+    fn published_keys(&self, now: u64) -> Result<Vec<(String, String)>, StateError>;
+    /// How old this process's view of the shared state is, where it is a view of a remote
+    /// store (`None`: the store is read directly, or never caught up).
+    fn view_age(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// What a store holds.
@@ -84,18 +105,32 @@ pub enum StateLocation {
     Memory,
     /// A state directory (an embedded database in it).
     Dir(PathBuf),
+    /// NATS JetStream; credentials are refused while this process's view of revocations is
+    /// older than `max_lag`.
+    Nats { location: NatsLocation, max_lag: Duration },
 }
 
 impl StateLocation {
-    /// `memory`, or a directory path.
+    /// `memory`, `nats://HOST:PORT[/PREFIX]`, or a directory path.
     pub fn parse(spec: &str) -> Result<StateLocation, String> {
         match spec {
-            "" => Err("an empty state location: give a directory, or `memory`".into()),
+            "" => Err("an empty state location: give a directory, `nats://HOST:PORT[/PREFIX]` or `memory`".into()),
             "memory" | "memory:" => Ok(StateLocation::Memory),
-            s if s.contains("://") => Err(format!(
-                "state location `{s}`: only a directory or `memory` is supported by this build (NATS is not built yet)"
-            )),
+            s if s.starts_with("nats://") => {
+                Ok(StateLocation::Nats { location: NatsLocation::parse(s)?, max_lag: DEFAULT_MAX_LAG })
+            }
+            s if s.contains("://") => {
+                Err(format!("state location `{s}`: give a directory, `nats://HOST:PORT[/PREFIX]` or `memory`"))
+            }
             s => Ok(StateLocation::Dir(PathBuf::from(s))),
+        }
+    }
+
+    /// For NATS: refuse credentials once the view of revocations is older than `max_lag`.
+    pub fn with_max_lag(self, max_lag: Duration) -> StateLocation {
+        match self {
+            StateLocation::Nats { location, .. } => StateLocation::Nats { location, max_lag },
+            other => other,
         }
     }
 
@@ -109,6 +144,7 @@ impl StateLocation {
         match self {
             StateLocation::Memory => Ok(Box::new(Memory::new())),
             StateLocation::Dir(dir) => Ok(Box::new(Sqlite::open_dir(dir)?)),
+            StateLocation::Nats { location, max_lag } => Ok(Box::new(Nats::connect(location, *max_lag)?)),
         }
     }
 }
@@ -118,6 +154,7 @@ impl std::fmt::Display for StateLocation {
         match self {
             StateLocation::Memory => f.write_str("memory"),
             StateLocation::Dir(d) => write!(f, "{}", d.display()),
+            StateLocation::Nats { location, .. } => write!(f, "{location}"),
         }
     }
 }

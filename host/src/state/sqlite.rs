@@ -21,7 +21,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 /// The schema this build writes; a database with a higher one was made by a newer Writ.
-const SCHEMA_VERSION: i64 = 1;
+/// Version 2 added `issuer_keys` (the schema is all `IF NOT EXISTS`: opening a version-1
+/// database adds it).
+const SCHEMA_VERSION: i64 = 2;
 
 /// How long a write waits for another process's write to finish before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -47,6 +49,11 @@ CREATE TABLE IF NOT EXISTS grant_keys (
 CREATE INDEX IF NOT EXISTS grant_keys_by_key ON grant_keys(key);
 CREATE INDEX IF NOT EXISTS grants_by_until ON grants(until);
 CREATE INDEX IF NOT EXISTS revocations_by_until ON revocations(until);
+CREATE TABLE IF NOT EXISTS issuer_keys (
+    kid   TEXT    PRIMARY KEY,
+    jwk   TEXT    NOT NULL,
+    until INTEGER NOT NULL
+);
 ";
 
 /// State in a SQLite database in a directory.
@@ -104,12 +111,12 @@ impl Sqlite {
         // An existing database: check it has what this build reads.
         let tables: i64 = c
             .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('revocations', 'grants', 'grant_keys')",
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('revocations', 'grants', 'grant_keys', 'issuer_keys')",
                 [],
                 |r| r.get(0),
             )
             .map_err(failed(path, "not a Writ state database"))?;
-        if tables != 3 {
+        if tables != 4 {
             return Err(StateError(format!("state `{}`: not a Writ state database (tables missing)", path.display())));
         }
         let store = Sqlite::with(c, path);
@@ -134,6 +141,7 @@ impl Sqlite {
         let _ = c.transaction_with_behavior(TransactionBehavior::Immediate).and_then(|tx| {
             tx.execute("DELETE FROM revocations WHERE until <= ?1", params![now])?;
             tx.execute("DELETE FROM grants WHERE until <= ?1", params![now])?;
+            tx.execute("DELETE FROM issuer_keys WHERE until <= ?1", params![now])?;
             tx.commit()
         });
     }
@@ -238,6 +246,27 @@ impl StateStore for Sqlite {
 
     fn location(&self) -> String {
         self.path.display().to_string()
+    }
+
+    fn publish_key(&self, kid: &str, jwk: &serde_json::Value, until: u64) -> Result<(), StateError> {
+        self.lock()
+            .execute(
+                "INSERT INTO issuer_keys (kid, jwk, until) VALUES (?1, ?2, ?3) ON CONFLICT(kid) DO UPDATE SET jwk = ?2, until = ?3",
+                params![kid, jwk.to_string(), seconds(until)],
+            )
+            .map_err(failed(&self.path, "publishing an issuer key failed"))?;
+        Ok(())
+    }
+
+    fn published_keys(&self, now: u64) -> Result<Vec<(String, String)>, StateError> {
+        let c = self.lock();
+        let read = failed(&self.path, "reading issuer keys failed");
+        let mut q =
+            c.prepare_cached("SELECT kid, jwk FROM issuer_keys WHERE until > ?1 ORDER BY kid").map_err(&read)?;
+        let rows = q
+            .query_map(params![seconds(now)], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(&read)?;
+        rows.map(|row| row.map_err(&read)).collect()
     }
 }
 

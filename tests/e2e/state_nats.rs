@@ -1,0 +1,145 @@
+//! State on NATS JetStream, against a real `nats-server`: replicas (separate `Writ`s with
+//! their own issuer keys) share revocations, grants and published keys; a replica whose view
+//! is too old refuses credentials but keeps deciding plain authorization, and catches up in
+//! order when NATS returns; NATS killed and restarted keeps everything it acknowledged.
+
+use std::time::{Duration, Instant};
+use writ_host::state::StateLocation;
+use writ_host::{Error, Identity, Intent, Writ};
+use writ_tests::NOW;
+use writ_tests::nats_server::NatsServer;
+use writ_tests::pack;
+use writ_tests::pki::{KeyAlg, Pki};
+
+const RECORD: &str = r#"PayrollRecord::"run-42/emp-7""#;
+const SALES: &str = r#"Dataset::"sales-summary""#;
+
+fn intent(action: &str, resource: &str) -> Intent {
+    Intent { action: action.into(), resource: resource.into(), task_id: String::new(), context: String::new() }
+}
+
+fn replica(location: &StateLocation, pki: &Pki) -> Writ {
+    let w = Writ::builder().time(NOW).state(location.clone()).build().unwrap();
+    w.set_bundle("acme.example", &pki.bundle_pem()).unwrap();
+    w.set_policies(&pack::policies(), Some(&pack::schema()), Some(&pack::entities())).unwrap();
+    w
+}
+
+fn location(nats: &NatsServer, prefix: &str, max_lag: Duration) -> StateLocation {
+    StateLocation::parse(&format!("{}/{prefix}", nats.url())).unwrap().with_max_lag(max_lag)
+}
+
+/// Poll `f` until it is true, for up to `within`; the time it took.
+fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if f() {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    None
+}
+
+fn present(w: &Writ, token: &str, who: &Identity, resource: &str) -> Result<bool, Error> {
+    w.present(token, who, &intent("read", resource), "api").map(|d| d.allow)
+}
+
+#[test]
+fn replicas_on_one_nats_share_revocations_grants_and_issuer_keys() {
+    let nats = NatsServer::start();
+    let loc = location(&nats, "shared", Duration::from_secs(3));
+    let pki = Pki::new("acme.example", KeyAlg::P256);
+    // B first: it learns A's key through the key bucket's watch, not its first read.
+    let b = replica(&loc, &pki);
+    let a = replica(&loc, &pki);
+    let payroll = a.attest_x509(&pki.chain3("/agent/payroll", KeyAlg::P256)).unwrap();
+    let broker = a.attest_x509(&pki.chain3("/agent/broker", KeyAlg::P256)).unwrap();
+    let g = a.issue(&payroll, "run-42", &[intent("read", RECORD)], 300, "api").unwrap();
+    let g_sales = a.issue(&broker, "pipeline-1", &[intent("read", SALES)], 300, "api").unwrap();
+    assert!(
+        eventually(Duration::from_secs(5), || present(&b, &g.token, &payroll, RECORD).is_ok_and(|allow| allow))
+            .is_some(),
+        "B verifies A's credential with A's published key: {:?}",
+        present(&b, &g.token, &payroll, RECORD)
+    );
+    let jwks: serde_json::Value = serde_json::from_str(&b.jwks().unwrap()).unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2, "B publishes its key and A's: {jwks}");
+
+    // Ended on B: B finds A's grant (counted), and A refuses the credential.
+    assert_eq!(b.end_task("run-42").unwrap(), 1, "the grant A registered is found from B");
+    assert!(matches!(present(&b, &g.token, &payroll, RECORD), Err(Error::Revoked(_))));
+    let took = eventually(Duration::from_secs(2), || {
+        matches!(present(&a, &g.token, &payroll, RECORD), Err(Error::Revoked(_)))
+    });
+    assert!(took.is_some(), "A refuses within 2 s: {:?}", present(&a, &g.token, &payroll, RECORD));
+    // Other tasks are untouched; a replica started later reads the revocation before it
+    // answers anything.
+    assert!(present(&a, &g_sales.token, &broker, SALES).unwrap());
+    let c = replica(&loc, &pki);
+    assert!(matches!(present(&c, &g.token, &payroll, RECORD), Err(Error::Revoked(_))));
+    assert!(present(&c, &g_sales.token, &broker, SALES).unwrap());
+    let summary = c.state_summary().unwrap();
+    assert_eq!((summary.revocations, summary.last_seq), (1, 1), "{summary:?}");
+
+    // Another prefix on the same server is another state.
+    let other = replica(&location(&nats, "other", Duration::from_secs(3)), &pki);
+    assert!(
+        matches!(present(&other, &g_sales.token, &broker, SALES), Err(Error::Untrusted(_))),
+        "A's key is not published there"
+    );
+}
+
+#[test]
+fn a_replica_without_nats_refuses_credentials_then_catches_up_and_nothing_is_lost() {
+    let mut nats = NatsServer::start();
+    let loc = location(&nats, "faults", Duration::from_millis(500));
+    let pki = Pki::new("acme.example", KeyAlg::P256);
+    let a = replica(&loc, &pki);
+    let payroll = a.attest_x509(&pki.chain3("/agent/payroll", KeyAlg::P256)).unwrap();
+    let broker = a.attest_x509(&pki.chain3("/agent/broker", KeyAlg::P256)).unwrap();
+    let g = a.issue(&payroll, "run-42", &[intent("read", RECORD)], 300, "api").unwrap();
+    let g_sales = a.issue(&broker, "pipeline-1", &[intent("read", SALES)], 300, "api").unwrap();
+    assert_eq!(a.end_task("run-42").unwrap(), 1);
+
+    // NATS killed (SIGKILL): once the view is older than the bound, credentials are refused
+    // `unavailable` — plain authorization still answers.
+    nats.kill();
+    let refused = eventually(Duration::from_secs(5), || {
+        matches!(present(&a, &g_sales.token, &broker, SALES), Err(Error::Unavailable(_)))
+    });
+    assert!(refused.is_some(), "{:?}", present(&a, &g_sales.token, &broker, SALES));
+    assert!(matches!(a.issue(&broker, "pipeline-1", &[intent("read", SALES)], 60, "api"), Err(Error::Unavailable(_))));
+    assert!(a.check(&payroll, &Intent { task_id: "run-42".into(), ..intent("read", RECORD) }).unwrap().allow);
+    assert!(a.state_errors() >= 2);
+    assert!(a.state_view_age().is_some_and(|age| age > Duration::from_millis(500)));
+
+    // NATS back with its file store: the replica catches up and the revocation acknowledged
+    // before the kill still holds; so it does for a replica started now.
+    nats.restart();
+    let back =
+        eventually(Duration::from_secs(20), || present(&a, &g_sales.token, &broker, SALES).is_ok_and(|allow| allow));
+    assert!(back.is_some(), "{:?}", present(&a, &g_sales.token, &broker, SALES));
+    assert!(matches!(present(&a, &g.token, &payroll, RECORD), Err(Error::Revoked(_))));
+    let later = replica(&loc, &pki);
+    assert!(matches!(present(&later, &g.token, &payroll, RECORD), Err(Error::Revoked(_))));
+    // A revocation after the restart reaches the first replica, in order.
+    assert_eq!(later.end_task("pipeline-1").unwrap(), 1);
+    let took = eventually(Duration::from_secs(5), || {
+        matches!(present(&a, &g_sales.token, &broker, SALES), Err(Error::Revoked(_)))
+    });
+    assert!(took.is_some());
+    assert_eq!(a.state_summary().unwrap().last_seq, 2);
+}
+
+#[test]
+fn nats_unreachable_at_start_is_a_typed_error() {
+    let nats = NatsServer::start();
+    let url = nats.url();
+    drop(nats);
+    let loc = StateLocation::parse(&url).unwrap().with_max_lag(Duration::from_millis(300));
+    let started = Instant::now();
+    let Err(Error::Unavailable(m)) = Writ::builder().state(loc).build() else { panic!("built without NATS") };
+    assert!(m.contains(&url), "{m}");
+    assert!(started.elapsed() < Duration::from_secs(10), "gave up in time");
+}

@@ -81,6 +81,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode, Usage> {
     if args.state.state.is_some() || c.state.is_none() {
         c.state = Some(args.state.location()?.to_string());
     }
+    c.state_max_lag_ms = args.state.max_lag_ms.or(c.state_max_lag_ms);
     if let Some(a) = args.issuer_alg {
         c.issuer_alg = a;
     }

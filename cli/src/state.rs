@@ -9,19 +9,29 @@ use writ_host::{Error, Writ};
 #[derive(Args, Clone)]
 pub struct StateArg {
     /// Where grants and revocations are kept: a state directory (shared by every `writ`
-    /// command and `writ serve` given it), or `memory` (this process only). Default:
+    /// command and `writ serve` given it), `nats://HOST:PORT[/PREFIX]` (NATS JetStream,
+    /// shared by replicas anywhere), or `memory` (this process only). Default:
     /// `$WRIT_STATE_DIR`, else `$XDG_STATE_HOME/writ`, else `~/.local/state/writ`.
-    #[arg(long = "state", value_name = "DIR|memory")]
+    #[arg(long = "state", value_name = "DIR|nats://HOST:PORT[/PREFIX]|memory")]
     pub state: Option<String>,
+    /// With NATS: refuse to issue or present credentials once this process's view of
+    /// revocations is older than this (milliseconds; default 3000).
+    #[arg(long = "state-max-lag", value_name = "MS")]
+    pub max_lag_ms: Option<u64>,
 }
 
 impl StateArg {
     /// The location named, or the default.
     pub fn location(&self) -> Result<StateLocation, Usage> {
-        match &self.state {
-            Some(spec) => StateLocation::parse(spec).map_err(Usage),
-            None => Ok(StateLocation::default_location()),
-        }
+        let location = match &self.state {
+            Some(spec) => StateLocation::parse(spec).map_err(Usage)?,
+            None => StateLocation::default_location(),
+        };
+        Ok(match self.max_lag_ms {
+            Some(0) => return Err(Usage("--state-max-lag must be at least 1 ms".into())),
+            Some(ms) => location.with_max_lag(std::time::Duration::from_millis(ms)),
+            None => location,
+        })
     }
 }
 

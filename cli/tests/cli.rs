@@ -647,6 +647,12 @@ fn bench_runs_on_the_defaults_and_on_user_files() {
 /// Starts `writ serve` on a free loopback port with `args`; returns the child (its stdout
 /// consumed up to the first line, its stderr piped) and its plain HTTP address.
 fn serve(args: &[&str]) -> (std::process::Child, String) {
+    let (child, addr, _) = serve_listing(args);
+    (child, addr)
+}
+
+/// [`serve`], also returning the mTLS address when `args` ask for one.
+fn serve_listing(args: &[&str]) -> (std::process::Child, String, Option<String>) {
     use std::io::BufRead as _;
     let mut child = Command::new(env!("CARGO_BIN_EXE_writ"))
         .args(["serve", "--listen", "127.0.0.1:0", "--workers", "1"])
@@ -657,9 +663,12 @@ fn serve(args: &[&str]) -> (std::process::Child, String) {
         .unwrap();
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr =
-        line.trim().strip_prefix("writ serve: listening on http://").unwrap_or_else(|| panic!("{line}")).to_string();
-    (child, addr)
+    let listening = line.trim().strip_prefix("writ serve: listening on http://").unwrap_or_else(|| panic!("{line}"));
+    let (http, https) = match listening.split_once(" and https://") {
+        Some((http, https)) => (http, Some(https.trim_end_matches(" (mTLS)").to_string())),
+        None => (listening, None),
+    };
+    (child, http.to_string(), https)
 }
 
 #[test]
@@ -806,7 +815,229 @@ fn state_that_cannot_be_written_or_read_fails_the_command() {
         assert_eq!(e["error"]["kind"], "unavailable", "{e}");
         assert!(e["error"]["message"].as_str().unwrap().contains("writ.db"), "{e}");
     }
-    // A location this build cannot use is a usage error.
-    assert_eq!(writ(&["state", "check", "--state", "nats://127.0.0.1:4222"], None).status.code(), Some(2));
+    // A location this build cannot use is a usage error; a NATS that does not answer is
+    // `unavailable`.
+    for bad in ["redis://127.0.0.1:6379", "nats://127.0.0.1:4222/a.b"] {
+        assert_eq!(writ(&["state", "check", "--state", bad], None).status.code(), Some(2), "{bad}");
+    }
+    let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out = writ(&["state", "check", "--state", &format!("nats://127.0.0.1:{unused}")], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json(&out)["error"]["kind"], "unavailable", "{}", String::from_utf8_lossy(&out.stdout));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A server CA and a certificate for 127.0.0.1 it signed (`server-ca.pem`, `server.pem`,
+/// `server.key`), made with openssl.
+fn openssl_server_cert(dir: &Path) {
+    std::fs::write(
+        dir.join("server.cnf"),
+        "[req]\ndistinguished_name=dn\n[dn]\n[ca]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n\
+         [leaf]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n",
+    )
+    .unwrap();
+    openssl(dir, &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "server-ca.key"]);
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-x509",
+            "-key",
+            "server-ca.key",
+            "-subj",
+            "/CN=server ca",
+            "-days",
+            "2",
+            "-config",
+            "server.cnf",
+            "-extensions",
+            "ca",
+            "-out",
+            "server-ca.pem",
+        ],
+    );
+    openssl(dir, &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "server.key"]);
+    openssl(
+        dir,
+        &["req", "-new", "-key", "server.key", "-subj", "/CN=127.0.0.1", "-config", "server.cnf", "-out", "server.csr"],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "server-ca.pem",
+            "-CAkey",
+            "server-ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "server.cnf",
+            "-extensions",
+            "leaf",
+            "-out",
+            "server.pem",
+        ],
+    );
+}
+
+#[test]
+fn replicas_and_the_cli_on_one_nats_and_nothing_acknowledged_is_lost_to_kills() {
+    use std::time::{Duration, Instant};
+    let mut nats = writ_tests::nats_server::NatsServer::start();
+    let dir = tempdir("nats");
+    openssl_agents(&dir, &["broker"]);
+    openssl_server_cert(&dir);
+    let d = dir.to_str().unwrap().to_string();
+    let state = format!("{}/cli", nats.url());
+    let bundle = format!("acme.example={d}/root.pem");
+    let replica = |key: &str| {
+        let (key, cert, tls_key) = (format!("{d}/{key}"), format!("{d}/server.pem"), format!("{d}/server.key"));
+        let args = [
+            "--state",
+            &state,
+            "--state-max-lag",
+            "1000",
+            "--issuer-key",
+            &key,
+            "--bundle",
+            &bundle,
+            "--tls-listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &tls_key,
+        ];
+        let (child, http, https) = serve_listing(&args);
+        (child, http, https.unwrap())
+    };
+    let (mut a, _, a_tls) = replica("a.pem");
+    let (mut b, b_http, b_tls) = replica("b.pem");
+    let identity = std::fs::read_to_string(dir.join("broker.pem")).unwrap()
+        + &std::fs::read_to_string(dir.join("broker.key")).unwrap();
+    let broker = reqwest::blocking::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(&std::fs::read(dir.join("server-ca.pem")).unwrap()).unwrap(),
+        )
+        .identity(reqwest::Identity::from_pem(identity.as_bytes()).unwrap())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+
+    // Issued by replica A; presented by the CLI (a third process on the same NATS), which
+    // verifies it with A's published key; ended on replica B; refused by the CLI.
+    let form = [
+        ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+        ("scope", "read"),
+        ("resource", r#"Dataset::"sales-summary""#),
+        ("task", "pipeline-1"),
+        ("audience", "bi"),
+    ];
+    let res = broker.post(format!("https://{a_tls}/token")).form(&form).send().unwrap();
+    assert_eq!(res.status(), 200);
+    let token = res.json::<serde_json::Value>().unwrap()["access_token"].as_str().unwrap().to_string();
+    let present = || {
+        let args = [
+            "present",
+            "--state",
+            &state,
+            "--key",
+            &format!("{d}/cli.pem"),
+            "--bundle",
+            &bundle,
+            "--chain",
+            &format!("{d}/broker.pem"),
+            "--audience",
+            "bi",
+            "--action",
+            "read",
+            "--resource",
+            r#"Dataset::"sales-summary""#,
+            "-",
+        ];
+        writ(&args, Some(&token))
+    };
+    let out = present();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let ended: serde_json::Value =
+        broker.post(format!("https://{b_tls}/task/pipeline-1/end")).send().unwrap().json().unwrap();
+    assert_eq!(ended["revoked"], 1, "B finds the grant A issued: {ended}");
+    let out = present();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json(&out)["error"]["kind"], "revoked", "{}", String::from_utf8_lossy(&out.stdout));
+
+    // Load on A: revocations one after another; A is killed (SIGKILL) midway. Every one A
+    // acknowledged is enforced by B afterwards.
+    let load = |replica: &str, prefix: &str, n: usize, pause: Duration| {
+        let (broker, replica, prefix) = (broker.clone(), replica.to_string(), prefix.to_string());
+        std::thread::spawn(move || {
+            let mut acknowledged = Vec::new();
+            for i in 0..n {
+                let task = format!("{prefix}-{i}");
+                if let Ok(r) = broker.post(format!("https://{replica}/task/{task}/end")).send()
+                    && r.status() == 200
+                {
+                    acknowledged.push(task);
+                }
+                std::thread::sleep(pause);
+            }
+            acknowledged
+        })
+    };
+    let on_a = load(&a_tls, "a", 60, Duration::from_millis(10));
+    std::thread::sleep(Duration::from_millis(250));
+    a.kill().unwrap();
+    let _ = a.wait();
+    let acknowledged_by_a = on_a.join().unwrap();
+    assert!(
+        !acknowledged_by_a.is_empty() && acknowledged_by_a.len() < 60,
+        "killed mid-load: {}",
+        acknowledged_by_a.len()
+    );
+
+    // Load on B while NATS is killed and restarted (its file store kept): revocations during
+    // the outage are refused (not acknowledged), every acknowledged one is kept.
+    // (A publish waits for NATS up to 2 s: the outage is longer, so some are refused.)
+    let on_b = load(&b_tls, "b", 80, Duration::from_millis(25));
+    std::thread::sleep(Duration::from_millis(300));
+    nats.kill();
+    std::thread::sleep(Duration::from_millis(3000));
+    nats.restart();
+    let acknowledged_by_b = on_b.join().unwrap();
+    assert!(acknowledged_by_b.len() < 80, "some refused during the outage");
+    assert!(acknowledged_by_b.len() > 5, "acknowledged before and after it: {}", acknowledged_by_b.len());
+
+    let feed = || -> Vec<String> {
+        let v: serde_json::Value = reqwest::blocking::get(format!("http://{b_http}/ledger/revocations?after=0"))
+            .and_then(|r| r.json())
+            .unwrap_or_default();
+        v["revocations"]
+            .as_array()
+            .map(|r| r.iter().filter_map(|e| e["task_id"].as_str().map(String::from)).collect())
+            .unwrap_or_default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut held = feed();
+    while !acknowledged_by_a.iter().chain(&acknowledged_by_b).all(|t| held.contains(t)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        held = feed();
+    }
+    for task in acknowledged_by_a.iter().chain(&acknowledged_by_b) {
+        assert!(held.contains(task), "acknowledged revocation of `{task}` lost: {held:?}");
+    }
+    let check = writ(&["state", "check", "--state", &state], None);
+    assert_eq!(check.status.code(), Some(0), "{}", String::from_utf8_lossy(&check.stderr));
+    assert!(
+        json(&check)["revocations"].as_u64().unwrap() >= (1 + acknowledged_by_a.len() + acknowledged_by_b.len()) as u64
+    );
+    b.kill().unwrap();
+    let _ = b.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }

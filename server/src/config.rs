@@ -30,8 +30,12 @@ pub struct Config {
     pub issuer_key: Option<PathBuf>,
     /// Where grants and revocations are kept: a state directory (shared with `writ revoke`
     /// and other servers on it) or `memory`. The library's default is `memory`; `writ serve`'s
-    /// is the user's state directory.
+    /// is the user's state directory. `nats://HOST:PORT[/PREFIX]` shares it with every
+    /// replica on that NATS JetStream.
     pub state: Option<String>,
+    /// With NATS: refuse credentials once this replica's view of revocations is older than
+    /// this, milliseconds (default 3000).
+    pub state_max_lag_ms: Option<u64>,
     /// `eddsa` (default) or `es256`, for a key file created on first use.
     pub issuer_alg: String,
     /// The lifetime cap of decisions and credentials, seconds.
@@ -69,6 +73,7 @@ impl Default for Config {
             entities: None,
             issuer_key: None,
             state: None,
+            state_max_lag_ms: None,
             issuer_alg: "eddsa".into(),
             ttl_cap: 3600,
             audience: "writ".into(),
@@ -98,6 +103,9 @@ impl Config {
         }
         if self.tls_listen.is_some() && (self.tls_cert.is_none() || self.tls_key.is_none()) {
             return Err("`tls_listen` needs `tls_cert` and `tls_key`".into());
+        }
+        if self.state_max_lag_ms == Some(0) {
+            return Err("state_max_lag_ms must be at least 1".into());
         }
         if let Some(spec) = &self.state {
             writ_host::state::StateLocation::parse(spec)?;

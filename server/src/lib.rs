@@ -68,10 +68,13 @@ fn build(config: Config) -> Result<Arc<State>, String> {
     } else {
         builder = builder.issuer(IssuerKey::generate_for(alg)?);
     }
-    let state = match &config.state {
+    let mut state = match &config.state {
         Some(spec) => writ_host::state::StateLocation::parse(spec)?,
         None => writ_host::state::StateLocation::Memory,
     };
+    if let Some(ms) = config.state_max_lag_ms {
+        state = state.with_max_lag(std::time::Duration::from_millis(ms));
+    }
     let writ = builder.state(state).build().map_err(|e| e.to_string())?;
     writ.set_ttl_cap(config.ttl_cap).map_err(|e| e.to_string())?;
     writ.set_decision_memo(config.decision_memo).map_err(|e| e.to_string())?;

@@ -49,6 +49,7 @@ pub struct Metrics {
     /// What `state_errors` last reported (the host counts; this follows it).
     state_errors_reported: std::sync::atomic::AtomicU64,
     state_last_seq: Gauge,
+    state_view_age: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 impl Metrics {
@@ -74,6 +75,12 @@ impl Metrics {
             "The newest revocation sequence number in the state store (-1: the store did not answer)",
             state_last_seq.clone(),
         );
+        let state_view_age = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "writ_state_view_age_seconds",
+            "How old this replica's view of revocations on NATS is: the revocation lag bound (-1: never caught up; 0: a local store, read directly)",
+            state_view_age.clone(),
+        );
         Metrics {
             registry,
             decisions,
@@ -83,6 +90,7 @@ impl Metrics {
             state_errors,
             state_errors_reported: 0.into(),
             state_last_seq,
+            state_view_age,
         }
     }
 
@@ -96,7 +104,8 @@ impl Metrics {
         self.reloads.get_or_create(&Reload { result: if ok { "ok" } else { "error" } }).inc();
     }
 
-    fn text(&self, idle: usize, state_errors: u64, state_last_seq: Option<u64>) -> String {
+    fn text(&self, idle: usize, state_errors: u64, state_last_seq: Option<u64>, view_age: Option<f64>) -> String {
+        self.state_view_age.set(view_age.unwrap_or(-1.0));
         self.idle.set(i64::try_from(idle).unwrap_or(i64::MAX));
         let before = self.state_errors_reported.swap(state_errors, Ordering::Relaxed);
         self.state_errors.inc_by(state_errors.saturating_sub(before));
@@ -119,7 +128,12 @@ pub async fn readyz(extract::State(state): extract::State<Arc<State>>, headers: 
     let answering = state.writ.jwks().is_ok();
     let location = state.writ.state_location();
     let (store, stored) = match state.writ.state_last_seq() {
-        Ok(seq) => (json!({ "location": location, "last_seq": seq }), true),
+        Ok(seq) => match state.writ.state_view_age() {
+            Some(age) => {
+                (json!({ "location": location, "last_seq": seq, "view_age_ms": age.as_millis() as u64 }), true)
+            }
+            None => (json!({ "location": location, "last_seq": seq }), true),
+        },
         Err(e) => (json!({ "location": location, "error": e.message() }), false),
     };
     if state.ready.load(Ordering::Relaxed) && answering && stored {
@@ -131,6 +145,11 @@ pub async fn readyz(extract::State(state): extract::State<Arc<State>>, headers: 
 
 pub async fn metrics(extract::State(state): extract::State<Arc<State>>) -> Response {
     let last_seq = state.writ.state_last_seq().ok();
-    let text = state.metrics.text(state.writ.idle_instances(), state.writ.state_errors(), last_seq);
+    let view_age = match state.writ.state_view_age() {
+        Some(age) => Some(age.as_secs_f64()),
+        None if last_seq.is_some() => Some(0.0),
+        None => None,
+    };
+    let text = state.metrics.text(state.writ.idle_instances(), state.writ.state_errors(), last_seq, view_age);
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
 }

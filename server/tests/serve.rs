@@ -535,3 +535,95 @@ fn config_files_and_impossible_settings() {
     }
     let _ = Path::new(&dir);
 }
+
+/// Poll `f` until true, for up to `within`; how long it took.
+fn eventually(within: std::time::Duration, mut f: impl FnMut() -> bool) -> Option<std::time::Duration> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < within {
+        if f() {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    None
+}
+
+#[test]
+fn replicas_on_one_nats_verify_each_others_credentials_and_enforce_each_others_revocations() {
+    use std::time::Duration;
+    let mut nats = writ_tests::nats_server::NatsServer::start();
+    let w = World::new("nats-replicas");
+    // Two replicas, each with its own issuer key, on one NATS.
+    let on_nats = || Config { state: Some(format!("{}/serve", nats.url())), state_max_lag_ms: Some(500), ..w.config() };
+    let a = w.start(on_nats());
+    let b = w.start(on_nats());
+    let (broker, broker_chain) = w.client("/agent/broker");
+    let token = |r: &Running, task: &str| {
+        let form = [
+            ("grant_type", GRANT),
+            ("scope", "read"),
+            ("resource", r#"Dataset::"sales-summary""#),
+            ("task", task),
+            ("audience", "payroll-api"),
+        ];
+        let res = exchange(&broker, r, &form);
+        assert_eq!(res.status(), 200);
+        res.json::<Value>().unwrap()["access_token"].as_str().unwrap().to_string()
+    };
+    let c = plain();
+    let use_at = |r: &Running, token: &str| {
+        let res = c
+            .get(http(r, "/ext_authz/datasets/sales-summary"))
+            .header("x-forwarded-client-cert", xfcc(&broker_chain))
+            .bearer_auth(token)
+            .send()
+            .unwrap();
+        let reason = res.headers().get("x-writ-reason").map(|v| v.to_str().unwrap().to_string());
+        (res.status().as_u16(), reason.unwrap_or_default())
+    };
+    let (t1, t2) = (token(&a, "pipeline-1"), token(&a, "pipeline-2"));
+    // Issued by A, accepted by B: A's public key is published on NATS.
+    assert_eq!(use_at(&b, &t1).0, 200, "{:?}", use_at(&b, &t1));
+    let jwks: Value = c.get(http(&b, "/.well-known/jwks.json")).send().unwrap().json().unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2, "{jwks}");
+
+    // Ended on B (which finds A's grant); refused by A, and the revocation is in A's feed.
+    let v: Value = broker.post(https(&b, "/task/pipeline-1/end")).send().unwrap().json().unwrap();
+    assert_eq!(v, json!({ "task": "pipeline-1", "revoked": 1 }));
+    let took = eventually(Duration::from_secs(2), || use_at(&a, &t1) == (403, "revoked".into()));
+    assert!(took.is_some(), "{:?}", use_at(&a, &t1));
+    assert_eq!(use_at(&a, &t2).0, 200);
+    let feed: Value = c.get(http(&a, "/ledger/revocations")).send().unwrap().json().unwrap();
+    assert_eq!(feed["revocations"][0]["task_id"], "pipeline-1", "{feed}");
+
+    // NATS gone: past the bound, credentials are refused (closed) and the replica is not
+    // ready, but plain authorization still answers.
+    nats.kill();
+    let refused = eventually(Duration::from_secs(5), || use_at(&a, &t2) == (403, "unavailable".into()));
+    assert!(refused.is_some(), "{:?}", use_at(&a, &t2));
+    assert_eq!(c.get(http(&a, "/readyz")).send().unwrap().status(), 503);
+    let eval = c
+        .post(http(&a, "/access/v1/evaluation"))
+        .json(&agent_eval("broker", "read", "Dataset", "sales-summary", "pipeline-2"))
+        .send()
+        .unwrap();
+    assert_eq!(eval.status(), 200);
+    let metrics = c.get(http(&a, "/metrics")).send().unwrap().text().unwrap();
+    let age: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("writ_state_view_age_seconds "))
+        .unwrap_or_else(|| panic!("{metrics}"))
+        .parse()
+        .unwrap();
+    assert!(age > 0.5, "{metrics}");
+    assert!(!metrics.contains("writ_state_errors_total 0\n"), "{metrics}");
+
+    // NATS back (its store kept): both replicas catch up; the revocation holds on both.
+    nats.restart();
+    let back = eventually(Duration::from_secs(20), || use_at(&a, &t2).0 == 200 && use_at(&b, &t2).0 == 200);
+    assert!(back.is_some(), "{:?} {:?}", use_at(&a, &t2), use_at(&b, &t2));
+    assert_eq!(use_at(&b, &t1), (403, "revoked".into()));
+    assert_eq!(c.get(http(&a, "/readyz")).send().unwrap().status(), 200);
+    a.shutdown();
+    b.shutdown();
+}

@@ -173,7 +173,23 @@ fn criterion_benches(c: &mut Criterion) {
     g.bench_function("present_cached/eddsa/component-sqlite", |b| {
         b.iter(|| black_box(w.present(&htoken, &hpayroll, &hread, "api").unwrap()))
     });
+    // And through NATS JetStream (a real nats-server on loopback): an issue waits for
+    // JetStream's acknowledgements of its grant's index entries; a present reads this
+    // process's view of the revocation stream (no round trip).
+    let nats = writ_tests::nats_server::NatsServer::start();
+    let location = writ_host::state::StateLocation::parse(&format!("{}/bench", nats.url())).unwrap();
+    let w = Writ::builder().time(NOW).state(location).build().unwrap();
+    w.set_policies(&pack::policies(), Some(&pack::schema()), Some(&pack::entities())).unwrap();
+    g.bench_function("issue/eddsa/component-nats", |b| {
+        b.iter(|| black_box(w.issue(&hpayroll, "run-42", &hscope, 600, "api").unwrap()))
+    });
+    let htoken = w.issue(&hpayroll, "run-42", &hscope, 600, "api").unwrap().token;
+    g.bench_function("present_cached/eddsa/component-nats", |b| {
+        b.iter(|| black_box(w.present(&htoken, &hpayroll, &hread, "api").unwrap()))
+    });
     g.finish();
+    drop(w);
+    drop(nats);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

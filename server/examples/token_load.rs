@@ -4,8 +4,9 @@
 //!
 //! `cargo run --release -p writ-server --example token_load -- [THREADS] [SECONDS] [STATE]`
 //!
-//! `STATE`: `memory` (default) or `dir` (an embedded state store in a fresh directory: every
-//! exchange registers its grant there, durably).
+//! `STATE`: `memory` (default), `dir` (an embedded state store in a fresh directory: every
+//! exchange registers its grant there, durably) or `nats` (a `nats-server` with JetStream
+//! started for the run: every exchange waits for JetStream's acknowledgements).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -31,6 +32,7 @@ fn main() {
     let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap().signed_by(&key, &issuer).unwrap();
     std::fs::write(dir.join("server.pem"), leaf.pem()).unwrap();
     std::fs::write(dir.join("server.key"), key.serialize_pem()).unwrap();
+    let nats = (state_kind == "nats").then(writ_tests::nats_server::NatsServer::start);
     let config = writ_server::Config {
         listen: None,
         tls_listen: Some("127.0.0.1:0".parse().unwrap()),
@@ -40,7 +42,8 @@ fn main() {
         state: Some(match state_kind.as_str() {
             "memory" => "memory".to_string(),
             "dir" => dir.join("state").display().to_string(),
-            other => panic!("STATE is `memory` or `dir`, not `{other}`"),
+            "nats" => nats.as_ref().map(|n| n.url()).unwrap_or_default(),
+            other => panic!("STATE is `memory`, `dir` or `nats`, not `{other}`"),
         }),
         ..writ_server::Config::default()
     };

@@ -60,12 +60,10 @@ impl Writ {
     }
 
     /// The state store's newest revocation sequence number: a cheap read that also tells
-    /// whether the store answers (`/readyz`, `/metrics`).
+    /// whether the store answers (`/readyz`, `/metrics`). A probe: its failures are not
+    /// counted in [`Writ::state_errors`] (a scrape would inflate them).
     pub fn state_last_seq(&self) -> Result<u64, Error> {
-        self.pool.shared.state.last_seq().map_err(|e| {
-            self.pool.shared.state_errors.fetch_add(1, Ordering::Relaxed);
-            Error::from(e)
-        })
+        self.pool.shared.state.last_seq().map_err(Error::from)
     }
 
     /// Calls that failed because the state store did, since this `Writ` was built.

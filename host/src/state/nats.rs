@@ -185,7 +185,7 @@ fn err(location: &NatsLocation, what: &str) -> impl Fn(&dyn std::fmt::Display) -
 }
 
 impl Nats {
-    /// Connect, create the streams and the key bucket when missing, and read every revocation
+    /// Connect, create the streams when missing, and read every revocation and published key
     /// before returning. Fails when NATS does not answer within `max_lag` (at least 2 s).
     pub fn connect(location: &NatsLocation, max_lag: Duration) -> Result<Nats, StateError> {
         let op_timeout = max_lag.max(Duration::from_secs(2));
@@ -238,7 +238,7 @@ impl Nats {
         self.max_lag
     }
 
-    /// How old this process's view of revocations is (`None`: never caught up).
+    /// Wait until the view is fresh, for up to `timeout`.
     fn wait_fresh(&self, timeout: Duration) -> Result<(), StateError> {
         let deadline = Instant::now() + timeout;
         let mut v = self.shared.lock();

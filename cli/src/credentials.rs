@@ -122,9 +122,19 @@ pub struct Target {
     /// End a task: revoke every grant of it, delegated ones too.
     #[arg(long, value_name = "ID")]
     pub task: Option<String>,
-    /// Cut an agent off: revoke every grant held by or delegated from it.
+    /// Cut an agent off: revoke every grant held by or delegated from it, and deny every
+    /// decision about it until `writ restore`.
     #[arg(long, value_name = "SPIFFE_ID")]
     pub agent: Option<String>,
+}
+
+#[derive(Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub issuer: Issuer,
+    /// The agent whose cut-off is lifted.
+    #[arg(long, value_name = "SPIFFE_ID")]
+    pub agent: String,
 }
 
 #[derive(Args)]
@@ -249,6 +259,14 @@ pub fn revoke(args: RevokeArgs) -> Result<ExitCode, Usage> {
         (None, Some(agent)) => writ.cut_off(agent).map(|n| serde_json::json!({ "agent": agent, "revoked": n })),
         (None, None) => Err(Error::Malformed("give --task or --agent".into())),
     });
+    Ok(finish(result))
+}
+
+/// `writ restore --agent ID`: `{"agent":…,"restored":true|false}` (false: it was not cut off).
+pub fn restore(args: RestoreArgs) -> Result<ExitCode, Usage> {
+    let result = writ_for(&args.issuer)?
+        .and_then(|writ| writ.restore(&args.agent))
+        .map(|restored| serde_json::json!({ "agent": args.agent, "restored": restored }));
     Ok(finish(result))
 }
 

@@ -37,6 +37,8 @@ enum Command {
     Delegate(credentials::DelegateArgs),
     /// End a task or cut an agent off: revoke the credentials they cover.
     Revoke(credentials::RevokeArgs),
+    /// Lift an agent's cut-off (its earlier credentials stay revoked).
+    Restore(credentials::RestoreArgs),
     /// The whole story on a built-in trust domain: attest, authorize, issue, present,
     /// delegate, revoke — each step, decision and audit event printed.
     Demo,
@@ -128,6 +130,9 @@ struct AuthorizeArgs {
     /// Write the decision's audit event as a JSON line to this file.
     #[arg(long, value_name = "FILE")]
     audit: Option<PathBuf>,
+    /// The state read for cut-off agents (denied `writ:cut-off` whatever the policies say).
+    #[command(flatten)]
+    state: state::StateArg,
 }
 
 #[derive(Subcommand)]
@@ -256,7 +261,7 @@ fn authorize(args: AuthorizeArgs) -> Result<ExitCode, Usage> {
         print_error(&e);
         Ok(ExitCode::from(1))
     };
-    let writ = match Writ::builder().audit(audit).build() {
+    let writ = match Writ::builder().audit(audit).state(args.state.location()?).build() {
         Ok(w) => w,
         Err(e) => return fail(e),
     };
@@ -303,6 +308,7 @@ fn run(cli: Cli) -> Result<Result<Option<String>, Error>, Usage> {
         | Command::Present(_)
         | Command::Delegate(_)
         | Command::Revoke(_)
+        | Command::Restore(_)
         | Command::Jwks { .. }
         | Command::Bench(_)
         | Command::Serve(_) => Err(Usage("internal: dispatched in main".into())),
@@ -357,6 +363,7 @@ fn main() -> ExitCode {
         Command::Present(args) => credentials::present(args),
         Command::Delegate(args) => credentials::delegate(args),
         Command::Revoke(args) => credentials::revoke(args),
+        Command::Restore(args) => credentials::restore(args),
         Command::Jwks { key } => credentials::jwks(key.as_deref()),
         Command::Bench(args) => bench::run(args),
         Command::Serve(args) => serve::run(args),

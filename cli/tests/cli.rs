@@ -1041,3 +1041,40 @@ fn replicas_and_the_cli_on_one_nats_and_nothing_acknowledged_is_lost_to_kills() 
     let _ = b.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_cut_off_agent_is_denied_by_writ_authorize_until_restored() {
+    let dir = tempdir("cut-off");
+    let d = dir.to_str().unwrap();
+    let (key, state) = (format!("{d}/issuer.pem"), format!("{d}/state"));
+    let agent = "spiffe://acme.example/agent/payroll";
+    let authorize = || {
+        let args = [
+            "authorize",
+            "--state",
+            &state,
+            "--principal",
+            agent,
+            "--action",
+            "read",
+            "--resource",
+            r#"PayrollRecord::"run-42/emp-7""#,
+            "--task",
+            "run-42",
+        ];
+        writ(&args, None)
+    };
+    assert_eq!(authorize().status.code(), Some(0));
+    let out = writ(&["revoke", "--key", &key, "--state", &state, "--agent", agent], None);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    // Another process, the same state: denied before any policy.
+    let out = authorize();
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(json(&out)["reasons"], serde_json::json!(["writ:cut-off"]));
+    let out = writ(&["restore", "--key", &key, "--state", &state, "--agent", agent], None);
+    assert_eq!(json(&out), serde_json::json!({ "agent": agent, "restored": true }));
+    assert_eq!(authorize().status.code(), Some(0));
+    let out = writ(&["restore", "--key", &key, "--state", &state, "--agent", agent], None);
+    assert_eq!(json(&out)["restored"], false);
+    let _ = std::fs::remove_dir_all(&dir);
+}

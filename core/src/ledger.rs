@@ -19,6 +19,12 @@ pub const MAX_TTL_SECS: u32 = 86_400;
 /// Revocations (ended tasks plus cut-off agents) held at once.
 pub const MAX_REVOCATIONS: usize = 100_000;
 
+/// The `until` of a cut-off: it stays in force until the agent is restored.
+pub const UNTIL_RESTORED: u64 = u64::MAX;
+
+/// The reason of every decision about a cut-off agent.
+pub const CUT_OFF_REASON: &str = "writ:cut-off";
+
 /// One issued credential, as the ledger keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GrantRecord {
@@ -39,9 +45,27 @@ pub trait Ledger {
     /// Revoke every grant of `task_id` (delegated ones too), and refuse new ones for it.
     /// Returns how many live grants this revoked.
     fn end_task(&self, task_id: &str, now: u64) -> u32;
-    /// Revoke every grant held by or delegated from `spiffe_id`, and refuse new ones to it.
-    /// Returns how many live grants this revoked.
+    /// Revoke every grant held by or delegated from `spiffe_id`, refuse new ones to it, and
+    /// deny every decision about it until it is restored. Returns how many live grants this
+    /// revoked.
     fn cut_off(&self, spiffe_id: &str, now: u64) -> u32;
+    /// Since when `spiffe_id` is cut off, if it is at `now`.
+    fn cut_off_since(&self, spiffe_id: &str, now: u64) -> Option<u64>;
+    /// Lift `spiffe_id`'s cut-off: decisions and new credentials again; credentials issued
+    /// before stay revoked. Returns whether it was cut off.
+    fn restore(&self, spiffe_id: &str, now: u64) -> bool;
+}
+
+/// The decision about a principal that is cut off at `now`: a deny naming the cut-off, before
+/// any policy is consulted. `None` when it is not cut off.
+pub fn cut_off_denial(ledger: &(impl Ledger + ?Sized), principal: &str, now: u64) -> Option<crate::Decision> {
+    let at = ledger.cut_off_since(principal, now)?;
+    Some(crate::Decision {
+        allow: false,
+        reasons: vec![CUT_OFF_REASON.to_string()],
+        errors: vec![format!("`{}` was cut off at {at}", crate::spiffe_id::clip(principal))],
+        max_ttl_secs: 0,
+    })
 }
 
 /// One change to a ledger: what [`MemoryLedger`] replays and what a host persists.
@@ -55,8 +79,15 @@ pub enum LedgerEvent {
         at: u64,
         until: u64,
     },
-    /// The agent was cut off `at`; remembered `until`.
+    /// The agent was cut off `at`; in force until restored ([`UNTIL_RESTORED`]).
     CutOff {
+        spiffe_id: String,
+        at: u64,
+        until: u64,
+    },
+    /// The agent was restored `at`; the credentials its cut-off revoked stay revoked, and
+    /// the record is remembered `until` every one of them has expired.
+    Restore {
         spiffe_id: String,
         at: u64,
         until: u64,
@@ -68,7 +99,9 @@ impl LedgerEvent {
     pub fn relevant_until(&self) -> u64 {
         match self {
             LedgerEvent::Grant(g) => g.expires_at,
-            LedgerEvent::EndTask { until, .. } | LedgerEvent::CutOff { until, .. } => *until,
+            LedgerEvent::EndTask { until, .. }
+            | LedgerEvent::CutOff { until, .. }
+            | LedgerEvent::Restore { until, .. } => *until,
         }
     }
 }
@@ -80,13 +113,21 @@ struct Revocation {
     until: u64,
 }
 
+/// A cut-off: in force until restored; after that, it still revokes what was issued before.
+#[derive(Debug, Clone, Copy)]
+struct Cut {
+    at: u64,
+    until: u64,
+    restored_at: Option<u64>,
+}
+
 #[derive(Debug, Default)]
 struct State {
     grants: HashMap<String, GrantRecord>,
     /// Task → when it ended.
     ended: HashMap<String, Revocation>,
-    /// SPIFFE ID → when it was cut off.
-    cut: HashMap<String, Revocation>,
+    /// SPIFFE ID → its cut-off.
+    cut: HashMap<String, Cut>,
     /// Size after the last sweep of expired entries (sweeps are amortized).
     swept_at_len: usize,
 }
@@ -122,9 +163,16 @@ impl State {
             return Some(format!("task `{}` ended at {}", crate::spiffe_id::clip(&g.task_id), r.at));
         }
         g.agents.iter().find_map(|a| {
-            let r = self.cut.get(a)?;
-            (r.until > now).then(|| format!("agent `{a}` was cut off at {}", r.at))
+            let c = self.cut.get(a)?;
+            // After a restore, only what was issued before it.
+            let covered = c.until > now && c.restored_at.is_none_or(|restored| g.issued_at < restored);
+            covered.then(|| format!("agent `{a}` was cut off at {}", c.at))
         })
+    }
+
+    fn cut_off_since(&self, spiffe_id: &str, now: u64) -> Option<u64> {
+        let c = self.cut.get(spiffe_id)?;
+        (c.restored_at.is_none() && c.until > now).then_some(c.at)
     }
 
     fn apply(&mut self, event: LedgerEvent, now: u64) -> u32 {
@@ -146,10 +194,26 @@ impl State {
             }
             LedgerEvent::CutOff { spiffe_id, at, until } => {
                 let live = self.live(now, |g| g.agents.contains(&spiffe_id));
-                let r = merge(self.cut.get(&spiffe_id), at, until);
-                self.cut.insert(spiffe_id, r);
+                let c = match self.cut.get(&spiffe_id) {
+                    // Cut off again while in force: the first time stands.
+                    Some(c) if c.restored_at.is_none() => Cut { at: c.at.min(at), until: c.until.max(until), ..*c },
+                    // Cut off again after a restore: everything issued before now is revoked.
+                    Some(c) => Cut { at, until: c.until.max(until), restored_at: None },
+                    None => Cut { at, until, restored_at: None },
+                };
+                self.cut.insert(spiffe_id, c);
                 live
             }
+            LedgerEvent::Restore { spiffe_id, at, until } => match self.cut.get_mut(&spiffe_id) {
+                Some(c) if c.restored_at.is_none() => {
+                    // Times are seconds: a grant issued in the second of the cut-off, before
+                    // it, stays revoked even when the restore comes in that same second.
+                    c.restored_at = Some(at.max(c.at.saturating_add(1)));
+                    c.until = until;
+                    1
+                }
+                _ => 0,
+            },
         }
     }
 
@@ -232,7 +296,15 @@ impl MemoryLedger {
         s.sweep(now);
         let mut out: Vec<LedgerEvent> = s.grants.values().cloned().map(LedgerEvent::Grant).collect();
         out.extend(s.ended.iter().map(|(t, r)| LedgerEvent::EndTask { task_id: t.clone(), at: r.at, until: r.until }));
-        out.extend(s.cut.iter().map(|(a, r)| LedgerEvent::CutOff { spiffe_id: a.clone(), at: r.at, until: r.until }));
+        for (a, c) in &s.cut {
+            match c.restored_at {
+                None => out.push(LedgerEvent::CutOff { spiffe_id: a.clone(), at: c.at, until: UNTIL_RESTORED }),
+                Some(restored) => {
+                    out.push(LedgerEvent::CutOff { spiffe_id: a.clone(), at: c.at, until: UNTIL_RESTORED });
+                    out.push(LedgerEvent::Restore { spiffe_id: a.clone(), at: restored, until: c.until });
+                }
+            }
+        }
         out
     }
 
@@ -261,8 +333,16 @@ impl Ledger for MemoryLedger {
     }
 
     fn cut_off(&self, spiffe_id: &str, now: u64) -> u32 {
+        self.apply(LedgerEvent::CutOff { spiffe_id: spiffe_id.to_string(), at: now, until: UNTIL_RESTORED }, now)
+    }
+
+    fn cut_off_since(&self, spiffe_id: &str, now: u64) -> Option<u64> {
+        self.state().cut_off_since(spiffe_id, now)
+    }
+
+    fn restore(&self, spiffe_id: &str, now: u64) -> bool {
         let until = self.until_covering(now, |g| g.agents.iter().any(|a| a == spiffe_id));
-        self.apply(LedgerEvent::CutOff { spiffe_id: spiffe_id.to_string(), at: now, until }, now)
+        self.apply(LedgerEvent::Restore { spiffe_id: spiffe_id.to_string(), at: now, until }, now) == 1
     }
 }
 
@@ -278,6 +358,12 @@ impl<L: Ledger + ?Sized> Ledger for std::sync::Arc<L> {
     }
     fn cut_off(&self, spiffe_id: &str, now: u64) -> u32 {
         (**self).cut_off(spiffe_id, now)
+    }
+    fn cut_off_since(&self, spiffe_id: &str, now: u64) -> Option<u64> {
+        (**self).cut_off_since(spiffe_id, now)
+    }
+    fn restore(&self, spiffe_id: &str, now: u64) -> bool {
+        (**self).restore(spiffe_id, now)
     }
 }
 
@@ -327,8 +413,45 @@ mod tests {
         l.cut_off("spiffe://x/z", 200);
         assert_eq!(l.events(250).len(), 3);
         let later = 200 + u64::from(MAX_TTL_SECS);
-        assert!(l.events(later).is_empty());
-        assert!(l.revoked(&grant("e", "t1", &["spiffe://x/z"], later + 10), later).is_none());
+        // The ended task and the grant are forgotten; the cut-off holds until restored.
+        assert_eq!(l.events(later).len(), 1);
+        assert!(l.revoked(&grant("e", "t1", &["spiffe://x/q"], later + 10), later).is_none());
+        assert!(l.revoked(&grant("e", "t1", &["spiffe://x/z"], later + 10), later).is_some());
+        assert!(l.restore("spiffe://x/z", later));
+        assert!(l.events(later + u64::from(MAX_TTL_SECS)).is_empty(), "restored, then forgotten");
+    }
+
+    #[test]
+    fn a_cut_off_holds_until_restored_and_restoring_keeps_earlier_credentials_revoked() {
+        let l = MemoryLedger::new();
+        let z = "spiffe://x/z";
+        let before = grant("a", "t", &[z], 100_000);
+        l.record(&before);
+        assert_eq!(l.cut_off(z, 200), 1);
+        // Long past every lifetime cap: still cut off, decisions and new credentials refused.
+        let much_later = 200 + 10 * u64::from(MAX_TTL_SECS);
+        assert_eq!(l.cut_off_since(z, much_later), Some(200));
+        assert!(cut_off_denial(&l, z, much_later).is_some_and(|d| !d.allow && d.reasons == [CUT_OFF_REASON]));
+        let fresh = GrantRecord { issued_at: much_later, expires_at: much_later + 60, ..grant("b", "t", &[z], 0) };
+        assert!(l.revoked(&fresh, much_later).is_some());
+        // Restored: decisions and new credentials again; the credential from before stays revoked.
+        assert!(l.restore(z, much_later));
+        assert!(!l.restore(z, much_later), "restoring twice changes nothing");
+        assert_eq!(l.cut_off_since(z, much_later + 1), None);
+        assert!(cut_off_denial(&l, z, much_later + 1).is_none());
+        let after = GrantRecord { issued_at: much_later + 1, expires_at: much_later + 60, ..grant("c", "t", &[z], 0) };
+        assert!(l.revoked(&after, much_later + 1).is_none());
+        assert!(l.revoked(&before, much_later + 1).is_some());
+        // Replayed elsewhere, the same; cut off again, everything before is revoked again.
+        let copy = MemoryLedger::new();
+        for e in l.events(much_later + 1) {
+            copy.apply(e, much_later + 1);
+        }
+        assert_eq!(copy.cut_off_since(z, much_later + 1), None);
+        assert!(copy.revoked(&before, much_later + 1).is_some() && copy.revoked(&after, much_later + 1).is_none());
+        copy.cut_off(z, much_later + 2);
+        assert!(copy.revoked(&after, much_later + 2).is_some());
+        assert_eq!(copy.cut_off_since(z, much_later + 2), Some(much_later + 2));
     }
 
     #[test]

@@ -149,11 +149,33 @@ impl Ledger for SyncedLedger<'_> {
         )
     }
     fn cut_off(&self, spiffe_id: &str, now: u64) -> u32 {
+        // In force until restored, whatever the grants it covers.
         self.revoke(
             &agent_key(spiffe_id),
-            |until| LedgerEvent::CutOff { spiffe_id: spiffe_id.to_string(), at: now, until },
+            |_| LedgerEvent::CutOff {
+                spiffe_id: spiffe_id.to_string(),
+                at: now,
+                until: writ_core::ledger::UNTIL_RESTORED,
+            },
             now,
         )
+    }
+    fn cut_off_since(&self, spiffe_id: &str, now: u64) -> Option<u64> {
+        self.sync(now);
+        self.replica.cut_off_since(spiffe_id, now)
+    }
+    fn restore(&self, spiffe_id: &str, now: u64) -> bool {
+        self.sync(now);
+        if self.replica.cut_off_since(spiffe_id, now).is_none() {
+            return false;
+        }
+        // Remembered while any credential issued before it can live.
+        self.revoke(
+            &agent_key(spiffe_id),
+            |until| LedgerEvent::Restore { spiffe_id: spiffe_id.to_string(), at: now, until },
+            now,
+        );
+        true
     }
 }
 
@@ -313,7 +335,10 @@ impl authorize::Guest for Component {
     fn check(who: Identity, what: Intent) -> Decision {
         let at = now();
         let (who, what) = (convert::identity_from_wit(who), convert::intent_from_wit(what));
-        let d = with_state(|e, _| e.check(&who, &what, at));
+        // A cut-off agent is denied before any policy is read.
+        let d = with_all(|e, _, ledger| {
+            writ_core::ledger::cut_off_denial(ledger, &who.spiffe_id, at).unwrap_or_else(|| e.check(&who, &what, at))
+        });
         // Every decision is audited (when the host listens).
         emit(|| decision_event("authorize", at, who.spiffe_id, Some(what.task_id), what.action, what.resource, &d));
         convert::decision_to_wit(d)
@@ -322,7 +347,10 @@ impl authorize::Guest for Component {
     fn evaluate(request: writ::agent::types::Evaluation) -> Decision {
         let at = now();
         let e = convert::evaluation_from_wit(request);
-        let d = with_state(|engine, _| engine.evaluate(&e));
+        // A subject that is a cut-off agent is denied before any policy is read.
+        let d = with_all(|engine, _, ledger| {
+            writ_core::ledger::cut_off_denial(ledger, &e.subject.id, at).unwrap_or_else(|| engine.evaluate(&e))
+        });
         let uid = |r: &writ_core::EntityRef| format!("{}::{}", r.type_name, serde_json::Value::from(r.id.as_str()));
         emit(|| decision_event("evaluate", at, uid(&e.subject), None, e.action.clone(), uid(&e.resource), &d));
         convert::decision_to_wit(d)
@@ -477,6 +505,20 @@ impl issue::Guest for Component {
         let n = with_all(|_, _, ledger| ledger.cut_off(&spiffe_id, at));
         emit(|| writ::agent::audit::Event { spiffe_id: Some(spiffe_id.clone()), ..revoke_event(at, "cut-off", n) });
         n
+    }
+
+    fn restore(spiffe_id: String) -> bool {
+        let at = now();
+        let restored = with_all(|_, _, ledger| ledger.restore(&spiffe_id, at));
+        emit(|| writ::agent::audit::Event {
+            kind: "restore".into(),
+            spiffe_id: Some(spiffe_id.clone()),
+            allow: restored,
+            reasons: vec![if restored { "restored" } else { "not-cut-off" }.into()],
+            detail: None,
+            ..revoke_event(at, "restore", 0)
+        });
+        restored
     }
 }
 

@@ -208,7 +208,7 @@ impl Writ {
     pub fn check(&self, who: &Identity, what: &Intent) -> Result<Decision, Error> {
         let (who, what) = (convert::identity_to_wit(who), convert::intent_to_wit(what));
         self.pool
-            .with_instance(|i| i.module.writ_agent_authorize().call_check(&mut i.store, &who, &what))
+            .with_instance(|i| lenient(i, |i| i.module.writ_agent_authorize().call_check(&mut i.store, &who, &what)))
             .map(Into::into)
     }
 
@@ -219,7 +219,7 @@ impl Writ {
     pub fn evaluate(&self, request: &Evaluation) -> Result<Decision, Error> {
         let request = convert::evaluation_to_wit(request);
         self.pool
-            .with_instance(|i| i.module.writ_agent_authorize().call_evaluate(&mut i.store, &request))
+            .with_instance(|i| lenient(i, |i| i.module.writ_agent_authorize().call_evaluate(&mut i.store, &request)))
             .map(Into::into)
     }
 
@@ -296,7 +296,29 @@ impl Writ {
     }
 
     /// Revoke every grant held by or delegated from an agent; returns how many were live.
+    /// Lift an agent's cut-off: decisions and new credentials again; its credentials issued
+    /// before stay revoked. False when it was not cut off.
+    pub fn restore(&self, spiffe_id: &str) -> Result<bool, Error> {
+        self.pool.with_instance(|i| i.module.writ_agent_issue().call_restore(&mut i.store, spiffe_id))
+    }
+
+    /// Revoke every grant held by or delegated from an agent, and deny every decision about
+    /// it (reason `writ:cut-off`) until [`Writ::restore`]; returns how many grants were live.
     pub fn cut_off(&self, spiffe_id: &str) -> Result<u32, Error> {
         self.pool.with_instance(|i| i.module.writ_agent_issue().call_cut_off(&mut i.store, spiffe_id))
     }
+}
+
+/// Run a plain decision with lenient state reads: when the state cannot be read (NATS
+/// unreachable past the bound, a failing disk) the decision uses the revocations this process
+/// already knows instead of failing — plain authorization keeps answering; the error is
+/// counted. Credential operations never read leniently.
+fn lenient<R>(
+    i: &mut crate::pool::Instance,
+    call: impl FnOnce(&mut crate::pool::Instance) -> wasmtime::Result<R>,
+) -> wasmtime::Result<R> {
+    i.store.data_mut().lenient_reads = true;
+    let r = call(i);
+    i.store.data_mut().lenient_reads = false;
+    r
 }

@@ -174,7 +174,12 @@ impl Filter {
                     self.rules.present(token, &who, &what, &self.config.audience, now, &self.crypto, &self.ledger);
                 ("present", presented.map(|p| (p.decision, Some(p.claims))))
             }
-            None => ("authorize", Ok((self.rules.check(&who, &what, now), None))),
+            // A cut-off agent (learned from the feed) is denied before any policy is read.
+            None => {
+                let d = writ_core::ledger::cut_off_denial(&self.ledger, &who.spiffe_id, now)
+                    .unwrap_or_else(|| self.rules.check(&who, &what, now));
+                ("authorize", Ok((d, None)))
+            }
         };
         // A bad, expired, revoked or stolen credential is refused (and audited) like a deny.
         let (outcome, allow, reasons, claims, detail) = match decided {

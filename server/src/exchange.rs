@@ -170,7 +170,8 @@ fn exchange(state: &State, headers: &HeaderMap, peer: Option<&PeerChain>, body: 
     }
 }
 
-/// A revocation by an attested caller, if policy allows it `action` on `resource`.
+/// A revocation by an attested caller, if policy allows it `action` on `resource`:
+/// `{"<key.0>":"<key.1>","revoked":N}`.
 fn revoke(
     state: &State,
     headers: &HeaderMap,
@@ -180,6 +181,19 @@ fn revoke(
     run: impl FnOnce() -> Result<u32, writ_host::Error>,
     key: (&str, &str),
 ) -> Response {
+    authorized(state, headers, peer, action, resource, || run().map(|n| json!({ key.0: key.1, "revoked": n })))
+}
+
+/// Run `run` for an attested caller, if policy allows it `action` on `resource`; its answer
+/// is the response body.
+fn authorized(
+    state: &State,
+    headers: &HeaderMap,
+    peer: Option<&PeerChain>,
+    action: &str,
+    resource: String,
+    run: impl FnOnce() -> Result<Value, writ_host::Error>,
+) -> Response {
     let id = RequestId::of(headers);
     let who = match client(state, peer) {
         Ok(w) => w,
@@ -188,7 +202,7 @@ fn revoke(
     let what = Intent { action: action.into(), resource, task_id: String::new(), context: String::new() };
     match state.writ.check(&who, &what) {
         Ok(d) if d.allow => match run() {
-            Ok(n) => ok(StatusCode::OK, json!({ key.0: key.1, "revoked": n }), &id),
+            Ok(body) => ok(StatusCode::OK, body, &id),
             Err(e) => ApiError::internal(&e).respond(&id),
         },
         Ok(d) => ApiError::new(
@@ -226,28 +240,35 @@ pub async fn end_task(
 }
 
 /// `POST /agent/{spiffe_id}/cut-off` (the SPIFFE ID raw or percent-encoded): policy action
-/// `cut_off` on `Agent::"<spiffe_id>"`.
+/// `cut_off` on `Agent::"<spiffe_id>"`; `POST /agent/{spiffe_id}/restore`: action `restore`.
 pub async fn cut_off(
     extract::State(state): extract::State<Arc<State>>,
     headers: HeaderMap,
     peer: Option<Extension<PeerChain>>,
     Path(rest): Path<String>,
 ) -> Response {
-    let Some(agent) = rest.strip_suffix("/cut-off") else {
-        return ApiError::new(StatusCode::NOT_FOUND, "not-found", "use `POST /agent/{spiffe_id}/cut-off`")
+    let (agent, restore) = match (rest.strip_suffix("/cut-off"), rest.strip_suffix("/restore")) {
+        (Some(agent), _) => (agent, false),
+        (None, Some(agent)) => (agent, true),
+        (None, None) => {
+            return ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "use `POST /agent/{spiffe_id}/cut-off` or `POST /agent/{spiffe_id}/restore`",
+            )
             .respond(&RequestId::of(&headers));
+        }
     };
     let agent = percent_encoding::percent_decode_str(agent).decode_utf8_lossy().into_owned();
     let resource = format!("Agent::{}", Value::String(agent.clone()));
-    revoke(
-        &state,
-        &headers,
-        peer.as_ref().map(|p| &p.0),
-        "cut_off",
-        resource,
-        || state.writ.cut_off(&agent),
-        ("agent", &agent),
-    )
+    let peer = peer.as_ref().map(|p| &p.0);
+    if restore {
+        // `{"agent":…,"restored":true|false}`.
+        return authorized(&state, &headers, peer, "restore", resource, || {
+            state.writ.restore(&agent).map(|restored| json!({ "agent": agent, "restored": restored }))
+        });
+    }
+    revoke(&state, &headers, peer, "cut_off", resource, || state.writ.cut_off(&agent), ("agent", &agent))
 }
 
 /// `GET /ledger/revocations?after=<seq>`: ended tasks and cut-off agents recorded after

@@ -627,3 +627,50 @@ fn replicas_on_one_nats_verify_each_others_credentials_and_enforce_each_others_r
     a.shutdown();
     b.shutdown();
 }
+
+#[test]
+fn a_cut_off_agent_is_denied_at_every_door_until_on_call_restores_it() {
+    let w = World::new("cut-off");
+    let r = w.start(w.config());
+    let (oncall, _) = w.client("/agent/oncall");
+    let (broker, _) = w.client("/agent/broker");
+    let (payroll, _) = w.pki.svid("/agent/payroll", KeyAlg::P256);
+    let c = plain();
+    let ext_authz = || {
+        let res = c
+            .get(http(&r, "/ext_authz/payroll/run-42/emp-7"))
+            .header("x-forwarded-client-cert", xfcc(&payroll))
+            .send()
+            .unwrap();
+        let reason = res.headers().get("x-writ-reason").map(|v| v.to_str().unwrap().to_string());
+        (res.status().as_u16(), reason.unwrap_or_default())
+    };
+    let evaluation = || -> Value {
+        let body = agent_eval("payroll", "read", "PayrollRecord", "run-42/emp-7", "run-42");
+        c.post(http(&r, "/access/v1/evaluation")).json(&body).send().unwrap().json().unwrap()
+    };
+    assert_eq!(ext_authz().0, 200);
+    assert_eq!(evaluation()["decision"], true);
+    let agent = "spiffe://acme.example/agent/payroll";
+
+    // Only on-call may cut off (or restore).
+    assert_eq!(broker.post(https(&r, &format!("/agent/{agent}/cut-off"))).send().unwrap().status(), 403);
+    let v: Value = oncall.post(https(&r, &format!("/agent/{agent}/cut-off"))).send().unwrap().json().unwrap();
+    assert_eq!(v, json!({ "agent": agent, "revoked": 0 }));
+    assert_eq!(ext_authz(), (403, "writ:cut-off".to_string()));
+    let v = evaluation();
+    assert_eq!(v["decision"], false, "{v}");
+    assert!(v.to_string().contains("writ:cut-off"), "{v}");
+
+    assert_eq!(broker.post(https(&r, &format!("/agent/{agent}/restore"))).send().unwrap().status(), 403);
+    let v: Value = oncall.post(https(&r, &format!("/agent/{agent}/restore"))).send().unwrap().json().unwrap();
+    assert_eq!(v, json!({ "agent": agent, "restored": true }));
+    assert_eq!(ext_authz().0, 200);
+    assert_eq!(evaluation()["decision"], true);
+    // The feed carries both, for filters.
+    let feed: Value = c.get(http(&r, "/ledger/revocations")).send().unwrap().json().unwrap();
+    let events: Vec<&str> =
+        feed["revocations"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(events, ["cut-off", "restore"], "{feed}");
+    r.shutdown();
+}

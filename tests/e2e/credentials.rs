@@ -308,3 +308,57 @@ fn state_failures_fail_the_operation_and_unreadable_revocations_refuse_everythin
     let refused = writ.present(&other.token, &a.broker, &intent("read", SALES), "bi");
     assert!(matches!(&refused, Err(Error::Revoked(m)) if m.contains("cannot read")), "{refused:?}");
 }
+
+#[test]
+fn a_cut_off_agent_is_denied_on_every_path_until_restored() {
+    let writ = writ();
+    let a = setup(&writ);
+    let read = || intent("read", RECORD);
+    let in_task = || Intent { task_id: "run-42".into(), ..read() };
+    let held = writ.issue(&a.payroll, "run-42", &[read()], 300, "api").unwrap();
+    let evaluation = writ_host::Evaluation {
+        subject: writ_host::EntityRef {
+            type_name: "Agent".into(),
+            id: a.payroll.spiffe_id.clone(),
+            properties: r#"{"trust_domain":"acme.example","path":"/agent/payroll"}"#.into(),
+        },
+        action: "read".into(),
+        action_properties: String::new(),
+        resource: writ_host::EntityRef {
+            type_name: "PayrollRecord".into(),
+            id: "run-42/emp-7".into(),
+            properties: String::new(),
+        },
+        context: r#"{"task":"run-42"}"#.into(),
+    };
+    let allowed_before = writ.evaluate(&evaluation).unwrap().allow;
+    assert!(writ.check(&a.payroll, &in_task()).unwrap().allow);
+
+    assert_eq!(writ.cut_off(&a.payroll.spiffe_id).unwrap(), 1);
+    // Plain decisions: denied before any policy, naming the cut-off.
+    let d = writ.check(&a.payroll, &in_task()).unwrap();
+    assert_eq!((d.allow, d.reasons.as_slice()), (false, ["writ:cut-off".to_string()].as_slice()), "{d:?}");
+    let d = writ.evaluate(&evaluation).unwrap();
+    assert_eq!((d.allow, d.reasons.as_slice()), (false, ["writ:cut-off".to_string()].as_slice()), "{d:?}");
+    // Credentials: held ones refused, new ones refused — long after the lifetime cap, too
+    // (the cut-off holds until restored, not until its credentials expire).
+    assert!(matches!(writ.present(&held.token, &a.payroll, &read(), "api"), Err(Error::Revoked(_))));
+    writ.set_time(Some(NOW + 3 * 86_400));
+    // (An identity still valid then: the refusal must be the cut-off's.)
+    let renewed = Identity { expires_at: NOW + 4 * 86_400, ..a.payroll.clone() };
+    let late = writ.issue(&renewed, "run-42", &[read()], 60, "api");
+    assert!(matches!(&late, Err(Error::Revoked(m)) if m.contains("cut off")), "{late:?}");
+    assert_eq!(writ.check(&renewed, &in_task()).unwrap().reasons, ["writ:cut-off"]);
+    writ.set_time(Some(NOW + 20));
+    // Other agents are untouched.
+    assert!(writ.check(&a.broker, &Intent { task_id: "pipeline-1".into(), ..intent("read", SALES) }).unwrap().allow);
+
+    // Restored: decisions and new credentials again; what was issued before stays revoked.
+    assert!(writ.restore(&a.payroll.spiffe_id).unwrap());
+    assert!(!writ.restore(&a.payroll.spiffe_id).unwrap(), "not cut off any more");
+    assert!(writ.check(&a.payroll, &in_task()).unwrap().allow);
+    assert_eq!(writ.evaluate(&evaluation).unwrap().allow, allowed_before);
+    let fresh = writ.issue(&a.payroll, "run-42", &[read()], 60, "api").unwrap();
+    assert!(writ.present(&fresh.token, &a.payroll, &read(), "api").unwrap().allow);
+    assert!(matches!(writ.present(&held.token, &a.payroll, &read(), "api"), Err(Error::Revoked(_))));
+}

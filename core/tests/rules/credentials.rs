@@ -66,8 +66,19 @@ impl World {
     }
 
     fn issue(&mut self, who: &Identity, task: &str, scope: &[Intent], ttl: u32) -> Result<writ_core::Issued, Error> {
-        self.n += 1;
-        let env = Env { now: NOW, crypto: &self.crypto, ledger: &self.ledger, entropy: [self.n; 16] };
+        self.issue_at(who, task, scope, ttl, NOW)
+    }
+
+    fn issue_at(
+        &mut self,
+        who: &Identity,
+        task: &str,
+        scope: &[Intent],
+        ttl: u32,
+        now: u64,
+    ) -> Result<writ_core::Issued, Error> {
+        self.n = self.n.wrapping_add(1);
+        let env = Env { now, crypto: &self.crypto, ledger: &self.ledger, entropy: [self.n; 16] };
         self.engine.issue(who, task, scope, ttl, "api", &env)
     }
 
@@ -84,7 +95,7 @@ impl World {
         ttl: u32,
         now: u64,
     ) -> Result<writ_core::Issued, Error> {
-        self.n += 1;
+        self.n = self.n.wrapping_add(1);
         let env = Env { now, crypto: &self.crypto, ledger: &self.ledger, entropy: [self.n; 16] };
         self.engine.delegate(parent, holder, to, scope, ttl, &env)
     }
@@ -410,5 +421,116 @@ proptest! {
         use writ_core::Ledger as _;
         w.ledger.end_task("t", NOW + 2);
         prop_assert!(matches!(w.present(&g.grant.token, &a, &intent("read", "d"), NOW + 3), Err(Error::Revoked(_))));
+    }
+}
+
+/// One step of a revocation story.
+#[derive(Debug, Clone)]
+enum Step {
+    Issue { agent: usize, task: usize },
+    Delegate { credential: usize, to: usize },
+    EndTask(usize),
+    CutOff(usize),
+    Restore(usize),
+    Wait(u64),
+}
+
+fn steps() -> impl Strategy<Value = Vec<Step>> {
+    let step = prop_oneof![
+        4 => (0usize..3, 0usize..3).prop_map(|(agent, task)| Step::Issue { agent, task }),
+        2 => (0usize..8, 0usize..3).prop_map(|(credential, to)| Step::Delegate { credential, to }),
+        1 => (0usize..3).prop_map(Step::EndTask),
+        1 => (0usize..3).prop_map(Step::CutOff),
+        1 => (0usize..3).prop_map(Step::Restore),
+        2 => (0u64..120).prop_map(Step::Wait),
+    ];
+    proptest::collection::vec(step, 1..40)
+}
+
+/// A credential the story made: who holds it, its task, its chain, when it was issued.
+struct Held {
+    token: String,
+    holder: usize,
+    task: usize,
+    chain: Vec<usize>,
+    issued_at: u64,
+    expires_at: u64,
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
+
+    /// No sequence of issue, delegate, end-task, cut-off, restore and time lets a credential
+    /// outlive its task or a cut-off of any agent of its chain made after it was issued (a
+    /// restore lifts the cut-off for what comes after, never for what came before); a cut-off
+    /// agent gets nothing new and every decision about it is a `writ:cut-off` deny.
+    #[test]
+    fn nothing_outlives_its_task_or_its_agents_cut_off(story in steps()) {
+        use writ_core::Ledger as _;
+        let mut w = World::new();
+        let agents = [who("t.example/a"), who("t.example/b"), who("t.example/c")];
+        let read = intent("read", "d");
+        let mut now = NOW;
+        let mut held: Vec<Held> = Vec::new();
+        let mut ended = [false; 3];
+        // Per agent: the times of its cut-offs, and whether the last one is in force.
+        let mut cuts: [Vec<u64>; 3] = Default::default();
+        let mut in_force = [false; 3];
+        for step in story {
+            match step {
+                Step::Issue { agent, task } => {
+                    let r = w.issue_at(&agents[agent], &format!("t{task}"), std::slice::from_ref(&read), 600, now);
+                    // Restored in the second of its cut-off: nothing new until the next second.
+                    let cut_this_second = cuts[agent].last() == Some(&now);
+                    match r {
+                        Ok(g) => {
+                            prop_assert!(!in_force[agent] && !ended[task] && !cut_this_second, "issued to a cut-off agent or an ended task");
+                            held.push(Held { token: g.grant.token, holder: agent, task, chain: vec![agent], issued_at: now, expires_at: g.grant.expires_at });
+                        }
+                        Err(Error::Revoked(_)) => prop_assert!(in_force[agent] || ended[task] || cut_this_second),
+                        Err(e) => prop_assert!(false, "unexpected {e:?}"),
+                    }
+                }
+                Step::Delegate { credential, to } => {
+                    let Some(parent) = held.get(credential) else { continue };
+                    let (token, holder, task, chain) = (parent.token.clone(), parent.holder, parent.task, parent.chain.clone());
+                    if let Ok(g) = w.delegate(&token, &agents[holder], &agents[to], std::slice::from_ref(&read), 300, now) {
+                        prop_assert!(!in_force[to] && chain.iter().all(|a| !in_force[*a]) && !ended[task]);
+                        let mut chain = chain;
+                        chain.push(to);
+                        held.push(Held { token: g.grant.token, holder: to, task, chain, issued_at: now, expires_at: g.grant.expires_at });
+                    }
+                }
+                Step::EndTask(task) => {
+                    w.ledger.end_task(&format!("t{task}"), now);
+                    ended[task] = true;
+                }
+                Step::CutOff(agent) => {
+                    w.ledger.cut_off(&agents[agent].spiffe_id, now);
+                    cuts[agent].push(now);
+                    in_force[agent] = true;
+                }
+                Step::Restore(agent) => {
+                    prop_assert_eq!(w.ledger.restore(&agents[agent].spiffe_id, now), in_force[agent]);
+                    in_force[agent] = false;
+                }
+                Step::Wait(secs) => now += secs,
+            }
+            for (i, a) in agents.iter().enumerate() {
+                let denial = writ_core::ledger::cut_off_denial(&w.ledger, &a.spiffe_id, now);
+                prop_assert_eq!(denial.is_some(), in_force[i]);
+            }
+            for h in &held {
+                let cut_after = h.chain.iter().any(|a| cuts[*a].iter().any(|&at| at >= h.issued_at));
+                let r = w.present(&h.token, &agents[h.holder], &Intent { task_id: format!("t{}", h.task), ..read.clone() }, now);
+                if now >= h.expires_at {
+                    prop_assert!(matches!(r, Err(Error::Expired(_))), "{:?}", r);
+                } else if ended[h.task] || cut_after {
+                    prop_assert!(matches!(r, Err(Error::Revoked(_))), "outlived: {:?}", r);
+                } else {
+                    prop_assert!(r.as_ref().is_ok_and(|d| d.allow), "{:?}", r);
+                }
+            }
+        }
     }
 }

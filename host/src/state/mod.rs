@@ -45,6 +45,12 @@ pub trait StateStore: Send + Sync {
     fn append_revocation(&self, data: &str, until: u64) -> Result<(), StateError>;
     /// Revocations with a sequence number above `seq`, in order.
     fn revocations_since(&self, seq: u64) -> Result<Vec<(u64, String)>, StateError>;
+    /// The same from what this process already knows, however old (a store that is a view of
+    /// a remote one answers from the view past its staleness bound): for plain decisions,
+    /// which keep answering while credentials are refused.
+    fn revocations_known_since(&self, seq: u64) -> Result<Vec<(u64, String)>, StateError> {
+        self.revocations_since(seq)
+    }
     /// Register an issued grant under `keys`, relevant until `until`.
     fn register_grant(&self, data: &str, until: u64, keys: &[String]) -> Result<(), StateError>;
     /// The grants registered under `key` still relevant at `now`.

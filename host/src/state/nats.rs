@@ -501,6 +501,12 @@ async fn purge(revocations: stream::Stream, shared: Arc<Shared>) {
     }
 }
 
+/// The view's revocations after `seq`, in order.
+fn entries_after(v: &View, seq: u64) -> Vec<(u64, String)> {
+    let start = v.log.partition_point(|(n, _, _)| *n <= seq);
+    v.log[start..].iter().map(|(n, _, d)| (*n, d.clone())).collect()
+}
+
 impl StateStore for Nats {
     fn append_revocation(&self, data: &str, until: u64) -> Result<(), StateError> {
         let payload =
@@ -522,9 +528,11 @@ impl StateStore for Nats {
     }
 
     fn revocations_since(&self, seq: u64) -> Result<Vec<(u64, String)>, StateError> {
-        let v = self.fresh_view()?;
-        let start = v.log.partition_point(|(n, _, _)| *n <= seq);
-        Ok(v.log[start..].iter().map(|(n, _, d)| (*n, d.clone())).collect())
+        Ok(entries_after(&*self.fresh_view()?, seq))
+    }
+
+    fn revocations_known_since(&self, seq: u64) -> Result<Vec<(u64, String)>, StateError> {
+        Ok(entries_after(&self.shared.lock(), seq))
     }
 
     fn register_grant(&self, data: &str, until: u64, keys: &[String]) -> Result<(), StateError> {

@@ -1,6 +1,7 @@
 //! Revocations reach the filter: a real decision server (`writ-server`) issues a credential
 //! and ends its task; the filter, polling `/ledger/revocations` through HTTP callouts the
-//! harness carries to that server, refuses the credential from its next poll on.
+//! harness carries to that server, refuses the credential from its next poll on — and denies a
+//! cut-off agent's plain requests until it is restored.
 
 use crate::module;
 use serde_json::{Value, json};
@@ -108,6 +109,15 @@ fn an_ended_task_is_refused_from_the_next_poll_on() {
     server.writ().set_time(Some(NOW + 11));
     poll(&mut vm, addr);
     assert_eq!(reply_of(&mut vm, &req), (403, "revoked".into()));
+
+    // A cut-off reaches plain decisions too (no credential involved), until restored.
+    let plain = payroll.over_mtls("GET", "/payroll/run-42/emp-7");
+    server.writ().cut_off(&who.spiffe_id).unwrap();
+    poll(&mut vm, addr);
+    assert_eq!(reply_of(&mut vm, &plain), (403, "writ:cut-off".into()));
+    assert!(server.writ().restore(&who.spiffe_id).unwrap());
+    poll(&mut vm, addr);
+    assert_eq!(reply_of(&mut vm, &plain), (200, "allow".into()));
     server.shutdown();
 }
 

@@ -45,21 +45,21 @@ impl AuditSink {
         Ok(AuditSink::File(Arc::new(Mutex::new(f))))
     }
 
-    pub(crate) fn emit(&self, event: AuditEvent) {
+    /// Write `event`; false when the write failed (the caller counts it).
+    pub(crate) fn emit(&self, event: AuditEvent) -> bool {
         let line = || event.to_json_line();
         match self {
-            AuditSink::Discard => {}
-            AuditSink::Stdout => {
-                let _ = writeln!(std::io::stdout().lock(), "{}", line());
-            }
-            AuditSink::Stderr => {
-                let _ = writeln!(std::io::stderr().lock(), "{}", line());
-            }
+            AuditSink::Discard => true,
+            AuditSink::Stdout => writeln!(std::io::stdout().lock(), "{}", line()).is_ok(),
+            AuditSink::Stderr => writeln!(std::io::stderr().lock(), "{}", line()).is_ok(),
             AuditSink::File(f) => {
                 let mut f = f.lock().unwrap_or_else(|p| p.into_inner());
-                let _ = writeln!(f, "{}", line());
+                writeln!(f, "{}", line()).and_then(|()| f.flush()).is_ok()
             }
-            AuditSink::Callback(cb) => cb(&event),
+            AuditSink::Callback(cb) => {
+                cb(&event);
+                true
+            }
         }
     }
 }

@@ -30,6 +30,8 @@ pub(crate) struct Shared {
     pub(crate) state_errors: AtomicU64,
     /// Until when (unix seconds, this `Writ`'s clock) the signing key is published in the state.
     pub(crate) key_published_until: AtomicU64,
+    /// Audit events that could not be written.
+    pub(crate) audit_failures: AtomicU64,
 }
 
 /// The time a clock setting stands for: the system clock or the fixed time.
@@ -51,6 +53,14 @@ impl Shared {
             state,
             state_errors: AtomicU64::new(0),
             key_published_until: AtomicU64::new(0),
+            audit_failures: AtomicU64::new(0),
+        }
+    }
+
+    /// Write an audit event, counting a failed write.
+    pub(crate) fn audit_event(&self, event: writ_types::AuditEvent) {
+        if !self.audit.emit(event) {
+            self.audit_failures.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -205,6 +215,6 @@ impl agent::ledger::Host for HostState {
 
 impl agent::audit::Host for HostState {
     fn emit(&mut self, e: agent::audit::Event) {
-        self.shared.audit.emit(convert::audit_event(e));
+        self.shared.audit_event(convert::audit_event(e));
     }
 }

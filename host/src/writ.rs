@@ -66,6 +66,18 @@ impl Writ {
         self.pool.shared.state.last_seq().map_err(Error::from)
     }
 
+    /// Audit events that could not be written (a full disk, a closed pipe), since this `Writ`
+    /// was built.
+    pub fn audit_failures(&self) -> u64 {
+        self.pool.shared.audit_failures.load(Ordering::Relaxed)
+    }
+
+    /// Write an event of the host's own to the audit sink (a server's refusal before any
+    /// decision: no route, no client certificate, an unreadable `x-forwarded-client-cert`).
+    pub fn audit(&self, event: crate::AuditEvent) {
+        self.pool.shared.audit_event(event);
+    }
+
     /// Calls that failed because the state store did, since this `Writ` was built.
     pub fn state_errors(&self) -> u64 {
         self.pool.shared.state_errors.load(Ordering::Relaxed)

@@ -34,6 +34,7 @@ fn main() {
     std::fs::write(dir.join("server.key"), key.serialize_pem()).unwrap();
     let nats = (state_kind == "nats").then(writ_tests::nats_server::NatsServer::start);
     let config = writ_server::Config {
+        audit: "off".into(),
         listen: None,
         tls_listen: Some("127.0.0.1:0".parse().unwrap()),
         tls_cert: Some(dir.join("server.pem")),

@@ -51,6 +51,10 @@ pub async fn evaluation(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    crate::offload(state, move |state| evaluation_now(state, headers, body)).await
+}
+
+fn evaluation_now(state: Arc<State>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
     let started = Instant::now();
     let id = RequestId::of(&headers);
     let answer = json_body(&headers, body).and_then(|req| parse_evaluation(&req)).and_then(|e| decide(&state, &e));
@@ -73,6 +77,10 @@ pub async fn evaluations(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    crate::offload(state, move |state| evaluations_now(state, headers, body)).await
+}
+
+fn evaluations_now(state: Arc<State>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
     let started = Instant::now();
     let id = RequestId::of(&headers);
     let answer = (|| {

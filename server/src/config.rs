@@ -43,12 +43,22 @@ pub struct Config {
     /// The audience of exchanged credentials when the request names none, and the audience
     /// presented credentials must carry at `/ext_authz`.
     pub audience: String,
-    /// Audit events as JSON lines: `stdout`, `stderr`, a file path, or `off`.
+    /// Audit events as JSON lines: `stdout`, `stderr` (default), a file path, or `off`.
     pub audit: String,
     /// Worker threads (default: one per core).
     pub workers: Option<usize>,
-    /// Largest request body accepted, bytes.
+    /// Largest request body accepted by the batch endpoint (`/access/v1/evaluations`),
+    /// bytes; every other endpoint takes at most 64 KiB.
     pub max_body_bytes: usize,
+    /// A connection that has not sent a complete request head within this long (a slow or
+    /// idle client, between requests too) is closed, milliseconds.
+    pub header_read_timeout_ms: u64,
+    /// Connections open at once, per listener; beyond it new ones wait in the kernel's
+    /// backlog.
+    pub max_connections: usize,
+    /// Requests doing work in the component at once (on the blocking pool, never on the
+    /// async workers); beyond it requests wait their turn without holding a worker.
+    pub max_concurrent_calls: usize,
     /// Accept `x-forwarded-client-cert` with only a `URI` (no `Cert`/`Chain` to attest): only
     /// for a server reachable from the proxy alone. Default false: the chain must be forwarded.
     pub xfcc_trust_uri: bool,
@@ -77,9 +87,12 @@ impl Default for Config {
             issuer_alg: "eddsa".into(),
             ttl_cap: 3600,
             audience: "writ".into(),
-            audit: "off".into(),
+            audit: "stderr".into(),
             workers: None,
             max_body_bytes: 1 << 20,
+            header_read_timeout_ms: 10_000,
+            max_connections: 4096,
+            max_concurrent_calls: 64,
             xfcc_trust_uri: false,
             decision_memo: true,
             routes: default_routes(),
@@ -118,6 +131,11 @@ impl Config {
         }
         if self.max_body_bytes < 1024 {
             return Err("`max_body_bytes` is below 1024".into());
+        }
+        if self.header_read_timeout_ms == 0 || self.max_connections == 0 || self.max_concurrent_calls == 0 {
+            return Err(
+                "`header_read_timeout_ms`, `max_connections` and `max_concurrent_calls` must be positive".into()
+            );
         }
         for r in &self.routes {
             writ_types::route::Pattern::parse(&r.path).map_err(|e| format!("route `{} {}`: {e}", r.method, r.path))?;

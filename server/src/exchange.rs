@@ -61,6 +61,10 @@ pub async fn token(
     peer: Option<Extension<PeerChain>>,
     body: Bytes,
 ) -> Response {
+    crate::offload(state, move |state| token_now(state, headers, peer, body)).await
+}
+
+fn token_now(state: Arc<State>, headers: HeaderMap, peer: Option<Extension<PeerChain>>, body: Bytes) -> Response {
     let started = Instant::now();
     let id = RequestId::of(&headers);
     let r = exchange(&state, &headers, peer.as_ref().map(|p| &p.0), &body, &id);
@@ -80,7 +84,10 @@ fn exchange(state: &State, headers: &HeaderMap, peer: Option<&PeerChain>, body: 
     }
     let who = match client(state, peer) {
         Ok(w) => w,
-        Err(e) => return oauth(StatusCode::UNAUTHORIZED, "invalid_client", e, id),
+        Err(e) => {
+            crate::refused(state, "invalid_client", &e);
+            return oauth(StatusCode::UNAUTHORIZED, "invalid_client", e, id);
+        }
     };
     let params: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
     let one = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
@@ -197,7 +204,10 @@ fn authorized(
     let id = RequestId::of(headers);
     let who = match client(state, peer) {
         Ok(w) => w,
-        Err(e) => return ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", e).respond(&id),
+        Err(e) => {
+            crate::refused(state, "unauthenticated", &e);
+            return ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", e).respond(&id);
+        }
     };
     let what = Intent { action: action.into(), resource, task_id: String::new(), context: String::new() };
     match state.writ.check(&who, &what) {
@@ -227,6 +237,10 @@ pub async fn end_task(
     peer: Option<Extension<PeerChain>>,
     Path(task): Path<String>,
 ) -> Response {
+    crate::offload(state, move |state| end_task_now(state, headers, peer, task)).await
+}
+
+fn end_task_now(state: Arc<State>, headers: HeaderMap, peer: Option<Extension<PeerChain>>, task: String) -> Response {
     let resource = format!("Task::{}", Value::String(task.clone()));
     revoke(
         &state,
@@ -247,6 +261,10 @@ pub async fn cut_off(
     peer: Option<Extension<PeerChain>>,
     Path(rest): Path<String>,
 ) -> Response {
+    crate::offload(state, move |state| cut_off_now(state, headers, peer, rest)).await
+}
+
+fn cut_off_now(state: Arc<State>, headers: HeaderMap, peer: Option<Extension<PeerChain>>, rest: String) -> Response {
     let (agent, restore) = match (rest.strip_suffix("/cut-off"), rest.strip_suffix("/restore")) {
         (Some(agent), _) => (agent, false),
         (None, Some(agent)) => (agent, true),
@@ -280,6 +298,10 @@ pub async fn revocations(
     headers: HeaderMap,
     uri: axum::http::Uri,
 ) -> Response {
+    crate::offload(state, move |state| revocations_now(state, headers, uri)).await
+}
+
+fn revocations_now(state: Arc<State>, headers: HeaderMap, uri: axum::http::Uri) -> Response {
     let id = RequestId::of(&headers);
     let after = match uri
         .query()
@@ -316,6 +338,10 @@ pub async fn revocations(
 
 /// `GET /.well-known/jwks.json`: the keys Writ's credentials verify with.
 pub async fn jwks(extract::State(state): extract::State<Arc<State>>, headers: HeaderMap) -> Response {
+    crate::offload(state, move |state| jwks_now(state, headers)).await
+}
+
+fn jwks_now(state: Arc<State>, headers: HeaderMap) -> Response {
     let id = RequestId::of(&headers);
     match state.writ.jwks().map(|j| serde_json::from_str::<Value>(&j)) {
         Ok(Ok(v)) => ok(StatusCode::OK, v, &id),

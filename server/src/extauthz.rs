@@ -72,6 +72,10 @@ pub(crate) async fn check(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
+    crate::offload(state, move |state| check_now(state, method, uri, headers)).await
+}
+
+fn check_now(state: Arc<State>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
     let started = Instant::now();
     let id = RequestId::of(&headers);
     let path = uri.path().strip_prefix("/ext_authz").unwrap_or(uri.path());
@@ -80,6 +84,7 @@ pub(crate) async fn check(
         Ok(w) => w,
         Err(e) => {
             state.metrics.decided("ext_authz", "unauthenticated", started);
+            crate::refused(&state, e.kind, &e.message);
             return deny(
                 e.status,
                 e.kind,
@@ -91,10 +96,12 @@ pub(crate) async fn check(
     let context = headers.get("x-writ-context").and_then(|v| v.to_str().ok()).unwrap_or("");
     let Some(core_intent) = state.routes.intent(method.as_str(), path, context) else {
         state.metrics.decided("ext_authz", "deny", started);
+        let message = format!("no route rule for `{method} {path}`");
+        crate::refused_by(&state, Some(&who.spiffe_id), "no-route", &message);
         return deny(
             StatusCode::FORBIDDEN,
             "no-route",
-            json!({ "allow": false, "reason": "no-route", "message": format!("no route rule for `{method} {path}`"), "request_id": id.0 }),
+            json!({ "allow": false, "reason": "no-route", "message": message, "request_id": id.0 }),
             &id,
         );
     };

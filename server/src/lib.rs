@@ -29,6 +29,31 @@ pub(crate) struct State {
     pub ready: AtomicBool,
     /// Names this run of the server, so revocation pollers notice a restart.
     pub epoch: String,
+    /// Permits for requests doing work in the component (`max_concurrent_calls`).
+    pub calls: Arc<tokio::sync::Semaphore>,
+}
+
+/// Run a request's work on the blocking pool, at most `max_concurrent_calls` at once: the
+/// component's calls (up to its CPU budget each, whole batches) never occupy the async
+/// workers, so accepting connections, `/healthz` and timeouts keep running while they work.
+/// Requests beyond the bound wait here, holding no thread.
+pub(crate) async fn offload(
+    state: Arc<State>,
+    work: impl FnOnce(Arc<State>) -> axum::response::Response + Send + 'static,
+) -> axum::response::Response {
+    let Ok(permit) = state.calls.clone().acquire_owned().await else {
+        return ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "unavailable", "shutting down")
+            .respond(&RequestId::of(&axum::http::HeaderMap::new()));
+    };
+    let answered = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work(state)
+    })
+    .await;
+    answered.unwrap_or_else(|_| {
+        ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", "the request's work failed")
+            .respond(&RequestId::of(&axum::http::HeaderMap::new()))
+    })
 }
 
 impl State {
@@ -47,6 +72,29 @@ impl State {
             .map_err(|e| format!("policies: {e}"))?;
         Ok(())
     }
+}
+
+/// Audit a request refused before any decision (no client certificate, an unreadable
+/// `x-forwarded-client-cert`, no route rule): event kind `refuse`, the reason, the detail.
+pub(crate) fn refused(state: &State, reason: &str, detail: &str) {
+    refused_by(state, None, reason, detail);
+}
+
+/// [`refused`], naming the caller when it is known.
+pub(crate) fn refused_by(state: &State, spiffe_id: Option<&str>, reason: &str, detail: &str) {
+    state.writ.audit(writ_host::AuditEvent {
+        kind: "refuse".into(),
+        time: state.writ.now(),
+        spiffe_id: spiffe_id.map(str::to_string),
+        task_id: None,
+        action: None,
+        resource: None,
+        allow: false,
+        reasons: vec![reason.to_string()],
+        jti: None,
+        act_chain: Vec::new(),
+        detail: Some(detail.chars().take(512).collect()),
+    });
 }
 
 fn audit_sink(spec: &str) -> Result<AuditSink, String> {
@@ -79,6 +127,7 @@ fn build(config: Config) -> Result<Arc<State>, String> {
     writ.set_ttl_cap(config.ttl_cap).map_err(|e| e.to_string())?;
     writ.set_decision_memo(config.decision_memo).map_err(|e| e.to_string())?;
     let routes = writ_types::route::Routes::compile(&config.routes)?;
+    let max_calls = config.max_concurrent_calls;
     let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let epoch = format!("{:x}-{:x}", started.as_nanos(), std::process::id());
     let state = Arc::new(State {
@@ -88,18 +137,22 @@ fn build(config: Config) -> Result<Arc<State>, String> {
         metrics: metrics::Metrics::new(),
         ready: AtomicBool::new(false),
         epoch,
+        calls: Arc::new(tokio::sync::Semaphore::new(max_calls)),
     });
     state.load()?;
     state.ready.store(true, Ordering::Relaxed);
     Ok(state)
 }
 
+/// The largest body of every endpoint but the batch one.
+const SMALL_BODY: usize = 64 * 1024;
+
 /// Every route; `tls` adds the ones that need a client certificate.
 fn router(state: Arc<State>, tls: bool) -> Router {
     let limit = state.config.max_body_bytes;
     let mut r = Router::new()
         .route("/access/v1/evaluation", post(authzen::evaluation))
-        .route("/access/v1/evaluations", post(authzen::evaluations))
+        .route("/access/v1/evaluations", post(authzen::evaluations).layer(DefaultBodyLimit::max(limit)))
         .route("/.well-known/authzen-configuration", get(authzen::configuration))
         .route("/.well-known/jwks.json", get(exchange::jwks))
         .route("/ledger/revocations", get(exchange::revocations))
@@ -114,7 +167,7 @@ fn router(state: Arc<State>, tls: bool) -> Router {
             .route("/task/{id}/end", post(exchange::end_task))
             .route("/agent/{*spiffe_id}", post(exchange::cut_off));
     }
-    r.fallback(not_found).layer(DefaultBodyLimit::max(limit)).with_state(state)
+    r.fallback(not_found).layer(DefaultBodyLimit::max(SMALL_BODY.min(limit))).with_state(state)
 }
 
 async fn not_found(headers: axum::http::HeaderMap, uri: axum::http::Uri) -> axum::response::Response {
@@ -207,7 +260,8 @@ pub fn start(config: Config) -> Result<Running, String> {
             let listener =
                 tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
             http = listener.local_addr().ok();
-            tasks.push(tokio::spawn(tls::serve_plain(listener, router(state.clone(), false), stopped.clone())));
+            let app = router(state.clone(), false);
+            tasks.push(tokio::spawn(tls::serve_plain(listener, app, state.clone(), stopped.clone())));
         }
         let mut https = None;
         if let Some(addr) = state.config.tls_listen {
@@ -215,7 +269,8 @@ pub fn start(config: Config) -> Result<Running, String> {
             let listener =
                 tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
             https = listener.local_addr().ok();
-            tasks.push(tokio::spawn(tls::serve_tls(listener, acceptor, router(state.clone(), true), stopped.clone())));
+            let app = router(state.clone(), true);
+            tasks.push(tokio::spawn(tls::serve_tls(listener, acceptor, app, state.clone(), stopped.clone())));
         }
         Ok::<_, String>((http, https, tasks))
     })?;

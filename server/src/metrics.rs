@@ -50,6 +50,9 @@ pub struct Metrics {
     state_errors_reported: std::sync::atomic::AtomicU64,
     state_last_seq: Gauge,
     state_view_age: Gauge<f64, std::sync::atomic::AtomicU64>,
+    audit_failures: Counter,
+    /// What `audit_failures` last reported (the host counts; this follows it).
+    audit_failures_reported: std::sync::atomic::AtomicU64,
 }
 
 impl Metrics {
@@ -81,6 +84,12 @@ impl Metrics {
             "How old this replica's view of revocations on NATS is: the revocation lag bound (-1: never caught up; 0: a local store, read directly)",
             state_view_age.clone(),
         );
+        let audit_failures = Counter::default();
+        registry.register(
+            "writ_audit_failures",
+            "Audit events that could not be written (a full disk, a closed pipe)",
+            audit_failures.clone(),
+        );
         Metrics {
             registry,
             decisions,
@@ -91,7 +100,15 @@ impl Metrics {
             state_errors_reported: 0.into(),
             state_last_seq,
             state_view_age,
+            audit_failures,
+            audit_failures_reported: 0.into(),
         }
+    }
+
+    /// Follow the host's count of failed audit writes.
+    fn audit_failures(&self, total: u64) {
+        let before = self.audit_failures_reported.swap(total, Ordering::Relaxed);
+        self.audit_failures.inc_by(total.saturating_sub(before));
     }
 
     /// One answered request.
@@ -123,6 +140,10 @@ pub async fn healthz(headers: HeaderMap) -> Response {
 }
 
 pub async fn readyz(extract::State(state): extract::State<Arc<State>>, headers: HeaderMap) -> Response {
+    crate::offload(state, move |state| readyz_now(state, headers)).await
+}
+
+fn readyz_now(state: Arc<State>, headers: HeaderMap) -> Response {
     let id = RequestId::of(&headers);
     // Ready once policies loaded, the component answers and the state store can be read.
     let answering = state.writ.jwks().is_ok();
@@ -144,12 +165,17 @@ pub async fn readyz(extract::State(state): extract::State<Arc<State>>, headers: 
 }
 
 pub async fn metrics(extract::State(state): extract::State<Arc<State>>) -> Response {
+    crate::offload(state, move |state| metrics_now(state)).await
+}
+
+fn metrics_now(state: Arc<State>) -> Response {
     let last_seq = state.writ.state_last_seq().ok();
     let view_age = match state.writ.state_view_age() {
         Some(age) => Some(age.as_secs_f64()),
         None if last_seq.is_some() => Some(0.0),
         None => None,
     };
+    state.metrics.audit_failures(state.writ.audit_failures());
     let text = state.metrics.text(state.writ.idle_instances(), state.writ.state_errors(), last_seq, view_age);
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
 }

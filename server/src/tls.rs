@@ -3,6 +3,7 @@
 //! the component (every SPIFFE rule, against the trust bundles), per request, so an unknown
 //! trust domain gets a JSON answer saying so rather than a bare handshake alert.
 
+use crate::State;
 use axum::Router;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -13,8 +14,8 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
 /// The client's certificate chain (leaf first, DER), from the TLS handshake.
@@ -89,55 +90,98 @@ pub fn acceptor(config: &crate::Config) -> Result<TlsAcceptor, String> {
 /// How long in-flight requests may take to finish after shutdown begins.
 const DRAIN: Duration = Duration::from_secs(10);
 
-pub async fn serve_plain(listener: TcpListener, app: Router, mut stop: watch::Receiver<bool>) {
-    let graceful = GracefulShutdown::new();
-    let http = hyper::server::conn::http1::Builder::new();
+/// The HTTP/1.1 connection settings: a timer, so a client that does not send a complete
+/// request head in time (slowloris, or idle between requests) is disconnected.
+fn http1(state: &State) -> hyper::server::conn::http1::Builder {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(state.config.header_read_timeout_ms));
+    http
+}
+
+/// The next connection, once fewer than `max_connections` are open (its permit travels with
+/// it); `None` when the server stops. Accept errors (out of file descriptors, …) back off
+/// instead of spinning.
+async fn next_connection(
+    listener: &TcpListener,
+    open: &Arc<Semaphore>,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<(TcpStream, OwnedSemaphorePermit)> {
+    let mut backoff = Duration::from_millis(5);
     loop {
+        let permit = tokio::select! {
+            p = open.clone().acquire_owned() => p.ok()?,
+            _ = stop.changed() => return None,
+        };
         tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let _ = stream.set_nodelay(true);
-                let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-            }
-            _ = stop.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    return Some((stream, permit));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, backoff_ms = backoff.as_millis() as u64, "accept failed");
+                    drop(permit);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+            },
+            _ = stop.changed() => return None,
         }
+    }
+}
+
+pub async fn serve_plain(listener: TcpListener, app: Router, state: Arc<State>, mut stop: watch::Receiver<bool>) {
+    let graceful = GracefulShutdown::new();
+    let http = http1(&state);
+    let open = Arc::new(Semaphore::new(state.config.max_connections));
+    while let Some((stream, permit)) = next_connection(&listener, &open, &mut stop).await {
+        let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+            drop(permit);
+        });
     }
     drop(listener);
     let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;
 }
 
-pub async fn serve_tls(listener: TcpListener, acceptor: TlsAcceptor, app: Router, mut stop: watch::Receiver<bool>) {
+pub async fn serve_tls(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    app: Router,
+    state: Arc<State>,
+    mut stop: watch::Receiver<bool>,
+) {
     let graceful = GracefulShutdown::new();
-    let http = hyper::server::conn::http1::Builder::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let _ = stream.set_nodelay(true);
-                let (acceptor, app, http) = (acceptor.clone(), app.clone(), http.clone());
-                let watcher = graceful.watcher();
-                tokio::spawn(async move {
-                    // A failed handshake (no client certificate, bad signature) ends here.
-                    let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => tls,
-                        Ok(Err(e)) => {
-                            tracing::debug!(error = %e, "TLS handshake refused");
-                            return;
-                        }
-                        Err(_) => return,
-                    };
-                    let chain: Vec<Vec<u8>> = tls.get_ref().1.peer_certificates().map(|c| c.iter().map(|c| c.to_vec()).collect()).unwrap_or_default();
-                    let app = app.layer(axum::Extension(PeerChain(chain)));
-                    let conn = http.serve_connection(TokioIo::new(tls), TowerToHyperService::new(app));
-                    let _ = watcher.watch(conn).await;
-                });
-            }
-            _ = stop.changed() => break,
-        }
+    let http = http1(&state);
+    let open = Arc::new(Semaphore::new(state.config.max_connections));
+    let handshake = Duration::from_millis(state.config.header_read_timeout_ms);
+    while let Some((stream, permit)) = next_connection(&listener, &open, &mut stop).await {
+        let (acceptor, app, http, state) = (acceptor.clone(), app.clone(), http.clone(), state.clone());
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            // A failed handshake (no client certificate, bad signature) ends here, audited.
+            let tls = match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "TLS handshake refused");
+                    crate::refused(&state, "tls-handshake", &e.to_string());
+                    return;
+                }
+                Err(_) => {
+                    crate::refused(&state, "tls-handshake", "the handshake did not finish in time");
+                    return;
+                }
+            };
+            let chain: Vec<Vec<u8>> =
+                tls.get_ref().1.peer_certificates().map(|c| c.iter().map(|c| c.to_vec()).collect()).unwrap_or_default();
+            let app = app.layer(axum::Extension(PeerChain(chain)));
+            let conn = http.serve_connection(TokioIo::new(tls), TowerToHyperService::new(app));
+            let _ = watcher.watch(conn).await;
+            drop(permit);
+        });
     }
     drop(listener);
     let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;

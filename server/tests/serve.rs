@@ -57,6 +57,7 @@ impl World {
             bundles: [("acme.example".to_string(), self.dir.join("bundle.pem"))].into(),
             workers: Some(2),
             audience: "payroll-api".into(),
+            audit: "off".into(),
             ..Config::default()
         }
     }
@@ -672,5 +673,111 @@ fn a_cut_off_agent_is_denied_at_every_door_until_on_call_restores_it() {
     let events: Vec<&str> =
         feed["revocations"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
     assert_eq!(events, ["cut-off", "restore"], "{feed}");
+    r.shutdown();
+}
+
+#[test]
+fn hostile_clients_do_not_stall_the_server_and_refusals_are_audited() {
+    use std::io::{Read as _, Write as _};
+    use std::time::{Duration, Instant};
+    let w = World::new("hostile");
+    let audit = w.dir.join("audit.jsonl");
+    let r = w.start(Config {
+        header_read_timeout_ms: 1500,
+        max_connections: 1100,
+        audit: audit.display().to_string(),
+        ..w.config()
+    });
+    let addr = r.http.unwrap();
+    // 1000 idle connections that never send a byte.
+    let idle: Vec<std::net::TcpStream> = (0..1000).map(|_| std::net::TcpStream::connect(addr).unwrap()).collect();
+    // A slowloris: a request head one byte at a time, never finished.
+    let slow = std::thread::spawn(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        let started = Instant::now();
+        for b in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ".iter().cycle() {
+            if s.write_all(&[*b]).is_err() || started.elapsed() > Duration::from_secs(10) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest);
+        started.elapsed()
+    });
+    // A flood of 1000-item batches from 4 clients.
+    let batch =
+        json!({ "evaluations": vec![agent_eval("payroll", "read", "PayrollRecord", "run-42/emp-7", "run-42"); 1000] });
+    let flood: Vec<_> = (0..4)
+        .map(|_| {
+            let (url, body) = (http(&r, "/access/v1/evaluations"), batch.clone());
+            std::thread::spawn(move || {
+                let c = plain();
+                (0..3)
+                    .map(|_| c.post(&url).json(&body).send().map(|r| r.status().as_u16()).unwrap_or(0))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    // Meanwhile a well-behaved client and the health probe: every answer correct.
+    let c = plain();
+    let mut health = Vec::new();
+    for _ in 0..40 {
+        let started = Instant::now();
+        assert_eq!(c.get(http(&r, "/healthz")).send().unwrap().status(), 200);
+        health.push(started.elapsed());
+        let v: Value = c
+            .post(http(&r, "/access/v1/evaluation"))
+            .json(&agent_eval("payroll", "read", "PayrollRecord", "run-42/emp-7", "run-42"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_eq!(v["decision"], true, "{v}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for f in flood {
+        assert_eq!(f.join().unwrap(), [200, 200, 200], "every batch answered");
+    }
+    health.sort();
+    eprintln!("healthz under hostile load: median {:?}, max {:?}", health[health.len() / 2], health[health.len() - 1]);
+    // The slowloris and the idle connections are closed by the server once the head timeout passes.
+    let held = slow.join().unwrap();
+    assert!(held < Duration::from_secs(5), "the slow client was cut off after {held:?}");
+    std::thread::sleep(Duration::from_millis(1600));
+    let mut closed = 0;
+    for mut s in idle {
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut buf = [0u8; 1];
+        if matches!(s.read(&mut buf), Ok(0) | Err(_)) {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 1000, "idle connections closed by the server");
+
+    // Refusals before any decision are audited: no certificate forwarded, no route.
+    assert_eq!(c.get(http(&r, "/ext_authz/payroll/run-42/emp-7")).send().unwrap().status(), 401);
+    let (payroll, _) = w.pki.svid("/agent/payroll", KeyAlg::P256);
+    let res = c
+        .delete(http(&r, "/ext_authz/payroll/run-42/emp-7"))
+        .header("x-forwarded-client-cert", xfcc(&payroll))
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let log = std::fs::read_to_string(&audit).unwrap();
+    let refusals: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["event.name"] == "refuse")
+        .collect();
+    assert_eq!(refusals.len(), 2, "{log}");
+    assert_eq!(refusals[1]["writ.reasons"], json!(["no-route"]));
+    assert_eq!(refusals[1]["gen_ai.agent.id"], "spiffe://acme.example/agent/payroll");
+    assert!(
+        log.lines().filter(|l| l.contains("\"event.name\":\"evaluate\"")).count() >= 12_040,
+        "every decision audited"
+    );
+    let metrics = c.get(http(&r, "/metrics")).send().unwrap().text().unwrap();
+    assert!(metrics.contains("writ_audit_failures_total 0\n"), "{metrics}");
     r.shutdown();
 }

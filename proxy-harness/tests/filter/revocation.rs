@@ -39,6 +39,7 @@ fn reply_of(vm: &mut Vm, req: &HttpRequest) -> (u32, String) {
 fn an_ended_task_is_refused_from_the_next_poll_on() {
     let w = World::new();
     let server = writ_server::start(writ_server::Config {
+        audit: "off".into(),
         listen: Some("127.0.0.1:0".parse().unwrap()),
         workers: Some(1),
         audience: "payroll-api".into(),

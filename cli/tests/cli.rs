@@ -322,7 +322,7 @@ fn policy_check_validates_a_pack() {
     let out =
         writ(&["policy", "check", &r(""), "--schema", &r("writ.cedarschema"), "--entities", &r("entities.json")], None);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
-    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), r#"{"policies":10}"#);
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), r#"{"policies":11}"#);
     let dir = tempdir("check");
     std::fs::write(dir.join("bad.cedar"), r#"@id("x") permit(principal, action == Action::"read", resource is Dataset) when { resource.colour == "red" };"#).unwrap();
     let out = writ(
@@ -576,7 +576,7 @@ fn bench_runs_on_the_defaults_and_on_user_files() {
     let o = writ(&["bench", "--duration", "0.3"], None);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8(o.stdout).unwrap();
-    assert!(out.contains("10 policies") && out.contains("generated from the shipped pack"), "{out}");
+    assert!(out.contains("11 policies") && out.contains("generated from the shipped pack"), "{out}");
     for engine in ["native", "component"] {
         assert!(out.lines().any(|l| l.starts_with(engine)), "{out}");
     }

@@ -165,7 +165,7 @@ fn readyz_now(state: Arc<State>, headers: HeaderMap) -> Response {
 }
 
 pub async fn metrics(extract::State(state): extract::State<Arc<State>>) -> Response {
-    crate::offload(state, move |state| metrics_now(state)).await
+    crate::offload(state, metrics_now).await
 }
 
 fn metrics_now(state: Arc<State>) -> Response {

@@ -29,10 +29,14 @@ impl Native {
     fn new(alg: IssuerAlg) -> Native {
         let mut engine = writ_core::Writ::default();
         engine.set_policies(&pack::policies(), Some(&pack::schema()), Some(&pack::entities())).unwrap();
+        let ledger = MemoryLedger::new();
+        for task in BENCH_TASKS {
+            writ_tests::register_task(&ledger, task, &[], NOW);
+        }
         Native {
             engine: engine.into(),
             crypto: RingIssuer::new(IssuerKey::generate_for(alg).unwrap(), NOW),
-            ledger: MemoryLedger::new(),
+            ledger,
             n: Default::default(),
         }
     }
@@ -87,9 +91,13 @@ fn fixture() -> Fixture {
     }
 }
 
+/// The tasks the benchmarks issue credentials of (open, the pack's agents members).
+const BENCH_TASKS: [&str; 3] = ["run-42", "p", "pipeline-1"];
+
 fn component(alg: IssuerAlg) -> Writ {
     let writ = Writ::builder().time(NOW).issuer(IssuerKey::generate_for(alg).unwrap()).build().unwrap();
     writ.set_policies(&pack::policies(), Some(&pack::schema()), Some(&pack::entities())).unwrap();
+    writ_tests::open_pack_tasks(&writ, &BENCH_TASKS);
     writ
 }
 
@@ -166,6 +174,7 @@ fn criterion_benches(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir);
     let w = Writ::builder().time(NOW).state(writ_host::state::StateLocation::Dir(dir.clone())).build().unwrap();
     w.set_policies(&pack::policies(), Some(&pack::schema()), Some(&pack::entities())).unwrap();
+    writ_tests::open_pack_tasks(&w, &BENCH_TASKS);
     g.bench_function("issue/eddsa/component-sqlite", |b| {
         b.iter(|| black_box(w.issue(&hpayroll, "run-42", &hscope, 600, "api").unwrap()))
     });
@@ -180,6 +189,7 @@ fn criterion_benches(c: &mut Criterion) {
     let location = writ_host::state::StateLocation::parse(&format!("{}/bench", nats.url())).unwrap();
     let w = Writ::builder().time(NOW).state(location).build().unwrap();
     w.set_policies(&pack::policies(), Some(&pack::schema()), Some(&pack::entities())).unwrap();
+    writ_tests::open_pack_tasks(&w, &BENCH_TASKS);
     g.bench_function("issue/eddsa/component-nats", |b| {
         b.iter(|| black_box(w.issue(&hpayroll, "run-42", &hscope, 600, "api").unwrap()))
     });

@@ -165,7 +165,7 @@ fn token_arg(t: String) -> Result<String, Usage> {
 }
 
 /// A `Writ` with the issuer key of `--key` and the state of `--state`.
-fn writ_for(issuer: &Issuer) -> Result<Result<Writ, Error>, Usage> {
+pub(crate) fn writ_for(issuer: &Issuer) -> Result<Result<Writ, Error>, Usage> {
     let alg = match issuer.alg {
         Alg::Eddsa => IssuerAlg::EdDsa,
         Alg::Es256 => IssuerAlg::Es256,
@@ -180,7 +180,7 @@ fn writ_for(issuer: &Issuer) -> Result<Result<Writ, Error>, Usage> {
 }
 
 /// The `Writ`, with bundles and policies loaded, and the attested identity of `chain`.
-fn attested(caller: &Caller, chain: &Path) -> Result<Result<(Writ, Identity), Error>, Usage> {
+pub(crate) fn attested(caller: &Caller, chain: &Path) -> Result<Result<(Writ, Identity), Error>, Usage> {
     let writ = match writ_for(&caller.issuer)? {
         Ok(w) => w,
         Err(e) => return Ok(Err(e)),
@@ -201,7 +201,7 @@ fn identity(writ: &Writ, chain: &Path) -> Result<Result<Identity, Error>, Usage>
 }
 
 /// Print a result: success JSON (exit 0), a denial (exit 3), or another error (exit 1).
-fn finish(result: Result<serde_json::Value, Error>) -> ExitCode {
+pub(crate) fn finish(result: Result<serde_json::Value, Error>) -> ExitCode {
     match result {
         Ok(v) => {
             println!("{v}");

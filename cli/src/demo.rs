@@ -176,6 +176,19 @@ pub fn run() -> Result<(), Error> {
     };
     let (broker, browser) = (agent("/agent/broker")?, agent("/agent/browser")?);
     println!("Task credentials (issuer key {}; JWKS via `writ jwks`):", issuer_kid(&writ)?);
+    // Tasks are records: the broker opens them, naming who may hold their credentials.
+    let deadline = writ.now() + 3600;
+    for (id, members, purpose) in [
+        ("run-42", vec![who.spiffe_id.clone()], "payroll run 42"),
+        ("pipeline-1", vec![broker.spiffe_id.clone(), browser.spiffe_id.clone()], "sales report"),
+    ] {
+        let t = writ.open_task(&broker, id, &members, purpose, deadline)?;
+        println!("  {:<38} OPEN   {} for {}", format!("broker opens {id}"), t.purpose, t.members.join(", "));
+    }
+    grant(
+        "payroll: credential for run-43 (never opened)",
+        &writ.issue(&who, "run-43", &[intent("read", r#"PayrollRecord::"run-43/emp-7""#)], 600, "payroll-api"),
+    );
     let g = writ.issue(&who, "run-42", &[intent("read", RECORD)], 3600, "payroll-api");
     grant("payroll: credential for run-42, asks 3600 s", &g);
     let token = g?.token;

@@ -5,6 +5,7 @@ mod credentials;
 mod demo;
 mod serve;
 mod state;
+mod task;
 
 use clap::{Args, Parser, Subcommand};
 use std::io::Read as _;
@@ -39,6 +40,9 @@ enum Command {
     Revoke(credentials::RevokeArgs),
     /// Lift an agent's cut-off (its earlier credentials stay revoked).
     Restore(credentials::RestoreArgs),
+    /// Tasks: open one (members, purpose, lifetime), end it, show it.
+    #[command(subcommand)]
+    Task(task::TaskCmd),
     /// The whole story on a built-in trust domain: attest, authorize, issue, present,
     /// delegate, revoke — each step, decision and audit event printed.
     Demo,
@@ -309,6 +313,7 @@ fn run(cli: Cli) -> Result<Result<Option<String>, Error>, Usage> {
         | Command::Delegate(_)
         | Command::Revoke(_)
         | Command::Restore(_)
+        | Command::Task(_)
         | Command::Jwks { .. }
         | Command::Bench(_)
         | Command::Serve(_) => Err(Usage("internal: dispatched in main".into())),
@@ -364,6 +369,7 @@ fn main() -> ExitCode {
         Command::Delegate(args) => credentials::delegate(args),
         Command::Revoke(args) => credentials::revoke(args),
         Command::Restore(args) => credentials::restore(args),
+        Command::Task(cmd) => task::run(cmd),
         Command::Jwks { key } => credentials::jwks(key.as_deref()),
         Command::Bench(args) => bench::run(args),
         Command::Serve(args) => serve::run(args),

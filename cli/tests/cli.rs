@@ -230,10 +230,11 @@ fn demo_runs_on_built_in_defaults() {
     assert_eq!(s.matches(" ALLOW ").count(), 4, "{s}");
     assert_eq!(s.matches(" DENY ").count(), 5, "{s}");
     assert_eq!(s.matches(" GRANT ").count(), 3, "{s}");
-    assert_eq!(s.matches(" REFUSE ").count(), 1, "{s}");
+    assert_eq!(s.matches(" REFUSE ").count(), 2, "{s}");
+    assert_eq!(s.matches(" OPEN ").count(), 2, "{s}");
     assert_eq!(s.matches(" REVOKE ").count(), 2, "{s}");
     // Every step is audited: attestations, decisions, issue/delegate/present/revoke.
-    for kind in ["attest", "authorize", "issue", "delegate", "present", "revoke"] {
+    for kind in ["attest", "authorize", "open-task", "issue", "delegate", "present", "revoke"] {
         assert!(s.contains(&format!("audit {kind}")), "no `{kind}` audit event in {s}");
     }
 }
@@ -322,7 +323,7 @@ fn policy_check_validates_a_pack() {
     let out =
         writ(&["policy", "check", &r(""), "--schema", &r("writ.cedarschema"), "--entities", &r("entities.json")], None);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
-    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), r#"{"policies":11}"#);
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), r#"{"policies":12}"#);
     let dir = tempdir("check");
     std::fs::write(dir.join("bad.cedar"), r#"@id("x") permit(principal, action == Action::"read", resource is Dataset) when { resource.colour == "red" };"#).unwrap();
     let out = writ(
@@ -455,7 +456,41 @@ fn credentials_issue_present_delegate_revoke_across_invocations() {
     };
     let run = |v: Vec<String>, stdin: Option<&str>| writ(&v.iter().map(String::as_str).collect::<Vec<_>>(), stdin);
 
-    // Issue: the key file is created on first use.
+    // Tasks are records: the broker opens run-42 for payroll and pipeline-1 for itself and the
+    // browser; nothing is issued for a task never opened, or to an agent not its member.
+    let agent = |who: &str| format!("spiffe://acme.example/agent/{who}");
+    for (task, members) in [("run-42", vec!["payroll"]), ("pipeline-1", vec!["broker", "browser"])] {
+        let mut v = id(&["task", "--id", task, "--purpose", "test", "--ttl", "3600"], "broker");
+        v.insert(1, "open".into());
+        for m in members {
+            v.extend(["--member".to_string(), agent(m)]);
+        }
+        let out = run(v, None);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+        assert_eq!(json(&out)["opener"], agent("broker"));
+    }
+    let shown = writ(&["task", "show", "--key", &key, "--state", &state, "--id", "run-42"], None);
+    assert_eq!(json(&shown)["members"], serde_json::json!([agent("payroll")]));
+    assert_eq!(
+        writ(&["task", "show", "--key", &key, "--state", &state, "--id", "run-99"], None).status.code(),
+        Some(1)
+    );
+    for (task, who, reason) in [("run-99", "payroll", "writ:task-not-open"), ("run-42", "browser", "writ:not-a-member")]
+    {
+        let out = run(
+            [
+                id(&["issue", "--task", task, "--ttl", "60", "--audience", "payroll-api", "--scope"], who),
+                vec![format!("read {record}")],
+            ]
+            .concat(),
+            None,
+        );
+        assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stdout));
+        let message = json(&out)["error"]["message"].as_str().unwrap_or_default().to_string();
+        assert!(message.contains(reason), "{message}");
+    }
+
+    // Issue.
     let scope = format!("read {record}");
     let out = run(
         [
@@ -576,7 +611,7 @@ fn bench_runs_on_the_defaults_and_on_user_files() {
     let o = writ(&["bench", "--duration", "0.3"], None);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8(o.stdout).unwrap();
-    assert!(out.contains("11 policies") && out.contains("generated from the shipped pack"), "{out}");
+    assert!(out.contains("12 policies") && out.contains("generated from the shipped pack"), "{out}");
     for engine in ["native", "component"] {
         assert!(out.lines().any(|l| l.starts_with(engine)), "{out}");
     }
@@ -703,11 +738,13 @@ fn state_directory_is_shared_by_concurrent_invocations_and_a_running_server() {
     let (key, state) = (format!("{d}/issuer.pem"), format!("{d}/state"));
     let (mut server, addr) = serve(&["--state", &state, "--issuer-key", &key]);
 
-    // 50 revocations at once, each its own process on one directory: every one acknowledged.
+    // 50 revocations (agents cut off) at once, each its own process on one directory: every
+    // one acknowledged.
+    let agent = |i: usize| format!("spiffe://acme.example/agent/a-{i}");
     let children: Vec<_> = (0..50)
         .map(|i| {
             Command::new(env!("CARGO_BIN_EXE_writ"))
-                .args(["revoke", "--key", &key, "--state", &state, "--task", &format!("task-{i}")])
+                .args(["revoke", "--key", &key, "--state", &state, "--agent", &agent(i)])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -716,7 +753,13 @@ fn state_directory_is_shared_by_concurrent_invocations_and_a_running_server() {
         .collect();
     for child in children {
         let out = child.wait_with_output().unwrap();
-        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{} {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     // ...and every one is held, once.
     let out = writ(&["state", "check", "--state", &state], None);
@@ -729,18 +772,19 @@ fn state_directory_is_shared_by_concurrent_invocations_and_a_running_server() {
     // filters poll) lists all 50, in order.
     let feed: serde_json::Value =
         reqwest::blocking::get(format!("http://{addr}/ledger/revocations?after=0")).unwrap().json().unwrap();
-    let mut tasks: Vec<String> =
-        feed["revocations"].as_array().unwrap().iter().map(|r| r["task_id"].as_str().unwrap().to_string()).collect();
+    let mut agents: Vec<String> =
+        feed["revocations"].as_array().unwrap().iter().map(|r| r["spiffe_id"].as_str().unwrap().to_string()).collect();
     assert_eq!(feed["next"], 50, "{feed}");
-    tasks.sort();
-    let mut expected: Vec<String> = (0..50).map(|i| format!("task-{i}")).collect();
+    agents.sort();
+    let mut expected: Vec<String> = (0..50).map(agent).collect();
     expected.sort();
-    assert_eq!(tasks, expected);
+    assert_eq!(agents, expected);
     // One more, made after the server started reading: seen on the next poll.
-    assert_eq!(writ(&["revoke", "--key", &key, "--state", &state, "--task", "late"], None).status.code(), Some(0));
+    let late = "spiffe://acme.example/agent/late";
+    assert_eq!(writ(&["revoke", "--key", &key, "--state", &state, "--agent", late], None).status.code(), Some(0));
     let feed: serde_json::Value =
         reqwest::blocking::get(format!("http://{addr}/ledger/revocations?after=50")).unwrap().json().unwrap();
-    assert_eq!(feed["revocations"][0]["task_id"], "late", "{feed}");
+    assert_eq!(feed["revocations"][0]["spiffe_id"], late, "{feed}");
     server.kill().unwrap();
     let _ = server.wait();
     let _ = std::fs::remove_dir_all(&dir);
@@ -749,7 +793,7 @@ fn state_directory_is_shared_by_concurrent_invocations_and_a_running_server() {
 #[test]
 fn a_fake_clock_never_erases_real_revocations() {
     let dir = tempdir("state-at");
-    openssl_agents(&dir, &["payroll"]);
+    openssl_agents(&dir, &["payroll", "broker"]);
     let d = dir.to_str().unwrap();
     let (key, state) = (format!("{d}/issuer.pem"), format!("{d}/state"));
     let caller = |cmd: &str| -> Vec<String> {
@@ -761,6 +805,26 @@ fn a_fake_clock_never_erases_real_revocations() {
     };
     let run = |v: Vec<String>, stdin: Option<&str>| writ(&v.iter().map(String::as_str).collect::<Vec<_>>(), stdin);
     let record = r#"PayrollRecord::"run-42/emp-7""#;
+    let bundle = format!("acme.example={d}/root.pem");
+    let open = [
+        "task",
+        "open",
+        "--key",
+        &key,
+        "--state",
+        &state,
+        "--bundle",
+        &bundle,
+        "--chain",
+        &format!("{d}/broker.pem"),
+        "--id",
+        "run-42",
+        "--member",
+        "spiffe://acme.example/agent/payroll",
+        "--ttl",
+        "3600",
+    ];
+    assert_eq!(writ(&open, None).status.code(), Some(0));
     let mut issue = caller("issue");
     issue.extend(["--task", "run-42", "--ttl", "600", "--audience", "payroll-api", "--scope"].map(String::from));
     issue.push(format!("read {record}"));
@@ -785,7 +849,7 @@ fn a_fake_clock_never_erases_real_revocations() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(json(&out)["error"]["kind"], "revoked", "{}", String::from_utf8_lossy(&out.stdout));
     let summary = json(&writ(&["state", "check", "--state", &state], None));
-    assert_eq!(summary["revocations"], 1, "{summary}");
+    assert_eq!(summary["revocations"], 2, "the opening and the end: {summary}");
     assert_eq!(summary["grants"], 1, "{summary}");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -891,7 +955,7 @@ fn replicas_and_the_cli_on_one_nats_and_nothing_acknowledged_is_lost_to_kills() 
     use std::time::{Duration, Instant};
     let mut nats = writ_tests::nats_server::NatsServer::start();
     let dir = tempdir("nats");
-    openssl_agents(&dir, &["broker"]);
+    openssl_agents(&dir, &["broker", "oncall"]);
     openssl_server_cert(&dir);
     let d = dir.to_str().unwrap().to_string();
     let state = format!("{}/cli", nats.url());
@@ -919,17 +983,27 @@ fn replicas_and_the_cli_on_one_nats_and_nothing_acknowledged_is_lost_to_kills() 
     };
     let (mut a, _, a_tls) = replica("a.pem");
     let (mut b, b_http, b_tls) = replica("b.pem");
-    let identity = std::fs::read_to_string(dir.join("broker.pem")).unwrap()
-        + &std::fs::read_to_string(dir.join("broker.key")).unwrap();
-    let broker = reqwest::blocking::Client::builder()
-        .use_rustls_tls()
-        .add_root_certificate(
-            reqwest::Certificate::from_pem(&std::fs::read(dir.join("server-ca.pem")).unwrap()).unwrap(),
-        )
-        .identity(reqwest::Identity::from_pem(identity.as_bytes()).unwrap())
-        .timeout(Duration::from_secs(10))
-        .build()
+    let client_as = |agent: &str| {
+        let identity = std::fs::read_to_string(dir.join(format!("{agent}.pem"))).unwrap()
+            + &std::fs::read_to_string(dir.join(format!("{agent}.key"))).unwrap();
+        reqwest::blocking::Client::builder()
+            .use_rustls_tls()
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(&std::fs::read(dir.join("server-ca.pem")).unwrap()).unwrap(),
+            )
+            .identity(reqwest::Identity::from_pem(identity.as_bytes()).unwrap())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap()
+    };
+    let (broker, oncall) = (client_as("broker"), client_as("oncall"));
+    // The broker opens its task on replica A (the registry is on NATS too).
+    let opened = broker
+        .post(format!("https://{a_tls}/task"))
+        .json(&serde_json::json!({ "id": "pipeline-1", "members": ["spiffe://acme.example/agent/broker"], "purpose": "report", "ttl": 3600 }))
+        .send()
         .unwrap();
+    assert_eq!(opened.status(), 201, "{}", opened.text().unwrap_or_default());
 
     // Issued by replica A; presented by the CLI (a third process on the same NATS), which
     // verifies it with A's published key; ended on replica B; refused by the CLI.
@@ -973,20 +1047,21 @@ fn replicas_and_the_cli_on_one_nats_and_nothing_acknowledged_is_lost_to_kills() 
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(json(&out)["error"]["kind"], "revoked", "{}", String::from_utf8_lossy(&out.stdout));
 
-    // Load on A: revocations one after another; A is killed (SIGKILL) midway (once it has
-    // acknowledged a few). Every one A acknowledged is enforced by B afterwards.
+    // Load on A: revocations (on-call cutting agents off) one after another; A is killed
+    // (SIGKILL) midway, once it has acknowledged a few. Every one A acknowledged is enforced
+    // by B afterwards.
     let load = |replica: &str, prefix: &str, n: usize, pause: Duration| {
-        let (broker, replica, prefix) = (broker.clone(), replica.to_string(), prefix.to_string());
+        let (oncall, replica, prefix) = (oncall.clone(), replica.to_string(), prefix.to_string());
         let progress = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let seen = progress.clone();
         let worker = std::thread::spawn(move || {
             let mut acknowledged = Vec::new();
             for i in 0..n {
-                let task = format!("{prefix}-{i}");
-                if let Ok(r) = broker.post(format!("https://{replica}/task/{task}/end")).send()
+                let agent = format!("spiffe://acme.example/agent/{prefix}-{i}");
+                if let Ok(r) = oncall.post(format!("https://{replica}/agent/{agent}/cut-off")).send()
                     && r.status() == 200
                 {
-                    acknowledged.push(task);
+                    acknowledged.push(agent);
                     seen.store(acknowledged.len(), std::sync::atomic::Ordering::Relaxed);
                 }
                 std::thread::sleep(pause);
@@ -1027,7 +1102,7 @@ fn replicas_and_the_cli_on_one_nats_and_nothing_acknowledged_is_lost_to_kills() 
             .unwrap_or_default();
         v["revocations"]
             .as_array()
-            .map(|r| r.iter().filter_map(|e| e["task_id"].as_str().map(String::from)).collect())
+            .map(|r| r.iter().filter_map(|e| e["spiffe_id"].as_str().map(String::from)).collect())
             .unwrap_or_default()
     };
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -8,6 +8,7 @@
 //! it can have: the lifetime cap). At most [`MAX_REVOCATIONS`] revocations are held; beyond
 //! that the ledger fails closed and refuses every credential until entries expire.
 
+use crate::Task;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -24,6 +25,13 @@ pub const UNTIL_RESTORED: u64 = u64::MAX;
 
 /// The reason of every decision about a cut-off agent.
 pub const CUT_OFF_REASON: &str = "writ:cut-off";
+
+/// Tasks one principal may hold open at once: what bounds a flood of openings (and so of
+/// ended tasks) by one caller.
+pub const MAX_OPEN_TASKS_PER_OPENER: usize = 1_000;
+
+/// The longest a task may stay open, seconds (a week).
+pub const MAX_TASK_SECS: u64 = 7 * 86_400;
 
 /// One issued credential, as the ledger keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +62,12 @@ pub trait Ledger {
     /// Lift `spiffe_id`'s cut-off: decisions and new credentials again; credentials issued
     /// before stay revoked. Returns whether it was cut off.
     fn restore(&self, spiffe_id: &str, now: u64) -> bool;
+    /// The task `id` as the registry knows it at `now` (with `ended_at` when it ended), or
+    /// `None` when it was never opened (or is long forgotten).
+    fn task(&self, id: &str, now: u64) -> Option<Task>;
+    /// Register a task just opened. Fails (`malformed`) when `task.id` is already known, or
+    /// (`limit`) when its opener holds [`MAX_OPEN_TASKS_PER_OPENER`] open tasks.
+    fn open_task(&self, task: &Task, now: u64) -> crate::Result<()>;
 }
 
 /// The decision about a principal that is cut off at `now`: a deny naming the cut-off, before
@@ -92,6 +106,8 @@ pub enum LedgerEvent {
         at: u64,
         until: u64,
     },
+    /// A task was opened; remembered a lifetime cap past its deadline.
+    OpenTask(Task),
 }
 
 impl LedgerEvent {
@@ -102,6 +118,7 @@ impl LedgerEvent {
             LedgerEvent::EndTask { until, .. }
             | LedgerEvent::CutOff { until, .. }
             | LedgerEvent::Restore { until, .. } => *until,
+            LedgerEvent::OpenTask(t) => t.deadline.saturating_add(u64::from(MAX_TTL_SECS)),
         }
     }
 }
@@ -128,13 +145,15 @@ struct State {
     ended: HashMap<String, Revocation>,
     /// SPIFFE ID → its cut-off.
     cut: HashMap<String, Cut>,
+    /// Task id → the task as opened.
+    tasks: HashMap<String, Task>,
     /// Size after the last sweep of expired entries (sweeps are amortized).
     swept_at_len: usize,
 }
 
 impl State {
     fn len(&self) -> usize {
-        self.grants.len() + self.ended.len() + self.cut.len()
+        self.grants.len() + self.ended.len() + self.cut.len() + self.tasks.len()
     }
 
     /// Forget what can no longer matter at `now`.
@@ -142,6 +161,7 @@ impl State {
         self.grants.retain(|_, g| g.expires_at > now);
         self.ended.retain(|_, r| r.until > now);
         self.cut.retain(|_, r| r.until > now);
+        self.tasks.retain(|_, t| t.deadline.saturating_add(u64::from(MAX_TTL_SECS)) > now);
         self.swept_at_len = self.len();
     }
 
@@ -175,6 +195,23 @@ impl State {
         (c.restored_at.is_none() && c.until > now).then_some(c.at)
     }
 
+    fn task(&self, id: &str, now: u64) -> Option<Task> {
+        let t = self.tasks.get(id)?;
+        if t.deadline.saturating_add(u64::from(MAX_TTL_SECS)) <= now {
+            return None;
+        }
+        let ended_at = self.ended.get(id).filter(|r| r.until > now).map(|r| r.at);
+        Some(Task { ended_at, ..t.clone() })
+    }
+
+    /// Tasks `opener` holds open at `now`.
+    fn open_by(&self, opener: &str, now: u64) -> usize {
+        self.tasks
+            .values()
+            .filter(|t| t.opener == opener && now < t.deadline && !self.ended.contains_key(&t.id))
+            .count()
+    }
+
     fn apply(&mut self, event: LedgerEvent, now: u64) -> u32 {
         self.maybe_sweep(now);
         let merge = |old: Option<&Revocation>, at: u64, until: u64| match old {
@@ -203,6 +240,15 @@ impl State {
                 };
                 self.cut.insert(spiffe_id, c);
                 live
+            }
+            LedgerEvent::OpenTask(task) => {
+                // The first opening of an id stands (two replicas opening one id at once).
+                if self.tasks.contains_key(&task.id) {
+                    0
+                } else {
+                    self.tasks.insert(task.id.clone(), Task { ended_at: None, ..task });
+                    1
+                }
             }
             LedgerEvent::Restore { spiffe_id, at, until } => match self.cut.get_mut(&spiffe_id) {
                 Some(c) if c.restored_at.is_none() => {
@@ -296,6 +342,7 @@ impl MemoryLedger {
         s.sweep(now);
         let mut out: Vec<LedgerEvent> = s.grants.values().cloned().map(LedgerEvent::Grant).collect();
         out.extend(s.ended.iter().map(|(t, r)| LedgerEvent::EndTask { task_id: t.clone(), at: r.at, until: r.until }));
+        out.extend(s.tasks.values().cloned().map(LedgerEvent::OpenTask));
         for (a, c) in &s.cut {
             match c.restored_at {
                 None => out.push(LedgerEvent::CutOff { spiffe_id: a.clone(), at: c.at, until: UNTIL_RESTORED }),
@@ -344,6 +391,36 @@ impl Ledger for MemoryLedger {
         let until = self.until_covering(now, |g| g.agents.iter().any(|a| a == spiffe_id));
         self.apply(LedgerEvent::Restore { spiffe_id: spiffe_id.to_string(), at: now, until }, now) == 1
     }
+
+    fn task(&self, id: &str, now: u64) -> Option<Task> {
+        self.state().task(id, now)
+    }
+
+    fn open_task(&self, task: &Task, now: u64) -> crate::Result<()> {
+        self.admit_task(task, now)?;
+        self.apply(LedgerEvent::OpenTask(task.clone()), now);
+        Ok(())
+    }
+}
+
+impl MemoryLedger {
+    /// Whether `task` may be registered now: a new id, and its opener under its quota.
+    pub fn admit_task(&self, task: &Task, now: u64) -> crate::Result<()> {
+        let s = self.state();
+        if s.task(&task.id, now).is_some() || s.ended.contains_key(&task.id) {
+            return Err(crate::Error::Malformed(format!(
+                "task `{}` was already opened",
+                crate::spiffe_id::clip(&task.id)
+            )));
+        }
+        if s.open_by(&task.opener, now) >= MAX_OPEN_TASKS_PER_OPENER {
+            return Err(crate::Error::Limit(format!(
+                "`{}` holds {MAX_OPEN_TASKS_PER_OPENER} open tasks: end one before opening another",
+                crate::spiffe_id::clip(&task.opener)
+            )));
+        }
+        Ok(())
+    }
 }
 
 impl<L: Ledger + ?Sized> Ledger for std::sync::Arc<L> {
@@ -364,6 +441,12 @@ impl<L: Ledger + ?Sized> Ledger for std::sync::Arc<L> {
     }
     fn restore(&self, spiffe_id: &str, now: u64) -> bool {
         (**self).restore(spiffe_id, now)
+    }
+    fn task(&self, id: &str, now: u64) -> Option<Task> {
+        (**self).task(id, now)
+    }
+    fn open_task(&self, task: &Task, now: u64) -> crate::Result<()> {
+        (**self).open_task(task, now)
     }
 }
 

@@ -21,6 +21,6 @@ pub use ledger::{Ledger, MemoryLedger};
 pub use writ::{Settings, Writ};
 /// The vocabulary (`writ-types`), re-exported: the rules speak it.
 pub use writ_types::{
-    AuditEvent, Decision, EntityRef, Error, Evaluation, Grant, Identity, Intent, Proof, Result, audit, authzen,
-    decision, error, evaluation, grant, identity, intent, pack, route, xfcc,
+    AuditEvent, Decision, EntityRef, Error, Evaluation, Grant, Identity, Intent, Proof, Result, Task, audit, authzen,
+    decision, error, evaluation, grant, identity, intent, pack, route, task, xfcc,
 };

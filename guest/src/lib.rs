@@ -164,6 +164,20 @@ impl Ledger for SyncedLedger<'_> {
         self.sync(now);
         self.replica.cut_off_since(spiffe_id, now)
     }
+    fn task(&self, id: &str, now: u64) -> Option<writ_core::Task> {
+        self.sync(now);
+        self.replica.task(id, now)
+    }
+    fn open_task(&self, task: &writ_core::Task, now: u64) -> writ_core::Result<()> {
+        self.sync(now);
+        self.replica.admit_task(task, now)?;
+        let event = LedgerEvent::OpenTask(task.clone());
+        if let Ok(data) = serde_json::to_string(&event) {
+            writ::agent::ledger::append(&data, event.relevant_until());
+        }
+        self.replica.apply(event, now);
+        Ok(())
+    }
     fn restore(&self, spiffe_id: &str, now: u64) -> bool {
         self.sync(now);
         if self.replica.cut_off_since(spiffe_id, now).is_none() {
@@ -430,6 +444,18 @@ fn granted(kind: &str, at: u64, result: &Result<writ_core::Issued, writ_core::Er
     });
 }
 
+fn task_to_wit(t: writ_core::Task) -> issue::Task {
+    issue::Task {
+        id: t.id,
+        opener: t.opener,
+        members: t.members,
+        purpose: t.purpose,
+        opened_at: t.opened_at,
+        deadline: t.deadline,
+        ended_at: t.ended_at,
+    }
+}
+
 fn grant_to_wit(issued: writ_core::Issued) -> issue::Grant {
     let g = issued.grant;
     issue::Grant { token: g.token, jti: g.jti, expires_at: g.expires_at }
@@ -493,11 +519,59 @@ impl issue::Guest for Component {
         result.map(|p| convert::decision_to_wit(p.decision)).map_err(convert::error)
     }
 
-    fn end_task(task_id: String) -> u32 {
+    fn open_task(
+        opener: Identity,
+        id: String,
+        members: Vec<String>,
+        purpose: String,
+        deadline: u64,
+    ) -> Result<issue::Task, Error> {
         let at = now();
-        let n = with_all(|_, _, ledger| ledger.end_task(&task_id, at));
+        let opener = convert::identity_from_wit(opener);
+        let result = with_all(|e, crypto, ledger| {
+            let env = writ_core::Env { now: at, crypto, ledger, entropy: entropy() };
+            e.open_task(&opener, &id, &members, &purpose, deadline, &env)
+        });
+        emit(|| {
+            let ev = writ::agent::audit::Event {
+                kind: "open-task".into(),
+                task_id: Some(id.clone()),
+                spiffe_id: Some(opener.spiffe_id.clone()),
+                allow: result.is_ok(),
+                reasons: vec!["open-task".into()],
+                detail: result
+                    .as_ref()
+                    .ok()
+                    .map(|t| format!("members {}; deadline {}", t.members.join(" "), t.deadline)),
+                ..revoke_event(at, "open-task", 0)
+            };
+            match &result {
+                Ok(_) => ev,
+                Err(err) => failed(ev, err),
+            }
+        });
+        result.map(task_to_wit).map_err(convert::error)
+    }
+
+    fn find_task(id: String) -> Option<issue::Task> {
+        let at = now();
+        with_all(|_, _, ledger| ledger.task(&id, at)).map(task_to_wit)
+    }
+
+    fn end_task(task_id: String) -> Result<u32, Error> {
+        let at = now();
+        let n = with_all(|_, _, ledger| {
+            if ledger.task(&task_id, at).is_none() {
+                return Err(writ_core::Error::Malformed(format!(
+                    "task `{}` was never opened",
+                    writ_core::spiffe_id::clip(&task_id)
+                )));
+            }
+            Ok(ledger.end_task(&task_id, at))
+        })
+        .map_err(convert::error)?;
         emit(|| writ::agent::audit::Event { task_id: Some(task_id.clone()), ..revoke_event(at, "end-task", n) });
-        n
+        Ok(n)
     }
 
     fn cut_off(spiffe_id: String) -> u32 {

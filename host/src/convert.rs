@@ -75,6 +75,18 @@ pub(crate) fn evaluation_to_wit(e: &Evaluation) -> wit::Evaluation {
     }
 }
 
+pub(crate) fn task(t: crate::bindings::exports::writ::agent::issue::Task) -> crate::Task {
+    crate::Task {
+        id: t.id,
+        opener: t.opener,
+        members: t.members,
+        purpose: t.purpose,
+        opened_at: t.opened_at,
+        deadline: t.deadline,
+        ended_at: t.ended_at,
+    }
+}
+
 pub(crate) fn grant(g: WitGrant) -> Grant {
     Grant { token: g.token, jti: g.jti, expires_at: g.expires_at }
 }

@@ -20,7 +20,7 @@ pub use crypto::{IssuerAlg, IssuerKey};
 pub use settings::CryptoProvider;
 pub use writ::Writ;
 /// The vocabulary (`writ-types`), re-exported: this API speaks it.
-pub use writ_types::{AuditEvent, Decision, EntityRef, Error, Evaluation, Grant, Identity, Intent, Proof};
+pub use writ_types::{AuditEvent, Decision, EntityRef, Error, Evaluation, Grant, Identity, Intent, Proof, Task};
 
 /// The component this host was built with (`writ-guest`, a WASI preview-2 component).
 pub const COMPONENT: &[u8] = include_bytes!(env!("WRIT_COMPONENT_PATH"));

@@ -304,10 +304,37 @@ impl Writ {
 
     /// Revoke every grant of a task; returns how many were live.
     pub fn end_task(&self, task_id: &str) -> Result<u32, Error> {
-        self.pool.with_instance(|i| i.module.writ_agent_issue().call_end_task(&mut i.store, task_id))
+        self.pool
+            .with_instance(|i| i.module.writ_agent_issue().call_end_task(&mut i.store, task_id))?
+            .map_err(convert::error)
     }
 
-    /// Revoke every grant held by or delegated from an agent; returns how many were live.
+    /// Open a task (see the WIT `issue.open-task`): `opener` allowed by policy, a new id, its
+    /// members (SPIFFE IDs), purpose and deadline (unix seconds, at most a week ahead).
+    pub fn open_task(
+        &self,
+        opener: &Identity,
+        id: &str,
+        members: &[String],
+        purpose: &str,
+        deadline: u64,
+    ) -> Result<crate::Task, Error> {
+        let opener = convert::identity_to_wit(opener);
+        self.pool
+            .with_instance(|i| {
+                i.module.writ_agent_issue().call_open_task(&mut i.store, &opener, id, members, purpose, deadline)
+            })?
+            .map(convert::task)
+            .map_err(convert::error)
+    }
+
+    /// The task `id` as the registry knows it (`None`: never opened, or long forgotten).
+    pub fn task(&self, id: &str) -> Result<Option<crate::Task>, Error> {
+        self.pool
+            .with_instance(|i| i.module.writ_agent_issue().call_find_task(&mut i.store, id))
+            .map(|t| t.map(convert::task))
+    }
+
     /// Lift an agent's cut-off: decisions and new credentials again; its credentials issued
     /// before stay revoked. False when it was not cut off.
     pub fn restore(&self, spiffe_id: &str) -> Result<bool, Error> {

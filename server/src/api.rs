@@ -56,6 +56,20 @@ impl ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("{e}"))
     }
 
+    /// A typed error of an operation, with its status: bad input 400, an untrusted caller
+    /// 401, a refusal 403, a limit 429, the state store 503, the runtime 500.
+    pub fn of(e: &writ_host::Error) -> ApiError {
+        use writ_host::Error as E;
+        let status = match e {
+            E::Malformed(_) | E::Policy(_) => StatusCode::BAD_REQUEST,
+            E::Untrusted(_) => StatusCode::UNAUTHORIZED,
+            E::Denied(_) | E::Revoked(_) | E::Expired(_) | E::NotYetValid(_) => StatusCode::FORBIDDEN,
+            E::Limit(_) => StatusCode::TOO_MANY_REQUESTS,
+            _ => return ApiError::internal(e),
+        };
+        ApiError::new(status, e.kind(), e.message())
+    }
+
     pub fn respond(self, id: &RequestId) -> Response {
         let body = json!({ "error": { "kind": self.kind, "message": self.message, "request_id": id.0 } });
         with_id((self.status, axum::Json(body)).into_response(), id)

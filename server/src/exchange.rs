@@ -213,7 +213,7 @@ fn authorized(
     match state.writ.check(&who, &what) {
         Ok(d) if d.allow => match run() {
             Ok(body) => ok(StatusCode::OK, body, &id),
-            Err(e) => ApiError::internal(&e).respond(&id),
+            Err(e) => ApiError::of(&e).respond(&id),
         },
         Ok(d) => ApiError::new(
             StatusCode::FORBIDDEN,
@@ -242,6 +242,15 @@ pub async fn end_task(
 
 fn end_task_now(state: Arc<State>, headers: HeaderMap, peer: Option<Extension<PeerChain>>, task: String) -> Response {
     let resource = format!("Task::{}", Value::String(task.clone()));
+    // A task never opened cannot be ended (nor counted against anyone's revocations).
+    match state.writ.task(&task) {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("task `{task}` was never opened"))
+                .respond(&RequestId::of(&headers));
+        }
+        Err(e) => return ApiError::internal(&e).respond(&RequestId::of(&headers)),
+    }
     revoke(
         &state,
         &headers,
@@ -346,6 +355,79 @@ fn jwks_now(state: Arc<State>, headers: HeaderMap) -> Response {
     match state.writ.jwks().map(|j| serde_json::from_str::<Value>(&j)) {
         Ok(Ok(v)) => ok(StatusCode::OK, v, &id),
         Ok(Err(e)) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()).respond(&id),
+        Err(e) => ApiError::internal(&e).respond(&id),
+    }
+}
+
+/// `POST /task` (mTLS): open a task for the attested caller, if policy allows it
+/// (`open_task` on `Task::"<id>"`). Body `{"id","members":[SPIFFE IDs],"purpose","ttl"}`
+/// (`ttl` seconds from now, or `deadline` unix seconds) → 201 with the task record.
+pub async fn open_task(
+    extract::State(state): extract::State<Arc<State>>,
+    headers: HeaderMap,
+    peer: Option<Extension<PeerChain>>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    crate::offload(state, move |state| open_task_now(state, headers, peer, body)).await
+}
+
+fn open_task_now(
+    state: Arc<State>,
+    headers: HeaderMap,
+    peer: Option<Extension<PeerChain>>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let id = RequestId::of(&headers);
+    let who = match client(&state, peer.as_ref().map(|p| &p.0)) {
+        Ok(w) => w,
+        Err(e) => {
+            crate::refused(&state, "unauthenticated", &e);
+            return ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", e).respond(&id);
+        }
+    };
+    let req = match crate::api::json_body(&headers, body) {
+        Ok(r) => r,
+        Err(e) => return e.respond(&id),
+    };
+    let text = |k: &str| req.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let members: Option<Vec<String>> = req
+        .get("members")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|m| m.as_str().map(String::from)).collect());
+    let Some(members) = members else {
+        return ApiError::bad_request("`members` is a list of SPIFFE IDs").respond(&id);
+    };
+    let deadline = match (req.get("deadline").and_then(Value::as_u64), req.get("ttl").and_then(Value::as_u64)) {
+        (Some(d), None) => d,
+        (None, Some(ttl)) => state.writ.now().saturating_add(ttl),
+        _ => return ApiError::bad_request("give `ttl` (seconds from now) or `deadline` (unix seconds)").respond(&id),
+    };
+    match state.writ.open_task(&who, &text("id"), &members, &text("purpose"), deadline) {
+        Ok(task) => ok(StatusCode::CREATED, serde_json::to_value(&task).unwrap_or_default(), &id),
+        Err(e) => ApiError::of(&e).respond(&id),
+    }
+}
+
+/// `GET /task/{id}` (mTLS): the task record, 404 when it was never opened.
+pub async fn show_task(
+    extract::State(state): extract::State<Arc<State>>,
+    headers: HeaderMap,
+    peer: Option<Extension<PeerChain>>,
+    Path(task): Path<String>,
+) -> Response {
+    crate::offload(state, move |state| show_task_now(state, headers, peer, task)).await
+}
+
+fn show_task_now(state: Arc<State>, headers: HeaderMap, peer: Option<Extension<PeerChain>>, task: String) -> Response {
+    let id = RequestId::of(&headers);
+    if let Err(e) = client(&state, peer.as_ref().map(|p| &p.0)) {
+        return ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", e).respond(&id);
+    }
+    match state.writ.task(&task) {
+        Ok(Some(t)) => ok(StatusCode::OK, serde_json::to_value(&t).unwrap_or_default(), &id),
+        Ok(None) => {
+            ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("task `{task}` was never opened")).respond(&id)
+        }
         Err(e) => ApiError::internal(&e).respond(&id),
     }
 }

@@ -164,6 +164,8 @@ fn router(state: Arc<State>, tls: bool) -> Router {
     if tls {
         r = r
             .route("/token", post(exchange::token))
+            .route("/task", post(exchange::open_task))
+            .route("/task/{id}", get(exchange::show_task))
             .route("/task/{id}/end", post(exchange::end_task))
             .route("/agent/{*spiffe_id}", post(exchange::cut_off));
     }

@@ -63,9 +63,14 @@ impl World {
     }
 
     fn start(&self, c: Config) -> Running {
+        let shipped_pack = c.policies.is_none();
         let r = writ_server::start(c).unwrap();
         // The test PKI's certificates are valid around NOW.
         r.writ().set_time(Some(NOW));
+        // The tasks the tests exchange credentials for (the shipped pack lets the broker open them).
+        if shipped_pack {
+            writ_tests::open_pack_tasks(r.writ(), &["pipeline-1", "pipeline-2", "run-42"]);
+        }
         r
     }
 
@@ -595,7 +600,9 @@ fn replicas_on_one_nats_verify_each_others_credentials_and_enforce_each_others_r
     assert!(took.is_some(), "{:?}", use_at(&a, &t1));
     assert_eq!(use_at(&a, &t2).0, 200);
     let feed: Value = c.get(http(&a, "/ledger/revocations")).send().unwrap().json().unwrap();
-    assert_eq!(feed["revocations"][0]["task_id"], "pipeline-1", "{feed}");
+    let ended: Vec<&Value> =
+        feed["revocations"].as_array().unwrap().iter().filter(|e| e["event"] == "end-task").collect();
+    assert_eq!(ended[0]["task_id"], "pipeline-1", "{feed}");
 
     // NATS gone: past the bound, credentials are refused (closed) and the replica is not
     // ready, but plain authorization still answers.
@@ -670,8 +677,13 @@ fn a_cut_off_agent_is_denied_at_every_door_until_on_call_restores_it() {
     assert_eq!(evaluation()["decision"], true);
     // The feed carries both, for filters.
     let feed: Value = c.get(http(&r, "/ledger/revocations")).send().unwrap().json().unwrap();
-    let events: Vec<&str> =
-        feed["revocations"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+    let events: Vec<&str> = feed["revocations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .filter(|e| *e != "open-task")
+        .collect();
     assert_eq!(events, ["cut-off", "restore"], "{feed}");
     r.shutdown();
 }
@@ -779,5 +791,54 @@ fn hostile_clients_do_not_stall_the_server_and_refusals_are_audited() {
     );
     let metrics = c.get(http(&r, "/metrics")).send().unwrap().text().unwrap();
     assert!(metrics.contains("writ_audit_failures_total 0\n"), "{metrics}");
+    r.shutdown();
+}
+
+#[test]
+fn tasks_are_opened_by_principals_policy_allows_and_credentials_stay_inside_them() {
+    let w = World::new("tasks");
+    let r = w.start(w.config());
+    let (broker, _) = w.client("/agent/broker");
+    let (payroll, _) = w.client("/agent/payroll");
+    let (browser, _) = w.client("/agent/browser");
+    let open = |c: &Client, body: Value| c.post(https(&r, "/task")).json(&body).send().unwrap();
+    let record = json!({ "id": "run-7", "members": ["spiffe://acme.example/agent/payroll"], "purpose": "payroll run 7", "ttl": 600 });
+    // The broker may open tasks; the payroll agent may not invent one.
+    let res = open(&payroll, record.clone());
+    assert_eq!(res.status(), 403, "{}", res.text().unwrap());
+    let res = open(&broker, record.clone());
+    assert_eq!(res.status(), 201);
+    let task: Value = res.json().unwrap();
+    assert_eq!(
+        (task["opener"].as_str(), task["deadline"].as_u64()),
+        (Some("spiffe://acme.example/agent/broker"), Some(NOW + 600))
+    );
+    assert_eq!(open(&broker, record).status(), 400, "an id is opened once");
+    assert_eq!(open(&broker, json!({ "id": "x", "members": "everyone", "ttl": 60 })).status(), 400);
+    assert_eq!(
+        broker.get(https(&r, "/task/run-7")).send().unwrap().json::<Value>().unwrap()["purpose"],
+        "payroll run 7"
+    );
+    assert_eq!(broker.get(https(&r, "/task/run-99")).send().unwrap().status(), 404);
+    // Credentials: only for an open task, only to its members, never past its deadline.
+    let form = |task: &str| {
+        vec![
+            ("grant_type", GRANT.to_string()),
+            ("scope", "read".into()),
+            ("resource", r#"PayrollRecord::"run-42/emp-7""#.into()),
+            ("task", task.to_string()),
+            ("ttl", "3600".into()),
+        ]
+    };
+    let exchange = |c: &Client, task: &str| c.post(https(&r, "/token")).form(&form(task)).send().unwrap();
+    let res = exchange(&payroll, "run-99");
+    assert_eq!(res.status(), 403);
+    assert!(res.text().unwrap().contains("writ:task-not-open"));
+    let res = exchange(&browser, "run-42");
+    assert_eq!(res.status(), 403, "the browser is not a member of run-42... and not allowed");
+    // An ended or never-opened task: ending it again is fine, ending an invented one is 404.
+    assert_eq!(broker.post(https(&r, "/task/run-99/end")).send().unwrap().status(), 404);
+    assert_eq!(broker.post(https(&r, "/task/run-7/end")).send().unwrap().status(), 200);
+    assert!(broker.get(https(&r, "/task/run-7")).send().unwrap().json::<Value>().unwrap()["ended_at"].is_u64());
     r.shutdown();
 }

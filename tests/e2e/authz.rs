@@ -284,7 +284,7 @@ const TABLE: &[Case] = &[
 
 fn loaded(a: &mut dyn Attester) {
     let n = a.set_policies(&pack::policies(), Some(&pack::schema()), Some(&pack::entities())).unwrap();
-    assert_eq!(n, 11, "{}: the pack has 11 policies", a.name());
+    assert_eq!(n, 12, "{}: the pack has 12 policies", a.name());
 }
 
 fn run_both(f: impl Fn(&mut dyn Attester) -> Verdict) -> Verdict {

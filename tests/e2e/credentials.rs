@@ -32,6 +32,7 @@ fn setup(writ: &Writ) -> Agents {
     let pki = Pki::new("acme.example", KeyAlg::P256);
     writ.set_bundle("acme.example", &pki.bundle_pem()).unwrap();
     writ.set_policies(&pack::policies(), Some(&pack::schema()), Some(&pack::entities())).unwrap();
+    writ_tests::open_pack_tasks(writ, &["run-42", "run-44", "pipeline-1", "p"]);
     let attest = |path: &str| writ.attest_x509(&pki.chain3(path, KeyAlg::P256)).unwrap();
     Agents {
         payroll: attest("/agent/payroll"),

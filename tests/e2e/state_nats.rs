@@ -55,6 +55,8 @@ fn replicas_on_one_nats_share_revocations_grants_and_issuer_keys() {
     let a = replica(&loc, &pki);
     let payroll = a.attest_x509(&pki.chain3("/agent/payroll", KeyAlg::P256)).unwrap();
     let broker = a.attest_x509(&pki.chain3("/agent/broker", KeyAlg::P256)).unwrap();
+    // Opened on A: the registry is shared too.
+    writ_tests::open_pack_tasks(&a, &["run-42", "pipeline-1"]);
     let g = a.issue(&payroll, "run-42", &[intent("read", RECORD)], 300, "api").unwrap();
     let g_sales = a.issue(&broker, "pipeline-1", &[intent("read", SALES)], 300, "api").unwrap();
     assert!(
@@ -80,7 +82,8 @@ fn replicas_on_one_nats_share_revocations_grants_and_issuer_keys() {
     assert!(matches!(present(&c, &g.token, &payroll, RECORD), Err(Error::Revoked(_))));
     assert!(present(&c, &g_sales.token, &broker, SALES).unwrap());
     let summary = c.state_summary().unwrap();
-    assert_eq!((summary.revocations, summary.last_seq), (1, 1), "{summary:?}");
+    // Two tasks opened, one ended: the ordered log holds all three.
+    assert_eq!((summary.revocations, summary.last_seq), (3, 3), "{summary:?}");
 
     // Another prefix on the same server is another state.
     let other = replica(&location(&nats, "other", Duration::from_secs(3)), &pki);
@@ -98,6 +101,7 @@ fn a_replica_without_nats_refuses_credentials_then_catches_up_and_nothing_is_los
     let a = replica(&loc, &pki);
     let payroll = a.attest_x509(&pki.chain3("/agent/payroll", KeyAlg::P256)).unwrap();
     let broker = a.attest_x509(&pki.chain3("/agent/broker", KeyAlg::P256)).unwrap();
+    writ_tests::open_pack_tasks(&a, &["run-42", "pipeline-1"]);
     let g = a.issue(&payroll, "run-42", &[intent("read", RECORD)], 300, "api").unwrap();
     let g_sales = a.issue(&broker, "pipeline-1", &[intent("read", SALES)], 300, "api").unwrap();
     assert_eq!(a.end_task("run-42").unwrap(), 1);
@@ -129,7 +133,7 @@ fn a_replica_without_nats_refuses_credentials_then_catches_up_and_nothing_is_los
         matches!(present(&a, &g_sales.token, &broker, SALES), Err(Error::Revoked(_)))
     });
     assert!(took.is_some());
-    assert_eq!(a.state_summary().unwrap().last_seq, 2);
+    assert_eq!(a.state_summary().unwrap().last_seq, 4, "two openings, two ends");
 }
 
 #[test]

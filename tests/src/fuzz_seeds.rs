@@ -61,6 +61,7 @@ pub fn seeds() -> Vec<Seed> {
     let mut engine = fixtures::credential_engine();
     let (crypto, ledger) = (fixtures::issuer(), writ_core::MemoryLedger::new());
     let env = |n: u8| writ_core::Env { now: NOW, crypto: &crypto, ledger: &ledger, entropy: [n; 16] };
+    crate::register_task(&ledger, "task-1", &[&fixtures::holder().spiffe_id, "spiffe://example.org/b"], NOW);
     let g = engine.issue(&fixtures::holder(), "task-1", &[fixtures::read_doc()], 600, AUDIENCE, &env(1)).unwrap();
     let p = fixtures::credential_engine()
         .present(&g.grant.token, &fixtures::holder(), &fixtures::read_doc(), AUDIENCE, NOW + 1, &crypto, &ledger)

@@ -10,6 +10,7 @@ pub mod identity;
 pub mod intent;
 pub mod pack;
 pub mod route;
+pub mod task;
 pub mod xfcc;
 
 pub use audit::AuditEvent;
@@ -19,3 +20,4 @@ pub use evaluation::{EntityRef, Evaluation};
 pub use grant::Grant;
 pub use identity::{Identity, Proof};
 pub use intent::Intent;
+pub use task::Task;

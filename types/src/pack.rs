@@ -4,12 +4,13 @@
 //! A test checks that every `*.cedar` file of `policies/` is listed here.
 
 /// The pack's policy files, by name, in name order.
-pub const POLICY_FILES: [(&str, &str); 6] = [
+pub const POLICY_FILES: [(&str, &str); 7] = [
     ("breakglass.cedar", include_str!("../../policies/breakglass.cedar")),
     ("data.cedar", include_str!("../../policies/data.cedar")),
     ("delegation.cedar", include_str!("../../policies/delegation.cedar")),
     ("payroll.cedar", include_str!("../../policies/payroll.cedar")),
     ("revocation.cedar", include_str!("../../policies/revocation.cedar")),
+    ("tasks.cedar", include_str!("../../policies/tasks.cedar")),
     ("tools.cedar", include_str!("../../policies/tools.cedar")),
 ];
 
@@ -24,6 +25,8 @@ pub const POLICIES: &str = concat!(
     include_str!("../../policies/payroll.cedar"),
     "\n",
     include_str!("../../policies/revocation.cedar"),
+    "\n",
+    include_str!("../../policies/tasks.cedar"),
     "\n",
     include_str!("../../policies/tools.cedar"),
 );

@@ -119,9 +119,9 @@ impl Writ {
         Ok(token)
     }
 
-    /// Issue a credential to `who` for `task_id`: every scope intent must be allowed now;
-    /// the lifetime is the least of `ttl_secs`, each intent's policy TTL, the identity's own
-    /// remaining life and the configured cap.
+    /// Issue a credential to `who` for `task_id`: the task open and `who` one of its members,
+    /// every scope intent allowed now; the lifetime is the least of `ttl_secs`, each intent's
+    /// policy TTL, the identity's own remaining life, the task's deadline and the cap.
     pub fn issue(
         &self,
         who: &Identity,
@@ -139,8 +139,9 @@ impl Writ {
         }
         let identity_left = Self::live_identity(who, env.now)?;
         refused_by_ledger(env, task_id, vec![who.spiffe_id.clone()])?;
+        let task = super::task::open_task_for(env, task_id, &who.spiffe_id)?;
         let policy_cap = self.authorize_scope(who, task_id, scope, env.now, 0)?;
-        let life = self.lifetime(&[u64::from(ttl_secs), u64::from(policy_cap), identity_left]);
+        let life = self.lifetime(&[u64::from(ttl_secs), u64::from(policy_cap), identity_left, task.deadline - env.now]);
         let claims = Claims {
             iss: self.settings().issuer.clone(),
             aud: audience.to_string(),
@@ -209,6 +210,7 @@ impl Writ {
         let mut agents = claims.record().agents;
         agents.push(to.spiffe_id.clone());
         refused_by_ledger(env, &claims.txn, agents)?;
+        let task = super::task::open_task_for(env, &claims.txn, &to.spiffe_id)?;
         let hop = Intent {
             action: "delegate".into(),
             resource: format!("Agent::{:?}", to.spiffe_id),
@@ -227,6 +229,7 @@ impl Writ {
             u64::from(d.max_ttl_secs),
             to_left,
             parent_left,
+            task.deadline - now,
         ]);
         let act = Actor { sub: to.spiffe_id.clone(), act: claims.act.clone().map(Box::new) };
         let child = Claims {

@@ -8,9 +8,11 @@
 
 mod claims;
 mod issue;
+mod task;
 mod verify;
 
 pub use claims::{Actor, Claims, Confirmation, Env, Issued, Presented, ScopeItem};
+pub use task::{MAX_MEMBERS, NOT_A_MEMBER, TASK_NOT_OPEN};
 
 /// The `typ` of every Writ credential.
 pub const TOKEN_TYPE: &str = "txntoken+jwt";

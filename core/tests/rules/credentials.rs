@@ -17,6 +17,7 @@ const POLICIES: &str = r#"
 @id("write") permit(principal == Agent::"spiffe://t.example/a", action == Action::"write", resource is Doc);
 @id("delegate") @ttl("300") permit(principal, action == Action::"delegate", resource is Agent)
   when { resource.trust_domain == principal.trust_domain };
+@id("open") permit(principal == Agent::"spiffe://t.example/a", action == Action::"open_task", resource is Task);
 "#;
 
 const ENTITIES: &str = r#"[
@@ -62,7 +63,27 @@ impl World {
     fn with(crypto: RustCrypto) -> World {
         let mut engine = Writ::default();
         engine.set_policies(POLICIES, None, Some(ENTITIES)).unwrap();
-        World { engine, crypto, ledger: MemoryLedger::new(), n: 0 }
+        let w = World { engine, crypto, ledger: MemoryLedger::new(), n: 0 };
+        // The tasks these tests use, open for a day with every agent a member.
+        for id in ["t", "t0", "t1", "t2", "t3", "t9", "p", "task-1"] {
+            w.open(id, &["t.example/a", "t.example/b", "t.example/c", "u.example/x"], NOW + 86_400);
+        }
+        w
+    }
+
+    /// Register task `id` (as an opener policy allowed would) with `members`.
+    fn open(&self, id: &str, members: &[&str], deadline: u64) {
+        use writ_core::Ledger as _;
+        let task = writ_core::Task {
+            id: id.into(),
+            opener: "spiffe://t.example/opener".into(),
+            members: members.iter().map(|m| format!("spiffe://{m}")).collect(),
+            purpose: "test".into(),
+            opened_at: NOW,
+            deadline,
+            ended_at: None,
+        };
+        self.ledger.open_task(&task, NOW).unwrap();
     }
 
     fn issue(&mut self, who: &Identity, task: &str, scope: &[Intent], ttl: u32) -> Result<writ_core::Issued, Error> {
@@ -496,6 +517,7 @@ proptest! {
                     let (token, holder, task, chain) = (parent.token.clone(), parent.holder, parent.task, parent.chain.clone());
                     if let Ok(g) = w.delegate(&token, &agents[holder], &agents[to], std::slice::from_ref(&read), 300, now) {
                         prop_assert!(!in_force[to] && chain.iter().all(|a| !in_force[*a]) && !ended[task]);
+                        prop_assert!(cuts[to].last() != Some(&now), "delegated in the second of a cut-off");
                         let mut chain = chain;
                         chain.push(to);
                         held.push(Held { token: g.grant.token, holder: to, task, chain, issued_at: now, expires_at: g.grant.expires_at });
@@ -507,7 +529,10 @@ proptest! {
                 }
                 Step::CutOff(agent) => {
                     w.ledger.cut_off(&agents[agent].spiffe_id, now);
-                    cuts[agent].push(now);
+                    // Cut off again while in force: the first time stands.
+                    if !in_force[agent] {
+                        cuts[agent].push(now);
+                    }
                     in_force[agent] = true;
                 }
                 Step::Restore(agent) => {
@@ -533,4 +558,81 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn credentials_only_inside_an_open_task_to_its_members_and_never_past_its_deadline() {
+    use writ_core::Ledger as _;
+    let mut w = World::new();
+    let (a, b, c) = (who("t.example/a"), who("t.example/b"), who("t.example/c"));
+    let read = || vec![intent("read", "d")];
+    fn env(w: &World, now: u64) -> Env<'_> {
+        Env { now, crypto: &w.crypto, ledger: &w.ledger, entropy: [1; 16] }
+    }
+    // A task id nobody opened: no credential, whatever the caller says.
+    let Err(Error::Denied(d)) = w.issue(&a, "invented", &read(), 60) else { panic!("issued for an invented task") };
+    assert_eq!(d.reasons, ["writ:task-not-open"]);
+    // Opened by a principal policy allows, for a and b only, until NOW + 100.
+    let task = w
+        .engine
+        .open_task(&a, "run-1", &[a.spiffe_id.clone(), b.spiffe_id.clone()], "payroll run", NOW + 100, &env(&w, NOW))
+        .unwrap();
+    assert_eq!((task.opener.as_str(), task.members.len(), task.deadline), (a.spiffe_id.as_str(), 2, NOW + 100));
+    // Not by another, not twice, not with a bad shape.
+    assert!(matches!(
+        w.engine.open_task(&b, "run-2", std::slice::from_ref(&b.spiffe_id), "", NOW + 100, &env(&w, NOW)),
+        Err(Error::Denied(_))
+    ));
+    assert!(
+        matches!(w.engine.open_task(&a, "run-1", std::slice::from_ref(&a.spiffe_id), "", NOW + 100, &env(&w, NOW)), Err(Error::Malformed(m)) if m.contains("already opened"))
+    );
+    for (members, deadline) in [
+        (vec![], NOW + 10),
+        (vec!["not-spiffe".to_string()], NOW + 10),
+        (vec![a.spiffe_id.clone()], NOW),
+        (vec![a.spiffe_id.clone()], NOW + 30 * 86_400),
+    ] {
+        assert!(
+            w.engine.open_task(&a, "run-x", &members, "", deadline, &env(&w, NOW)).is_err(),
+            "{members:?} {deadline}"
+        );
+    }
+    // Members get credentials, capped at the deadline; a non-member gets none.
+    let g = w.issue(&a, "run-1", &read(), 3600).unwrap();
+    assert_eq!(g.grant.expires_at, NOW + 100, "the deadline caps the life");
+    let Err(Error::Denied(d)) = w.issue(&c, "run-1", &read(), 60) else { panic!("issued to a non-member") };
+    assert_eq!(d.reasons, ["writ:not-a-member"]);
+    // Delegation too: to a member only.
+    assert!(w.delegate(&g.grant.token, &a, &b, &read(), 60, NOW + 1).is_ok());
+    let Err(Error::Denied(d)) = w.delegate(&g.grant.token, &a, &c, &read(), 60, NOW + 1) else {
+        panic!("delegated to a non-member")
+    };
+    assert_eq!(d.reasons, ["writ:not-a-member"]);
+    // Past the deadline: nothing new, and what was issued has expired.
+    assert!(matches!(w.issue_at(&a, "run-1", &read(), 60, NOW + 100), Err(Error::Expired(_))));
+    assert!(matches!(w.present(&g.grant.token, &a, &intent("read", "d"), NOW + 100), Err(Error::Expired(_))));
+    // Ended: refused, and the record says when.
+    w.engine.open_task(&a, "run-3", std::slice::from_ref(&a.spiffe_id), "", NOW + 500, &env(&w, NOW)).unwrap();
+    w.ledger.end_task("run-3", NOW + 5);
+    assert!(matches!(w.issue_at(&a, "run-3", &read(), 60, NOW + 6), Err(Error::Revoked(_))));
+    assert_eq!(w.ledger.task("run-3", NOW + 6).unwrap().ended_at, Some(NOW + 5));
+    assert!(w.ledger.task("never", NOW).is_none());
+}
+
+#[test]
+fn an_opener_holds_a_bounded_number_of_open_tasks() {
+    use writ_core::Ledger as _;
+    let w = World::new();
+    let a = who("t.example/a");
+    let env = Env { now: NOW, crypto: &w.crypto, ledger: &w.ledger, entropy: [1; 16] };
+    for i in 0..writ_core::ledger::MAX_OPEN_TASKS_PER_OPENER {
+        w.engine.open_task(&a, &format!("q{i}"), std::slice::from_ref(&a.spiffe_id), "", NOW + 60, &env).unwrap();
+    }
+    let over = w.engine.open_task(&a, "one-more", std::slice::from_ref(&a.spiffe_id), "", NOW + 60, &env);
+    assert!(matches!(&over, Err(Error::Limit(m)) if m.contains("open tasks")), "{over:?}");
+    // Ending one frees a place; tasks past their deadline do not count.
+    w.ledger.end_task("q0", NOW + 1);
+    assert!(w.engine.open_task(&a, "one-more", std::slice::from_ref(&a.spiffe_id), "", NOW + 60, &env).is_ok());
+    let later = Env { now: NOW + 61, ..env };
+    assert!(w.engine.open_task(&a, "after", std::slice::from_ref(&a.spiffe_id), "", NOW + 120, &later).is_ok());
 }

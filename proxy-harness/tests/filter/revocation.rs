@@ -63,6 +63,7 @@ fn an_ended_task_is_refused_from_the_next_poll_on() {
         task_id: "run-42".into(),
         context: String::new(),
     }];
+    writ_tests::open_pack_tasks(server.writ(), &["run-42"]);
     let grant = server.writ().issue(&host_who, "run-42", &scope, 200, "payroll-api").unwrap();
     let jwks: Value = serde_json::from_str(&server.writ().jwks().unwrap()).unwrap();
 
@@ -78,7 +79,8 @@ fn an_ended_task_is_refused_from_the_next_poll_on() {
     // Before the first poll, revocations are unknown: credentials are refused (closed).
     assert_eq!(reply_of(&mut vm, &req), (503, "revocations-stale".into()));
     let page = poll(&mut vm, addr);
-    assert_eq!(page["revocations"], json!([]));
+    assert_eq!(page["revocations"][0]["event"], "open-task", "the task's record travels too");
+    assert_eq!(page["revocations"].as_array().unwrap().len(), 1);
     assert_eq!(reply_of(&mut vm, &req), (200, "allow".into()));
     // Plain checks (no credential) never wait for the feed.
     assert_eq!(reply_of(&mut vm, &payroll.over_mtls("GET", "/payroll/run-42/emp-7")), (200, "allow".into()));

@@ -182,7 +182,7 @@ pub fn reads_for(policies: &[PolicyReads], action: &str, resource: &str) -> Read
 }
 
 /// A general evaluation, the lifetime cap it was decided under, and the decision.
-type GeneralEntry = (crate::Evaluation, u32, Decision);
+type GeneralEntry = (crate::Evaluation, u32, Option<u64>, Decision);
 
 type Seeded = foldhash::quality::FixedState;
 /// Entries by their seeded hash (a bucket holds more than one only on a 64-bit collision).
@@ -232,16 +232,18 @@ impl DecisionMemo {
 
     /// The decision of an identical general evaluation, if one was made (a seeded hash and
     /// an equality match; nothing is cloned on a hit but the decision).
-    pub fn get_general(&self, e: &crate::Evaluation, ttl_cap: u32) -> Option<Decision> {
-        let bucket = self.general.get(&self.hasher.hash_one((e, ttl_cap)))?;
-        bucket.iter().find(|(k, t, _)| *t == ttl_cap && k == e).map(|(_, _, d)| d.clone())
+    /// A general evaluation's decision, keyed on its text, the cap and (when Writ set the
+    /// context's `now`) the time.
+    pub fn get_general(&self, e: &crate::Evaluation, ttl_cap: u32, now: Option<u64>) -> Option<Decision> {
+        let bucket = self.general.get(&self.hasher.hash_one((e, ttl_cap, now)))?;
+        bucket.iter().find(|(k, t, n, _)| *t == ttl_cap && *n == now && k == e).map(|(_, _, _, d)| d.clone())
     }
 
-    pub fn put_general(&mut self, e: &crate::Evaluation, ttl_cap: u32, d: &Decision) {
-        let hash = self.hasher.hash_one((e, ttl_cap));
+    pub fn put_general(&mut self, e: &crate::Evaluation, ttl_cap: u32, now: Option<u64>, d: &Decision) {
+        let hash = self.hasher.hash_one((e, ttl_cap, now));
         let bucket = self.general.get_or_insert_with(hash, Vec::new);
-        if !bucket.iter().any(|(k, t, _)| *t == ttl_cap && k == e) {
-            bucket.push((e.clone(), ttl_cap, d.clone()));
+        if !bucket.iter().any(|(k, t, n, _)| *t == ttl_cap && *n == now && k == e) {
+            bucket.push((e.clone(), ttl_cap, now, d.clone()));
         }
     }
 

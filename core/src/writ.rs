@@ -234,6 +234,15 @@ impl Writ {
         }
     }
 
+    /// [`evaluate`](Self::evaluate) at `now`: a `now` the caller put in the context is replaced
+    /// by this time (AuthZEN callers cannot choose the time a policy sees).
+    pub fn evaluate_at(&self, e: &crate::Evaluation, now: u64) -> Decision {
+        match &self.policies {
+            None => Decision::error("no policies are loaded"),
+            Some(p) => p.evaluate_at(e, self.settings.ttl_cap_secs, Some(now)),
+        }
+    }
+
     /// Authorize an intent of a directly attested caller (delegation depth 0).
     pub fn check(&self, who: &Identity, what: &Intent, now: u64) -> Decision {
         self.check_at_depth(who, what, now, 0)

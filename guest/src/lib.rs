@@ -363,7 +363,7 @@ impl authorize::Guest for Component {
         let e = convert::evaluation_from_wit(request);
         // A subject that is a cut-off agent is denied before any policy is read.
         let d = with_all(|engine, _, ledger| {
-            writ_core::ledger::cut_off_denial(ledger, &e.subject.id, at).unwrap_or_else(|| engine.evaluate(&e))
+            writ_core::ledger::cut_off_denial(ledger, &e.subject.id, at).unwrap_or_else(|| engine.evaluate_at(&e, at))
         });
         let uid = |r: &writ_core::EntityRef| format!("{}::{}", r.type_name, serde_json::Value::from(r.id.as_str()));
         emit(|| decision_event("evaluate", at, uid(&e.subject), None, e.action.clone(), uid(&e.resource), &d));

@@ -45,7 +45,7 @@ fn general_evaluations_agree_and_are_audited() {
     writ.set_policies(POLICIES, None, Some(ENTITIES)).unwrap();
     let mut allowed = 0;
     for (i, c) in cases.iter().enumerate() {
-        let n = native.evaluate(c);
+        let n = native.evaluate_at(c, NOW);
         let k = writ.evaluate(c).unwrap();
         assert_eq!(
             (n.allow, &n.reasons, &n.errors, n.max_ttl_secs),

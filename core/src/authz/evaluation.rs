@@ -50,12 +50,20 @@ impl PolicyStore {
     /// decision memo on, an identical evaluation (every field's text, and the lifetime cap) is
     /// answered from memory: nothing else enters the decision.
     pub fn evaluate(&self, e: &Evaluation, default_ttl: u32) -> Decision {
-        if let Some(hit) = self.memo.as_ref().and_then(|m| lock(m).get_general(e, default_ttl)) {
+        self.evaluate_at(e, default_ttl, None)
+    }
+
+    /// [`evaluate`](Self::evaluate) where the context's `now`, when the caller sent one, is
+    /// replaced by Writ's clock: a caller cannot choose the time a policy sees.
+    pub fn evaluate_at(&self, e: &Evaluation, default_ttl: u32, now: Option<u64>) -> Decision {
+        // The memo keys on the time only when the caller's context may hold `now`.
+        let keyed_now = now.filter(|_| e.context.contains("\"now\""));
+        if let Some(hit) = self.memo.as_ref().and_then(|m| lock(m).get_general(e, default_ttl, keyed_now)) {
             return hit;
         }
-        let d = self.decision(self.evaluate_general(e, true), default_ttl);
+        let d = self.decision(self.evaluate_general(e, true, now), default_ttl);
         if let Some(m) = &self.memo {
-            lock(m).put_general(e, default_ttl, &d);
+            lock(m).put_general(e, default_ttl, keyed_now, &d);
         }
         d
     }
@@ -63,16 +71,21 @@ impl PolicyStore {
     /// [`evaluate`](Self::evaluate) evaluating every policy, without the index or the memo:
     /// the reference the index is tested against.
     pub fn evaluate_unindexed(&self, e: &Evaluation, default_ttl: u32) -> Decision {
-        self.decision(self.evaluate_general(e, false), default_ttl)
+        self.decision(self.evaluate_general(e, false, None), default_ttl)
     }
 
-    fn evaluate_general(&self, e: &Evaluation, indexed: bool) -> Result<Verdict, String> {
+    fn evaluate_general(&self, e: &Evaluation, indexed: bool, now: Option<u64>) -> Result<Verdict, String> {
         let principal = uid("subject", &e.subject.type_name, &e.subject.id)?;
         let resource = uid("resource", &e.resource.type_name, &e.resource.id)?;
         let action = EntityUid::from_type_name_and_id(self.action_type.clone(), EntityId::new(&e.action));
         let subject_props = object("subject.properties", &e.subject.properties)?;
         let resource_props = object("resource.properties", &e.resource.properties)?;
         let mut context = object("context", &e.context)?.unwrap_or_default();
+        if let Some(now) = now
+            && context.contains_key("now")
+        {
+            context.insert("now".into(), Value::from(i64::try_from(now).unwrap_or(i64::MAX)));
+        }
         if let Some(props) = object("action.properties", &e.action_properties)? {
             context.insert("action".into(), Value::Object(props));
         }

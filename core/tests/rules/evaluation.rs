@@ -126,3 +126,23 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_caller_cannot_choose_the_time_a_policy_sees() {
+    let mut e = Writ::default();
+    e.set_policies(
+        r#"@id("before-2000") permit(principal, action, resource) when { context.now < 2000 };"#,
+        None,
+        None,
+    )
+    .unwrap();
+    // The caller says it is 1; Writ's clock says 5000: denied, and the memo does not answer a
+    // later second from an earlier one.
+    let lying = eval(("User", "u", ""), "read", "", ("Doc", "d", ""), r#"{"now": 1}"#);
+    assert!(!e.evaluate_at(&lying, 5000).allow);
+    assert!(e.evaluate_at(&lying, 1500).allow);
+    assert!(!e.evaluate_at(&lying, 5000).allow, "keyed on Writ's time, not answered from 1500");
+    // Without a `now` of its own, the context gets none (a schema need not declare it).
+    let none = eval(("User", "u", ""), "read", "", ("Doc", "d", ""), "");
+    assert!(!e.evaluate_at(&none, 1500).allow, "no context.now: the policy errors, deny");
+}

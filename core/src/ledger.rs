@@ -26,9 +26,10 @@ pub const UNTIL_RESTORED: u64 = u64::MAX;
 /// The reason of every decision about a cut-off agent.
 pub const CUT_OFF_REASON: &str = "writ:cut-off";
 
-/// Tasks one principal may hold open at once: what bounds a flood of openings (and so of
-/// ended tasks) by one caller.
-pub const MAX_OPEN_TASKS_PER_OPENER: usize = 1_000;
+/// Tasks of one opener the registry may remember at once — open or ended, until forgotten a
+/// lifetime cap past their deadline: what bounds a flood of openings, and so of ended tasks
+/// (revocations every replica keeps), by one caller cycling open and end.
+pub const MAX_TASKS_PER_OPENER: usize = 1_000;
 
 /// The longest a task may stay open, seconds (a week).
 pub const MAX_TASK_SECS: u64 = 7 * 86_400;
@@ -66,7 +67,7 @@ pub trait Ledger {
     /// `None` when it was never opened (or is long forgotten).
     fn task(&self, id: &str, now: u64) -> Option<Task>;
     /// Register a task just opened. Fails (`malformed`) when `task.id` is already known, or
-    /// (`limit`) when its opener holds [`MAX_OPEN_TASKS_PER_OPENER`] open tasks.
+    /// (`limit`) when the registry remembers [`MAX_TASKS_PER_OPENER`] tasks of its opener.
     fn open_task(&self, task: &Task, now: u64) -> crate::Result<()>;
 }
 
@@ -204,12 +205,10 @@ impl State {
         Some(Task { ended_at, ..t.clone() })
     }
 
-    /// Tasks `opener` holds open at `now`.
-    fn open_by(&self, opener: &str, now: u64) -> usize {
-        self.tasks
-            .values()
-            .filter(|t| t.opener == opener && now < t.deadline && !self.ended.contains_key(&t.id))
-            .count()
+    /// Tasks of `opener` remembered at `now`, open or ended.
+    fn remembered_of(&self, opener: &str, now: u64) -> usize {
+        let retained = |t: &Task| t.deadline.saturating_add(u64::from(MAX_TTL_SECS)) > now;
+        self.tasks.values().filter(|t| t.opener == opener && retained(t)).count()
     }
 
     fn apply(&mut self, event: LedgerEvent, now: u64) -> u32 {
@@ -413,9 +412,9 @@ impl MemoryLedger {
                 crate::spiffe_id::clip(&task.id)
             )));
         }
-        if s.open_by(&task.opener, now) >= MAX_OPEN_TASKS_PER_OPENER {
+        if s.remembered_of(&task.opener, now) >= MAX_TASKS_PER_OPENER {
             return Err(crate::Error::Limit(format!(
-                "`{}` holds {MAX_OPEN_TASKS_PER_OPENER} open tasks: end one before opening another",
+                "`{}` has {MAX_TASKS_PER_OPENER} tasks on record (open, or ended and remembered until a day past their deadline)",
                 crate::spiffe_id::clip(&task.opener)
             )));
         }

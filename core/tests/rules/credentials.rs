@@ -620,19 +620,24 @@ fn credentials_only_inside_an_open_task_to_its_members_and_never_past_its_deadli
 }
 
 #[test]
-fn an_opener_holds_a_bounded_number_of_open_tasks() {
+fn an_opener_holds_a_bounded_number_of_tasks_on_record() {
     use writ_core::Ledger as _;
     let w = World::new();
     let a = who("t.example/a");
     let env = Env { now: NOW, crypto: &w.crypto, ledger: &w.ledger, entropy: [1; 16] };
-    for i in 0..writ_core::ledger::MAX_OPEN_TASKS_PER_OPENER {
+    for i in 0..writ_core::ledger::MAX_TASKS_PER_OPENER {
         w.engine.open_task(&a, &format!("q{i}"), std::slice::from_ref(&a.spiffe_id), "", NOW + 60, &env).unwrap();
     }
     let over = w.engine.open_task(&a, "one-more", std::slice::from_ref(&a.spiffe_id), "", NOW + 60, &env);
-    assert!(matches!(&over, Err(Error::Limit(m)) if m.contains("open tasks")), "{over:?}");
-    // Ending one frees a place; tasks past their deadline do not count.
+    assert!(matches!(&over, Err(Error::Limit(m)) if m.contains("on record")), "{over:?}");
+    // Ending one does not free a place (cycling open and end would flood the revocations);
+    // tasks are forgotten a lifetime cap past their deadline, and then count no more.
     w.ledger.end_task("q0", NOW + 1);
-    assert!(w.engine.open_task(&a, "one-more", std::slice::from_ref(&a.spiffe_id), "", NOW + 60, &env).is_ok());
-    let later = Env { now: NOW + 61, ..env };
-    assert!(w.engine.open_task(&a, "after", std::slice::from_ref(&a.spiffe_id), "", NOW + 120, &later).is_ok());
+    assert!(w.engine.open_task(&a, "one-more", std::slice::from_ref(&a.spiffe_id), "", NOW + 60, &env).is_err());
+    let forgotten = NOW + 61 + u64::from(writ_core::ledger::MAX_TTL_SECS);
+    let later = Env { now: forgotten, ..env };
+    let fresh = Identity { expires_at: forgotten + 3600, ..a.clone() };
+    assert!(
+        w.engine.open_task(&fresh, "after", std::slice::from_ref(&a.spiffe_id), "", forgotten + 60, &later).is_ok()
+    );
 }

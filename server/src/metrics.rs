@@ -45,14 +45,31 @@ pub struct Metrics {
     latency: Family<Endpoint, Histogram, fn() -> Histogram>,
     reloads: Family<Reload, Counter>,
     idle: Gauge,
-    state_errors: Counter,
-    /// What `state_errors` last reported (the host counts; this follows it).
-    state_errors_reported: std::sync::atomic::AtomicU64,
+    state_errors: HostCount,
     state_last_seq: Gauge,
     state_view_age: Gauge<f64, std::sync::atomic::AtomicU64>,
-    audit_failures: Counter,
-    /// What `audit_failures` last reported (the host counts; this follows it).
-    audit_failures_reported: std::sync::atomic::AtomicU64,
+    audit_failures: HostCount,
+}
+
+/// The totals the host counts that `/metrics` reports.
+struct HostTotals {
+    state_errors: u64,
+    audit_failures: u64,
+}
+
+/// A counter that follows a total the host keeps (it counts; this reports the increase).
+#[derive(Default)]
+struct HostCount {
+    counter: Counter,
+    /// The total last reported.
+    reported: std::sync::atomic::AtomicU64,
+}
+
+impl HostCount {
+    fn follow(&self, total: u64) {
+        let before = self.reported.swap(total, Ordering::Relaxed);
+        self.counter.inc_by(total.saturating_sub(before));
+    }
 }
 
 impl Metrics {
@@ -66,11 +83,11 @@ impl Metrics {
         registry.register("writ_reloads", "Policy and bundle reloads by result", reloads.clone());
         let idle = Gauge::default();
         registry.register("writ_idle_instances", "Component instances ready in the pool", idle.clone());
-        let state_errors = Counter::default();
+        let state_errors = HostCount::default();
         registry.register(
             "writ_state_errors",
             "Operations that failed because the state store could not be written or read",
-            state_errors.clone(),
+            state_errors.counter.clone(),
         );
         let state_last_seq = Gauge::default();
         registry.register(
@@ -84,11 +101,11 @@ impl Metrics {
             "How old this replica's view of revocations on NATS is: the revocation lag bound (-1: never caught up; 0: a local store, read directly)",
             state_view_age.clone(),
         );
-        let audit_failures = Counter::default();
+        let audit_failures = HostCount::default();
         registry.register(
             "writ_audit_failures",
             "Audit events that could not be written (a full disk, a closed pipe)",
-            audit_failures.clone(),
+            audit_failures.counter.clone(),
         );
         Metrics {
             registry,
@@ -97,18 +114,10 @@ impl Metrics {
             reloads,
             idle,
             state_errors,
-            state_errors_reported: 0.into(),
             state_last_seq,
             state_view_age,
             audit_failures,
-            audit_failures_reported: 0.into(),
         }
-    }
-
-    /// Follow the host's count of failed audit writes.
-    fn audit_failures(&self, total: u64) {
-        let before = self.audit_failures_reported.swap(total, Ordering::Relaxed);
-        self.audit_failures.inc_by(total.saturating_sub(before));
     }
 
     /// One answered request.
@@ -121,11 +130,11 @@ impl Metrics {
         self.reloads.get_or_create(&Reload { result: if ok { "ok" } else { "error" } }).inc();
     }
 
-    fn text(&self, idle: usize, state_errors: u64, state_last_seq: Option<u64>, view_age: Option<f64>) -> String {
+    fn text(&self, idle: usize, host: HostTotals, state_last_seq: Option<u64>, view_age: Option<f64>) -> String {
         self.state_view_age.set(view_age.unwrap_or(-1.0));
         self.idle.set(i64::try_from(idle).unwrap_or(i64::MAX));
-        let before = self.state_errors_reported.swap(state_errors, Ordering::Relaxed);
-        self.state_errors.inc_by(state_errors.saturating_sub(before));
+        self.state_errors.follow(host.state_errors);
+        self.audit_failures.follow(host.audit_failures);
         self.state_last_seq.set(state_last_seq.map_or(-1, |s| i64::try_from(s).unwrap_or(i64::MAX)));
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
@@ -175,7 +184,7 @@ fn metrics_now(state: Arc<State>) -> Response {
         None if last_seq.is_some() => Some(0.0),
         None => None,
     };
-    state.metrics.audit_failures(state.writ.audit_failures());
-    let text = state.metrics.text(state.writ.idle_instances(), state.writ.state_errors(), last_seq, view_age);
+    let host = HostTotals { state_errors: state.writ.state_errors(), audit_failures: state.writ.audit_failures() };
+    let text = state.metrics.text(state.writ.idle_instances(), host, last_seq, view_age);
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
 }

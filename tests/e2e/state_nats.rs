@@ -41,6 +41,24 @@ fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> Option<Duration>
     None
 }
 
+/// What a replica issued: the payroll agent's credential for run-42 and the broker's for
+/// pipeline-1 (both tasks opened there, so the registry is shared too).
+struct Issued {
+    payroll: Identity,
+    broker: Identity,
+    record: writ_host::Grant,
+    sales: writ_host::Grant,
+}
+
+fn issue_on(a: &Writ, pki: &Pki) -> Issued {
+    let payroll = a.attest_x509(&pki.chain3("/agent/payroll", KeyAlg::P256)).unwrap();
+    let broker = a.attest_x509(&pki.chain3("/agent/broker", KeyAlg::P256)).unwrap();
+    writ_tests::open_pack_tasks(a, &["run-42", "pipeline-1"]);
+    let record = a.issue(&payroll, "run-42", &[intent("read", RECORD)], 300, "api").unwrap();
+    let sales = a.issue(&broker, "pipeline-1", &[intent("read", SALES)], 300, "api").unwrap();
+    Issued { payroll, broker, record, sales }
+}
+
 fn present(w: &Writ, token: &str, who: &Identity, resource: &str) -> Result<bool, Error> {
     w.present(token, who, &intent("read", resource), "api").map(|d| d.allow)
 }
@@ -50,15 +68,10 @@ fn replicas_on_one_nats_share_revocations_grants_and_issuer_keys() {
     let nats = NatsServer::start();
     let loc = location(&nats, "shared", Duration::from_secs(3));
     let pki = Pki::new("acme.example", KeyAlg::P256);
-    // B first: it learns A's key through the key bucket's watch, not its first read.
+    // B first: it learns A's key by following the key stream, not from its first read.
     let b = replica(&loc, &pki);
     let a = replica(&loc, &pki);
-    let payroll = a.attest_x509(&pki.chain3("/agent/payroll", KeyAlg::P256)).unwrap();
-    let broker = a.attest_x509(&pki.chain3("/agent/broker", KeyAlg::P256)).unwrap();
-    // Opened on A: the registry is shared too.
-    writ_tests::open_pack_tasks(&a, &["run-42", "pipeline-1"]);
-    let g = a.issue(&payroll, "run-42", &[intent("read", RECORD)], 300, "api").unwrap();
-    let g_sales = a.issue(&broker, "pipeline-1", &[intent("read", SALES)], 300, "api").unwrap();
+    let Issued { payroll, broker, record: g, sales: g_sales } = issue_on(&a, &pki);
     assert!(
         eventually(Duration::from_secs(5), || present(&b, &g.token, &payroll, RECORD).is_ok_and(|allow| allow))
             .is_some(),
@@ -99,11 +112,7 @@ fn a_replica_without_nats_refuses_credentials_then_catches_up_and_nothing_is_los
     let loc = location(&nats, "faults", Duration::from_millis(500));
     let pki = Pki::new("acme.example", KeyAlg::P256);
     let a = replica(&loc, &pki);
-    let payroll = a.attest_x509(&pki.chain3("/agent/payroll", KeyAlg::P256)).unwrap();
-    let broker = a.attest_x509(&pki.chain3("/agent/broker", KeyAlg::P256)).unwrap();
-    writ_tests::open_pack_tasks(&a, &["run-42", "pipeline-1"]);
-    let g = a.issue(&payroll, "run-42", &[intent("read", RECORD)], 300, "api").unwrap();
-    let g_sales = a.issue(&broker, "pipeline-1", &[intent("read", SALES)], 300, "api").unwrap();
+    let Issued { payroll, broker, record: g, sales: g_sales } = issue_on(&a, &pki);
     assert_eq!(a.end_task("run-42").unwrap(), 1);
 
     // NATS killed (SIGKILL): once the view is older than the bound, credentials are refused

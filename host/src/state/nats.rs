@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 pub struct NatsLocation {
     /// The server, `nats://HOST:PORT`.
     pub server: String,
-    /// The prefix of every stream, subject and bucket (default `writ`).
+    /// The prefix of every stream and subject (default `writ`).
     pub prefix: String,
 }
 
@@ -88,7 +88,7 @@ struct Envelope {
     data: String,
 }
 
-/// An issuer key as stored in the key bucket.
+/// An issuer key as stored on the key stream.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct PublishedKey {
     until: u64,
@@ -240,15 +240,22 @@ impl Nats {
 
     /// Wait until the view is fresh, for up to `timeout`.
     fn wait_fresh(&self, timeout: Duration) -> Result<(), StateError> {
+        let (fresh, v) = self.wait_for(|v| v.fresh_at.is_some_and(|t| t.elapsed() <= self.max_lag), timeout);
+        if fresh { Ok(()) } else { Err(self.stale(&v)) }
+    }
+
+    /// Wait until `ready` holds of the view, at most `timeout`: whether it did, and the view.
+    /// Woken when the followers apply something or a probe answers.
+    fn wait_for(&self, ready: impl Fn(&View) -> bool, timeout: Duration) -> (bool, MutexGuard<'_, View>) {
         let deadline = Instant::now() + timeout;
         let mut v = self.shared.lock();
         loop {
-            if v.fresh_at.is_some_and(|t| t.elapsed() <= self.max_lag) {
-                return Ok(());
+            if ready(&v) {
+                return (true, v);
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(self.stale(&v));
+                return (false, v);
             }
             v = self
                 .shared
@@ -257,6 +264,16 @@ impl Nats {
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
+    }
+
+    /// Publish `payload` on `subject` and wait for JetStream's acknowledgement: the stream
+    /// sequence number it was stored at.
+    fn publish(&self, what: &str, subject: String, payload: Vec<u8>) -> Result<u64, StateError> {
+        let js = self.js.clone();
+        self.run(what, async move {
+            let ack = js.publish(subject, payload.into()).await.map_err(|e| e.to_string())?;
+            ack.await.map(|a| a.sequence).map_err(|e| e.to_string())
+        })
     }
 
     fn stale(&self, v: &View) -> StateError {
@@ -320,7 +337,7 @@ fn stream_names(prefix: &str) -> (String, String, String) {
     (format!("{prefix}_revocations"), format!("{prefix}_grants"), format!("{prefix}_keys"))
 }
 
-/// Connect, make the streams and bucket, start the follower, the prober, the key watcher and
+/// Connect, make the streams, start the followers (revocations, keys), the prober and
 /// the purger.
 async fn setup(
     location: &NatsLocation,
@@ -511,19 +528,10 @@ impl StateStore for Nats {
     fn append_revocation(&self, data: &str, until: u64) -> Result<(), StateError> {
         let payload =
             serde_json::to_vec(&Envelope { until, data: data.to_string() }).map_err(|e| StateError(e.to_string()))?;
-        let js = self.js.clone();
-        let subject = self.revocation_subject();
-        let seq = self.run("storing a revocation", async move {
-            let ack = js.publish(subject, payload.into()).await.map_err(|e| e.to_string())?;
-            ack.await.map(|a| a.sequence).map_err(|e| e.to_string())
-        })?;
+        let seq = self.publish("storing a revocation", self.revocation_subject(), payload)?;
         // Stored. Wait (briefly) until this process's view has it, so every instance here
         // enforces it from now on; a view that lags stays refused by its age anyway.
-        let deadline = Instant::now() + self.max_lag;
-        let mut v = self.shared.lock();
-        while v.last_seq < seq && Instant::now() < deadline {
-            v = self.shared.applied.wait_timeout(v, Duration::from_millis(20)).unwrap_or_else(|p| p.into_inner()).0;
-        }
+        let _ = self.wait_for(|v| v.last_seq >= seq, self.max_lag);
         Ok(())
     }
 
@@ -612,18 +620,9 @@ impl StateStore for Nats {
         }
         let value =
             serde_json::to_vec(&PublishedKey { until, jwk: jwk.clone() }).map_err(|e| StateError(e.to_string()))?;
-        let js = self.js.clone();
-        let subject = format!("{}.keys.{kid}", self.location.prefix);
-        let seq = self.run("publishing an issuer key", async move {
-            let ack = js.publish(subject, value.into()).await.map_err(|e| e.to_string())?;
-            ack.await.map(|a| a.sequence).map_err(|e| e.to_string())
-        })?;
+        let seq = self.publish("publishing an issuer key", format!("{}.keys.{kid}", self.location.prefix), value)?;
         // Published; in this process's view once the follower has it.
-        let deadline = Instant::now() + self.op_timeout;
-        let mut v = self.shared.lock();
-        while v.keys_seq < seq && Instant::now() < deadline {
-            v = self.shared.applied.wait_timeout(v, Duration::from_millis(10)).unwrap_or_else(|p| p.into_inner()).0;
-        }
+        let _ = self.wait_for(|v| v.keys_seq >= seq, self.op_timeout);
         Ok(())
     }
 

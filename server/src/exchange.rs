@@ -41,6 +41,14 @@ fn client(state: &State, peer: Option<&PeerChain>) -> Result<Identity, String> {
     state.writ.attest_x509(&chain.0).map_err(|e| format!("{}: {}", e.kind(), e.message()))
 }
 
+/// The attested mTLS caller of a JSON endpoint, or its refusal (audited; a 401 to answer).
+fn attested(state: &State, peer: Option<&PeerChain>) -> Result<Identity, ApiError> {
+    client(state, peer).map_err(|e| {
+        crate::refused(state, "unauthenticated", &e);
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", e)
+    })
+}
+
 fn pem_chain(pem: &str) -> Result<Vec<Vec<u8>>, String> {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject as _;
@@ -177,20 +185,6 @@ fn exchange(state: &State, headers: &HeaderMap, peer: Option<&PeerChain>, body: 
     }
 }
 
-/// A revocation by an attested caller, if policy allows it `action` on `resource`:
-/// `{"<key.0>":"<key.1>","revoked":N}`.
-fn revoke(
-    state: &State,
-    headers: &HeaderMap,
-    peer: Option<&PeerChain>,
-    action: &str,
-    resource: String,
-    run: impl FnOnce() -> Result<u32, writ_host::Error>,
-    key: (&str, &str),
-) -> Response {
-    authorized(state, headers, peer, action, resource, || run().map(|n| json!({ key.0: key.1, "revoked": n })))
-}
-
 /// Run `run` for an attested caller, if policy allows it `action` on `resource`; its answer
 /// is the response body.
 fn authorized(
@@ -199,21 +193,18 @@ fn authorized(
     peer: Option<&PeerChain>,
     action: &str,
     resource: String,
-    run: impl FnOnce() -> Result<Value, writ_host::Error>,
+    run: impl FnOnce() -> Result<Value, ApiError>,
 ) -> Response {
     let id = RequestId::of(headers);
-    let who = match client(state, peer) {
+    let who = match attested(state, peer) {
         Ok(w) => w,
-        Err(e) => {
-            crate::refused(state, "unauthenticated", &e);
-            return ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", e).respond(&id);
-        }
+        Err(refused) => return refused.respond(&id),
     };
     let what = Intent { action: action.into(), resource, task_id: String::new(), context: String::new() };
     match state.writ.check(&who, &what) {
         Ok(d) if d.allow => match run() {
             Ok(body) => ok(StatusCode::OK, body, &id),
-            Err(e) => ApiError::of(&e).respond(&id),
+            Err(e) => e.respond(&id),
         },
         Ok(d) => ApiError::new(
             StatusCode::FORBIDDEN,
@@ -242,24 +233,14 @@ pub async fn end_task(
 
 fn end_task_now(state: Arc<State>, headers: HeaderMap, peer: Option<Extension<PeerChain>>, task: String) -> Response {
     let resource = format!("Task::{}", Value::String(task.clone()));
-    // A task never opened cannot be ended (nor counted against anyone's revocations).
-    match state.writ.task(&task) {
-        Ok(Some(_)) => {}
-        Ok(None) => {
-            return ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("task `{task}` was never opened"))
-                .respond(&RequestId::of(&headers));
+    // A task never opened cannot be ended: 404, told only to a caller allowed to end it.
+    authorized(&state, &headers, peer.as_ref().map(|p| &p.0), "end_task", resource, || match state.writ.task(&task) {
+        Ok(Some(_)) => {
+            state.writ.end_task(&task).map(|n| json!({ "task": task, "revoked": n })).map_err(|e| ApiError::of(&e))
         }
-        Err(e) => return ApiError::internal(&e).respond(&RequestId::of(&headers)),
-    }
-    revoke(
-        &state,
-        &headers,
-        peer.as_ref().map(|p| &p.0),
-        "end_task",
-        resource,
-        || state.writ.end_task(&task),
-        ("task", &task),
-    )
+        Ok(None) => Err(ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("task `{task}` was never opened"))),
+        Err(e) => Err(ApiError::internal(&e)),
+    })
 }
 
 /// `POST /agent/{spiffe_id}/cut-off` (the SPIFFE ID raw or percent-encoded): policy action
@@ -292,10 +273,16 @@ fn cut_off_now(state: Arc<State>, headers: HeaderMap, peer: Option<Extension<Pee
     if restore {
         // `{"agent":…,"restored":true|false}`.
         return authorized(&state, &headers, peer, "restore", resource, || {
-            state.writ.restore(&agent).map(|restored| json!({ "agent": agent, "restored": restored }))
+            state
+                .writ
+                .restore(&agent)
+                .map(|restored| json!({ "agent": agent, "restored": restored }))
+                .map_err(|e| ApiError::of(&e))
         });
     }
-    revoke(&state, &headers, peer, "cut_off", resource, || state.writ.cut_off(&agent), ("agent", &agent))
+    authorized(&state, &headers, peer, "cut_off", resource, || {
+        state.writ.cut_off(&agent).map(|n| json!({ "agent": agent, "revoked": n })).map_err(|e| ApiError::of(&e))
+    })
 }
 
 /// `GET /ledger/revocations?after=<seq>`: ended tasks and cut-off agents recorded after
@@ -378,12 +365,9 @@ fn open_task_now(
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     let id = RequestId::of(&headers);
-    let who = match client(&state, peer.as_ref().map(|p| &p.0)) {
+    let who = match attested(&state, peer.as_ref().map(|p| &p.0)) {
         Ok(w) => w,
-        Err(e) => {
-            crate::refused(&state, "unauthenticated", &e);
-            return ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", e).respond(&id);
-        }
+        Err(refused) => return refused.respond(&id),
     };
     let req = match crate::api::json_body(&headers, body) {
         Ok(r) => r,
@@ -420,8 +404,8 @@ pub async fn show_task(
 
 fn show_task_now(state: Arc<State>, headers: HeaderMap, peer: Option<Extension<PeerChain>>, task: String) -> Response {
     let id = RequestId::of(&headers);
-    if let Err(e) = client(&state, peer.as_ref().map(|p| &p.0)) {
-        return ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", e).respond(&id);
+    if let Err(refused) = attested(&state, peer.as_ref().map(|p| &p.0)) {
+        return refused.respond(&id);
     }
     match state.writ.task(&task) {
         Ok(Some(t)) => ok(StatusCode::OK, serde_json::to_value(&t).unwrap_or_default(), &id),

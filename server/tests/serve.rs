@@ -836,8 +836,10 @@ fn tasks_are_opened_by_principals_policy_allows_and_credentials_stay_inside_them
     assert!(res.text().unwrap().contains("writ:task-not-open"));
     let res = exchange(&browser, "run-42");
     assert_eq!(res.status(), 403, "the browser is not a member of run-42... and not allowed");
-    // An ended or never-opened task: ending it again is fine, ending an invented one is 404.
+    // An invented task cannot be ended: 404 to a caller allowed to end tasks, and a caller
+    // that is not learns nothing of which ids exist.
     assert_eq!(broker.post(https(&r, "/task/run-99/end")).send().unwrap().status(), 404);
+    assert_eq!(payroll.post(https(&r, "/task/run-99/end")).send().unwrap().status(), 403);
     assert_eq!(broker.post(https(&r, "/task/run-7/end")).send().unwrap().status(), 200);
     assert!(broker.get(https(&r, "/task/run-7")).send().unwrap().json::<Value>().unwrap()["ended_at"].is_u64());
     r.shutdown();

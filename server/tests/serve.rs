@@ -9,8 +9,8 @@ use reqwest::blocking::Client;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use writ_server::{Config, Running};
-use writ_tests::NOW;
 use writ_tests::pki::{KeyAlg, Pki, pem_cert};
+use writ_tests::{NOW, eventually};
 
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("writ-serve-{}-{name}", std::process::id()));
@@ -540,18 +540,6 @@ fn config_files_and_impossible_settings() {
         assert!(e.contains(want), "{text}: {e}");
     }
     let _ = Path::new(&dir);
-}
-
-/// Poll `f` until true, for up to `within`; how long it took.
-fn eventually(within: std::time::Duration, mut f: impl FnMut() -> bool) -> Option<std::time::Duration> {
-    let start = std::time::Instant::now();
-    while start.elapsed() < within {
-        if f() {
-            return Some(start.elapsed());
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    None
 }
 
 #[test]

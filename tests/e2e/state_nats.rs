@@ -6,10 +6,10 @@
 use std::time::{Duration, Instant};
 use writ_host::state::StateLocation;
 use writ_host::{Error, Identity, Intent, Writ};
-use writ_tests::NOW;
 use writ_tests::nats_server::NatsServer;
 use writ_tests::pack;
 use writ_tests::pki::{KeyAlg, Pki};
+use writ_tests::{NOW, eventually};
 
 const RECORD: &str = r#"PayrollRecord::"run-42/emp-7""#;
 const SALES: &str = r#"Dataset::"sales-summary""#;
@@ -27,18 +27,6 @@ fn replica(location: &StateLocation, pki: &Pki) -> Writ {
 
 fn location(nats: &NatsServer, prefix: &str, max_lag: Duration) -> StateLocation {
     StateLocation::parse(&format!("{}/{prefix}", nats.url())).unwrap().with_max_lag(max_lag)
-}
-
-/// Poll `f` until it is true, for up to `within`; the time it took.
-fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
-    let start = Instant::now();
-    while start.elapsed() < within {
-        if f() {
-            return Some(start.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    None
 }
 
 /// What a replica issued: the payroll agent's credential for run-42 and the broker's for

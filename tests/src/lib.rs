@@ -66,3 +66,15 @@ pub fn register_task(ledger: &dyn writ_core::Ledger, id: &str, members: &[&str],
         let _ = ledger.open_task(&task, now);
     }
 }
+
+/// Poll `f` until it is true, for up to `within` (every 5 ms): how long it took, or `None`.
+pub fn eventually(within: std::time::Duration, mut f: impl FnMut() -> bool) -> Option<std::time::Duration> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < within {
+        if f() {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    None
+}

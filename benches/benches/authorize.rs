@@ -39,6 +39,10 @@ fn generated(n: usize) -> String {
 
 struct Setup {
     name: String,
+    /// Natively, decisions go through `decide` against a ledger (the task record, cut-offs),
+    /// as the component's `check` does.
+    ledger: writ_core::MemoryLedger,
+    crypto: writ_core::crypto::RustCrypto,
     native: writ_core::Writ,
     component: Writ,
     /// The same with the decision memo off.
@@ -62,9 +66,15 @@ fn setups() -> Vec<Setup> {
         component_eval.set_decision_memo(false).unwrap();
         component_eval.set_policies(p, s, e).unwrap();
         let who = identity(who, NOW + 3600);
-        assert!(native.check(&who, &what, NOW).allow, "{name}: the benchmark request must be allowed");
-        assert!(native_eval.check(&who, &what, NOW).allow);
-        out.push(Setup { name, native, component, native_eval, component_eval, who, what });
+        let (ledger, crypto) = (writ_core::MemoryLedger::new(), writ_core::crypto::RustCrypto::new());
+        writ_tests::register_task(&ledger, &what.task_id, &[], NOW);
+        if name == "shipped_pack" {
+            writ_tests::open_pack_tasks(&component, &[&what.task_id]);
+        }
+        assert!(native.decide(&who, &what, NOW, 0, &ledger, &crypto).allow, "{name}: the request must be allowed");
+        assert!(native_eval.decide(&who, &what, NOW, 0, &ledger, &crypto).allow);
+        assert!(component.check(&who, &what).unwrap().allow);
+        out.push(Setup { name, ledger, crypto, native, component, native_eval, component_eval, who, what });
     };
     add(
         "shipped_pack".into(),
@@ -101,13 +111,13 @@ fn criterion_benches(c: &mut Criterion) {
     for s in setups() {
         let (who, what) = (s.who.clone(), s.what.clone());
         g.bench_function(format!("{}/evaluated/native", s.name), |b| {
-            b.iter(|| black_box(s.native_eval.check(&s.who, &s.what, NOW)))
+            b.iter(|| black_box(s.native_eval.decide(&s.who, &s.what, NOW, 0, &s.ledger, &s.crypto)))
         });
         g.bench_function(format!("{}/evaluated/component", s.name), |b| {
             b.iter(|| black_box(s.component_eval.check(&who, &what).unwrap()))
         });
         g.bench_function(format!("{}/repeated/native", s.name), |b| {
-            b.iter(|| black_box(s.native.check(&s.who, &s.what, NOW)))
+            b.iter(|| black_box(s.native.decide(&s.who, &s.what, NOW, 0, &s.ledger, &s.crypto)))
         });
         g.bench_function(format!("{}/repeated/component", s.name), |b| {
             b.iter(|| black_box(s.component.check(&who, &what).unwrap()))
@@ -145,7 +155,8 @@ fn percentile_table(_: &mut Criterion) {
         for (mode, native, component) in
             [("evaluated", &s.native_eval, &s.component_eval), ("repeated", &s.native, &s.component)]
         {
-            let (np50, np99) = percentiles(|| drop(black_box(native.check(&s.who, &s.what, NOW))), 20_000);
+            let (np50, np99) =
+                percentiles(|| drop(black_box(native.decide(&s.who, &s.what, NOW, 0, &s.ledger, &s.crypto))), 20_000);
             let (cp50, cp99) = percentiles(|| drop(black_box(component.check(&who, &what))), 20_000);
             println!(
                 "{:<24} {np50:>11.2} {np99:>11.2} {cp50:>14.2} {cp99:>14.2} {:>9.2}",
@@ -174,6 +185,8 @@ struct Peers {
     component: Writ,
     rego: regorus::Engine,
     requests: Vec<PeerRequest>,
+    ledger: writ_core::MemoryLedger,
+    crypto: writ_core::crypto::RustCrypto,
 }
 
 fn pack_file(name: &str) -> String {
@@ -188,7 +201,15 @@ fn peers() -> Peers {
     assert_eq!(native.set_policies(&subset, Some(&schema), Some(&entities)).unwrap(), 5);
     let component = Writ::builder().time(NOW).build().unwrap();
     component.set_decision_memo(false).unwrap();
+    // The payroll runs are open tasks (opened under the whole pack, which lets the broker).
+    let tasks = ["run-42", "run-43"];
+    component.set_policies(&pack::policies(), Some(&schema), Some(&entities)).unwrap();
+    writ_tests::open_pack_tasks(&component, &tasks);
     component.set_policies(&subset, Some(&schema), Some(&entities)).unwrap();
+    let ledger = writ_core::MemoryLedger::new();
+    for t in tasks {
+        writ_tests::register_task(&ledger, t, &[], NOW);
+    }
     // The Rego data: each agent's roles and tools, each resource's type and attributes.
     let ents: serde_json::Value = serde_json::from_str(&entities).unwrap();
     let uid = |u: &serde_json::Value| {
@@ -217,11 +238,19 @@ fn peers() -> Peers {
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/peers/writ.rego")).unwrap(),
     )
     .unwrap();
-    let data = serde_json::json!({ "agents": agents, "resources": resources }).to_string();
+    let internal = ents
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["uid"]["type"] == "Zone" && e["uid"]["id"] == "internal")
+        .map(|e| e["attrs"]["destinations"].clone())
+        .unwrap();
+    let data = serde_json::json!({ "agents": agents, "resources": resources, "internal": internal }).to_string();
     rego.add_data(regorus::Value::from_json_str(&data).unwrap()).unwrap();
     // Requests: every agent, every schema-valid action on every resource, in and out of its
-    // task, with and without an external destination.
-    let external = r#"{"destination":{"host":"paste.example.net","external":true}}"#;
+    // task, with no destination, an external and an internal one.
+    let external = r#"{"destination":"paste.example.net"}"#;
+    let internal_one = r#"{"destination":"payroll.internal.example"}"#;
     let mut requests = Vec::new();
     for agent in agents.keys() {
         for (res, attrs) in &resources {
@@ -232,11 +261,16 @@ fn peers() -> Peers {
             };
             let own = attrs.get("task").and_then(|t| t.as_str()).unwrap_or("t-1");
             for action in actions {
-                for (task, context) in [(own, ""), ("other", ""), (own, external)] {
+                for (task, context) in [(own, ""), ("other", ""), (own, external), (own, internal_one)] {
                     let who = identity(agent, NOW + 3600);
                     let what = intent(action, res, task, context);
-                    let mut ctx: serde_json::Value =
-                        if context.is_empty() { serde_json::json!({}) } else { serde_json::from_str(context).unwrap() };
+                    let mut ctx = serde_json::json!({});
+                    if !context.is_empty() {
+                        ctx["claimed"] = serde_json::from_str(context).unwrap();
+                    }
+                    if let Some(t) = writ_core::Ledger::task(&ledger, task, NOW) {
+                        ctx["task"] = serde_json::json!({ "id": t.id, "members": t.members });
+                    }
                     ctx["task_id"] = task.into();
                     ctx["now"] = NOW.into();
                     ctx["delegation_depth"] = 0.into();
@@ -249,11 +283,12 @@ fn peers() -> Peers {
             }
         }
     }
-    let mut p = Peers { native, component, rego, requests };
+    let crypto = writ_core::crypto::RustCrypto::new();
+    let mut p = Peers { native, component, rego, requests, ledger, crypto };
     // The Rego is only a fair peer if it decides exactly as the Cedar subset does.
     let mut allowed = 0;
     for i in 0..p.requests.len() {
-        let cedar = p.native.check(&p.requests[i].who, &p.requests[i].what, NOW).allow;
+        let cedar = p.native.decide(&p.requests[i].who, &p.requests[i].what, NOW, 0, &p.ledger, &p.crypto).allow;
         let rego = rego_allow(&mut p.rego, &p.requests[i].rego_input);
         assert_eq!(cedar, rego, "Cedar and Rego disagree on {:?}", p.requests[i].what);
         assert_eq!(p.component.check(&p.requests[i].host.0, &p.requests[i].host.1).unwrap().allow, cedar);
@@ -277,7 +312,8 @@ fn peer_benches(c: &mut Criterion) {
     g.bench_function("pack_subset/writ_native", |b| {
         b.iter(|| {
             i += 1;
-            black_box(p.native.check(&p.requests[i % n].who, &p.requests[i % n].what, NOW))
+            let r = &p.requests[i % n];
+            black_box(p.native.decide(&r.who, &r.what, NOW, 0, &p.ledger, &p.crypto))
         })
     });
     g.bench_function("pack_subset/writ_component", |b| {
@@ -300,7 +336,8 @@ fn peer_benches(c: &mut Criterion) {
         let (a50, a99) = percentiles(
             || {
                 j += 1;
-                drop(black_box(p.native.check(&p.requests[j % n].who, &p.requests[j % n].what, NOW)))
+                let r = &p.requests[j % n];
+                drop(black_box(p.native.decide(&r.who, &r.what, NOW, 0, &p.ledger, &p.crypto)))
             },
             20_000,
         );

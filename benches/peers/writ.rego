@@ -10,13 +10,13 @@ agent := data.agents[input.principal]
 
 res := data.resources[input.resource]
 
-# payroll-read-in-task
+# payroll-read-in-task: inside an open task (Writ's record, `context.task`) that lists the agent
 payroll_read_in_task if {
-	input.action == "read"
+	input.action in {"read", "send"}
 	"payroll-agent" in agent.roles
 	res.type == "PayrollRecord"
-	input.context.task_id != ""
-	res.task == input.context.task_id
+	input.principal in input.context.task.members
+	res.task == input.context.task.id
 }
 
 # analyst-internal-data
@@ -43,11 +43,16 @@ ci_deploy_non_production if {
 	input.context.identity_expires_at > input.context.now + 300
 }
 
-# no-high-sensitivity-external (a forbid: it overrides every permit)
+# no-high-sensitivity-external (a forbid: it overrides every permit): sensitive data is sent only
+# to destinations listed as internal; none named counts as external
+low_sensitivity if res.sensitivity <= 1
+
+internal_destination if input.context.claimed.destination in data.internal
+
 no_high_sensitivity_external if {
-	input.action in {"read", "write", "send", "invoke"}
-	input.context.destination.external
-	res.sensitivity >= 2
+	input.action == "send"
+	not low_sensitivity
+	not internal_destination
 }
 
 permitted if payroll_read_in_task

@@ -144,16 +144,32 @@ pub fn run() -> Result<(), Error> {
         "Authorizing intents of `{agent_id}` with the shipped pack ({n_policies} Cedar policies, schema-validated):"
     );
     let who = writ.attest_x509(&chain)?;
+    let agent = |path: &str| -> Result<Identity, Error> {
+        let der = leaf(&format!("spiffe://{TD}{path}"), now)?
+            .signed_by(&KeyPair::generate_for(alg).map_err(rc)?, &int)
+            .map_err(rc)?
+            .der()
+            .to_vec();
+        writ.attest_x509(&[der, int_der.clone()])
+    };
+    let (broker, browser) = (agent("/agent/broker")?, agent("/agent/browser")?);
+    // Tasks are records: the broker opens them, naming who may act in them; `context.task` is
+    // Writ's record of the task, so a task the agent names but is not in gets it nothing.
+    let deadline = writ.now() + 3600;
+    for (id, members, purpose) in [
+        ("run-42", vec![who.spiffe_id.clone()], "payroll run 42"),
+        ("pipeline-1", vec![broker.spiffe_id.clone(), browser.spiffe_id.clone()], "sales report"),
+    ] {
+        let t = writ.open_task(&broker, id, &members, purpose, deadline)?;
+        println!("  {:<38} OPEN   {} for {}", format!("broker opens {id}"), t.purpose, t.members.join(", "));
+    }
+    let outside = r#"{"destination":"paste.example.net"}"#;
+    let inside = r#"{"destination":"payroll.internal.example"}"#;
     let intents = [
         ("read its task's payroll record", "read", RECORD, "run-42", ""),
-        ("read another task's record", "read", r#"PayrollRecord::"run-43/emp-7""#, "run-42", ""),
-        (
-            "read for an external destination",
-            "read",
-            RECORD,
-            "run-42",
-            r#"{"destination":{"host":"paste.example.net","external":true}}"#,
-        ),
+        ("read in run-43 (never opened)", "read", r#"PayrollRecord::"run-43/emp-7""#, "run-43", ""),
+        ("send it to payroll (internal)", "send", RECORD, "run-42", inside),
+        ("send it outside the organisation", "send", RECORD, "run-42", outside),
         ("invoke a tool not on its list", "invoke", r#"Tool::"browser""#, "run-42", ""),
     ];
     let mut allowed = 0;
@@ -166,25 +182,7 @@ pub fn run() -> Result<(), Error> {
     }
 
     // Credentials: issued per task, bound to the holder's key, used, delegated, revoked.
-    let agent = |path: &str| -> Result<Identity, Error> {
-        let der = leaf(&format!("spiffe://{TD}{path}"), now)?
-            .signed_by(&KeyPair::generate_for(alg).map_err(rc)?, &int)
-            .map_err(rc)?
-            .der()
-            .to_vec();
-        writ.attest_x509(&[der, int_der.clone()])
-    };
-    let (broker, browser) = (agent("/agent/broker")?, agent("/agent/browser")?);
     println!("Task credentials (issuer key {}; JWKS via `writ jwks`):", issuer_kid(&writ)?);
-    // Tasks are records: the broker opens them, naming who may hold their credentials.
-    let deadline = writ.now() + 3600;
-    for (id, members, purpose) in [
-        ("run-42", vec![who.spiffe_id.clone()], "payroll run 42"),
-        ("pipeline-1", vec![broker.spiffe_id.clone(), browser.spiffe_id.clone()], "sales report"),
-    ] {
-        let t = writ.open_task(&broker, id, &members, purpose, deadline)?;
-        println!("  {:<38} OPEN   {} for {}", format!("broker opens {id}"), t.purpose, t.members.join(", "));
-    }
     grant(
         "payroll: credential for run-43 (never opened)",
         &writ.issue(&who, "run-43", &[intent("read", r#"PayrollRecord::"run-43/emp-7""#)], 600, "payroll-api"),

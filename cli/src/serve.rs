@@ -33,6 +33,9 @@ pub(crate) struct ServeArgs {
     schema: Option<PathBuf>,
     #[arg(long, value_name = "FILE")]
     entities: Option<PathBuf>,
+    /// Approver keys (a JWKS file) that sign break-glass approvals.
+    #[arg(long, value_name = "FILE")]
+    approvers: Option<PathBuf>,
     /// The issuer key file (created on first use).
     #[arg(long, value_name = "FILE")]
     issuer_key: Option<PathBuf>,
@@ -76,6 +79,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode, Usage> {
     c.policies = args.policies.or(c.policies);
     c.schema = args.schema.or(c.schema);
     c.entities = args.entities.or(c.entities);
+    c.approvers = args.approvers.or(c.approvers);
     c.issuer_key = args.issuer_key.or(c.issuer_key);
     // The state: the flag, else the configuration file's, else the user's state directory.
     if args.state.state.is_some() || c.state.is_none() {

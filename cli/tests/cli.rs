@@ -227,7 +227,7 @@ fn demo_runs_on_built_in_defaults() {
     assert_eq!(s.matches(" ACCEPT ").count(), 1, "{s}");
     // 5 bad SVIDs; a stolen credential; two used after their task ended.
     assert_eq!(s.matches(" REJECT ").count(), 8, "{s}");
-    assert_eq!(s.matches(" ALLOW ").count(), 4, "{s}");
+    assert_eq!(s.matches(" ALLOW ").count(), 5, "{s}");
     assert_eq!(s.matches(" DENY ").count(), 5, "{s}");
     assert_eq!(s.matches(" GRANT ").count(), 3, "{s}");
     assert_eq!(s.matches(" REFUSE ").count(), 2, "{s}");
@@ -241,7 +241,27 @@ fn demo_runs_on_built_in_defaults() {
 
 #[test]
 fn authorize_with_the_shipped_pack_and_with_files() {
-    let read = [
+    let read = |dataset: &str| {
+        ["authorize", "--principal", "spiffe://acme.example/agent/browser", "--action", "read", "--resource", dataset]
+            .map(str::to_string)
+    };
+    fn args<'a>(v: &'a [String], more: &[&'a str]) -> Vec<&'a str> {
+        v.iter().map(String::as_str).chain(more.iter().copied()).collect()
+    }
+    // Built-in default: the shipped pack.
+    let out = writ(&args(&read(r#"Dataset::"sales-summary""#), &[]), None);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        r#"{"allow":true,"reasons":["analyst-internal-data"],"errors":[],"max_ttl_secs":1800}"#
+    );
+    // A deny exits 3.
+    let out = writ(&args(&read(r#"Dataset::"customer-pii""#), &[]), None);
+    assert_eq!(out.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["allow"], false);
+    // A payroll read needs an open task listing the agent: with no state, no task is open.
+    let payroll = [
         "authorize",
         "--principal",
         "spiffe://acme.example/agent/payroll",
@@ -249,21 +269,12 @@ fn authorize_with_the_shipped_pack_and_with_files() {
         "read",
         "--resource",
         r#"PayrollRecord::"run-42/emp-7""#,
+        "--task",
+        "run-42",
     ];
-    // Built-in default: the shipped pack.
-    let out = writ(&[&read[..], &["--task", "run-42"]].concat(), None);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(
-        String::from_utf8(out.stdout).unwrap().trim(),
-        r#"{"allow":true,"reasons":["payroll-read-in-task"],"errors":[],"max_ttl_secs":900}"#
-    );
-    // A deny exits 3.
-    let out = writ(&[&read[..], &["--task", "run-43"]].concat(), None);
-    assert_eq!(out.status.code(), Some(3));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["allow"], false);
+    assert_eq!(writ(&payroll, None).status.code(), Some(3));
     // A bad context is a deny with the error listed.
-    let out = writ(&[&read[..], &["--task", "run-42", "--context", "{oops"]].concat(), None);
+    let out = writ(&args(&read(r#"Dataset::"sales-summary""#), &["--context", "{oops"]), None);
     assert_eq!(out.status.code(), Some(3));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["errors"][0].as_str().unwrap().contains("context is not JSON"));
@@ -471,6 +482,36 @@ fn credentials_issue_present_delegate_revoke_across_invocations() {
     }
     let shown = writ(&["task", "show", "--key", &key, "--state", &state, "--id", "run-42"], None);
     assert_eq!(json(&shown)["members"], serde_json::json!([agent("payroll")]));
+    // `writ authorize` on the same state reads the task record: the payroll agent may read
+    // run-42's records, not the browser (no member) nor anyone in run-43 (never opened).
+    for (who, task, allowed) in
+        [("payroll", "run-42", true), ("browser", "run-42", false), ("payroll", "run-43", false)]
+    {
+        let resource = format!(r#"PayrollRecord::"{task}/emp-7""#);
+        let principal = agent(who);
+        let out = writ(
+            &[
+                "authorize",
+                "--state",
+                &state,
+                "--principal",
+                &principal,
+                "--action",
+                "read",
+                "--resource",
+                &resource,
+                "--task",
+                task,
+            ],
+            None,
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(if allowed { 0 } else { 3 }),
+            "{who} {task}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
     assert_eq!(
         writ(&["task", "show", "--key", &key, "--state", &state, "--id", "run-99"], None).status.code(),
         Some(1)
@@ -1129,7 +1170,7 @@ fn a_cut_off_agent_is_denied_by_writ_authorize_until_restored() {
     let dir = tempdir("cut-off");
     let d = dir.to_str().unwrap();
     let (key, state) = (format!("{d}/issuer.pem"), format!("{d}/state"));
-    let agent = "spiffe://acme.example/agent/payroll";
+    let agent = "spiffe://acme.example/agent/browser";
     let authorize = || {
         let args = [
             "authorize",
@@ -1140,9 +1181,7 @@ fn a_cut_off_agent_is_denied_by_writ_authorize_until_restored() {
             "--action",
             "read",
             "--resource",
-            r#"PayrollRecord::"run-42/emp-7""#,
-            "--task",
-            "run-42",
+            r#"Dataset::"sales-summary""#,
         ];
         writ(&args, None)
     };

@@ -51,7 +51,7 @@ pub fn jwt_svid_alg(name: &str) -> Result<Algorithm> {
 }
 
 /// Whether a key of `kind` may verify `alg` (no algorithm confusion).
-fn key_fits(kind: KeyKind, alg: Algorithm) -> bool {
+pub(crate) fn key_fits(kind: KeyKind, alg: Algorithm) -> bool {
     matches!(
         (kind, alg),
         (

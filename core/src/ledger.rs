@@ -69,6 +69,8 @@ pub trait Ledger {
     /// Register a task just opened. Fails (`malformed`) when `task.id` is already known, or
     /// (`limit`) when the registry remembers [`MAX_TASKS_PER_OPENER`] tasks of its opener.
     fn open_task(&self, task: &Task, now: u64) -> crate::Result<()>;
+    /// Consume the break-glass approval `jti` (valid `until`): `false` when it was used before.
+    fn use_approval(&self, jti: &str, until: u64, now: u64) -> bool;
 }
 
 /// The decision about a principal that is cut off at `now`: a deny naming the cut-off, before
@@ -109,6 +111,13 @@ pub enum LedgerEvent {
     },
     /// A task was opened; remembered a lifetime cap past its deadline.
     OpenTask(Task),
+    /// A break-glass approval was used `at`; remembered `until` it expires (then it is
+    /// refused as expired anyway).
+    UseApproval {
+        jti: String,
+        at: u64,
+        until: u64,
+    },
 }
 
 impl LedgerEvent {
@@ -118,7 +127,8 @@ impl LedgerEvent {
             LedgerEvent::Grant(g) => g.expires_at,
             LedgerEvent::EndTask { until, .. }
             | LedgerEvent::CutOff { until, .. }
-            | LedgerEvent::Restore { until, .. } => *until,
+            | LedgerEvent::Restore { until, .. }
+            | LedgerEvent::UseApproval { until, .. } => *until,
             LedgerEvent::OpenTask(t) => t.deadline.saturating_add(u64::from(MAX_TTL_SECS)),
         }
     }
@@ -148,13 +158,15 @@ struct State {
     cut: HashMap<String, Cut>,
     /// Task id → the task as opened.
     tasks: HashMap<String, Task>,
+    /// Break-glass approval id → until when it is remembered as used.
+    used_approvals: HashMap<String, u64>,
     /// Size after the last sweep of expired entries (sweeps are amortized).
     swept_at_len: usize,
 }
 
 impl State {
     fn len(&self) -> usize {
-        self.grants.len() + self.ended.len() + self.cut.len() + self.tasks.len()
+        self.grants.len() + self.ended.len() + self.cut.len() + self.tasks.len() + self.used_approvals.len()
     }
 
     /// Forget what can no longer matter at `now`.
@@ -163,6 +175,7 @@ impl State {
         self.ended.retain(|_, r| r.until > now);
         self.cut.retain(|_, r| r.until > now);
         self.tasks.retain(|_, t| t.deadline.saturating_add(u64::from(MAX_TTL_SECS)) > now);
+        self.used_approvals.retain(|_, until| *until > now);
         self.swept_at_len = self.len();
     }
 
@@ -249,6 +262,13 @@ impl State {
                     1
                 }
             }
+            LedgerEvent::UseApproval { jti, until, .. } => match self.used_approvals.get(&jti) {
+                Some(u) if *u > now => 0,
+                _ => {
+                    self.used_approvals.insert(jti, until);
+                    1
+                }
+            },
             LedgerEvent::Restore { spiffe_id, at, until } => match self.cut.get_mut(&spiffe_id) {
                 Some(c) if c.restored_at.is_none() => {
                     // Times are seconds: a grant issued in the second of the cut-off, before
@@ -342,6 +362,11 @@ impl MemoryLedger {
         let mut out: Vec<LedgerEvent> = s.grants.values().cloned().map(LedgerEvent::Grant).collect();
         out.extend(s.ended.iter().map(|(t, r)| LedgerEvent::EndTask { task_id: t.clone(), at: r.at, until: r.until }));
         out.extend(s.tasks.values().cloned().map(LedgerEvent::OpenTask));
+        out.extend(s.used_approvals.iter().map(|(j, u)| LedgerEvent::UseApproval {
+            jti: j.clone(),
+            at: now,
+            until: *u,
+        }));
         for (a, c) in &s.cut {
             match c.restored_at {
                 None => out.push(LedgerEvent::CutOff { spiffe_id: a.clone(), at: c.at, until: UNTIL_RESTORED }),
@@ -400,6 +425,17 @@ impl Ledger for MemoryLedger {
         self.apply(LedgerEvent::OpenTask(task.clone()), now);
         Ok(())
     }
+
+    fn use_approval(&self, jti: &str, until: u64, now: u64) -> bool {
+        self.apply(LedgerEvent::UseApproval { jti: jti.to_string(), at: now, until }, now) == 1
+    }
+}
+
+impl MemoryLedger {
+    /// Whether the approval `jti` was used (and is still remembered) at `now`.
+    pub fn approval_used(&self, jti: &str, now: u64) -> bool {
+        self.state().used_approvals.get(jti).is_some_and(|u| *u > now)
+    }
 }
 
 impl MemoryLedger {
@@ -446,6 +482,9 @@ impl<L: Ledger + ?Sized> Ledger for std::sync::Arc<L> {
     }
     fn open_task(&self, task: &Task, now: u64) -> crate::Result<()> {
         (**self).open_task(task, now)
+    }
+    fn use_approval(&self, jti: &str, until: u64, now: u64) -> bool {
+        (**self).use_approval(jti, until, now)
     }
 }
 

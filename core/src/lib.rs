@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod approval;
 pub mod authz;
 pub mod bounded;
 pub mod bundle;

@@ -22,11 +22,14 @@ pub struct Reads {
     pub now: bool,
     pub delegation_depth: bool,
     pub identity_expires_at: bool,
+    /// `context.task`: Writ's record of the task.
+    pub task: bool,
 }
 
 impl Reads {
     /// Every key counts as read (the safe answer when a policy cannot be analysed).
-    pub const ALL: Reads = Reads { task_id: true, now: true, delegation_depth: true, identity_expires_at: true };
+    pub const ALL: Reads =
+        Reads { task_id: true, now: true, delegation_depth: true, identity_expires_at: true, task: true };
 
     /// What the policies (as Cedar's JSON syntax trees) may read of the context.
     pub fn of_policies<'a>(ests: impl IntoIterator<Item = &'a Value>) -> Reads {
@@ -43,6 +46,7 @@ impl Reads {
             now: self.now || o.now,
             delegation_depth: self.delegation_depth || o.delegation_depth,
             identity_expires_at: self.identity_expires_at || o.identity_expires_at,
+            task: self.task || o.task,
         }
     }
 
@@ -52,6 +56,7 @@ impl Reads {
             "now" => self.now = true,
             "delegation_depth" => self.delegation_depth = true,
             "identity_expires_at" => self.identity_expires_at = true,
+            "task" => self.task = true,
             _ => {}
         }
     }
@@ -95,14 +100,20 @@ pub struct Key<'a> {
     pub now: u64,
     pub delegation_depth: u32,
     pub identity_expires_at: u64,
+    /// Which record of the task (0: none open); see `authz::context::task_stamp`.
+    pub task_stamp: u64,
     pub ttl_cap: u32,
 }
 
 impl Key<'_> {
     /// This request with the keys no policy reads zeroed.
     pub fn normalized(mut self, reads: Reads) -> Self {
-        if !reads.task_id {
+        // A task record is told apart by its id and stamp together.
+        if !reads.task_id && !reads.task {
             self.task_id = "";
+        }
+        if !reads.task {
+            self.task_stamp = 0;
         }
         if !reads.now {
             self.now = 0;
@@ -128,6 +139,7 @@ struct Entry {
     now: u64,
     delegation_depth: u32,
     identity_expires_at: u64,
+    task_stamp: u64,
     ttl_cap: u32,
     decision: Decision,
 }
@@ -143,6 +155,7 @@ impl Entry {
             && self.now == k.now
             && self.delegation_depth == k.delegation_depth
             && self.identity_expires_at == k.identity_expires_at
+            && self.task_stamp == k.task_stamp
             && self.ttl_cap == k.ttl_cap
     }
 }
@@ -181,8 +194,12 @@ pub fn reads_for(policies: &[PolicyReads], action: &str, resource: &str) -> Read
         .fold(Reads::default(), |acc, p| acc.union(p.reads))
 }
 
-/// A general evaluation, the lifetime cap it was decided under, and the decision.
-type GeneralEntry = (crate::Evaluation, u32, Option<u64>, Decision);
+/// What a general evaluation was decided at besides its text: the lifetime cap, the second
+/// (when a policy reads `now`) and the task record's stamp.
+pub type GeneralAt = (u32, Option<u64>, u64);
+
+/// A general evaluation, what it was decided at, and the decision.
+type GeneralEntry = (crate::Evaluation, GeneralAt, Decision);
 
 type Seeded = foldhash::quality::FixedState;
 /// Entries by their seeded hash (a bucket holds more than one only on a 64-bit collision).
@@ -230,20 +247,19 @@ impl DecisionMemo {
         }
     }
 
-    /// The decision of an identical general evaluation, if one was made (a seeded hash and
-    /// an equality match; nothing is cloned on a hit but the decision).
-    /// A general evaluation's decision, keyed on its text, the cap and (when Writ set the
-    /// context's `now`) the time.
-    pub fn get_general(&self, e: &crate::Evaluation, ttl_cap: u32, now: Option<u64>) -> Option<Decision> {
-        let bucket = self.general.get(&self.hasher.hash_one((e, ttl_cap, now)))?;
-        bucket.iter().find(|(k, t, n, _)| *t == ttl_cap && *n == now && k == e).map(|(_, _, _, d)| d.clone())
+    /// The decision of an identical general evaluation decided `at` the same cap, second
+    /// and task record, if one was made (a seeded hash and an equality match; nothing is
+    /// cloned on a hit but the decision).
+    pub fn get_general(&self, e: &crate::Evaluation, at: GeneralAt) -> Option<Decision> {
+        let bucket = self.general.get(&self.hasher.hash_one((e, at)))?;
+        bucket.iter().find(|(k, a, _)| *a == at && k == e).map(|(_, _, d)| d.clone())
     }
 
-    pub fn put_general(&mut self, e: &crate::Evaluation, ttl_cap: u32, now: Option<u64>, d: &Decision) {
-        let hash = self.hasher.hash_one((e, ttl_cap, now));
+    pub fn put_general(&mut self, e: &crate::Evaluation, at: GeneralAt, d: &Decision) {
+        let hash = self.hasher.hash_one((e, at));
         let bucket = self.general.get_or_insert_with(hash, Vec::new);
-        if !bucket.iter().any(|(k, t, n, _)| *t == ttl_cap && *n == now && k == e) {
-            bucket.push((e.clone(), ttl_cap, now, d.clone()));
+        if !bucket.iter().any(|(k, a, _)| *a == at && k == e) {
+            bucket.push((e.clone(), at, d.clone()));
         }
     }
 
@@ -310,6 +326,7 @@ impl DecisionMemo {
             now: key.now,
             delegation_depth: key.delegation_depth,
             identity_expires_at: key.identity_expires_at,
+            task_stamp: key.task_stamp,
             ttl_cap: key.ttl_cap,
             decision: decision.clone(),
         };
@@ -402,6 +419,7 @@ mod tests {
             now,
             delegation_depth: 0,
             identity_expires_at: 9,
+            task_stamp: 0,
             ttl_cap: 3600,
         }
     }

@@ -2,6 +2,7 @@
 //! cache, policies, settings — and the operations on it (the same ones the component exports
 //! and `writ_host::Writ` calls). Time, crypto and the ledger are arguments.
 
+use crate::approval::{APPROVAL_REFUSED, Approval, Approvers};
 use crate::authz::{PolicyStore, RequestEnv};
 use crate::bounded::BoundedMap;
 use crate::bundle::Bundle;
@@ -9,6 +10,7 @@ use crate::credential::{Claims, MAX_CACHED_TOKENS};
 use crate::crypto::Crypto;
 use crate::error::{Error, Result};
 use crate::identity::Identity;
+use crate::ledger::Ledger;
 use crate::limits::{MAX_CACHED_CHAINS, MAX_TRUST_DOMAINS};
 use crate::spiffe_id;
 use crate::{Decision, Intent};
@@ -68,6 +70,8 @@ pub struct Writ {
     policies: Option<PolicyStore>,
     /// Verified credentials by their exact text (signature, header and claims checked).
     tokens: BoundedMap<String, Arc<Claims>, Seeded>,
+    /// Keys break-glass approvals are verified with (none: every approval is refused).
+    approvers: Approvers,
     settings: Settings,
 }
 
@@ -87,6 +91,7 @@ impl Writ {
                 MAX_CACHED_TOKENS,
                 Seeded::with_seed(settings.hash_seed ^ 0x746f_6b65_6e73),
             ),
+            approvers: Approvers::default(),
             settings,
         }
     }
@@ -216,35 +221,125 @@ impl Writ {
         self.policies.as_ref()
     }
 
-    /// Authorize an intent now, for a caller `delegation_depth` hops from the original
-    /// holder. Never fails: with no policies, or on any problem, the answer is deny.
-    pub fn check_at_depth(&self, who: &Identity, what: &Intent, now: u64, delegation_depth: u32) -> Decision {
+    /// Install the approver keys (a JWKS) break-glass approvals are verified with; returns how
+    /// many. A bad set leaves the previous one in force.
+    pub fn set_approvers(&mut self, jwks: &str) -> Result<u32> {
+        self.approvers = Approvers::parse(jwks)?;
+        Ok(u32::try_from(self.approvers.len()).unwrap_or(u32::MAX))
+    }
+
+    /// Authorize an intent in `env` (Writ's clock, the depth, what Writ verified). Never
+    /// fails: with no policies, or on any problem, the answer is deny.
+    pub fn check_in(&self, who: &Identity, what: &Intent, env: &RequestEnv<'_>) -> Decision {
         match &self.policies {
             None => Decision::error("no policies are loaded"),
-            Some(p) => p.check(who, what, &RequestEnv { now, delegation_depth }, self.settings.ttl_cap_secs),
+            Some(p) => p.check(who, what, env, self.settings.ttl_cap_secs),
         }
+    }
+
+    /// Authorize an intent now, for a caller `delegation_depth` hops from the original
+    /// holder, with nothing verified about its task (no `context.task`). Never fails.
+    pub fn check_at_depth(&self, who: &Identity, what: &Intent, now: u64, delegation_depth: u32) -> Decision {
+        self.check_in(who, what, &RequestEnv::at(now, delegation_depth))
+    }
+
+    /// Every door's decision about an attested caller, against the ledger: a cut-off agent is
+    /// denied before any policy is read; `context.task` is Writ's record of the intent's task
+    /// while it is open; a break-glass approval in the caller's context is verified (signed by
+    /// an approver key, naming this agent and task, unexpired, unused) and becomes
+    /// `context.approval` — or the request is denied `writ:approval-refused` — and is used up
+    /// by the decision it allows.
+    pub fn decide(
+        &self,
+        who: &Identity,
+        what: &Intent,
+        now: u64,
+        delegation_depth: u32,
+        ledger: &dyn Ledger,
+        crypto: &dyn Crypto,
+    ) -> Decision {
+        self.decide_with_approval(who, what, now, delegation_depth, ledger, crypto).0
+    }
+
+    /// [`decide`](Self::decide), with the approval the decision rested on when the caller
+    /// claimed one and it verified (for the audit trail of break-glass).
+    pub fn decide_with_approval(
+        &self,
+        who: &Identity,
+        what: &Intent,
+        now: u64,
+        delegation_depth: u32,
+        ledger: &dyn Ledger,
+        crypto: &dyn Crypto,
+    ) -> (Decision, Option<Approval>) {
+        if let Some(d) = crate::ledger::cut_off_denial(ledger, &who.spiffe_id, now) {
+            return (d, None);
+        }
+        let task = if what.task_id.is_empty() { None } else { ledger.task(&what.task_id, now) };
+        let task = task.filter(|t| t.is_open(now));
+        let approval = match self.claimed_approval(who, what, now, crypto) {
+            Ok(a) => a,
+            Err(e) => return (refused(e.message()), None),
+        };
+        let env = RequestEnv { now, delegation_depth, task: task.as_ref(), approval: approval.as_ref() };
+        let d = self.check_in(who, what, &env);
+        if let Some(a) = &approval
+            && d.allow
+            && !ledger.use_approval(&a.jti, a.expires_at, now)
+        {
+            return (refused(format!("approval `{}` was already used", spiffe_id::clip(&a.jti))), approval);
+        }
+        (d, approval)
+    }
+
+    /// The approval the caller's context carries, verified; `None` when it carries none.
+    fn claimed_approval(
+        &self,
+        who: &Identity,
+        what: &Intent,
+        now: u64,
+        crypto: &dyn Crypto,
+    ) -> Result<Option<Approval>> {
+        let Some(token) = crate::approval::claimed(&what.context) else { return Ok(None) };
+        let leeway = self.settings.leeway_secs;
+        self.approvers.verify(&token, &who.spiffe_id, &what.task_id, now, leeway, crypto).map(Some)
     }
 
     /// Decide a general (AuthZEN-shaped) evaluation: any principal type, properties overlaid
-    /// on the loaded entities. Never fails: with no policies, or on any problem, deny.
+    /// on the loaded entities, at time 0 with nothing verified. Never fails: with no
+    /// policies, or on any problem, deny.
     pub fn evaluate(&self, e: &crate::Evaluation) -> Decision {
+        self.evaluate_in(e, &RequestEnv::default())
+    }
+
+    /// [`evaluate`](Self::evaluate) at `env.now` (Writ's clock: AuthZEN callers cannot choose
+    /// the time a policy sees), with `env.task` Writ's record of the task the context names.
+    pub fn evaluate_in(&self, e: &crate::Evaluation, env: &RequestEnv<'_>) -> Decision {
         match &self.policies {
             None => Decision::error("no policies are loaded"),
-            Some(p) => p.evaluate(e, self.settings.ttl_cap_secs),
+            Some(p) => p.evaluate_in(e, self.settings.ttl_cap_secs, env),
         }
     }
 
-    /// [`evaluate`](Self::evaluate) at `now`: a `now` the caller put in the context is replaced
-    /// by this time (AuthZEN callers cannot choose the time a policy sees).
-    pub fn evaluate_at(&self, e: &crate::Evaluation, now: u64) -> Decision {
-        match &self.policies {
-            None => Decision::error("no policies are loaded"),
-            Some(p) => p.evaluate_at(e, self.settings.ttl_cap_secs, Some(now)),
+    /// A general evaluation against the ledger: a subject that is a cut-off agent is denied
+    /// before any policy is read; `context.task` is Writ's record of the task the request's
+    /// context names while it is open.
+    pub fn decide_evaluation(&self, e: &crate::Evaluation, now: u64, ledger: &dyn Ledger) -> Decision {
+        if let Some(d) = crate::ledger::cut_off_denial(ledger, &e.subject.id, now) {
+            return d;
         }
+        let task = crate::authz::task_named(&e.context).and_then(|id| ledger.task(&id, now)).filter(|t| t.is_open(now));
+        self.evaluate_in(e, &RequestEnv { now, delegation_depth: 0, task: task.as_ref(), approval: None })
     }
 
-    /// Authorize an intent of a directly attested caller (delegation depth 0).
+    /// Authorize an intent of a directly attested caller (delegation depth 0), with nothing
+    /// verified about its task.
     pub fn check(&self, who: &Identity, what: &Intent, now: u64) -> Decision {
         self.check_at_depth(who, what, now, 0)
     }
+}
+
+/// A deny naming a refused approval.
+fn refused(message: String) -> Decision {
+    Decision { allow: false, reasons: vec![APPROVAL_REFUSED.to_string()], errors: vec![message], max_ttl_secs: 0 }
 }

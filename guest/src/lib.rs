@@ -178,6 +178,17 @@ impl Ledger for SyncedLedger<'_> {
         self.replica.apply(event, now);
         Ok(())
     }
+    fn use_approval(&self, jti: &str, until: u64, now: u64) -> bool {
+        self.sync(now);
+        if self.replica.approval_used(jti, now) {
+            return false;
+        }
+        let event = LedgerEvent::UseApproval { jti: jti.to_string(), at: now, until };
+        if let Ok(data) = serde_json::to_string(&event) {
+            writ::agent::ledger::append(&data, event.relevant_until());
+        }
+        self.replica.apply(event, now) == 1
+    }
     fn restore(&self, spiffe_id: &str, now: u64) -> bool {
         self.sync(now);
         if self.replica.cut_off_since(spiffe_id, now).is_none() {
@@ -319,6 +330,9 @@ impl control::Guest for Component {
     fn set_policies(policies: String, schema: Option<String>, entities: Option<String>) -> Result<u32, Error> {
         with_state(|e, _| e.set_policies(&policies, schema.as_deref(), entities.as_deref())).map_err(convert::error)
     }
+    fn set_approvers(jwks: String) -> Result<u32, Error> {
+        with_state(|e, _| e.set_approvers(&jwks)).map_err(convert::error)
+    }
     fn set_issuer(name: String) {
         with_state(|e, _| e.set_issuer(&name));
     }
@@ -350,9 +364,33 @@ impl authorize::Guest for Component {
         let at = now();
         let (who, what) = (convert::identity_from_wit(who), convert::intent_from_wit(what));
         // A cut-off agent is denied before any policy is read.
-        let d = with_all(|e, _, ledger| {
-            writ_core::ledger::cut_off_denial(ledger, &who.spiffe_id, at).unwrap_or_else(|| e.check(&who, &what, at))
-        });
+        let (d, approval) = with_all(|e, crypto, ledger| e.decide_with_approval(&who, &what, at, 0, ledger, crypto));
+        // A request that claims a break-glass approval is audited apart too (its own kind),
+        // whether the approval verified (approver, ticket, reason) or was refused.
+        if approval.is_some() || writ_core::approval::claimed(&what.context).is_some() {
+            emit(|| {
+                let mut e = decision_event(
+                    "approval",
+                    at,
+                    who.spiffe_id.clone(),
+                    Some(what.task_id.clone()),
+                    what.action.clone(),
+                    what.resource.clone(),
+                    &d,
+                );
+                if let Some(a) = &approval {
+                    e.jti = Some(a.jti.clone());
+                    e.detail = Some(format!(
+                        "approver={} ticket={} reason={}{}",
+                        a.approver,
+                        a.ticket,
+                        a.reason,
+                        e.detail.as_ref().map(|d| format!("; {d}")).unwrap_or_default()
+                    ));
+                }
+                e
+            });
+        }
         // Every decision is audited (when the host listens).
         emit(|| decision_event("authorize", at, who.spiffe_id, Some(what.task_id), what.action, what.resource, &d));
         convert::decision_to_wit(d)
@@ -362,9 +400,7 @@ impl authorize::Guest for Component {
         let at = now();
         let e = convert::evaluation_from_wit(request);
         // A subject that is a cut-off agent is denied before any policy is read.
-        let d = with_all(|engine, _, ledger| {
-            writ_core::ledger::cut_off_denial(ledger, &e.subject.id, at).unwrap_or_else(|| engine.evaluate_at(&e, at))
-        });
+        let d = with_all(|engine, _, ledger| engine.decide_evaluation(&e, at, ledger));
         let uid = |r: &writ_core::EntityRef| format!("{}::{}", r.type_name, serde_json::Value::from(r.id.as_str()));
         emit(|| decision_event("evaluate", at, uid(&e.subject), None, e.action.clone(), uid(&e.resource), &d));
         convert::decision_to_wit(d)

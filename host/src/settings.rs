@@ -41,6 +41,7 @@ pub(crate) enum Setting {
     Bundle { trust_domain: String, bundle: Vec<u8> },
     RemoveBundle(String),
     Policies { policies: String, schema: Option<String>, entities: Option<String> },
+    Approvers(String),
 }
 
 /// What a setter answered.
@@ -49,7 +50,7 @@ pub(crate) enum Applied {
     Done,
     /// `remove-bundle`: whether the trust domain had a bundle.
     Removed(bool),
-    /// `set-policies`: how many policies are loaded.
+    /// `set-policies`, `set-approvers`: how many policies (keys) are loaded.
     Loaded(u32),
 }
 
@@ -78,6 +79,9 @@ impl Setting {
             Setting::RemoveBundle(trust_domain) => {
                 control.call_remove_bundle(store, trust_domain).map(|had| Ok(Applied::Removed(had)))
             }
+            Setting::Approvers(jwks) => {
+                Ok(control.call_set_approvers(store, jwks)?.map(Applied::Loaded).map_err(convert::error))
+            }
             Setting::Policies { policies, schema, entities } => Ok(control
                 .call_set_policies(store, policies, schema.as_deref(), entities.as_deref())?
                 .map(Applied::Loaded)
@@ -97,6 +101,7 @@ impl Setting {
             Setting::Audit(_) => 6,
             Setting::Bundle { .. } | Setting::RemoveBundle(_) => 7,
             Setting::Policies { .. } => 8,
+            Setting::Approvers(_) => 9,
         }
     }
 }

@@ -164,6 +164,15 @@ impl Writ {
         }
     }
 
+    /// The approver keys (a JWKS) break-glass approvals are verified with; returns how many.
+    /// A bad set leaves the previous one in force.
+    pub fn set_approvers(&self, jwks: &str) -> Result<u32, Error> {
+        match self.pool.apply(Setting::Approvers(jwks.into()))? {
+            Applied::Loaded(n) => Ok(n),
+            _ => Ok(0),
+        }
+    }
+
     /// The `iss` of credentials issued, and the only one accepted (default `writ`).
     pub fn set_issuer(&self, name: &str) -> Result<(), Error> {
         self.set(Setting::Issuer(name.into()))

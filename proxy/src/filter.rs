@@ -174,10 +174,10 @@ impl Filter {
                     self.rules.present(token, &who, &what, &self.config.audience, now, &self.crypto, &self.ledger);
                 ("present", presented.map(|p| (p.decision, Some(p.claims))))
             }
-            // A cut-off agent (learned from the feed) is denied before any policy is read.
+            // A cut-off agent (learned from the feed) is denied before any policy is read;
+            // the task's record (from the feed too) is `context.task`.
             None => {
-                let d = writ_core::ledger::cut_off_denial(&self.ledger, &who.spiffe_id, now)
-                    .unwrap_or_else(|| self.rules.check(&who, &what, now));
+                let d = self.rules.decide(&who, &what, now, 0, &self.ledger, &self.crypto);
                 ("authorize", Ok((d, None)))
             }
         };

@@ -26,6 +26,9 @@ pub struct Config {
     pub policies: Option<PathBuf>,
     pub schema: Option<PathBuf>,
     pub entities: Option<PathBuf>,
+    /// The approver keys (a JWKS file) break-glass approvals are verified with; none: every
+    /// approval is refused.
+    pub approvers: Option<PathBuf>,
     /// The issuer key file (created on first use); default: a fresh in-memory Ed25519 key.
     pub issuer_key: Option<PathBuf>,
     /// Where grants and revocations are kept: a state directory (shared with `writ revoke`
@@ -81,6 +84,7 @@ impl Default for Config {
             policies: None,
             schema: None,
             entities: None,
+            approvers: None,
             issuer_key: None,
             state: None,
             state_max_lag_ms: None,

@@ -57,13 +57,18 @@ pub(crate) async fn offload(
 }
 
 impl State {
-    /// The policies and bundles of the configuration, (re)loaded into the component. Each
+    /// The policies, bundles and approver keys of the configuration, (re)loaded into the component. Each
     /// load is atomic: a bad file leaves the previous state in force.
     pub fn load(&self) -> Result<(), String> {
         for (td, path) in &self.config.bundles {
             let bytes =
                 std::fs::read(path).map_err(|e| format!("bundle `{td}`: cannot read `{}`: {e}", path.display()))?;
             self.writ.set_bundle(td, &bytes).map_err(|e| format!("bundle `{td}` (`{}`): {e}", path.display()))?;
+        }
+        if let Some(path) = &self.config.approvers {
+            let jwks = std::fs::read_to_string(path)
+                .map_err(|e| format!("approvers: cannot read `{}`: {e}", path.display()))?;
+            self.writ.set_approvers(&jwks).map_err(|e| format!("approvers (`{}`): {e}", path.display()))?;
         }
         let paths: Vec<std::path::PathBuf> = self.config.policies.iter().cloned().collect();
         let pack = writ_host::pack::Pack::load(&paths, self.config.schema.as_deref(), self.config.entities.as_deref())?;

@@ -106,7 +106,7 @@ fn agent_eval(agent: &str, action: &str, rtype: &str, rid: &str, task: &str) -> 
         "subject": { "type": "Agent", "id": format!("spiffe://acme.example/agent/{agent}"), "properties": { "trust_domain": "acme.example", "path": format!("/agent/{agent}") } },
         "action": { "name": action },
         "resource": { "type": rtype, "id": rid },
-        "context": { "task_id": task, "now": NOW, "delegation_depth": 0, "identity_expires_at": NOW + 3600 },
+        "context": { "task_id": task },
     })
 }
 
@@ -244,18 +244,37 @@ fn ext_authz_allows_denies_and_refuses_unknown_callers() {
     assert_eq!(res.headers()["x-writ-decision"], "allow");
     assert_eq!(res.headers()["x-writ-policies"], "payroll-read-in-task");
     assert_eq!(res.headers()["x-writ-subject"], "spiffe://acme.example/agent/payroll");
-    // The same read for an external destination (the caller's context): forbidden, with a
-    // JSON body and the determining policy in the reason header.
+    // Sending the record on: only to a destination the entity data lists as internal. An
+    // external one is forbidden, with a JSON body and the determining policy in the reason
+    // header — and so is naming none (withholding the claim never helps).
+    let send = |context: Option<&str>| {
+        let mut req =
+            c.post(http(&r, "/ext_authz/payroll/run-42/emp-7/send")).header("x-forwarded-client-cert", xfcc(&payroll));
+        if let Some(ctx) = context {
+            req = req.header("x-writ-context", ctx);
+        }
+        req.send().unwrap()
+    };
+    for context in [Some(r#"{"destination":"paste.example.net"}"#), None] {
+        let res = send(context);
+        assert_eq!(res.status(), 403, "{context:?}");
+        assert_eq!(res.headers()["x-writ-reason"], "no-high-sensitivity-external");
+        let v: Value = res.json().unwrap();
+        assert_eq!(v["intent"]["resource"], r#"PayrollRecord::"run-42/emp-7""#);
+    }
+    let res = send(Some(r#"{"destination":"payroll.internal.example"}"#));
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["x-writ-policies"], "payroll-read-in-task");
+    // A caller cannot set Writ's keys: a task record it writes is only its claim (and not
+    // one the schema knows): an error, never an allow.
+    let forged = r#"{"task":{"id":"run-43","members":["spiffe://acme.example/agent/payroll"]}}"#;
     let res = c
-        .get(http(&r, "/ext_authz/payroll/run-42/emp-7"))
+        .get(http(&r, "/ext_authz/payroll/run-43/emp-7"))
         .header("x-forwarded-client-cert", xfcc(&payroll))
-        .header("x-writ-context", r#"{"destination":{"host":"paste.example.net","external":true}}"#)
+        .header("x-writ-context", forged)
         .send()
         .unwrap();
     assert_eq!(res.status(), 403);
-    assert_eq!(res.headers()["x-writ-reason"], "no-high-sensitivity-external");
-    let v: Value = res.json().unwrap();
-    assert_eq!(v["intent"]["resource"], r#"PayrollRecord::"run-42/emp-7""#);
     // Not a payroll agent: no policy permits it.
     assert_eq!(
         check(reqwest::Method::GET, "/payroll/run-42/emp-7", Some(&browser)).headers()["x-writ-reason"],
@@ -830,5 +849,46 @@ fn tasks_are_opened_by_principals_policy_allows_and_credentials_stay_inside_them
     assert_eq!(payroll.post(https(&r, "/task/run-99/end")).send().unwrap().status(), 403);
     assert_eq!(broker.post(https(&r, "/task/run-7/end")).send().unwrap().status(), 200);
     assert!(broker.get(https(&r, "/task/run-7")).send().unwrap().json::<Value>().unwrap()["ended_at"].is_u64());
+    r.shutdown();
+}
+
+#[test]
+fn break_glass_at_ext_authz_needs_a_signed_single_use_approval() {
+    use writ_tests::approval::Approver;
+    let w = World::new("break-glass");
+    let approver = Approver::new(3);
+    std::fs::write(w.dir.join("approvers.json"), &approver.jwks).unwrap();
+    let mut config = w.config();
+    config.approvers = Some(w.dir.join("approvers.json"));
+    config.routes.push(writ_types::route::Route {
+        method: "POST".into(),
+        path: "/incident/{task}/break-glass/{env}".into(),
+        action: "break_glass".into(),
+        resource: r#"Environment::"{env}""#.into(),
+        task: Some("{task}".into()),
+    });
+    let r = w.start(config);
+    writ_tests::open_pack_tasks(r.writ(), &["inc-7"]);
+    let (oncall, _) = w.pki.svid("/agent/oncall", KeyAlg::P256);
+    let c = plain();
+    let glass = |context: Option<String>| {
+        let mut req = c
+            .post(http(&r, "/ext_authz/incident/inc-7/break-glass/production"))
+            .header("x-forwarded-client-cert", xfcc(&oncall));
+        if let Some(ctx) = context {
+            req = req.header("x-writ-context", ctx);
+        }
+        let res = req.send().unwrap();
+        let reason = res.headers().get("x-writ-reason").map(|v| v.to_str().unwrap().to_string());
+        (res.status().as_u16(), reason.unwrap_or_default())
+    };
+    let oncall_id = "spiffe://acme.example/agent/oncall";
+    let signed = approver.sign(&Approver::claims(oncall_id, "inc-7", "a-1", NOW - 5));
+    // No approval: no permit. A forged one: refused. The signed one: once.
+    assert_eq!(glass(None), (403, "no-permit".into()));
+    let forged = Approver::new(9).sign(&Approver::claims(oncall_id, "inc-7", "a-2", NOW - 5));
+    assert_eq!(glass(Some(Approver::context(&forged))), (403, "writ:approval-refused".into()));
+    assert_eq!(glass(Some(Approver::context(&signed))).0, 200);
+    assert_eq!(glass(Some(Approver::context(&signed))), (403, "writ:approval-refused".into()));
     r.shutdown();
 }

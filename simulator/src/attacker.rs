@@ -9,11 +9,7 @@ use crate::scenario::Scenario;
 
 /// The attacker's intent context: exfiltration goes to an external destination.
 pub(crate) fn attack_context(s: &Scenario) -> String {
-    if s.breach.exfiltrate {
-        r#"{"destination":{"host":"paste.attacker.example","external":true}}"#.into()
-    } else {
-        String::new()
-    }
+    if s.breach.exfiltrate { r#"{"destination":"paste.attacker.example"}"#.into() } else { String::new() }
 }
 
 impl EventLoop<'_> {

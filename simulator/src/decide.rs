@@ -6,9 +6,17 @@ use writ_host::pack::Pack;
 /// Unix time of simulated second 0.
 pub const EPOCH: u64 = 1_800_000_000;
 
+/// Who opens the simulated tasks in the Writ design: the shipped pack's broker (a pack must
+/// let it `open_task` for its tasks to have records; otherwise in-task policies deny).
+pub const OPENER: &str = "spiffe://acme.example/agent/broker";
+
 /// Decides one intent of an agent at simulated time `at`.
 pub trait Decider: Send {
     fn allow(&mut self, agent: &str, action: &str, resource: &str, task: &str, context: &str, at: u64) -> bool;
+    /// Task `id` starts at `at` with `members`: opened by [`OPENER`] (for a week) unless it is
+    /// open already (a workflow's fixed task id names one task its instances share). A task
+    /// policy does not let open stays unopened.
+    fn open_task(&mut self, id: &str, members: &[String], at: u64);
     /// An independent decider with the same rules for another thread (its own clock).
     fn fork(&self) -> Result<Box<dyn Decider>, String>;
 }
@@ -25,9 +33,11 @@ fn identity(agent: &str) -> writ_core::Identity {
     }
 }
 
-/// `writ-core` natively, with the shipped policy pack.
+/// `writ-core` natively, with the shipped policy pack, deciding against its own ledger.
 pub struct Native {
     engine: writ_core::Writ,
+    ledger: writ_core::MemoryLedger,
+    crypto: writ_core::crypto::RustCrypto,
     /// The agents' identities, built once each.
     identities: std::collections::HashMap<String, writ_core::Identity>,
     /// The intent being decided, its strings reused from call to call.
@@ -52,7 +62,14 @@ impl Native {
             task_id: String::new(),
             context: String::new(),
         };
-        Ok(Native { engine, identities: std::collections::HashMap::new(), scratch, pack })
+        Ok(Native {
+            engine,
+            ledger: writ_core::MemoryLedger::new(),
+            crypto: writ_core::crypto::RustCrypto::new(),
+            identities: std::collections::HashMap::new(),
+            scratch,
+            pack,
+        })
     }
 }
 
@@ -73,9 +90,19 @@ impl Decider for Native {
             self.identities.insert(agent.to_string(), identity(agent));
         }
         match self.identities.get(agent) {
-            Some(who) => self.engine.check(who, what, EPOCH + at).allow,
+            Some(who) => self.engine.decide(who, what, EPOCH + at, 0, &self.ledger, &self.crypto).allow,
             None => false,
         }
+    }
+    fn open_task(&mut self, id: &str, members: &[String], at: u64) {
+        let now = EPOCH + at;
+        if writ_core::Ledger::task(&self.ledger, id, now).is_some_and(|t| t.is_open(now)) {
+            return;
+        }
+        let env = writ_core::Env { now, crypto: &self.crypto, ledger: &self.ledger, entropy: [0; 16] };
+        let deadline = now + writ_core::ledger::MAX_TASK_SECS;
+        // Refused by policy (or already remembered): the task stays unopened.
+        let _ = self.engine.open_task(&identity(OPENER), id, members, "simulated task", deadline, &env);
     }
     fn fork(&self) -> Result<Box<dyn Decider>, String> {
         Native::with_pack(self.pack.clone()).map(|d| Box::new(d) as _)
@@ -122,6 +149,24 @@ impl Decider for Component {
         // A runtime failure is a deny: closed by default.
         self.writ.check(&who, &what).is_ok_and(|d| d.allow)
     }
+    fn open_task(&mut self, id: &str, members: &[String], at: u64) {
+        let now = EPOCH + at;
+        self.writ.set_time(Some(now));
+        if self.writ.task(id).ok().flatten().is_some_and(|t| t.is_open(now)) {
+            return;
+        }
+        let o = identity(OPENER);
+        let opener = writ_host::Identity {
+            spiffe_id: o.spiffe_id,
+            trust_domain: o.trust_domain,
+            expires_at: o.expires_at,
+            thumbprint: o.thumbprint,
+            proof: writ_host::Proof::X509Svid,
+        };
+        let deadline = now + writ_core::ledger::MAX_TASK_SECS;
+        // Refused by policy (or already remembered): the task stays unopened.
+        let _ = self.writ.open_task(&opener, id, members, "simulated task", deadline);
+    }
     fn fork(&self) -> Result<Box<dyn Decider>, String> {
         // Shares the compiled component; its own clock, instances and state.
         let writ = self.writ.fork();
@@ -166,6 +211,9 @@ impl Decider for Counting {
         self.stats.0.0.fetch_add(1, Relaxed);
         self.stats.0.1.fetch_add(ns, Relaxed);
         allow
+    }
+    fn open_task(&mut self, id: &str, members: &[String], at: u64) {
+        self.inner.open_task(id, members, at);
     }
     fn fork(&self) -> Result<Box<dyn Decider>, String> {
         Ok(Box::new(Counting { inner: self.inner.fork()?, stats: self.stats.clone() }))

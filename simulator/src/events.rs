@@ -164,6 +164,12 @@ impl EventLoop<'_> {
             Ev::TaskStart(ti) => {
                 let wi = self.stream.tasks[ti].workflow;
                 let agents = &self.w.task_agents[wi];
+                if self.design == Design::Writ {
+                    // Tasks are records: the broker opens this one, naming its agents.
+                    let members: Vec<String> = agents.iter().map(|(a, _)| s.agents[*a].id.clone()).collect();
+                    self.decider.open_task(&self.stream.tasks[ti].id, &members, now);
+                }
+                let agents = &self.w.task_agents[wi];
                 if self.design.per_task() {
                     for k in 0..agents.len() {
                         let (a, scope) = self.w.task_agents[wi][k].clone();

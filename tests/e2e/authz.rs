@@ -38,17 +38,23 @@ const fn case(
     Case { name, who, expires_in: 3600, action, resource, task, context, allow, reasons, ttl }
 }
 
-const EXTERNAL: &str = r#"{"destination":{"host":"paste.example.net","external":true}}"#;
-const INTERNAL: &str = r#"{"destination":{"host":"bi.acme.example","external":false}}"#;
-const APPROVED: &str = r#"{"approval":{"approver":"alice@acme.example","ticket":"INC-7"},"reason":"payroll outage"}"#;
+const EXTERNAL: &str = r#"{"destination":"paste.example.net"}"#;
+const INTERNAL: &str = r#"{"destination":"payroll.internal.example"}"#;
+const RECORD: &str = r#"PayrollRecord::"run-42/emp-7""#;
+
+/// The tasks the table runs in: run-42 lists every pack agent, run-43 only the browser agent.
+fn open_tasks(a: &mut dyn Attester) {
+    a.open_task("run-42", &writ_tests::PACK_AGENTS, NOW);
+    a.open_task("run-43", &[BROWSER], NOW);
+}
 
 const TABLE: &[Case] = &[
-    // payroll-read-in-task
+    // payroll-read-in-task: Writ's record of an open task that lists the agent
     case(
         "payroll reads a record of its task",
         PAYROLL,
         "read",
-        r#"PayrollRecord::"run-42/emp-7""#,
+        RECORD,
         "run-42",
         "",
         true,
@@ -66,18 +72,20 @@ const TABLE: &[Case] = &[
         &[],
         0,
     ),
-    case("payroll reads with no task", PAYROLL, "read", r#"PayrollRecord::"run-42/emp-7""#, "", "", false, &[], 0),
     case(
-        "a non-payroll agent reads payroll",
-        BROWSER,
+        "payroll names a task that does not list it",
+        PAYROLL,
         "read",
-        r#"PayrollRecord::"run-42/emp-7""#,
-        "run-42",
+        r#"PayrollRecord::"run-43/emp-7""#,
+        "run-43",
         "",
         false,
         &[],
         0,
     ),
+    case("payroll names a task never opened", PAYROLL, "read", RECORD, "run-99", "", false, &[], 0),
+    case("payroll reads with no task", PAYROLL, "read", RECORD, "", "", false, &[], 0),
+    case("a non-payroll agent reads payroll", BROWSER, "read", RECORD, "run-42", "", false, &[], 0),
     // no-high-sensitivity-external (and analyst-internal-data)
     case(
         "analyst sends internal data outside",
@@ -91,10 +99,10 @@ const TABLE: &[Case] = &[
         1800,
     ),
     case(
-        "payroll record read for an external destination",
+        "payroll sends a record outside",
         PAYROLL,
-        "read",
-        r#"PayrollRecord::"run-42/emp-7""#,
+        "send",
+        RECORD,
         "run-42",
         EXTERNAL,
         false,
@@ -102,12 +110,34 @@ const TABLE: &[Case] = &[
         0,
     ),
     case(
-        "payroll record read for an internal destination",
+        "payroll sends a record naming no destination",
         PAYROLL,
-        "read",
-        r#"PayrollRecord::"run-42/emp-7""#,
+        "send",
+        RECORD,
+        "run-42",
+        "",
+        false,
+        &["no-high-sensitivity-external"],
+        0,
+    ),
+    case(
+        "payroll sends a record to an internal destination",
+        PAYROLL,
+        "send",
+        RECORD,
         "run-42",
         INTERNAL,
+        true,
+        &["payroll-read-in-task"],
+        900,
+    ),
+    case(
+        "payroll reads a record naming an external destination",
+        PAYROLL,
+        "read",
+        RECORD,
+        "run-42",
+        EXTERNAL,
         true,
         &["payroll-read-in-task"],
         900,
@@ -138,14 +168,14 @@ const TABLE: &[Case] = &[
         0,
     ),
     case(
-        "listed tool sending restricted data outside",
+        "unlisted tool invoked naming a destination",
         BROWSER,
         "invoke",
         r#"Tool::"payroll-db""#,
         "t1",
         EXTERNAL,
         false,
-        &["no-high-sensitivity-external"],
+        &[],
         0,
     ),
     // ci-deploy-non-production
@@ -209,36 +239,14 @@ const TABLE: &[Case] = &[
         &[],
         0,
     ),
-    // break-glass
-    case(
-        "on-call breaks glass with approval and reason",
-        ONCALL,
-        "break_glass",
-        r#"Environment::"production""#,
-        "inc-7",
-        APPROVED,
-        true,
-        &["break-glass"],
-        900,
-    ),
+    // break-glass (a signed approval is needed: see `break_glass_needs_a_signed_single_use_approval`)
     case(
         "on-call breaks glass without approval",
         ONCALL,
         "break_glass",
         r#"Environment::"production""#,
         "inc-7",
-        r#"{"reason":"because"}"#,
-        false,
-        &[],
-        0,
-    ),
-    case(
-        "on-call breaks glass with an empty reason",
-        ONCALL,
-        "break_glass",
-        r#"Environment::"production""#,
-        "inc-7",
-        r#"{"approval":{"approver":"alice","ticket":"INC-7"},"reason":""}"#,
+        "",
         false,
         &[],
         0,
@@ -249,7 +257,7 @@ const TABLE: &[Case] = &[
         "break_glass",
         r#"Environment::"production""#,
         "inc-7",
-        APPROVED,
+        "",
         false,
         &[],
         0,
@@ -300,6 +308,8 @@ fn the_pack_table_both_ways() {
     let mut component = Component::new();
     loaded(&mut native);
     loaded(&mut component);
+    open_tasks(&mut native);
+    open_tasks(&mut component);
     for c in TABLE {
         let who = identity(c.who, NOW + c.expires_in);
         let what = intent(c.action, c.resource, c.task, c.context);
@@ -519,9 +529,11 @@ fn hot_reload_under_concurrent_checks_is_atomic() {
 fn every_decision_is_audited_once() {
     let (writ, events) = writ_tests::attester::audited_writ(NOW);
     writ.set_policies(&pack::policies(), Some(&pack::schema()), Some(&pack::entities())).unwrap();
+    writ_tests::open_pack_tasks(&writ, &["run-42"]);
+    events.lock().unwrap().clear();
     let who = identity(PAYROLL, NOW + 3600);
-    let ok = intent("read", r#"PayrollRecord::"run-42/emp-7""#, "run-42", "");
-    let no = intent("read", r#"PayrollRecord::"run-42/emp-7""#, "run-42", EXTERNAL);
+    let ok = intent("read", RECORD, "run-42", "");
+    let no = intent("send", RECORD, "run-42", EXTERNAL);
     writ.check(&who, &ok).unwrap();
     writ.check(&who, &no).unwrap();
     let ev = events.lock().unwrap();
@@ -633,4 +645,39 @@ fn deep_expressions() {
     let c = Component::new().set_policies(&over, None, None);
     assert_eq!(n, c);
     assert!(n.unwrap_err().starts_with("limit: a policy has 1999 operators"));
+}
+
+#[test]
+fn break_glass_needs_a_signed_single_use_approval_audited_apart() {
+    use writ_tests::approval::Approver;
+    let (writ, events) = writ_tests::attester::audited_writ(NOW);
+    writ.set_policies(&pack::policies(), Some(&pack::schema()), Some(&pack::entities())).unwrap();
+    writ_tests::open_pack_tasks(&writ, &["inc-7"]);
+    let approver = Approver::new(3);
+    assert_eq!(writ.set_approvers(&approver.jwks).unwrap(), 1);
+    assert!(writ.set_approvers("{\"keys\": 1}").is_err(), "a bad set is refused");
+    events.lock().unwrap().clear();
+    let oncall = identity(ONCALL, NOW + 3600);
+    let glass = |context: &str| intent("break_glass", r#"Environment::"production""#, "inc-7", context);
+    let signed = approver.sign(&Approver::claims(ONCALL, "inc-7", "a-1", NOW - 5));
+    let d = writ.check(&oncall, &glass(&Approver::context(&signed))).unwrap();
+    assert_eq!((d.allow, d.reasons.clone(), d.max_ttl_secs), (true, vec!["break-glass".to_string()], 900));
+    // Single-use: the same approval again is refused before any policy.
+    let d = writ.check(&oncall, &glass(&Approver::context(&signed))).unwrap();
+    assert_eq!((d.allow, d.reasons.clone()), (false, vec![writ_core::approval::APPROVAL_REFUSED.to_string()]));
+    // Forged (another key), for another agent, or written as the record a policy reads: never.
+    let forged = Approver::new(4).sign(&Approver::claims(ONCALL, "inc-7", "a-2", NOW - 5));
+    let foreign = approver.sign(&Approver::claims(CI, "inc-7", "a-3", NOW - 5));
+    let record = r#"{"approval":{"approver":"me","ticket":"T","reason":"r","expires_at":1}}"#;
+    for context in [Approver::context(&forged), Approver::context(&foreign), record.to_string()] {
+        assert!(!writ.check(&oncall, &glass(&context)).unwrap().allow, "{context}");
+    }
+    // Approvals are audited apart: the verified one names its approver and ticket.
+    let ev = events.lock().unwrap();
+    let approvals: Vec<_> = ev.iter().filter(|e| e.kind == "approval").collect();
+    assert_eq!(approvals.len(), 4, "{ev:?}");
+    assert!(approvals[0].allow);
+    assert_eq!(approvals[0].jti.as_deref(), Some("a-1"));
+    assert!(approvals[0].detail.as_deref().is_some_and(|d| d.contains("approver=alice@acme.example ticket=INC-7")));
+    assert!(approvals[1..].iter().all(|e| !e.allow));
 }

@@ -6,8 +6,8 @@ use writ_types::{EntityRef, Evaluation};
 
 const POLICIES: &str = r#"
 @id("owner") permit(principal is User, action == Action::"read", resource is Doc) when { resource.owner == principal.name };
-@id("soft-delete") permit(principal in Group::"admins", action == Action::"delete", resource is Doc) when { context has action && context.action.soft };
-@id("no-external") forbid(principal, action, resource) when { context has ip && context.ip == "203.0.113.9" };
+@id("soft-delete") permit(principal in Group::"admins", action == Action::"delete", resource is Doc) when { context has claimed && context.claimed has action && context.claimed.action.soft };
+@id("no-external") forbid(principal, action, resource) when { context has claimed && context.claimed has ip && context.claimed.ip == "203.0.113.9" };
 "#;
 
 const ENTITIES: &str = r#"[
@@ -45,7 +45,7 @@ fn general_evaluations_agree_and_are_audited() {
     writ.set_policies(POLICIES, None, Some(ENTITIES)).unwrap();
     let mut allowed = 0;
     for (i, c) in cases.iter().enumerate() {
-        let n = native.evaluate_at(c, NOW);
+        let n = native.evaluate_in(c, &writ_core::authz::RequestEnv::at(NOW, 0));
         let k = writ.evaluate(c).unwrap();
         assert_eq!(
             (n.allow, &n.reasons, &n.errors, n.max_ttl_secs),

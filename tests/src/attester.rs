@@ -52,18 +52,22 @@ pub trait Attester {
     fn jwt(&mut self, token: &str, audience: &str, now: u64) -> Outcome;
     /// Load policies; `Ok(count)` or the error as `kind: message`.
     fn set_policies(&mut self, policies: &str, schema: Option<&str>, entities: Option<&str>) -> Result<u32, String>;
+    /// Decide as every door does: against the ledger (cut-offs, the task record).
     fn check(&mut self, who: &writ_core::Identity, what: &writ_core::Intent, now: u64) -> Verdict;
+    /// Open task `id` for `members` at `now` (a day long), as the pack's broker would.
+    fn open_task(&mut self, id: &str, members: &[&str], now: u64);
 }
 
 /// `writ-core` called natively, with RustCrypto.
 pub struct Native {
     pub engine: writ_core::Writ,
     pub crypto: RustCrypto,
+    pub ledger: writ_core::MemoryLedger,
 }
 
 impl Default for Native {
     fn default() -> Self {
-        Native { engine: writ_core::Writ::default(), crypto: RustCrypto::new() }
+        Native { engine: writ_core::Writ::default(), crypto: RustCrypto::new(), ledger: writ_core::MemoryLedger::new() }
     }
 }
 
@@ -87,7 +91,19 @@ impl Attester for Native {
         self.engine.set_policies(policies, schema, entities).map_err(|e| format!("{}: {}", e.kind(), e.message()))
     }
     fn check(&mut self, who: &writ_core::Identity, what: &writ_core::Intent, now: u64) -> Verdict {
-        self.engine.check(who, what, now)
+        self.engine.decide(who, what, now, 0, &self.ledger, &self.crypto)
+    }
+    fn open_task(&mut self, id: &str, members: &[&str], now: u64) {
+        let task = writ_core::Task {
+            id: id.into(),
+            opener: "spiffe://acme.example/agent/broker".into(),
+            members: members.iter().map(|m| m.to_string()).collect(),
+            purpose: "test".into(),
+            opened_at: now,
+            deadline: now + 86_400,
+            ended_at: None,
+        };
+        writ_core::Ledger::open_task(&self.ledger, &task, now).unwrap();
     }
 }
 
@@ -155,5 +171,10 @@ impl Attester for Component {
     fn check(&mut self, who: &writ_core::Identity, what: &writ_core::Intent, now: u64) -> Verdict {
         self.writ.set_time(Some(now));
         self.writ.check(who, what).expect("check never fails")
+    }
+    fn open_task(&mut self, id: &str, members: &[&str], now: u64) {
+        self.writ.set_time(Some(now));
+        let members: Vec<String> = members.iter().map(|m| m.to_string()).collect();
+        self.writ.open_task(&crate::pack_broker(now), id, &members, "test", now + 86_400).unwrap();
     }
 }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod approval;
 pub mod attester;
 pub mod filter_world;
 pub mod fuzz_seeds;

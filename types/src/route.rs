@@ -33,6 +33,7 @@ pub fn default_routes() -> Vec<Route> {
     };
     vec![
         r("GET", "/payroll/{run}/{emp}", "read", r#"PayrollRecord::"{run}/{emp}""#, Some("{run}")),
+        r("POST", "/payroll/{run}/{emp}/send", "send", r#"PayrollRecord::"{run}/{emp}""#, Some("{run}")),
         r("GET", "/datasets/{name}", "read", r#"Dataset::"{name}""#, None),
         r("POST", "/datasets/{name}/send", "send", r#"Dataset::"{name}""#, None),
         r("POST", "/tools/{tool}", "invoke", r#"Tool::"{tool}""#, None),

@@ -41,14 +41,18 @@ struct Caller {
     actions: BoundedMap<String, (EntityUid, Option<Arc<Slice>>)>,
 }
 
+/// A request's shape as validation sees it: action, resource type, and whether the context
+/// holds a task record and an approval.
+pub(super) type Shape = (EntityUid, EntityTypeName, (bool, bool));
+
 pub(super) struct Caches {
     callers: Mutex<Callers>,
     /// Parsed resource uids by their text.
     uids: Mutex<BoundedMap<String, EntityUid>>,
     /// Contexts of requests without caller context, for the current second.
     pub(super) contexts: Mutex<ContextMemo>,
-    /// (action, resource type) pairs whose Writ-only-context requests passed schema validation.
-    pub(super) validated: Mutex<BoundedMap<(EntityUid, EntityTypeName), ()>>,
+    /// Request shapes whose Writ-only-context requests passed schema validation.
+    pub(super) validated: Mutex<BoundedMap<Shape, ()>>,
     /// General evaluations: entity stores with a subject's and resource's properties overlaid,
     /// by those.
     pub(super) overlays: Mutex<BoundedMap<String, Arc<Entities>>>,

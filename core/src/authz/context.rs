@@ -1,19 +1,44 @@
-//! The Cedar context of a request: the caller's JSON object (bounded), plus Writ's own keys —
-//! `task_id`, `now`, `delegation_depth`, `identity_expires_at` — which win over the caller's.
-//! Plain JSON is built straight into Cedar values; a request with no caller context gets a
-//! context built directly from Writ's keys and kept for the current second.
+//! The Cedar context of a request. Writ's own keys hold only what Writ verified or decided:
+//! `task_id` (the task the request is in), `now` (Writ's clock), `delegation_depth`,
+//! `identity_expires_at` (of the attested identity), `task` (Writ's record of that task, only
+//! while it is open) and `approval` (a break-glass approval Writ verified). Whatever the caller
+//! asserts — an intent's context JSON, an AuthZEN request's context — goes under `claimed`,
+//! whole: a caller cannot set any of Writ's keys.
+//!
+//! Contexts are built straight into Cedar values; Cedar's JSON reader is the fallback when the
+//! caller's JSON is not plainly Cedar (or the schema wants an entity or extension value). A
+//! request with no caller context gets a context kept for the current second.
 
-use super::store::{PolicyStore, RequestEnv, lock};
+use super::store::{PolicyStore, lock};
 use super::{MAX_CONTEXT_BYTES, MAX_NESTING};
+use crate::Task;
+use crate::approval::Approval;
 use crate::bounded::BoundedMap;
-use crate::{Identity, Intent};
-use cedar_policy::{Context, RestrictedExpression};
-use serde_json::{Map, Value};
+use cedar_policy::{Context, EntityId, EntityUid, Request, RestrictedExpression};
+use serde_json::{Map, Value, json};
 
 /// Tasks whose Writ-only contexts are kept, and contexts kept per task (one per delegation
-/// depth and identity expiry seen in the current second).
+/// depth, identity expiry and task record seen in the current second).
 const MAX_TASKS: usize = 512;
 const MAX_PER_TASK: usize = 8;
+
+/// Writ's keys of one request.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct WritKeys<'a> {
+    pub task_id: &'a str,
+    pub now: u64,
+    pub delegation_depth: u32,
+    /// `None` for general evaluations (no attested identity).
+    pub identity_expires_at: Option<u64>,
+    pub task: Option<&'a Task>,
+    pub approval: Option<&'a Approval>,
+}
+
+/// What tells one task record from another in memo keys: 0 for none, else its opening time
+/// plus one (a task id is opened once while it is remembered; its record never changes).
+pub(super) fn task_stamp(task: Option<&Task>) -> u64 {
+    task.map_or(0, |t| t.opened_at.saturating_add(1))
+}
 
 /// The Cedar contexts built for requests that carry no caller context: they hold only Writ's
 /// keys, so within one second every check of a task by the same identity at the same depth
@@ -21,9 +46,9 @@ const MAX_PER_TASK: usize = 8;
 /// are kept for the current second.
 pub(super) struct ContextMemo {
     now: u64,
-    /// By task id: (delegation depth, identity expiry, context), at most [`MAX_PER_TASK`]
-    /// (scanned: a second hash lookup on every check cost more than the few entries).
-    by_task: BoundedMap<String, Vec<(u32, u64, Context)>>,
+    /// By task id: (delegation depth, identity expiry, task stamp, context), at most
+    /// [`MAX_PER_TASK`] (scanned: a second hash lookup on every check cost more).
+    by_task: BoundedMap<String, Vec<(u32, u64, u64, Context)>>,
 }
 
 impl Default for ContextMemo {
@@ -32,15 +57,17 @@ impl Default for ContextMemo {
     }
 }
 
+type MemoKey = (u32, u64, u64);
+
 impl ContextMemo {
-    fn get(&self, task: &str, now: u64, depth: u32, expires: u64) -> Option<Context> {
+    fn get(&self, task: &str, now: u64, k: MemoKey) -> Option<Context> {
         if self.now != now {
             return None;
         }
-        self.by_task.get(task)?.iter().find(|(d, e, _)| *d == depth && *e == expires).map(|(_, _, c)| c.clone())
+        self.by_task.get(task)?.iter().find(|(d, e, s, _)| (*d, *e, *s) == k).map(|(_, _, _, c)| c.clone())
     }
 
-    fn put(&mut self, task: &str, now: u64, depth: u32, expires: u64, context: Context) {
+    fn put(&mut self, task: &str, now: u64, k: MemoKey, context: Context) {
         // Contexts of an older second will not be asked for again.
         if self.now != now {
             self.by_task.clear();
@@ -53,29 +80,130 @@ impl ContextMemo {
         if per_task.len() >= MAX_PER_TASK {
             per_task.clear();
         }
-        per_task.push((depth, expires, context));
+        per_task.push((k.0, k.1, k.2, context));
     }
 }
 
+fn long(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
 impl PolicyStore {
-    /// The context of a request without caller context: only Writ's own keys, built directly
-    /// (JSON conversion costs ~6 µs natively) and memoized for the current second;
-    /// `Request::new` still checks it against the schema.
-    pub(super) fn writ_context(&self, who: &Identity, what: &Intent, env: &RequestEnv) -> Result<Context, String> {
-        let (task, now, depth, expires) = (what.task_id.as_str(), env.now, env.delegation_depth, who.expires_at);
-        if let Some(c) = lock(&self.caches.contexts).get(task, now, depth, expires) {
+    fn agent_uid(&self, spiffe_id: &str) -> EntityUid {
+        EntityUid::from_type_name_and_id(self.agent_type.clone(), EntityId::new(spiffe_id))
+    }
+
+    /// Writ's keys as Cedar values.
+    fn writ_pairs(&self, k: &WritKeys<'_>) -> Vec<(String, RestrictedExpression)> {
+        let long = |v: u64| RestrictedExpression::new_long(long(v));
+        let string = |s: &str| RestrictedExpression::new_string(s.to_string());
+        let mut pairs = vec![
+            ("task_id".to_string(), string(k.task_id)),
+            ("now".to_string(), long(k.now)),
+            ("delegation_depth".to_string(), long(u64::from(k.delegation_depth))),
+        ];
+        if let Some(e) = k.identity_expires_at {
+            pairs.push(("identity_expires_at".to_string(), long(e)));
+        }
+        if let Some(t) = k.task {
+            let members = t.members.iter().map(|m| RestrictedExpression::new_entity_uid(self.agent_uid(m)));
+            let record = [
+                ("id".to_string(), string(&t.id)),
+                ("opener".to_string(), RestrictedExpression::new_entity_uid(self.agent_uid(&t.opener))),
+                ("members".to_string(), RestrictedExpression::new_set(members)),
+                ("purpose".to_string(), string(&t.purpose)),
+                ("opened_at".to_string(), long(t.opened_at)),
+                ("deadline".to_string(), long(t.deadline)),
+            ];
+            if let Ok(r) = RestrictedExpression::new_record(record) {
+                pairs.push(("task".to_string(), r));
+            }
+        }
+        if let Some(a) = k.approval {
+            let record = [
+                ("approver".to_string(), string(&a.approver)),
+                ("ticket".to_string(), string(&a.ticket)),
+                ("reason".to_string(), string(&a.reason)),
+                ("expires_at".to_string(), long(a.expires_at)),
+            ];
+            if let Ok(r) = RestrictedExpression::new_record(record) {
+                pairs.push(("approval".to_string(), r));
+            }
+        }
+        pairs
+    }
+
+    /// Writ's keys as Cedar's JSON (entities escaped), for Cedar's JSON reader.
+    fn writ_json(&self, k: &WritKeys<'_>) -> Map<String, Value> {
+        let agent = |id: &str| json!({ "__entity": { "type": self.agent_type.to_string(), "id": id } });
+        let mut m = Map::new();
+        m.insert("task_id".into(), Value::from(k.task_id));
+        m.insert("now".into(), Value::from(long(k.now)));
+        m.insert("delegation_depth".into(), Value::from(k.delegation_depth));
+        if let Some(e) = k.identity_expires_at {
+            m.insert("identity_expires_at".into(), Value::from(long(e)));
+        }
+        if let Some(t) = k.task {
+            let members: Vec<Value> = t.members.iter().map(|m| agent(m)).collect();
+            m.insert(
+                "task".into(),
+                json!({ "id": t.id, "opener": agent(&t.opener), "members": members, "purpose": t.purpose,
+                        "opened_at": long(t.opened_at), "deadline": long(t.deadline) }),
+            );
+        }
+        if let Some(a) = k.approval {
+            m.insert(
+                "approval".into(),
+                json!({ "approver": a.approver, "ticket": a.ticket, "reason": a.reason, "expires_at": long(a.expires_at) }),
+            );
+        }
+        m
+    }
+
+    /// The context of a request without caller context: only Writ's keys, built directly
+    /// and (without an approval) memoized for the current second; `Request::new` still
+    /// checks it against the schema.
+    pub(super) fn writ_context(&self, k: &WritKeys<'_>) -> Result<Context, String> {
+        let memo_key = (k.delegation_depth, k.identity_expires_at.unwrap_or(0), task_stamp(k.task));
+        let memoized = k.approval.is_none();
+        if memoized && let Some(c) = lock(&self.caches.contexts).get(k.task_id, k.now, memo_key) {
             return Ok(c);
         }
-        let long = |v: u64| RestrictedExpression::new_long(i64::try_from(v).unwrap_or(i64::MAX));
-        let context = Context::from_pairs([
-            ("task_id".to_string(), RestrictedExpression::new_string(what.task_id.clone())),
-            ("now".to_string(), long(now)),
-            ("delegation_depth".to_string(), long(u64::from(depth))),
-            ("identity_expires_at".to_string(), long(expires)),
-        ])
-        .map_err(|e| format!("context: {e}"))?;
-        lock(&self.caches.contexts).put(task, now, depth, expires, context.clone());
+        let context = Context::from_pairs(self.writ_pairs(k)).map_err(|e| format!("context: {e}"))?;
+        if memoized {
+            lock(&self.caches.contexts).put(k.task_id, k.now, memo_key, context.clone());
+        }
         Ok(context)
+    }
+
+    /// The request with Writ's keys and the caller's `claimed` object: built straight into
+    /// Cedar values; when that does not validate (the schema may want an entity or extension
+    /// value written in Cedar's implicit form), Cedar's JSON reader decides.
+    pub(super) fn request_with_claims(
+        &self,
+        (principal, action, resource): (&EntityUid, &EntityUid, &EntityUid),
+        k: &WritKeys<'_>,
+        claimed: Map<String, Value>,
+        direct_first: bool,
+    ) -> Result<Request, String> {
+        let schema = self.schema.as_ref();
+        if direct_first
+            && let Some(record) = direct_record(&claimed).and_then(|r| RestrictedExpression::new_record(r).ok())
+        {
+            let mut pairs = self.writ_pairs(k);
+            pairs.push(("claimed".to_string(), record));
+            if let Ok(context) = Context::from_pairs(pairs)
+                && let Ok(r) = Request::new(principal.clone(), action.clone(), resource.clone(), context, schema)
+            {
+                return Ok(r);
+            }
+        }
+        let mut json = self.writ_json(k);
+        json.insert("claimed".into(), Value::Object(claimed));
+        let context = Context::from_json_value(Value::Object(json), schema.map(|s| (s, action)))
+            .map_err(|e| format!("context: {e}"))?;
+        Request::new(principal.clone(), action.clone(), resource.clone(), context, schema)
+            .map_err(|e| format!("request: {e}"))
     }
 }
 
@@ -100,42 +228,22 @@ fn direct_record(o: &Map<String, Value>) -> Option<Vec<(String, RestrictedExpres
     o.iter().map(|(k, v)| direct_value(v).map(|x| (k.clone(), x))).collect()
 }
 
-/// The context object built straight into Cedar values (see [`direct_value`]).
-pub(super) fn direct_context(o: &Map<String, Value>) -> Option<Context> {
-    Context::from_pairs(direct_record(o)?).ok()
-}
-
-fn json_depth(v: &Value) -> usize {
-    match v {
-        Value::Array(a) => 1 + a.iter().map(json_depth).max().unwrap_or(0),
-        Value::Object(o) => 1 + o.values().map(json_depth).max().unwrap_or(0),
-        _ => 0,
+/// What the caller claims: its context text as a JSON object (`None` when empty), bounded in
+/// size and nesting (the whole context nests one deeper: it sits under `claimed`).
+pub(super) fn claimed(name: &str, text: &str) -> Result<Option<Map<String, Value>>, String> {
+    if text.trim().is_empty() {
+        return Ok(None);
     }
-}
-
-/// The Cedar context: the intent's JSON object plus `task_id`, `now`, `delegation_depth`,
-/// `identity_expires_at` (Writ's keys win over the caller's).
-pub(super) fn context_json(what: &Intent, who: &Identity, env: &RequestEnv) -> Result<Map<String, Value>, String> {
-    if what.context.len() > MAX_CONTEXT_BYTES {
-        return Err(format!("context is {} bytes, over the cap of {MAX_CONTEXT_BYTES}", what.context.len()));
+    if text.len() > MAX_CONTEXT_BYTES {
+        return Err(format!("{name} is {} bytes, over the cap of {MAX_CONTEXT_BYTES}", text.len()));
     }
-    let mut ctx = if what.context.trim().is_empty() {
-        Map::new()
-    } else {
-        match serde_json::from_str::<Value>(&what.context) {
-            Ok(Value::Object(m)) => m,
-            Ok(_) => return Err("context is not a JSON object".into()),
-            Err(e) => return Err(format!("context is not JSON: {e}")),
-        }
-    };
-    let depth = ctx.values().map(json_depth).max().unwrap_or(0) + 1;
-    if depth > MAX_NESTING {
-        return Err(format!("context nests {depth} deep, over the cap of {MAX_NESTING}"));
+    let depth = super::load::nesting_depth(text);
+    if depth + 1 > MAX_NESTING {
+        return Err(format!("{name} nests {depth} deep, over the cap of {}", MAX_NESTING - 1));
     }
-    let long = |v: u64| Value::from(i64::try_from(v).unwrap_or(i64::MAX));
-    ctx.insert("task_id".into(), Value::String(what.task_id.clone()));
-    ctx.insert("now".into(), long(env.now));
-    ctx.insert("delegation_depth".into(), Value::from(env.delegation_depth));
-    ctx.insert("identity_expires_at".into(), long(who.expires_at));
-    Ok(ctx)
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(m)) => Ok(Some(m)),
+        Ok(_) => Err(format!("{name} is not a JSON object")),
+        Err(e) => Err(format!("{name} is not JSON: {e}")),
+    }
 }

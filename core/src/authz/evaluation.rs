@@ -5,39 +5,20 @@
 //! The mapping, exactly (AuthZEN Authorization API 1.0 onto Cedar): principal
 //! `<subject.type>::"<subject.id>"`, its attributes the loaded entity's overlaid by
 //! `subject.properties`; action `Action::"<action.name>"`; resource likewise from `resource`;
-//! context the request's `context` object plus, when the action has properties, the key
-//! `action` holding them.
+//! context Writ's keys (`now` from Writ's clock, `delegation_depth` 0, `task_id` the task the
+//! request's context names, `task` Writ's record of it while it is open) and, under `claimed`,
+//! the request's `context` object plus, when the action has properties, the key `action`
+//! holding them: a PEP says what it saw, it cannot set Writ's keys.
 
-use super::context::direct_context;
+use super::context::{WritKeys, claimed, task_stamp};
 use super::index::{Slice, Verdict};
-use super::load::nesting_depth;
-use super::store::{PolicyStore, lock};
-use super::{MAX_CONTEXT_BYTES, MAX_NESTING};
+use super::store::{PolicyStore, RequestEnv, lock};
 use crate::spiffe_id::clip;
 use crate::{Decision, Evaluation};
-use cedar_policy::{Context, Entities, EntityId, EntityTypeName, EntityUid, Request};
+use cedar_policy::{Entities, EntityId, EntityTypeName, EntityUid, Request};
 use serde_json::{Map, Value};
 use std::str::FromStr as _;
 use std::sync::Arc;
-
-/// A JSON object from `text` (empty → none), bounded like every input.
-fn object(what: &str, text: &str) -> Result<Option<Map<String, Value>>, String> {
-    if text.trim().is_empty() {
-        return Ok(None);
-    }
-    if text.len() > MAX_CONTEXT_BYTES {
-        return Err(format!("{what} is {} bytes, over the cap of {MAX_CONTEXT_BYTES}", text.len()));
-    }
-    let depth = nesting_depth(text);
-    if depth > MAX_NESTING {
-        return Err(format!("{what} nests {depth} deep, over the cap of {MAX_NESTING}"));
-    }
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(m)) => Ok(Some(m)),
-        Ok(_) => Err(format!("{what} is not a JSON object")),
-        Err(e) => Err(format!("{what} is not JSON: {e}")),
-    }
-}
 
 fn uid(what: &str, type_name: &str, id: &str) -> Result<EntityUid, String> {
     let ty = EntityTypeName::from_str(type_name)
@@ -46,61 +27,61 @@ fn uid(what: &str, type_name: &str, id: &str) -> Result<EntityUid, String> {
 }
 
 impl PolicyStore {
-    /// Decide a general evaluation. Never fails: problems deny, listed in `errors`. With the
-    /// decision memo on, an identical evaluation (every field's text, and the lifetime cap) is
-    /// answered from memory: nothing else enters the decision.
+    /// Decide a general evaluation at time 0 with nothing verified (tests and tools; the
+    /// component uses [`evaluate_in`](Self::evaluate_in)). Never fails: problems deny.
     pub fn evaluate(&self, e: &Evaluation, default_ttl: u32) -> Decision {
-        self.evaluate_at(e, default_ttl, None)
+        self.evaluate_in(e, default_ttl, &RequestEnv::default())
     }
 
-    /// [`evaluate`](Self::evaluate) where the context's `now`, when the caller sent one, is
-    /// replaced by Writ's clock: a caller cannot choose the time a policy sees.
-    pub fn evaluate_at(&self, e: &Evaluation, default_ttl: u32, now: Option<u64>) -> Decision {
-        // The memo keys on the time only when the caller's context may hold `now`.
-        let keyed_now = now.filter(|_| e.context.contains("\"now\""));
-        if let Some(hit) = self.memo.as_ref().and_then(|m| lock(m).get_general(e, default_ttl, keyed_now)) {
+    /// Decide a general evaluation at `env.now` (Writ's clock), with `env.task` Writ's record of
+    /// the task the request's context names. Never fails: problems deny, listed in `errors`.
+    /// With the decision memo on, an identical evaluation (every field's text, the lifetime
+    /// cap, the task record, and the second when a policy reads `now`) is answered from memory.
+    pub fn evaluate_in(&self, e: &Evaluation, default_ttl: u32, env: &RequestEnv<'_>) -> Decision {
+        let at = (default_ttl, self.reads_any.now.then_some(env.now), task_stamp(env.task));
+        if let Some(hit) = self.memo.as_ref().and_then(|m| lock(m).get_general(e, at)) {
             return hit;
         }
-        let d = self.decision(self.evaluate_general(e, true, now), default_ttl);
+        let d = self.decision(self.evaluate_general(e, true, env), default_ttl);
         if let Some(m) = &self.memo {
-            lock(m).put_general(e, default_ttl, keyed_now, &d);
+            lock(m).put_general(e, at, &d);
         }
         d
     }
 
     /// [`evaluate`](Self::evaluate) evaluating every policy, without the index or the memo:
     /// the reference the index is tested against.
-    pub fn evaluate_unindexed(&self, e: &Evaluation, default_ttl: u32) -> Decision {
-        self.decision(self.evaluate_general(e, false, None), default_ttl)
+    pub fn evaluate_unindexed(&self, e: &Evaluation, default_ttl: u32, env: &RequestEnv<'_>) -> Decision {
+        self.decision(self.evaluate_general(e, false, env), default_ttl)
     }
 
-    fn evaluate_general(&self, e: &Evaluation, indexed: bool, now: Option<u64>) -> Result<Verdict, String> {
+    fn evaluate_general(&self, e: &Evaluation, indexed: bool, env: &RequestEnv<'_>) -> Result<Verdict, String> {
         let principal = uid("subject", &e.subject.type_name, &e.subject.id)?;
         let resource = uid("resource", &e.resource.type_name, &e.resource.id)?;
         let action = EntityUid::from_type_name_and_id(self.action_type.clone(), EntityId::new(&e.action));
-        let subject_props = object("subject.properties", &e.subject.properties)?;
-        let resource_props = object("resource.properties", &e.resource.properties)?;
-        let mut context = object("context", &e.context)?.unwrap_or_default();
-        if let Some(now) = now
-            && context.contains_key("now")
-        {
-            context.insert("now".into(), Value::from(i64::try_from(now).unwrap_or(i64::MAX)));
+        let subject_props = claimed("subject.properties", &e.subject.properties)?;
+        let resource_props = claimed("resource.properties", &e.resource.properties)?;
+        let mut claims = claimed("context", &e.context)?;
+        if let Some(props) = claimed("action.properties", &e.action_properties)? {
+            claims.get_or_insert_with(Map::new).insert("action".into(), Value::Object(props));
         }
-        if let Some(props) = object("action.properties", &e.action_properties)? {
-            context.insert("action".into(), Value::Object(props));
-        }
+        let task_id = claimed_task_id(claims.as_ref());
+        let keys = WritKeys {
+            task_id: &task_id,
+            now: env.now,
+            delegation_depth: 0,
+            identity_expires_at: None,
+            task: env.task.filter(|t| t.id == task_id),
+            approval: None,
+        };
         let entities = self.overlaid(&principal, subject_props, &resource, resource_props, e)?;
         let slice = if indexed { self.general_slice(&principal, &action)? } else { None };
-        let schema = self.schema.as_ref();
-        // Plain JSON straight into Cedar values; Cedar's reader whenever that does not validate.
-        let direct = direct_context(&context)
-            .and_then(|c| Request::new(principal.clone(), action.clone(), resource.clone(), c, schema).ok());
-        let request = match direct {
-            Some(r) => r,
+        let request = match claims {
+            Some(c) => self.request_with_claims((&principal, &action, &resource), &keys, c, indexed)?,
             None => {
-                let c = Context::from_json_value(Value::Object(context), schema.map(|s| (s, &action)))
-                    .map_err(|e| format!("context: {e}"))?;
-                Request::new(principal, action, resource.clone(), c, schema).map_err(|e| format!("request: {e}"))?
+                let context = self.writ_context(&keys)?;
+                Request::new(principal, action, resource.clone(), context, self.schema.as_ref())
+                    .map_err(|e| format!("request: {e}"))?
             }
         };
         Ok(self.run(&request, &resource, slice.as_deref(), &entities))
@@ -162,5 +143,25 @@ impl PolicyStore {
         let slice = Arc::new(self.index.slice(principal, action, &self.entities)?);
         lock(&self.caches.general_slices).insert(key, slice.clone());
         Ok(Some(slice))
+    }
+}
+
+/// The task an evaluation's context names (`task_id`, a string), or none.
+fn claimed_task_id(claims: Option<&Map<String, Value>>) -> String {
+    claims.and_then(|c| c.get("task_id")).and_then(Value::as_str).unwrap_or_default().to_string()
+}
+
+/// The task an AuthZEN request's context text names (`task_id`), for the caller to look up
+/// Writ's record of it before deciding.
+pub fn task_named(context: &str) -> Option<String> {
+    if !context.contains("\"task_id\"") {
+        return None;
+    }
+    match serde_json::from_str::<Value>(context).ok()? {
+        Value::Object(mut o) => match o.remove("task_id")? {
+            Value::String(s) if !s.is_empty() => Some(s),
+            _ => None,
+        },
+        _ => None,
     }
 }

@@ -129,7 +129,9 @@ impl PolicyStore {
             })
             .collect();
         let memo = memo_seed.map(|seed| Mutex::new(DecisionMemo::new(reads.clone(), seed)));
+        let reads_any = reads.iter().fold(Reads::default(), |acc: Reads, p: &PolicyReads| acc.union(p.reads));
         Ok(PolicyStore {
+            reads_any,
             index: PolicyIndex::new(&policies_set),
             policies: policies_set,
             schema,

@@ -16,6 +16,7 @@ mod index;
 mod load;
 mod store;
 
+pub use evaluation::task_named;
 pub use load::{max_policy_operators, nesting_depth, parse_ttl};
 pub use store::{PolicyStore, RequestEnv};
 

@@ -3,12 +3,12 @@
 //! and the lifetime cap.
 
 use super::caches::Caches;
-use super::context::{context_json, direct_context};
+use super::context::{WritKeys, claimed, task_stamp};
 use super::index::{PolicyIndex, Slice, Verdict};
+use crate::approval::Approval;
 use crate::memo::{DecisionMemo, Key, PolicyReads, Reads};
-use crate::{Decision, Identity, Intent};
-use cedar_policy::{Authorizer, Context, Entities, EntityTypeName, EntityUid, PolicyId, PolicySet, Request, Schema};
-use serde_json::Value;
+use crate::{Decision, Identity, Intent, Task};
+use cedar_policy::{Authorizer, Entities, EntityTypeName, EntityUid, PolicyId, PolicySet, Request, Schema};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -28,6 +28,8 @@ pub struct PolicyStore {
     /// Per policy: the action and resource type its scope names, and what it can read of
     /// Writ's context keys.
     pub(super) reads: Vec<PolicyReads>,
+    /// What any policy reads of Writ's context keys.
+    pub(super) reads_any: Reads,
     /// The loaded entities, shared (general evaluations without properties use them as is).
     pub(super) loaded: Arc<Entities>,
     pub(super) agent_type: EntityTypeName,
@@ -57,13 +59,13 @@ impl PolicyStore {
 
     /// Decide whether `who` may do `what` now. Never fails: problems deny, listed in `errors`.
     /// Evaluates only the policies the index says can apply.
-    pub fn check(&self, who: &Identity, what: &Intent, env: &RequestEnv, default_ttl: u32) -> Decision {
+    pub fn check(&self, who: &Identity, what: &Intent, env: &RequestEnv<'_>, default_ttl: u32) -> Decision {
         self.decide(who, what, env, default_ttl, true)
     }
 
     /// [`check`](Self::check) evaluating every policy, without the index: the reference the
     /// index is tested against.
-    pub fn check_unindexed(&self, who: &Identity, what: &Intent, env: &RequestEnv, default_ttl: u32) -> Decision {
+    pub fn check_unindexed(&self, who: &Identity, what: &Intent, env: &RequestEnv<'_>, default_ttl: u32) -> Decision {
         self.decide(who, what, env, default_ttl, false)
     }
 
@@ -78,8 +80,9 @@ impl PolicyStore {
         self.memo = seed.map(|seed| Mutex::new(DecisionMemo::new(self.reads.clone(), seed)));
     }
 
-    fn decide(&self, who: &Identity, what: &Intent, env: &RequestEnv, default_ttl: u32, indexed: bool) -> Decision {
-        let memo = self.memo.as_ref().filter(|_| indexed);
+    fn decide(&self, who: &Identity, what: &Intent, env: &RequestEnv<'_>, default_ttl: u32, indexed: bool) -> Decision {
+        // A decision resting on an approval is never remembered: an approval is single-use.
+        let memo = self.memo.as_ref().filter(|_| indexed && env.approval.is_none());
         let key = Key {
             spiffe_id: &who.spiffe_id,
             proof: who.proof.as_str(),
@@ -90,6 +93,7 @@ impl PolicyStore {
             now: env.now,
             delegation_depth: env.delegation_depth,
             identity_expires_at: who.expires_at,
+            task_stamp: task_stamp(env.task),
             ttl_cap: default_ttl,
         };
         if let Some(hit) = memo.and_then(|m| lock(m).get(&key)) {
@@ -106,35 +110,36 @@ impl PolicyStore {
         &self,
         who: &Identity,
         what: &Intent,
-        env: &RequestEnv,
+        env: &RequestEnv<'_>,
         indexed: bool,
     ) -> Result<Verdict, String> {
         let resource = self.resource_uid(&what.resource)?;
         let (principal, action, entities, slice) = self.caller(who, &what.action, &resource, indexed)?;
-        let writ_only = what.context.trim().is_empty();
-        let context = if writ_only {
-            self.writ_context(who, what, env)?
-        } else {
-            let context = context_json(what, who, env)?;
-            // Plain JSON (no `__entity`/`__extn` escapes, whole numbers) is built straight
-            // into Cedar values — Cedar's own JSON reader costs tens of µs on a small object.
-            // If that request does not validate (the schema may want an entity or extension
-            // value written in Cedar's implicit form), Cedar's reader decides, as it always
-            // does on the reference path.
-            if indexed && let Some(direct) = direct_context(&context) {
-                let schema = self.schema.as_ref();
-                if let Ok(request) = Request::new(principal.clone(), action.clone(), resource.clone(), direct, schema) {
-                    return Ok(self.run(&request, &resource, slice.as_deref(), &entities));
-                }
-            }
-            Context::from_json_value(Value::Object(context), self.schema.as_ref().map(|s| (s, &action)))
-                .map_err(|e| format!("context: {e}"))?
+        let keys = WritKeys {
+            task_id: &what.task_id,
+            now: env.now,
+            delegation_depth: env.delegation_depth,
+            identity_expires_at: Some(who.expires_at),
+            task: env.task,
+            approval: env.approval,
         };
+        if let Some(claims) = claimed("context", &what.context)? {
+            // Plain JSON (no `__entity`/`__extn` escapes, whole numbers) is built straight
+            // into Cedar values — Cedar's own JSON reader costs tens of µs on a small object
+            // — on the indexed path; the reference path always uses Cedar's reader.
+            let request = self.request_with_claims((&principal, &action, &resource), &keys, claims, indexed)?;
+            return Ok(self.run(&request, &resource, slice.as_deref(), &entities));
+        }
+        let context = self.writ_context(&keys)?;
         // With a schema, a request is validated: its principal and resource types against the
-        // action, its context against the action's context type. A Writ-only context always
-        // has the same keys and types, so once a request of this action and resource type has
-        // passed, every later one would: validation is skipped for those (~1.7 µs natively).
-        let shape = (writ_only && self.schema.is_some()).then(|| (action.clone(), resource.type_name().clone()));
+        // action, its context against the action's context type. A Writ-only context of one
+        // shape (with or without a task record, an approval) has the same keys and types, so
+        // once a request of this action, resource type and shape has passed, every later one
+        // would: validation is skipped for those (~1.7 µs natively).
+        let shape = self
+            .schema
+            .is_some()
+            .then(|| (action.clone(), resource.type_name().clone(), (env.task.is_some(), env.approval.is_some())));
         let known = shape.as_ref().is_some_and(|k| lock(&self.caches.validated).contains_key(k));
         let schema = if known { None } else { self.schema.as_ref() };
         let request =
@@ -180,9 +185,21 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// What a request is evaluated at, besides the identity and intent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RequestEnv {
+/// What a request is evaluated at, besides the identity and intent: Writ's clock, how far
+/// the caller is from the original holder, and what Writ verified about the request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestEnv<'a> {
     pub now: u64,
     pub delegation_depth: u32,
+    /// Writ's record of the task the request is in, when that task is open (`context.task`).
+    pub task: Option<&'a Task>,
+    /// A break-glass approval Writ verified for this request (`context.approval`).
+    pub approval: Option<&'a Approval>,
+}
+
+impl RequestEnv<'_> {
+    /// At `now`, `delegation_depth` hops from the original holder, nothing else verified.
+    pub fn at(now: u64, delegation_depth: u32) -> Self {
+        RequestEnv { now, delegation_depth, task: None, approval: None }
+    }
 }

@@ -59,21 +59,21 @@ fn issuer_alg(alg: Algorithm) -> Result<&'static str> {
 }
 
 impl Writ {
-    /// Authorize every scope intent for `who` (at `depth`, in `task`); the smallest
-    /// `max-ttl-secs` among them, or a denial naming each refused intent.
+    /// Authorize every scope intent for `who` (at `depth`, in `task`, against the ledger);
+    /// the smallest `max-ttl-secs` among them, or a denial naming each refused intent.
     pub(super) fn authorize_scope(
         &self,
         who: &Identity,
         task: &str,
         scope: &[Intent],
-        now: u64,
         depth: u32,
+        env: &Env<'_>,
     ) -> Result<u32> {
         let mut cap = u32::MAX;
         let mut refused = Decision { allow: false, reasons: Vec::new(), errors: Vec::new(), max_ttl_secs: 0 };
         for i in scope {
             let what = Intent { task_id: task.to_string(), ..i.clone() };
-            let d = self.check_at_depth(who, &what, now, depth);
+            let d = self.decide(who, &what, env.now, depth, env.ledger, env.crypto);
             if d.allow {
                 cap = cap.min(d.max_ttl_secs);
             } else {
@@ -140,7 +140,7 @@ impl Writ {
         let identity_left = Self::live_identity(who, env.now)?;
         refused_by_ledger(env, task_id, vec![who.spiffe_id.clone()])?;
         let task = super::task::open_task_for(env, task_id, &who.spiffe_id)?;
-        let policy_cap = self.authorize_scope(who, task_id, scope, env.now, 0)?;
+        let policy_cap = self.authorize_scope(who, task_id, scope, 0, env)?;
         let life = self.lifetime(&[u64::from(ttl_secs), u64::from(policy_cap), identity_left, task.deadline - env.now]);
         let claims = Claims {
             iss: self.settings().issuer.clone(),
@@ -217,11 +217,11 @@ impl Writ {
             task_id: claims.txn.clone(),
             context: String::new(),
         };
-        let d = self.check_at_depth(holder, &hop, now, claims.depth());
+        let d = self.decide(holder, &hop, now, claims.depth(), env.ledger, env.crypto);
         if !d.allow {
             return Err(Error::Denied(d));
         }
-        let policy_cap = self.authorize_scope(to, &claims.txn, scope, now, depth)?;
+        let policy_cap = self.authorize_scope(to, &claims.txn, scope, depth, env)?;
         let parent_left = claims.exp.saturating_sub(now);
         let life = self.lifetime(&[
             u64::from(ttl_secs),

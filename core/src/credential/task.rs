@@ -95,7 +95,7 @@ impl Writ {
             task_id: id.to_string(),
             context: String::new(),
         };
-        let d = self.check(opener, &open, env.now);
+        let d = self.decide(opener, &open, env.now, 0, env.ledger, env.crypto);
         if !d.allow {
             return Err(Error::Denied(d));
         }

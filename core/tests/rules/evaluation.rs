@@ -1,19 +1,20 @@
 //! General (AuthZEN-shaped) evaluation: the exact mapping onto Cedar, properties overlaid on
-//! loaded entities, action properties under `context.action`, bad input denied with the
+//! loaded entities, action properties under `context.claimed.action`, bad input denied with the
 //! problem listed, and the index never changing an answer.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use proptest::prelude::*;
 use writ_core::Writ;
+use writ_core::authz::RequestEnv;
 use writ_core::{EntityRef, Evaluation};
 
 const POLICIES: &str = r#"
 @id("owner") permit(principal is User, action == Action::"read", resource is Doc) when { resource.owner == principal.name };
 @id("clearance") permit(principal is User, action == Action::"read", resource is Doc) when { principal has level && principal.level >= resource.level };
-@id("soft-delete") permit(principal in Group::"admins", action == Action::"delete", resource is Doc) when { context has action && context.action.soft };
+@id("soft-delete") permit(principal in Group::"admins", action == Action::"delete", resource is Doc) when { context has claimed && context.claimed has action && context.claimed.action.soft };
 @id("alice-only") permit(principal == User::"alice", action == Action::"share", resource);
-@id("no-external") forbid(principal, action, resource) when { context has ip && context.ip == "203.0.113.9" };
+@id("no-external") forbid(principal, action, resource) when { context has claimed && context.claimed has ip && context.claimed.ip == "203.0.113.9" };
 "#;
 
 const ENTITIES: &str = r#"[
@@ -63,7 +64,7 @@ fn the_mapping_onto_cedar() {
     // The loaded parents stay: alice is still an admin with properties overlaid.
     let soft = eval(("User", "alice", r#"{"level": 0}"#), "delete", r#"{"soft": true}"#, ("Doc", "d1", ""), "");
     assert_eq!(e.evaluate(&soft).reasons, vec!["soft-delete".to_string()]);
-    // Action properties are `context.action`.
+    // Action properties are `context.claimed.action`.
     assert!(!e.evaluate(&eval(("User", "alice", ""), "delete", r#"{"soft": false}"#, ("Doc", "d1", ""), "")).allow);
     assert!(!e.evaluate(&eval(("User", "alice", ""), "delete", "", ("Doc", "d1", ""), "")).allow);
     // Context keys reach policies; a forbid overrides.
@@ -138,11 +139,20 @@ fn a_caller_cannot_choose_the_time_a_policy_sees() {
     .unwrap();
     // The caller says it is 1; Writ's clock says 5000: denied, and the memo does not answer a
     // later second from an earlier one.
+    let at = |now| RequestEnv::at(now, 0);
     let lying = eval(("User", "u", ""), "read", "", ("Doc", "d", ""), r#"{"now": 1}"#);
-    assert!(!e.evaluate_at(&lying, 5000).allow);
-    assert!(e.evaluate_at(&lying, 1500).allow);
-    assert!(!e.evaluate_at(&lying, 5000).allow, "keyed on Writ's time, not answered from 1500");
-    // Without a `now` of its own, the context gets none (a schema need not declare it).
+    assert!(!e.evaluate_in(&lying, &at(5000)).allow);
+    assert!(e.evaluate_in(&lying, &at(1500)).allow);
+    assert!(!e.evaluate_in(&lying, &at(5000)).allow, "keyed on Writ's time, not answered from 1500");
+    // Writ's clock is in every context; the caller's `now` is only its claim.
     let none = eval(("User", "u", ""), "read", "", ("Doc", "d", ""), "");
-    assert!(!e.evaluate_at(&none, 1500).allow, "no context.now: the policy errors, deny");
+    assert!(e.evaluate_in(&none, &at(1500)).allow);
+    assert!(!e.evaluate_in(&none, &at(5000)).allow);
+    e.set_policies(
+        r#"@id("claimed") permit(principal, action, resource) when { context.claimed.now < 2000 };"#,
+        None,
+        None,
+    )
+    .unwrap();
+    assert!(e.evaluate_in(&lying, &at(5000)).allow, "what the caller said is under `claimed`");
 }

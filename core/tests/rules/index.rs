@@ -102,7 +102,7 @@ proptest! {
                 task_id: if task1 { "t1".into() } else { "t0".into() },
                 context: if with_context { r#"{"extra": 1}"#.into() } else { String::new() },
             };
-            let env = RequestEnv { now: 1_000, delegation_depth: 0 };
+            let env = RequestEnv::at(1_000, 0);
             // Twice indexed: the second call is served from the slice cache.
             let full = store.check_unindexed(&who, &what, &env, 3600);
             prop_assert_eq!(&store.check(&who, &what, &env, 3600), &full);
@@ -130,7 +130,7 @@ proptest! {
                 resource: EntityRef { type_name: rtype.into(), id: rid.into(), properties: String::new() },
                 context: r#"{"task_id": "t1"}"#.into(),
             };
-            let full = store.evaluate_unindexed(&e, 3600);
+            let full = store.evaluate_unindexed(&e, 3600, &RequestEnv::default());
             prop_assert_eq!(&store.evaluate(&e, 3600), &full);
         }
     }

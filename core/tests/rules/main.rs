@@ -1,9 +1,11 @@
-//! writ-core's rules natively, one test binary: Cedar contexts built directly against Cedar's
+//! writ-core's rules natively, one test binary: break-glass approvals (`approval`), claimed context never helping (`claims`), Cedar contexts built directly against Cedar's
 //! own reader (`context`), credentials (`credentials`), general evaluations (`evaluation`), the
 //! policy index against full Cedar (`index`), and the decision memo against evaluation (`memo`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod approval;
+mod claims;
 mod context;
 mod credentials;
 mod evaluation;

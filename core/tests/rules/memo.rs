@@ -48,7 +48,7 @@ proptest! {
                 task_id: if task1 { "t1".into() } else { "t0".into() },
                 context: if with_context { r#"{"extra": 1}"#.into() } else { String::new() },
             };
-            let env = RequestEnv { now, delegation_depth: depth };
+            let env = RequestEnv::at(now, depth);
             let fresh = PolicyStore::load(POLICIES, None, None).unwrap().check(&who, &what, &env, 3600);
             prop_assert_eq!(cached.check(&who, &what, &env, 3600), fresh);
         }
@@ -57,7 +57,7 @@ proptest! {
 
 /// A schema under which some (action, resource type) pairs are invalid requests.
 const SCHEMA: &str = r#"
-type Ctx = { task_id: String, now: Long, delegation_depth: Long, identity_expires_at: Long, extra?: Long };
+type Ctx = { task_id: String, now: Long, delegation_depth: Long, identity_expires_at: Long, claimed?: { extra?: Long } };
 entity Agent { trust_domain: String, path: String, proof?: String };
 entity Doc;
 entity Tool;
@@ -94,7 +94,7 @@ proptest! {
                 task_id: "t".into(),
                 context: if with_context { r#"{"extra": 1}"#.into() } else { String::new() },
             };
-            let env = RequestEnv { now, delegation_depth: 0 };
+            let env = RequestEnv::at(now, 0);
             let fresh = PolicyStore::load(SCHEMA_POLICIES, Some(SCHEMA), None).unwrap().check(&who, &what, &env, 3600);
             let got = cached.check(&who, &what, &env, 3600);
             // An invalid pair is an error every time, never allowed.
@@ -153,7 +153,7 @@ proptest! {
                 task_id: if task1 { "t1".into() } else { "t0".into() },
                 context: match ctx { 0 => String::new(), 1 => r#"{"dest":"out"}"#.into(), _ => r#"{"dest":"in"}"#.into() },
             };
-            let env = RequestEnv { now, delegation_depth: depth };
+            let env = RequestEnv::at(now, depth);
             prop_assert_eq!(memo.check(&who, &what, &env, 3600), evaluated.check(&who, &what, &env, 3600));
             // And with another lifetime cap.
             prop_assert_eq!(memo.check(&who, &what, &env, 60), evaluated.check(&who, &what, &env, 60));

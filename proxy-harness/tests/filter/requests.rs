@@ -248,8 +248,9 @@ fn presented_credentials_are_verified_bound_scoped_and_timed() {
         403,
         "untrusted",
     );
-    // Expired: the proxy's clock moves past its lifetime.
+    // Expired: the proxy's clock moves past its lifetime (the feed read again, still fresh).
     vm.set_time(at(NOW + 121));
+    w.feed(&mut vm);
     refused(&vm.request(&with(payroll.over_mtls("GET", "/payroll/run-42/emp-7"), &token)).unwrap(), 403, "expired");
 }
 
@@ -341,7 +342,7 @@ fn the_filter_decides_as_writ_core_does_natively() {
         for (method, path) in requests {
             let r = vm.request(&wl.over_mtls(method, path)).unwrap();
             let intent = routes.intent(method, path, "").unwrap();
-            let d = native.check(&wl.identity(), &intent, NOW);
+            let d = native.decide(&wl.identity(), &intent, NOW, 0, &w.ledger, &writ_core::crypto::RustCrypto::new());
             assert_eq!(r.continued(), d.allow, "{a} {method} {path}: {d:?} vs {r:?}");
             if d.allow {
                 allowed += 1;
@@ -387,13 +388,16 @@ fn the_envoy_example_configuration_runs() {
     assert!(vm.configured(), "{:?}", vm.take_logs());
     assert_eq!(vm.tick_period_ms(), 1000, "the example polls revocations");
     let payroll = w.workload("/agent/payroll");
-    let r = vm.request(&payroll.over_mtls("GET", "/payroll/run-42/emp-7")).unwrap();
-    assert!(r.continued(), "{r:?}");
+    let read = payroll.over_mtls("GET", "/payroll/run-42/emp-7");
+    // Before the first poll the filter knows no task: the in-task read is denied.
+    refused(&vm.request(&read).unwrap(), 403, "no-permit");
     refused(&vm.request(&payroll.over_mtls("POST", "/deploy/production")).unwrap(), 403, "no-permit");
     // Credentials wait for the first poll of the feed (closed until revocations are known).
     let token = w.credential(&payroll, "run-42", &[("read", r#"PayrollRecord::"run-42/emp-7""#)], 120);
-    let r = vm
-        .request(&payroll.over_mtls("GET", "/payroll/run-42/emp-7").header("authorization", &format!("Bearer {token}")))
-        .unwrap();
-    refused(&r, 503, "revocations-stale");
+    let bearer = payroll.over_mtls("GET", "/payroll/run-42/emp-7").header("authorization", &format!("Bearer {token}"));
+    refused(&vm.request(&bearer).unwrap(), 503, "revocations-stale");
+    // The feed brings the task record (and revocations): both are decided now.
+    w.feed(&mut vm);
+    assert!(vm.request(&read).unwrap().continued());
+    assert!(vm.request(&bearer).unwrap().continued());
 }

@@ -113,8 +113,13 @@ fn an_ended_task_is_refused_from_the_next_poll_on() {
     poll(&mut vm, addr);
     assert_eq!(reply_of(&mut vm, &req), (403, "revoked".into()));
 
+    // The ended task's records are closed to plain reads too: `context.task` is gone.
+    assert_eq!(reply_of(&mut vm, &payroll.over_mtls("GET", "/payroll/run-42/emp-7")), (403, "no-permit".into()));
     // A cut-off reaches plain decisions too (no credential involved), until restored.
-    let plain = payroll.over_mtls("GET", "/payroll/run-42/emp-7");
+    writ_tests::open_pack_tasks(server.writ(), &["run-43"]);
+    poll(&mut vm, addr);
+    let plain = payroll.over_mtls("GET", "/payroll/run-43/emp-7");
+    assert_eq!(reply_of(&mut vm, &plain), (200, "allow".into()), "the new run's task record came with the feed");
     server.writ().cut_off(&who.spiffe_id).unwrap();
     poll(&mut vm, addr);
     assert_eq!(reply_of(&mut vm, &plain), (403, "writ:cut-off".into()));

@@ -126,10 +126,21 @@ fn a_hijacked_agent_under_writ_reaches_only_what_policy_allows_its_tasks() {
     let writ = events::run(&s, &stream, Design::Writ, &mut d);
     // JIT: the payroll record's `read`, through the hijacked agent's task credential.
     assert_eq!(jit.blast_radius, 1);
-    // Writ: the same intent with an external destination is a restricted record leaving the
-    // organisation — the pack's `no-high-sensitivity-external` denies it.
-    assert_eq!(writ.blast_radius, 0);
+    // Writ, shipped pack: a read inside the agent's own open task is allowed whatever the
+    // caller claims about where the data goes (the pack stops the `send`, not the read).
+    assert_eq!(writ.blast_radius, 1);
+    // A pack that refuses any intent naming a destination stops the hijacker's read.
+    assert_eq!(events::run(&s, &stream, Design::Writ, &mut strict()).blast_radius, 0);
     assert_eq!(events::run(&s, &stream, Design::Static, &mut d).blast_radius, 4);
+}
+
+/// The shipped pack and a forbid on any intent whose caller names a destination.
+fn strict() -> Native {
+    let mut pack = writ_host::pack::Pack::shipped();
+    pack.policies.push_str(
+        "\n@id(\"no-destinations\") forbid(principal, action, resource) when { context has claimed && context.claimed has destination };\n",
+    );
+    Native::with_pack(pack).unwrap()
 }
 
 fn shipped() -> Vec<Scenario> {
@@ -414,7 +425,7 @@ fn what_policy_or_time_stopped_counts_as_reachable_not_exercised() {
     let s = tiny(6.0, 900, 1.0);
     let stream = Stream::draw(&s, 11);
     let mut d = Native::new().unwrap();
-    let writ = events::run(&s, &stream, Design::Writ, &mut d);
+    let writ = events::run(&s, &stream, Design::Writ, &mut strict());
     assert_eq!((writ.blast_radius, writ.reachable_not_exercised), (0, 1), "the token's read was refused");
     assert_eq!(events::run(&s, &stream, Design::Jit, &mut d).reachable_not_exercised, 0);
     // A slow attacker and fast detection: the static secret was replaced before first use.

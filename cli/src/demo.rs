@@ -219,7 +219,7 @@ pub fn run() -> Result<(), Error> {
 
     let secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     println!(
-        "Done at {secs}: 1 SVID accepted, 5 rejected; {allowed} intent allowed, {} denied; credentials issued, used, delegated and revoked.",
+        "Done at {secs}: 1 SVID accepted, 5 rejected; {allowed} intents allowed, {} denied; credentials issued, used, delegated and revoked.",
         intents.len() - allowed
     );
     Ok(())

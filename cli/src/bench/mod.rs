@@ -214,10 +214,12 @@ fn native(
         let mut rules = writ_core::Writ::default();
         rules.set_decision_memo(memo);
         rules.set_policies(&pack.0, pack.1.as_deref(), pack.2.as_deref()).map_err(|e| e.to_string())?;
+        // Against a ledger, as the component's `check` decides (cut-offs, task records).
+        let (ledger, crypto) = (writ_core::MemoryLedger::new(), writ_core::crypto::RustCrypto::new());
         let prepared = &prepared;
         Ok(move |r: &Request| {
             let (who, what) = prepared.get(r);
-            let d = rules.check(who, what, now());
+            let d = rules.decide(who, what, now(), 0, &ledger, &crypto);
             Ok((d.allow, !d.errors.is_empty()))
         })
     })

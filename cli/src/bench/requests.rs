@@ -77,8 +77,8 @@ pub(crate) fn read_requests(path: &std::path::Path) -> Result<Vec<Request>, Usag
 }
 
 /// Requests over the shipped pack's entities: every agent asking each action its schema
-/// allows on every resource the pack knows, in its own task and another, with and without an
-/// external destination — allows and denies mixed as real traffic would be.
+/// allows on every resource the pack knows, in its own task and another, with and without a
+/// claimed external destination — allows and denies mixed as real traffic would be.
 pub(crate) fn generated_requests() -> Vec<Request> {
     let entities: Value = serde_json::from_str(writ_types::pack::ENTITIES).unwrap_or(Value::Null);
     let uids: Vec<(String, String, Value)> = entities
@@ -110,7 +110,7 @@ pub(crate) fn generated_requests() -> Vec<Request> {
             _ => &[],
         }
     };
-    let external = r#"{"destination":{"host":"paste.example.net","external":true}}"#;
+    let external = r#"{"destination":"paste.example.net"}"#;
     let mut out = Vec::new();
     for agent in &agents {
         for (ty, id, task) in &resources {

@@ -164,6 +164,6 @@ mod tests {
         let r = generated_requests();
         assert!(r.len() > 100);
         assert!(r.iter().any(|r| r.resource == r#"PayrollRecord::"run-42/emp-7""# && r.task == "run-42"));
-        assert!(r.iter().any(|r| r.context.contains("external")));
+        assert!(r.iter().any(|r| r.context.contains("paste.example.net")));
     }
 }

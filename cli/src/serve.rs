@@ -16,6 +16,10 @@ pub(crate) struct ServeArgs {
     /// Plain HTTP address (default 127.0.0.1:8181).
     #[arg(long, value_name = "ADDR:PORT")]
     listen: Option<SocketAddr>,
+    /// A Unix socket to serve on too (mode 0660): where a co-located proxy calls ext_authz,
+    /// its forwarded client certificates honoured.
+    #[arg(long, value_name = "PATH")]
+    listen_unix: Option<PathBuf>,
     /// mTLS address (token exchange, revocation, and everything else); needs --tls-cert/--tls-key.
     #[arg(long, value_name = "ADDR:PORT")]
     tls_listen: Option<SocketAddr>,
@@ -57,6 +61,17 @@ pub(crate) struct ServeArgs {
     /// Accept `x-forwarded-client-cert` with only a URI (a server only the proxy can reach).
     #[arg(long)]
     xfcc_trust_uri: bool,
+    /// A proxy (SPIFFE ID, repeatable) whose `x-forwarded-client-cert` ext_authz honours on
+    /// the mTLS listener.
+    #[arg(long = "trusted-proxy", value_name = "SPIFFE_ID")]
+    trusted_proxies: Vec<String>,
+    /// An AuthZEN caller (SPIFFE ID, repeatable) allowed on the mTLS listener; with this or
+    /// --authzen-token-file, AuthZEN answers no one else.
+    #[arg(long = "authzen-peer", value_name = "SPIFFE_ID")]
+    authzen_peers: Vec<String>,
+    /// A file holding the bearer token AuthZEN callers must send.
+    #[arg(long, value_name = "FILE")]
+    authzen_token_file: Option<PathBuf>,
     /// Evaluate every request (no decision memo).
     #[arg(long)]
     no_decision_memo: bool,
@@ -73,6 +88,10 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode, Usage> {
     if args.tls_listen.is_some() {
         c.tls_listen = args.tls_listen;
     }
+    c.listen_unix = args.listen_unix.or(c.listen_unix);
+    c.trusted_proxies.extend(args.trusted_proxies);
+    c.authzen_peers.extend(args.authzen_peers);
+    c.authzen_token_file = args.authzen_token_file.or(c.authzen_token_file);
     c.tls_cert = args.tls_cert.or(c.tls_cert);
     c.tls_key = args.tls_key.or(c.tls_key);
     c.bundles.extend(args.bundles);
@@ -115,6 +134,9 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode, Usage> {
         }
         if let Some(a) = r.https {
             at.push(format!("https://{a} (mTLS)"));
+        }
+        if let Some(p) = &r.unix {
+            at.push(format!("unix:{}", p.display()));
         }
         println!("writ serve: listening on {}", at.join(" and "));
     })

@@ -45,19 +45,65 @@ fn result(allow: bool, body: &Value) -> &'static str {
     }
 }
 
+/// Whether the caller may ask AuthZEN: with `authzen_peers` or `authzen_token_file`
+/// configured, only an mTLS peer listed there or a caller sending the token; with neither,
+/// anyone who reaches the listener. A refusal is audited and a 401.
+fn pep_allowed(state: &State, headers: &HeaderMap, peer: Option<&PeerChain>) -> Result<(), ApiError> {
+    let token = state.authzen_token.as_deref();
+    if state.config.authzen_peers.is_empty() && token.is_none() {
+        return Ok(());
+    }
+    if let Some(want) = token {
+        let sent = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim);
+        if sent.is_some_and(|s| constant_time_eq(s.as_bytes(), want.as_bytes())) {
+            return Ok(());
+        }
+    }
+    let peer_id = peer.filter(|p| !p.0.is_empty()).and_then(|p| state.writ.attest_x509(&p.0).ok());
+    if let Some(who) = &peer_id
+        && state.config.authzen_peers.contains(&who.spiffe_id)
+    {
+        return Ok(());
+    }
+    let message = match &peer_id {
+        Some(who) => format!("`{}` is not an AuthZEN caller this server answers", who.spiffe_id),
+        None => "AuthZEN callers must authenticate (an mTLS peer in `authzen_peers`, or the bearer token)".into(),
+    };
+    crate::refused_by(state, peer_id.as_ref().map(|w| w.spiffe_id.as_str()), "unauthenticated", &message);
+    Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", message))
+}
+
+/// Equal bytes, in time that does not depend on where they differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// `POST /access/v1/evaluation`.
 pub async fn evaluation(
     extract::State(state): extract::State<Arc<State>>,
+    peer: Option<Extension<PeerChain>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    crate::offload(state, move |state| evaluation_now(state, headers, body)).await
+    crate::offload(state, move |state| evaluation_now(state, peer.map(|Extension(p)| p), headers, body)).await
 }
 
-fn evaluation_now(state: Arc<State>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+fn evaluation_now(
+    state: Arc<State>,
+    peer: Option<PeerChain>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let started = Instant::now();
     let id = RequestId::of(&headers);
-    let answer = json_body(&headers, body).and_then(|req| parse_evaluation(&req)).and_then(|e| decide(&state, &e));
+    let answer = pep_allowed(&state, &headers, peer.as_ref())
+        .and_then(|()| json_body(&headers, body))
+        .and_then(|req| parse_evaluation(&req))
+        .and_then(|e| decide(&state, &e));
     match answer {
         Ok((body, allow)) => {
             state.metrics.decided("evaluation", result(allow, &body), started);
@@ -74,16 +120,23 @@ fn evaluation_now(state: Arc<State>, headers: HeaderMap, body: Result<Bytes, Byt
 /// `permit_on_first_permit` stop after the first such result (it included).
 pub async fn evaluations(
     extract::State(state): extract::State<Arc<State>>,
+    peer: Option<Extension<PeerChain>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    crate::offload(state, move |state| evaluations_now(state, headers, body)).await
+    crate::offload(state, move |state| evaluations_now(state, peer.map(|Extension(p)| p), headers, body)).await
 }
 
-fn evaluations_now(state: Arc<State>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+fn evaluations_now(
+    state: Arc<State>,
+    peer: Option<PeerChain>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let started = Instant::now();
     let id = RequestId::of(&headers);
     let answer = (|| {
+        pep_allowed(&state, &headers, peer.as_ref())?;
         let req = json_body(&headers, body)?;
         let sem = authzen::semantic(&req).map_err(api)?;
         let Some(items) = authzen::items(&req).map_err(api)? else {

@@ -13,6 +13,10 @@ use writ_types::route::default_routes;
 pub struct Config {
     /// Plain HTTP: AuthZEN, ext_authz, JWKS and operations. `None` turns it off.
     pub listen: Option<SocketAddr>,
+    /// A Unix socket path to serve on as well (created with mode 0660): the one listener where
+    /// ext_authz honours `x-forwarded-client-cert` without TLS — the file's permissions decide
+    /// who may forward a client certificate (give the proxy's group access, nobody else).
+    pub listen_unix: Option<PathBuf>,
     /// TLS with client certificates required (mTLS): everything above plus token exchange and
     /// revocation. Needs `tls_cert` and `tls_key`.
     pub tls_listen: Option<SocketAddr>,
@@ -65,6 +69,16 @@ pub struct Config {
     /// Accept `x-forwarded-client-cert` with only a `URI` (no `Cert`/`Chain` to attest): only
     /// for a server reachable from the proxy alone. Default false: the chain must be forwarded.
     pub xfcc_trust_uri: bool,
+    /// The SPIFFE IDs of proxies whose `x-forwarded-client-cert` ext_authz honours on the mTLS
+    /// listener. Any other mTLS peer is the caller itself (its forwarded header ignored); on the
+    /// plain listener the header is always ignored and an unproven caller is refused (401).
+    pub trusted_proxies: Vec<String>,
+    /// Policy enforcement points allowed to ask AuthZEN, by SPIFFE ID (on the mTLS listener).
+    /// With this or `authzen_token_file` set, any other AuthZEN caller is refused (401); with
+    /// neither, AuthZEN answers anyone who reaches the listener (the default, for loopback).
+    pub authzen_peers: Vec<String>,
+    /// A file holding the bearer token AuthZEN callers must send (`Authorization: Bearer`).
+    pub authzen_token_file: Option<PathBuf>,
     /// Answer a request identical to one already decided under the loaded policies from
     /// memory (default true; see docs/authorization.md).
     pub decision_memo: bool,
@@ -77,6 +91,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: Some(SocketAddr::from(([127, 0, 0, 1], 8181))),
+            listen_unix: None,
             tls_listen: None,
             tls_cert: None,
             tls_key: None,
@@ -98,6 +113,9 @@ impl Default for Config {
             max_connections: 4096,
             max_concurrent_calls: 64,
             xfcc_trust_uri: false,
+            trusted_proxies: Vec::new(),
+            authzen_peers: Vec::new(),
+            authzen_token_file: None,
             decision_memo: true,
             routes: default_routes(),
         }
@@ -115,8 +133,16 @@ impl Config {
 
     /// Impossible settings are refused with a reason.
     pub fn check(&self) -> Result<(), String> {
-        if self.listen.is_none() && self.tls_listen.is_none() {
-            return Err("nothing to listen on: set `listen` or `tls_listen`".into());
+        if self.listen.is_none() && self.tls_listen.is_none() && self.listen_unix.is_none() {
+            return Err("nothing to listen on: set `listen`, `tls_listen` or `listen_unix`".into());
+        }
+        for (name, ids) in [("trusted_proxies", &self.trusted_proxies), ("authzen_peers", &self.authzen_peers)] {
+            if let Some(bad) = ids.iter().find(|id| !id.starts_with("spiffe://") || id.len() <= "spiffe://".len()) {
+                return Err(format!("`{name}` holds `{bad}`, which is not a SPIFFE ID"));
+            }
+            if !ids.is_empty() && self.tls_listen.is_none() {
+                return Err(format!("`{name}` names mTLS peers, but there is no `tls_listen`"));
+            }
         }
         if self.tls_listen.is_some() && (self.tls_cert.is_none() || self.tls_key.is_none()) {
             return Err("`tls_listen` needs `tls_cert` and `tls_key`".into());

@@ -1,7 +1,10 @@
 //! Envoy's HTTP `ext_authz` service. Envoy sends the original method, path (after
-//! `/ext_authz`) and headers. The caller is the client certificate Envoy forwards in
-//! `x-forwarded-client-cert` — its `Chain` (or `Cert`) attested through the component; a bare
-//! `URI` only when `xfcc_trust_uri` says the proxy alone can reach Writ. The intent comes from
+//! `/ext_authz`) and headers. The caller is proven one of three ways: the client certificate a
+//! trusted proxy forwards in `x-forwarded-client-cert` — only over the Unix socket, or from an
+//! mTLS peer listed in `trusted_proxies` — its `Chain` (or `Cert`) attested through the
+//! component (a bare `URI` only with `xfcc_trust_uri`); or the mTLS peer itself. On the plain
+//! listener the header is ignored and the caller is refused (401): certificates are public, so
+//! whoever could reach that listener could forward any workload's. The intent comes from
 //! the first matching route rule; a Writ credential in `Authorization: Bearer` is presented
 //! by that caller instead of a plain check. 200 allows (with `x-writ-*` headers for the
 //! upstream); 403 denies and 401 refuses an unknown caller, each with a JSON body and an
@@ -9,7 +12,8 @@
 
 use crate::State;
 use crate::api::{ApiError, RequestId, with_id};
-use axum::extract;
+use crate::tls::{FromUnixSocket, PeerChain};
+use axum::extract::{self, Extension};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -20,9 +24,37 @@ use std::time::Instant;
 use writ_host::{Identity, Intent, Proof};
 use writ_types::xfcc;
 
-/// The caller, from the forwarded client certificate.
-fn caller(state: &State, headers: &HeaderMap) -> Result<Identity, ApiError> {
-    let unauth = |m: String| ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", m);
+fn unauth(m: String) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", m)
+}
+
+/// How a request reached the server.
+#[derive(Clone, Copy)]
+enum Via<'a> {
+    Plain,
+    Unix,
+    Tls(&'a PeerChain),
+}
+
+/// The caller: forwarded by a trusted proxy (the Unix socket, or an mTLS peer listed in
+/// `trusted_proxies`), or the mTLS peer itself; never an unproven header.
+fn caller(state: &State, headers: &HeaderMap, via: Via<'_>) -> Result<Identity, ApiError> {
+    match via {
+        Via::Unix => forwarded(state, headers),
+        Via::Tls(peer) => {
+            let who = state.writ.attest_x509(&peer.0).map_err(|e| unauth(format!("{}: {}", e.kind(), e.message())))?;
+            if state.config.trusted_proxies.contains(&who.spiffe_id) { forwarded(state, headers) } else { Ok(who) }
+        }
+        Via::Plain => Err(unauth(
+            "the caller is not proven: `x-forwarded-client-cert` is honoured only over the Unix socket \
+             (`listen_unix`) or from a proxy listed in `trusted_proxies` on the mTLS listener"
+                .into(),
+        )),
+    }
+}
+
+/// The caller a trusted proxy forwards in `x-forwarded-client-cert`.
+fn forwarded(state: &State, headers: &HeaderMap) -> Result<Identity, ApiError> {
     let value = headers
         .get("x-forwarded-client-cert")
         .ok_or_else(|| unauth("no `x-forwarded-client-cert`: the proxy must forward the client certificate".into()))?
@@ -68,19 +100,31 @@ fn deny(status: StatusCode, reason: &str, body: serde_json::Value, id: &RequestI
 /// `ANY /ext_authz/...`.
 pub(crate) async fn check(
     extract::State(state): extract::State<Arc<State>>,
+    peer: Option<Extension<PeerChain>>,
+    unix: Option<Extension<FromUnixSocket>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    crate::offload(state, move |state| check_now(state, method, uri, headers)).await
+    let peer = peer.map(|Extension(p)| p).filter(|p| !p.0.is_empty());
+    let unix = unix.is_some();
+    crate::offload(state, move |state| {
+        let via = match (&peer, unix) {
+            (Some(p), _) => Via::Tls(p),
+            (None, true) => Via::Unix,
+            (None, false) => Via::Plain,
+        };
+        check_now(state, via, method, uri, headers)
+    })
+    .await
 }
 
-fn check_now(state: Arc<State>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+fn check_now(state: Arc<State>, via: Via<'_>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
     let started = Instant::now();
     let id = RequestId::of(&headers);
     let path = uri.path().strip_prefix("/ext_authz").unwrap_or(uri.path());
     let path = if path.is_empty() { "/" } else { path };
-    let who = match caller(&state, &headers) {
+    let who = match caller(&state, &headers, via) {
         Ok(w) => w,
         Err(e) => {
             state.metrics.decided("ext_authz", "unauthenticated", started);

@@ -31,6 +31,8 @@ pub(crate) struct State {
     pub epoch: String,
     /// Permits for requests doing work in the component (`max_concurrent_calls`).
     pub calls: Arc<tokio::sync::Semaphore>,
+    /// The bearer token AuthZEN callers must send (`authzen_token_file`), if any.
+    pub authzen_token: Option<String>,
 }
 
 /// Run a request's work on the blocking pool, at most `max_concurrent_calls` at once: the
@@ -133,6 +135,18 @@ fn build(config: Config) -> Result<Arc<State>, String> {
     writ.set_decision_memo(config.decision_memo).map_err(|e| e.to_string())?;
     let routes = writ_types::route::Routes::compile(&config.routes)?;
     let max_calls = config.max_concurrent_calls;
+    let authzen_token = match &config.authzen_token_file {
+        Some(path) => {
+            let t = std::fs::read_to_string(path)
+                .map_err(|e| format!("authzen_token_file: cannot read `{}`: {e}", path.display()))?;
+            let t = t.trim().to_string();
+            if t.len() < 16 {
+                return Err(format!("authzen_token_file `{}` holds fewer than 16 characters", path.display()));
+            }
+            Some(t)
+        }
+        None => None,
+    };
     let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let epoch = format!("{:x}-{:x}", started.as_nanos(), std::process::id());
     let state = Arc::new(State {
@@ -143,6 +157,7 @@ fn build(config: Config) -> Result<Arc<State>, String> {
         ready: AtomicBool::new(false),
         epoch,
         calls: Arc::new(tokio::sync::Semaphore::new(max_calls)),
+        authzen_token,
     });
     state.load()?;
     state.ready.store(true, Ordering::Relaxed);
@@ -186,6 +201,8 @@ async fn not_found(headers: axum::http::HeaderMap, uri: axum::http::Uri) -> axum
 pub struct Running {
     pub http: Option<SocketAddr>,
     pub https: Option<SocketAddr>,
+    /// The Unix socket served, if any.
+    pub unix: Option<std::path::PathBuf>,
     state: Arc<State>,
     stop: watch::Sender<bool>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -260,7 +277,7 @@ pub fn start(config: Config) -> Result<Running, String> {
         .build()
         .map_err(|e| e.to_string())?;
     let (stop, stopped) = watch::channel(false);
-    let (http, https, tasks) = runtime.block_on(async {
+    let (http, https, unix, tasks) = runtime.block_on(async {
         let mut tasks = Vec::new();
         let mut http = None;
         if let Some(addr) = state.config.listen {
@@ -269,6 +286,13 @@ pub fn start(config: Config) -> Result<Running, String> {
             http = listener.local_addr().ok();
             let app = router(state.clone(), false);
             tasks.push(tokio::spawn(tls::serve_plain(listener, app, state.clone(), stopped.clone())));
+        }
+        let mut unix = None;
+        if let Some(path) = state.config.listen_unix.clone() {
+            let listener = unix_listener(&path)?;
+            let app = router(state.clone(), false).layer(axum::Extension(tls::FromUnixSocket));
+            tasks.push(tokio::spawn(tls::serve_plain(listener, app, state.clone(), stopped.clone())));
+            unix = Some(path);
         }
         let mut https = None;
         if let Some(addr) = state.config.tls_listen {
@@ -279,7 +303,7 @@ pub fn start(config: Config) -> Result<Running, String> {
             let app = router(state.clone(), true);
             tasks.push(tokio::spawn(tls::serve_tls(listener, acceptor, app, state.clone(), stopped.clone())));
         }
-        Ok::<_, String>((http, https, tasks))
+        Ok::<_, String>((http, https, unix, tasks))
     })?;
     let thread = std::thread::Builder::new()
         .name("writ-serve".into())
@@ -291,5 +315,22 @@ pub fn start(config: Config) -> Result<Running, String> {
             });
         })
         .map_err(|e| e.to_string())?;
-    Ok(Running { http, https, state, stop, thread: Some(thread) })
+    Ok(Running { http, https, unix, state, stop, thread: Some(thread) })
+}
+
+/// Bind the Unix socket at `path` (replacing a stale socket file, never another file), mode
+/// 0660: only its owner and group may connect.
+fn unix_listener(path: &std::path::Path) -> Result<tokio::net::UnixListener, String> {
+    use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(format!("`{}` exists and is not a socket", path.display()));
+        }
+        std::fs::remove_file(path).map_err(|e| format!("cannot replace `{}`: {e}", path.display()))?;
+    }
+    let listener =
+        tokio::net::UnixListener::bind(path).map_err(|e| format!("cannot listen on `{}`: {e}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .map_err(|e| format!("cannot set the mode of `{}`: {e}", path.display()))?;
+    Ok(listener)
 }

@@ -1,4 +1,5 @@
-//! Listeners: plain HTTP/1.1, and TLS that requires a client certificate. The TLS layer only
+//! Listeners: plain HTTP/1.1 on TCP or a Unix socket, and TLS that requires a client
+//! certificate. The TLS layer only
 //! proves the client holds the key of the certificate it sent; the chain itself is attested by
 //! the component (every SPIFFE rule, against the trust bundles), per request, so an unknown
 //! trust domain gets a JSON answer saying so rather than a bare handshake alert.
@@ -14,13 +15,41 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
 /// The client's certificate chain (leaf first, DER), from the TLS handshake.
 #[derive(Debug, Clone)]
 pub struct PeerChain(pub Vec<Vec<u8>>);
+
+/// Marks a request that came over the Unix socket (whose file permissions decide who may
+/// connect).
+#[derive(Debug, Clone, Copy)]
+pub struct FromUnixSocket;
+
+/// A listener the accept loop takes connections from.
+pub(crate) trait Accept: Send + 'static {
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    fn next(&self) -> impl std::future::Future<Output = std::io::Result<Self::Stream>> + Send;
+}
+
+impl Accept for TcpListener {
+    type Stream = tokio::net::TcpStream;
+    async fn next(&self) -> std::io::Result<Self::Stream> {
+        let (stream, _) = self.accept().await?;
+        let _ = stream.set_nodelay(true);
+        Ok(stream)
+    }
+}
+
+impl Accept for UnixListener {
+    type Stream = tokio::net::UnixStream;
+    async fn next(&self) -> std::io::Result<Self::Stream> {
+        self.accept().await.map(|(s, _)| s)
+    }
+}
 
 /// Requires a client certificate and checks the handshake signature with its key; leaves the
 /// chain to the component.
@@ -102,11 +131,11 @@ fn http1(state: &State) -> hyper::server::conn::http1::Builder {
 /// The next connection, once fewer than `max_connections` are open (its permit travels with
 /// it); `None` when the server stops. Accept errors (out of file descriptors, …) back off
 /// instead of spinning.
-async fn next_connection(
-    listener: &TcpListener,
+async fn next_connection<L: Accept>(
+    listener: &L,
     open: &Arc<Semaphore>,
     stop: &mut watch::Receiver<bool>,
-) -> Option<(TcpStream, OwnedSemaphorePermit)> {
+) -> Option<(L::Stream, OwnedSemaphorePermit)> {
     let mut backoff = Duration::from_millis(5);
     loop {
         let permit = tokio::select! {
@@ -114,11 +143,8 @@ async fn next_connection(
             _ = stop.changed() => return None,
         };
         tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nodelay(true);
-                    return Some((stream, permit));
-                }
+            accepted = listener.next() => match accepted {
+                Ok(stream) => return Some((stream, permit)),
                 Err(e) => {
                     tracing::warn!(error = %e, backoff_ms = backoff.as_millis() as u64, "accept failed");
                     drop(permit);
@@ -131,7 +157,8 @@ async fn next_connection(
     }
 }
 
-pub async fn serve_plain(listener: TcpListener, app: Router, state: Arc<State>, mut stop: watch::Receiver<bool>) {
+/// Plain HTTP/1.1 on `listener` (TCP, or the Unix socket with `app` marking its requests).
+pub async fn serve_plain<L: Accept>(listener: L, app: Router, state: Arc<State>, mut stop: watch::Receiver<bool>) {
     let graceful = GracefulShutdown::new();
     let http = http1(&state);
     let open = Arc::new(Semaphore::new(state.config.max_connections));

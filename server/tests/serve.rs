@@ -55,6 +55,7 @@ impl World {
             tls_cert: Some(self.dir.join("server.pem")),
             tls_key: Some(self.dir.join("server.key")),
             bundles: [("acme.example".to_string(), self.dir.join("bundle.pem"))].into(),
+            listen_unix: Some(self.dir.join("writ.sock")),
             workers: Some(2),
             audience: "payroll-api".into(),
             audit: "off".into(),
@@ -90,6 +91,17 @@ impl World {
 
 fn plain() -> Client {
     Client::builder().build().unwrap()
+}
+
+/// A client of the server's Unix socket: where a co-located proxy (Envoy) calls ext_authz,
+/// forwarding its client's certificate.
+fn proxied(r: &Running) -> Client {
+    Client::builder().unix_socket(r.unix.clone().unwrap()).build().unwrap()
+}
+
+/// A URL on the Unix socket (the host name is not used).
+fn at_proxy(path: &str) -> String {
+    format!("http://writ{path}")
 }
 
 fn http(r: &Running, path: &str) -> String {
@@ -229,11 +241,11 @@ fn xfcc(chain: &[Vec<u8>]) -> String {
 fn ext_authz_allows_denies_and_refuses_unknown_callers() {
     let w = World::new("extauthz");
     let r = w.start(w.config());
-    let c = plain();
+    let c = proxied(&r);
     let (_, payroll) = w.client("/agent/payroll");
     let (_, browser) = w.client("/agent/browser");
     let check = |method: reqwest::Method, path: &str, chain: Option<&[Vec<u8>]>| {
-        let mut req = c.request(method, http(&r, &format!("/ext_authz{path}")));
+        let mut req = c.request(method, at_proxy(&format!("/ext_authz{path}")));
         if let Some(ch) = chain {
             req = req.header("x-forwarded-client-cert", xfcc(ch));
         }
@@ -249,7 +261,7 @@ fn ext_authz_allows_denies_and_refuses_unknown_callers() {
     // header — and so is naming none (withholding the claim never helps).
     let send = |context: Option<&str>| {
         let mut req =
-            c.post(http(&r, "/ext_authz/payroll/run-42/emp-7/send")).header("x-forwarded-client-cert", xfcc(&payroll));
+            c.post(at_proxy("/ext_authz/payroll/run-42/emp-7/send")).header("x-forwarded-client-cert", xfcc(&payroll));
         if let Some(ctx) = context {
             req = req.header("x-writ-context", ctx);
         }
@@ -269,7 +281,7 @@ fn ext_authz_allows_denies_and_refuses_unknown_callers() {
     // one the schema knows): an error, never an allow.
     let forged = r#"{"task":{"id":"run-43","members":["spiffe://acme.example/agent/payroll"]}}"#;
     let res = c
-        .get(http(&r, "/ext_authz/payroll/run-43/emp-7"))
+        .get(at_proxy("/ext_authz/payroll/run-43/emp-7"))
         .header("x-forwarded-client-cert", xfcc(&payroll))
         .header("x-writ-context", forged)
         .send()
@@ -347,9 +359,9 @@ fn token_exchange_over_mtls_then_use_delegate_end_and_reject() {
     assert_eq!(res.status(), 200, "{}", res.text().unwrap());
     let child = res.json::<Value>().unwrap()["access_token"].as_str().unwrap().to_string();
     // The browser uses it through ext_authz (its certificate forwarded by the proxy).
-    let c = plain();
+    let c = proxied(&r);
     let use_it = |token: &str, path: &str, method: reqwest::Method| {
-        c.request(method, http(&r, &format!("/ext_authz{path}")))
+        c.request(method, at_proxy(&format!("/ext_authz{path}")))
             .header("x-forwarded-client-cert", xfcc(&browser))
             .bearer_auth(token)
             .send()
@@ -567,9 +579,14 @@ fn replicas_on_one_nats_verify_each_others_credentials_and_enforce_each_others_r
     let mut nats = writ_tests::nats_server::NatsServer::start();
     let w = World::new("nats-replicas");
     // Two replicas, each with its own issuer key, on one NATS.
-    let on_nats = || Config { state: Some(format!("{}/serve", nats.url())), state_max_lag_ms: Some(500), ..w.config() };
-    let a = w.start(on_nats());
-    let b = w.start(on_nats());
+    let on_nats = |name: &str| Config {
+        state: Some(format!("{}/serve", nats.url())),
+        state_max_lag_ms: Some(500),
+        listen_unix: Some(w.dir.join(format!("{name}.sock"))),
+        ..w.config()
+    };
+    let a = w.start(on_nats("a"));
+    let b = w.start(on_nats("b"));
     let (broker, broker_chain) = w.client("/agent/broker");
     let token = |r: &Running, task: &str| {
         let form = [
@@ -585,8 +602,8 @@ fn replicas_on_one_nats_verify_each_others_credentials_and_enforce_each_others_r
     };
     let c = plain();
     let use_at = |r: &Running, token: &str| {
-        let res = c
-            .get(http(r, "/ext_authz/datasets/sales-summary"))
+        let res = proxied(r)
+            .get(at_proxy("/ext_authz/datasets/sales-summary"))
             .header("x-forwarded-client-cert", xfcc(&broker_chain))
             .bearer_auth(token)
             .send()
@@ -651,9 +668,10 @@ fn a_cut_off_agent_is_denied_at_every_door_until_on_call_restores_it() {
     let (broker, _) = w.client("/agent/broker");
     let (payroll, _) = w.pki.svid("/agent/payroll", KeyAlg::P256);
     let c = plain();
+    let proxy = proxied(&r);
     let ext_authz = || {
-        let res = c
-            .get(http(&r, "/ext_authz/payroll/run-42/emp-7"))
+        let res = proxy
+            .get(at_proxy("/ext_authz/payroll/run-42/emp-7"))
             .header("x-forwarded-client-cert", xfcc(&payroll))
             .send()
             .unwrap();
@@ -777,8 +795,8 @@ fn hostile_clients_do_not_stall_the_server_and_refusals_are_audited() {
     // Refusals before any decision are audited: no certificate forwarded, no route.
     assert_eq!(c.get(http(&r, "/ext_authz/payroll/run-42/emp-7")).send().unwrap().status(), 401);
     let (payroll, _) = w.pki.svid("/agent/payroll", KeyAlg::P256);
-    let res = c
-        .delete(http(&r, "/ext_authz/payroll/run-42/emp-7"))
+    let res = proxied(&r)
+        .delete(at_proxy("/ext_authz/payroll/run-42/emp-7"))
         .header("x-forwarded-client-cert", xfcc(&payroll))
         .send()
         .unwrap();
@@ -870,10 +888,10 @@ fn break_glass_at_ext_authz_needs_a_signed_single_use_approval() {
     let r = w.start(config);
     writ_tests::open_pack_tasks(r.writ(), &["inc-7"]);
     let (oncall, _) = w.pki.svid("/agent/oncall", KeyAlg::P256);
-    let c = plain();
+    let c = proxied(&r);
     let glass = |context: Option<String>| {
         let mut req = c
-            .post(http(&r, "/ext_authz/incident/inc-7/break-glass/production"))
+            .post(at_proxy("/ext_authz/incident/inc-7/break-glass/production"))
             .header("x-forwarded-client-cert", xfcc(&oncall));
         if let Some(ctx) = context {
             req = req.header("x-writ-context", ctx);
@@ -891,4 +909,75 @@ fn break_glass_at_ext_authz_needs_a_signed_single_use_approval() {
     assert_eq!(glass(Some(Approver::context(&signed))).0, 200);
     assert_eq!(glass(Some(Approver::context(&signed))), (403, "writ:approval-refused".into()));
     r.shutdown();
+}
+
+#[test]
+fn forwarded_certificates_count_only_from_the_unix_socket_or_a_trusted_proxy() {
+    let w = World::new("xfcc-trust");
+    let proxy_id = "spiffe://acme.example/proxy/envoy";
+    let r = w.start(Config { trusted_proxies: vec![proxy_id.into()], ..w.config() });
+    let (_, payroll) = w.client("/agent/payroll");
+    let (envoy, _) = w.client("/proxy/envoy");
+    let (browser, _) = w.client("/agent/browser");
+    let read = |c: &Client, url: String| {
+        let res = c.get(url).header("x-forwarded-client-cert", xfcc(&payroll)).send().unwrap();
+        let reason = res.headers().get("x-writ-reason").map(|v| v.to_str().unwrap().to_string());
+        (res.status().as_u16(), reason.unwrap_or_default(), res.headers().get("x-writ-subject").cloned())
+    };
+    let path = "/ext_authz/payroll/run-42/emp-7";
+    // The plain listener: whoever reaches it could forward any (public) certificate — ignored, 401.
+    assert_eq!(read(&plain(), http(&r, path)).0, 401);
+    // The Unix socket and the trusted proxy over mTLS: the forwarded agent is the caller.
+    for (status, _, subject) in [read(&proxied(&r), at_proxy(path)), read(&envoy, https(&r, path))] {
+        assert_eq!((status, subject.unwrap()), (200, "spiffe://acme.example/agent/payroll".parse().unwrap()));
+    }
+    // Any other mTLS peer forwarding the payroll certificate is itself the caller: the browser
+    // agent gets what the browser agent may (no payroll record).
+    assert_eq!(read(&browser, https(&r, path)).1, "no-permit");
+    r.shutdown();
+}
+
+#[test]
+fn authzen_callers_can_be_required_to_authenticate() {
+    let w = World::new("authzen-auth");
+    let token = "a-token-only-the-pep-knows-0123456789";
+    std::fs::write(w.dir.join("authzen.token"), format!("{token}\n")).unwrap();
+    let pep = "spiffe://acme.example/pep/gateway";
+    let r = w.start(Config {
+        authzen_peers: vec![pep.into()],
+        authzen_token_file: Some(w.dir.join("authzen.token")),
+        ..w.config()
+    });
+    let body = agent_eval("payroll", "read", "PayrollRecord", "run-42/emp-7", "run-42");
+    let ask = |c: &Client, url: String, bearer: Option<&str>| {
+        let mut req = c.post(url).json(&body);
+        if let Some(t) = bearer {
+            req = req.bearer_auth(t);
+        }
+        req.send().unwrap().status().as_u16()
+    };
+    let url = |r: &Running| http(r, "/access/v1/evaluation");
+    assert_eq!(ask(&plain(), url(&r), None), 401);
+    assert_eq!(ask(&plain(), url(&r), Some("a-wrong-token-of-the-same-kind-0000")), 401);
+    assert_eq!(ask(&plain(), url(&r), Some(token)), 200);
+    let (gateway, _) = w.client("/pep/gateway");
+    let (agent, _) = w.client("/agent/payroll");
+    assert_eq!(ask(&gateway, https(&r, "/access/v1/evaluation"), None), 200);
+    assert_eq!(ask(&agent, https(&r, "/access/v1/evaluation"), None), 401, "an agent is no PEP");
+    assert_eq!(ask(&plain(), http(&r, "/access/v1/evaluations"), None), 401, "the batch endpoint too");
+    r.shutdown();
+    // With neither configured, AuthZEN answers whoever reaches the listener (loopback use).
+    let open = w.start(Config { listen_unix: Some(w.dir.join("open.sock")), ..w.config() });
+    assert_eq!(ask(&plain(), url(&open), None), 200);
+    open.shutdown();
+}
+
+#[test]
+fn the_envoy_example_configuration_loads_and_forwards_over_the_unix_socket() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/envoy/writ.toml");
+    let c = Config::load(&path).unwrap();
+    assert_eq!(c.listen_unix.as_deref(), Some(Path::new("/run/writ/ext_authz.sock")));
+    assert!(c.routes.iter().any(|r| r.path == "/payroll/{run}/{emp}/send" && r.action == "send"));
+    let envoy = std::fs::read_to_string(path.with_file_name("envoy.yaml")).unwrap();
+    assert!(envoy.contains("pipe: { path: /run/writ/ext_authz.sock }"), "Envoy calls the socket Writ serves");
 }

@@ -6,6 +6,7 @@ pub mod bounded;
 pub mod bundle;
 pub mod credential;
 pub mod crypto;
+pub mod feed;
 pub mod jwk;
 pub mod jwt;
 pub mod ledger;

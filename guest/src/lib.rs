@@ -498,6 +498,11 @@ fn grant_to_wit(issued: writ_core::Issued) -> issue::Grant {
 }
 
 impl issue::Guest for Component {
+    fn sign_feed_page(page: String) -> Result<String, Error> {
+        let page: writ_core::feed::Page = serde_json::from_str(&page)
+            .map_err(|e| convert::error(writ_core::Error::Malformed(format!("feed page: {e}"))))?;
+        with_state(|_, crypto| writ_core::feed::sign(&page, crypto)).map_err(convert::error)
+    }
     fn issue(
         who: Identity,
         task_id: String,

@@ -311,6 +311,14 @@ impl Writ {
         self.pool.shared.state.summary().map_err(Error::from)
     }
 
+    /// A page of the revocation feed (JSON), signed with the issuer's key (see the WIT
+    /// `issue.sign-feed-page`).
+    pub fn sign_feed_page(&self, page: &str) -> Result<String, Error> {
+        self.pool
+            .with_instance(|i| i.module.writ_agent_issue().call_sign_feed_page(&mut i.store, page))?
+            .map_err(convert::error)
+    }
+
     /// Revoke every grant of a task; returns how many were live.
     pub fn end_task(&self, task_id: &str) -> Result<u32, Error> {
         self.pool

@@ -161,6 +161,12 @@ impl FilterConfig {
             if f.period_ms == 0 || f.timeout_ms == 0 || f.stale_after_secs == 0 {
                 return Err("plugin configuration: `revocations` periods must be above 0".into());
             }
+            if c.issuer_jwks.is_none() {
+                return Err(
+                    "plugin configuration: `revocations` needs `issuer_jwks`: feed pages are signed by the issuer"
+                        .into(),
+                );
+            }
             if f.stale_after_secs.saturating_mul(1000) < f.period_ms {
                 return Err(
                     "plugin configuration: `revocations.stale_after_secs` is shorter than one poll period".into()
@@ -191,10 +197,15 @@ mod tests {
         assert!(err(r#"{"audience":""}"#).contains("audience"));
         assert!(err(r#"{"fail_closed":"yes"}"#).contains("plugin configuration"));
         assert!(err("[1,2]").contains("plugin configuration"));
-        let feed = FilterConfig::parse(br#"{"revocations":{}}"#).unwrap().revocations.unwrap();
+        let keys = r#""issuer_jwks":{"keys":[]}"#;
+        let feed = FilterConfig::parse(format!(r#"{{"revocations":{{}},{keys}}}"#).as_bytes()).unwrap().revocations.unwrap();
         assert_eq!((feed.cluster.as_str(), feed.path.as_str(), feed.period_ms), ("writ", "/ledger/revocations", 1000));
-        assert!(err(r#"{"revocations":{"period_ms":0}}"#).contains("revocations"));
-        assert!(err(r#"{"revocations":{"period_ms":60000,"stale_after_secs":5}}"#).contains("stale_after_secs"));
-        assert!(err(r#"{"revocations":{"path":"x"}}"#).contains("path"));
+        assert!(err(r#"{"revocations":{}}"#).contains("issuer_jwks"), "pages are verified with the issuer's keys");
+        assert!(err(&format!(r#"{{"revocations":{{"period_ms":0}},{keys}}}"#)).contains("revocations"));
+        assert!(
+            err(&format!(r#"{{"revocations":{{"period_ms":60000,"stale_after_secs":5}},{keys}}}"#))
+                .contains("stale_after_secs")
+        );
+        assert!(err(&format!(r#"{{"revocations":{{"path":"x"}},{keys}}}"#)).contains("path"));
     }
 }

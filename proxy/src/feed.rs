@@ -1,6 +1,9 @@
 //! The revocation feed: the filter polls the decision server's `/ledger/revocations` on the
-//! proxy's tick (an HTTP callout, never blocking a request), applies ended tasks and cut-off
-//! agents to its ledger, notices a server restart, and refuses credentials while stale.
+//! proxy's tick (an HTTP callout, never blocking a request), asking for pages signed by the
+//! issuer; it applies the events of a page that verifies (the issuer's key, this request's
+//! `after`, made within `stale_after_secs`) — tasks opened and ended, agents cut off and
+//! restored — to its ledger, refuses anything else (a forged or replayed page changes
+//! nothing), notices a server restart, and refuses credentials while stale.
 
 use crate::filter::Filter;
 use writ_core::MemoryLedger;
@@ -22,13 +25,6 @@ pub struct FeedCall {
     pub cluster: String,
     pub headers: Vec<(String, String)>,
     pub timeout_ms: u64,
-}
-
-#[derive(serde::Deserialize)]
-struct FeedPage {
-    epoch: String,
-    next: u64,
-    revocations: Vec<writ_core::ledger::LedgerEvent>,
 }
 
 impl Filter {
@@ -62,7 +58,7 @@ impl Filter {
             (":method".to_string(), "GET".to_string()),
             (":path".to_string(), format!("{}?after={}", f.path, self.feed.after)),
             (":authority".to_string(), f.authority.clone()),
-            ("accept".to_string(), "application/json".to_string()),
+            ("accept".to_string(), "application/jwt".to_string()),
         ];
         Some(FeedCall { cluster: f.cluster.clone(), headers, timeout_ms: f.timeout_ms })
     }
@@ -81,15 +77,18 @@ impl Filter {
             Some(s) => return Err(format!("the revocation feed answered {s}")),
             None => return Err("the revocation feed did not answer (timeout or no connection)".into()),
         }
-        let page: FeedPage = serde_json::from_slice(body).map_err(|e| format!("the revocation feed's answer: {e}"))?;
+        let body = std::str::from_utf8(body).map_err(|_| "the revocation feed's answer is not text".to_string())?;
+        let max_age = self.config.revocations.as_ref().map_or(0, |f| f.stale_after_secs);
+        let (page, events) = writ_core::feed::verify(body, self.feed.requested_after, now, max_age, &self.crypto)
+            .map_err(|e| format!("the revocation feed's answer is refused: {}: {}", e.kind(), e.message()))?;
         if self.feed.epoch.as_deref() != Some(page.epoch.as_str()) && self.feed.requested_after != 0 {
             // The server restarted and numbers from 1 again: read it all from the start.
             self.feed.after = 0;
             self.feed.epoch = Some(page.epoch);
             return Ok(0);
         }
-        let n = page.revocations.len();
-        for event in page.revocations {
+        let n = events.len();
+        for event in events {
             self.ledger.apply(event, now);
         }
         self.feed.after = page.next;

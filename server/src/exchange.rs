@@ -329,7 +329,24 @@ fn revocations_now(state: Arc<State>, headers: HeaderMap, uri: axum::http::Uri) 
             }
         }
     }
-    ok(StatusCode::OK, json!({ "epoch": state.epoch, "next": next, "revocations": revocations }), &id)
+    let page = json!({ "epoch": state.epoch, "after": after, "next": next, "at": state.writ.now(), "revocations": revocations });
+    // A filter asks for the page signed by the issuer (`Accept: application/jwt`): it can then
+    // tell it from a forged or replayed one.
+    let signed = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim().starts_with("application/jwt")));
+    if !signed {
+        return ok(StatusCode::OK, page, &id);
+    }
+    match state.writ.sign_feed_page(&page.to_string()) {
+        Ok(jws) => {
+            let mut r = with_id((StatusCode::OK, jws).into_response(), &id);
+            r.headers_mut().insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/jwt"));
+            r
+        }
+        Err(e) => ApiError::internal(&e).respond(&id),
+    }
 }
 
 /// `GET /.well-known/jwks.json`: the keys Writ's credentials verify with.

@@ -5,7 +5,7 @@
 use super::{
     Actor, Claims, Confirmation, Env, Issued, MAX_FIELD_BYTES, MAX_SCOPE, OUTSIDE_SCOPE, ScopeItem, TOKEN_TYPE,
 };
-use crate::crypto::{Algorithm, Crypto};
+use crate::crypto::Crypto;
 use crate::error::{Error, Result};
 use crate::identity::Identity;
 use crate::ledger::{GrantRecord, MAX_TTL_SECS};
@@ -47,15 +47,6 @@ fn scope_items(scope: &[Intent]) -> Result<Vec<ScopeItem>> {
 
 fn describe(i: &ScopeItem) -> String {
     format!("`{} {}`", clip(&i.action), clip(&i.resource))
-}
-
-/// The JWS `alg` name of an issuer algorithm; only EdDSA and ES256 issue credentials.
-fn issuer_alg(alg: Algorithm) -> Result<&'static str> {
-    match alg {
-        Algorithm::Ed25519 => Ok("EdDSA"),
-        Algorithm::EcdsaP256Sha256Fixed => Ok("ES256"),
-        other => Err(Error::Untrusted(format!("issuer keys sign with EdDSA or ES256, not {other:?}"))),
-    }
 }
 
 impl Writ {
@@ -107,16 +98,8 @@ impl Writ {
     }
 
     fn sign_claims(&self, claims: &Claims, crypto: &dyn Crypto) -> Result<String> {
-        let key = crypto.signing_key().map_err(Error::Untrusted)?;
-        let header = serde_json::json!({ "alg": issuer_alg(key.alg)?, "kid": key.kid, "typ": TOKEN_TYPE });
         let payload = serde_json::to_vec(claims).map_err(|e| Error::Malformed(format!("claims: {e}")))?;
-        let mut token = URL_SAFE_NO_PAD.encode(header.to_string());
-        token.push('.');
-        token.push_str(&URL_SAFE_NO_PAD.encode(payload));
-        let signature = crypto.sign(&key.kid, token.as_bytes()).map_err(Error::Untrusted)?;
-        token.push('.');
-        token.push_str(&URL_SAFE_NO_PAD.encode(signature));
-        Ok(token)
+        super::jws::sign(TOKEN_TYPE, &payload, crypto)
     }
 
     /// Issue a credential to `who` for `task_id`: the task open and `who` one of its members,

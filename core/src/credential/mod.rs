@@ -8,6 +8,7 @@
 
 mod claims;
 mod issue;
+pub(crate) mod jws;
 mod task;
 mod verify;
 

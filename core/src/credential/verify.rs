@@ -3,18 +3,14 @@
 //! inside the scope and task, and policy asked again now.
 
 use super::{Claims, MAX_ACT_NESTING, MAX_SCOPE, OTHER_TASK, OUTSIDE_SCOPE, Presented, TOKEN_TYPE};
-use crate::crypto::{Algorithm, Crypto};
+use crate::crypto::Crypto;
 use crate::error::{Error, Result};
 use crate::identity::Identity;
-use crate::jwk::{Jwk, JwtKey, KeyKind};
 use crate::ledger::{Ledger, MAX_TTL_SECS};
 use crate::limits::MAX_TOKEN_BYTES;
 use crate::spiffe_id::clip;
 use crate::writ::Writ;
 use crate::{Decision, Intent};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Deserialize;
 use std::sync::Arc;
 
 impl Writ {
@@ -40,55 +36,8 @@ impl Writ {
                 token.len()
             )));
         }
-        let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-            return Err(Error::Malformed("a credential is a compact JWS of 3 parts".into()));
-        };
-        let decode = |name: &str, part: &str| {
-            URL_SAFE_NO_PAD
-                .decode(part)
-                .map_err(|e| Error::Malformed(format!("credential {name} is not base64url: {e}")))
-        };
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Header {
-            alg: String,
-            kid: String,
-            typ: String,
-        }
-        let header: Header = serde_json::from_slice(&decode("header", h)?)
-            .map_err(|e| Error::Malformed(format!("credential header (alg, kid, typ and nothing else): {e}")))?;
-        if header.typ != TOKEN_TYPE {
-            return Err(Error::Untrusted(format!("credential `typ` is `{}`, not `{TOKEN_TYPE}`", clip(&header.typ))));
-        }
-        let alg = match header.alg.as_str() {
-            "EdDSA" => Algorithm::Ed25519,
-            "ES256" => Algorithm::EcdsaP256Sha256Fixed,
-            other => {
-                return Err(Error::Untrusted(format!(
-                    "credential `alg` `{}` is not allowed (EdDSA, ES256)",
-                    clip(other)
-                )));
-            }
-        };
-        let key = issuer_key(&crypto.public_keys(), &header.kid)?;
-        let fits = matches!(
-            (key.kind, alg),
-            (KeyKind::Ed25519, Algorithm::Ed25519) | (KeyKind::EcP256, Algorithm::EcdsaP256Sha256Fixed)
-        );
-        if !fits || key.alg.as_deref().is_some_and(|a| a != header.alg) {
-            return Err(Error::Untrusted(format!(
-                "credential `alg` `{}` does not fit issuer key `{}`",
-                header.alg,
-                clip(&header.kid)
-            )));
-        }
-        let signature = decode("signature", s)?;
-        let signing_input = &token.as_bytes()[..h.len() + 1 + p.len()];
-        if !crypto.verify(alg, &key.public_key, signing_input, &signature) {
-            return Err(Error::Untrusted("credential signature does not verify".into()));
-        }
-        let claims: Claims = serde_json::from_slice(&decode("payload", p)?)
+        let payload = super::jws::verify(token, TOKEN_TYPE, "credential", MAX_TOKEN_BYTES, crypto)?;
+        let claims: Claims = serde_json::from_slice(&payload)
             .map_err(|e| Error::Malformed(format!("credential claims: {e}")))?;
         self.check_claims(&claims, now)?;
         Ok(claims)
@@ -196,17 +145,3 @@ impl Writ {
     }
 }
 
-/// The issuer key `kid` from a JWKS document.
-fn issuer_key(jwks: &str, kid: &str) -> Result<JwtKey> {
-    #[derive(Deserialize)]
-    struct Set {
-        keys: Vec<Jwk>,
-    }
-    let set: Set = serde_json::from_str(jwks).map_err(|e| Error::Malformed(format!("issuer JWKS: {e}")))?;
-    let jwk = set
-        .keys
-        .iter()
-        .find(|k| k.kid.as_deref() == Some(kid))
-        .ok_or_else(|| Error::Untrusted(format!("credential `kid` `{}` is not an issuer key", clip(kid))))?;
-    JwtKey::from_jwk(jwk)
-}

@@ -250,7 +250,7 @@ fn presented_credentials_are_verified_bound_scoped_and_timed() {
     );
     // Expired: the proxy's clock moves past its lifetime (the feed read again, still fresh).
     vm.set_time(at(NOW + 121));
-    w.feed(&mut vm);
+    w.feed_at(&mut vm, NOW + 121);
     refused(&vm.request(&with(payroll.over_mtls("GET", "/payroll/run-42/emp-7"), &token)).unwrap(), 403, "expired");
 }
 
@@ -260,7 +260,8 @@ fn credentials_need_the_issuer_keys_and_audience() {
     let payroll = w.workload("/agent/payroll");
     let token = w.credential(&payroll, "run-42", &[("read", r#"PayrollRecord::"run-42/emp-7""#)], 120);
     let req = payroll.over_mtls("GET", "/payroll/run-42/emp-7").header("authorization", &format!("Bearer {token}"));
-    let mut no_keys = w.vm(module(), json!({ "issuer_jwks": { "keys": [] } }));
+    // (No feed either: its pages are signed by the issuer, whose keys this one lacks.)
+    let mut no_keys = Vm::start(module(), &w.config(json!({ "issuer_jwks": { "keys": [] } })), at(NOW)).unwrap();
     refused(&no_keys.request(&req).unwrap(), 403, "untrusted");
     let mut other_audience = w.vm(module(), json!({ "audience": "another-api" }));
     refused(&other_audience.request(&req).unwrap(), 403, "untrusted");

@@ -9,15 +9,29 @@ use writ_proxy_harness::{HttpCall, HttpRequest, Vm};
 use writ_tests::NOW;
 use writ_tests::filter_world::{World, at};
 
-/// Carry the filter's callout to the server and its answer back (what the proxy does).
+/// Carry the filter's callout to the server and its answer back (what the proxy does);
+/// returns the page the signed answer holds.
 fn carry(vm: &mut Vm, server: std::net::SocketAddr, call: &HttpCall) -> Value {
     assert_eq!(call.cluster, "writ");
     assert_eq!(call.header(":method"), Some("GET"));
-    let res = reqwest::blocking::get(format!("http://{server}{}", call.header(":path").unwrap())).unwrap();
+    assert_eq!(call.header("accept"), Some("application/jwt"), "the filter asks for signed pages");
+    let res = reqwest::blocking::Client::new()
+        .get(format!("http://{server}{}", call.header(":path").unwrap()))
+        .header("accept", call.header("accept").unwrap())
+        .send()
+        .unwrap();
     let status = res.status().as_u16().to_string();
     let body = res.bytes().unwrap().to_vec();
     vm.respond(call.token, vec![(":status".into(), status.into_bytes())], body.clone()).unwrap();
-    serde_json::from_slice(&body).unwrap()
+    payload(&body)
+}
+
+/// The JSON payload of a compact JWS.
+fn payload(jws: &[u8]) -> Value {
+    use base64::Engine as _;
+    let text = std::str::from_utf8(jws).unwrap();
+    let p = text.split('.').nth(1).expect("a compact JWS");
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).unwrap()).unwrap()
 }
 
 fn poll(vm: &mut Vm, server: std::net::SocketAddr) -> Value {
@@ -134,12 +148,14 @@ fn a_restarted_server_is_read_again_from_the_start() {
     let w = World::new();
     let config = w.config(json!({ "revocations": {} }));
     let mut vm = Vm::start(module(), &config, at(NOW)).unwrap();
-    let page = |epoch: &str, next: u64, tasks: &[&str]| {
+    // Pages the issuer signs, answering the poll made `after`.
+    let page = |epoch: &str, after: u64, next: u64, tasks: &[&str]| {
         let revocations: Vec<Value> = tasks
             .iter()
             .map(|t| json!({ "event": "end-task", "task_id": t, "at": NOW, "until": NOW + 3600 }))
             .collect();
-        serde_json::to_vec(&json!({ "epoch": epoch, "next": next, "revocations": revocations })).unwrap()
+        let p = writ_core::feed::Page { epoch: epoch.into(), after, next, at: NOW, revocations };
+        writ_core::feed::sign(&p, &w.issuer).unwrap().into_bytes()
     };
     let answer = |vm: &mut Vm, body: Vec<u8>| -> String {
         vm.tick().unwrap();
@@ -147,10 +163,49 @@ fn a_restarted_server_is_read_again_from_the_start() {
         vm.respond(call.token, vec![(":status".into(), b"200".to_vec())], body).unwrap();
         call.header(":path").unwrap().to_string()
     };
-    assert_eq!(answer(&mut vm, page("a", 5, &["t1"])), "/ledger/revocations?after=0");
-    assert_eq!(answer(&mut vm, page("a", 6, &["t2"])), "/ledger/revocations?after=5");
+    assert_eq!(answer(&mut vm, page("a", 0, 5, &["t1"])), "/ledger/revocations?after=0");
+    assert_eq!(answer(&mut vm, page("a", 5, 6, &["t2"])), "/ledger/revocations?after=5");
     // Another epoch: numbering started over, so the next poll starts from 0.
-    assert_eq!(answer(&mut vm, page("b", 1, &[])), "/ledger/revocations?after=6");
-    assert_eq!(answer(&mut vm, page("b", 1, &["t3"])), "/ledger/revocations?after=0");
-    assert_eq!(answer(&mut vm, page("b", 1, &[])), "/ledger/revocations?after=1");
+    assert_eq!(answer(&mut vm, page("b", 6, 1, &[])), "/ledger/revocations?after=6");
+    assert_eq!(answer(&mut vm, page("b", 0, 1, &["t3"])), "/ledger/revocations?after=0");
+    assert_eq!(answer(&mut vm, page("b", 1, 1, &[])), "/ledger/revocations?after=1");
+}
+
+#[test]
+fn forged_replayed_or_unsigned_feed_pages_change_nothing() {
+    let w = World::new();
+    let config = w.config(json!({ "revocations": {} }));
+    let mut vm = Vm::start(module(), &config, at(NOW)).unwrap();
+    let payroll = w.workload("/agent/payroll");
+    // A page with run-42's record: only a real one opens the payroll read.
+    let read = payroll.over_mtls("GET", "/payroll/run-42/emp-7");
+    let answer = |vm: &mut Vm, body: Vec<u8>| {
+        vm.tick().unwrap();
+        let call = vm.take_http_calls().remove(0);
+        vm.respond(call.token, vec![(":status".into(), b"200".to_vec())], body).unwrap();
+        vm.take_logs()
+    };
+    let page = |after: u64, at_: u64| writ_core::feed::Page {
+        epoch: "e".into(),
+        after,
+        next: after + 1,
+        at: at_,
+        revocations: vec![json!({ "event": "open-task", "id": "run-42", "opener": "spiffe://acme.example/agent/broker",
+            "members": ["spiffe://acme.example/agent/payroll"], "purpose": "p", "opened_at": NOW - 60, "deadline": NOW + 3600 })],
+    };
+    let forger = writ_core::crypto::RustCrypto::with_ed25519_seed([99; 32]);
+    let refused = |logs: Vec<writ_proxy_harness::LogLine>| logs.iter().any(|l| l.level == 3 && l.message.contains("refused"));
+    // Signed by another key; a replay answering another request; an old page; plain JSON.
+    let cases: Vec<Vec<u8>> = vec![
+        writ_core::feed::sign(&page(0, NOW), &forger).unwrap().into_bytes(),
+        writ_core::feed::sign(&page(7, NOW), &w.issuer).unwrap().into_bytes(),
+        writ_core::feed::sign(&page(0, NOW - 3600), &w.issuer).unwrap().into_bytes(),
+        serde_json::to_vec(&page(0, NOW)).unwrap(),
+    ];
+    for body in cases {
+        assert!(refused(answer(&mut vm, body)), "the page is refused and logged");
+        assert_eq!(reply_of(&mut vm, &read).0, 403, "no task record came from it");
+    }
+    assert!(!refused(answer(&mut vm, writ_core::feed::sign(&page(0, NOW), &w.issuer).unwrap().into_bytes())));
+    assert_eq!(reply_of(&mut vm, &read), (200, "allow".into()));
 }

@@ -4,7 +4,10 @@
 //! invocations share one issuer; grants and revocations live in the state directory
 //! (`--state`, the same one `writ serve` uses), so a `revoke` is seen by every later `present`
 //! and by a server running on that directory. Callers are attested from `--chain` against
-//! `--bundle`, exactly as `writ attest x509` does.
+//! `--bundle`, exactly as `writ attest x509` does, and prove they hold its leaf's private key
+//! (`--chain-key`): `writ` signs a fresh challenge bound to what it is about to do with that
+//! key and the component verifies the signature with the leaf's public key — a certificate
+//! file alone (public, and so anyone's) proves nothing.
 
 use crate::{DENY, PolicySource, Usage, audit_sink, chain_from, load_source, print_error, read, writ_with_bundles};
 use clap::{Args, ValueEnum};
@@ -50,6 +53,10 @@ pub struct Caller {
     /// The caller's X.509-SVID chain (PEM with the leaf first, or DER).
     #[arg(long, required = true, value_name = "FILE")]
     pub chain: PathBuf,
+    /// The private key of the chain's leaf (PKCS#8 PEM, as SPIRE writes it): proves the caller
+    /// holds it.
+    #[arg(long, required = true, value_name = "FILE")]
+    pub chain_key: PathBuf,
     #[command(flatten)]
     pub source: PolicySource,
     /// Lifetime cap, seconds (the ceiling of every credential and `@ttl`).
@@ -179,8 +186,10 @@ pub(crate) fn writ_for(issuer: &Issuer) -> Result<Result<Writ, Error>, Usage> {
     Ok(b.build())
 }
 
-/// The `Writ`, with bundles and policies loaded, and the attested identity of `chain`.
-pub(crate) fn attested(caller: &Caller, chain: &Path) -> Result<Result<(Writ, Identity), Error>, Usage> {
+/// The `Writ`, with bundles and policies loaded, and the attested identity of the caller's
+/// chain, its holder proven by a signature with `--chain-key` over a fresh challenge bound to
+/// `binding` (what the caller is about to do).
+pub(crate) fn attested(caller: &Caller, binding: &str) -> Result<Result<(Writ, Identity), Error>, Usage> {
     let writ = match writ_for(&caller.issuer)? {
         Ok(w) => w,
         Err(e) => return Ok(Err(e)),
@@ -193,7 +202,30 @@ pub(crate) fn attested(caller: &Caller, chain: &Path) -> Result<Result<(Writ, Id
     if let Err(e) = loaded {
         return Ok(Err(e));
     }
-    Ok(identity(&writ, chain)?.map(|id| (writ, id)))
+    let key = std::fs::read_to_string(&caller.chain_key)
+        .map_err(|e| Usage(format!("cannot read `{}`: {e}", caller.chain_key.display())))?;
+    let key = rcgen::KeyPair::from_pem(&key).map_err(|e| {
+        Usage(format!(
+            "`{}` is not a PKCS#8 private key ({e}); convert a SEC1 key with `openssl pkcs8 -topk8 -nocrypt`",
+            caller.chain_key.display()
+        ))
+    })?;
+    let challenge = writ_types::possession::challenge(binding, writ.now(), &nonce());
+    let signature = match rcgen::SigningKey::sign(&key, &challenge) {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(Error::Malformed(format!("signing the possession challenge: {e}")))),
+    };
+    let certs = chain_from(&read(&caller.chain)?, &caller.chain);
+    Ok(certs.and_then(|c| writ.attest_x509_holding(&c, &challenge, &signature)).map(|id| (writ, id)))
+}
+
+/// 16 fresh bytes: each `RandomState` is keyed from the OS's randomness.
+fn nonce() -> [u8; 16] {
+    use std::hash::BuildHasher as _;
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&std::hash::RandomState::new().hash_one(1u8).to_le_bytes());
+    out[8..].copy_from_slice(&std::hash::RandomState::new().hash_one(2u8).to_le_bytes());
+    out
 }
 
 fn identity(writ: &Writ, chain: &Path) -> Result<Result<Identity, Error>, Usage> {
@@ -219,7 +251,9 @@ fn grant_json(g: writ_host::Grant) -> serde_json::Value {
 }
 
 pub fn issue(args: IssueArgs) -> Result<ExitCode, Usage> {
-    let result = attested(&args.caller, &args.caller.chain)?
+    let scope: Vec<String> = args.scope.iter().map(|i| format!("{} {}", i.action, i.resource)).collect();
+    let binding = format!("issue\n{}\n{}\n{}", args.task, args.audience, scope.join("\n"));
+    let result = attested(&args.caller, &binding)?
         .and_then(|(writ, who)| writ.issue(&who, &args.task, &args.scope, args.ttl, &args.audience))
         .map(grant_json);
     Ok(finish(result))
@@ -228,8 +262,9 @@ pub fn issue(args: IssueArgs) -> Result<ExitCode, Usage> {
 pub fn present(args: PresentArgs) -> Result<ExitCode, Usage> {
     let token = token_arg(args.token)?;
     let what = Intent { action: args.action, resource: args.resource, task_id: args.task, context: args.context };
-    let result = attested(&args.caller, &args.caller.chain)?
-        .and_then(|(writ, who)| writ.present(&token, &who, &what, &args.audience));
+    let binding = format!("present\n{token}\n{} {}\n{}", what.action, what.resource, args.audience);
+    let result =
+        attested(&args.caller, &binding)?.and_then(|(writ, who)| writ.present(&token, &who, &what, &args.audience));
     Ok(match result {
         Ok(d) => {
             println!("{}", serde_json::to_string(&d).unwrap_or_default());
@@ -244,7 +279,7 @@ pub fn present(args: PresentArgs) -> Result<ExitCode, Usage> {
 
 pub fn delegate(args: DelegateArgs) -> Result<ExitCode, Usage> {
     let parent = token_arg(args.parent)?;
-    let result = match attested(&args.caller, &args.caller.chain)? {
+    let result = match attested(&args.caller, &format!("delegate\n{parent}"))? {
         Ok((writ, holder)) => {
             identity(&writ, &args.to_chain)?.and_then(|to| writ.delegate(&parent, &holder, &to, &args.scope, args.ttl))
         }

@@ -12,7 +12,7 @@ use writ_host::Error;
 pub enum TaskCmd {
     /// Open a task for the agent of `--chain` (policy action `open_task`), naming its members,
     /// purpose and lifetime; prints the task.
-    Open(OpenArgs),
+    Open(Box<OpenArgs>),
     /// End a task: revoke every credential of it; a task never opened is an error.
     End(TaskId),
     /// Print a task (`ended_at` once ended); exit 1 when it was never opened.
@@ -48,11 +48,13 @@ pub struct TaskId {
 
 pub fn run(cmd: TaskCmd) -> Result<ExitCode, Usage> {
     let result = match cmd {
-        TaskCmd::Open(args) => attested(&args.caller, &args.caller.chain)?.and_then(|(writ, opener)| {
-            let deadline = writ.now().saturating_add(args.ttl);
-            writ.open_task(&opener, &args.id, &args.members, &args.purpose, deadline)
-                .map(|t| serde_json::to_value(t).unwrap_or_default())
-        }),
+        TaskCmd::Open(args) => {
+            attested(&args.caller, &format!("open-task\n{}", args.id))?.and_then(|(writ, opener)| {
+                let deadline = writ.now().saturating_add(args.ttl);
+                writ.open_task(&opener, &args.id, &args.members, &args.purpose, deadline)
+                    .map(|t| serde_json::to_value(t).unwrap_or_default())
+            })
+        }
         TaskCmd::End(t) => writ_for(&t.issuer)?
             .and_then(|writ| writ.end_task(&t.id))
             .map(|n| serde_json::json!({ "task": t.id, "revoked": n })),

@@ -381,7 +381,8 @@ fn openssl_agents(dir: &Path, agents: &[&str]) {
     );
     for a in agents {
         let (key, csr, pem) = (format!("{a}.key"), format!("{a}.csr"), format!("{a}.pem"));
-        openssl(dir, &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", &key]);
+        // PKCS#8 (`PRIVATE KEY`), as SPIRE writes SVID keys: what `--chain-key` reads.
+        openssl(dir, &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", &key]);
         openssl(dir, &["req", "-new", "-key", &key, "-subj", &format!("/CN={a}"), "-config", "ext.cnf", "-out", &csr]);
         openssl(
             dir,
@@ -461,6 +462,8 @@ fn credentials_issue_present_delegate_revoke_across_invocations() {
             bundle.clone(),
             "--chain".into(),
             chain(who),
+            "--chain-key".into(),
+            format!("{d}/{who}.key"),
         ];
         v.extend(args[1..].iter().map(|s| s.to_string()));
         v
@@ -566,6 +569,24 @@ fn credentials_issue_present_delegate_revoke_across_invocations() {
     let stolen = present("browser", record);
     assert_eq!(stolen.status.code(), Some(1));
     assert_eq!(json(&stolen)["error"]["kind"], "untrusted");
+    // Stolen with the victim's public certificate: without the victim's private key the
+    // presenter cannot prove it holds it (the browser's key against the payroll certificate).
+    let mut with_victims_cert =
+        id(&["present", "--audience", "payroll-api", "--action", "read", "--resource", record], "payroll");
+    let k = with_victims_cert.iter().position(|a| a == "--chain-key").unwrap();
+    with_victims_cert[k + 1] = format!("{d}/browser.key");
+    with_victims_cert.push("-".into());
+    let out = run(with_victims_cert, Some(&token));
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(json(&out)["error"]["kind"], "untrusted");
+    assert!(json(&out)["error"]["message"].as_str().unwrap().contains("private key"));
+    // No key at all: a usage error (exit 2), nothing decided.
+    let mut keyless =
+        id(&["present", "--audience", "payroll-api", "--action", "read", "--resource", record], "payroll");
+    let k = keyless.iter().position(|a| a == "--chain-key").unwrap();
+    keyless.drain(k..k + 2);
+    keyless.push("-".into());
+    assert_eq!(run(keyless, Some(&token)).status.code(), Some(2));
 
     // Denied issuance: exit 3, naming the refused intent.
     let out = run(
@@ -842,6 +863,7 @@ fn a_fake_clock_never_erases_real_revocations() {
             .iter()
             .map(|s| s.to_string())
             .chain(["--chain".to_string(), format!("{d}/payroll.pem")])
+            .chain(["--chain-key".to_string(), format!("{d}/payroll.key")])
             .collect()
     };
     let run = |v: Vec<String>, stdin: Option<&str>| writ(&v.iter().map(String::as_str).collect::<Vec<_>>(), stdin);
@@ -858,6 +880,8 @@ fn a_fake_clock_never_erases_real_revocations() {
         &bundle,
         "--chain",
         &format!("{d}/broker.pem"),
+        "--chain-key",
+        &format!("{d}/broker.key"),
         "--id",
         "run-42",
         "--member",
@@ -1069,6 +1093,8 @@ fn replicas_and_the_cli_on_one_nats_and_nothing_acknowledged_is_lost_to_kills() 
             &bundle,
             "--chain",
             &format!("{d}/broker.pem"),
+            "--chain-key",
+            &format!("{d}/broker.key"),
             "--audience",
             "bi",
             "--action",

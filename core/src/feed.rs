@@ -37,7 +37,13 @@ pub fn sign(page: &Page, crypto: &dyn Crypto) -> Result<String> {
 /// The page `token` holds, when it is signed by one of the issuer's keys (the provider's
 /// JWKS), answers the request made `after`, and was made no more than `max_age` seconds
 /// before `now`. Its events are checked to be ledger events this build reads.
-pub fn verify(token: &str, after: u64, now: u64, max_age: u64, crypto: &dyn Crypto) -> Result<(Page, Vec<LedgerEvent>)> {
+pub fn verify(
+    token: &str,
+    after: u64,
+    now: u64,
+    max_age: u64,
+    crypto: &dyn Crypto,
+) -> Result<(Page, Vec<LedgerEvent>)> {
     let payload = jws::verify(token.trim(), FEED_TYPE, "feed page", MAX_PAGE_BYTES, crypto)?;
     let page: Page = serde_json::from_slice(&payload).map_err(|e| Error::Malformed(format!("feed page: {e}")))?;
     if page.after != after {
@@ -77,7 +83,10 @@ mod tests {
         // Another request's page (a replay), an old page, another key, a tampered one.
         assert!(matches!(verify(&signed, 4, 1005, 10, &issuer), Err(Error::Untrusted(_))));
         assert!(matches!(verify(&signed, 5, 1011, 10, &issuer), Err(Error::Expired(_))));
-        assert!(matches!(verify(&sign(&page(5, 1000), &other).unwrap(), 5, 1005, 10, &issuer), Err(Error::Untrusted(_))));
+        assert!(matches!(
+            verify(&sign(&page(5, 1000), &other).unwrap(), 5, 1005, 10, &issuer),
+            Err(Error::Untrusted(_))
+        ));
         let mut parts: Vec<String> = signed.split('.').map(String::from).collect();
         parts[1] = base64::Engine::encode(
             &base64::engine::general_purpose::URL_SAFE_NO_PAD,
@@ -86,7 +95,8 @@ mod tests {
         assert!(matches!(verify(&parts.join("."), 5, 1005, 10, &issuer), Err(Error::Untrusted(_))));
         // Unsigned JSON, a credential-typed token, garbage: refused, never a panic.
         assert!(verify(&serde_json::to_string(&page(5, 1000)).unwrap(), 5, 1005, 10, &issuer).is_err());
-        let credential_typed = jws::sign("txntoken+jwt", &serde_json::to_vec(&page(5, 1000)).unwrap(), &issuer).unwrap();
+        let credential_typed =
+            jws::sign("txntoken+jwt", &serde_json::to_vec(&page(5, 1000)).unwrap(), &issuer).unwrap();
         assert!(matches!(verify(&credential_typed, 5, 1005, 10, &issuer), Err(Error::Untrusted(_))));
         assert!(verify("a.b.c", 5, 1005, 10, &issuer).is_err());
     }

@@ -351,6 +351,16 @@ impl attest::Guest for Component {
         audit_attest("x509-svid", &result);
         result.map(convert::identity_to_wit).map_err(convert::error)
     }
+    fn x509_svid_holding(chain: Vec<Vec<u8>>, challenge: Vec<u8>, signature: Vec<u8>) -> Result<Identity, Error> {
+        let at = now();
+        let result = with_state(|e, c| {
+            let id = e.attest_x509(&chain, at, c)?;
+            let leaf = chain.first().map(Vec::as_slice).unwrap_or_default();
+            writ_core::possession::verify(leaf, &challenge, &signature, c).map(|()| id)
+        });
+        audit_attest("x509-svid-holding", &result);
+        result.map(convert::identity_to_wit).map_err(convert::error)
+    }
     fn jwt_svid(token: String, audience: String) -> Result<Identity, Error> {
         let at = now();
         let result = with_state(|e, c| e.attest_jwt(&token, &audience, at, c));

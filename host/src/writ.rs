@@ -215,6 +215,22 @@ impl Writ {
             .map_err(convert::error)
     }
 
+    /// Attest an X.509-SVID chain and that the caller holds its leaf's private key: `signature`
+    /// is that key's signature over `challenge` (see the WIT `attest.x509-svid-holding`).
+    pub fn attest_x509_holding(
+        &self,
+        chain: &[Vec<u8>],
+        challenge: &[u8],
+        signature: &[u8],
+    ) -> Result<Identity, Error> {
+        self.pool
+            .with_instance(|i| {
+                i.module.writ_agent_attest().call_x509_svid_holding(&mut i.store, chain, challenge, signature)
+            })?
+            .map(convert::identity)
+            .map_err(convert::error)
+    }
+
     /// Attest a JWT-SVID for `audience`.
     pub fn attest_jwt(&self, token: &str, audience: &str) -> Result<Identity, Error> {
         self.pool

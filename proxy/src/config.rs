@@ -198,7 +198,8 @@ mod tests {
         assert!(err(r#"{"fail_closed":"yes"}"#).contains("plugin configuration"));
         assert!(err("[1,2]").contains("plugin configuration"));
         let keys = r#""issuer_jwks":{"keys":[]}"#;
-        let feed = FilterConfig::parse(format!(r#"{{"revocations":{{}},{keys}}}"#).as_bytes()).unwrap().revocations.unwrap();
+        let feed =
+            FilterConfig::parse(format!(r#"{{"revocations":{{}},{keys}}}"#).as_bytes()).unwrap().revocations.unwrap();
         assert_eq!((feed.cluster.as_str(), feed.path.as_str(), feed.period_ms), ("writ", "/ledger/revocations", 1000));
         assert!(err(r#"{"revocations":{}}"#).contains("issuer_jwks"), "pages are verified with the issuer's keys");
         assert!(err(&format!(r#"{{"revocations":{{"period_ms":0}},{keys}}}"#)).contains("revocations"));

@@ -342,7 +342,8 @@ fn revocations_now(state: Arc<State>, headers: HeaderMap, uri: axum::http::Uri) 
     match state.writ.sign_feed_page(&page.to_string()) {
         Ok(jws) => {
             let mut r = with_id((StatusCode::OK, jws).into_response(), &id);
-            r.headers_mut().insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/jwt"));
+            r.headers_mut()
+                .insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/jwt"));
             r
         }
         Err(e) => ApiError::internal(&e).respond(&id),

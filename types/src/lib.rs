@@ -9,6 +9,7 @@ pub mod grant;
 pub mod identity;
 pub mod intent;
 pub mod pack;
+pub mod possession;
 pub mod route;
 pub mod task;
 pub mod xfcc;

@@ -37,8 +37,8 @@ impl Writ {
             )));
         }
         let payload = super::jws::verify(token, TOKEN_TYPE, "credential", MAX_TOKEN_BYTES, crypto)?;
-        let claims: Claims = serde_json::from_slice(&payload)
-            .map_err(|e| Error::Malformed(format!("credential claims: {e}")))?;
+        let claims: Claims =
+            serde_json::from_slice(&payload).map_err(|e| Error::Malformed(format!("credential claims: {e}")))?;
         self.check_claims(&claims, now)?;
         Ok(claims)
     }
@@ -144,4 +144,3 @@ impl Writ {
         Ok(Presented { decision, claims })
     }
 }
-

@@ -190,11 +190,14 @@ fn forged_replayed_or_unsigned_feed_pages_change_nothing() {
         after,
         next: after + 1,
         at: at_,
-        revocations: vec![json!({ "event": "open-task", "id": "run-42", "opener": "spiffe://acme.example/agent/broker",
-            "members": ["spiffe://acme.example/agent/payroll"], "purpose": "p", "opened_at": NOW - 60, "deadline": NOW + 3600 })],
+        revocations: vec![
+            json!({ "event": "open-task", "id": "run-42", "opener": "spiffe://acme.example/agent/broker",
+            "members": ["spiffe://acme.example/agent/payroll"], "purpose": "p", "opened_at": NOW - 60, "deadline": NOW + 3600 }),
+        ],
     };
     let forger = writ_core::crypto::RustCrypto::with_ed25519_seed([99; 32]);
-    let refused = |logs: Vec<writ_proxy_harness::LogLine>| logs.iter().any(|l| l.level == 3 && l.message.contains("refused"));
+    let refused =
+        |logs: Vec<writ_proxy_harness::LogLine>| logs.iter().any(|l| l.level == 3 && l.message.contains("refused"));
     // Signed by another key; a replay answering another request; an old page; plain JSON.
     let cases: Vec<Vec<u8>> = vec![
         writ_core::feed::sign(&page(0, NOW), &forger).unwrap().into_bytes(),

@@ -195,12 +195,25 @@ fn authorized(
     resource: String,
     run: impl FnOnce() -> Result<Value, ApiError>,
 ) -> Response {
+    authorized_in(state, headers, peer, action, resource, "", run)
+}
+
+/// [`authorized`], the decision made in task `task_id` (its record is `context.task`).
+fn authorized_in(
+    state: &State,
+    headers: &HeaderMap,
+    peer: Option<&PeerChain>,
+    action: &str,
+    resource: String,
+    task_id: &str,
+    run: impl FnOnce() -> Result<Value, ApiError>,
+) -> Response {
     let id = RequestId::of(headers);
     let who = match attested(state, peer) {
         Ok(w) => w,
         Err(refused) => return refused.respond(&id),
     };
-    let what = Intent { action: action.into(), resource, task_id: String::new(), context: String::new() };
+    let what = Intent { action: action.into(), resource, task_id: task_id.into(), context: String::new() };
     match state.writ.check(&who, &what) {
         Ok(d) if d.allow => match run() {
             Ok(body) => ok(StatusCode::OK, body, &id),
@@ -234,7 +247,8 @@ pub async fn end_task(
 fn end_task_now(state: Arc<State>, headers: HeaderMap, peer: Option<Extension<PeerChain>>, task: String) -> Response {
     let resource = format!("Task::{}", Value::String(task.clone()));
     // A task never opened cannot be ended: 404, told only to a caller allowed to end it.
-    authorized(&state, &headers, peer.as_ref().map(|p| &p.0), "end_task", resource, || match state.writ.task(&task) {
+    let peer = peer.as_ref().map(|p| &p.0);
+    authorized_in(&state, &headers, peer, "end_task", resource, &task.clone(), || match state.writ.task(&task) {
         Ok(Some(_)) => {
             state.writ.end_task(&task).map(|n| json!({ "task": task, "revoked": n })).map_err(|e| ApiError::of(&e))
         }

@@ -125,3 +125,24 @@ fn the_properties_see_both_answers() {
     assert!(!decide(&w, "payroll", read43, "run-43", &json!({})).allow);
     assert!(decide(&w, "browser", ("read", r#"Dataset::"sales-summary""#), "", &json!({})).allow);
 }
+
+#[test]
+fn a_tasks_opener_may_end_it_and_no_one_else_but_brokers_and_on_call() {
+    let w = world();
+    let task = Task {
+        id: "own".into(),
+        opener: agent("payroll"),
+        members: vec![agent("payroll")],
+        purpose: "its own".into(),
+        opened_at: NOW - 10,
+        deadline: NOW + 600,
+        ended_at: None,
+    };
+    w.ledger.open_task(&task, NOW - 10).unwrap();
+    let end = ("end_task", r#"Task::"own""#);
+    let d = decide(&w, "payroll", end, "own", &json!({}));
+    assert_eq!((d.allow, d.reasons), (true, vec!["end-task".to_string()]));
+    assert!(!decide(&w, "browser", end, "own", &json!({})).allow, "not its opener");
+    assert!(!decide(&w, "payroll", ("end_task", r#"Task::"run-42""#), "run-42", &json!({})).allow);
+    assert!(decide(&w, "oncall", end, "own", &json!({})).allow);
+}

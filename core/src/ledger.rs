@@ -11,7 +11,7 @@
 use crate::Task;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// No credential lives longer than this (seconds), whatever the configuration says; the
 /// default horizon of a revocation.
@@ -64,8 +64,9 @@ pub trait Ledger {
     /// before stay revoked. Returns whether it was cut off.
     fn restore(&self, spiffe_id: &str, now: u64) -> bool;
     /// The task `id` as the registry knows it at `now` (with `ended_at` when it ended), or
-    /// `None` when it was never opened (or is long forgotten).
-    fn task(&self, id: &str, now: u64) -> Option<Task>;
+    /// `None` when it was never opened (or is long forgotten). Shared, not copied: decisions
+    /// read it on every request that names a task.
+    fn task(&self, id: &str, now: u64) -> Option<Arc<Task>>;
     /// Register a task just opened. Fails (`malformed`) when `task.id` is already known, or
     /// (`limit`) when the registry remembers [`MAX_TASKS_PER_OPENER`] tasks of its opener.
     fn open_task(&self, task: &Task, now: u64) -> crate::Result<()>;
@@ -157,7 +158,7 @@ struct State {
     /// SPIFFE ID → its cut-off.
     cut: HashMap<String, Cut>,
     /// Task id → the task as opened.
-    tasks: HashMap<String, Task>,
+    tasks: HashMap<String, Arc<Task>>,
     /// Break-glass approval id → until when it is remembered as used.
     used_approvals: HashMap<String, u64>,
     /// Size after the last sweep of expired entries (sweeps are amortized).
@@ -209,13 +210,15 @@ impl State {
         (c.restored_at.is_none() && c.until > now).then_some(c.at)
     }
 
-    fn task(&self, id: &str, now: u64) -> Option<Task> {
+    fn task(&self, id: &str, now: u64) -> Option<Arc<Task>> {
         let t = self.tasks.get(id)?;
         if t.deadline.saturating_add(u64::from(MAX_TTL_SECS)) <= now {
             return None;
         }
-        let ended_at = self.ended.get(id).filter(|r| r.until > now).map(|r| r.at);
-        Some(Task { ended_at, ..t.clone() })
+        match self.ended.get(id).filter(|r| r.until > now) {
+            Some(r) => Some(Arc::new(Task { ended_at: Some(r.at), ..Task::clone(t) })),
+            None => Some(t.clone()),
+        }
     }
 
     /// Tasks of `opener` remembered at `now`, open or ended.
@@ -258,7 +261,7 @@ impl State {
                 if self.tasks.contains_key(&task.id) {
                     0
                 } else {
-                    self.tasks.insert(task.id.clone(), Task { ended_at: None, ..task });
+                    self.tasks.insert(task.id.clone(), Arc::new(Task { ended_at: None, ..task }));
                     1
                 }
             }
@@ -361,7 +364,7 @@ impl MemoryLedger {
         s.sweep(now);
         let mut out: Vec<LedgerEvent> = s.grants.values().cloned().map(LedgerEvent::Grant).collect();
         out.extend(s.ended.iter().map(|(t, r)| LedgerEvent::EndTask { task_id: t.clone(), at: r.at, until: r.until }));
-        out.extend(s.tasks.values().cloned().map(LedgerEvent::OpenTask));
+        out.extend(s.tasks.values().map(|t| LedgerEvent::OpenTask(Task::clone(t))));
         out.extend(s.used_approvals.iter().map(|(j, u)| LedgerEvent::UseApproval {
             jti: j.clone(),
             at: now,
@@ -416,7 +419,7 @@ impl Ledger for MemoryLedger {
         self.apply(LedgerEvent::Restore { spiffe_id: spiffe_id.to_string(), at: now, until }, now) == 1
     }
 
-    fn task(&self, id: &str, now: u64) -> Option<Task> {
+    fn task(&self, id: &str, now: u64) -> Option<Arc<Task>> {
         self.state().task(id, now)
     }
 
@@ -477,7 +480,7 @@ impl<L: Ledger + ?Sized> Ledger for std::sync::Arc<L> {
     fn restore(&self, spiffe_id: &str, now: u64) -> bool {
         (**self).restore(spiffe_id, now)
     }
-    fn task(&self, id: &str, now: u64) -> Option<Task> {
+    fn task(&self, id: &str, now: u64) -> Option<Arc<Task>> {
         (**self).task(id, now)
     }
     fn open_task(&self, task: &Task, now: u64) -> crate::Result<()> {

@@ -281,7 +281,7 @@ impl Writ {
             Ok(a) => a,
             Err(e) => return (refused(e.message()), None),
         };
-        let env = RequestEnv { now, delegation_depth, task: task.as_ref(), approval: approval.as_ref() };
+        let env = RequestEnv { now, delegation_depth, task: task.as_deref(), approval: approval.as_ref() };
         let d = self.check_in(who, what, &env);
         if let Some(a) = &approval
             && d.allow
@@ -329,7 +329,7 @@ impl Writ {
             return d;
         }
         let task = crate::authz::task_named(&e.context).and_then(|id| ledger.task(&id, now)).filter(|t| t.is_open(now));
-        self.evaluate_in(e, &RequestEnv { now, delegation_depth: 0, task: task.as_ref(), approval: None })
+        self.evaluate_in(e, &RequestEnv { now, delegation_depth: 0, task: task.as_deref(), approval: None })
     }
 
     /// Authorize an intent of a directly attested caller (delegation depth 0), with nothing

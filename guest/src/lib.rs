@@ -73,10 +73,16 @@ struct SyncedLedger<'a> {
     /// The first revocation this build could not read: while one is held, nothing it might
     /// revoke can be ruled out, so every credential is refused (closed, not skipped).
     unreadable: &'a Cell<Option<u64>>,
+    /// Whether this call already read what other instances appended: one host call per
+    /// exported call (a decision asks about the cut-off, the task, maybe an approval).
+    synced: Cell<bool>,
 }
 
 impl SyncedLedger<'_> {
     fn sync(&self, at: u64) {
+        if self.synced.replace(true) {
+            return;
+        }
         for entry in writ::agent::ledger::since(self.seq.get()) {
             self.seq.set(entry.seq);
             // Entries are written by this component; one that does not parse (damaged state,
@@ -164,7 +170,7 @@ impl Ledger for SyncedLedger<'_> {
         self.sync(now);
         self.replica.cut_off_since(spiffe_id, now)
     }
-    fn task(&self, id: &str, now: u64) -> Option<writ_core::Task> {
+    fn task(&self, id: &str, now: u64) -> Option<std::sync::Arc<writ_core::Task>> {
         self.sync(now);
         self.replica.task(id, now)
     }
@@ -252,7 +258,7 @@ fn with_all<R>(f: impl FnOnce(&mut writ_core::Writ, &dyn Crypto, &SyncedLedger<'
     STATE.with(|s| {
         let mut s = s.borrow_mut();
         let State { engine, builtin, replica, seq, unreadable, .. } = &mut *s;
-        let ledger = SyncedLedger { replica, seq, unreadable };
+        let ledger = SyncedLedger { replica, seq, unreadable, synced: Cell::new(false) };
         match builtin {
             Some(b) => f(engine, b, &ledger),
             None => f(engine, &HostCrypto, &ledger),
@@ -606,7 +612,7 @@ impl issue::Guest for Component {
 
     fn find_task(id: String) -> Option<issue::Task> {
         let at = now();
-        with_all(|_, _, ledger| ledger.task(&id, at)).map(task_to_wit)
+        with_all(|_, _, ledger| ledger.task(&id, at)).map(|t| task_to_wit(writ_core::Task::clone(&t)))
     }
 
     fn end_task(task_id: String) -> Result<u32, Error> {

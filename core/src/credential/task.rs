@@ -35,7 +35,7 @@ fn bounded(name: &str, v: &str, empty_ok: bool) -> Result<()> {
 
 /// The task `task_id` when it is open at `env.now` and `member` is one of its members:
 /// what issuing or delegating a credential of it requires.
-pub(super) fn open_task_for(env: &Env<'_>, task_id: &str, member: &str) -> Result<Task> {
+pub(super) fn open_task_for(env: &Env<'_>, task_id: &str, member: &str) -> Result<std::sync::Arc<Task>> {
     let Some(task) = env.ledger.task(task_id, env.now) else {
         return Err(refusal(TASK_NOT_OPEN, format!("task `{}` was never opened", clip(task_id))));
     };

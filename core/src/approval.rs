@@ -28,8 +28,10 @@ pub struct Approvers {
     keys: Vec<JwtKey>,
 }
 
-/// A verified approval: what Writ puts in `context.approval`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A verified approval: what Writ puts in `context.approval`, and what a credential issued
+/// under it carries (`apr`), so presenting that credential needs no second approval.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Approval {
     /// The approver (`iss`).
     pub approver: String,

@@ -258,11 +258,14 @@ impl Writ {
         ledger: &dyn Ledger,
         crypto: &dyn Crypto,
     ) -> Decision {
-        self.decide_with_approval(who, what, now, delegation_depth, ledger, crypto).0
+        self.decide_with_approval(who, what, now, delegation_depth, ledger, crypto, None).0
     }
 
     /// [`decide`](Self::decide), with the approval the decision rested on when the caller
-    /// claimed one and it verified (for the audit trail of break-glass).
+    /// claimed one and it verified (for the audit trail of break-glass, and for a credential
+    /// issued under it). `granted` is an approval a presented credential carries: verified
+    /// and used up when the credential was issued, it stands when the caller claims none.
+    #[allow(clippy::too_many_arguments)]
     pub fn decide_with_approval(
         &self,
         who: &Identity,
@@ -271,6 +274,7 @@ impl Writ {
         delegation_depth: u32,
         ledger: &dyn Ledger,
         crypto: &dyn Crypto,
+        granted: Option<&Approval>,
     ) -> (Decision, Option<Approval>) {
         if let Some(d) = crate::ledger::cut_off_denial(ledger, &who.spiffe_id, now) {
             return (d, None);
@@ -281,7 +285,8 @@ impl Writ {
             Ok(a) => a,
             Err(e) => return (refused(e.message()), None),
         };
-        let env = RequestEnv { now, delegation_depth, task: task.as_deref(), approval: approval.as_ref() };
+        let standing = granted.filter(|g| approval.is_none() && g.expires_at > now);
+        let env = RequestEnv { now, delegation_depth, task: task.as_deref(), approval: approval.as_ref().or(standing) };
         let d = self.check_in(who, what, &env);
         if let Some(a) = &approval
             && d.allow

@@ -380,7 +380,8 @@ impl authorize::Guest for Component {
         let at = now();
         let (who, what) = (convert::identity_from_wit(who), convert::intent_from_wit(what));
         // A cut-off agent is denied before any policy is read.
-        let (d, approval) = with_all(|e, crypto, ledger| e.decide_with_approval(&who, &what, at, 0, ledger, crypto));
+        let (d, approval) =
+            with_all(|e, crypto, ledger| e.decide_with_approval(&who, &what, at, 0, ledger, crypto, None));
         // A request that claims a break-glass approval is audited apart too (its own kind),
         // whether the approval verified (approver, ticket, reason) or was refused.
         if approval.is_some() || writ_core::approval::claimed(&what.context).is_some() {

@@ -49,6 +49,10 @@ pub struct Claims {
     pub cnf: Confirmation,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<Actor>,
+    /// The break-glass approval the credential was issued under (verified then, and used up
+    /// by the issue): presenting the credential decides with it as `context.approval`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apr: Option<crate::approval::Approval>,
 }
 
 impl Claims {

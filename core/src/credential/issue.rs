@@ -51,7 +51,8 @@ fn describe(i: &ScopeItem) -> String {
 
 impl Writ {
     /// Authorize every scope intent for `who` (at `depth`, in `task`, against the ledger);
-    /// the smallest `max-ttl-secs` among them, or a denial naming each refused intent.
+    /// the smallest `max-ttl-secs` among them and the break-glass approval an intent rested
+    /// on (used up), or a denial naming each refused intent.
     pub(super) fn authorize_scope(
         &self,
         who: &Identity,
@@ -59,14 +60,16 @@ impl Writ {
         scope: &[Intent],
         depth: u32,
         env: &Env<'_>,
-    ) -> Result<u32> {
+    ) -> Result<(u32, Option<crate::approval::Approval>)> {
         let mut cap = u32::MAX;
+        let mut approved = None;
         let mut refused = Decision { allow: false, reasons: Vec::new(), errors: Vec::new(), max_ttl_secs: 0 };
         for i in scope {
             let what = Intent { task_id: task.to_string(), ..i.clone() };
-            let d = self.decide(who, &what, env.now, depth, env.ledger, env.crypto);
+            let (d, approval) = self.decide_with_approval(who, &what, env.now, depth, env.ledger, env.crypto, None);
             if d.allow {
                 cap = cap.min(d.max_ttl_secs);
+                approved = approved.or(approval);
             } else {
                 let why = if d.reasons.is_empty() {
                     "no policy permits it".to_string()
@@ -87,7 +90,7 @@ impl Writ {
                 }
             }
         }
-        if refused.errors.is_empty() { Ok(cap) } else { Err(Error::Denied(refused)) }
+        if refused.errors.is_empty() { Ok((cap, approved)) } else { Err(Error::Denied(refused)) }
     }
 
     pub(super) fn live_identity(who: &Identity, now: u64) -> Result<u64> {
@@ -123,8 +126,16 @@ impl Writ {
         let identity_left = Self::live_identity(who, env.now)?;
         refused_by_ledger(env, task_id, vec![who.spiffe_id.clone()])?;
         let task = super::task::open_task_for(env, task_id, &who.spiffe_id)?;
-        let policy_cap = self.authorize_scope(who, task_id, scope, 0, env)?;
-        let life = self.lifetime(&[u64::from(ttl_secs), u64::from(policy_cap), identity_left, task.deadline - env.now]);
+        let (policy_cap, approval) = self.authorize_scope(who, task_id, scope, 0, env)?;
+        // A credential issued under an approval lives no longer than the approval.
+        let approval_left = approval.as_ref().map_or(u64::MAX, |a| a.expires_at.saturating_sub(env.now));
+        let life = self.lifetime(&[
+            u64::from(ttl_secs),
+            u64::from(policy_cap),
+            identity_left,
+            task.deadline - env.now,
+            approval_left,
+        ]);
         let claims = Claims {
             iss: self.settings().issuer.clone(),
             aud: audience.to_string(),
@@ -136,6 +147,7 @@ impl Writ {
             scope: items,
             cnf: Confirmation { x5t_s256: who.thumbprint.clone() },
             act: None,
+            apr: approval,
         };
         self.finish(claims, env)
     }
@@ -204,7 +216,8 @@ impl Writ {
         if !d.allow {
             return Err(Error::Denied(d));
         }
-        let policy_cap = self.authorize_scope(to, &claims.txn, scope, depth, env)?;
+        // A delegated credential carries no approval: break-glass is not handed on.
+        let (policy_cap, _) = self.authorize_scope(to, &claims.txn, scope, depth, env)?;
         let parent_left = claims.exp.saturating_sub(now);
         let life = self.lifetime(&[
             u64::from(ttl_secs),
@@ -226,6 +239,7 @@ impl Writ {
             scope: items,
             cnf: Confirmation { x5t_s256: to.thumbprint.clone() },
             act: Some(act),
+            apr: None,
         };
         self.finish(child, env)
     }

@@ -136,7 +136,8 @@ impl Writ {
             return Ok(Presented { decision: deny(OUTSIDE_SCOPE, error), claims });
         }
         let what = Intent { task_id: claims.txn.clone(), ..what.clone() };
-        let mut decision = self.decide(presenter, &what, now, claims.depth(), ledger, crypto);
+        let (mut decision, _) =
+            self.decide_with_approval(presenter, &what, now, claims.depth(), ledger, crypto, claims.apr.as_ref());
         if decision.allow {
             decision.max_ttl_secs =
                 decision.max_ttl_secs.min(u32::try_from(claims.exp.saturating_sub(now)).unwrap_or(u32::MAX));

@@ -170,3 +170,25 @@ fn forged_expired_foreign_or_claimed_approvals_never_open_break_glass() {
     let d = w.decide(&oncall(), &glass(&with_approval(&sign(&signer, &claims("c")))), NOW, 0, &ledger, &crypto);
     assert!(d.allow, "{d:?}");
 }
+
+#[test]
+fn a_credential_issued_under_an_approval_carries_it_and_the_approval_is_used_up() {
+    let (mut w, ledger, _) = world();
+    let issuer = RustCrypto::with_ed25519_seed([7; 32]);
+    let (signer, _) = approver(3);
+    let token = sign(&signer, &claims("c-1"));
+    let env = writ_core::Env { now: NOW, crypto: &issuer, ledger: &ledger, entropy: [1; 16] };
+    let issued = w.issue(&oncall(), "inc-7", &[glass(&with_approval(&token))], 3600, "prod", &env).unwrap();
+    let apr = issued.claims.apr.clone().expect("the credential carries the approval");
+    assert_eq!((apr.approver.as_str(), apr.ticket.as_str(), apr.jti.as_str()), ("alice@acme.example", "INC-7", "c-1"));
+    assert_eq!(issued.claims.exp, NOW + 600, "no longer than the approval (and the 900 s @ttl)");
+    // Presented without a second approval: the one it carries stands, as often as it lives.
+    for at in [NOW + 1, NOW + 500] {
+        let p = w.present(&issued.grant.token, &oncall(), &glass(""), "prod", at, &issuer, &ledger).unwrap();
+        assert_eq!(p.decision.reasons, ["break-glass"], "{:?}", p.decision);
+    }
+    // The approval itself is used up: a second credential from it is refused.
+    let env = writ_core::Env { now: NOW + 2, crypto: &issuer, ledger: &ledger, entropy: [2; 16] };
+    let again = w.issue(&oncall(), "inc-7", &[glass(&with_approval(&token))], 600, "prod", &env);
+    assert!(matches!(again, Err(writ_core::Error::Denied(d)) if d.reasons == [APPROVAL_REFUSED]));
+}

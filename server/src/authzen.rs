@@ -63,7 +63,7 @@ fn pep_allowed(state: &State, headers: &HeaderMap, peer: Option<&PeerChain>) -> 
             return Ok(());
         }
     }
-    let peer_id = peer.filter(|p| !p.0.is_empty()).and_then(|p| state.writ.attest_x509(&p.0).ok());
+    let peer_id = crate::exchange::client(state, peer).ok();
     if let Some(who) = &peer_id
         && state.config.authzen_peers.contains(&who.spiffe_id)
     {

@@ -36,7 +36,7 @@ fn oauth(status: StatusCode, error: &str, description: impl Into<String>, id: &R
 }
 
 /// The mTLS client, attested.
-fn client(state: &State, peer: Option<&PeerChain>) -> Result<Identity, String> {
+pub(crate) fn client(state: &State, peer: Option<&PeerChain>) -> Result<Identity, String> {
     let chain = peer.filter(|p| !p.0.is_empty()).ok_or("a client certificate is required")?;
     state.writ.attest_x509(&chain.0).map_err(|e| format!("{}: {}", e.kind(), e.message()))
 }

@@ -42,7 +42,7 @@ fn caller(state: &State, headers: &HeaderMap, via: Via<'_>) -> Result<Identity, 
     match via {
         Via::Unix => forwarded(state, headers),
         Via::Tls(peer) => {
-            let who = state.writ.attest_x509(&peer.0).map_err(|e| unauth(format!("{}: {}", e.kind(), e.message())))?;
+            let who = crate::exchange::client(state, Some(peer)).map_err(unauth)?;
             if state.config.trusted_proxies.contains(&who.spiffe_id) { forwarded(state, headers) } else { Ok(who) }
         }
         Via::Plain => Err(unauth(

@@ -131,14 +131,7 @@ impl Component {
 
 impl Decider for Component {
     fn allow(&mut self, agent: &str, action: &str, resource: &str, task: &str, context: &str, at: u64) -> bool {
-        let id = identity(agent);
-        let who = writ_host::Identity {
-            spiffe_id: id.spiffe_id,
-            trust_domain: id.trust_domain,
-            expires_at: id.expires_at,
-            thumbprint: id.thumbprint,
-            proof: writ_host::Proof::X509Svid,
-        };
+        let who = identity(agent);
         let what = writ_host::Intent {
             action: action.into(),
             resource: resource.into(),
@@ -155,14 +148,7 @@ impl Decider for Component {
         if self.writ.task(id).ok().flatten().is_some_and(|t| t.is_open(now)) {
             return;
         }
-        let o = identity(OPENER);
-        let opener = writ_host::Identity {
-            spiffe_id: o.spiffe_id,
-            trust_domain: o.trust_domain,
-            expires_at: o.expires_at,
-            thumbprint: o.thumbprint,
-            proof: writ_host::Proof::X509Svid,
-        };
+        let opener = identity(OPENER);
         let deadline = now + writ_core::ledger::MAX_TASK_SECS;
         // Refused by policy (or already remembered): the task stays unopened.
         let _ = self.writ.open_task(&opener, id, members, "simulated task", deadline);

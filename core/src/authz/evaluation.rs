@@ -157,11 +157,6 @@ pub fn task_named(context: &str) -> Option<String> {
     if !context.contains("\"task_id\"") {
         return None;
     }
-    match serde_json::from_str::<Value>(context).ok()? {
-        Value::Object(mut o) => match o.remove("task_id")? {
-            Value::String(s) if !s.is_empty() => Some(s),
-            _ => None,
-        },
-        _ => None,
-    }
+    let id = claimed_task_id(claimed("context", context).ok()?.as_ref());
+    (!id.is_empty()).then_some(id)
 }

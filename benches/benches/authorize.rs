@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-//! Authorization figures: `check` with an attested identity, for the shipped pack, for
+//! Authorization figures: `check` with an attested identity (an X.509-SVID attested once: the
+//! component holds it behind a handle), for the shipped pack, for
 //! generated sets of 10/100/1000 single-principal policies and for 1000 policies keyed by
 //! resource, natively and through the component, same run — each evaluated (decision memo off:
 //! the index and Cedar run every time) and repeated (memo on: the same request answered from
@@ -49,7 +50,22 @@ struct Setup {
     native_eval: writ_core::Writ,
     component_eval: Writ,
     who: writ_core::Identity,
+    /// `who`, attested by the component from an SVID of the pack's PKI.
+    attested: writ_host::Attested,
     what: writ_core::Intent,
+}
+
+/// `spiffe_id` (of `acme.example`) attested by `writ` from an SVID of the pack's PKI.
+fn attest(writ: &Writ, spiffe_id: &str) -> writ_host::Attested {
+    let path = spiffe_id.strip_prefix("spiffe://acme.example").unwrap();
+    writ.attest_x509(&writ_tests::pack_pki().chain3(path, writ_tests::pki::KeyAlg::P256)).unwrap()
+}
+
+/// A component at [`NOW`] that trusts the pack's PKI.
+fn component_at_now() -> Writ {
+    let w = Writ::builder().time(NOW).build().unwrap();
+    writ_tests::trust_pack_pki(&w);
+    w
 }
 
 fn setups() -> Vec<Setup> {
@@ -57,14 +73,16 @@ fn setups() -> Vec<Setup> {
     let mut add = |name: String, p: &str, s: Option<&str>, e: Option<&str>, who: &str, what: writ_core::Intent| {
         let mut native = writ_core::Writ::default();
         native.set_policies(p, s, e).unwrap();
-        let component = Writ::builder().time(NOW).build().unwrap();
+        let component = component_at_now();
         component.set_policies(p, s, e).unwrap();
         let mut native_eval = writ_core::Writ::default();
         native_eval.set_decision_memo(false);
         native_eval.set_policies(p, s, e).unwrap();
         let component_eval = component.fork();
+        writ_tests::trust_pack_pki(&component_eval);
         component_eval.set_decision_memo(false).unwrap();
         component_eval.set_policies(p, s, e).unwrap();
+        let attested = attest(&component, who);
         let who = identity(who, NOW + 3600);
         let (ledger, crypto) = (writ_core::MemoryLedger::new(), writ_core::crypto::RustCrypto::new());
         writ_tests::register_task(&ledger, &what.task_id, &[], NOW);
@@ -73,8 +91,8 @@ fn setups() -> Vec<Setup> {
         }
         assert!(native.decide(&who, &what, NOW, 0, &ledger, &crypto).allow, "{name}: the request must be allowed");
         assert!(native_eval.decide(&who, &what, NOW, 0, &ledger, &crypto).allow);
-        assert!(component.check(&who, &what).unwrap().allow);
-        out.push(Setup { name, ledger, crypto, native, component, native_eval, component_eval, who, what });
+        assert!(component.check(&attested, &what).unwrap().allow);
+        out.push(Setup { name, ledger, crypto, native, component, native_eval, component_eval, who, attested, what });
     };
     add(
         "shipped_pack".into(),
@@ -109,7 +127,7 @@ fn criterion_benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("authorize");
     g.sample_size(20).measurement_time(Duration::from_secs(3));
     for s in setups() {
-        let (who, what) = (s.who.clone(), s.what.clone());
+        let (who, what) = (s.attested.clone(), s.what.clone());
         g.bench_function(format!("{}/evaluated/native", s.name), |b| {
             b.iter(|| black_box(s.native_eval.decide(&s.who, &s.what, NOW, 0, &s.ledger, &s.crypto)))
         });
@@ -151,7 +169,7 @@ fn percentile_table(_: &mut Criterion) {
         "policies", "native p50", "native p99", "component p50", "component p99", "ratio p50"
     );
     for s in setups() {
-        let (who, what) = (s.who.clone(), s.what.clone());
+        let (who, what) = (s.attested.clone(), s.what.clone());
         for (mode, native, component) in
             [("evaluated", &s.native_eval, &s.component_eval), ("repeated", &s.native, &s.component)]
         {
@@ -174,7 +192,7 @@ fn percentile_table(_: &mut Criterion) {
 struct PeerRequest {
     who: writ_core::Identity,
     what: writ_core::Intent,
-    host: (writ_host::Identity, writ_host::Intent),
+    host: (writ_host::Attested, writ_host::Intent),
     rego_input: regorus::Value,
 }
 
@@ -199,7 +217,7 @@ fn peers() -> Peers {
     let mut native = writ_core::Writ::default();
     native.set_decision_memo(false);
     assert_eq!(native.set_policies(&subset, Some(&schema), Some(&entities)).unwrap(), 5);
-    let component = Writ::builder().time(NOW).build().unwrap();
+    let component = component_at_now();
     component.set_decision_memo(false).unwrap();
     // The payroll runs are open tasks (opened under the whole pack, which lets the broker).
     let tasks = ["run-42", "run-43"];
@@ -252,7 +270,9 @@ fn peers() -> Peers {
     let external = r#"{"destination":"paste.example.net"}"#;
     let internal_one = r#"{"destination":"payroll.internal.example"}"#;
     let mut requests = Vec::new();
+    let mut attested = std::collections::HashMap::new();
     for agent in agents.keys() {
+        let host_who = attested.entry(agent.clone()).or_insert_with(|| attest(&component, agent)).clone();
         for (res, attrs) in &resources {
             let actions: &[&str] = match attrs["type"].as_str().unwrap() {
                 "PayrollRecord" | "Dataset" => &["read", "send"],
@@ -278,7 +298,7 @@ fn peers() -> Peers {
                     let input =
                         serde_json::json!({ "principal": agent, "action": action, "resource": res, "context": ctx });
                     let rego_input = regorus::Value::from_json_str(&input.to_string()).unwrap();
-                    requests.push(PeerRequest { host: (who.clone(), what.clone()), who, what, rego_input });
+                    requests.push(PeerRequest { host: (host_who.clone(), what.clone()), who, what, rego_input });
                 }
             }
         }

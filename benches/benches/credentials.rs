@@ -54,9 +54,10 @@ struct Fixture {
     payroll: writ_core::Identity,
     broker: writ_core::Identity,
     browser: writ_core::Identity,
-    hpayroll: writ_host::Identity,
-    hbroker: writ_host::Identity,
-    hbrowser: writ_host::Identity,
+    /// The same agents attested from SVIDs of the pack's PKI (every component here trusts it).
+    hpayroll: writ_host::Attested,
+    hbroker: writ_host::Attested,
+    hbrowser: writ_host::Attested,
     /// Reading the payroll record: the payroll agent's scope and its one intent.
     scope: [writ_core::Intent; 1],
     read: writ_core::Intent,
@@ -73,12 +74,18 @@ fn fixture() -> Fixture {
         ..identity(&format!("spiffe://acme.example/agent/{s}"), NOW + 7200)
     };
     let (payroll, broker, browser) = (who("payroll"), who("broker"), who("browser"));
+    let attester = Writ::builder().time(NOW).build().unwrap();
+    writ_tests::trust_pack_pki(&attester);
+    let attest = |s: &str| {
+        let chain = writ_tests::pack_pki().chain3(&format!("/agent/{s}"), writ_tests::pki::KeyAlg::P256);
+        attester.attest_x509(&chain).unwrap()
+    };
     let read = intent("read", RECORD, "", "");
     let sales = [intent("read", SALES, "", "")];
     Fixture {
-        hpayroll: payroll.clone(),
-        hbroker: broker.clone(),
-        hbrowser: browser.clone(),
+        hpayroll: attest("payroll"),
+        hbroker: attest("broker"),
+        hbrowser: attest("browser"),
         payroll,
         broker,
         browser,
@@ -96,6 +103,7 @@ const BENCH_TASKS: [&str; 3] = ["run-42", "p", "pipeline-1"];
 
 fn component(alg: IssuerAlg) -> Writ {
     let writ = Writ::builder().time(NOW).issuer(IssuerKey::generate_for(alg).unwrap()).build().unwrap();
+    writ_tests::trust_pack_pki(&writ);
     writ.set_policies(&pack::policies(), Some(&pack::schema()), Some(&pack::entities())).unwrap();
     writ_tests::open_pack_tasks(&writ, &BENCH_TASKS);
     writ
@@ -173,6 +181,7 @@ fn criterion_benches(c: &mut Criterion) {
     let dir = std::env::temp_dir().join(format!("writ-bench-state-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let w = Writ::builder().time(NOW).state(writ_host::state::StateLocation::Dir(dir.clone())).build().unwrap();
+    writ_tests::trust_pack_pki(&w);
     w.set_policies(&pack::policies(), Some(&pack::schema()), Some(&pack::entities())).unwrap();
     writ_tests::open_pack_tasks(&w, &BENCH_TASKS);
     g.bench_function("issue/eddsa/component-sqlite", |b| {
@@ -188,6 +197,7 @@ fn criterion_benches(c: &mut Criterion) {
     let nats = writ_tests::nats_server::NatsServer::start();
     let location = writ_host::state::StateLocation::parse(&format!("{}/bench", nats.url())).unwrap();
     let w = Writ::builder().time(NOW).state(location).build().unwrap();
+    writ_tests::trust_pack_pki(&w);
     w.set_policies(&pack::policies(), Some(&pack::schema()), Some(&pack::entities())).unwrap();
     writ_tests::open_pack_tasks(&w, &BENCH_TASKS);
     g.bench_function("issue/eddsa/component-nats", |b| {

@@ -14,7 +14,7 @@ use clap::{Args, ValueEnum};
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use writ_host::{Error, Identity, Intent, IssuerAlg, IssuerKey, Writ};
+use writ_host::{Attested, Error, Intent, IssuerAlg, IssuerKey, Writ};
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Alg {
@@ -189,7 +189,7 @@ pub(crate) fn writ_for(issuer: &Issuer) -> Result<Result<Writ, Error>, Usage> {
 /// The `Writ`, with bundles and policies loaded, and the attested identity of the caller's
 /// chain, its holder proven by a signature with `--chain-key` over a fresh challenge bound to
 /// `binding` (what the caller is about to do).
-pub(crate) fn attested(caller: &Caller, binding: &str) -> Result<Result<(Writ, Identity), Error>, Usage> {
+pub(crate) fn attested(caller: &Caller, binding: &str) -> Result<Result<(Writ, Attested), Error>, Usage> {
     let writ = match writ_for(&caller.issuer)? {
         Ok(w) => w,
         Err(e) => return Ok(Err(e)),
@@ -228,7 +228,7 @@ fn nonce() -> [u8; 16] {
     out
 }
 
-fn identity(writ: &Writ, chain: &Path) -> Result<Result<Identity, Error>, Usage> {
+fn identity(writ: &Writ, chain: &Path) -> Result<Result<Attested, Error>, Usage> {
     Ok(chain_from(&read(chain)?, chain).and_then(|certs| writ.attest_x509(&certs)))
 }
 

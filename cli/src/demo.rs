@@ -9,7 +9,7 @@ use rcgen::{
     SanType,
 };
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use writ_host::{AuditSink, Error, Identity, Intent, Writ};
+use writ_host::{Attested, AuditSink, Error, Intent, Writ};
 
 const TD: &str = "acme.example";
 
@@ -44,9 +44,9 @@ fn leaf(id: &str, now: SystemTime) -> Result<CertificateParams, Error> {
     Ok(p)
 }
 
-fn show(label: &str, r: &Result<writ_host::Identity, Error>) {
+fn show(label: &str, r: &Result<Attested, Error>) {
     match r {
-        Ok(id) => println!("  {label:<38} ACCEPT {}", serde_json::json!(id)),
+        Ok(id) => println!("  {label:<38} ACCEPT {}", serde_json::json!(id.identity())),
         Err(e) => println!("  {label:<38} REJECT {}: {}", e.kind(), e.message()),
     }
 }
@@ -144,7 +144,7 @@ pub fn run() -> Result<(), Error> {
         "Authorizing intents of `{agent_id}` with the shipped pack ({n_policies} Cedar policies, schema-validated):"
     );
     let who = writ.attest_x509(&chain)?;
-    let agent = |path: &str| -> Result<Identity, Error> {
+    let agent = |path: &str| -> Result<Attested, Error> {
         let der = leaf(&format!("spiffe://{TD}{path}"), now)?
             .signed_by(&KeyPair::generate_for(alg).map_err(rc)?, &int)
             .map_err(rc)?

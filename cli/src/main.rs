@@ -276,16 +276,14 @@ fn authorize(args: AuthorizeArgs) -> Result<ExitCode, Usage> {
     if let Err(e) = writ.set_policies(&policies, schema.as_deref(), entities.as_deref()) {
         return fail(e);
     }
-    let rest = args
-        .principal
-        .strip_prefix("spiffe://")
-        .ok_or_else(|| Usage(format!("`{}` is not a SPIFFE ID (spiffe://…)", args.principal)))?;
-    let who = writ_host::Identity {
-        spiffe_id: args.principal.clone(),
-        trust_domain: rest.split('/').next().unwrap_or("").to_string(),
-        expires_at: args.expires_at.unwrap_or(writ.now() + 3600),
-        thumbprint: String::new(),
-        proof: writ_host::Proof::X509Svid,
+    if !args.principal.starts_with("spiffe://") {
+        return Err(Usage(format!("`{}` is not a SPIFFE ID (spiffe://…)", args.principal)));
+    }
+    // A dry run names its principal: the component takes it as asserted (no SVID is shown).
+    let expires_at = args.expires_at.unwrap_or(writ.now() + 3600);
+    let who = match writ.assert_identity(&args.principal, expires_at, "writ authorize") {
+        Ok(who) => who,
+        Err(e) => return fail(e),
     };
     let what =
         writ_host::Intent { action: args.action, resource: args.resource, task_id: args.task, context: args.context };
@@ -299,8 +297,8 @@ fn authorize(args: AuthorizeArgs) -> Result<ExitCode, Usage> {
 }
 
 /// The identity as one JSON object, fields in contract order.
-fn identity_json(id: writ_host::Identity) -> Option<String> {
-    Some(serde_json::to_string(&id).unwrap_or_default())
+fn identity_json(id: &writ_host::Identity) -> Option<String> {
+    Some(serde_json::to_string(id).unwrap_or_default())
 }
 
 /// `Ok(Ok(Some(json)))` prints the answer; `Ok(Ok(None))` printed its own output.
@@ -337,7 +335,7 @@ fn run(cli: Cli) -> Result<Result<Option<String>, Error>, Usage> {
                     Err(e) => return Ok(Err(e)),
                 }
             }
-            Ok(writ.attest_x509(&certs).map(identity_json))
+            Ok(writ.attest_x509(&certs).map(|a| identity_json(a.identity())))
         }
         Command::Attest(Attest::Jwt { common, audience, leeway, token }) => {
             let token = if token == "-" {
@@ -354,7 +352,7 @@ fn run(cli: Cli) -> Result<Result<Option<String>, Error>, Usage> {
             if let Err(e) = writ.set_leeway(leeway) {
                 return Ok(Err(e));
             }
-            Ok(writ.attest_jwt(&token, &audience).map(identity_json))
+            Ok(writ.attest_jwt(&token, &audience).map(|a| identity_json(a.identity())))
         }
     }
 }

@@ -194,6 +194,26 @@ impl Writ {
         jwt::verify(token, tok, id, bundle, &at, crypto)
     }
 
+    /// An identity the host names without a proof Writ can check (proof `asserted`): a SPIFFE
+    /// ID and when the host's word for it ends (not before `now`). Decisions take it; credentials
+    /// and tasks never do (see [`Proof::Asserted`](crate::Proof::Asserted)).
+    pub fn assert_identity(&self, spiffe_id: &str, expires_at: u64, now: u64) -> Result<Identity> {
+        let (_, trust_domain) = spiffe_id::parse(spiffe_id).map_err(Error::Malformed)?;
+        if expires_at < now {
+            return Err(Error::Expired(format!(
+                "the assertion of `{}` ends at {expires_at}",
+                spiffe_id::clip(spiffe_id)
+            )));
+        }
+        Ok(Identity {
+            spiffe_id: spiffe_id.to_string(),
+            trust_domain,
+            expires_at,
+            thumbprint: String::new(),
+            proof: crate::Proof::Asserted,
+        })
+    }
+
     /// Load Cedar policies, with an optional schema (then policies and requests are
     /// validated) and entities. Atomic: a bad set leaves the previous one in force.
     /// Returns how many policies are loaded.
@@ -243,8 +263,9 @@ impl Writ {
         self.check_in(who, what, &RequestEnv::at(now, delegation_depth))
     }
 
-    /// Every door's decision about an attested caller, against the ledger: a cut-off agent is
-    /// denied before any policy is read; `context.task` is Writ's record of the intent's task
+    /// Every door's decision about an attested caller, against the ledger: a cut-off agent, and
+    /// an identity past its expiry (`writ:identity-expired`), are denied before any policy is
+    /// read; `context.task` is Writ's record of the intent's task
     /// while it is open; a break-glass approval in the caller's context is verified (signed by
     /// an approver key, naming this agent and task, unexpired, unused) and becomes
     /// `context.approval` — or the request is denied `writ:approval-refused` — and is used up
@@ -279,6 +300,9 @@ impl Writ {
         if let Some(d) = crate::ledger::cut_off_denial(ledger, &who.spiffe_id, now) {
             return (d, None);
         }
+        if let Some(d) = self.expired_denial(who, now) {
+            return (d, None);
+        }
         let task = if what.task_id.is_empty() { None } else { ledger.task(&what.task_id, now) };
         let task = task.filter(|t| t.is_open(now));
         let approval = match self.claimed_approval(who, what, now, crypto) {
@@ -295,6 +319,22 @@ impl Writ {
             return (refused(format!("approval `{}` was already used", spiffe_id::clip(&a.jti))), approval);
         }
         (d, approval)
+    }
+
+    /// A deny for an identity past its expiry (a JWT-SVID's within the configured leeway, as
+    /// when it was attested): an attested identity held longer than it lives decides nothing.
+    fn expired_denial(&self, who: &Identity, now: u64) -> Option<Decision> {
+        let leeway = if who.proof == crate::Proof::JwtSvid { self.settings.leeway_secs } else { 0 };
+        (now > who.expires_at.saturating_add(leeway)).then(|| Decision {
+            allow: false,
+            reasons: vec![writ_types::IDENTITY_EXPIRED.to_string()],
+            errors: vec![format!(
+                "the identity of `{}` expired at {}",
+                spiffe_id::clip(&who.spiffe_id),
+                who.expires_at
+            )],
+            max_ttl_secs: 0,
+        })
     }
 
     /// The approval the caller's context carries, verified; `None` when it carries none.

@@ -58,28 +58,16 @@ pub fn error(e: writ_core::Error) -> wit::Error {
     }
 }
 
-pub fn identity_to_wit(i: writ_core::Identity) -> wit::Identity {
+pub fn identity_to_wit(i: &writ_core::Identity) -> wit::Identity {
     wit::Identity {
-        spiffe_id: i.spiffe_id,
-        trust_domain: i.trust_domain,
+        spiffe_id: i.spiffe_id.clone(),
+        trust_domain: i.trust_domain.clone(),
         expires_at: i.expires_at,
-        thumbprint: i.thumbprint,
+        thumbprint: i.thumbprint.clone(),
         proof: match i.proof {
             writ_core::Proof::X509Svid => wit::Proof::X509Svid,
             writ_core::Proof::JwtSvid => wit::Proof::JwtSvid,
-        },
-    }
-}
-
-pub fn identity_from_wit(i: wit::Identity) -> writ_core::Identity {
-    writ_core::Identity {
-        spiffe_id: i.spiffe_id,
-        trust_domain: i.trust_domain,
-        expires_at: i.expires_at,
-        thumbprint: i.thumbprint,
-        proof: match i.proof {
-            wit::Proof::X509Svid => writ_core::Proof::X509Svid,
-            wit::Proof::JwtSvid => writ_core::Proof::JwtSvid,
+            writ_core::Proof::Asserted => wit::Proof::Asserted,
         },
     }
 }

@@ -22,7 +22,7 @@ mod bindings {
 use bindings::exports::writ::agent::{attest, authorize, control, issue};
 use bindings::writ;
 use std::cell::{Cell, RefCell};
-use writ::agent::types::{Decision, Error, Identity, Intent};
+use writ::agent::types::{Decision, Error, Intent};
 use writ_core::crypto::{Crypto, RustCrypto};
 use writ_core::ledger::{GrantRecord, Ledger, LedgerEvent, MemoryLedger};
 
@@ -277,7 +277,8 @@ fn emit(event: impl FnOnce() -> writ::agent::audit::Event) {
     }
 }
 
-fn audit_attest(proof: &str, result: &Result<writ_core::Identity, writ_core::Error>) {
+/// An attestation's audit event; `by` names who vouched for an asserted identity.
+fn audit_attest(proof: &str, by: Option<&str>, result: &Result<writ_core::Identity, writ_core::Error>) {
     emit(|| {
         let (spiffe_id, allow, reasons) = match result {
             Ok(id) => (Some(id.spiffe_id.clone()), true, vec![proof.to_string()]),
@@ -294,7 +295,10 @@ fn audit_attest(proof: &str, result: &Result<writ_core::Identity, writ_core::Err
             reasons,
             jti: None,
             act_chain: Vec::new(),
-            detail: Some(proof.into()),
+            detail: Some(match by {
+                Some(by) => format!("{proof} by {}", writ_core::spiffe_id::clip(by)),
+                None => proof.into(),
+            }),
         }
     });
 }
@@ -350,38 +354,68 @@ impl control::Guest for Component {
     }
 }
 
-impl attest::Guest for Component {
-    fn x509_svid(chain: Vec<Vec<u8>>) -> Result<Identity, Error> {
-        let at = now();
-        let result = with_state(|e, c| e.attest_x509(&chain, at, c));
-        audit_attest("x509-svid", &result);
-        result.map(convert::identity_to_wit).map_err(convert::error)
+/// An identity this instance established: what `attest` hands the host, and the only way an
+/// identity reaches a decision or a credential. The host holds a handle; the identity stays here.
+pub struct Attested(writ_core::Identity);
+
+impl attest::GuestAttested for Attested {
+    fn identity(&self) -> writ::agent::types::Identity {
+        convert::identity_to_wit(&self.0)
     }
-    fn x509_svid_holding(chain: Vec<Vec<u8>>, challenge: Vec<u8>, signature: Vec<u8>) -> Result<Identity, Error> {
+}
+
+/// The identity behind a handle the host passed.
+fn held<'a>(handle: &'a attest::AttestedBorrow<'_>) -> &'a writ_core::Identity {
+    &handle.get::<Attested>().0
+}
+
+fn attested(
+    proof: &str,
+    by: Option<&str>,
+    result: Result<writ_core::Identity, writ_core::Error>,
+) -> Result<attest::Attested, Error> {
+    audit_attest(proof, by, &result);
+    result.map(|id| attest::Attested::new(Attested(id))).map_err(convert::error)
+}
+
+impl attest::Guest for Component {
+    type Attested = Attested;
+
+    fn x509_svid(chain: Vec<Vec<u8>>) -> Result<attest::Attested, Error> {
+        let at = now();
+        attested("x509-svid", None, with_state(|e, c| e.attest_x509(&chain, at, c)))
+    }
+    fn x509_svid_holding(
+        chain: Vec<Vec<u8>>,
+        challenge: Vec<u8>,
+        signature: Vec<u8>,
+    ) -> Result<attest::Attested, Error> {
         let at = now();
         let result = with_state(|e, c| {
             let id = e.attest_x509(&chain, at, c)?;
             let leaf = chain.first().map(Vec::as_slice).unwrap_or_default();
             writ_core::possession::verify(leaf, &challenge, &signature, c).map(|()| id)
         });
-        audit_attest("x509-svid-holding", &result);
-        result.map(convert::identity_to_wit).map_err(convert::error)
+        attested("x509-svid-holding", None, result)
     }
-    fn jwt_svid(token: String, audience: String) -> Result<Identity, Error> {
+    fn jwt_svid(token: String, audience: String) -> Result<attest::Attested, Error> {
         let at = now();
-        let result = with_state(|e, c| e.attest_jwt(&token, &audience, at, c));
-        audit_attest("jwt-svid", &result);
-        result.map(convert::identity_to_wit).map_err(convert::error)
+        attested("jwt-svid", None, with_state(|e, c| e.attest_jwt(&token, &audience, at, c)))
+    }
+    fn asserted(spiffe_id: String, expires_at: u64, by: String) -> Result<attest::Attested, Error> {
+        let at = now();
+        let result = with_state(|e, _| e.assert_identity(&spiffe_id, expires_at, at));
+        attested("asserted", Some(&by), result)
     }
 }
 
 impl authorize::Guest for Component {
-    fn check(who: Identity, what: Intent) -> Decision {
+    fn check(who: attest::AttestedBorrow<'_>, what: Intent) -> Decision {
         let at = now();
-        let (who, what) = (convert::identity_from_wit(who), convert::intent_from_wit(what));
+        let (who, what) = (held(&who), convert::intent_from_wit(what));
         // A cut-off agent is denied before any policy is read.
         let (d, approval) =
-            with_all(|e, crypto, ledger| e.decide_with_approval(&who, &what, at, 0, ledger, crypto, None));
+            with_all(|e, crypto, ledger| e.decide_with_approval(who, &what, at, 0, ledger, crypto, None));
         // A request that claims a break-glass approval is audited apart too (its own kind),
         // whether the approval verified (approver, ticket, reason) or was refused.
         if approval.is_some() || writ_core::approval::claimed(&what.context).is_some() {
@@ -409,7 +443,9 @@ impl authorize::Guest for Component {
             });
         }
         // Every decision is audited (when the host listens).
-        emit(|| decision_event("authorize", at, who.spiffe_id, Some(what.task_id), what.action, what.resource, &d));
+        emit(|| {
+            decision_event("authorize", at, who.spiffe_id.clone(), Some(what.task_id), what.action, what.resource, &d)
+        });
         convert::decision_to_wit(d)
     }
 
@@ -521,18 +557,18 @@ impl issue::Guest for Component {
         with_state(|_, crypto| writ_core::feed::sign(&page, crypto)).map_err(convert::error)
     }
     fn issue(
-        who: Identity,
+        who: attest::AttestedBorrow<'_>,
         task_id: String,
         scope: Vec<Intent>,
         ttl: u32,
         audience: String,
     ) -> Result<issue::Grant, Error> {
         let at = now();
-        let who = convert::identity_from_wit(who);
+        let who = held(&who);
         let scope: Vec<writ_core::Intent> = scope.into_iter().map(convert::intent_from_wit).collect();
         let result = with_all(|e, crypto, ledger| {
             let env = writ_core::Env { now: at, crypto, ledger, entropy: entropy() };
-            e.issue(&who, &task_id, &scope, ttl, &audience, &env)
+            e.issue(who, &task_id, &scope, ttl, &audience, &env)
         });
         granted("issue", at, &result, &who.spiffe_id, &task_id);
         result.map(grant_to_wit).map_err(convert::error)
@@ -540,26 +576,31 @@ impl issue::Guest for Component {
 
     fn delegate(
         parent: String,
-        holder: Identity,
-        to: Identity,
+        holder: attest::AttestedBorrow<'_>,
+        to: attest::AttestedBorrow<'_>,
         scope: Vec<Intent>,
         ttl: u32,
     ) -> Result<issue::Grant, Error> {
         let at = now();
-        let (holder, to) = (convert::identity_from_wit(holder), convert::identity_from_wit(to));
+        let (holder, to) = (held(&holder), held(&to));
         let scope: Vec<writ_core::Intent> = scope.into_iter().map(convert::intent_from_wit).collect();
         let result = with_all(|e, crypto, ledger| {
             let env = writ_core::Env { now: at, crypto, ledger, entropy: entropy() };
-            e.delegate(&parent, &holder, &to, &scope, ttl, &env)
+            e.delegate(&parent, holder, to, &scope, ttl, &env)
         });
         granted("delegate", at, &result, &holder.spiffe_id, "");
         result.map(grant_to_wit).map_err(convert::error)
     }
 
-    fn present(token: String, presenter: Identity, what: Intent, audience: String) -> Result<Decision, Error> {
+    fn present(
+        token: String,
+        presenter: attest::AttestedBorrow<'_>,
+        what: Intent,
+        audience: String,
+    ) -> Result<Decision, Error> {
         let at = now();
-        let (presenter, what) = (convert::identity_from_wit(presenter), convert::intent_from_wit(what));
-        let result = with_all(|e, crypto, ledger| e.present(&token, &presenter, &what, &audience, at, crypto, ledger));
+        let (presenter, what) = (held(&presenter), convert::intent_from_wit(what));
+        let result = with_all(|e, crypto, ledger| e.present(&token, presenter, &what, &audience, at, crypto, ledger));
         emit(|| {
             let mut ev = match &result {
                 Ok(p) => writ::agent::audit::Event {
@@ -578,17 +619,17 @@ impl issue::Guest for Component {
     }
 
     fn open_task(
-        opener: Identity,
+        opener: attest::AttestedBorrow<'_>,
         id: String,
         members: Vec<String>,
         purpose: String,
         deadline: u64,
     ) -> Result<issue::Task, Error> {
         let at = now();
-        let opener = convert::identity_from_wit(opener);
+        let opener = held(&opener);
         let result = with_all(|e, crypto, ledger| {
             let env = writ_core::Env { now: at, crypto, ledger, entropy: entropy() };
-            e.open_task(&opener, &id, &members, &purpose, deadline, &env)
+            e.open_task(opener, &id, &members, &purpose, deadline, &env)
         });
         emit(|| {
             let ev = writ::agent::audit::Event {

@@ -35,19 +35,7 @@ pub(crate) fn identity(i: wit::Identity) -> Identity {
         proof: match i.proof {
             wit::Proof::X509Svid => Proof::X509Svid,
             wit::Proof::JwtSvid => Proof::JwtSvid,
-        },
-    }
-}
-
-pub(crate) fn identity_to_wit(i: &Identity) -> wit::Identity {
-    wit::Identity {
-        spiffe_id: i.spiffe_id.clone(),
-        trust_domain: i.trust_domain.clone(),
-        expires_at: i.expires_at,
-        thumbprint: i.thumbprint.clone(),
-        proof: match i.proof {
-            Proof::X509Svid => wit::Proof::X509Svid,
-            Proof::JwtSvid => wit::Proof::JwtSvid,
+            wit::Proof::Asserted => Proof::Asserted,
         },
     }
 }

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod attested;
 mod audit;
 mod bindings;
 mod builder;
@@ -13,6 +14,7 @@ mod settings;
 pub mod state;
 mod writ;
 
+pub use attested::Attested;
 pub use audit::AuditSink;
 pub use builder::Builder;
 pub use cache::{Source as CacheSource, default_dir as default_cache_dir};

@@ -45,6 +45,8 @@ impl Drop for Compiled {
 pub(crate) struct Instance {
     pub(crate) store: Store<HostState>,
     pub(crate) module: PolicyModule,
+    /// The component's handles for the identities used here.
+    pub(crate) handles: crate::attested::Handles,
     generation: u64,
 }
 
@@ -74,6 +76,11 @@ impl Pool {
         lock(&self.idle).len()
     }
 
+    /// Identity handles the idle instances hold.
+    pub(crate) fn idle_handles(&self) -> usize {
+        lock(&self.idle).iter().map(Instance::handle_count).sum()
+    }
+
     /// A new instance straight from the `InstancePre`, no settings replayed.
     pub(crate) fn new_instance(&self, generation: u64) -> Result<Instance, Error> {
         let state = HostState::new(self.shared.clone(), self.compiled.memory_limit);
@@ -81,7 +88,7 @@ impl Pool {
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(self.compiled.deadline_ticks);
         let module = self.compiled.pre.instantiate(&mut store).map_err(runtime_err)?;
-        Ok(Instance { store, module, generation })
+        Ok(Instance { store, module, handles: Default::default(), generation })
     }
 
     /// A fresh instance with the settings replayed into it (audit on when there is a sink).

@@ -1,6 +1,7 @@
 //! [`Writ`]: the public handle to the component — its control settings, attestation,
 //! authorization and credentials, each a call on a pooled instance.
 
+use crate::attested::{Attested, Evidence};
 use crate::builder::Builder;
 use crate::cache::Source;
 use crate::convert;
@@ -11,7 +12,7 @@ use crate::settings::{Applied, CryptoProvider, Setting};
 use crate::state::Memory;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use writ_types::{Decision, Error, Evaluation, Grant, Identity, Intent};
+use writ_types::{Decision, Error, Evaluation, Grant, Intent};
 
 /// A handle to the Writ component. Cheap to clone; safe to share between threads (each
 /// concurrent call runs on its own instance).
@@ -97,6 +98,12 @@ impl Writ {
     /// Instances ready in the pool (idle between calls).
     pub fn idle_instances(&self) -> usize {
         self.pool.idle()
+    }
+
+    /// Identity handles the idle instances hold (each instance keeps at most 16 384, those of
+    /// dropped [`Attested`]s going first).
+    pub fn held_identities(&self) -> usize {
+        self.pool.idle_handles()
     }
 
     /// A new instance straight from the `InstancePre`, with no settings replayed (what
@@ -207,12 +214,13 @@ impl Writ {
 
     // ---- attestation ----
 
+    fn establish(&self, evidence: Evidence) -> Result<Attested, Error> {
+        self.pool.with_instance(|i| i.attest(evidence))?
+    }
+
     /// Attest an X.509-SVID chain, leaf first, DER.
-    pub fn attest_x509(&self, chain: &[Vec<u8>]) -> Result<Identity, Error> {
-        self.pool
-            .with_instance(|i| i.module.writ_agent_attest().call_x509_svid(&mut i.store, chain))?
-            .map(convert::identity)
-            .map_err(convert::error)
+    pub fn attest_x509(&self, chain: &[Vec<u8>]) -> Result<Attested, Error> {
+        self.establish(Evidence::X509 { chain: chain.to_vec() })
     }
 
     /// Attest an X.509-SVID chain and that the caller holds its leaf's private key: `signature`
@@ -222,31 +230,39 @@ impl Writ {
         chain: &[Vec<u8>],
         challenge: &[u8],
         signature: &[u8],
-    ) -> Result<Identity, Error> {
-        self.pool
-            .with_instance(|i| {
-                i.module.writ_agent_attest().call_x509_svid_holding(&mut i.store, chain, challenge, signature)
-            })?
-            .map(convert::identity)
-            .map_err(convert::error)
+    ) -> Result<Attested, Error> {
+        self.establish(Evidence::X509Holding {
+            chain: chain.to_vec(),
+            challenge: challenge.to_vec(),
+            signature: signature.to_vec(),
+        })
     }
 
     /// Attest a JWT-SVID for `audience`.
-    pub fn attest_jwt(&self, token: &str, audience: &str) -> Result<Identity, Error> {
-        self.pool
-            .with_instance(|i| i.module.writ_agent_attest().call_jwt_svid(&mut i.store, token, audience))?
-            .map(convert::identity)
-            .map_err(convert::error)
+    pub fn attest_jwt(&self, token: &str, audience: &str) -> Result<Attested, Error> {
+        self.establish(Evidence::Jwt { token: token.into(), audience: audience.into() })
+    }
+
+    /// An identity this host vouches for without a proof the component can check (proof
+    /// `asserted`, audited with `by`): a trusted proxy's word, a dry run naming a principal.
+    /// Decisions take it until `expires_at`; credentials and tasks never do.
+    pub fn assert_identity(&self, spiffe_id: &str, expires_at: u64, by: &str) -> Result<Attested, Error> {
+        self.establish(Evidence::Asserted { spiffe_id: spiffe_id.into(), expires_at, by: by.into() })
     }
 
     // ---- authorization ----
 
-    /// Authorize an intent for an identity.
-    pub fn check(&self, who: &Identity, what: &Intent) -> Result<Decision, Error> {
-        let (who, what) = (convert::identity_to_wit(who), convert::intent_to_wit(what));
-        self.pool
-            .with_instance(|i| lenient(i, |i| i.module.writ_agent_authorize().call_check(&mut i.store, &who, &what)))
-            .map(Into::into)
+    /// Authorize an intent for an attested identity. An identity this instance has to
+    /// establish again and cannot (it expired, its bundle was removed) is denied.
+    pub fn check(&self, who: &Attested, what: &Intent) -> Result<Decision, Error> {
+        let what = convert::intent_to_wit(what);
+        self.pool.with_instance(|i| {
+            let who = match i.handle(who)? {
+                Ok(h) => h,
+                Err(e) => return Ok(not_established(e)),
+            };
+            lenient(i, |i| i.module.writ_agent_authorize().call_check(&mut i.store, who, &what)).map(Into::into)
+        })
     }
 
     /// Decide a general (AuthZEN-shaped) evaluation: principal `<subject.type>::"<id>"` with
@@ -265,53 +281,60 @@ impl Writ {
     /// Issue a task credential to `who` (see the WIT `issue` interface).
     pub fn issue(
         &self,
-        who: &Identity,
+        who: &Attested,
         task_id: &str,
         scope: &[Intent],
         ttl_secs: u32,
         audience: &str,
     ) -> Result<Grant, Error> {
         self.pool.shared.publish_signing_key()?;
-        let who = convert::identity_to_wit(who);
         let scope: Vec<_> = scope.iter().map(convert::intent_to_wit).collect();
-        self.pool
-            .with_instance(|i| {
-                i.module.writ_agent_issue().call_issue(&mut i.store, &who, task_id, &scope, ttl_secs, audience)
-            })?
-            .map(convert::grant)
-            .map_err(convert::error)
+        self.pool.with_instance(|i| {
+            let who = match i.handle(who)? {
+                Ok(h) => h,
+                Err(e) => return Ok(Err(e)),
+            };
+            let issued =
+                i.module.writ_agent_issue().call_issue(&mut i.store, who, task_id, &scope, ttl_secs, audience)?;
+            Ok(issued.map(convert::grant).map_err(convert::error))
+        })?
     }
 
     /// Delegate part of `parent` from its `holder` to `to`.
     pub fn delegate(
         &self,
         parent: &str,
-        holder: &Identity,
-        to: &Identity,
+        holder: &Attested,
+        to: &Attested,
         scope: &[Intent],
         ttl_secs: u32,
     ) -> Result<Grant, Error> {
         self.pool.shared.publish_signing_key()?;
-        let (holder, to) = (convert::identity_to_wit(holder), convert::identity_to_wit(to));
         let scope: Vec<_> = scope.iter().map(convert::intent_to_wit).collect();
-        self.pool
-            .with_instance(|i| {
-                i.module.writ_agent_issue().call_delegate(&mut i.store, parent, &holder, &to, &scope, ttl_secs)
-            })?
-            .map(convert::grant)
-            .map_err(convert::error)
+        self.pool.with_instance(|i| {
+            let (holder, to) = match i.handle_pair(holder, to)? {
+                Ok(h) => h,
+                Err(e) => return Ok(Err(e)),
+            };
+            let issued =
+                i.module.writ_agent_issue().call_delegate(&mut i.store, parent, holder, to, &scope, ttl_secs)?;
+            Ok(issued.map(convert::grant).map_err(convert::error))
+        })?
     }
 
     /// Present a credential for one intent at `audience`: an error for a bad, expired,
     /// revoked or stolen token, else the decision.
-    pub fn present(&self, token: &str, presenter: &Identity, what: &Intent, audience: &str) -> Result<Decision, Error> {
-        let (presenter, what) = (convert::identity_to_wit(presenter), convert::intent_to_wit(what));
-        self.pool
-            .with_instance(|i| {
-                i.module.writ_agent_issue().call_present(&mut i.store, token, &presenter, &what, audience)
-            })?
-            .map(Into::into)
-            .map_err(convert::error)
+    pub fn present(&self, token: &str, presenter: &Attested, what: &Intent, audience: &str) -> Result<Decision, Error> {
+        let what = convert::intent_to_wit(what);
+        self.pool.with_instance(|i| {
+            let presenter = match i.handle(presenter)? {
+                Ok(h) => h,
+                Err(e) => return Ok(Err(e)),
+            };
+            let presented =
+                i.module.writ_agent_issue().call_present(&mut i.store, token, presenter, &what, audience)?;
+            Ok(presented.map(Into::into).map_err(convert::error))
+        })?
     }
 
     /// The revocations (ended tasks, cut-off agents) recorded after sequence number `seq`, in
@@ -346,19 +369,21 @@ impl Writ {
     /// members (SPIFFE IDs), purpose and deadline (unix seconds, at most a week ahead).
     pub fn open_task(
         &self,
-        opener: &Identity,
+        opener: &Attested,
         id: &str,
         members: &[String],
         purpose: &str,
         deadline: u64,
     ) -> Result<crate::Task, Error> {
-        let opener = convert::identity_to_wit(opener);
-        self.pool
-            .with_instance(|i| {
-                i.module.writ_agent_issue().call_open_task(&mut i.store, &opener, id, members, purpose, deadline)
-            })?
-            .map(convert::task)
-            .map_err(convert::error)
+        self.pool.with_instance(|i| {
+            let opener = match i.handle(opener)? {
+                Ok(h) => h,
+                Err(e) => return Ok(Err(e)),
+            };
+            let opened =
+                i.module.writ_agent_issue().call_open_task(&mut i.store, opener, id, members, purpose, deadline)?;
+            Ok(opened.map(convert::task).map_err(convert::error))
+        })?
     }
 
     /// The task `id` as the registry knows it (`None`: never opened, or long forgotten).
@@ -378,6 +403,18 @@ impl Writ {
     /// it (reason `writ:cut-off`) until [`Writ::restore`]; returns how many grants were live.
     pub fn cut_off(&self, spiffe_id: &str) -> Result<u32, Error> {
         self.pool.with_instance(|i| i.module.writ_agent_issue().call_cut_off(&mut i.store, spiffe_id))
+    }
+}
+
+/// The deny of a decision about an identity this instance could not establish again: expired
+/// since (`writ:identity-expired`, as the component says of one it holds), or refused.
+fn not_established(e: Error) -> Decision {
+    let reason = if matches!(e, Error::Expired(_)) { writ_types::IDENTITY_EXPIRED } else { writ_types::NOT_ATTESTED };
+    Decision {
+        allow: false,
+        reasons: vec![reason.into()],
+        errors: vec![format!("{}: {}", e.kind(), e.message())],
+        max_ttl_secs: 0,
     }
 }
 

@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Instant;
-use writ_host::{Identity, Intent};
+use writ_host::{Attested, Intent};
 
 pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 pub const ISSUED_TYPE: &str = "urn:ietf:params:oauth:token-type:txn_token";
@@ -36,13 +36,13 @@ fn oauth(status: StatusCode, error: &str, description: impl Into<String>, id: &R
 }
 
 /// The mTLS client, attested.
-pub(crate) fn client(state: &State, peer: Option<&PeerChain>) -> Result<Identity, String> {
+pub(crate) fn client(state: &State, peer: Option<&PeerChain>) -> Result<Attested, String> {
     let chain = peer.filter(|p| !p.0.is_empty()).ok_or("a client certificate is required")?;
     state.writ.attest_x509(&chain.0).map_err(|e| format!("{}: {}", e.kind(), e.message()))
 }
 
 /// The attested mTLS caller of a JSON endpoint, or its refusal (audited; a 401 to answer).
-fn attested(state: &State, peer: Option<&PeerChain>) -> Result<Identity, ApiError> {
+fn attested(state: &State, peer: Option<&PeerChain>) -> Result<Attested, ApiError> {
     client(state, peer).map_err(|e| {
         crate::refused(state, "unauthenticated", &e);
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", e)

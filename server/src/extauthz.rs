@@ -16,12 +16,10 @@ use crate::tls::{FromUnixSocket, PeerChain};
 use axum::extract::{self, Extension};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
-use writ_host::{Identity, Intent, Proof};
+use writ_host::{Attested, Intent};
 use writ_types::xfcc;
 
 fn unauth(m: String) -> ApiError {
@@ -38,7 +36,7 @@ enum Via<'a> {
 
 /// The caller: forwarded by a trusted proxy (the Unix socket, or an mTLS peer listed in
 /// `trusted_proxies`), or the mTLS peer itself; never an unproven header.
-fn caller(state: &State, headers: &HeaderMap, via: Via<'_>) -> Result<Identity, ApiError> {
+fn caller(state: &State, headers: &HeaderMap, via: Via<'_>) -> Result<Attested, ApiError> {
     match via {
         Via::Unix => forwarded(state, headers),
         Via::Tls(peer) => {
@@ -54,7 +52,7 @@ fn caller(state: &State, headers: &HeaderMap, via: Via<'_>) -> Result<Identity, 
 }
 
 /// The caller a trusted proxy forwards in `x-forwarded-client-cert`.
-fn forwarded(state: &State, headers: &HeaderMap) -> Result<Identity, ApiError> {
+fn forwarded(state: &State, headers: &HeaderMap) -> Result<Attested, ApiError> {
     let value = headers
         .get("x-forwarded-client-cert")
         .ok_or_else(|| unauth("no `x-forwarded-client-cert`: the proxy must forward the client certificate".into()))?
@@ -73,20 +71,13 @@ fn forwarded(state: &State, headers: &HeaderMap) -> Result<Identity, ApiError> {
     if !state.config.xfcc_trust_uri {
         return Err(unauth("`x-forwarded-client-cert` carries no certificate to attest (set the proxy to forward Cert and Chain, or `xfcc_trust_uri`)".into()));
     }
-    let td = uri
-        .strip_prefix("spiffe://")
-        .and_then(|r| r.split('/').next())
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| unauth(format!("`{uri}` is not a SPIFFE ID")))?;
-    let hash = f.get("hash").and_then(|h| xfcc::from_hex(h));
-    Ok(Identity {
-        spiffe_id: uri.clone(),
-        trust_domain: td.into(),
-        // The proxy validated the certificate; its expiry is not forwarded.
-        expires_at: state.writ.now() + 300,
-        thumbprint: hash.map(|h| URL_SAFE_NO_PAD.encode(h)).unwrap_or_default(),
-        proof: Proof::X509Svid,
-    })
+    // The proxy validated the certificate and forwarded only its SPIFFE ID: the component takes
+    // it on the proxy's word (proof `asserted`) for decisions, never for credentials. Its expiry
+    // is not forwarded; the assertion lasts this request.
+    state
+        .writ
+        .assert_identity(uri, state.writ.now() + 300, "a trusted proxy's x-forwarded-client-cert URI")
+        .map_err(|e| unauth(format!("{}: {}", e.kind(), e.message())))
 }
 
 fn deny(status: StatusCode, reason: &str, body: serde_json::Value, id: &RequestId) -> Response {

@@ -21,7 +21,7 @@ fn tmp(name: &str) -> PathBuf {
 
 /// The shipped pack's trust domain, and a server certificate for 127.0.0.1.
 struct World {
-    pki: Pki,
+    pki: &'static Pki,
     dir: PathBuf,
     server_ca: String,
 }
@@ -29,7 +29,8 @@ struct World {
 impl World {
     fn new(name: &str) -> World {
         let dir = tmp(name);
-        let pki = Pki::new("acme.example", KeyAlg::P256);
+        // The pack's PKI: the test server attests the pack's broker from it to open tasks.
+        let pki = writ_tests::pack_pki();
         std::fs::write(dir.join("bundle.pem"), pki.bundle_pem()).unwrap();
         // The server's own certificate: a self-signed CA and a leaf for 127.0.0.1.
         let ca_key = rcgen::KeyPair::generate().unwrap();
@@ -439,8 +440,11 @@ fn tls_without_a_client_certificate_or_from_an_unknown_domain_is_refused() {
         .unwrap();
     assert!(anonymous.get(https(&r, "/healthz")).send().is_err());
     // A certificate of an unknown trust domain: TLS completes, the exchange is refused as JSON.
-    let other =
-        World { pki: Pki::new("other.example", KeyAlg::P256), dir: w.dir.clone(), server_ca: w.server_ca.clone() };
+    let other = World {
+        pki: Box::leak(Box::new(Pki::new("other.example", KeyAlg::P256))),
+        dir: w.dir.clone(),
+        server_ca: w.server_ca.clone(),
+    };
     let (stranger, _) = other.client("/agent/x");
     let res = exchange(
         &stranger,
@@ -934,6 +938,47 @@ fn forwarded_certificates_count_only_from_the_unix_socket_or_a_trusted_proxy() {
     // Any other mTLS peer forwarding the payroll certificate is itself the caller: the browser
     // agent gets what the browser agent may (no payroll record).
     assert_eq!(read(&browser, https(&r, path)).1, "no-permit");
+    r.shutdown();
+}
+
+#[test]
+fn a_uri_only_forwarded_certificate_decides_but_never_carries_a_credential() {
+    let w = World::new("xfcc-uri");
+    let r = w.start(Config { xfcc_trust_uri: true, ..w.config() });
+    let (_, payroll) = w.client("/agent/payroll");
+    let token = {
+        let who = r.writ().attest_x509(&payroll).unwrap();
+        let scope = [writ_host::Intent {
+            action: "read".into(),
+            resource: r#"PayrollRecord::"run-42/emp-7""#.into(),
+            task_id: "run-42".into(),
+            context: String::new(),
+        }];
+        r.writ().issue(&who, "run-42", &scope, 60, "payroll-api").unwrap().token
+    };
+    let uri_only = "URI=spiffe://acme.example/agent/payroll";
+    let read = |bearer: Option<&str>| {
+        let mut req =
+            proxied(&r).get(at_proxy("/ext_authz/payroll/run-42/emp-7")).header("x-forwarded-client-cert", uri_only);
+        if let Some(t) = bearer {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let res = req.send().unwrap();
+        let reason = res.headers().get("x-writ-reason").map(|v| v.to_str().unwrap().to_string());
+        (res.status().as_u16(), reason.unwrap_or_default())
+    };
+    // Decisions take the proxy's word for who it is (proof `asserted`)…
+    assert_eq!(read(None).0, 200);
+    // …credentials do not: nothing proves the caller holds the key the token is bound to.
+    assert_eq!(read(Some(&token)), (403, "untrusted".to_string()));
+    // With Cert and Chain forwarded, the same credential is presented by its holder.
+    let res = proxied(&r)
+        .get(at_proxy("/ext_authz/payroll/run-42/emp-7"))
+        .header("x-forwarded-client-cert", xfcc(&payroll))
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
     r.shutdown();
 }
 

@@ -113,6 +113,12 @@ impl Decider for Native {
 pub struct Component {
     writ: writ_host::Writ,
     pack: Pack,
+    /// The broker's SVID (its CA is trusted), attested when it first opens a task.
+    broker: std::sync::Arc<crate::broker_svid::BrokerSvid>,
+    opener: Option<writ_host::Attested>,
+    /// The agents, as the simulator asserts them (proof `asserted`: it has no SVIDs for them),
+    /// each once: the component keeps a handle for each.
+    agents: std::collections::HashMap<String, writ_host::Attested>,
 }
 
 impl Component {
@@ -123,15 +129,34 @@ impl Component {
 
     pub fn with_pack(pack: Pack) -> Result<Component, String> {
         let writ = writ_host::Writ::builder().time(EPOCH).build().map_err(|e| e.to_string())?;
+        let broker = std::sync::Arc::new(crate::broker_svid::BrokerSvid::new(OPENER, EPOCH)?);
+        Component::on(writ, pack, broker)
+    }
+
+    fn on(
+        writ: writ_host::Writ,
+        pack: Pack,
+        broker: std::sync::Arc<crate::broker_svid::BrokerSvid>,
+    ) -> Result<Component, String> {
         writ.set_policies(&pack.policies, pack.schema.as_deref(), pack.entities.as_deref())
             .map_err(|e| format!("policies: {e}"))?;
-        Ok(Component { writ, pack })
+        writ.set_bundle(&broker.trust_domain, &broker.bundle).map_err(|e| format!("the broker's bundle: {e}"))?;
+        Ok(Component { writ, pack, broker, opener: None, agents: std::collections::HashMap::new() })
+    }
+
+    fn agent(&mut self, agent: &str) -> Option<writ_host::Attested> {
+        if let Some(a) = self.agents.get(agent) {
+            return Some(a.clone());
+        }
+        let who = identity(agent);
+        let a = self.writ.assert_identity(&who.spiffe_id, who.expires_at, "writ-sim").ok()?;
+        self.agents.insert(agent.to_string(), a.clone());
+        Some(a)
     }
 }
 
 impl Decider for Component {
     fn allow(&mut self, agent: &str, action: &str, resource: &str, task: &str, context: &str, at: u64) -> bool {
-        let who = identity(agent);
         let what = writ_host::Intent {
             action: action.into(),
             resource: resource.into(),
@@ -140,7 +165,7 @@ impl Decider for Component {
         };
         self.writ.set_time(Some(EPOCH + at));
         // A runtime failure is a deny: closed by default.
-        self.writ.check(&who, &what).is_ok_and(|d| d.allow)
+        self.agent(agent).is_some_and(|who| self.writ.check(&who, &what).is_ok_and(|d| d.allow))
     }
     fn open_task(&mut self, id: &str, members: &[String], at: u64) {
         let now = EPOCH + at;
@@ -148,18 +173,18 @@ impl Decider for Component {
         if self.writ.task(id).ok().flatten().is_some_and(|t| t.is_open(now)) {
             return;
         }
-        let opener = identity(OPENER);
+        if self.opener.is_none() {
+            self.opener = self.writ.attest_x509(&self.broker.chain).ok();
+        }
+        let Some(opener) = &self.opener else { return };
         let deadline = now + writ_core::ledger::MAX_TASK_SECS;
         // Refused by policy (or already remembered): the task stays unopened.
-        let _ = self.writ.open_task(&opener, id, members, "simulated task", deadline);
+        let _ = self.writ.open_task(opener, id, members, "simulated task", deadline);
     }
     fn fork(&self) -> Result<Box<dyn Decider>, String> {
         // Shares the compiled component; its own clock, instances and state.
-        let writ = self.writ.fork();
-        let p = &self.pack;
-        writ.set_policies(&p.policies, p.schema.as_deref(), p.entities.as_deref())
-            .map_err(|e| format!("policies: {e}"))?;
-        Ok(Box::new(Component { writ, pack: self.pack.clone() }))
+        let on = Component::on(self.writ.fork(), self.pack.clone(), self.broker.clone())?;
+        Ok(Box::new(on))
     }
 }
 

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod attacker;
+mod broker_svid;
 mod credentials;
 pub mod decide;
 pub mod design;

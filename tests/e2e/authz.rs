@@ -472,14 +472,24 @@ fn writ_context_keys_cannot_be_spoofed() {
 #[test]
 fn policies_see_the_identity_attributes() {
     let p = r#"@id("td") permit(principal, action, resource) when { principal.trust_domain == "acme.example" && principal.path == "/agent/browser" && principal.proof == "x509-svid" };"#;
+    let what = intent("x", r#"X::"y""#, "t", "");
+    // An SVID the component attested, and the same identity natively.
+    let c = Component::new();
+    c.writ.set_time(Some(NOW));
+    c.writ.set_policies(p, None, None).unwrap();
+    let svid = writ_tests::pack_pki().chain3("/agent/browser", writ_tests::pki::KeyAlg::P256);
+    let attested = c.writ.attest_x509(&svid).unwrap();
+    assert_eq!(c.writ.check(&attested, &what).unwrap().reasons, vec!["td".to_string()]);
+    let mut n = Native::default();
+    n.set_policies(p, None, None).unwrap();
+    assert_eq!(n.check(&identity(BROWSER, NOW + 60), &what, NOW).reasons, vec!["td".to_string()]);
+    // The same principal taken on the host's word: its proof says so, and the policy sees it.
+    let asserted = writ_tests::asserted(&c.writ, &identity(BROWSER, NOW + 60));
+    assert_eq!(asserted.proof, writ_host::Proof::Asserted);
+    assert!(!c.writ.check(&asserted, &what).unwrap().allow);
     let v = run_both(|a| {
         a.set_policies(p, None, None).unwrap();
-        a.check(&identity(BROWSER, NOW + 60), &intent("x", r#"X::"y""#, "t", ""), NOW)
-    });
-    assert_eq!(v.reasons, vec!["td".to_string()]);
-    let v = run_both(|a| {
-        a.set_policies(p, None, None).unwrap();
-        a.check(&identity("spiffe://evil.example/agent/browser", NOW + 60), &intent("x", r#"X::"y""#, "t", ""), NOW)
+        a.check(&identity("spiffe://evil.example/agent/browser", NOW + 60), &what, NOW)
     });
     assert!(!v.allow);
 }
@@ -491,7 +501,7 @@ fn hot_reload_under_concurrent_checks_is_atomic() {
     let writ = writ_tests::attester::writ();
     writ.set_time(Some(NOW));
     writ.set_policies(allow, None, None).unwrap();
-    let who = identity(BROWSER, NOW + 60);
+    let who = writ_tests::asserted(&writ, &identity(BROWSER, NOW + 60));
     let what = intent("x", r#"X::"y""#, "t", "");
     let stop = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
@@ -530,8 +540,8 @@ fn every_decision_is_audited_once() {
     let (writ, events) = writ_tests::attester::audited_writ(NOW);
     writ.set_policies(&pack::policies(), Some(&pack::schema()), Some(&pack::entities())).unwrap();
     writ_tests::open_pack_tasks(&writ, &["run-42"]);
+    let who = writ_tests::asserted(&writ, &identity(PAYROLL, NOW + 3600));
     events.lock().unwrap().clear();
-    let who = identity(PAYROLL, NOW + 3600);
     let ok = intent("read", RECORD, "run-42", "");
     let no = intent("send", RECORD, "run-42", EXTERNAL);
     writ.check(&who, &ok).unwrap();
@@ -579,7 +589,7 @@ fn the_ttl_cap_is_configurable() {
         let what = intent(action, r#"X::"y""#, "t", "");
         let d = n.engine.check(&who, &what, NOW);
         c.writ.set_time(Some(NOW));
-        let k = c.writ.check(&who.clone(), &what.clone()).unwrap();
+        let k = c.writ.check(&writ_tests::asserted(&c.writ, &who), &what).unwrap();
         assert_eq!((d.max_ttl_secs, k.max_ttl_secs), (ttl, ttl), "{action}");
     }
 }
@@ -589,7 +599,8 @@ fn the_decision_memo_never_outlives_the_second_a_policy_reads_or_a_reload() {
     // `now` is read: a repeated request is re-decided when the second changes.
     let timed = format!(r#"@id("until") permit(principal, action, resource) when {{ context.now < {} }};"#, NOW + 1);
     let c = Component::new();
-    let who = identity(BROWSER, NOW + 3600);
+    c.writ.set_time(Some(NOW));
+    let who = writ_tests::asserted(&c.writ, &identity(BROWSER, NOW + 3600));
     let what = intent("read", r#"X::"y""#, "t", "");
     for memo in [true, false] {
         c.writ.set_decision_memo(memo).unwrap();
@@ -657,7 +668,7 @@ fn break_glass_needs_a_signed_single_use_approval_audited_apart() {
     assert_eq!(writ.set_approvers(&approver.jwks).unwrap(), 1);
     assert!(writ.set_approvers("{\"keys\": 1}").is_err(), "a bad set is refused");
     events.lock().unwrap().clear();
-    let oncall = identity(ONCALL, NOW + 3600);
+    let oncall = writ_tests::asserted(&writ, &identity(ONCALL, NOW + 3600));
     let glass = |context: &str| intent("break_glass", r#"Environment::"production""#, "inc-7", context);
     let signed = approver.sign(&Approver::claims(ONCALL, "inc-7", "a-1", NOW - 5));
     let d = writ.check(&oncall, &glass(&Approver::context(&signed))).unwrap();

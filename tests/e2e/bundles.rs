@@ -71,8 +71,14 @@ fn removing_a_bundle_untrusts_its_domain() {
     let writ = writ_tests::attester::writ();
     writ.set_time(Some(writ_tests::NOW));
     writ.set_bundle("example.org", &pki.bundle_pem()).unwrap();
-    assert!(writ.attest_x509(&chain).is_ok());
+    let held = writ.attest_x509(&chain).unwrap();
+    writ.set_policies("permit(principal, action, resource);", None, None).unwrap();
+    let what = writ_tests::pack::intent("read", r#"Doc::"d""#, "t", "");
+    assert!(writ.check(&held, &what).unwrap().allow);
     assert_eq!(writ.remove_bundle("example.org"), Ok(true));
-    assert_eq!(writ.attest_x509(&chain).map_err(|e| e.kind()), Err("untrusted"));
+    assert_eq!(writ.attest_x509(&chain).map(|_| ()).map_err(|e| e.kind()), Err("untrusted"));
+    // An identity attested before is established again under the bundles in force: no more.
+    let d = writ.check(&held, &what).unwrap();
+    assert_eq!((d.allow, d.reasons.as_slice()), (false, [writ_types::NOT_ATTESTED.to_string()].as_slice()), "{d:?}");
     assert_eq!(writ.remove_bundle("example.org"), Ok(false));
 }

@@ -5,11 +5,11 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use writ_host::{Error, Identity, Intent, IssuerAlg, IssuerKey, Writ};
+use writ_host::{Attested, Error, Intent, IssuerAlg, IssuerKey, Writ};
 use writ_tests::NOW;
 use writ_tests::attester::{audited_writ, writ};
 use writ_tests::pack;
-use writ_tests::pki::{KeyAlg, Pki};
+use writ_tests::pki::KeyAlg;
 
 const RECORD: &str = r#"PayrollRecord::"run-42/emp-7""#;
 const OTHER_RECORD: &str = r#"PayrollRecord::"run-43/emp-7""#;
@@ -20,16 +20,16 @@ fn intent(action: &str, resource: &str) -> Intent {
 }
 
 struct Agents {
-    payroll: Identity,
-    broker: Identity,
-    browser: Identity,
+    payroll: Attested,
+    broker: Attested,
+    browser: Attested,
     /// The payroll agent again, with another certificate (another key).
-    payroll_again: Identity,
+    payroll_again: Attested,
 }
 
 fn setup(writ: &Writ) -> Agents {
     writ.set_time(Some(NOW));
-    let pki = Pki::new("acme.example", KeyAlg::P256);
+    let pki = writ_tests::pack_pki();
     writ.set_bundle("acme.example", &pki.bundle_pem()).unwrap();
     writ.set_policies(&pack::policies(), Some(&pack::schema()), Some(&pack::entities())).unwrap();
     writ_tests::open_pack_tasks(writ, &["run-42", "run-44", "pipeline-1", "p"]);
@@ -346,7 +346,12 @@ fn a_cut_off_agent_is_denied_on_every_path_until_restored() {
     assert!(matches!(writ.present(&held.token, &a.payroll, &read(), "api"), Err(Error::Revoked(_))));
     writ.set_time(Some(NOW + 3 * 86_400));
     // (An identity still valid then: the refusal must be the cut-off's.)
-    let renewed = Identity { expires_at: NOW + 4 * 86_400, ..a.payroll.clone() };
+    let renewed = {
+        let pki = writ_tests::pack_pki();
+        let mut params = writ_tests::pki::leaf_params(&a.payroll.spiffe_id);
+        params.not_after = writ_tests::pki::at(NOW + 4 * 86_400);
+        writ.attest_x509(&[pki.intermediate.sign(&params, KeyAlg::P256), pki.intermediate.der.clone()]).unwrap()
+    };
     let late = writ.issue(&renewed, "run-42", &[read()], 60, "api");
     assert!(matches!(&late, Err(Error::Revoked(m)) if m.contains("cut off")), "{late:?}");
     assert_eq!(writ.check(&renewed, &in_task()).unwrap().reasons, ["writ:cut-off"]);

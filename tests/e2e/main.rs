@@ -11,6 +11,7 @@ mod credentials;
 mod crypto;
 mod evaluation;
 mod fuzz;
+mod identities;
 mod jwt;
 mod props;
 mod runtime;

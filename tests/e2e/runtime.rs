@@ -41,7 +41,7 @@ fn the_cpu_budget_interrupts_runaway_work_and_the_next_call_succeeds() {
     assert!(err.to_string().contains("CPU budget of 20 ms"), "{err}");
     assert!(started.elapsed() < std::time::Duration::from_secs(10), "interrupted, not run to the end");
     // The instance was replaced; the small set is still the one in force.
-    let who = writ_tests::pack::identity("spiffe://e.org/a1", NOW + 60);
+    let who = writ_tests::asserted(&writ, &writ_tests::pack::identity("spiffe://e.org/a1", NOW + 60));
     let what = writ_tests::pack::intent("read", r#"Doc::"d""#, "t1", "");
     assert_eq!(writ.check(&who, &what).unwrap().reasons, vec!["small".to_string()]);
     // With the default budget (2 s) a large load succeeds.
@@ -61,6 +61,7 @@ fn many_threads_authorize_through_one_handle_with_independent_answers() {
                 for i in 0..60usize {
                     let agent = (t * 7 + i) % 50;
                     let who = writ_tests::pack::identity(&format!("spiffe://e.org/a{agent}"), NOW + 60);
+                    let who = writ_tests::asserted(&writ, &who);
                     // Each agent may read only inside its own task.
                     let own = (t + i) % 3 != 0;
                     let task = if own { format!("t{agent}") } else { format!("t{}", (agent + 1) % 50) };

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 use writ_host::state::StateLocation;
-use writ_host::{Error, Identity, Intent, Writ};
+use writ_host::{Error, Intent, Writ};
 use writ_tests::nats_server::NatsServer;
 use writ_tests::pack;
 use writ_tests::pki::{KeyAlg, Pki};
@@ -32,8 +32,8 @@ fn location(nats: &NatsServer, prefix: &str, max_lag: Duration) -> StateLocation
 /// What a replica issued: the payroll agent's credential for run-42 and the broker's for
 /// pipeline-1 (both tasks opened there, so the registry is shared too).
 struct Issued {
-    payroll: Identity,
-    broker: Identity,
+    payroll: writ_host::Attested,
+    broker: writ_host::Attested,
     record: writ_host::Grant,
     sales: writ_host::Grant,
 }
@@ -47,7 +47,7 @@ fn issue_on(a: &Writ, pki: &Pki) -> Issued {
     Issued { payroll, broker, record, sales }
 }
 
-fn present(w: &Writ, token: &str, who: &Identity, resource: &str) -> Result<bool, Error> {
+fn present(w: &Writ, token: &str, who: &writ_host::Attested, resource: &str) -> Result<bool, Error> {
     w.present(token, who, &intent("read", resource), "api").map(|d| d.allow)
 }
 
@@ -55,11 +55,11 @@ fn present(w: &Writ, token: &str, who: &Identity, resource: &str) -> Result<bool
 fn replicas_on_one_nats_share_revocations_grants_and_issuer_keys() {
     let nats = NatsServer::start();
     let loc = location(&nats, "shared", Duration::from_secs(3));
-    let pki = Pki::new("acme.example", KeyAlg::P256);
+    let pki = writ_tests::pack_pki();
     // B first: it learns A's key by following the key stream, not from its first read.
-    let b = replica(&loc, &pki);
-    let a = replica(&loc, &pki);
-    let Issued { payroll, broker, record: g, sales: g_sales } = issue_on(&a, &pki);
+    let b = replica(&loc, pki);
+    let a = replica(&loc, pki);
+    let Issued { payroll, broker, record: g, sales: g_sales } = issue_on(&a, pki);
     assert!(
         eventually(Duration::from_secs(5), || present(&b, &g.token, &payroll, RECORD).is_ok_and(|allow| allow))
             .is_some(),
@@ -79,7 +79,7 @@ fn replicas_on_one_nats_share_revocations_grants_and_issuer_keys() {
     // Other tasks are untouched; a replica started later reads the revocation before it
     // answers anything.
     assert!(present(&a, &g_sales.token, &broker, SALES).unwrap());
-    let c = replica(&loc, &pki);
+    let c = replica(&loc, pki);
     assert!(matches!(present(&c, &g.token, &payroll, RECORD), Err(Error::Revoked(_))));
     assert!(present(&c, &g_sales.token, &broker, SALES).unwrap());
     let summary = c.state_summary().unwrap();
@@ -87,7 +87,7 @@ fn replicas_on_one_nats_share_revocations_grants_and_issuer_keys() {
     assert_eq!((summary.revocations, summary.last_seq), (3, 3), "{summary:?}");
 
     // Another prefix on the same server is another state.
-    let other = replica(&location(&nats, "other", Duration::from_secs(3)), &pki);
+    let other = replica(&location(&nats, "other", Duration::from_secs(3)), pki);
     assert!(
         matches!(present(&other, &g_sales.token, &broker, SALES), Err(Error::Untrusted(_))),
         "A's key is not published there"
@@ -98,9 +98,9 @@ fn replicas_on_one_nats_share_revocations_grants_and_issuer_keys() {
 fn a_replica_without_nats_refuses_credentials_then_catches_up_and_nothing_is_lost() {
     let mut nats = NatsServer::start();
     let loc = location(&nats, "faults", Duration::from_millis(500));
-    let pki = Pki::new("acme.example", KeyAlg::P256);
-    let a = replica(&loc, &pki);
-    let Issued { payroll, broker, record: g, sales: g_sales } = issue_on(&a, &pki);
+    let pki = writ_tests::pack_pki();
+    let a = replica(&loc, pki);
+    let Issued { payroll, broker, record: g, sales: g_sales } = issue_on(&a, pki);
     assert_eq!(a.end_task("run-42").unwrap(), 1);
 
     // NATS killed (SIGKILL): once the view is older than the bound, credentials are refused
@@ -122,7 +122,7 @@ fn a_replica_without_nats_refuses_credentials_then_catches_up_and_nothing_is_los
         eventually(Duration::from_secs(20), || present(&a, &g_sales.token, &broker, SALES).is_ok_and(|allow| allow));
     assert!(back.is_some(), "{:?}", present(&a, &g_sales.token, &broker, SALES));
     assert!(matches!(present(&a, &g.token, &payroll, RECORD), Err(Error::Revoked(_))));
-    let later = replica(&loc, &pki);
+    let later = replica(&loc, pki);
     assert!(matches!(present(&later, &g.token, &payroll, RECORD), Err(Error::Revoked(_))));
     // A revocation after the restart reaches the first replica, in order.
     assert_eq!(later.end_task("pipeline-1").unwrap(), 1);

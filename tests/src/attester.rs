@@ -25,6 +25,12 @@ impl Outcome {
     }
 }
 
+impl From<Result<writ_host::Attested, writ_types::Error>> for Outcome {
+    fn from(r: Result<writ_host::Attested, writ_types::Error>) -> Self {
+        r.map(|a| a.identity().clone()).into()
+    }
+}
+
 impl From<Result<writ_types::Identity, writ_types::Error>> for Outcome {
     fn from(r: Result<writ_types::Identity, writ_types::Error>) -> Self {
         match r {
@@ -116,7 +122,9 @@ pub struct Component {
 /// with its own bundles, settings and clock.
 pub fn writ() -> writ_host::Writ {
     static WRIT: std::sync::OnceLock<writ_host::Writ> = std::sync::OnceLock::new();
-    WRIT.get_or_init(|| writ_host::Writ::builder().build().expect("the component loads")).fork()
+    let writ = WRIT.get_or_init(|| writ_host::Writ::builder().build().expect("the component loads")).fork();
+    crate::trust_pack_pki(&writ);
+    writ
 }
 
 /// Audit events collected by a callback sink.
@@ -132,6 +140,7 @@ pub fn audited_writ(now: u64) -> (writ_host::Writ, Events) {
         .audit(writ_host::AuditSink::callback(move |e| sink.lock().unwrap_or_else(|p| p.into_inner()).push(e.clone())))
         .build()
         .expect("the component loads");
+    crate::trust_pack_pki(&writ);
     (writ, events)
 }
 
@@ -170,11 +179,20 @@ impl Attester for Component {
     }
     fn check(&mut self, who: &writ_core::Identity, what: &writ_core::Intent, now: u64) -> Verdict {
         self.writ.set_time(Some(now));
-        self.writ.check(who, what).expect("check never fails")
+        match self.writ.assert_identity(&who.spiffe_id, who.expires_at, "test") {
+            Ok(who) => self.writ.check(&who, what).expect("check never fails"),
+            // Asserted past its expiry: what the component decides of an expired identity.
+            Err(e) => Verdict {
+                allow: false,
+                reasons: vec![writ_types::IDENTITY_EXPIRED.into()],
+                errors: vec![e.message()],
+                max_ttl_secs: 0,
+            },
+        }
     }
     fn open_task(&mut self, id: &str, members: &[&str], now: u64) {
         self.writ.set_time(Some(now));
         let members: Vec<String> = members.iter().map(|m| m.to_string()).collect();
-        self.writ.open_task(&crate::pack_broker(now), id, &members, "test", now + 86_400).unwrap();
+        self.writ.open_task(&crate::pack_broker(&self.writ), id, &members, "test", now + 86_400).unwrap();
     }
 }

@@ -26,26 +26,49 @@ pub const PACK_AGENTS: [&str; 5] = [
     "spiffe://acme.example/agent/oncall",
 ];
 
-/// The broker of the shipped pack (which may open tasks), as an attested identity would say.
-pub fn pack_broker(now: u64) -> writ_host::Identity {
-    writ_host::Identity {
-        spiffe_id: "spiffe://acme.example/agent/broker".into(),
-        trust_domain: "acme.example".into(),
-        expires_at: now + 3600,
-        thumbprint: "broker-thumbprint".into(),
-        proof: writ_host::Proof::X509Svid,
-    }
+/// The shipped pack's trust domain (`acme.example`): one PKI per test process. The `Writ`s the
+/// helpers here build trust it, so the pack's broker can be attested to open tasks; a test
+/// with SVIDs of that trust domain takes them from here.
+pub fn pack_pki() -> &'static pki::Pki {
+    static PKI: std::sync::OnceLock<pki::Pki> = std::sync::OnceLock::new();
+    PKI.get_or_init(|| pki::Pki::new("acme.example", pki::KeyAlg::P256))
+}
+
+/// Trust [`pack_pki`] for `acme.example` in `writ`.
+pub fn trust_pack_pki(writ: &writ_host::Writ) {
+    writ.set_bundle("acme.example", &pack_pki().bundle_pem()).expect("the pack PKI's bundle loads");
+}
+
+/// The broker of the shipped pack (which may open tasks), attested by `writ` from an SVID of
+/// [`pack_pki`] valid for years around [`NOW`] (so at the real clock too): `writ` must trust it.
+pub fn pack_broker(writ: &writ_host::Writ) -> writ_host::Attested {
+    static CHAIN: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
+    let chain = CHAIN.get_or_init(|| {
+        let pki = pack_pki();
+        let mut params = pki::leaf_params(&pki.id("/agent/broker"));
+        params.not_before = pki::at(NOW - 300 * 86_400);
+        params.not_after = pki::at(NOW + 4 * 365 * 86_400);
+        vec![pki.intermediate.sign(&params, pki::KeyAlg::P256), pki.intermediate.der.clone()]
+    });
+    writ.attest_x509(chain).expect("the Writ trusts writ_tests::pack_pki() for acme.example")
+}
+
+/// `who` as the host asserts it (proof `asserted`): a test deciding about a principal it has
+/// no certificate for. Decisions take it; credentials never do.
+pub fn asserted(writ: &writ_host::Writ, who: &writ_core::Identity) -> writ_host::Attested {
+    writ.assert_identity(&who.spiffe_id, who.expires_at, "test").expect("an assertable identity")
 }
 
 /// Open `tasks` in `writ` for the shipped pack's agents (the broker opens them; a day long
 /// from the `Writ`'s clock), those not opened already (by a replica on the same state): what
-/// a test does before issuing credentials of them.
+/// a test does before issuing credentials of them. `writ` must trust [`pack_pki`].
 pub fn open_pack_tasks(writ: &writ_host::Writ, tasks: &[&str]) {
     let members: Vec<String> = PACK_AGENTS.iter().map(|a| a.to_string()).collect();
     let now = writ.now();
+    let broker = pack_broker(writ);
     for t in tasks {
         if writ.task(t).unwrap().is_none() {
-            writ.open_task(&pack_broker(now), t, &members, "test", now + 86_400).unwrap();
+            writ.open_task(&broker, t, &members, "test", now + 86_400).unwrap();
         }
     }
 }

@@ -20,3 +20,10 @@ impl Decision {
         Decision { allow: false, reasons: Vec::new(), errors: vec![problem.into()], max_ttl_secs: 0 }
     }
 }
+
+/// The reason of a deny about an identity that expired after it was attested.
+pub const IDENTITY_EXPIRED: &str = "writ:identity-expired";
+
+/// The reason of a deny about an identity the component no longer establishes (its trust
+/// bundle was removed or replaced since it was attested).
+pub const NOT_ATTESTED: &str = "writ:not-attested";

@@ -1,4 +1,4 @@
-//! A proven workload identity.
+//! A workload identity, as attestation established it.
 
 use serde::{Deserialize, Serialize};
 
@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 pub enum Proof {
     X509Svid,
     JwtSvid,
+    /// Named by the host without a proof Writ could check (a trusted proxy that forwarded
+    /// only a SPIFFE ID, a dry run): decisions take it, credentials never do.
+    Asserted,
 }
 
 impl Proof {
@@ -14,11 +17,12 @@ impl Proof {
         match self {
             Proof::X509Svid => "x509-svid",
             Proof::JwtSvid => "jwt-svid",
+            Proof::Asserted => "asserted",
         }
     }
 }
 
-/// Who is calling, as attestation proved it.
+/// Who is calling, as attestation established it (`proof` says how).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Identity {
     pub spiffe_id: String,

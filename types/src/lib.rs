@@ -15,7 +15,7 @@ pub mod task;
 pub mod xfcc;
 
 pub use audit::AuditEvent;
-pub use decision::Decision;
+pub use decision::{Decision, IDENTITY_EXPIRED, NOT_ATTESTED};
 pub use error::{Error, Result};
 pub use evaluation::{EntityRef, Evaluation};
 pub use grant::Grant;

@@ -71,7 +71,9 @@ struct Callers {
 impl Caches {
     /// Empty caches for a store of `entity_count` loaded entities.
     pub(super) fn new(entity_count: usize) -> Caches {
-        let merged_cap = (MERGED_BUDGET / (entity_count + 1)).max(1);
+        // Each caller costs a few KiB besides its share of the entity map (its merged store's
+        // own tables, its uid, its actions): at most as many callers as any other cache holds.
+        let merged_cap = (MERGED_BUDGET / (entity_count + 1)).clamp(1, MAX_MEMO);
         Caches {
             callers: Mutex::new(Callers { by_id: BoundedMap::new(merged_cap), merged: 0, merged_cap }),
             uids: Mutex::new(BoundedMap::new(MAX_MEMO)),

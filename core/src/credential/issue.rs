@@ -93,7 +93,15 @@ impl Writ {
         if refused.errors.is_empty() { Ok((cap, approved)) } else { Err(Error::Denied(refused)) }
     }
 
+    /// An identity a credential may be issued to, delegated by or to, or presented by, or a
+    /// task opened by: proven (an asserted identity never is) and unexpired. Its life left.
     pub(super) fn live_identity(who: &Identity, now: u64) -> Result<u64> {
+        if who.proof == crate::Proof::Asserted {
+            return Err(Error::Untrusted(format!(
+                "`{}` is asserted, not proven: credentials and tasks need an attested X.509-SVID or JWT-SVID",
+                crate::spiffe_id::clip(&who.spiffe_id)
+            )));
+        }
         if who.expires_at <= now {
             return Err(Error::Expired(format!("the identity of `{}` expired at {}", who.spiffe_id, who.expires_at)));
         }

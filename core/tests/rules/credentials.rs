@@ -641,3 +641,52 @@ fn an_opener_holds_a_bounded_number_of_tasks_on_record() {
         w.engine.open_task(&fresh, "after", std::slice::from_ref(&a.spiffe_id), "", forgotten + 60, &later).is_ok()
     );
 }
+
+#[test]
+fn an_asserted_identity_is_decided_about_but_never_holds_or_opens_anything() {
+    let mut w = World::new();
+    let a = who("t.example/a");
+    let asserted = w.engine.assert_identity(&a.spiffe_id, NOW + 7200, NOW).unwrap();
+    assert_eq!((asserted.proof, asserted.trust_domain.as_str()), (Proof::Asserted, "t.example"));
+    assert!(asserted.thumbprint.is_empty(), "nothing binds a credential to it");
+    // Decisions take it (the policy decides as for the proven identity).
+    let d = w.engine.decide(&asserted, &intent("read", "d1"), NOW, 0, &w.ledger, &w.crypto);
+    assert!(d.allow, "{d:?}");
+    // Credentials and tasks never do: issue, present, delegate by or to it, open a task.
+    let untrusted = |r: Result<(), Error>, what: &str| {
+        assert!(matches!(&r, Err(Error::Untrusted(m)) if m.contains("asserted")), "{what}: {r:?}");
+    };
+    untrusted(w.issue(&asserted, "t", &[intent("read", "d1")], 60).map(drop), "issue");
+    let g = w.issue(&a, "t", &[intent("read", "d1")], 60).unwrap();
+    // (Presented or delegated by it, its missing key fails the holder check first: untrusted
+    // all the same.)
+    let presented = w.present(&g.grant.token, &asserted, &intent("read", "d1"), NOW);
+    assert!(matches!(&presented, Err(Error::Untrusted(_))), "{presented:?}");
+    let by = w.delegate(&g.grant.token, &asserted, &who("t.example/b"), &[intent("read", "d1")], 30, NOW);
+    assert!(matches!(&by, Err(Error::Untrusted(_))), "{by:?}");
+    untrusted(w.delegate(&g.grant.token, &a, &asserted, &[intent("read", "d1")], 30, NOW).map(drop), "delegate to");
+    let env = Env { now: NOW, crypto: &w.crypto, ledger: &w.ledger, entropy: [3; 16] };
+    let opened = w.engine.open_task(&asserted, "mine", std::slice::from_ref(&a.spiffe_id), "", NOW + 60, &env);
+    untrusted(opened.map(drop), "open-task");
+    // What cannot be asserted: a malformed SPIFFE ID, an assertion already over.
+    assert!(matches!(w.engine.assert_identity("acme/agent", NOW + 60, NOW), Err(Error::Malformed(_))));
+    assert!(matches!(w.engine.assert_identity(&a.spiffe_id, NOW - 1, NOW), Err(Error::Expired(_))));
+}
+
+#[test]
+fn an_identity_held_past_its_expiry_decides_nothing() {
+    let w = World::new();
+    let a = who("t.example/a");
+    let read = intent("read", "d1");
+    assert!(w.engine.decide(&a, &read, a.expires_at, 0, &w.ledger, &w.crypto).allow, "valid through its last second");
+    let d = w.engine.decide(&a, &read, a.expires_at + 1, 0, &w.ledger, &w.crypto);
+    assert_eq!((d.allow, d.reasons.as_slice()), (false, [writ_types::IDENTITY_EXPIRED.to_string()].as_slice()));
+    // A JWT-SVID keeps the leeway it was attested with.
+    let mut lenient = Writ::default();
+    lenient.set_policies(POLICIES, None, Some(ENTITIES)).unwrap();
+    lenient.set_leeway(30);
+    let jwt = Identity { proof: Proof::JwtSvid, ..a.clone() };
+    assert!(lenient.decide(&jwt, &read, a.expires_at + 30, 0, &w.ledger, &w.crypto).allow);
+    assert!(!lenient.decide(&jwt, &read, a.expires_at + 31, 0, &w.ledger, &w.crypto).allow);
+    assert!(!lenient.decide(&a, &read, a.expires_at + 1, 0, &w.ledger, &w.crypto).allow, "no leeway for X.509");
+}

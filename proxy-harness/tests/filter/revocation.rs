@@ -64,13 +64,9 @@ fn an_ended_task_is_refused_from_the_next_poll_on() {
     let addr = server.http.unwrap();
     let payroll = w.workload("/agent/payroll");
     let who = payroll.identity();
-    let host_who = writ_host::Identity {
-        spiffe_id: who.spiffe_id.clone(),
-        trust_domain: who.trust_domain.clone(),
-        expires_at: who.expires_at,
-        thumbprint: who.thumbprint.clone(),
-        proof: writ_host::Proof::X509Svid,
-    };
+    writ_tests::trust_pack_pki(server.writ());
+    let host_who = server.writ().attest_x509(&payroll.chain).unwrap();
+    assert_eq!(host_who.identity().thumbprint, who.thumbprint);
     let scope = [writ_host::Intent {
         action: "read".into(),
         resource: r#"PayrollRecord::"run-42/emp-7""#.into(),

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod attestations;
 mod attested;
 mod audit;
 mod bindings;

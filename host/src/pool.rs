@@ -56,6 +56,8 @@ pub(crate) struct Pool {
     pub(crate) shared: Arc<Shared>,
     idle: Mutex<Vec<Instance>>,
     settings: Mutex<Settings>,
+    /// The chains attested under the settings in force.
+    pub(crate) attestations: crate::attestations::Attestations,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -68,7 +70,13 @@ pub(crate) fn runtime_err(e: impl std::fmt::Display) -> Error {
 
 impl Pool {
     pub(crate) fn new(compiled: Arc<Compiled>, shared: Arc<Shared>) -> Pool {
-        Pool { compiled, shared, idle: Mutex::new(Vec::new()), settings: Mutex::new(Settings::default()) }
+        Pool {
+            compiled,
+            shared,
+            idle: Mutex::new(Vec::new()),
+            settings: Mutex::new(Settings::default()),
+            attestations: Default::default(),
+        }
     }
 
     /// Instances ready between calls.
@@ -165,6 +173,7 @@ impl Pool {
         let applied = self.guarded(&mut inst, |i| setting.apply(&i.module, &mut i.store))??;
         settings.record(setting);
         settings.generation += 1;
+        self.attestations.forget();
         inst.generation = settings.generation;
         let mut idle = lock(&self.idle);
         idle.clear();

@@ -218,9 +218,18 @@ impl Writ {
         self.pool.with_instance(|i| i.attest(evidence))?
     }
 
-    /// Attest an X.509-SVID chain, leaf first, DER.
+    /// Attest an X.509-SVID chain, leaf first, DER. A chain attested before under the settings
+    /// in force, and still valid, gives the same [`Attested`] without a call into the component
+    /// (and without another `attest` audit event).
     pub fn attest_x509(&self, chain: &[Vec<u8>]) -> Result<Attested, Error> {
-        self.establish(Evidence::X509 { chain: chain.to_vec() })
+        let now = self.now();
+        if let Some(known) = self.pool.attestations.get(chain, now) {
+            return Ok(known);
+        }
+        let epoch = self.pool.attestations.epoch();
+        let attested = self.establish(Evidence::X509 { chain: chain.to_vec() })?;
+        self.pool.attestations.remember(chain, &attested, now, epoch);
+        Ok(attested)
     }
 
     /// Attest an X.509-SVID chain and that the caller holds its leaf's private key: `signature`

@@ -57,13 +57,15 @@ impl Filter {
         {
             return Ok(Identity { expires_at, ..id.clone() });
         }
-        let id = self.vouched(uri, Some(sha256_hex), now)?;
+        let id = self.vouched(uri, Some(sha256_hex), now, Proof::X509Svid)?;
         self.vouched.insert(uri.to_string(), (sha256_hex.to_string(), id.clone()));
         Ok(id)
     }
 
-    /// An identity the proxy validated (its TLS stack, or a trusted XFCC `URI`).
-    fn vouched(&self, uri: &str, sha256_hex: Option<&str>, now: u64) -> Result<Identity, String> {
+    /// An identity the proxy validated: its own TLS stack (`proof` X.509-SVID: the handshake
+    /// proved the key), or a front proxy's XFCC `URI` (`proof` asserted: this filter saw no
+    /// proof, so decisions take it and credentials do not).
+    fn vouched(&self, uri: &str, sha256_hex: Option<&str>, now: u64, proof: Proof) -> Result<Identity, String> {
         let (spiffe_id, trust_domain) = spiffe_id::parse(uri)?;
         if !self.config.trust_domains.contains_key(&trust_domain) {
             return Err(format!("trust domain `{trust_domain}` is not one this filter trusts"));
@@ -80,7 +82,7 @@ impl Filter {
             trust_domain,
             expires_at: now.saturating_add(self.config.vouched_identity_secs),
             thumbprint,
-            proof: Proof::X509Svid,
+            proof,
         })
     }
 
@@ -106,6 +108,6 @@ impl Filter {
         if !self.config.xfcc_trust_uri {
             return Err("`x-forwarded-client-cert` carries no certificate to attest (forward Cert and Chain, or set `xfcc_trust_uri`)".into());
         }
-        self.vouched(uri, f.get("hash").map(String::as_str), now)
+        self.vouched(uri, f.get("hash").map(String::as_str), now, Proof::Asserted)
     }
 }

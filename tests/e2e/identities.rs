@@ -119,3 +119,30 @@ fn handles_of_dropped_identities_are_let_go() {
     // One still held by the host keeps deciding (established again if it was let go).
     assert!(writ.check(&kept, &what).unwrap().allow);
 }
+
+#[test]
+fn a_chain_attested_again_is_remembered_until_a_setting_or_its_expiry_ends_it() {
+    let (writ, events) = writ_tests::attester::audited_writ(NOW);
+    let pki = writ_tests::pack_pki();
+    let mut params = leaf_params(BROWSER);
+    params.not_after = at(NOW + 60);
+    let chain = [pki.intermediate.sign(&params, KeyAlg::P256), pki.intermediate.der.clone()];
+    let attests = || events.lock().unwrap().iter().filter(|e| e.kind == "attest").count();
+    writ.attest_x509(&chain).unwrap();
+    writ.attest_x509(&chain).unwrap();
+    assert_eq!(attests(), 1, "the second is answered from memory");
+    // A setting applied: attested again under it (here the same bundle: the same answer).
+    writ_tests::trust_pack_pki(&writ);
+    writ.attest_x509(&chain).unwrap();
+    assert_eq!(attests(), 2);
+    // Past the leaf's expiry, or back before the attestation, memory does not answer.
+    writ.set_time(Some(NOW + 61));
+    assert!(matches!(writ.attest_x509(&chain), Err(Error::Expired(_))));
+    writ.set_time(Some(NOW - 7200));
+    assert!(matches!(writ.attest_x509(&chain), Err(Error::NotYetValid(_))));
+    // A removed bundle: refused at once.
+    writ.set_time(Some(NOW));
+    writ.attest_x509(&chain).unwrap();
+    writ.remove_bundle("acme.example").unwrap();
+    assert!(matches!(writ.attest_x509(&chain), Err(Error::Untrusted(_))));
+}

@@ -154,12 +154,17 @@ fn attests_a_forwarded_client_certificate_chain() {
     let over_mtls_only = payroll.over_mtls("GET", "/payroll/run-42/emp-7");
     refused(&vm.request(&over_mtls_only).unwrap(), 401, "unauthenticated");
     let mut trusting = w.vm(module(), json!({ "identity_sources": ["xfcc"], "xfcc_trust_uri": true }));
-    assert!(
-        trusting
-            .request(&HttpRequest::new("GET", "/payroll/run-42/emp-7").header("x-forwarded-client-cert", &uri_only))
-            .unwrap()
-            .continued()
-    );
+    let by_uri = HttpRequest::new("GET", "/payroll/run-42/emp-7").header("x-forwarded-client-cert", &uri_only);
+    assert!(trusting.request(&by_uri).unwrap().continued());
+    // A bare URI is the front proxy's word (proof `asserted`): decisions take it, credentials
+    // do not — nothing here proved the caller holds the key the credential is bound to.
+    let token = w.credential(&payroll, "run-42", &[("read", r#"PayrollRecord::"run-42/emp-7""#)], 120);
+    let bearer = by_uri.header("authorization", &format!("Bearer {token}"));
+    refused(&trusting.request(&bearer).unwrap(), 403, "untrusted");
+    let with_chain = HttpRequest::new("GET", "/payroll/run-42/emp-7")
+        .header("x-forwarded-client-cert", &payroll.xfcc())
+        .header("authorization", &format!("Bearer {token}"));
+    assert!(trusting.request(&with_chain).unwrap().continued(), "the same credential with the chain forwarded");
 }
 
 #[test]

@@ -86,6 +86,31 @@ enum Attest {
         /// The token, or `-` to read it from stdin.
         token: String,
     },
+    /// Verify an OIDC workload token (a Kubernetes service-account token, a CI job's token)
+    /// against configured issuers, and map it to a SPIFFE ID.
+    Oidc {
+        /// The issuers (JSON `{"issuers":[…]}`, see docs/attestation.md); an issuer's
+        /// `jwks_file` is read relative to this file's directory.
+        #[arg(long, value_name = "FILE")]
+        oidc: PathBuf,
+        /// The issuer the token must come from: its name or its `iss`.
+        #[arg(long, value_name = "NAME|URL")]
+        issuer: Option<String>,
+        /// That issuer's keys from this JWKS file, instead of the configuration's.
+        #[arg(long, value_name = "FILE", requires = "issuer")]
+        jwks: Option<PathBuf>,
+        /// The audience the token must name (one the issuer may be used for).
+        #[arg(long)]
+        audience: String,
+        /// Verify at this time (unix seconds) instead of now.
+        #[arg(long, value_name = "UNIX_SECONDS")]
+        at: Option<u64>,
+        /// Write audit events as JSON lines to this file.
+        #[arg(long, value_name = "FILE")]
+        audit: Option<PathBuf>,
+        /// The token, or `-` to read it from stdin.
+        token: String,
+    },
 }
 
 #[derive(Args)]
@@ -337,14 +362,34 @@ fn run(cli: Cli) -> Result<Result<Option<String>, Error>, Usage> {
             }
             Ok(writ.attest_x509(&certs).map(|a| identity_json(a.identity())))
         }
-        Command::Attest(Attest::Jwt { common, audience, leeway, token }) => {
-            let token = if token == "-" {
-                let mut s = String::new();
-                std::io::stdin().read_to_string(&mut s).map_err(|e| Usage(format!("cannot read stdin: {e}")))?;
-                s.trim().to_string()
-            } else {
-                token
+        Command::Attest(Attest::Oidc { oidc, issuer, jwks, audience, at, audit, token }) => {
+            let token = token_or_stdin(token)?;
+            let config =
+                std::fs::read_to_string(&oidc).map_err(|e| Usage(format!("cannot read `{}`: {e}", oidc.display())))?;
+            let jwks = match &jwks {
+                Some(f) => {
+                    Some(std::fs::read_to_string(f).map_err(|e| Usage(format!("cannot read `{}`: {e}", f.display())))?)
+                }
+                None => None,
             };
+            let dir = oidc.parent().unwrap_or(std::path::Path::new("."));
+            let override_keys = issuer.as_deref().zip(jwks.as_deref());
+            let config = match writ_host::oidc::resolve_issuers(&config, dir, override_keys) {
+                Ok(c) => c,
+                Err(e) => return Ok(Err(e)),
+            };
+            let writ = match Writ::builder().audit(audit_sink(audit.as_deref())?).build() {
+                Ok(w) => w,
+                Err(e) => return Ok(Err(e)),
+            };
+            writ.set_time(at);
+            if let Err(e) = writ.set_oidc_issuers(&config) {
+                return Ok(Err(e));
+            }
+            Ok(writ.attest_oidc(&token, issuer.as_deref(), &audience).map(|a| identity_json(a.identity())))
+        }
+        Command::Attest(Attest::Jwt { common, audience, leeway, token }) => {
+            let token = token_or_stdin(token)?;
             let writ = match writ_for(&common)? {
                 Ok(w) => w,
                 Err(e) => return Ok(Err(e)),
@@ -355,6 +400,16 @@ fn run(cli: Cli) -> Result<Result<Option<String>, Error>, Usage> {
             Ok(writ.attest_jwt(&token, &audience).map(|a| identity_json(a.identity())))
         }
     }
+}
+
+/// The token argument, or stdin's first line when it is `-`.
+fn token_or_stdin(token: String) -> Result<String, Usage> {
+    if token != "-" {
+        return Ok(token);
+    }
+    let mut s = String::new();
+    std::io::stdin().read_to_string(&mut s).map_err(|e| Usage(format!("cannot read stdin: {e}")))?;
+    Ok(s.trim().to_string())
 }
 
 fn main() -> ExitCode {

@@ -220,6 +220,73 @@ fn attest_jwt_on_an_openssl_signed_token() {
 }
 
 #[test]
+fn attest_oidc_on_an_openssl_signed_kubernetes_token() {
+    let dir = tempdir("oidc");
+    let mut jwks = Vec::new();
+    for name in ["k", "other"] {
+        let file = format!("{name}.pem");
+        openssl(&dir, &["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", &file]);
+        let modulus = Command::new("openssl")
+            .current_dir(&dir)
+            .args(["rsa", "-in", &file, "-noout", "-modulus"])
+            .output()
+            .unwrap();
+        let hex = String::from_utf8(modulus.stdout).unwrap().trim().trim_start_matches("Modulus=").to_string();
+        let n: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+        let set =
+            serde_json::json!({"keys": [{"kty": "RSA", "kid": "sa-1", "n": URL_SAFE_NO_PAD.encode(&n), "e": "AQAB"}]});
+        std::fs::write(dir.join(format!("{name}-jwks.json")), set.to_string()).unwrap();
+        jwks.push(dir.join(format!("{name}-jwks.json")));
+    }
+    let iss = "https://kubernetes.default.svc.cluster.local";
+    let config = serde_json::json!({ "issuers": [{ "name": "k8s", "issuer": iss, "audiences": ["writ"],
+        "jwks_file": "k-jwks.json", "mapping": { "kind": "kubernetes", "trust_domain": "cluster.local" } }] });
+    std::fs::write(dir.join("oidc.json"), config.to_string()).unwrap();
+    let t = now();
+    let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","kid":"sa-1"}"#);
+    let claims = URL_SAFE_NO_PAD.encode(
+        serde_json::json!({"aud": ["writ"], "exp": t + 300, "iat": t, "iss": iss, "sub": "system:serviceaccount:payroll:agent",
+            "kubernetes.io": {"namespace": "payroll", "serviceaccount": {"name": "agent", "uid": "u"}, "pod": {"name": "p", "uid": "v"}}})
+        .to_string(),
+    );
+    let input = format!("{header}.{claims}");
+    std::fs::write(dir.join("input"), &input).unwrap();
+    openssl(&dir, &["dgst", "-sha256", "-sign", "k.pem", "-out", "sig", "input"]);
+    let token = format!("{input}.{}", URL_SAFE_NO_PAD.encode(std::fs::read(dir.join("sig")).unwrap()));
+    let cfg = dir.join("oidc.json").display().to_string();
+
+    let out = writ(&["attest", "oidc", "--oidc", &cfg, "--issuer", "k8s", "--audience", "writ", &token], None);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let v = json(&out);
+    assert_eq!(
+        (v["spiffe_id"].as_str(), v["proof"].as_str()),
+        (Some("spiffe://cluster.local/ns/payroll/sa/agent"), Some("oidc"))
+    );
+    assert_eq!(v["expires_at"], t + 300);
+    // From stdin; by `iss` instead of name.
+    let out = writ(
+        &["attest", "oidc", "--oidc", &cfg, "--issuer", iss, "--audience", "writ", "-"],
+        Some(&format!("{token}\n")),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    // Another issuer's keys (`--jwks`), another audience, another issuer name: refused, exit 1.
+    let other = jwks[1].display().to_string();
+    for args in [
+        vec!["--issuer", "k8s", "--jwks", other.as_str(), "--audience", "writ"],
+        vec!["--audience", "vault"],
+        vec!["--issuer", "github", "--audience", "writ"],
+    ] {
+        let mut all = vec!["attest", "oidc", "--oidc", cfg.as_str()];
+        all.extend(args.iter().copied());
+        all.push(&token);
+        let out = writ(&all, None);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(json(&out)["error"]["kind"], "untrusted", "{args:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn demo_runs_on_built_in_defaults() {
     let out = writ(&["demo"], None);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));

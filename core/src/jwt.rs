@@ -68,21 +68,32 @@ pub(crate) fn key_fits(kind: KeyKind, alg: Algorithm) -> bool {
     )
 }
 
-/// Split and decode; check the header rules.
+/// Split and decode; check the JWT-SVID header rules (only `alg`, `kid`, `typ`).
 pub fn split(token: &str) -> Result<Unverified<'_>> {
+    split_as(token, "JWT-SVID", |h| matches!(h, "alg" | "kid" | "typ"), jwt_svid_alg)
+}
+
+/// Split and decode a compact JWS of kind `what`: every header name must pass `header_ok`,
+/// `alg` must be one `alg_of` allows, `kid` must be present, `typ` (if any) `JWT` or `JOSE`.
+pub fn split_as<'t>(
+    token: &'t str,
+    what: &str,
+    header_ok: impl Fn(&str) -> bool,
+    alg_of: impl Fn(&str) -> Result<Algorithm>,
+) -> Result<Unverified<'t>> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(Error::Limit(format!("token is {} bytes, over the cap of {MAX_TOKEN_BYTES}", token.len())));
     }
     let parts: Vec<&str> = token.split('.').collect();
     let [header, payload, signature] = parts.as_slice() else {
-        return Err(Error::Malformed(format!("a JWT-SVID is a compact JWS of 3 parts, this has {}", parts.len())));
+        return Err(Error::Malformed(format!("a {what} is a compact JWS of 3 parts, this has {}", parts.len())));
     };
     let header = json_object("header", &decode_part("header", header)?)?;
-    if let Some(k) = header.keys().find(|k| !matches!(k.as_str(), "alg" | "kid" | "typ")) {
-        return Err(Error::Untrusted(format!("JWT-SVID header `{}` is not allowed (only alg, kid, typ)", clip(k))));
+    if let Some(k) = header.keys().find(|k| !header_ok(k)) {
+        return Err(Error::Untrusted(format!("{what} header `{}` is not allowed", clip(k))));
     }
     let alg = match header.get("alg") {
-        Some(Value::String(a)) => jwt_svid_alg(a)?,
+        Some(Value::String(a)) => alg_of(a)?,
         Some(_) => return Err(Error::Malformed("JWT `alg` is not a string".into())),
         None => return Err(Error::Malformed("JWT header has no `alg`".into())),
     };
@@ -90,12 +101,12 @@ pub fn split(token: &str) -> Result<Unverified<'_>> {
         None => {}
         Some(Value::String(t)) if t == "JWT" || t == "JOSE" => {}
         Some(t) => {
-            return Err(Error::Untrusted(format!("JWT-SVID `typ` {} is not `JWT` or `JOSE`", clip(&t.to_string()))));
+            return Err(Error::Untrusted(format!("{what} `typ` {} is not `JWT` or `JOSE`", clip(&t.to_string()))));
         }
     }
     let kid = match header.get("kid") {
         Some(Value::String(k)) if !k.is_empty() => k.clone(),
-        Some(Value::String(_)) | None => return Err(Error::Untrusted("JWT-SVID header has no `kid`".into())),
+        Some(Value::String(_)) | None => return Err(Error::Untrusted(format!("{what} header has no `kid`"))),
         Some(_) => return Err(Error::Malformed("JWT `kid` is not a string".into())),
     };
     let claims = json_object("payload", &decode_part("payload", payload)?)?;
@@ -119,7 +130,7 @@ pub fn subject(claims: &Map<String, Value>) -> Result<(String, String)> {
     }
 }
 
-fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>> {
+pub(crate) fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>> {
     match claims.get(name) {
         None => Ok(None),
         Some(Value::Number(n)) => n

@@ -12,6 +12,7 @@ pub mod jwt;
 pub mod ledger;
 pub mod limits;
 pub mod memo;
+pub mod oidc;
 pub mod possession;
 pub mod spiffe_id;
 mod webpki_algs;

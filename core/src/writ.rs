@@ -72,6 +72,7 @@ pub struct Writ {
     tokens: BoundedMap<String, Arc<Claims>, Seeded>,
     /// Keys break-glass approvals are verified with (none: every approval is refused).
     approvers: Approvers,
+    oidc: crate::oidc::Issuers,
     settings: Settings,
 }
 
@@ -92,6 +93,7 @@ impl Writ {
                 Seeded::with_seed(settings.hash_seed ^ 0x746f_6b65_6e73),
             ),
             approvers: Approvers::default(),
+            oidc: crate::oidc::Issuers::default(),
             settings,
         }
     }
@@ -212,6 +214,26 @@ impl Writ {
             thumbprint: String::new(),
             proof: crate::Proof::Asserted,
         })
+    }
+
+    /// Configure the OIDC issuers whose workload tokens attest (see [`crate::oidc`]); replaces
+    /// the previous set (a bad one leaves it in force). Returns how many.
+    pub fn set_oidc_issuers(&mut self, config: &str) -> Result<u32> {
+        self.oidc = crate::oidc::Issuers::parse(config)?;
+        Ok(u32::try_from(self.oidc.len()).unwrap_or(u32::MAX))
+    }
+
+    /// Attest an OIDC workload token for `audience` at `now` (from issuer `expected`, by name
+    /// or `iss`, when given).
+    pub fn attest_oidc(
+        &self,
+        token: &str,
+        expected: Option<&str>,
+        audience: &str,
+        now: u64,
+        crypto: &dyn Crypto,
+    ) -> Result<Identity> {
+        self.oidc.verify(token, expected, audience, now, crypto)
     }
 
     /// Load Cedar policies, with an optional schema (then policies and requests are

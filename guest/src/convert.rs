@@ -68,6 +68,7 @@ pub fn identity_to_wit(i: &writ_core::Identity) -> wit::Identity {
             writ_core::Proof::X509Svid => wit::Proof::X509Svid,
             writ_core::Proof::JwtSvid => wit::Proof::JwtSvid,
             writ_core::Proof::Asserted => wit::Proof::Asserted,
+            writ_core::Proof::Oidc => wit::Proof::Oidc,
         },
     }
 }

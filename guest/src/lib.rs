@@ -340,6 +340,9 @@ impl control::Guest for Component {
     fn set_policies(policies: String, schema: Option<String>, entities: Option<String>) -> Result<u32, Error> {
         with_state(|e, _| e.set_policies(&policies, schema.as_deref(), entities.as_deref())).map_err(convert::error)
     }
+    fn set_oidc_issuers(config: String) -> Result<u32, Error> {
+        with_state(|e, _| e.set_oidc_issuers(&config)).map_err(convert::error)
+    }
     fn set_approvers(jwks: String) -> Result<u32, Error> {
         with_state(|e, _| e.set_approvers(&jwks)).map_err(convert::error)
     }
@@ -401,6 +404,10 @@ impl attest::Guest for Component {
     fn jwt_svid(token: String, audience: String) -> Result<attest::Attested, Error> {
         let at = now();
         attested("jwt-svid", None, with_state(|e, c| e.attest_jwt(&token, &audience, at, c)))
+    }
+    fn oidc(token: String, issuer: Option<String>, audience: String) -> Result<attest::Attested, Error> {
+        let at = now();
+        attested("oidc", None, with_state(|e, c| e.attest_oidc(&token, issuer.as_deref(), &audience, at, c)))
     }
     fn asserted(spiffe_id: String, expires_at: u64, by: String) -> Result<attest::Attested, Error> {
         let at = now();

@@ -22,6 +22,7 @@ pub(crate) enum Evidence {
     X509 { chain: Vec<Vec<u8>> },
     X509Holding { chain: Vec<Vec<u8>>, challenge: Vec<u8>, signature: Vec<u8> },
     Jwt { token: String, audience: String },
+    Oidc { token: String, issuer: Option<String>, audience: String },
     Asserted { spiffe_id: String, expires_at: u64, by: String },
 }
 
@@ -82,6 +83,9 @@ impl Evidence {
                 attest.call_x509_svid_holding(store, chain, challenge, signature)?
             }
             Evidence::Jwt { token, audience } => attest.call_jwt_svid(store, token, audience)?,
+            Evidence::Oidc { token, issuer, audience } => {
+                attest.call_oidc(store, token, issuer.as_deref(), audience)?
+            }
             Evidence::Asserted { spiffe_id, expires_at, by } => {
                 attest.call_asserted(store, spiffe_id, *expires_at, by)?
             }

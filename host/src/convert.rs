@@ -36,6 +36,7 @@ pub(crate) fn identity(i: wit::Identity) -> Identity {
             wit::Proof::X509Svid => Proof::X509Svid,
             wit::Proof::JwtSvid => Proof::JwtSvid,
             wit::Proof::Asserted => Proof::Asserted,
+            wit::Proof::Oidc => Proof::Oidc,
         },
     }
 }

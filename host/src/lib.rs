@@ -9,6 +9,7 @@ mod cache;
 mod convert;
 pub mod crypto;
 mod imports;
+pub mod oidc;
 pub mod pack;
 mod pool;
 mod settings;

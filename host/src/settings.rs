@@ -42,6 +42,7 @@ pub(crate) enum Setting {
     RemoveBundle(String),
     Policies { policies: String, schema: Option<String>, entities: Option<String> },
     Approvers(String),
+    OidcIssuers(String),
 }
 
 /// What a setter answered.
@@ -50,7 +51,8 @@ pub(crate) enum Applied {
     Done,
     /// `remove-bundle`: whether the trust domain had a bundle.
     Removed(bool),
-    /// `set-policies`, `set-approvers`: how many policies (keys) are loaded.
+    /// `set-policies`, `set-approvers`, `set-oidc-issuers`: how many policies (keys, issuers)
+    /// are loaded.
     Loaded(u32),
 }
 
@@ -82,6 +84,9 @@ impl Setting {
             Setting::Approvers(jwks) => {
                 Ok(control.call_set_approvers(store, jwks)?.map(Applied::Loaded).map_err(convert::error))
             }
+            Setting::OidcIssuers(config) => {
+                Ok(control.call_set_oidc_issuers(store, config)?.map(Applied::Loaded).map_err(convert::error))
+            }
             Setting::Policies { policies, schema, entities } => Ok(control
                 .call_set_policies(store, policies, schema.as_deref(), entities.as_deref())?
                 .map(Applied::Loaded)
@@ -102,6 +107,7 @@ impl Setting {
             Setting::Bundle { .. } | Setting::RemoveBundle(_) => 7,
             Setting::Policies { .. } => 8,
             Setting::Approvers(_) => 9,
+            Setting::OidcIssuers(_) => 10,
         }
     }
 }

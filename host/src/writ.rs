@@ -180,6 +180,15 @@ impl Writ {
         }
     }
 
+    /// The OIDC issuers whose workload tokens [`Writ::attest_oidc`] accepts (JSON, see the WIT
+    /// `control.set-oidc-issuers`); returns how many. A bad set leaves the previous one in force.
+    pub fn set_oidc_issuers(&self, config: &str) -> Result<u32, Error> {
+        match self.pool.apply(Setting::OidcIssuers(config.into()))? {
+            Applied::Loaded(n) => Ok(n),
+            _ => Ok(0),
+        }
+    }
+
     /// The `iss` of credentials issued, and the only one accepted (default `writ`).
     pub fn set_issuer(&self, name: &str) -> Result<(), Error> {
         self.set(Setting::Issuer(name.into()))
@@ -250,6 +259,16 @@ impl Writ {
     /// Attest a JWT-SVID for `audience`.
     pub fn attest_jwt(&self, token: &str, audience: &str) -> Result<Attested, Error> {
         self.establish(Evidence::Jwt { token: token.into(), audience: audience.into() })
+    }
+
+    /// Attest an OIDC workload token of a configured issuer (see [`Writ::set_oidc_issuers`]) for
+    /// `audience`; with `issuer` (a name or `iss`), only that issuer's.
+    pub fn attest_oidc(&self, token: &str, issuer: Option<&str>, audience: &str) -> Result<Attested, Error> {
+        self.establish(Evidence::Oidc {
+            token: token.into(),
+            issuer: issuer.map(str::to_string),
+            audience: audience.into(),
+        })
     }
 
     /// An identity this host vouches for without a proof the component can check (proof

@@ -13,6 +13,7 @@ mod evaluation;
 mod fuzz;
 mod identities;
 mod jwt;
+mod oidc;
 mod props;
 mod runtime;
 mod state_nats;

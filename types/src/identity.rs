@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 pub enum Proof {
     X509Svid,
     JwtSvid,
+    /// An OIDC workload token of a configured issuer (a Kubernetes service-account token, a
+    /// CI job's token), its claims mapped to a SPIFFE ID. A bearer token: whoever holds it can
+    /// present it, like a JWT-SVID.
+    Oidc,
     /// Named by the host without a proof Writ could check (a trusted proxy that forwarded
     /// only a SPIFFE ID, a dry run): decisions take it, credentials never do.
     Asserted,
@@ -17,6 +21,7 @@ impl Proof {
         match self {
             Proof::X509Svid => "x509-svid",
             Proof::JwtSvid => "jwt-svid",
+            Proof::Oidc => "oidc",
             Proof::Asserted => "asserted",
         }
     }

@@ -40,6 +40,9 @@ pub(crate) struct ServeArgs {
     /// Approver keys (a JWKS file) that sign break-glass approvals.
     #[arg(long, value_name = "FILE")]
     approvers: Option<PathBuf>,
+    /// OIDC issuers (a JSON file) whose workload tokens identify callers.
+    #[arg(long, value_name = "FILE")]
+    oidc: Option<PathBuf>,
     /// The issuer key file (created on first use).
     #[arg(long, value_name = "FILE")]
     issuer_key: Option<PathBuf>,
@@ -99,6 +102,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode, Usage> {
     c.schema = args.schema.or(c.schema);
     c.entities = args.entities.or(c.entities);
     c.approvers = args.approvers.or(c.approvers);
+    c.oidc = args.oidc.or(c.oidc);
     c.issuer_key = args.issuer_key.or(c.issuer_key);
     // The state: the flag, else the configuration file's, else the user's state directory.
     if args.state.state.is_some() || c.state.is_none() {

@@ -165,6 +165,25 @@ impl Issuers {
         self.issuers.len()
     }
 
+    /// Whether `token`'s (unverified) `iss` is one of these issuers': which verification a
+    /// bearer token of unknown kind gets. Anything unreadable says no.
+    pub fn claims_issuer(&self, token: &str) -> bool {
+        use base64::Engine as _;
+        if self.issuers.is_empty() || token.len() > crate::limits::MAX_TOKEN_BYTES {
+            return false;
+        }
+        let Some(payload) = token.split('.').nth(1) else { return false };
+        let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload) else { return false };
+        #[derive(Deserialize)]
+        struct Iss {
+            iss: Option<String>,
+        }
+        match serde_json::from_slice::<Iss>(&bytes) {
+            Ok(Iss { iss: Some(iss) }) => self.issuers.iter().any(|i| i.issuer == iss),
+            _ => false,
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.issuers.is_empty()
     }

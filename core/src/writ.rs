@@ -236,6 +236,17 @@ impl Writ {
         self.oidc.verify(token, expected, audience, now, crypto)
     }
 
+    /// Attest a bearer identity token for `audience`, whichever kind it is: a token whose `iss`
+    /// is a configured OIDC issuer's is verified as that issuer's workload token, any other as
+    /// a JWT-SVID.
+    pub fn attest_token(&self, token: &str, audience: &str, now: u64, crypto: &dyn Crypto) -> Result<Identity> {
+        if self.oidc.claims_issuer(token) {
+            self.attest_oidc(token, None, audience, now, crypto)
+        } else {
+            self.attest_jwt(token, audience, now, crypto)
+        }
+    }
+
     /// Load Cedar policies, with an optional schema (then policies and requests are
     /// validated) and entities. Atomic: a bad set leaves the previous one in force.
     /// Returns how many policies are loaded.

@@ -405,6 +405,12 @@ impl attest::Guest for Component {
         let at = now();
         attested("jwt-svid", None, with_state(|e, c| e.attest_jwt(&token, &audience, at, c)))
     }
+    fn token(token: String, audience: String) -> Result<attest::Attested, Error> {
+        let at = now();
+        let result = with_state(|e, c| e.attest_token(&token, &audience, at, c));
+        let proof = result.as_ref().map_or("token", |id| id.proof.as_str());
+        attested(proof, None, result)
+    }
     fn oidc(token: String, issuer: Option<String>, audience: String) -> Result<attest::Attested, Error> {
         let at = now();
         attested("oidc", None, with_state(|e, c| e.attest_oidc(&token, issuer.as_deref(), &audience, at, c)))

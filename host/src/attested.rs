@@ -23,6 +23,7 @@ pub(crate) enum Evidence {
     X509Holding { chain: Vec<Vec<u8>>, challenge: Vec<u8>, signature: Vec<u8> },
     Jwt { token: String, audience: String },
     Oidc { token: String, issuer: Option<String>, audience: String },
+    Token { token: String, audience: String },
     Asserted { spiffe_id: String, expires_at: u64, by: String },
 }
 
@@ -86,6 +87,7 @@ impl Evidence {
             Evidence::Oidc { token, issuer, audience } => {
                 attest.call_oidc(store, token, issuer.as_deref(), audience)?
             }
+            Evidence::Token { token, audience } => attest.call_token(store, token, audience)?,
             Evidence::Asserted { spiffe_id, expires_at, by } => {
                 attest.call_asserted(store, spiffe_id, *expires_at, by)?
             }

@@ -271,6 +271,12 @@ impl Writ {
         })
     }
 
+    /// Attest a bearer identity token of either kind for `audience` (see the WIT
+    /// `attest.token`): an OIDC workload token of a configured issuer, or a JWT-SVID.
+    pub fn attest_token(&self, token: &str, audience: &str) -> Result<Attested, Error> {
+        self.establish(Evidence::Token { token: token.into(), audience: audience.into() })
+    }
+
     /// An identity this host vouches for without a proof the component can check (proof
     /// `asserted`, audited with `by`): a trusted proxy's word, a dry run naming a principal.
     /// Decisions take it until `expires_at`; credentials and tasks never do.

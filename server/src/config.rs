@@ -33,6 +33,12 @@ pub struct Config {
     /// The approver keys (a JWKS file) break-glass approvals are verified with; none: every
     /// approval is refused.
     pub approvers: Option<PathBuf>,
+    /// The OIDC issuers whose workload tokens identify callers (a JSON file, see
+    /// docs/attestation.md; an issuer's `jwks_file` is relative to it).
+    pub oidc: Option<PathBuf>,
+    /// The audience a bearer identity token (JWT-SVID or OIDC) must name at ext_authz
+    /// (`x-writ-identity-token`) and `/token` (`client_assertion`). Default `writ`.
+    pub token_audience: String,
     /// The issuer key file (created on first use); default: a fresh in-memory Ed25519 key.
     pub issuer_key: Option<PathBuf>,
     /// Where grants and revocations are kept: a state directory (shared with `writ revoke`
@@ -100,6 +106,8 @@ impl Default for Config {
             schema: None,
             entities: None,
             approvers: None,
+            oidc: None,
+            token_audience: "writ".into(),
             issuer_key: None,
             state: None,
             state_max_lag_ms: None,

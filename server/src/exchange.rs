@@ -62,6 +62,9 @@ fn pem_chain(pem: &str) -> Result<Vec<Vec<u8>>, String> {
     Ok(certs)
 }
 
+/// RFC 7523's client assertion type for a JWT.
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
 /// `POST /token`.
 pub async fn token(
     extract::State(state): extract::State<Arc<State>>,
@@ -90,15 +93,25 @@ fn exchange(state: &State, headers: &HeaderMap, peer: Option<&PeerChain>, body: 
             id,
         );
     }
-    let who = match client(state, peer) {
+    let params: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+    let one = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    // The caller: an RFC 7523 client assertion (a JWT-SVID or OIDC workload token), else the
+    // mTLS client certificate.
+    let who = match (one("client_assertion_type"), one("client_assertion")) {
+        (None, None) => client(state, peer),
+        (Some(JWT_BEARER), Some(assertion)) => state
+            .writ
+            .attest_token(assertion, &state.config.token_audience)
+            .map_err(|e| format!("client_assertion: {}: {}", e.kind(), e.message())),
+        _ => Err(format!("a client assertion is `client_assertion_type` `{JWT_BEARER}` with `client_assertion`")),
+    };
+    let who = match who {
         Ok(w) => w,
         Err(e) => {
             crate::refused(state, "invalid_client", &e);
             return oauth(StatusCode::UNAUTHORIZED, "invalid_client", e, id);
         }
     };
-    let params: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
-    let one = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     if one("grant_type") != Some(GRANT_TYPE) {
         return oauth(
             StatusCode::BAD_REQUEST,

@@ -34,9 +34,20 @@ enum Via<'a> {
     Tls(&'a PeerChain),
 }
 
-/// The caller: forwarded by a trusted proxy (the Unix socket, or an mTLS peer listed in
-/// `trusted_proxies`), or the mTLS peer itself; never an unproven header.
+/// The header a caller may prove itself with on any listener: a bearer identity token (a
+/// JWT-SVID, or an OIDC workload token of a configured issuer) for `token_audience`.
+pub(crate) const IDENTITY_TOKEN: &str = "x-writ-identity-token";
+
+/// The caller: its identity token; else forwarded by a trusted proxy (the Unix socket, or an
+/// mTLS peer listed in `trusted_proxies`), or the mTLS peer itself; never an unproven header.
 fn caller(state: &State, headers: &HeaderMap, via: Via<'_>) -> Result<Attested, ApiError> {
+    if let Some(token) = headers.get(IDENTITY_TOKEN) {
+        let token = token.to_str().map_err(|_| unauth(format!("`{IDENTITY_TOKEN}` is not text")))?;
+        return state
+            .writ
+            .attest_token(token.trim(), &state.config.token_audience)
+            .map_err(|e| unauth(format!("{}: {}", e.kind(), e.message())));
+    }
     match via {
         Via::Unix => forwarded(state, headers),
         Via::Tls(peer) => {

@@ -72,6 +72,14 @@ impl State {
                 .map_err(|e| format!("approvers: cannot read `{}`: {e}", path.display()))?;
             self.writ.set_approvers(&jwks).map_err(|e| format!("approvers (`{}`): {e}", path.display()))?;
         }
+        if let Some(path) = &self.config.oidc {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("oidc: cannot read `{}`: {e}", path.display()))?;
+            let dir = path.parent().unwrap_or(std::path::Path::new("."));
+            let config = writ_host::oidc::resolve_issuers(&text, dir, None)
+                .map_err(|e| format!("oidc (`{}`): {e}", path.display()))?;
+            self.writ.set_oidc_issuers(&config).map_err(|e| format!("oidc (`{}`): {e}", path.display()))?;
+        }
         let paths: Vec<std::path::PathBuf> = self.config.policies.iter().cloned().collect();
         let pack = writ_host::pack::Pack::load(&paths, self.config.schema.as_deref(), self.config.entities.as_deref())?;
         self.writ
@@ -180,10 +188,11 @@ fn router(state: Arc<State>, tls: bool) -> Router {
         .route("/ext_authz/{*path}", any(extauthz::check))
         .route("/healthz", get(metrics::healthz))
         .route("/readyz", get(metrics::readyz))
-        .route("/metrics", get(metrics::metrics));
+        .route("/metrics", get(metrics::metrics))
+        // Without a client certificate, a caller proves itself with a `client_assertion`.
+        .route("/token", post(exchange::token));
     if tls {
         r = r
-            .route("/token", post(exchange::token))
             .route("/task", post(exchange::open_task))
             .route("/task/{id}", get(exchange::show_task))
             .route("/task/{id}/end", post(exchange::end_task))

@@ -192,8 +192,8 @@ fn bad_requests_get_json_4xx_and_the_server_keeps_serving() {
         (c.post(&url).header("content-type", "text/plain").body("{}"), 415, "application/json"),
         (c.post(&url).header("content-type", "application/json").body(format!("{{\"pad\":\"{}\"}}", "x".repeat(10_000))), 413, ""),
         (c.get(http(&r, "/nowhere")), 404, "no endpoint"),
-        // Token exchange is only on the mTLS listener.
-        (c.post(http(&r, "/token")).body("grant_type=x"), 404, "no endpoint"),
+        // Tasks are opened on the mTLS listener only.
+        (c.post(http(&r, "/task")).body("{}"), 404, "no endpoint"),
     ];
     for (req, status, text) in cases {
         let res = req.send().unwrap();
@@ -203,6 +203,10 @@ fn bad_requests_get_json_4xx_and_the_server_keeps_serving() {
         assert!(v["error"]["message"].as_str().unwrap().contains(text), "{v}");
         assert!(v["error"]["request_id"].is_string());
     }
+    // Token exchange on the plain listener (a client assertion's): OAuth errors, as OAuth has them.
+    let res = c.post(http(&r, "/token")).body("grant_type=x").send().unwrap();
+    assert_eq!(res.status().as_u16(), 415);
+    assert!(res.json::<Value>().unwrap()["error_description"].as_str().unwrap().contains("x-www-form-urlencoded"));
     // Policy errors are decisions (deny with the error listed), not HTTP errors.
     let v: Value = c.post(&url).json(&json!({ "subject": { "type": "Not A Type", "id": "a" }, "action": { "name": "read" }, "resource": { "type": "X", "id": "y" } })).send().unwrap().json().unwrap();
     assert_eq!(v["decision"], false);
@@ -979,6 +983,78 @@ fn a_uri_only_forwarded_certificate_decides_but_never_carries_a_credential() {
         .send()
         .unwrap();
     assert_eq!(res.status().as_u16(), 200);
+    r.shutdown();
+}
+
+#[test]
+fn bearer_identity_tokens_prove_callers_at_ext_authz_and_token() {
+    use writ_tests::jwt::{JwsAlg, Signer, claims, spiffe_bundle};
+    let w = World::new("identity-tokens");
+    // acme.example's bundle with a JWT-SVID key too; a Kubernetes issuer mapped into acme.example.
+    let svid_key = Signer::new("jwt-1", JwsAlg::ES256);
+    std::fs::write(w.dir.join("bundle.json"), spiffe_bundle(&[&svid_key], &[&w.pki.root.der])).unwrap();
+    let k8s_key = Signer::new("sa-1", JwsAlg::ES256);
+    let k8s_iss = "https://kubernetes.default.svc.cluster.local";
+    let oidc = json!({ "issuers": [{ "name": "k8s", "issuer": k8s_iss, "audiences": ["writ"], "algorithms": ["ES256"],
+        "jwks": { "keys": [k8s_key.jwk()] }, "mapping": { "kind": "kubernetes", "trust_domain": "acme.example" } }] });
+    std::fs::write(w.dir.join("oidc.json"), oidc.to_string()).unwrap();
+    let policies = r#"@id("bearer") permit(principal, action == Action::"read", resource) when { principal.proof == "jwt-svid" || principal.proof == "oidc" };
+                      @id("open") permit(principal, action == Action::"open_task", resource);"#;
+    std::fs::write(w.dir.join("p.cedar"), policies).unwrap();
+    let r = w.start(Config {
+        bundles: [("acme.example".to_string(), w.dir.join("bundle.json"))].into(),
+        oidc: Some(w.dir.join("oidc.json")),
+        policies: Some(w.dir.join("p.cedar")),
+        ..w.config()
+    });
+    let svid = svid_key.token(&claims("spiffe://acme.example/agent/payroll", "writ"));
+    let sa = k8s_key.token(&json!({ "iss": k8s_iss, "aud": ["writ"], "exp": NOW + 600, "iat": NOW - 5,
+        "sub": "system:serviceaccount:payroll:agent",
+        "kubernetes.io": { "namespace": "payroll", "serviceaccount": { "name": "agent", "uid": "u-1" }, "pod": { "name": "agent-0", "uid": "u-2" } } }));
+    let read = |token: &str, bearer: Option<&str>| {
+        let mut req = plain().get(http(&r, "/ext_authz/payroll/run-42/emp-7")).header("x-writ-identity-token", token);
+        if let Some(b) = bearer {
+            req = req.header("authorization", format!("Bearer {b}"));
+        }
+        let res = req.send().unwrap();
+        let h = |n: &str| res.headers().get(n).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+        (res.status().as_u16(), h("x-writ-subject"), h("x-writ-reason"))
+    };
+    // On the plain listener, the token is the proof: a JWT-SVID, and a service-account token.
+    assert_eq!(read(&svid, None), (200, "spiffe://acme.example/agent/payroll".into(), String::new()));
+    assert_eq!(read(&sa, None), (200, "spiffe://acme.example/ns/payroll/sa/agent".into(), String::new()));
+    // A token for another audience, or signed by another key: refused.
+    assert_eq!(read(&svid_key.token(&claims("spiffe://acme.example/agent/payroll", "vault")), None).0, 401);
+    assert_eq!(
+        read(
+            &Signer::new("sa-1", JwsAlg::ES256).token(&json!({ "iss": k8s_iss, "aud": "writ", "exp": NOW + 60 })),
+            None
+        )
+        .0,
+        401
+    );
+
+    // /token with the service-account token as an RFC 7523 client assertion (no certificate).
+    let sa_identity = r.writ().attest_token(&sa, "writ").unwrap();
+    r.writ().open_task(&sa_identity, "run-42", std::slice::from_ref(&sa_identity.spiffe_id), "k8s", NOW + 600).unwrap();
+    let form = [
+        ("grant_type", GRANT),
+        ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+        ("client_assertion", sa.as_str()),
+        ("scope", "read"),
+        ("resource", r#"PayrollRecord::"run-42/emp-7""#),
+        ("task", "run-42"),
+        ("audience", "payroll-api"),
+    ];
+    let res = plain().post(http(&r, "/token")).form(&form).send().unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let credential = res.json::<Value>().unwrap()["access_token"].as_str().unwrap().to_string();
+    // Presented with the same token, it is its holder's; with another identity's token, not.
+    assert_eq!(read(&sa, Some(&credential)).0, 200);
+    assert_eq!(read(&svid, Some(&credential)), (403, String::new(), "untrusted".into()));
+    // Neither a certificate nor an assertion: refused.
+    let bare: Vec<_> = form.iter().filter(|(k, _)| !k.starts_with("client_assertion")).collect();
+    assert_eq!(plain().post(http(&r, "/token")).form(&bare).send().unwrap().status().as_u16(), 401);
     r.shutdown();
 }
 

@@ -48,15 +48,26 @@ pub struct Caller {
     #[command(flatten)]
     pub issuer: Issuer,
     /// A trust bundle: `<TRUST_DOMAIN>=<FILE>` (PEM/DER certificates or a SPIFFE JWKS bundle).
-    #[arg(long = "bundle", required = true, value_name = "TRUST_DOMAIN=FILE", value_parser = crate::parse_bundle)]
+    #[arg(long = "bundle", value_name = "TRUST_DOMAIN=FILE", value_parser = crate::parse_bundle)]
     pub bundles: Vec<(String, PathBuf)>,
     /// The caller's X.509-SVID chain (PEM with the leaf first, or DER).
-    #[arg(long, required = true, value_name = "FILE")]
-    pub chain: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "identity_token", requires = "chain_key")]
+    pub chain: Option<PathBuf>,
     /// The private key of the chain's leaf (PKCS#8 PEM, as SPIRE writes it): proves the caller
     /// holds it.
-    #[arg(long, required = true, value_name = "FILE")]
-    pub chain_key: PathBuf,
+    #[arg(long, value_name = "FILE", requires = "chain")]
+    pub chain_key: Option<PathBuf>,
+    /// Instead of a chain: the caller's bearer identity token, a JWT-SVID (its trust domain's
+    /// `--bundle` holds JWT keys) or an OIDC workload token of an `--oidc` issuer. A bearer
+    /// proof: whoever holds the token is the caller.
+    #[arg(long = "token", value_name = "TOKEN", conflicts_with = "chain")]
+    pub identity_token: Option<String>,
+    /// The audience `--token` must name.
+    #[arg(long, value_name = "AUD", default_value = "writ")]
+    pub token_audience: String,
+    /// OIDC issuers (a JSON file, see docs/attestation.md) whose tokens `--token` may be.
+    #[arg(long, value_name = "FILE")]
+    pub oidc: Option<PathBuf>,
     #[command(flatten)]
     pub source: PolicySource,
     /// Lifetime cap, seconds (the ceiling of every credential and `@ttl`).
@@ -202,12 +213,27 @@ pub(crate) fn attested(caller: &Caller, binding: &str) -> Result<Result<(Writ, A
     if let Err(e) = loaded {
         return Ok(Err(e));
     }
-    let key = std::fs::read_to_string(&caller.chain_key)
-        .map_err(|e| Usage(format!("cannot read `{}`: {e}", caller.chain_key.display())))?;
+    if let Some(token) = &caller.identity_token {
+        if let Some(path) = &caller.oidc {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| Usage(format!("cannot read `{}`: {e}", path.display())))?;
+            let dir = path.parent().unwrap_or(Path::new("."));
+            let set = writ_host::oidc::resolve_issuers(&text, dir, None).and_then(|c| writ.set_oidc_issuers(&c));
+            if let Err(e) = set {
+                return Ok(Err(e));
+            }
+        }
+        return Ok(writ.attest_token(token.trim(), &caller.token_audience).map(|id| (writ, id)));
+    }
+    let (Some(chain), Some(chain_key)) = (&caller.chain, &caller.chain_key) else {
+        return Err(Usage("the caller is `--chain` with `--chain-key`, or `--token`".into()));
+    };
+    let key =
+        std::fs::read_to_string(chain_key).map_err(|e| Usage(format!("cannot read `{}`: {e}", chain_key.display())))?;
     let key = rcgen::KeyPair::from_pem(&key).map_err(|e| {
         Usage(format!(
             "`{}` is not a PKCS#8 private key ({e}); convert a SEC1 key with `openssl pkcs8 -topk8 -nocrypt`",
-            caller.chain_key.display()
+            chain_key.display()
         ))
     })?;
     let challenge = writ_types::possession::challenge(binding, writ.now(), &nonce());
@@ -215,7 +241,7 @@ pub(crate) fn attested(caller: &Caller, binding: &str) -> Result<Result<(Writ, A
         Ok(s) => s,
         Err(e) => return Ok(Err(Error::Malformed(format!("signing the possession challenge: {e}")))),
     };
-    let certs = chain_from(&read(&caller.chain)?, &caller.chain);
+    let certs = chain_from(&read(chain)?, chain);
     Ok(certs.and_then(|c| writ.attest_x509_holding(&c, &challenge, &signature)).map(|id| (writ, id)))
 }
 

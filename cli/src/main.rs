@@ -451,3 +451,15 @@ fn exit(result: Result<Result<Option<String>, Error>, Usage>) -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// clap's own consistency checks over every subcommand (duplicate argument ids, conflicts
+    /// and requirements naming arguments that exist), which otherwise panic only when that
+    /// subcommand runs.
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory as _;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -219,40 +219,53 @@ fn attest_jwt_on_an_openssl_signed_token() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn attest_oidc_on_an_openssl_signed_kubernetes_token() {
-    let dir = tempdir("oidc");
-    let mut jwks = Vec::new();
-    for name in ["k", "other"] {
-        let file = format!("{name}.pem");
-        openssl(&dir, &["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", &file]);
-        let modulus = Command::new("openssl")
-            .current_dir(&dir)
-            .args(["rsa", "-in", &file, "-noout", "-modulus"])
-            .output()
-            .unwrap();
-        let hex = String::from_utf8(modulus.stdout).unwrap().trim().trim_start_matches("Modulus=").to_string();
-        let n: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
-        let set =
-            serde_json::json!({"keys": [{"kty": "RSA", "kid": "sa-1", "n": URL_SAFE_NO_PAD.encode(&n), "e": "AQAB"}]});
-        std::fs::write(dir.join(format!("{name}-jwks.json")), set.to_string()).unwrap();
-        jwks.push(dir.join(format!("{name}-jwks.json")));
-    }
-    let iss = "https://kubernetes.default.svc.cluster.local";
-    let config = serde_json::json!({ "issuers": [{ "name": "k8s", "issuer": iss, "audiences": ["writ"],
+/// An RSA key `<name>.pem` in `dir` and its JWKS `<name>-jwks.json` (kid `sa-1`).
+fn openssl_jwks(dir: &Path, name: &str) -> PathBuf {
+    let file = format!("{name}.pem");
+    openssl(dir, &["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", &file]);
+    let modulus =
+        Command::new("openssl").current_dir(dir).args(["rsa", "-in", &file, "-noout", "-modulus"]).output().unwrap();
+    let hex = String::from_utf8(modulus.stdout).unwrap().trim().trim_start_matches("Modulus=").to_string();
+    let n: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+    let set =
+        serde_json::json!({"keys": [{"kty": "RSA", "kid": "sa-1", "n": URL_SAFE_NO_PAD.encode(&n), "e": "AQAB"}]});
+    let path = dir.join(format!("{name}-jwks.json"));
+    std::fs::write(&path, set.to_string()).unwrap();
+    path
+}
+
+const K8S_ISS: &str = "https://kubernetes.default.svc.cluster.local";
+
+/// `oidc.json` in `dir`: one Kubernetes issuer whose keys are `k-jwks.json`.
+fn k8s_issuer(dir: &Path) -> String {
+    let config = serde_json::json!({ "issuers": [{ "name": "k8s", "issuer": K8S_ISS, "audiences": ["writ"],
         "jwks_file": "k-jwks.json", "mapping": { "kind": "kubernetes", "trust_domain": "cluster.local" } }] });
     std::fs::write(dir.join("oidc.json"), config.to_string()).unwrap();
-    let t = now();
+    dir.join("oidc.json").display().to_string()
+}
+
+/// A service-account token of `payroll/agent`, signed with `k.pem` by openssl.
+fn k8s_token(dir: &Path, t: u64, jti: &str) -> String {
     let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","kid":"sa-1"}"#);
     let claims = URL_SAFE_NO_PAD.encode(
-        serde_json::json!({"aud": ["writ"], "exp": t + 300, "iat": t, "iss": iss, "sub": "system:serviceaccount:payroll:agent",
+        serde_json::json!({"aud": ["writ"], "exp": t + 300, "iat": t, "iss": K8S_ISS, "jti": jti, "sub": "system:serviceaccount:payroll:agent",
             "kubernetes.io": {"namespace": "payroll", "serviceaccount": {"name": "agent", "uid": "u"}, "pod": {"name": "p", "uid": "v"}}})
         .to_string(),
     );
     let input = format!("{header}.{claims}");
     std::fs::write(dir.join("input"), &input).unwrap();
-    openssl(&dir, &["dgst", "-sha256", "-sign", "k.pem", "-out", "sig", "input"]);
-    let token = format!("{input}.{}", URL_SAFE_NO_PAD.encode(std::fs::read(dir.join("sig")).unwrap()));
+    openssl(dir, &["dgst", "-sha256", "-sign", "k.pem", "-out", "sig", "input"]);
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(std::fs::read(dir.join("sig")).unwrap()))
+}
+
+#[test]
+fn attest_oidc_on_an_openssl_signed_kubernetes_token() {
+    let dir = tempdir("oidc");
+    let jwks = [openssl_jwks(&dir, "k"), openssl_jwks(&dir, "other")];
+    let iss = K8S_ISS;
+    k8s_issuer(&dir);
+    let t = now();
+    let token = k8s_token(&dir, t, "a");
     let cfg = dir.join("oidc.json").display().to_string();
 
     let out = writ(&["attest", "oidc", "--oidc", &cfg, "--issuer", "k8s", "--audience", "writ", &token], None);
@@ -283,6 +296,62 @@ fn attest_oidc_on_an_openssl_signed_kubernetes_token() {
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         assert_eq!(json(&out)["error"]["kind"], "untrusted", "{args:?}");
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_service_account_token_opens_a_task_and_holds_a_credential_bound_to_it() {
+    let dir = tempdir("oidc-credentials");
+    openssl_jwks(&dir, "k");
+    let cfg = k8s_issuer(&dir);
+    let d = dir.to_str().unwrap();
+    let t = now();
+    let (token, again) = (k8s_token(&dir, t, "a"), k8s_token(&dir, t, "b"));
+    let policies = format!("{d}/p.cedar");
+    std::fs::write(&policies, r#"@id("sa") permit(principal, action, resource) when { principal.proof == "oidc" };"#)
+        .unwrap();
+    let common = |cmd: &[&str], token: &str| -> Vec<String> {
+        let mut v: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
+        for a in [
+            "--key",
+            &format!("{d}/issuer.pem"),
+            "--state",
+            &format!("{d}/state"),
+            "--oidc",
+            &cfg,
+            "--token",
+            token,
+            "--policies",
+            &policies,
+        ] {
+            v.push(a.to_string());
+        }
+        v
+    };
+    let run = |v: Vec<String>| writ(&v.iter().map(String::as_str).collect::<Vec<_>>(), None);
+    let me = "spiffe://cluster.local/ns/payroll/sa/agent";
+    let mut open = common(&["task", "open"], &token);
+    open.extend(["--id", "t1", "--member", me, "--ttl", "600"].map(String::from));
+    let out = run(open);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(json(&out)["opener"], me);
+    let mut issue = common(&["issue"], &token);
+    issue.extend(["--task", "t1", "--scope", r#"read Doc::"d""#, "--ttl", "60", "--audience", "api"].map(String::from));
+    let out = run(issue);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let credential = json(&out)["token"].as_str().unwrap().to_string();
+    let present = |who: &str| {
+        let mut v = common(&["present"], who);
+        v.extend(
+            ["--action", "read", "--resource", r#"Doc::"d""#, "--task", "t1", "--audience", "api", &credential]
+                .map(String::from),
+        );
+        run(v)
+    };
+    assert_eq!(present(&token).status.code(), Some(0), "its holder presents it");
+    let other = present(&again);
+    assert_eq!(other.status.code(), Some(1), "another token of the same account is another holder");
+    assert_eq!(json(&other)["error"]["kind"], "untrusted");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -67,7 +67,7 @@ pub fn filter_config() -> Vec<u8> {
         "entities": ENTITIES,
         "issuer_jwks": serde_json::from_str::<serde_json::Value>(&issuer().public_keys()).unwrap_or_default(),
         "audience": AUDIENCE,
-        "identity_sources": ["connection", "xfcc"],
+        "identity_sources": ["connection", "xfcc", "token"],
         "routes": [{ "method": "*", "path": "/docs/{id}", "action": "read", "resource": "Doc::\"{id}\"", "task": "task-1" }],
     });
     config.to_string().into_bytes()

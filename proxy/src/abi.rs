@@ -123,6 +123,7 @@ impl Stream {
             path: header(":path")?.unwrap_or_default(),
             xfcc: header("x-forwarded-client-cert")?,
             authorization: header("authorization")?,
+            identity_token: header("x-writ-identity-token")?,
             context: header(context_header)?,
             peer,
         })

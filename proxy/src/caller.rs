@@ -38,13 +38,25 @@ impl Filter {
                         return self.forwarded(value, now).map_err(unauth);
                     }
                 }
+                Source::Token => {
+                    if let Some(token) = &req.identity_token {
+                        return self
+                            .rules
+                            .attest_token(token.trim(), &self.config.token_audience, now, &self.crypto)
+                            .map_err(|e| unauth(format!("{}: {}", e.kind(), e.message())));
+                    }
+                }
             }
         }
         let tried: Vec<&str> = self
             .config
             .identity_sources
             .iter()
-            .map(|s| if *s == Source::Connection { "an mTLS peer certificate" } else { "x-forwarded-client-cert" })
+            .map(|s| match s {
+                Source::Connection => "an mTLS peer certificate",
+                Source::Xfcc => "x-forwarded-client-cert",
+                Source::Token => "x-writ-identity-token",
+            })
             .collect();
         Err(unauth(format!("no caller identity: the request has no {}", tried.join(" or "))))
     }

@@ -16,6 +16,10 @@ pub enum Source {
     /// An `x-forwarded-client-cert` header set by a proxy in front: its `Chain`/`Cert` is
     /// attested against `trust_domains` here; a bare `URI` only with `xfcc_trust_uri`.
     Xfcc,
+    /// An `x-writ-identity-token` header: a JWT-SVID (its trust domain's bundle holding JWT
+    /// keys) or an OIDC workload token of an `oidc` issuer, for `token_audience`. A bearer
+    /// proof: whoever holds the token is the caller.
+    Token,
 }
 
 /// One trust domain's bundle: PEM CA certificates or a SPIFFE bundle (JWKS).
@@ -50,6 +54,11 @@ pub struct FilterConfig {
     pub identity_sources: Vec<Source>,
     /// Accept an XFCC element with only a `URI` (no certificate to attest).
     pub xfcc_trust_uri: bool,
+    /// The OIDC issuers whose workload tokens the `token` source accepts (`{"issuers":[…]}`,
+    /// keys inline as `jwks`; see docs/attestation.md).
+    pub oidc: Option<serde_json::Value>,
+    /// The audience an identity token must name.
+    pub token_audience: String,
     /// How long an identity vouched for by the proxy (no certificate expiry is exposed) counts
     /// as live, seconds.
     pub vouched_identity_secs: u64,
@@ -117,6 +126,8 @@ impl Default for FilterConfig {
             routes: default_routes(),
             identity_sources: vec![Source::Connection],
             xfcc_trust_uri: false,
+            oidc: None,
+            token_audience: "writ".into(),
             vouched_identity_secs: 300,
             audience: "writ".into(),
             issuer: "writ".into(),

@@ -26,6 +26,8 @@ pub struct Request {
     pub xfcc: Option<String>,
     /// `authorization`.
     pub authorization: Option<String>,
+    /// `x-writ-identity-token`.
+    pub identity_token: Option<String>,
     /// The configured context header's value.
     pub context: Option<String>,
     /// The downstream connection's validated peer certificate, when mTLS.
@@ -113,6 +115,9 @@ impl Filter {
             ),
         };
         rules.set_policies(policies, schema, entities).map_err(|e| format!("policies: {e}"))?;
+        if let Some(oidc) = &config.oidc {
+            rules.set_oidc_issuers(&oidc.to_string()).map_err(|e| format!("oidc: {e}"))?;
+        }
         let routes = Routes::compile(&config.routes)?;
         let jwks = match &config.issuer_jwks {
             None => r#"{"keys":[]}"#.to_string(),

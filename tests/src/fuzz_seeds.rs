@@ -130,13 +130,14 @@ pub fn seeds() -> Vec<Seed> {
         ("xfcc-uri", encode(&[b"GET", b"/docs/d1", format!("Hash={};URI={holder_id}", fixtures::FILTER_PEER_DIGEST).as_bytes()]), false),
         ("xfcc-cert", encode(&[b"POST", b"/docs/d2", b"Cert=\"-----BEGIN%20CERTIFICATE-----%0AMIIB%0A-----END%20CERTIFICATE-----%0A\";URI=spiffe://example.org/a"]), false),
     ] {
-        let parts = fixtures::decode(&seed, 7);
+        let parts = fixtures::decode(&seed, 8);
         let text = |i: usize| parts.get(i).map(|b| String::from_utf8_lossy(b).into_owned()).filter(|s| !s.is_empty());
         let req = writ_proxy::Request {
             method: text(0).unwrap_or_default(),
             path: text(1).unwrap_or_default(),
             xfcc: text(2),
             authorization: text(3),
+            identity_token: text(7),
             context: text(4),
             peer: text(5).map(|uri_san| writ_proxy::Peer { uri_san, sha256_hex: text(6).unwrap_or_default() }),
         };

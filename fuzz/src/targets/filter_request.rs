@@ -1,6 +1,6 @@
 //! The proxy-wasm filter's per-request logic (`writ-proxy`, natively — the same code the
-//! `.wasm` runs): any method, path, `x-forwarded-client-cert`, `Authorization`, context and
-//! peer certificate fields get an answer, never a panic; an allow names a caller of the
+//! `.wasm` runs): any method, path, `x-forwarded-client-cert`, `Authorization`,
+//! `x-writ-identity-token`, context and peer certificate fields get an answer, never a panic; an allow names a caller of the
 //! trusted domain; fail-closed never lets a request through unchecked.
 
 use crate::fixtures::{NOW, decode, filter_config};
@@ -13,7 +13,7 @@ thread_local! {
 
 /// One input.
 pub fn run(data: &[u8]) {
-    let p = decode(data, 7);
+    let p = decode(data, 8);
     let part = |i: usize| p.get(i).map(|b| String::from_utf8_lossy(b).into_owned());
     let present = |i: usize| part(i).filter(|s| !s.is_empty());
     let req = Request {
@@ -21,6 +21,7 @@ pub fn run(data: &[u8]) {
         path: part(1).unwrap_or_default(),
         xfcc: present(2),
         authorization: present(3),
+        identity_token: present(7),
         context: present(4),
         peer: present(5).map(|uri_san| Peer { uri_san, sha256_hex: part(6).unwrap_or_default() }),
     };

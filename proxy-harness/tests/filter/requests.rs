@@ -168,6 +168,42 @@ fn attests_a_forwarded_client_certificate_chain() {
 }
 
 #[test]
+fn identity_tokens_identify_callers_without_a_certificate() {
+    use writ_tests::jwt::{JwsAlg, Signer, claims, spiffe_bundle};
+    let w = world();
+    let svid_key = Signer::new("jwt-1", JwsAlg::ES256);
+    let k8s_key = Signer::new("sa-1", JwsAlg::ES256);
+    let k8s_iss = "https://kubernetes.default.svc.cluster.local";
+    let bundle: Value = serde_json::from_slice(&spiffe_bundle(&[&svid_key], &[&w.pki.root.der])).unwrap();
+    let mut vm = w.vm(
+        module(),
+        json!({
+            "identity_sources": ["token"],
+            "trust_domains": { writ_tests::filter_world::TD: bundle },
+            "oidc": { "issuers": [{ "name": "k8s", "issuer": k8s_iss, "audiences": ["writ"], "algorithms": ["ES256"],
+                "jwks": { "keys": [k8s_key.jwk()] }, "mapping": { "kind": "kubernetes", "trust_domain": writ_tests::filter_world::TD } }] },
+            "policies": r#"@id("bearer") permit(principal, action, resource) when { principal.proof == "jwt-svid" || principal.proof == "oidc" };"#,
+        }),
+    );
+    let with = |token: &str| HttpRequest::new("GET", "/payroll/run-42/emp-7").header("x-writ-identity-token", token);
+    let svid = svid_key.token(&claims(PAYROLL, "writ"));
+    let r = vm.request(&with(&svid)).unwrap();
+    assert!(r.continued(), "{r:?}");
+    assert_eq!(r.header("x-writ-subject"), Some(PAYROLL));
+    let sa = k8s_key
+        .token(&json!({ "iss": k8s_iss, "aud": "writ", "exp": NOW + 60, "sub": "system:serviceaccount:payroll:agent",
+        "kubernetes.io": { "namespace": "payroll", "serviceaccount": { "name": "agent" } } }));
+    let r = vm.request(&with(&sa)).unwrap();
+    assert_eq!(r.header("x-writ-subject"), Some("spiffe://acme.example/ns/payroll/sa/agent"));
+    // Another audience, a forged signature, no token at all: 401.
+    refused(&vm.request(&with(&svid_key.token(&claims(PAYROLL, "vault")))).unwrap(), 401, "unauthenticated");
+    let forged = Signer::new("sa-1", JwsAlg::ES256).token(&json!({ "iss": k8s_iss, "aud": "writ", "exp": NOW + 60 }));
+    refused(&vm.request(&with(&forged)).unwrap(), 401, "unauthenticated");
+    let b = refused(&vm.request(&HttpRequest::new("GET", "/payroll/run-42/emp-7")).unwrap(), 401, "unauthenticated");
+    assert!(b["message"].as_str().unwrap().contains("x-writ-identity-token"), "{b}");
+}
+
+#[test]
 fn malformed_input_gets_clear_refusals_not_traps() {
     let w = world();
     let payroll = w.workload("/agent/payroll");

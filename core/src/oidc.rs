@@ -12,7 +12,8 @@
 //!   → `spiffe://<trust_domain>/gh/<owner>/<repo>/env/<environment>` or
 //!   `…/gh/<owner>/<repo>/<ref>` (`refs/heads/main`), so a policy can tell the main branch or a
 //!   protected environment from any other run of the repository;
-//! - `template`: a path whose `{claim}` placeholders take top-level string claims (`/ci/{sub}`).
+//! - `template`: a path whose `{claim}` placeholders take top-level string claims, each one or
+//!   more valid segments (`/gitlab/{project_path}/{ref}`).
 //!
 //! A claim value that cannot be part of a SPIFFE ID path is refused, never rewritten. Keys
 //! come only from the configuration: a token's own `jku`, `jwk`, `x5u` or `crit` header is
@@ -343,7 +344,7 @@ impl Issuer {
                         Error::Malformed(format!("template `{}` has an unclosed `{{`", clip(template)))
                     })?;
                     let name = &rest[open + 1..open + close];
-                    out.push_str(&segment(claims.get(name), name)?);
+                    out.push_str(&path(claims.get(name), name)?);
                     rest = &rest[open + close + 1..];
                 }
                 out.push_str(rest);

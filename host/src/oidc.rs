@@ -8,8 +8,8 @@ use std::path::Path;
 use writ_types::Error;
 
 /// The configuration `config` (JSON, `{"issuers":[…]}`) with every `jwks_file` read into
-/// `jwks`, relative to `dir`; and, with `jwks_for` = (issuer name or `iss`, JWKS text), that
-/// issuer's keys replaced.
+/// `jwks`, relative to `dir` — except the issuer `jwks_for` names (by name or `iss`), whose keys
+/// are that JWKS text instead.
 pub fn resolve_issuers(config: &str, dir: &Path, jwks_for: Option<(&str, &str)>) -> Result<String, Error> {
     let bad = |m: String| Error::Malformed(format!("OIDC configuration: {m}"));
     let mut v: Value = serde_json::from_str(config).map_err(|e| bad(e.to_string()))?;
@@ -17,19 +17,21 @@ pub fn resolve_issuers(config: &str, dir: &Path, jwks_for: Option<(&str, &str)>)
     let mut replaced = jwks_for.is_none();
     for issuer in issuers.iter_mut() {
         let Some(obj) = issuer.as_object_mut() else { return Err(bad("an issuer is not an object".into())) };
-        if let Some(file) = obj.remove("jwks_file") {
-            let file = file.as_str().ok_or_else(|| bad("`jwks_file` is not a string".into()))?;
-            let path = dir.join(file);
-            let text =
-                std::fs::read_to_string(&path).map_err(|e| bad(format!("cannot read `{}`: {e}", path.display())))?;
-            obj.insert("jwks".into(), parse_jwks(&text, &path.display().to_string())?);
-        }
+        let file = obj.remove("jwks_file");
         if let Some((which, jwks)) = jwks_for {
             let names = [obj.get("name"), obj.get("issuer")];
             if names.iter().any(|n| n.and_then(Value::as_str) == Some(which)) {
                 obj.insert("jwks".into(), parse_jwks(jwks, "the JWKS given")?);
                 replaced = true;
+                continue;
             }
+        }
+        if let Some(file) = file {
+            let file = file.as_str().ok_or_else(|| bad("`jwks_file` is not a string".into()))?;
+            let path = dir.join(file);
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| bad(format!("cannot read `{}`: {e}", path.display())))?;
+            obj.insert("jwks".into(), parse_jwks(&text, &path.display().to_string())?);
         }
     }
     if !replaced {

@@ -243,6 +243,33 @@ fn every_bad_token_is_a_typed_refusal() {
 }
 
 #[test]
+fn the_shipped_examples_load_and_map() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/oidc");
+    let keys = json!({ "keys": [jwk(writ_tests::pki::rsa_key(), "ex-1")] }).to_string();
+    let writ = writ_tests::attester::writ();
+    writ.set_time(Some(NOW));
+    let mut issuers = Vec::new();
+    for (file, name) in
+        [("kubernetes.json", "k8s"), ("github-actions.json", "github"), ("gitlab-template.json", "gitlab")]
+    {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        let resolved = writ_host::oidc::resolve_issuers(&text, &dir, Some((name, &keys))).unwrap();
+        assert_eq!(writ.set_oidc_issuers(&resolved), Ok(1), "{file}");
+        let v: Value = serde_json::from_str(&resolved).unwrap();
+        issuers.push(v["issuers"][0]["issuer"].as_str().unwrap().to_string());
+    }
+    // The GitLab template, on a token shaped like GitLab's (a project path spans two segments).
+    let claims = json!({ "iss": issuers[2], "aud": "writ", "exp": NOW + 60, "namespace_path": "acme",
+        "project_path": "acme/app", "ref_type": "branch", "ref": "main", "sub": "project_path:acme/app:ref_type:branch:ref:main" });
+    let token = sign(writ_tests::pki::rsa_key(), &rs256("ex-1"), &claims);
+    let who = writ.attest_oidc(&token, Some("gitlab"), "writ").unwrap();
+    assert_eq!(who.spiffe_id, "spiffe://ci.acme.example/gitlab/acme/app/branch/main");
+    // Without the override, the example's `jwks_file` is read (and here it does not exist).
+    let text = std::fs::read_to_string(dir.join("kubernetes.json")).unwrap();
+    assert!(writ_host::oidc::resolve_issuers(&text, &dir, None).unwrap_err().message().contains("k8s-jwks.json"));
+}
+
+#[test]
 fn an_oidc_identity_decides_and_holds_credentials_bound_to_its_token() {
     let writ = writ_tests::attester::writ();
     writ.set_time(Some(NOW));

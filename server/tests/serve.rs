@@ -1101,4 +1101,7 @@ fn the_envoy_example_configuration_loads_and_forwards_over_the_unix_socket() {
     assert!(c.routes.iter().any(|r| r.path == "/payroll/{run}/{emp}/send" && r.action == "send"));
     let envoy = std::fs::read_to_string(path.with_file_name("envoy.yaml")).unwrap();
     assert!(envoy.contains("pipe: { path: /run/writ/ext_authz.sock }"), "Envoy calls the socket Writ serves");
+    for header in ["x-forwarded-client-cert", "authorization", "x-writ-identity-token", "x-writ-context"] {
+        assert!(envoy.contains(&format!("- exact: {header}")), "Envoy forwards `{header}` to ext_authz");
+    }
 }

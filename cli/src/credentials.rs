@@ -173,7 +173,8 @@ fn parse_scope(s: &str) -> Result<Intent, String> {
     })
 }
 
-fn token_arg(t: String) -> Result<String, Usage> {
+/// A token argument, or stdin (trimmed) when it is `-`.
+pub(crate) fn token_arg(t: String) -> Result<String, Usage> {
     if t != "-" {
         return Ok(t);
     }

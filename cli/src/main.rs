@@ -8,7 +8,6 @@ mod state;
 mod task;
 
 use clap::{Args, Parser, Subcommand};
-use std::io::Read as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use writ_host::{AuditSink, Error, Writ};
@@ -363,7 +362,7 @@ fn run(cli: Cli) -> Result<Result<Option<String>, Error>, Usage> {
             Ok(writ.attest_x509(&certs).map(|a| identity_json(a.identity())))
         }
         Command::Attest(Attest::Oidc { oidc, issuer, jwks, audience, at, audit, token }) => {
-            let token = token_or_stdin(token)?;
+            let token = credentials::token_arg(token)?;
             let config =
                 std::fs::read_to_string(&oidc).map_err(|e| Usage(format!("cannot read `{}`: {e}", oidc.display())))?;
             let jwks = match &jwks {
@@ -389,7 +388,7 @@ fn run(cli: Cli) -> Result<Result<Option<String>, Error>, Usage> {
             Ok(writ.attest_oidc(&token, issuer.as_deref(), &audience).map(|a| identity_json(a.identity())))
         }
         Command::Attest(Attest::Jwt { common, audience, leeway, token }) => {
-            let token = token_or_stdin(token)?;
+            let token = credentials::token_arg(token)?;
             let writ = match writ_for(&common)? {
                 Ok(w) => w,
                 Err(e) => return Ok(Err(e)),
@@ -400,16 +399,6 @@ fn run(cli: Cli) -> Result<Result<Option<String>, Error>, Usage> {
             Ok(writ.attest_jwt(&token, &audience).map(|a| identity_json(a.identity())))
         }
     }
-}
-
-/// The token argument, or stdin's first line when it is `-`.
-fn token_or_stdin(token: String) -> Result<String, Usage> {
-    if token != "-" {
-        return Ok(token);
-    }
-    let mut s = String::new();
-    std::io::stdin().read_to_string(&mut s).map_err(|e| Usage(format!("cannot read stdin: {e}")))?;
-    Ok(s.trim().to_string())
 }
 
 fn main() -> ExitCode {

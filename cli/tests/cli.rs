@@ -173,13 +173,7 @@ fn attest_x509_on_openssl_certificates() {
 #[test]
 fn attest_jwt_on_an_openssl_signed_token() {
     let dir = tempdir("jwt");
-    openssl(&dir, &["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "k.pem"]);
-    let modulus =
-        Command::new("openssl").current_dir(&dir).args(["rsa", "-in", "k.pem", "-noout", "-modulus"]).output().unwrap();
-    let hex = String::from_utf8(modulus.stdout).unwrap().trim().trim_start_matches("Modulus=").to_string();
-    let n: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
-    let jwks = serde_json::json!({"keys": [{"kty": "RSA", "use": "jwt-svid", "kid": "ossl", "n": URL_SAFE_NO_PAD.encode(&n), "e": "AQAB"}]});
-    std::fs::write(dir.join("bundle.json"), jwks.to_string()).unwrap();
+    let bundle_file = openssl_jwks(&dir, "k", "ossl", Some("jwt-svid"));
 
     let t = now();
     let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","kid":"ossl","typ":"JWT"}"#);
@@ -189,7 +183,7 @@ fn attest_jwt_on_an_openssl_signed_token() {
     std::fs::write(dir.join("input"), &input).unwrap();
     openssl(&dir, &["dgst", "-sha256", "-sign", "k.pem", "-out", "sig", "input"]);
     let token = format!("{input}.{}", URL_SAFE_NO_PAD.encode(std::fs::read(dir.join("sig")).unwrap()));
-    let bundle = format!("example.org={}", dir.join("bundle.json").display());
+    let bundle = format!("example.org={}", bundle_file.display());
 
     let out = writ(&["attest", "jwt", "--bundle", &bundle, "--audience", "writ", &token], None);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
@@ -219,18 +213,21 @@ fn attest_jwt_on_an_openssl_signed_token() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// An RSA key `<name>.pem` in `dir` and its JWKS `<name>-jwks.json` (kid `sa-1`).
-fn openssl_jwks(dir: &Path, name: &str) -> PathBuf {
+/// An RSA key `<name>.pem` in `dir` (openssl) and its JWKS `<name>-jwks.json`: one key `kid`,
+/// with `use` when given.
+fn openssl_jwks(dir: &Path, name: &str, kid: &str, key_use: Option<&str>) -> PathBuf {
     let file = format!("{name}.pem");
     openssl(dir, &["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", &file]);
     let modulus =
         Command::new("openssl").current_dir(dir).args(["rsa", "-in", &file, "-noout", "-modulus"]).output().unwrap();
     let hex = String::from_utf8(modulus.stdout).unwrap().trim().trim_start_matches("Modulus=").to_string();
     let n: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
-    let set =
-        serde_json::json!({"keys": [{"kty": "RSA", "kid": "sa-1", "n": URL_SAFE_NO_PAD.encode(&n), "e": "AQAB"}]});
+    let mut key = serde_json::json!({"kty": "RSA", "kid": kid, "n": URL_SAFE_NO_PAD.encode(&n), "e": "AQAB"});
+    if let Some(u) = key_use {
+        key["use"] = u.into();
+    }
     let path = dir.join(format!("{name}-jwks.json"));
-    std::fs::write(&path, set.to_string()).unwrap();
+    std::fs::write(&path, serde_json::json!({ "keys": [key] }).to_string()).unwrap();
     path
 }
 
@@ -261,7 +258,7 @@ fn k8s_token(dir: &Path, t: u64, jti: &str) -> String {
 #[test]
 fn attest_oidc_on_an_openssl_signed_kubernetes_token() {
     let dir = tempdir("oidc");
-    let jwks = [openssl_jwks(&dir, "k"), openssl_jwks(&dir, "other")];
+    let jwks = [openssl_jwks(&dir, "k", "sa-1", None), openssl_jwks(&dir, "other", "sa-1", None)];
     let iss = K8S_ISS;
     k8s_issuer(&dir);
     let t = now();
@@ -302,7 +299,7 @@ fn attest_oidc_on_an_openssl_signed_kubernetes_token() {
 #[test]
 fn a_service_account_token_opens_a_task_and_holds_a_credential_bound_to_it() {
     let dir = tempdir("oidc-credentials");
-    openssl_jwks(&dir, "k");
+    openssl_jwks(&dir, "k", "sa-1", None);
     let cfg = k8s_issuer(&dir);
     let d = dir.to_str().unwrap();
     let t = now();

@@ -8,7 +8,7 @@
 
 use crate::crypto::Crypto;
 use crate::error::{Error, Result};
-use crate::jwk::{Jwk, JwtKey};
+use crate::jwk::{JwkSet, JwtKey};
 use crate::jwt;
 use crate::limits::{MAX_BUNDLE_BYTES, MAX_BUNDLE_ENTRIES};
 use crate::spiffe_id::clip;
@@ -51,11 +51,7 @@ impl Approvers {
                 jwks.len()
             )));
         }
-        #[derive(serde::Deserialize)]
-        struct Set {
-            keys: Vec<Jwk>,
-        }
-        let set: Set = serde_json::from_str(jwks).map_err(|e| Error::Malformed(format!("approver JWKS: {e}")))?;
+        let set: JwkSet = serde_json::from_str(jwks).map_err(|e| Error::Malformed(format!("approver JWKS: {e}")))?;
         if set.keys.len() > MAX_BUNDLE_ENTRIES {
             return Err(Error::Limit(format!("approver JWKS holds more than {MAX_BUNDLE_ENTRIES} keys")));
         }
@@ -92,7 +88,7 @@ impl Approvers {
             .iter()
             .find(|k| k.kid == tok.kid)
             .ok_or_else(|| bad(format!("`kid` `{}` is not an approver key", clip(&tok.kid))))?;
-        if !jwt::key_fits(key.kind, tok.alg) || key.alg.as_deref().is_some_and(|a| Some(a) != tok.alg.jws_name()) {
+        if !jwt::key_admits(key, tok.alg) {
             return Err(bad(format!(
                 "`alg` `{}` does not fit key `{}`",
                 tok.alg.jws_name().unwrap_or("?"),

@@ -21,6 +21,12 @@ pub struct Jwk {
     pub x5c: Option<Vec<String>>,
 }
 
+/// A JWK Set (`{"keys":[…]}`) as configured for approvers and OIDC issuers.
+#[derive(Debug, Clone, Deserialize)]
+pub struct JwkSet {
+    pub keys: Vec<Jwk>,
+}
+
 /// What kind of key a JWT signing key is; it decides which `alg` values may use it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind {

@@ -5,7 +5,7 @@ use crate::bundle::Bundle;
 use crate::crypto::{Algorithm, Crypto};
 use crate::error::{Error, Result};
 use crate::identity::{Identity, Proof};
-use crate::jwk::KeyKind;
+use crate::jwk::{JwtKey, KeyKind};
 use crate::limits::MAX_TOKEN_BYTES;
 use crate::spiffe_id::{self, clip};
 use base64::Engine as _;
@@ -66,6 +66,43 @@ pub(crate) fn key_fits(kind: KeyKind, alg: Algorithm) -> bool {
             | (KeyKind::EcP384, Algorithm::EcdsaP384Sha384Fixed)
             | (KeyKind::EcP521, Algorithm::EcdsaP521Sha512Fixed)
     )
+}
+
+/// Whether `key` may verify `alg`: `alg` fits the key's type and curve, and the key pins no
+/// other `alg`.
+pub(crate) fn key_admits(key: &JwtKey, alg: Algorithm) -> bool {
+    key_fits(key.kind, alg) && key.alg.as_deref().is_none_or(|a| Some(a) == alg.jws_name())
+}
+
+/// The time and audience claims of a token of kind `what` (`JWT-SVID`, `OIDC token`) whose
+/// signature verified: `exp` present and not past, `nbf` (if any) not ahead — both within
+/// `leeway` —, and `aud` naming `audience`. Returns `exp`.
+pub(crate) fn check_claims(
+    claims: &Map<String, Value>,
+    audience: &str,
+    now: u64,
+    leeway: u64,
+    what: &str,
+) -> Result<u64> {
+    let exp = numeric_date(claims, "exp")?.ok_or_else(|| Error::Malformed(format!("{what} has no `exp`")))?;
+    if now >= exp.saturating_add(leeway) {
+        return Err(Error::Expired(format!("{what} expired at {exp}, now is {now} (leeway {leeway}s)")));
+    }
+    if let Some(nbf) = numeric_date(claims, "nbf")?
+        && now.saturating_add(leeway) < nbf
+    {
+        return Err(Error::NotYetValid(format!("{what} is valid from {nbf}, now is {now}")));
+    }
+    let aud_ok = match claims.get("aud") {
+        Some(Value::String(a)) => a == audience,
+        Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(audience)),
+        Some(_) => return Err(Error::Malformed("JWT `aud` is not a string or array of strings".into())),
+        None => return Err(Error::Untrusted(format!("{what} has no `aud`"))),
+    };
+    if !aud_ok {
+        return Err(Error::Untrusted(format!("{what} `aud` does not contain `{}`", clip(audience))));
+    }
+    Ok(exp)
 }
 
 /// Split and decode; check the JWT-SVID header rules (only `alg`, `kid`, `typ`).
@@ -130,7 +167,7 @@ pub fn subject(claims: &Map<String, Value>) -> Result<(String, String)> {
     }
 }
 
-pub(crate) fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>> {
+fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>> {
     match claims.get(name) {
         None => Ok(None),
         Some(Value::Number(n)) => n
@@ -180,24 +217,7 @@ pub fn verify(
     if !crypto.verify(tok.alg, &key.public_key, tok.signing_input, &tok.signature) {
         return Err(Error::Untrusted("JWT-SVID signature does not verify".into()));
     }
-    let exp = numeric_date(&tok.claims, "exp")?.ok_or_else(|| Error::Malformed("JWT-SVID has no `exp`".into()))?;
-    if now >= exp.saturating_add(leeway) {
-        return Err(Error::Expired(format!("JWT-SVID expired at {exp}, now is {now} (leeway {leeway}s)")));
-    }
-    if let Some(nbf) = numeric_date(&tok.claims, "nbf")?
-        && now.saturating_add(leeway) < nbf
-    {
-        return Err(Error::NotYetValid(format!("JWT-SVID is valid from {nbf}, now is {now}")));
-    }
-    let aud_ok = match tok.claims.get("aud") {
-        Some(Value::String(a)) => a == audience,
-        Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(audience)),
-        Some(_) => return Err(Error::Malformed("JWT `aud` is not a string or array of strings".into())),
-        None => return Err(Error::Untrusted("JWT-SVID has no `aud`".into())),
-    };
-    if !aud_ok {
-        return Err(Error::Untrusted(format!("JWT-SVID `aud` does not contain `{}`", clip(audience))));
-    }
+    let exp = check_claims(&tok.claims, audience, now, leeway, "JWT-SVID")?;
     Ok(Identity {
         spiffe_id: id.0,
         trust_domain: id.1,

@@ -22,7 +22,7 @@
 use crate::crypto::{Algorithm, Crypto};
 use crate::error::{Error, Result};
 use crate::identity::{Identity, Proof};
-use crate::jwk::{Jwk, JwtKey};
+use crate::jwk::{Jwk, JwkSet, JwtKey};
 use crate::jwt;
 use crate::limits::{MAX_BUNDLE_BYTES, MAX_BUNDLE_ENTRIES};
 use crate::spiffe_id::{self, clip};
@@ -54,11 +54,6 @@ struct IssuerConfig {
     #[serde(default)]
     leeway_secs: u64,
     mapping: Mapping,
-}
-
-#[derive(Deserialize)]
-struct JwkSet {
-    keys: Vec<Jwk>,
 }
 
 #[derive(Deserialize)]
@@ -249,7 +244,7 @@ impl Issuer {
         let key = self.keys.iter().find(|k| k.kid == tok.kid).ok_or_else(|| {
             Error::Untrusted(format!("`kid` `{}` is not a key of issuer `{}`", clip(&tok.kid), clip(&self.name)))
         })?;
-        if !jwt::key_fits(key.kind, tok.alg) || key.alg.as_deref().is_some_and(|a| Some(a) != tok.alg.jws_name()) {
+        if !jwt::key_admits(key, tok.alg) {
             return Err(Error::Untrusted(format!(
                 "`alg` `{}` does not fit key `{}`",
                 tok.alg.jws_name().unwrap_or("?"),
@@ -259,18 +254,6 @@ impl Issuer {
         if !crypto.verify(tok.alg, &key.public_key, tok.signing_input, &tok.signature) {
             return Err(Error::Untrusted("OIDC token signature does not verify".into()));
         }
-        let claims = &tok.claims;
-        let leeway = self.leeway;
-        let exp =
-            jwt::numeric_date(claims, "exp")?.ok_or_else(|| Error::Malformed("OIDC token has no `exp`".into()))?;
-        if now >= exp.saturating_add(leeway) {
-            return Err(Error::Expired(format!("OIDC token expired at {exp}, now is {now} (leeway {leeway}s)")));
-        }
-        if let Some(nbf) = jwt::numeric_date(claims, "nbf")?
-            && now.saturating_add(leeway) < nbf
-        {
-            return Err(Error::NotYetValid(format!("OIDC token is valid from {nbf}, now is {now}")));
-        }
         if !self.audiences.iter().any(|a| a == audience) {
             return Err(Error::Untrusted(format!(
                 "audience `{}` is not one issuer `{}` may be used for",
@@ -278,15 +261,9 @@ impl Issuer {
                 clip(&self.name)
             )));
         }
-        let aud_ok = match claims.get("aud") {
-            Some(Value::String(a)) => a == audience,
-            Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(audience)),
-            Some(_) => return Err(Error::Malformed("OIDC `aud` is not a string or array of strings".into())),
-            None => return Err(Error::Untrusted("OIDC token has no `aud`".into())),
-        };
-        if !aud_ok {
-            return Err(Error::Untrusted(format!("OIDC `aud` does not contain `{}`", clip(audience))));
-        }
+        let claims = &tok.claims;
+        let leeway = self.leeway;
+        let exp = jwt::check_claims(claims, audience, now, leeway, "OIDC token")?;
         let spiffe_id = self.principal(claims)?;
         let (spiffe_id, trust_domain) =
             spiffe_id::parse(&spiffe_id).map_err(|e| Error::Untrusted(format!("the mapped principal: {e}")))?;

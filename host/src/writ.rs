@@ -165,6 +165,11 @@ impl Writ {
             schema: schema.map(str::to_string),
             entities: entities.map(str::to_string),
         };
+        self.load(setting)
+    }
+
+    /// Apply a setting that loads a set (policies, keys, issuers); how many it loaded.
+    fn load(&self, setting: Setting) -> Result<u32, Error> {
         match self.pool.apply(setting)? {
             Applied::Loaded(n) => Ok(n),
             _ => Ok(0),
@@ -174,19 +179,13 @@ impl Writ {
     /// The approver keys (a JWKS) break-glass approvals are verified with; returns how many.
     /// A bad set leaves the previous one in force.
     pub fn set_approvers(&self, jwks: &str) -> Result<u32, Error> {
-        match self.pool.apply(Setting::Approvers(jwks.into()))? {
-            Applied::Loaded(n) => Ok(n),
-            _ => Ok(0),
-        }
+        self.load(Setting::Approvers(jwks.into()))
     }
 
     /// The OIDC issuers whose workload tokens [`Writ::attest_oidc`] accepts (JSON, see the WIT
     /// `control.set-oidc-issuers`); returns how many. A bad set leaves the previous one in force.
     pub fn set_oidc_issuers(&self, config: &str) -> Result<u32, Error> {
-        match self.pool.apply(Setting::OidcIssuers(config.into()))? {
-            Applied::Loaded(n) => Ok(n),
-            _ => Ok(0),
-        }
+        self.load(Setting::OidcIssuers(config.into()))
     }
 
     /// The `iss` of credentials issued, and the only one accepted (default `writ`).

@@ -215,14 +215,10 @@ pub(crate) fn attested(caller: &Caller, binding: &str) -> Result<Result<(Writ, A
         return Ok(Err(e));
     }
     if let Some(token) = &caller.identity_token {
-        if let Some(path) = &caller.oidc {
-            let text =
-                std::fs::read_to_string(path).map_err(|e| Usage(format!("cannot read `{}`: {e}", path.display())))?;
-            let dir = path.parent().unwrap_or(Path::new("."));
-            let set = writ_host::oidc::resolve_issuers(&text, dir, None).and_then(|c| writ.set_oidc_issuers(&c));
-            if let Err(e) = set {
-                return Ok(Err(e));
-            }
+        if let Some(path) = &caller.oidc
+            && let Err(e) = load_oidc(&writ, path, None)?
+        {
+            return Ok(Err(e));
         }
         return Ok(writ.attest_token(token.trim(), &caller.token_audience).map(|id| (writ, id)));
     }
@@ -343,4 +339,17 @@ pub fn jwks(key: Option<&Path>) -> Result<ExitCode, Usage> {
             .and_then(|w| w.jwks())
             .and_then(|s| serde_json::from_str(&s).map_err(|e| Error::Malformed(e.to_string()))),
     ))
+}
+
+/// Load the OIDC configuration at `path` into `writ` (`jwks_for`: one issuer's keys given
+/// instead); an issuer whose keys are fetched and could not be is an error here (a command
+/// runs once: it cannot wait for the next fetch).
+pub(crate) fn load_oidc(writ: &Writ, path: &Path, jwks_for: Option<(&str, &str)>) -> Result<Result<(), Error>, Usage> {
+    let text = std::fs::read_to_string(path).map_err(|e| Usage(format!("cannot read `{}`: {e}", path.display())))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let loaded = writ_host::oidc::resolve(&text, dir, jwks_for).and_then(|r| writ.load_oidc(r));
+    Ok(loaded.and_then(|l| match l.unfetched.is_empty() {
+        true => Ok(()),
+        false => Err(Error::Unavailable(l.unfetched.join("; "))),
+    }))
 }

@@ -363,26 +363,18 @@ fn run(cli: Cli) -> Result<Result<Option<String>, Error>, Usage> {
         }
         Command::Attest(Attest::Oidc { oidc, issuer, jwks, audience, at, audit, token }) => {
             let token = credentials::token_arg(token)?;
-            let config =
-                std::fs::read_to_string(&oidc).map_err(|e| Usage(format!("cannot read `{}`: {e}", oidc.display())))?;
             let jwks = match &jwks {
                 Some(f) => {
                     Some(std::fs::read_to_string(f).map_err(|e| Usage(format!("cannot read `{}`: {e}", f.display())))?)
                 }
                 None => None,
             };
-            let dir = oidc.parent().unwrap_or(std::path::Path::new("."));
-            let override_keys = issuer.as_deref().zip(jwks.as_deref());
-            let config = match writ_host::oidc::resolve_issuers(&config, dir, override_keys) {
-                Ok(c) => c,
-                Err(e) => return Ok(Err(e)),
-            };
             let writ = match Writ::builder().audit(audit_sink(audit.as_deref())?).build() {
                 Ok(w) => w,
                 Err(e) => return Ok(Err(e)),
             };
             writ.set_time(at);
-            if let Err(e) = writ.set_oidc_issuers(&config) {
+            if let Err(e) = credentials::load_oidc(&writ, &oidc, issuer.as_deref().zip(jwks.as_deref()))? {
                 return Ok(Err(e));
             }
             Ok(writ.attest_oidc(&token, issuer.as_deref(), &audience).map(|a| identity_json(a.identity())))

@@ -235,17 +235,30 @@ const K8S_ISS: &str = "https://kubernetes.default.svc.cluster.local";
 
 /// `oidc.json` in `dir`: one Kubernetes issuer whose keys are `k-jwks.json`.
 fn k8s_issuer(dir: &Path) -> String {
-    let config = serde_json::json!({ "issuers": [{ "name": "k8s", "issuer": K8S_ISS, "audiences": ["writ"],
-        "jwks_file": "k-jwks.json", "mapping": { "kind": "kubernetes", "trust_domain": "cluster.local" } }] });
+    k8s_issuer_keys(dir, K8S_ISS, serde_json::json!({ "jwks_file": "k-jwks.json" }))
+}
+
+/// The issuer `iss`, its keys as `keys` says (`jwks_file`, `discovery`…).
+fn k8s_issuer_keys(dir: &Path, iss: &str, keys: serde_json::Value) -> String {
+    let mut issuer = serde_json::json!({ "name": "k8s", "issuer": iss, "audiences": ["writ"],
+        "mapping": { "kind": "kubernetes", "trust_domain": "cluster.local" } });
+    for (k, v) in keys.as_object().unwrap() {
+        issuer[k] = v.clone();
+    }
+    let config = serde_json::json!({ "issuers": [issuer] });
     std::fs::write(dir.join("oidc.json"), config.to_string()).unwrap();
     dir.join("oidc.json").display().to_string()
 }
 
 /// A service-account token of `payroll/agent`, signed with `k.pem` by openssl.
 fn k8s_token(dir: &Path, t: u64, jti: &str) -> String {
+    k8s_token_of(dir, K8S_ISS, t, jti)
+}
+
+fn k8s_token_of(dir: &Path, iss: &str, t: u64, jti: &str) -> String {
     let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","kid":"sa-1"}"#);
     let claims = URL_SAFE_NO_PAD.encode(
-        serde_json::json!({"aud": ["writ"], "exp": t + 300, "iat": t, "iss": K8S_ISS, "jti": jti, "sub": "system:serviceaccount:payroll:agent",
+        serde_json::json!({"aud": ["writ"], "exp": t + 300, "iat": t, "iss": iss, "jti": jti, "sub": "system:serviceaccount:payroll:agent",
             "kubernetes.io": {"namespace": "payroll", "serviceaccount": {"name": "agent", "uid": "u"}, "pod": {"name": "p", "uid": "v"}}})
         .to_string(),
     );
@@ -293,6 +306,35 @@ fn attest_oidc_on_an_openssl_signed_kubernetes_token() {
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         assert_eq!(json(&out)["error"]["kind"], "untrusted", "{args:?}");
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn attest_oidc_discovers_the_issuers_keys_over_https_and_fails_closed_without_them() {
+    use writ_tests::https_server::{HttpsServer, Reply, loopback_web_pki};
+    let dir = tempdir("oidc-discovery");
+    let jwks = openssl_jwks(&dir, "k", "sa-1", None);
+    let (ca, chain, key) = loopback_web_pki();
+    std::fs::write(dir.join("ca.pem"), ca).unwrap();
+    let server = HttpsServer::start(chain, &key);
+    let iss = server.url("");
+    let doc = serde_json::json!({ "issuer": iss, "jwks_uri": server.url("/keys") });
+    server.set("/.well-known/openid-configuration", Reply::Body(doc.to_string()));
+    server.set("/keys", Reply::Body(std::fs::read_to_string(&jwks).unwrap()));
+    let cfg = k8s_issuer_keys(&dir, &iss, serde_json::json!({ "discovery": true, "ca_file": "ca.pem" }));
+    let token = k8s_token_of(&dir, &iss, now(), "d");
+    let attest = || writ(&["attest", "oidc", "--oidc", &cfg, "--audience", "writ", &token], None);
+    let out = attest();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(json(&out)["spiffe_id"], "spiffe://cluster.local/ns/payroll/sa/agent");
+    assert_eq!(server.hits("/keys"), 1);
+    // Keys that cannot be fetched: the command fails, saying why; it never attests.
+    server.set("/keys", Reply::Status(503));
+    let out = attest();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    let e = json(&out);
+    assert_eq!(e["error"]["kind"], "unavailable");
+    assert!(e["error"]["message"].as_str().unwrap().contains("status 503"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -662,7 +704,7 @@ fn credentials_issue_present_delegate_revoke_across_invocations() {
             .concat(),
             None,
         );
-        assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stdout));
+        assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
         let message = json(&out)["error"]["message"].as_str().unwrap_or_default().to_string();
         assert!(message.contains(reason), "{message}");
     }
@@ -775,7 +817,7 @@ fn credentials_issue_present_delegate_revoke_across_invocations() {
         .concat(),
         None,
     );
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
 
     // PyJWT verifies the credential with `writ jwks --key`.
     if let Some(claims) = pyjwt_claims(&dir, &key, &token, "payroll-api") {

@@ -8,6 +8,7 @@ use crate::convert;
 use crate::crypto::IssuerKey;
 use crate::imports::{SYSTEM_TIME, Shared};
 use crate::pool::{Compiled, Pool};
+use crate::remote::{BundleEndpoint, Remote, SourceStatus};
 use crate::settings::{Applied, CryptoProvider, Setting};
 use crate::state::Memory;
 use std::sync::Arc;
@@ -19,6 +20,8 @@ use writ_types::{Decision, Error, Evaluation, Grant, Intent};
 #[derive(Clone)]
 pub struct Writ {
     pool: Arc<Pool>,
+    /// What the host fetches for it (OIDC keys, bundles from bundle endpoints).
+    remote: Arc<Remote>,
 }
 
 impl Writ {
@@ -27,7 +30,9 @@ impl Writ {
     }
 
     pub(crate) fn from_parts(compiled: Arc<Compiled>, shared: Arc<Shared>) -> Writ {
-        Writ { pool: Arc::new(Pool::new(compiled, shared)) }
+        let pool = Arc::new(Pool::new(compiled, shared));
+        let remote = Arc::new(Remote::new(Arc::downgrade(&pool)));
+        Writ { pool, remote }
     }
 
     /// A new `Writ` that shares this one's compiled component, issuer key and audit sink,
@@ -184,8 +189,34 @@ impl Writ {
 
     /// The OIDC issuers whose workload tokens [`Writ::attest_oidc`] accepts (JSON, see the WIT
     /// `control.set-oidc-issuers`); returns how many. A bad set leaves the previous one in force.
+    /// Issuers whose keys were fetched ([`Writ::load_oidc`]) are no longer.
     pub fn set_oidc_issuers(&self, config: &str) -> Result<u32, Error> {
-        self.load(Setting::OidcIssuers(config.into()))
+        let template: serde_json::Value =
+            serde_json::from_str(config).map_err(|e| Error::Malformed(format!("OIDC configuration: {e}")))?;
+        self.remote.configure_oidc(template, Vec::new()).map(|(n, _)| n)
+    }
+
+    /// Load an OIDC configuration as [`crate::oidc::resolve`] made it: its issuers whose keys
+    /// are fetched get them now (waiting for each fetch, bounded by its timeout) and keep them
+    /// fresh on the host's fetching thread. A bad configuration leaves the previous one in
+    /// force; an issuer whose keys cannot be fetched is loaded with none (its tokens are
+    /// refused, and the fetch is tried again) and named in [`crate::oidc::Loaded::unfetched`].
+    pub fn load_oidc(&self, resolved: crate::oidc::Resolved) -> Result<crate::oidc::Loaded, Error> {
+        let (issuers, unfetched) = self.remote.configure_oidc(resolved.template, resolved.remote)?;
+        Ok(crate::oidc::Loaded { issuers, unfetched })
+    }
+
+    /// Fetch trust domains' bundles from their SPIFFE bundle endpoints, now and whenever each
+    /// bundle's `spiffe_refresh_hint` says, on the host's fetching thread; replaces the previous
+    /// list. The bundle last fetched stays in force when a fetch fails (and over a bundle file
+    /// set since). Returns, for each endpoint whose bundle could not be fetched now, why.
+    pub fn set_bundle_endpoints(&self, endpoints: Vec<BundleEndpoint>) -> Result<Vec<String>, Error> {
+        self.remote.configure_bundles(endpoints)
+    }
+
+    /// The sources the host fetches (OIDC keys, bundle endpoints) and how fetching them goes.
+    pub fn fetched_sources(&self) -> Vec<SourceStatus> {
+        self.remote.status()
     }
 
     /// The `iss` of credentials issued, and the only one accepted (default `writ`).
@@ -263,6 +294,7 @@ impl Writ {
     /// Attest an OIDC workload token of a configured issuer (see [`Writ::set_oidc_issuers`]) for
     /// `audience`; with `issuer` (a name or `iss`), only that issuer's.
     pub fn attest_oidc(&self, token: &str, issuer: Option<&str>, audience: &str) -> Result<Attested, Error> {
+        self.remote.before_attest(token);
         self.establish(Evidence::Oidc {
             token: token.into(),
             issuer: issuer.map(str::to_string),
@@ -273,6 +305,7 @@ impl Writ {
     /// Attest a bearer identity token of either kind for `audience` (see the WIT
     /// `attest.token`): an OIDC workload token of a configured issuer, or a JWT-SVID.
     pub fn attest_token(&self, token: &str, audience: &str) -> Result<Attested, Error> {
+        self.remote.before_attest(token);
         self.establish(Evidence::Token { token: token.into(), audience: audience.into() })
     }
 

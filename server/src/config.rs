@@ -25,6 +25,10 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     /// Trust bundles by trust domain (PEM/DER CA certificates or a SPIFFE bundle).
     pub bundles: BTreeMap<String, PathBuf>,
+    /// SPIFFE bundle endpoints by trust domain (`[bundle_endpoint."<td>"]`): that trust
+    /// domain's bundle is fetched at start and kept fresh (see docs/trust.md).
+    #[serde(rename = "bundle_endpoint")]
+    pub bundle_endpoints: BTreeMap<String, BundleEndpointConfig>,
     /// Cedar policies (a file or a directory of `*.cedar`), schema and entities. Default: the
     /// shipped pack.
     pub policies: Option<PathBuf>,
@@ -102,6 +106,7 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             bundles: BTreeMap::new(),
+            bundle_endpoints: BTreeMap::new(),
             policies: None,
             schema: None,
             entities: None,
@@ -127,6 +132,77 @@ impl Default for Config {
             decision_memo: true,
             routes: default_routes(),
         }
+    }
+}
+
+/// A SPIFFE bundle endpoint (the SPIFFE Trust Domain and Bundle specification).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleEndpointConfig {
+    /// `https://…`: where the bundle is served.
+    pub url: String,
+    /// `https_web` (a Web PKI certificate for the URL's host) or `https_spiffe` (an X.509-SVID
+    /// of `endpoint_spiffe_id`, under the bundle in force for its trust domain).
+    pub profile: String,
+    pub endpoint_spiffe_id: Option<String>,
+    /// `https_web`: the CA certificates (PEM) the server's certificate must chain to; default
+    /// the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// Fetched again after this long when the bundle has no `spiffe_refresh_hint` (default 300).
+    #[serde(default = "default_refresh")]
+    pub refresh_secs: u64,
+    /// Never fetched more often (default 30, or `refresh_secs` if lower).
+    pub min_refresh_secs: Option<u64>,
+    /// The deadline of one fetch, milliseconds (default 5000).
+    #[serde(default = "default_fetch_timeout")]
+    pub fetch_timeout_ms: u64,
+}
+
+fn default_refresh() -> u64 {
+    300
+}
+
+fn default_fetch_timeout() -> u64 {
+    5000
+}
+
+impl BundleEndpointConfig {
+    /// The endpoint of trust domain `td`, as the host fetches it; why not, if it cannot be.
+    pub fn endpoint(&self, td: &str) -> Result<writ_host::remote::BundleEndpoint, String> {
+        use writ_host::remote::{BundleEndpoint, Fetching, Profile};
+        let named = |m: &str| format!("bundle_endpoint `{td}`: {m}");
+        if !self.url.starts_with("https://") {
+            return Err(named("`url` is not an https:// URL"));
+        }
+        let profile = match (self.profile.as_str(), &self.endpoint_spiffe_id) {
+            ("https_web", None) => Profile::HttpsWeb,
+            ("https_spiffe", Some(id)) if id.starts_with("spiffe://") => {
+                if self.ca_file.is_some() {
+                    return Err(named("`ca_file` is for `https_web`; `https_spiffe` trusts the bundle in force"));
+                }
+                Profile::HttpsSpiffe { endpoint_spiffe_id: id.clone() }
+            }
+            ("https_spiffe", _) => return Err(named("`https_spiffe` needs `endpoint_spiffe_id`, a SPIFFE ID")),
+            ("https_web", Some(_)) => return Err(named("`endpoint_spiffe_id` is for `https_spiffe`")),
+            (other, _) => return Err(named(&format!("`profile` is `{other}`; use `https_web` or `https_spiffe`"))),
+        };
+        if self.refresh_secs == 0 || self.fetch_timeout_ms == 0 || self.min_refresh_secs == Some(0) {
+            return Err(named("`refresh_secs`, `min_refresh_secs` and `fetch_timeout_ms` must be positive"));
+        }
+        let refresh = std::time::Duration::from_secs(self.refresh_secs);
+        let min_refresh =
+            self.min_refresh_secs.map_or(Fetching::default().min_refresh.min(refresh), std::time::Duration::from_secs);
+        if min_refresh > refresh {
+            return Err(named("`min_refresh_secs` is over `refresh_secs`"));
+        }
+        let fetching = Fetching {
+            refresh,
+            min_refresh,
+            timeout: std::time::Duration::from_millis(self.fetch_timeout_ms.min(60_000)),
+            ca_file: self.ca_file.clone(),
+            token_file: None,
+        };
+        Ok(BundleEndpoint { trust_domain: td.to_string(), url: self.url.clone(), profile, fetching })
     }
 }
 
@@ -174,6 +250,17 @@ impl Config {
             return Err(
                 "`header_read_timeout_ms`, `max_connections` and `max_concurrent_calls` must be positive".into()
             );
+        }
+        for (td, endpoint) in &self.bundle_endpoints {
+            if let writ_host::remote::Profile::HttpsSpiffe { endpoint_spiffe_id } = endpoint.endpoint(td)?.profile {
+                let endpoint_td = endpoint_spiffe_id["spiffe://".len()..].split('/').next().unwrap_or_default();
+                let fetched_elsewhere = endpoint_td != td && self.bundle_endpoints.contains_key(endpoint_td);
+                if !self.bundles.contains_key(endpoint_td) && !fetched_elsewhere {
+                    return Err(format!(
+                        "bundle_endpoint `{td}`: `https_spiffe` authenticates the endpoint with the bundle of `{endpoint_td}`; give it in `bundles` (the first one comes out of band)"
+                    ));
+                }
+            }
         }
         for r in &self.routes {
             writ_types::route::Pattern::parse(&r.path).map_err(|e| format!("route `{} {}`: {e}", r.method, r.path))?;

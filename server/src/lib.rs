@@ -67,6 +67,11 @@ impl State {
                 std::fs::read(path).map_err(|e| format!("bundle `{td}`: cannot read `{}`: {e}", path.display()))?;
             self.writ.set_bundle(td, &bytes).map_err(|e| format!("bundle `{td}` (`{}`): {e}", path.display()))?;
         }
+        let endpoints =
+            self.config.bundle_endpoints.iter().map(|(td, e)| e.endpoint(td)).collect::<Result<Vec<_>, _>>()?;
+        for unfetched in self.writ.set_bundle_endpoints(endpoints).map_err(|e| format!("bundle endpoints: {e}"))? {
+            tracing::warn!("{unfetched}; the trust domain keeps the bundle it had, and the fetch is tried again");
+        }
         if let Some(path) = &self.config.approvers {
             let jwks = std::fs::read_to_string(path)
                 .map_err(|e| format!("approvers: cannot read `{}`: {e}", path.display()))?;
@@ -76,9 +81,12 @@ impl State {
             let text =
                 std::fs::read_to_string(path).map_err(|e| format!("oidc: cannot read `{}`: {e}", path.display()))?;
             let dir = path.parent().unwrap_or(std::path::Path::new("."));
-            let config = writ_host::oidc::resolve_issuers(&text, dir, None)
-                .map_err(|e| format!("oidc (`{}`): {e}", path.display()))?;
-            self.writ.set_oidc_issuers(&config).map_err(|e| format!("oidc (`{}`): {e}", path.display()))?;
+            let resolved =
+                writ_host::oidc::resolve(&text, dir, None).map_err(|e| format!("oidc (`{}`): {e}", path.display()))?;
+            let loaded = self.writ.load_oidc(resolved).map_err(|e| format!("oidc (`{}`): {e}", path.display()))?;
+            for unfetched in loaded.unfetched {
+                tracing::warn!("oidc: {unfetched}; its tokens are refused until a fetch succeeds");
+            }
         }
         let paths: Vec<std::path::PathBuf> = self.config.policies.iter().cloned().collect();
         let pack = writ_host::pack::Pack::load(&paths, self.config.schema.as_deref(), self.config.entities.as_deref())?;

@@ -34,6 +34,13 @@ pub struct Reload {
     pub result: &'static str,
 }
 
+/// A source the host fetches: `kind` `bundle` (name: the trust domain) or `oidc` (the issuer).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Source {
+    pub kind: &'static str,
+    pub name: String,
+}
+
 fn latency_histogram() -> Histogram {
     // 5 µs … ~160 ms.
     Histogram::new(exponential_buckets(0.000_005, 2.0, 16))
@@ -49,6 +56,10 @@ pub struct Metrics {
     state_last_seq: Gauge,
     state_view_age: Gauge<f64, std::sync::atomic::AtomicU64>,
     audit_failures: HostCount,
+    source_age: Family<Source, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    source_failures: Family<Source, Counter>,
+    /// The failure totals last reported, per source.
+    source_failures_reported: std::sync::Mutex<std::collections::HashMap<Source, u64>>,
 }
 
 /// The totals the host counts that `/metrics` reports.
@@ -107,8 +118,23 @@ impl Metrics {
             "Audit events that could not be written (a full disk, a closed pipe)",
             audit_failures.counter.clone(),
         );
+        let source_age = Family::<Source, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "writ_source_age_seconds",
+            "Since the last good fetch of a fetched source: a trust domain's bundle from its bundle endpoint (kind bundle), an OIDC issuer's keys (kind oidc); -1: never fetched",
+            source_age.clone(),
+        );
+        let source_failures = Family::<Source, Counter>::default();
+        registry.register(
+            "writ_source_fetch_failures",
+            "Fetches of a source that failed or whose content was refused (the last good content stays in force)",
+            source_failures.clone(),
+        );
         Metrics {
             registry,
+            source_age,
+            source_failures,
+            source_failures_reported: Default::default(),
             decisions,
             latency,
             reloads,
@@ -128,6 +154,17 @@ impl Metrics {
 
     pub fn reloaded(&self, ok: bool) {
         self.reloads.get_or_create(&Reload { result: if ok { "ok" } else { "error" } }).inc();
+    }
+
+    /// Follow the host's fetched sources.
+    fn sources(&self, sources: &[writ_host::remote::SourceStatus]) {
+        let mut reported = self.source_failures_reported.lock().unwrap_or_else(|p| p.into_inner());
+        for s in sources {
+            let label = Source { kind: s.kind, name: s.name.clone() };
+            self.source_age.get_or_create(&label).set(s.age.map_or(-1.0, |a| a.as_secs_f64()));
+            let before = reported.insert(label.clone(), s.failures).unwrap_or(0);
+            self.source_failures.get_or_create(&label).inc_by(s.failures.saturating_sub(before));
+        }
     }
 
     fn text(&self, idle: usize, host: HostTotals, state_last_seq: Option<u64>, view_age: Option<f64>) -> String {
@@ -185,6 +222,7 @@ fn metrics_now(state: Arc<State>) -> Response {
         None => None,
     };
     let host = HostTotals { state_errors: state.writ.state_errors(), audit_failures: state.writ.audit_failures() };
+    state.metrics.sources(&state.writ.fetched_sources());
     let text = state.metrics.text(state.writ.idle_instances(), host, last_seq, view_age);
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
 }

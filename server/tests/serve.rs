@@ -1105,3 +1105,94 @@ fn the_envoy_example_configuration_loads_and_forwards_over_the_unix_socket() {
         assert!(envoy.contains(&format!("- exact: {header}")), "Envoy forwards `{header}` to ext_authz");
     }
 }
+
+#[test]
+fn fetched_issuer_keys_and_bundles_work_at_every_door_and_show_in_metrics() {
+    use writ_tests::https_server::{HttpsServer, Reply, loopback_web_pki};
+    use writ_tests::jwt::{JwsAlg, Signer};
+    let w = World::new("fetched");
+    // One HTTPS server plays a Kubernetes API server (discovery and keys) and partner.example's
+    // bundle endpoint.
+    let (ca, chain, key) = loopback_web_pki();
+    let remote = HttpsServer::start(chain, &key);
+    std::fs::write(w.dir.join("remote-ca.pem"), ca).unwrap();
+    let iss = remote.url("");
+    let sa_key = Signer::new("sa-1", JwsAlg::ES256);
+    remote.set(
+        "/.well-known/openid-configuration",
+        Reply::Body(json!({ "issuer": iss, "jwks_uri": remote.url("/openid/v1/jwks") }).to_string()),
+    );
+    remote.set("/openid/v1/jwks", Reply::Body(json!({ "keys": [sa_key.jwk()] }).to_string()));
+    let bundle = |pki: &Pki, sequence: u64| {
+        use base64::Engine as _;
+        let x5c = base64::engine::general_purpose::STANDARD.encode(&pki.root.der);
+        Reply::Body(
+            json!({ "keys": [{ "kty": "EC", "use": "x509-svid", "x5c": [x5c] }], "spiffe_refresh_hint": 1, "spiffe_sequence": sequence })
+                .to_string(),
+        )
+    };
+    let (partner, rotated) = (Pki::new("partner.example", KeyAlg::P256), Pki::new("partner.example", KeyAlg::P256));
+    remote.set("/bundle", bundle(&partner, 1));
+    let oidc = json!({ "issuers": [{ "name": "k8s", "issuer": iss, "audiences": ["writ"], "algorithms": ["ES256"],
+        "discovery": true, "ca_file": "remote-ca.pem", "fetch_timeout_ms": 2000,
+        "mapping": { "kind": "kubernetes", "trust_domain": "acme.example" } }] });
+    std::fs::write(w.dir.join("oidc.json"), oidc.to_string()).unwrap();
+    std::fs::write(w.dir.join("p.cedar"), r#"permit(principal, action == Action::"read", resource);"#).unwrap();
+    let endpoint = writ_server::config::BundleEndpointConfig {
+        url: remote.url("/bundle"),
+        profile: "https_web".into(),
+        endpoint_spiffe_id: None,
+        ca_file: Some(w.dir.join("remote-ca.pem")),
+        refresh_secs: 300,
+        min_refresh_secs: Some(1),
+        fetch_timeout_ms: 2000,
+    };
+    let r = w.start(Config {
+        oidc: Some(w.dir.join("oidc.json")),
+        policies: Some(w.dir.join("p.cedar")),
+        bundle_endpoints: [("partner.example".to_string(), endpoint.clone())].into(),
+        ..w.config()
+    });
+    // The service-account token, with keys the server discovered, at ext_authz.
+    let sa = sa_key.token(&json!({ "iss": iss, "aud": ["writ"], "exp": NOW + 600, "iat": NOW - 5,
+        "sub": "system:serviceaccount:payroll:agent",
+        "kubernetes.io": { "namespace": "payroll", "serviceaccount": { "name": "agent", "uid": "u-1" } } }));
+    let res =
+        plain().get(http(&r, "/ext_authz/payroll/run-42/emp-7")).header("x-writ-identity-token", &sa).send().unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(res.headers()["x-writ-subject"], "spiffe://acme.example/ns/payroll/sa/agent");
+    // partner.example's bundle came from its endpoint; the rotation arrives without a restart.
+    let attests = |pki: &Pki| r.writ().attest_x509(&pki.chain3("/agent/x", KeyAlg::P256)).is_ok();
+    assert!(attests(&partner) && !attests(&rotated));
+    remote.set("/bundle", bundle(&rotated, 2));
+    assert!(eventually(std::time::Duration::from_secs(10), || attests(&rotated)).is_some());
+    // A reload (SIGHUP) keeps the fetched bundle.
+    r.reload().unwrap();
+    assert!(attests(&rotated) && !attests(&partner));
+    // /metrics: each source's age, and failures once the endpoint fails.
+    remote.set("/bundle", Reply::Status(500));
+    let metrics = || plain().get(http(&r, "/metrics")).send().unwrap().text().unwrap();
+    let failed = |m: &str| m.contains(r#"writ_source_fetch_failures_total{kind="bundle",name="partner.example"} "#)
+        && !m.contains(r#"writ_source_fetch_failures_total{kind="bundle",name="partner.example"} 0"#);
+    assert!(eventually(std::time::Duration::from_secs(10), || failed(&metrics())).is_some(), "{}", metrics());
+    let text = metrics();
+    let age = |kind: &str, name: &str| -> f64 {
+        let prefix = format!("writ_source_age_seconds{{kind=\"{kind}\",name=\"{name}\"}} ");
+        text.lines().find_map(|l| l.strip_prefix(&prefix)).unwrap_or_else(|| panic!("{prefix} in {text}")).parse().unwrap()
+    };
+    assert!((0.0..120.0).contains(&age("bundle", "partner.example")));
+    assert!((0.0..120.0).contains(&age("oidc", "k8s")));
+    assert!(attests(&rotated), "the last good bundle stays in force");
+    r.shutdown();
+
+    // https_spiffe needs a bundle that vouches for the endpoint, given out of band.
+    let spiffe = writ_server::config::BundleEndpointConfig {
+        profile: "https_spiffe".into(),
+        endpoint_spiffe_id: Some("spiffe://partner.example/spire/server".into()),
+        ca_file: None,
+        ..endpoint
+    };
+    let c = Config { bundle_endpoints: [("partner.example".to_string(), spiffe)].into(), ..w.config() };
+    let e = c.check().unwrap_err();
+    assert!(e.contains("give it in `bundles`"), "{e}");
+}

@@ -10,6 +10,7 @@ mod bundles;
 mod credentials;
 mod crypto;
 mod evaluation;
+mod fetched;
 mod fuzz;
 mod identities;
 mod jwt;

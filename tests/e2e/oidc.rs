@@ -13,7 +13,7 @@ use writ_tests::{NOW, Outcome};
 const K8S_ISS: &str = "https://kubernetes.default.svc.cluster.local";
 const GH_ISS: &str = "https://token.actions.githubusercontent.com";
 
-fn jwk(key: &rsa::RsaPrivateKey, kid: &str) -> Value {
+pub(crate) fn jwk(key: &rsa::RsaPrivateKey, kid: &str) -> Value {
     let public = key.to_public_key();
     let b = |v: Vec<u8>| URL_SAFE_NO_PAD.encode(v);
     json!({ "kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256", "n": b(public.n().to_bytes_be()), "e": b(public.e().to_bytes_be()) })
@@ -33,17 +33,17 @@ fn config() -> String {
     .to_string()
 }
 
-fn sign(key: &rsa::RsaPrivateKey, header: &Header, claims: &Value) -> String {
+pub(crate) fn sign(key: &rsa::RsaPrivateKey, header: &Header, claims: &Value) -> String {
     let der = key.to_pkcs1_der().unwrap();
     encode(header, claims, &EncodingKey::from_rsa_der(der.as_bytes())).unwrap()
 }
 
-fn rs256(kid: &str) -> Header {
+pub(crate) fn rs256(kid: &str) -> Header {
     Header { kid: Some(kid.into()), ..Header::new(Algorithm::RS256) }
 }
 
 /// A projected service-account token as the kubelet writes it (audience `writ`).
-fn k8s_claims() -> Value {
+pub(crate) fn k8s_claims() -> Value {
     json!({
         "aud": ["writ"], "exp": NOW + 3600, "iat": NOW - 60, "nbf": NOW - 60, "iss": K8S_ISS,
         "jti": "8a1f6f0e-4c0a-4f0e-9c3a-0c6e5f7d2b11",

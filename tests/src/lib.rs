@@ -5,6 +5,7 @@ pub mod approval;
 pub mod attester;
 pub mod filter_world;
 pub mod fuzz_seeds;
+pub mod https_server;
 pub mod jwt;
 pub mod nats_server;
 pub mod pack;

@@ -704,7 +704,7 @@ fn credentials_issue_present_delegate_revoke_across_invocations() {
             .concat(),
             None,
         );
-        assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+        assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stdout));
         let message = json(&out)["error"]["message"].as_str().unwrap_or_default().to_string();
         assert!(message.contains(reason), "{message}");
     }
@@ -817,7 +817,7 @@ fn credentials_issue_present_delegate_revoke_across_invocations() {
         .concat(),
         None,
     );
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stdout));
 
     // PyJWT verifies the credential with `writ jwks --key`.
     if let Some(claims) = pyjwt_claims(&dir, &key, &token, "payroll-api") {

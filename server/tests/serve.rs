@@ -1172,13 +1172,19 @@ fn fetched_issuer_keys_and_bundles_work_at_every_door_and_show_in_metrics() {
     // /metrics: each source's age, and failures once the endpoint fails.
     remote.set("/bundle", Reply::Status(500));
     let metrics = || plain().get(http(&r, "/metrics")).send().unwrap().text().unwrap();
-    let failed = |m: &str| m.contains(r#"writ_source_fetch_failures_total{kind="bundle",name="partner.example"} "#)
-        && !m.contains(r#"writ_source_fetch_failures_total{kind="bundle",name="partner.example"} 0"#);
+    let failed = |m: &str| {
+        m.contains(r#"writ_source_fetch_failures_total{kind="bundle",name="partner.example"} "#)
+            && !m.contains(r#"writ_source_fetch_failures_total{kind="bundle",name="partner.example"} 0"#)
+    };
     assert!(eventually(std::time::Duration::from_secs(10), || failed(&metrics())).is_some(), "{}", metrics());
     let text = metrics();
     let age = |kind: &str, name: &str| -> f64 {
         let prefix = format!("writ_source_age_seconds{{kind=\"{kind}\",name=\"{name}\"}} ");
-        text.lines().find_map(|l| l.strip_prefix(&prefix)).unwrap_or_else(|| panic!("{prefix} in {text}")).parse().unwrap()
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("{prefix} in {text}"))
+            .parse()
+            .unwrap()
     };
     assert!((0.0..120.0).contains(&age("bundle", "partner.example")));
     assert!((0.0..120.0).contains(&age("oidc", "k8s")));

@@ -224,5 +224,6 @@ pub fn verify(
         expires_at: exp,
         thumbprint: crate::x509::thumbprint(token.as_bytes()),
         proof: Proof::JwtSvid,
+        claims: Default::default(),
     })
 }

@@ -1,7 +1,7 @@
 //! The decision memo: a Cedar decision is a function of the policy set, the entities and the
 //! request, so a loaded store answers a repeated request from memory. A request is the caller
 //! (SPIFFE ID and proof), action, resource, the caller's context text, and those of Writ's
-//! context keys (`task_id`, `now`, `delegation_depth`, `identity_expires_at`) that some policy
+//! context keys (`task_id`, `now`, `delegation_depth`, `identity_expires_at`, `oidc`) that some policy
 //! can read — found at load time by walking every policy's syntax tree, conservatively: any
 //! use of `context` other than reading a named attribute counts as reading all of them. So a
 //! pack that never reads `context.now` answers the same request from memory across seconds,
@@ -10,6 +10,7 @@
 use crate::Decision;
 use crate::bounded::BoundedMap;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::hash::BuildHasher as _;
 
 /// Entries kept before the memo starts over.
@@ -24,12 +25,14 @@ pub struct Reads {
     pub identity_expires_at: bool,
     /// `context.task`: Writ's record of the task.
     pub task: bool,
+    /// `context.oidc`: the verified claims of an OIDC identity.
+    pub oidc: bool,
 }
 
 impl Reads {
     /// Every key counts as read (the safe answer when a policy cannot be analysed).
     pub const ALL: Reads =
-        Reads { task_id: true, now: true, delegation_depth: true, identity_expires_at: true, task: true };
+        Reads { task_id: true, now: true, delegation_depth: true, identity_expires_at: true, task: true, oidc: true };
 
     /// What the policies (as Cedar's JSON syntax trees) may read of the context.
     pub fn of_policies<'a>(ests: impl IntoIterator<Item = &'a Value>) -> Reads {
@@ -47,6 +50,7 @@ impl Reads {
             delegation_depth: self.delegation_depth || o.delegation_depth,
             identity_expires_at: self.identity_expires_at || o.identity_expires_at,
             task: self.task || o.task,
+            oidc: self.oidc || o.oidc,
         }
     }
 
@@ -57,6 +61,7 @@ impl Reads {
             "delegation_depth" => self.delegation_depth = true,
             "identity_expires_at" => self.identity_expires_at = true,
             "task" => self.task = true,
+            "oidc" => self.oidc = true,
             _ => {}
         }
     }
@@ -103,7 +108,12 @@ pub struct Key<'a> {
     /// Which record of the task (0: none open); see `authz::context::task_stamp`.
     pub task_stamp: u64,
     pub ttl_cap: u32,
+    /// The identity's verified claims (`context.oidc`).
+    pub claims: &'a BTreeMap<String, String>,
 }
+
+/// No claims: what a key holds when no policy reads `context.oidc`.
+static NO_CLAIMS: BTreeMap<String, String> = BTreeMap::new();
 
 impl Key<'_> {
     /// This request with the keys no policy reads zeroed.
@@ -124,6 +134,9 @@ impl Key<'_> {
         if !reads.identity_expires_at {
             self.identity_expires_at = 0;
         }
+        if !reads.oidc {
+            self.claims = &NO_CLAIMS;
+        }
         self
     }
 }
@@ -141,6 +154,7 @@ struct Entry {
     identity_expires_at: u64,
     task_stamp: u64,
     ttl_cap: u32,
+    claims: BTreeMap<String, String>,
     decision: Decision,
 }
 
@@ -157,6 +171,7 @@ impl Entry {
             && self.identity_expires_at == k.identity_expires_at
             && self.task_stamp == k.task_stamp
             && self.ttl_cap == k.ttl_cap
+            && self.claims == *k.claims
     }
 }
 
@@ -328,6 +343,7 @@ impl DecisionMemo {
             identity_expires_at: key.identity_expires_at,
             task_stamp: key.task_stamp,
             ttl_cap: key.ttl_cap,
+            claims: key.claims.clone(),
             decision: decision.clone(),
         };
         let hash = self.hasher.hash_one(key);
@@ -421,6 +437,7 @@ mod tests {
             identity_expires_at: 9,
             task_stamp: 0,
             ttl_cap: 3600,
+            claims: &NO_CLAIMS,
         }
     }
 
@@ -465,6 +482,23 @@ mod tests {
         m.put(&deploy, &d);
         assert_eq!(m.len(), 2);
         assert!(m.get(&key("R::\"1\"", 12)).is_some());
+    }
+
+    #[test]
+    fn verified_claims_are_part_of_the_key_only_when_a_policy_reads_them() {
+        let allow = Decision { allow: true, reasons: vec!["p".into()], errors: vec![], max_ttl_secs: 60 };
+        let pod = |name: &str| BTreeMap::from([("pod_name".to_string(), name.to_string())]);
+        let (a, b) = (pod("a"), pod("b"));
+        let with = |claims| Key { claims, ..key("R::\"1\"", 10) };
+        let (ka, kb) = (with(&a), with(&b));
+        let mut reading = DecisionMemo::new(vec![any(Reads { oidc: true, ..Reads::default() })], 7);
+        reading.put(&ka, &allow);
+        assert_eq!(reading.get(&ka), Some(allow.clone()));
+        assert_eq!(reading.get(&kb), None, "another pod's claims miss");
+        let mut blind = DecisionMemo::new(vec![any(Reads::default())], 7);
+        blind.put(&ka, &allow);
+        assert_eq!(blind.get(&kb), Some(allow), "no policy reads them: one entry serves both");
+        assert!(Reads::of_policies([&serde_json::json!({".": {"left": {"Var": "context"}, "attr": "oidc"}})]).oidc);
     }
 
     #[test]

@@ -28,6 +28,7 @@ use crate::limits::{MAX_BUNDLE_BYTES, MAX_BUNDLE_ENTRIES};
 use crate::spiffe_id::{self, clip};
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
 /// Issuers configured at most.
 pub const MAX_ISSUERS: usize = 64;
@@ -36,10 +37,41 @@ pub const MAX_ISSUERS: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Mapping {
-    Kubernetes { trust_domain: String },
-    GithubActions { trust_domain: String },
-    Template { trust_domain: String, path: String },
+    Kubernetes {
+        trust_domain: String,
+    },
+    GithubActions {
+        trust_domain: String,
+    },
+    Template {
+        trust_domain: String,
+        path: String,
+        /// Top-level string claims kept for policies (`context.oidc.<claim>`).
+        #[serde(default)]
+        claims: Vec<String>,
+    },
 }
+
+/// The GitHub Actions claims kept for policies (`context.oidc`), as the token names them.
+pub const GITHUB_CLAIMS: [&str; 14] = [
+    "repository",
+    "repository_owner",
+    "repository_id",
+    "ref",
+    "ref_type",
+    "sha",
+    "environment",
+    "workflow",
+    "workflow_ref",
+    "job_workflow_ref",
+    "event_name",
+    "actor",
+    "run_id",
+    "runner_environment",
+];
+
+/// A kept claim's value is at most this long (longer ones are left out).
+const MAX_CLAIM_BYTES: usize = 1024;
 
 /// One issuer as configured (JSON).
 #[derive(Deserialize)]
@@ -143,6 +175,11 @@ impl Issuers {
                 && !path.starts_with('/')
             {
                 return Err(named("a template `path` starts with `/`".into()));
+            }
+            if let Mapping::Template { claims, .. } = &c.mapping
+                && (claims.len() > 32 || claims.iter().any(|n| n.is_empty() || n == "issuer" || n == "subject"))
+            {
+                return Err(named("a template keeps at most 32 `claims`, none empty, `issuer` or `subject`".into()));
             }
             issuers.push(Issuer {
                 name: c.name,
@@ -274,7 +311,46 @@ impl Issuer {
             expires_at: exp.saturating_add(leeway),
             thumbprint: crate::x509::thumbprint(token.as_bytes()),
             proof: Proof::Oidc,
+            claims: self.kept_claims(claims),
         })
+    }
+
+    /// What policies see of a verified token (`context.oidc`): the issuer's name, `sub`, and
+    /// the claims its mapping keeps — string values only, each at most 1 KiB.
+    fn kept_claims(&self, claims: &Map<String, Value>) -> BTreeMap<String, String> {
+        let mut kept = BTreeMap::new();
+        kept.insert("issuer".to_string(), self.name.clone());
+        let mut keep = |name: &str, v: Option<&Value>| {
+            if let Some(Value::String(s)) = v
+                && s.len() <= MAX_CLAIM_BYTES
+            {
+                kept.insert(name.to_string(), s.clone());
+            }
+        };
+        keep("subject", claims.get("sub"));
+        match &self.mapping {
+            Mapping::Kubernetes { .. } => {
+                let k8s = claims.get("kubernetes.io");
+                let at = |a: &str, b: &str| k8s.and_then(|k| k.get(a)).and_then(|o| o.get(b));
+                keep("namespace", k8s.and_then(|k| k.get("namespace")));
+                keep("service_account", at("serviceaccount", "name"));
+                keep("service_account_uid", at("serviceaccount", "uid"));
+                keep("pod_name", at("pod", "name"));
+                keep("pod_uid", at("pod", "uid"));
+                keep("node_name", at("node", "name"));
+            }
+            Mapping::GithubActions { .. } => {
+                for name in GITHUB_CLAIMS {
+                    keep(name, claims.get(name));
+                }
+            }
+            Mapping::Template { claims: names, .. } => {
+                for name in names {
+                    keep(name, claims.get(name));
+                }
+            }
+        }
+        kept
     }
 
     /// The SPIFFE ID this issuer's mapping gives `claims`.
@@ -312,7 +388,7 @@ impl Issuer {
                     }
                 }
             }
-            Mapping::Template { trust_domain, path: template } => {
+            Mapping::Template { trust_domain, path: template, .. } => {
                 let mut out = String::new();
                 let mut rest = template.as_str();
                 while let Some(open) = rest.find('{') {

@@ -213,6 +213,7 @@ impl Writ {
             expires_at,
             thumbprint: String::new(),
             proof: crate::Proof::Asserted,
+            claims: Default::default(),
         })
     }
 

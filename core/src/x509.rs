@@ -254,5 +254,6 @@ pub fn identity(parsed: Parsed, chain: &[Vec<u8>]) -> Identity {
         expires_at: parsed.not_after,
         thumbprint: thumbprint(&chain[0]),
         proof: Proof::X509Svid,
+        claims: Default::default(),
     }
 }

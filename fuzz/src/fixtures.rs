@@ -39,6 +39,7 @@ pub fn holder() -> Identity {
         expires_at: NOW + 7200,
         thumbprint: "fuzz-thumbprint-a".into(),
         proof: Proof::X509Svid,
+        claims: Default::default(),
     }
 }
 

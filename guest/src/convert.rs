@@ -70,6 +70,7 @@ pub fn identity_to_wit(i: &writ_core::Identity) -> wit::Identity {
             writ_core::Proof::Asserted => wit::Proof::Asserted,
             writ_core::Proof::Oidc => wit::Proof::Oidc,
         },
+        claims: i.claims.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
     }
 }
 

@@ -38,6 +38,7 @@ pub(crate) fn identity(i: wit::Identity) -> Identity {
             wit::Proof::Asserted => Proof::Asserted,
             wit::Proof::Oidc => Proof::Oidc,
         },
+        claims: i.claims.into_iter().collect(),
     }
 }
 

@@ -95,6 +95,7 @@ impl Filter {
             expires_at: now.saturating_add(self.config.vouched_identity_secs),
             thumbprint,
             proof,
+            claims: Default::default(),
         })
     }
 

@@ -30,6 +30,7 @@ fn identity(agent: &str) -> writ_core::Identity {
         expires_at: EPOCH + 10 * 365 * 86_400,
         thumbprint: String::new(),
         proof: writ_core::Proof::X509Svid,
+        claims: Default::default(),
     }
 }
 

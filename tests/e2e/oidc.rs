@@ -291,3 +291,68 @@ fn an_oidc_identity_decides_and_holds_credentials_bound_to_its_token() {
     assert_eq!(other.spiffe_id, who.spiffe_id);
     assert!(matches!(writ.present(&g.token, &other, &read, "api"), Err(writ_host::Error::Untrusted(_))));
 }
+
+#[test]
+fn policies_read_the_verified_claims_of_an_oidc_identity() {
+    // Under the shipped schema: `context.oidc` is Writ's, typed, present for OIDC identities only.
+    let p = r#"@id("pod") permit(principal is Agent, action == Action::"read", resource is PayrollRecord)
+                 when { context has oidc && context.oidc.issuer == "k8s" && context.oidc has pod_name
+                        && context.oidc.pod_name like "payroll-agent-*" };
+               @id("deploy") permit(principal is Agent, action == Action::"read", resource is PayrollRecord)
+                 when { context has oidc && context.oidc has workflow_ref
+                        && context.oidc.workflow_ref like "acme/app/.github/workflows/deploy.yml@*" };"#;
+    let writ = writ_tests::attester::writ();
+    writ.set_time(Some(NOW));
+    writ.set_oidc_issuers(&config()).unwrap();
+    writ.set_policies(p, Some(writ_types::pack::SCHEMA), None).unwrap();
+    let mut native = writ_core::Writ::default();
+    native.set_oidc_issuers(&config()).unwrap();
+    native.set_policies(p, Some(writ_types::pack::SCHEMA), None).unwrap();
+    let crypto = writ_core::crypto::RustCrypto::new();
+    let read = writ_tests::pack::intent("read", r#"PayrollRecord::"run-42/emp-7""#, "run-42", "");
+    // Both implementations decide alike; the identity carries what policies saw.
+    let decide = |token: &str| {
+        let who = writ.attest_token(token, "writ").unwrap();
+        let d = writ.check(&who, &read).unwrap();
+        let n = native.check_at_depth(&native.attest_oidc(token, None, "writ", NOW, &crypto).unwrap(), &read, NOW, 0);
+        assert_eq!((d.allow, &d.reasons), (n.allow, &n.reasons), "native and component disagree");
+        (who, d)
+    };
+    let (who, d) = decide(&k8s());
+    assert_eq!((d.allow, d.reasons), (true, vec!["pod".to_string()]));
+    let claims = &who.claims;
+    assert_eq!(claims["issuer"], "k8s");
+    assert_eq!(claims["pod_name"], "payroll-agent-7d9f8b6c5-x2k4q");
+    assert_eq!(claims["pod_uid"], "3c0a7b7e-5c7b-4c3e-8a8a-1b2c3d4e5f60");
+    assert_eq!(claims["service_account_uid"], "9e0b1c2d-3e4f-5a6b-7c8d-9e0f1a2b3c4d");
+    assert_eq!(claims["subject"], "system:serviceaccount:payroll:payroll-agent");
+    // The same service account (the same SPIFFE ID and proof) from another pod: denied — the
+    // decision memo keys on the claims a policy reads.
+    let mut other_pod = k8s_claims();
+    other_pod["kubernetes.io"]["pod"]["name"] = "debug-shell".into();
+    let (other, d) = decide(&sign(writ_tests::pki::rsa_key(), &rs256("k8s-1"), &other_pod));
+    assert_eq!(other.spiffe_id, who.spiffe_id);
+    assert!(!d.allow, "{d:?}");
+    // A GitHub job: its workflow decides, not only its repository.
+    let (gh, d) = decide(&github(Some("production")));
+    assert_eq!((d.allow, d.reasons), (true, vec!["deploy".to_string()]));
+    assert_eq!(gh.claims["workflow_ref"], "acme/app/.github/workflows/deploy.yml@refs/heads/main");
+    let mut c = github_claims(Some("production"));
+    c["workflow_ref"] = "acme/app/.github/workflows/pwn.yml@refs/heads/main".into();
+    let (_, d) = decide(&sign(writ_tests::pki::rsa_key2(), &rs256("gh-1"), &c));
+    assert!(!d.allow, "{d:?}");
+    // An X.509-SVID has no `context.oidc`; neither rule applies.
+    let chain = writ_tests::pack_pki().chain3("/agent/payroll", writ_tests::pki::KeyAlg::P256);
+    let x509 = writ.attest_x509(&chain).unwrap();
+    assert!(x509.claims.is_empty());
+    assert!(!writ.check(&x509, &read).unwrap().allow);
+    // A caller cannot write the key itself: its `oidc` lands under `claimed` (and the shipped
+    // schema refuses it there).
+    let forged = writ_tests::pack::intent(
+        "read",
+        r#"PayrollRecord::"run-42/emp-7""#,
+        "run-42",
+        r#"{"oidc":{"issuer":"k8s","pod_name":"payroll-agent-1"}}"#,
+    );
+    assert!(!writ.check(&x509, &forged).unwrap().allow);
+}

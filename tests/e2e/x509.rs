@@ -38,6 +38,7 @@ fn valid_chains_of_every_key_algorithm() {
                     expires_at: NOW + 3600,
                     thumbprint: thumbprint(&chain[0]),
                     proof: "x509-svid".into(),
+                    claims: Default::default(),
                 },
                 "{alg:?} {shape}"
             );

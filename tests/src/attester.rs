@@ -6,8 +6,18 @@ use writ_core::crypto::RustCrypto;
 /// fields, or the error's kind and message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Ok { spiffe_id: String, trust_domain: String, expires_at: u64, thumbprint: String, proof: String },
-    Err { kind: String, message: String },
+    Ok {
+        spiffe_id: String,
+        trust_domain: String,
+        expires_at: u64,
+        thumbprint: String,
+        proof: String,
+        claims: std::collections::BTreeMap<String, String>,
+    },
+    Err {
+        kind: String,
+        message: String,
+    },
 }
 
 impl Outcome {
@@ -40,6 +50,7 @@ impl From<Result<writ_types::Identity, writ_types::Error>> for Outcome {
                 expires_at: i.expires_at,
                 thumbprint: i.thumbprint,
                 proof: i.proof.as_str().into(),
+                claims: i.claims,
             },
             Err(e) => Outcome::Err { kind: e.kind().into(), message: e.message() },
         }

@@ -34,6 +34,7 @@ pub fn identity(spiffe_id: &str, expires_at: u64) -> writ_core::Identity {
         expires_at,
         thumbprint: "test-thumbprint".into(),
         proof: writ_core::Proof::X509Svid,
+        claims: Default::default(),
     }
 }
 

@@ -38,4 +38,10 @@ pub struct Identity {
     /// the JWT-SVID's bytes.
     pub thumbprint: String,
     pub proof: Proof,
+    /// What the proof says besides the SPIFFE ID, verified with it: for an OIDC token, `issuer`
+    /// (the configured issuer's name), `subject` (`sub`) and the claims its mapping keeps (a
+    /// pod's name and uid, a job's repository and `workflow_ref`…); policies read them as
+    /// `context.oidc`. Empty for every other proof.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub claims: std::collections::BTreeMap<String, String>,
 }

@@ -181,6 +181,7 @@ impl<'a> Prepared<'a> {
                     expires_at: expires,
                     thumbprint: String::new(),
                     proof: Proof::X509Svid,
+                    claims: Default::default(),
                 };
                 let what = Intent {
                     action: r.action.clone(),

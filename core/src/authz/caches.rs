@@ -200,6 +200,7 @@ mod tests {
             expires_at: 3_000,
             thumbprint: String::new(),
             proof: Proof::X509Svid,
+            claims: Default::default(),
         }
     }
 

@@ -1,7 +1,8 @@
 //! The Cedar context of a request. Writ's own keys hold only what Writ verified or decided:
 //! `task_id` (the task the request is in), `now` (Writ's clock), `delegation_depth`,
 //! `identity_expires_at` (of the attested identity), `task` (Writ's record of that task, only
-//! while it is open) and `approval` (a break-glass approval Writ verified). Whatever the caller
+//! while it is open), `approval` (a break-glass approval Writ verified) and `oidc` (the
+//! verified claims of an OIDC identity). Whatever the caller
 //! asserts — an intent's context JSON, an AuthZEN request's context — goes under `claimed`,
 //! whole: a caller cannot set any of Writ's keys.
 //!
@@ -16,6 +17,7 @@ use crate::approval::Approval;
 use crate::bounded::BoundedMap;
 use cedar_policy::{Context, EntityId, EntityUid, Request, RestrictedExpression};
 use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
 
 /// Tasks whose Writ-only contexts are kept, and contexts kept per task (one per delegation
 /// depth, identity expiry and task record seen in the current second).
@@ -32,6 +34,8 @@ pub(super) struct WritKeys<'a> {
     pub identity_expires_at: Option<u64>,
     pub task: Option<&'a Task>,
     pub approval: Option<&'a Approval>,
+    /// An OIDC identity's verified claims (`None` for other proofs).
+    pub oidc: Option<&'a BTreeMap<String, String>>,
 }
 
 /// What tells one task record from another in memo keys: 0 for none, else its opening time
@@ -130,6 +134,12 @@ impl PolicyStore {
                 pairs.push(("approval".to_string(), r));
             }
         }
+        if let Some(claims) = k.oidc {
+            let record = claims.iter().map(|(n, v)| (n.clone(), string(v)));
+            if let Ok(r) = RestrictedExpression::new_record(record) {
+                pairs.push(("oidc".to_string(), r));
+            }
+        }
         pairs
     }
 
@@ -157,6 +167,9 @@ impl PolicyStore {
                 json!({ "approver": a.approver, "ticket": a.ticket, "reason": a.reason, "expires_at": long(a.expires_at) }),
             );
         }
+        if let Some(claims) = k.oidc {
+            m.insert("oidc".into(), json!(claims));
+        }
         m
     }
 
@@ -165,7 +178,7 @@ impl PolicyStore {
     /// checks it against the schema.
     pub(super) fn writ_context(&self, k: &WritKeys<'_>) -> Result<Context, String> {
         let memo_key = (k.delegation_depth, k.identity_expires_at.unwrap_or(0), task_stamp(k.task));
-        let memoized = k.approval.is_none();
+        let memoized = k.approval.is_none() && k.oidc.is_none();
         if memoized && let Some(c) = lock(&self.caches.contexts).get(k.task_id, k.now, memo_key) {
             return Ok(c);
         }

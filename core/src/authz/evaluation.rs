@@ -73,6 +73,7 @@ impl PolicyStore {
             identity_expires_at: None,
             task: env.task.filter(|t| t.id == task_id),
             approval: None,
+            oidc: None,
         };
         let entities = self.overlaid(&principal, subject_props, &resource, resource_props, e)?;
         let slice = if indexed { self.general_slice(&principal, &action)? } else { None };

@@ -95,6 +95,7 @@ impl PolicyStore {
             identity_expires_at: who.expires_at,
             task_stamp: task_stamp(env.task),
             ttl_cap: default_ttl,
+            claims: &who.claims,
         };
         if let Some(hit) = memo.and_then(|m| lock(m).get(&key)) {
             return hit;
@@ -122,6 +123,7 @@ impl PolicyStore {
             identity_expires_at: Some(who.expires_at),
             task: env.task,
             approval: env.approval,
+            oidc: (!who.claims.is_empty()).then_some(&who.claims),
         };
         if let Some(claims) = claimed("context", &what.context)? {
             // Plain JSON (no `__entity`/`__extn` escapes, whole numbers) is built straight

@@ -20,6 +20,7 @@ fn oncall() -> Identity {
         expires_at: NOW + 3600,
         thumbprint: String::new(),
         proof: Proof::X509Svid,
+        claims: Default::default(),
     }
 }
 

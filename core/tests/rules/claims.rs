@@ -65,6 +65,7 @@ fn decide(w: &World, who: &str, (action, resource): (&str, &str), task: &str, co
         expires_at: NOW + 3600,
         thumbprint: String::new(),
         proof: Proof::X509Svid,
+        claims: Default::default(),
     };
     let text = if context.as_object().is_some_and(|o| o.is_empty()) { String::new() } else { context.to_string() };
     let what = Intent { action: action.into(), resource: resource.into(), task_id: task.into(), context: text };

@@ -91,6 +91,7 @@ fn who() -> Identity {
         expires_at: 3_000,
         thumbprint: String::new(),
         proof: Proof::X509Svid,
+        claims: Default::default(),
     }
 }
 

@@ -36,6 +36,7 @@ fn who(name: &str) -> Identity {
         expires_at: NOW + 7200,
         thumbprint: format!("thumb-{path}-{td}"),
         proof: Proof::X509Svid,
+        claims: Default::default(),
     }
 }
 

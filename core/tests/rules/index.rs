@@ -95,6 +95,7 @@ proptest! {
                 expires_at: 2_000,
                 thumbprint: String::new(),
                 proof: Proof::X509Svid,
+                claims: Default::default(),
             };
             let what = Intent {
                 action: format!("a{a}"),

@@ -36,6 +36,7 @@ proptest! {
                 expires_at: if late_expiry { 3_000 } else { 2_000 },
                 thumbprint: String::new(),
                 proof: if jwt { Proof::JwtSvid } else { Proof::X509Svid },
+                claims: Default::default(),
             };
             let resource = match r {
                 0 => r#"X::"r0""#.to_string(),
@@ -87,6 +88,7 @@ proptest! {
                 expires_at: 3_000,
                 thumbprint: String::new(),
                 proof: if jwt { Proof::JwtSvid } else { Proof::X509Svid },
+                claims: Default::default(),
             };
             let what = Intent {
                 action: if read { "read" } else { "invoke" }.into(),
@@ -146,6 +148,7 @@ proptest! {
                 expires_at: if late_expiry { 3_000 } else { 2_000 },
                 thumbprint: String::new(),
                 proof: Proof::X509Svid,
+                claims: Default::default(),
             };
             let what = Intent {
                 action: format!("a{a}"),

@@ -24,6 +24,7 @@ pub fn run(data: &[u8]) {
         expires_at: NOW + 3600,
         thumbprint: String::new(),
         proof: writ_core::Proof::X509Svid,
+        claims: Default::default(),
     };
     for (action, resource) in
         [("read", r#"PayrollRecord::"run-42/emp-7""#), ("break_glass", r#"Environment::"production""#)]

@@ -249,9 +249,12 @@ fn the_shipped_examples_load_and_map() {
     let writ = writ_tests::attester::writ();
     writ.set_time(Some(NOW));
     let mut issuers = Vec::new();
-    for (file, name) in
-        [("kubernetes.json", "k8s"), ("github-actions.json", "github"), ("gitlab-template.json", "gitlab")]
-    {
+    for (file, name) in [
+        ("kubernetes-in-cluster.json", "k8s"),
+        ("kubernetes.json", "k8s"),
+        ("github-actions.json", "github"),
+        ("gitlab-template.json", "gitlab"),
+    ] {
         let text = std::fs::read_to_string(dir.join(file)).unwrap();
         let resolved = writ_host::oidc::resolve_issuers(&text, &dir, Some((name, &keys))).unwrap();
         assert_eq!(writ.set_oidc_issuers(&resolved), Ok(1), "{file}");
@@ -259,12 +262,29 @@ fn the_shipped_examples_load_and_map() {
         issuers.push(v["issuers"][0]["issuer"].as_str().unwrap().to_string());
     }
     // The GitLab template, on a token shaped like GitLab's (a project path spans two segments).
-    let claims = json!({ "iss": issuers[2], "aud": "writ", "exp": NOW + 60, "namespace_path": "acme",
+    let claims = json!({ "iss": issuers[3], "aud": "writ", "exp": NOW + 60, "namespace_path": "acme",
         "project_path": "acme/app", "ref_type": "branch", "ref": "main", "sub": "project_path:acme/app:ref_type:branch:ref:main" });
     let token = sign(writ_tests::pki::rsa_key(), &rs256("ex-1"), &claims);
     let who = writ.attest_oidc(&token, Some("gitlab"), "writ").unwrap();
     assert_eq!(who.spiffe_id, "spiffe://ci.acme.example/gitlab/acme/app/branch/main");
-    // Without the override, the example's `jwks_file` is read (and here it does not exist).
+    // Without the override, the keys come as each example says: fetched (by discovery, or from
+    // the API server's `jwks_uri` with the pod's CA and token)…
+    let remote = |file: &str| {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        writ_host::oidc::resolve(&text, &dir, None).unwrap().remote().to_vec()
+    };
+    let github = remote("github-actions.json");
+    assert_eq!(github[0].keys_from, writ_host::remote::KeysFrom::Discovery);
+    let in_cluster = &remote("kubernetes-in-cluster.json")[0];
+    assert_eq!(
+        in_cluster.keys_from,
+        writ_host::remote::KeysFrom::JwksUri("https://kubernetes.default.svc/openid/v1/jwks".into())
+    );
+    assert_eq!(
+        in_cluster.fetching.token_file.as_deref(),
+        Some(std::path::Path::new("/var/run/secrets/kubernetes.io/serviceaccount/token"))
+    );
+    // … or read from the example's `jwks_file` (here it does not exist).
     let text = std::fs::read_to_string(dir.join("kubernetes.json")).unwrap();
     assert!(writ_host::oidc::resolve_issuers(&text, &dir, None).unwrap_err().message().contains("k8s-jwks.json"));
 }

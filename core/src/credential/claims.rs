@@ -24,12 +24,39 @@ pub struct Actor {
     pub act: Option<Box<Actor>>,
 }
 
-/// RFC 7800 confirmation: the holder's certificate (or JWT-SVID) thumbprint.
+/// RFC 7800 confirmation: what the holder proved, and so what its presenter must prove again —
+/// exactly one member. `x5t#S256`: the SHA-256 thumbprint of its X.509-SVID (RFC 8705), a
+/// key it holds. `bearer#S256`: the SHA-256 of the bearer identity token it attested with (a
+/// JWT-SVID or an OIDC token) — possession of that token only, no key: whoever holds the token
+/// holds the credential.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Confirmation {
-    #[serde(rename = "x5t#S256")]
-    pub x5t_s256: String,
+    #[serde(rename = "x5t#S256", default, skip_serializing_if = "Option::is_none")]
+    pub x5t_s256: Option<String>,
+    #[serde(rename = "bearer#S256", default, skip_serializing_if = "Option::is_none")]
+    pub bearer_s256: Option<String>,
+}
+
+impl Confirmation {
+    /// The confirmation of `holder`: its certificate's thumbprint, or its bearer token's digest.
+    pub fn of(holder: &crate::Identity) -> Confirmation {
+        match holder.proof {
+            crate::Proof::X509Svid => Confirmation { x5t_s256: Some(holder.thumbprint.clone()), bearer_s256: None },
+            _ => Confirmation { x5t_s256: None, bearer_s256: Some(holder.thumbprint.clone()) },
+        }
+    }
+
+    /// Exactly one member, and `presenter` proved what it binds (the same kind of proof).
+    pub fn binds(&self, presenter: &crate::Identity) -> bool {
+        match (&self.x5t_s256, &self.bearer_s256) {
+            (Some(x5t), None) => presenter.proof == crate::Proof::X509Svid && *x5t == presenter.thumbprint,
+            (None, Some(bearer)) => {
+                matches!(presenter.proof, crate::Proof::JwtSvid | crate::Proof::Oidc) && *bearer == presenter.thumbprint
+            }
+            _ => false,
+        }
+    }
 }
 
 /// A credential's claims.

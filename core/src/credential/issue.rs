@@ -153,7 +153,7 @@ impl Writ {
             jti: URL_SAFE_NO_PAD.encode(env.entropy),
             txn: task_id.to_string(),
             scope: items,
-            cnf: Confirmation { x5t_s256: who.thumbprint.clone() },
+            cnf: Confirmation::of(who),
             act: None,
             apr: approval,
         };
@@ -245,7 +245,7 @@ impl Writ {
             jti: URL_SAFE_NO_PAD.encode(env.entropy),
             txn: claims.txn.clone(),
             scope: items,
-            cnf: Confirmation { x5t_s256: to.thumbprint.clone() },
+            cnf: Confirmation::of(to),
             act: Some(act),
             apr: None,
         };

@@ -61,6 +61,9 @@ impl Writ {
         if c.exp <= c.iat || c.exp - c.iat > u64::from(MAX_TTL_SECS) {
             return Err(Error::Untrusted(format!("credential lifetime {}..{} is impossible", c.iat, c.exp)));
         }
+        if c.cnf.x5t_s256.is_some() == c.cnf.bearer_s256.is_some() {
+            return Err(Error::Untrusted("credential `cnf` must hold exactly one of `x5t#S256`, `bearer#S256`".into()));
+        }
         if c.scope.is_empty() || c.scope.len() > MAX_SCOPE {
             return Err(Error::Untrusted(format!("credential scope has {} intents", c.scope.len())));
         }
@@ -73,7 +76,7 @@ impl Writ {
     /// The credential's holder is presenting it: the presenter's key is the one `cnf` binds,
     /// and its SPIFFE ID is the current actor.
     pub(super) fn check_holder(claims: &Claims, presenter: &Identity) -> Result<()> {
-        if presenter.thumbprint != claims.cnf.x5t_s256 || presenter.spiffe_id != claims.holder() {
+        if !claims.cnf.binds(presenter) || presenter.spiffe_id != claims.holder() {
             return Err(Error::Untrusted(format!(
                 "credential is bound to `{}`; `{}` presented it with another key or identity",
                 claims.holder(),

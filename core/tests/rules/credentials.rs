@@ -152,7 +152,8 @@ fn issue_then_present_by_the_holder() {
     assert_eq!(h["alg"], "EdDSA");
     assert_eq!(g.claims.sub, a.spiffe_id);
     assert_eq!(g.claims.txn, "task-1");
-    assert_eq!(g.claims.cnf.x5t_s256, a.thumbprint);
+    assert_eq!(g.claims.cnf.x5t_s256.as_ref(), Some(&a.thumbprint));
+    assert_eq!(g.claims.cnf.bearer_s256, None);
     assert_eq!(g.claims.iss, "writ");
     assert!(g.claims.act.is_none());
     // The `read` policy's @ttl (600) is the least of the caps.
@@ -218,6 +219,36 @@ fn a_token_is_useless_to_anyone_but_its_holder() {
     // Same SPIFFE ID, another key (a re-issued SVID the token was not bound to).
     let other_key = Identity { thumbprint: "other".into(), ..a.clone() };
     assert!(matches!(w.present(&g.grant.token, &other_key, &intent("read", "d"), NOW + 1), Err(Error::Untrusted(_))));
+}
+
+#[test]
+fn a_bearer_token_holder_is_bound_as_one_and_never_passes_for_a_key_holder() {
+    let mut w = World::new();
+    let bearer = Identity { proof: Proof::Oidc, thumbprint: "token-digest".into(), ..who("t.example/a") };
+    let g = w.issue(&bearer, "t", &[intent("read", "d")], 60).unwrap();
+    // The claims say what was proven: possession of a bearer token, not of a key.
+    assert_eq!((g.claims.cnf.x5t_s256.as_deref(), g.claims.cnf.bearer_s256.as_deref()), (None, Some("token-digest")));
+    let c: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(g.grant.token.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    assert_eq!(c["cnf"], serde_json::json!({ "bearer#S256": "token-digest" }));
+    assert!(w.present(&g.grant.token, &bearer, &intent("read", "d"), NOW + 1).unwrap().allow);
+    // A JWT-SVID with the same digest is the same bearer proof; a certificate with a thumbprint
+    // equal to the token's digest is not (the kind of proof is bound, not just the bytes).
+    let jwt = Identity { proof: Proof::JwtSvid, ..bearer.clone() };
+    assert!(w.present(&g.grant.token, &jwt, &intent("read", "d"), NOW + 1).unwrap().allow);
+    let cert = Identity { proof: Proof::X509Svid, ..bearer.clone() };
+    assert!(matches!(w.present(&g.grant.token, &cert, &intent("read", "d"), NOW + 1), Err(Error::Untrusted(_))));
+    // And the other way round: a certificate's credential is not a bearer token's.
+    let a = who("t.example/a");
+    let g = w.issue(&a, "t", &[intent("read", "d")], 60).unwrap();
+    let as_bearer = Identity { proof: Proof::Oidc, ..a.clone() };
+    assert!(matches!(w.present(&g.grant.token, &as_bearer, &intent("read", "d"), NOW + 1), Err(Error::Untrusted(_))));
+    // A `cnf` with both members, or neither, is refused whoever presents it.
+    for cnf in [serde_json::json!({ "x5t#S256": a.thumbprint, "bearer#S256": a.thumbprint }), serde_json::json!({})] {
+        let t = resigned(&w, &g.grant.token, |_, c| c["cnf"] = cnf.clone());
+        let e = w.present(&t, &a, &intent("read", "d"), NOW + 1).unwrap_err();
+        assert!(e.message().contains("exactly one"), "{e}");
+    }
 }
 
 #[test]
@@ -325,7 +356,7 @@ fn delegation_attenuates_and_chains_actors() {
     assert_eq!(child.claims.sub, a.spiffe_id);
     assert_eq!(child.claims.act.as_ref().unwrap().sub, b.spiffe_id);
     assert_eq!(child.claims.chain(), vec![b.spiffe_id.clone(), a.spiffe_id.clone()]);
-    assert_eq!(child.claims.cnf.x5t_s256, b.thumbprint);
+    assert_eq!(child.claims.cnf.x5t_s256.as_ref(), Some(&b.thumbprint));
     assert!(w.present(&child.grant.token, &b, &intent("read", "d1"), NOW + 101).unwrap().allow);
     assert!(!w.present(&child.grant.token, &b, &intent("read", "d2"), NOW + 101).unwrap().allow, "attenuated");
     assert!(

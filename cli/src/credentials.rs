@@ -170,6 +170,7 @@ fn parse_scope(s: &str) -> Result<Intent, String> {
         resource: resource.trim().to_string(),
         task_id: String::new(),
         context: String::new(),
+        input: String::new(),
     })
 }
 
@@ -284,7 +285,13 @@ pub fn issue(args: IssueArgs) -> Result<ExitCode, Usage> {
 
 pub fn present(args: PresentArgs) -> Result<ExitCode, Usage> {
     let token = token_arg(args.token)?;
-    let what = Intent { action: args.action, resource: args.resource, task_id: args.task, context: args.context };
+    let what = Intent {
+        action: args.action,
+        resource: args.resource,
+        task_id: args.task,
+        context: args.context,
+        input: String::new(),
+    };
     let binding = format!("present\n{token}\n{} {}\n{}", what.action, what.resource, args.audience);
     let result =
         attested(&args.caller, &binding)?.and_then(|(writ, who)| writ.present(&token, &who, &what, &args.audience));

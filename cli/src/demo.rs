@@ -174,8 +174,13 @@ pub fn run() -> Result<(), Error> {
     ];
     let mut allowed = 0;
     for (label, action, resource, task, context) in intents {
-        let what =
-            Intent { action: action.into(), resource: resource.into(), task_id: task.into(), context: context.into() };
+        let what = Intent {
+            action: action.into(),
+            resource: resource.into(),
+            task_id: task.into(),
+            context: context.into(),
+            input: String::new(),
+        };
         let d = writ.check(&who, &what)?;
         allowed += usize::from(d.allow);
         decision(label, &Ok(d));
@@ -228,7 +233,13 @@ pub fn run() -> Result<(), Error> {
 const RECORD: &str = r#"PayrollRecord::"run-42/emp-7""#;
 
 fn intent(action: &str, resource: &str) -> Intent {
-    Intent { action: action.into(), resource: resource.into(), task_id: String::new(), context: String::new() }
+    Intent {
+        action: action.into(),
+        resource: resource.into(),
+        task_id: String::new(),
+        context: String::new(),
+        input: String::new(),
+    }
 }
 
 fn issuer_kid(writ: &Writ) -> Result<String, Error> {

@@ -309,8 +309,13 @@ fn authorize(args: AuthorizeArgs) -> Result<ExitCode, Usage> {
         Ok(who) => who,
         Err(e) => return fail(e),
     };
-    let what =
-        writ_host::Intent { action: args.action, resource: args.resource, task_id: args.task, context: args.context };
+    let what = writ_host::Intent {
+        action: args.action,
+        resource: args.resource,
+        task_id: args.task,
+        context: args.context,
+        input: String::new(),
+    };
     match writ.check(&who, &what) {
         Ok(d) => {
             println!("{}", serde_json::to_string(&d).unwrap_or_default());

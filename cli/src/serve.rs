@@ -30,6 +30,10 @@ pub(crate) struct ServeArgs {
     /// A trust bundle: `<TRUST_DOMAIN>=<FILE>` (repeatable).
     #[arg(long = "bundle", value_name = "TD=FILE", value_parser = crate::parse_bundle)]
     bundles: Vec<(String, PathBuf)>,
+    /// An MCP server to put behind the gateway: `<NAME>=<URL>` (repeatable), served at
+    /// `/mcp/<NAME>` (and `/mcp` when there is one).
+    #[arg(long = "mcp-upstream", value_name = "NAME=URL", value_parser = parse_upstream)]
+    mcp_upstreams: Vec<writ_server::config::McpUpstream>,
     /// Cedar policies: a file or a directory of `*.cedar` (default: the shipped pack).
     #[arg(long, value_name = "FILE|DIR")]
     policies: Option<PathBuf>,
@@ -98,6 +102,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode, Usage> {
     c.tls_cert = args.tls_cert.or(c.tls_cert);
     c.tls_key = args.tls_key.or(c.tls_key);
     c.bundles.extend(args.bundles);
+    c.mcp.upstreams.extend(args.mcp_upstreams);
     c.policies = args.policies.or(c.policies);
     c.schema = args.schema.or(c.schema);
     c.entities = args.entities.or(c.entities);
@@ -146,4 +151,12 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode, Usage> {
     })
     .map_err(Usage)?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn parse_upstream(s: &str) -> Result<writ_server::config::McpUpstream, String> {
+    let (name, url) = s.split_once('=').ok_or("expected <NAME>=<URL>")?;
+    if name.is_empty() || url.is_empty() {
+        return Err("expected <NAME>=<URL>".into());
+    }
+    Ok(writ_server::config::McpUpstream { name: name.to_string(), url: url.to_string() })
 }

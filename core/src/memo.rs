@@ -27,12 +27,21 @@ pub struct Reads {
     pub task: bool,
     /// `context.oidc`: the verified claims of an OIDC identity.
     pub oidc: bool,
+    /// `context.input`: the arguments of the call the host forwards.
+    pub input: bool,
 }
 
 impl Reads {
     /// Every key counts as read (the safe answer when a policy cannot be analysed).
-    pub const ALL: Reads =
-        Reads { task_id: true, now: true, delegation_depth: true, identity_expires_at: true, task: true, oidc: true };
+    pub const ALL: Reads = Reads {
+        task_id: true,
+        now: true,
+        delegation_depth: true,
+        identity_expires_at: true,
+        task: true,
+        oidc: true,
+        input: true,
+    };
 
     /// What the policies (as Cedar's JSON syntax trees) may read of the context.
     pub fn of_policies<'a>(ests: impl IntoIterator<Item = &'a Value>) -> Reads {
@@ -51,6 +60,7 @@ impl Reads {
             identity_expires_at: self.identity_expires_at || o.identity_expires_at,
             task: self.task || o.task,
             oidc: self.oidc || o.oidc,
+            input: self.input || o.input,
         }
     }
 
@@ -62,6 +72,7 @@ impl Reads {
             "identity_expires_at" => self.identity_expires_at = true,
             "task" => self.task = true,
             "oidc" => self.oidc = true,
+            "input" => self.input = true,
             _ => {}
         }
     }
@@ -110,6 +121,8 @@ pub struct Key<'a> {
     pub ttl_cap: u32,
     /// The identity's verified claims (`context.oidc`).
     pub claims: &'a BTreeMap<String, String>,
+    /// The call's arguments (`context.input`).
+    pub input: &'a str,
 }
 
 /// No claims: what a key holds when no policy reads `context.oidc`.
@@ -137,6 +150,9 @@ impl Key<'_> {
         if !reads.oidc {
             self.claims = &NO_CLAIMS;
         }
+        if !reads.input {
+            self.input = "";
+        }
         self
     }
 }
@@ -155,6 +171,7 @@ struct Entry {
     task_stamp: u64,
     ttl_cap: u32,
     claims: BTreeMap<String, String>,
+    input: Box<str>,
     decision: Decision,
 }
 
@@ -172,6 +189,7 @@ impl Entry {
             && self.task_stamp == k.task_stamp
             && self.ttl_cap == k.ttl_cap
             && self.claims == *k.claims
+            && *self.input == *k.input
     }
 }
 
@@ -198,15 +216,21 @@ pub fn resource_type(resource: &str) -> Option<&str> {
 /// What the policies that can apply to `action` on `resource` read: those whose scope names
 /// that action (or none) and that resource's type (or none).
 pub fn reads_for(policies: &[PolicyReads], action: &str, resource: &str) -> Reads {
+    applicable(policies, action, resource).fold(Reads::default(), |acc, p| acc.union(p.reads))
+}
+
+fn applicable<'p>(
+    policies: &'p [PolicyReads],
+    action: &'p str,
+    resource: &'p str,
+) -> impl Iterator<Item = &'p PolicyReads> {
     let ty = resource_type(resource);
-    policies
-        .iter()
-        .filter(|p| p.action.as_deref().is_none_or(|a| a == action))
-        .filter(|p| match (&p.resource_type, ty) {
+    policies.iter().filter(move |p| p.action.as_deref().is_none_or(|a| a == action)).filter(move |p| {
+        match (&p.resource_type, ty) {
             (Some(want), Some(got)) => want == got,
             _ => true,
-        })
-        .fold(Reads::default(), |acc, p| acc.union(p.reads))
+        }
+    })
 }
 
 /// What a general evaluation was decided at besides its text: the lifetime cap, the second
@@ -344,6 +368,7 @@ impl DecisionMemo {
             task_stamp: key.task_stamp,
             ttl_cap: key.ttl_cap,
             claims: key.claims.clone(),
+            input: key.input.into(),
             decision: decision.clone(),
         };
         let hash = self.hasher.hash_one(key);
@@ -438,6 +463,7 @@ mod tests {
             task_stamp: 0,
             ttl_cap: 3600,
             claims: &NO_CLAIMS,
+            input: "",
         }
     }
 

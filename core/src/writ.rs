@@ -411,6 +411,25 @@ impl Writ {
         self.evaluate_in(e, &RequestEnv { now, delegation_depth: 0, task: task.as_deref(), approval: None })
     }
 
+    /// Whether an attested caller could be allowed `what` with some input (see
+    /// [`PolicyStore::listable`](crate::authz::PolicyStore::listable)): what a tool list shows
+    /// it. A cut-off or expired caller may call nothing.
+    pub fn listable(&self, who: &Identity, what: &Intent, now: u64, ledger: &dyn Ledger) -> Decision {
+        if let Some(d) = crate::ledger::cut_off_denial(ledger, &who.spiffe_id, now) {
+            return d;
+        }
+        if let Some(d) = self.expired_denial(who, now) {
+            return d;
+        }
+        let task = if what.task_id.is_empty() { None } else { ledger.task(&what.task_id, now) };
+        let task = task.filter(|t| t.is_open(now));
+        let env = RequestEnv { now, delegation_depth: 0, task: task.as_deref(), approval: None };
+        match &self.policies {
+            None => Decision::error("no policies are loaded"),
+            Some(p) => p.listable(who, what, &env, self.settings.ttl_cap_secs),
+        }
+    }
+
     /// Authorize an intent of a directly attested caller (delegation depth 0), with nothing
     /// verified about its task.
     pub fn check(&self, who: &Identity, what: &Intent, now: u64) -> Decision {

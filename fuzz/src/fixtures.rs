@@ -45,7 +45,13 @@ pub fn holder() -> Identity {
 
 /// The intent credentials are issued for and presented with.
 pub fn read_doc() -> Intent {
-    Intent { action: "read".into(), resource: r#"Doc::"d1""#.into(), task_id: "task-1".into(), context: String::new() }
+    Intent {
+        action: "read".into(),
+        resource: r#"Doc::"d1""#.into(),
+        task_id: "task-1".into(),
+        context: String::new(),
+        input: String::new(),
+    }
 }
 
 /// An engine with the credential world's policies.

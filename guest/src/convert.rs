@@ -75,7 +75,7 @@ pub fn identity_to_wit(i: &writ_core::Identity) -> wit::Identity {
 }
 
 pub fn intent_from_wit(i: wit::Intent) -> writ_core::Intent {
-    writ_core::Intent { action: i.action, resource: i.resource, task_id: i.task_id, context: i.context }
+    writ_core::Intent { action: i.action, resource: i.resource, task_id: i.task_id, context: i.context, input: i.input }
 }
 
 pub fn evaluation_from_wit(e: wit::Evaluation) -> writ_core::Evaluation {

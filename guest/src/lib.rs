@@ -423,6 +423,12 @@ impl attest::Guest for Component {
 }
 
 impl authorize::Guest for Component {
+    fn listable(who: attest::AttestedBorrow<'_>, what: Intent) -> Decision {
+        let at = now();
+        let (who, what) = (held(&who), convert::intent_from_wit(what));
+        convert::decision_to_wit(with_all(|e, _, ledger| e.listable(who, &what, at, ledger)))
+    }
+
     fn check(who: attest::AttestedBorrow<'_>, what: Intent) -> Decision {
         let at = now();
         let (who, what) = (held(&who), convert::intent_from_wit(what));

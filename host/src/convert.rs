@@ -48,6 +48,7 @@ pub(crate) fn intent_to_wit(i: &Intent) -> wit::Intent {
         resource: i.resource.clone(),
         task_id: i.task_id.clone(),
         context: i.context.clone(),
+        input: i.input.clone(),
     }
 }
 

@@ -50,7 +50,7 @@ pub(crate) fn get(url: &str, trust: &Trust, bearer: Option<&str>, timeout: Durat
     if let Some(token) = bearer {
         request = request.bearer_auth(token);
     }
-    let response = request.send().map_err(|e| fail(chain(&e)))?;
+    let response = request.send().map_err(|e| fail(error_chain(&e)))?;
     let status = response.status();
     if !status.is_success() {
         return Err(fail(format!("status {status}")));
@@ -67,7 +67,7 @@ pub(crate) fn get(url: &str, trust: &Trust, bearer: Option<&str>, timeout: Durat
 }
 
 /// An error and its causes, on one line (reqwest's own message says only "error sending request").
-fn chain(e: &dyn std::error::Error) -> String {
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -84,6 +84,13 @@ fn clip(s: &str) -> String {
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A TLS client configuration that checks a server's certificate for its host name against
+/// the system's roots, or the CA certificates of the PEM file `ca` (ring, TLS 1.2 and 1.3):
+/// what the host's fetches use, and the MCP gateway's client of its upstreams.
+pub fn web_tls_config(ca: Option<&Path>) -> Result<rustls::ClientConfig, String> {
+    client_config(&Trust::Web(ca.map(Path::to_path_buf)))
 }
 
 fn client_config(trust: &Trust) -> Result<rustls::ClientConfig, String> {

@@ -23,6 +23,7 @@ pub use audit::AuditSink;
 pub use builder::Builder;
 pub use cache::{Source as CacheSource, default_dir as default_cache_dir};
 pub use crypto::{IssuerAlg, IssuerKey};
+pub use https_get::{error_chain, web_tls_config};
 pub use settings::CryptoProvider;
 pub use writ::Writ;
 /// The vocabulary (`writ-types`), re-exported: this API speaks it.

@@ -331,6 +331,19 @@ impl Writ {
         })
     }
 
+    /// Whether `who` could be allowed `what` with some input (see the WIT
+    /// `authorize.listable`): what an MCP tool list shows it. Not audited.
+    pub fn listable(&self, who: &Attested, what: &Intent) -> Result<Decision, Error> {
+        let what = convert::intent_to_wit(what);
+        self.pool.with_instance(|i| {
+            let who = match i.handle(who)? {
+                Ok(h) => h,
+                Err(e) => return Ok(not_established(e)),
+            };
+            lenient(i, |i| i.module.writ_agent_authorize().call_listable(&mut i.store, who, &what)).map(Into::into)
+        })
+    }
+
     /// Decide a general (AuthZEN-shaped) evaluation: principal `<subject.type>::"<id>"` with
     /// the loaded entity's attributes overlaid by the subject's properties, action
     /// `Action::"<action>"`, resource likewise, context plus `action` (the action's

@@ -47,6 +47,7 @@ fn main() {
         resource: r#"Dataset::"sales-summary""#.into(),
         task_id: String::new(),
         context: String::new(),
+        input: String::new(),
     };
     let tokens: Vec<String> = (0..n)
         .map(|i| a.issue(&broker, &format!("pipeline-{i}"), std::slice::from_ref(&read), 600, "bi").unwrap().token)

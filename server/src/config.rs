@@ -95,6 +95,39 @@ pub struct Config {
     /// ext_authz route rules: method + path pattern → action + resource (first match wins).
     #[serde(rename = "route")]
     pub routes: Vec<Route>,
+    /// The MCP gateway (`[mcp]`, `[[mcp.upstream]]`): see docs/mcp.md.
+    pub mcp: McpConfig,
+}
+
+/// The MCP gateway's settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct McpConfig {
+    /// The MCP servers served: `/mcp/<name>` each, `/mcp` too when there is one.
+    #[serde(rename = "upstream")]
+    pub upstreams: Vec<McpUpstream>,
+    /// The deadline for an upstream's connection and the head of its answer, milliseconds
+    /// (default 30 000); a streamed answer has none.
+    pub upstream_timeout_ms: u64,
+    /// The CA certificates (PEM) an `https://` upstream's certificate must chain to; default
+    /// the system's roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Default for McpConfig {
+    fn default() -> McpConfig {
+        McpConfig { upstreams: Vec::new(), upstream_timeout_ms: 30_000, ca_file: None }
+    }
+}
+
+/// One upstream MCP server (Streamable HTTP).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpUpstream {
+    /// Its name: the path `/mcp/<name>`, and the resource `McpServer::"<name>"` of decisions.
+    pub name: String,
+    /// Its MCP endpoint, `http(s)://…/mcp`.
+    pub url: String,
 }
 
 impl Default for Config {
@@ -131,6 +164,7 @@ impl Default for Config {
             authzen_token_file: None,
             decision_memo: true,
             routes: default_routes(),
+            mcp: McpConfig::default(),
         }
     }
 }
@@ -261,6 +295,15 @@ impl Config {
                     ));
                 }
             }
+        }
+        for u in &self.mcp.upstreams {
+            let plain = !u.name.is_empty() && u.name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+            if !plain {
+                return Err(format!("mcp upstream `{}`: a name is letters, digits, `-`, `_` and `.`", u.name));
+            }
+        }
+        if self.mcp.upstream_timeout_ms == 0 {
+            return Err("`mcp.upstream_timeout_ms` must be positive".into());
         }
         for r in &self.routes {
             writ_types::route::Pattern::parse(&r.path).map_err(|e| format!("route `{} {}`: {e}", r.method, r.path))?;

@@ -146,6 +146,7 @@ fn exchange(state: &State, headers: &HeaderMap, peer: Option<&PeerChain>, body: 
                 resource: (*r).into(),
                 task_id: task.into(),
                 context: String::new(),
+                input: String::new(),
             })
         })
         .collect();
@@ -226,7 +227,13 @@ fn authorized_in(
         Ok(w) => w,
         Err(refused) => return refused.respond(&id),
     };
-    let what = Intent { action: action.into(), resource, task_id: task_id.into(), context: String::new() };
+    let what = Intent {
+        action: action.into(),
+        resource,
+        task_id: task_id.into(),
+        context: String::new(),
+        input: String::new(),
+    };
     match state.writ.check(&who, &what) {
         Ok(d) if d.allow => match run() {
             Ok(body) => ok(StatusCode::OK, body, &id),

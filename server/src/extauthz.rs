@@ -156,6 +156,7 @@ fn check_now(state: Arc<State>, via: Via<'_>, method: Method, uri: Uri, headers:
         resource: core_intent.resource,
         task_id: core_intent.task_id,
         context: core_intent.context,
+        input: String::new(),
     };
     let bearer = headers
         .get(header::AUTHORIZATION)

@@ -5,6 +5,7 @@ mod authzen;
 pub mod config;
 mod exchange;
 pub mod extauthz;
+mod mcp;
 mod metrics;
 mod tls;
 
@@ -33,6 +34,8 @@ pub(crate) struct State {
     pub calls: Arc<tokio::sync::Semaphore>,
     /// The bearer token AuthZEN callers must send (`authzen_token_file`), if any.
     pub authzen_token: Option<String>,
+    /// The MCP gateway (`[[mcp.upstream]]`), if any.
+    pub(crate) mcp: Option<mcp::Gateway>,
 }
 
 /// Run a request's work on the blocking pool, at most `max_concurrent_calls` at once: the
@@ -43,16 +46,25 @@ pub(crate) async fn offload(
     state: Arc<State>,
     work: impl FnOnce(Arc<State>) -> axum::response::Response + Send + 'static,
 ) -> axum::response::Response {
+    blocking(state, work).await.unwrap_or_else(|refused| refused)
+}
+
+/// [`offload`] for work that answers something other than a response: its result, or the
+/// response to give instead (shutting down, or the work failed).
+pub(crate) async fn blocking<T: Send + 'static>(
+    state: Arc<State>,
+    work: impl FnOnce(Arc<State>) -> T + Send + 'static,
+) -> Result<T, axum::response::Response> {
     let Ok(permit) = state.calls.clone().acquire_owned().await else {
-        return ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "unavailable", "shutting down")
-            .respond(&RequestId::of(&axum::http::HeaderMap::new()));
+        return Err(ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "unavailable", "shutting down")
+            .respond(&RequestId::of(&axum::http::HeaderMap::new())));
     };
     let answered = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         work(state)
     })
     .await;
-    answered.unwrap_or_else(|_| {
+    answered.map_err(|_| {
         ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", "the request's work failed")
             .respond(&RequestId::of(&axum::http::HeaderMap::new()))
     })
@@ -163,6 +175,7 @@ fn build(config: Config) -> Result<Arc<State>, String> {
         }
         None => None,
     };
+    let gateway = mcp::Gateway::new(&config.mcp)?;
     let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let epoch = format!("{:x}-{:x}", started.as_nanos(), std::process::id());
     let state = Arc::new(State {
@@ -174,6 +187,7 @@ fn build(config: Config) -> Result<Arc<State>, String> {
         epoch,
         calls: Arc::new(tokio::sync::Semaphore::new(max_calls)),
         authzen_token,
+        mcp: gateway,
     });
     state.load()?;
     state.ready.store(true, Ordering::Relaxed);
@@ -198,7 +212,10 @@ fn router(state: Arc<State>, tls: bool) -> Router {
         .route("/readyz", get(metrics::readyz))
         .route("/metrics", get(metrics::metrics))
         // Without a client certificate, a caller proves itself with a `client_assertion`.
-        .route("/token", post(exchange::token));
+        .route("/token", post(exchange::token))
+        // The MCP gateway: an agent proves itself with its certificate or a bearer identity token.
+        .route("/mcp", any(mcp::only).layer(DefaultBodyLimit::max(limit)))
+        .route("/mcp/{name}", any(mcp::named).layer(DefaultBodyLimit::max(limit)));
     if tls {
         r = r
             .route("/task", post(exchange::open_task))

@@ -957,6 +957,7 @@ fn a_uri_only_forwarded_certificate_decides_but_never_carries_a_credential() {
             resource: r#"PayrollRecord::"run-42/emp-7""#.into(),
             task_id: "run-42".into(),
             context: String::new(),
+            input: String::new(),
         }];
         r.writ().issue(&who, "run-42", &scope, 60, "payroll-api").unwrap().token
     };
@@ -1201,4 +1202,225 @@ fn fetched_issuer_keys_and_bundles_work_at_every_door_and_show_in_metrics() {
     let c = Config { bundle_endpoints: [("partner.example".to_string(), spiffe)].into(), ..w.config() };
     let e = c.check().unwrap_err();
     assert!(e.contains("give it in `bundles`"), "{e}");
+}
+
+// ---- the MCP gateway, against the official MCP Python SDK (server and client) ----
+
+/// An MCP server of the official Python SDK (`tests/mcp/upstream.py`) on a free port, its
+/// executed calls recorded in a file.
+struct McpUpstream {
+    child: std::process::Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl McpUpstream {
+    fn start(dir: &Path, json_response: bool) -> McpUpstream {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let log = dir.join(format!("mcp-calls-{port}.jsonl"));
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/upstream.py");
+        let mut cmd = std::process::Command::new("python3");
+        cmd.arg(script).arg(port.to_string()).env("WRIT_MCP_LOG", &log);
+        if json_response {
+            cmd.arg("json");
+        }
+        let child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 runs the MCP SDK's server (pip install 'mcp==2.3.0'; .ci/run installs it)");
+        let up = McpUpstream { child, port, log };
+        let ready = eventually(std::time::Duration::from_secs(30), || {
+            std::net::TcpStream::connect(("127.0.0.1", up.port)).is_ok()
+        });
+        assert!(ready.is_some(), "the MCP SDK's server did not start");
+        up
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/mcp", self.port)
+    }
+
+    /// The tools it executed, in order.
+    fn calls(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for McpUpstream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const MCP_POLICIES: &str = r#"
+@id("lookup") permit(principal, action == Action::"lookup", resource == McpServer::"payments");
+@id("small-payments") permit(principal == Agent::"spiffe://acme.example/agent/payroll", action == Action::"pay", resource == McpServer::"payments")
+  when { context.input.amount <= 100 && context.input.to like "acme*" };
+@id("report") permit(principal, action == Action::"report", resource == McpServer::"payments");
+"#;
+
+/// A JWT-SVID key in acme.example's bundle, and a server with `payments` behind its gateway.
+fn mcp_world(name: &str, upstream: &McpUpstream) -> (World, writ_tests::jwt::Signer, Running) {
+    use writ_tests::jwt::{JwsAlg, Signer, spiffe_bundle};
+    let w = World::new(name);
+    let key = Signer::new("agents-1", JwsAlg::ES256);
+    std::fs::write(w.dir.join("bundle.json"), spiffe_bundle(&[&key], &[&w.pki.root.der])).unwrap();
+    std::fs::write(w.dir.join("mcp.cedar"), MCP_POLICIES).unwrap();
+    let mut config = Config {
+        bundles: [("acme.example".to_string(), w.dir.join("bundle.json"))].into(),
+        policies: Some(w.dir.join("mcp.cedar")),
+        ..w.config()
+    };
+    config.mcp.upstreams = vec![writ_server::config::McpUpstream { name: "payments".into(), url: upstream.url() }];
+    let r = w.start(config);
+    (w, key, r)
+}
+
+fn agent_token(key: &writ_tests::jwt::Signer, agent: &str) -> String {
+    key.token(&writ_tests::jwt::claims(&format!("spiffe://acme.example/agent/{agent}"), "writ"))
+}
+
+#[test]
+fn mcp_calls_are_decided_on_their_arguments_and_lists_filtered_for_the_sdks_client() {
+    let dir = tmp("mcp-sdk");
+    for json_response in [false, true] {
+        let upstream = McpUpstream::start(&dir, json_response);
+        let (_w, key, r) = mcp_world(&format!("mcp-sdk-{json_response}"), &upstream);
+        let agent = |token: &str| {
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/agent.py");
+            let out = std::process::Command::new("python3")
+                .arg(script)
+                .arg(http(&r, "/mcp/payments"))
+                .arg(token)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            serde_json::from_slice::<Value>(&out.stdout).unwrap()
+        };
+        let seen = agent(&agent_token(&key, "payroll"));
+        // The list: what policy may allow (`pay` per call on its arguments), not `admin_reset`.
+        assert_eq!(seen["tools"], json!(["lookup", "pay", "report"]), "{seen}");
+        assert_eq!(seen["lookup"]["text"], "acme: IBAN DE00 0000");
+        assert_eq!(seen["small"]["text"], "paid 50 to acme");
+        // Denied on its arguments: a JSON-RPC error naming why; the upstream never saw it.
+        assert_eq!(seen["large"]["error"], -32003, "{seen}");
+        assert!(seen["large"]["message"].as_str().unwrap().contains("no policy permits `pay`"), "{seen}");
+        assert_eq!(seen["admin"]["error"], -32003);
+        // The streamed call: its log messages (an SSE answer carries them; a JSON one cannot)
+        // and its 2000-line result arrive intact.
+        if !json_response {
+            assert_eq!(seen["logs"], json!(["step 1 of 3", "step 2 of 3", "step 3 of 3"]), "{seen}");
+        }
+        let expected: String = (0..2000).map(|i| format!("line {i}\n")).collect();
+        assert_eq!(seen["report"]["len"], expected.len());
+        use sha2::Digest as _;
+        let digest: String = sha2::Sha256::digest(expected.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(seen["report"]["sha256"], digest);
+        let calls = upstream.calls();
+        let executed: Vec<&str> = calls.iter().map(|c| c["tool"].as_str().unwrap()).collect();
+        assert_eq!(executed, ["lookup", "pay", "report"], "only what was allowed reached the upstream");
+        assert_eq!(calls[1]["arguments"], json!({ "amount": 50, "to": "acme" }));
+        // Another agent: `pay` is the payroll agent's alone, so not even listed.
+        let other = agent(&agent_token(&key, "browser"));
+        assert_eq!(other["tools"], json!(["lookup", "report"]), "{other}");
+        assert_eq!(other["small"]["error"], -32003);
+        r.shutdown();
+    }
+}
+
+#[test]
+fn mcp_bad_input_other_agents_sessions_and_a_down_upstream_are_refused_before_the_upstream() {
+    let dir = tmp("mcp-bad");
+    let upstream = McpUpstream::start(&dir, true);
+    let (_w, key, r) = mcp_world("mcp-bad", &upstream);
+    let (payroll, browser) = (agent_token(&key, "payroll"), agent_token(&key, "browser"));
+    let post = |path: &str, token: Option<&str>, session: Option<&str>, body: &str| {
+        let mut req = plain()
+            .post(http(&r, path))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .body(body.to_string());
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        if let Some(s) = session {
+            req = req.header("mcp-session-id", s);
+        }
+        let res = req.send().unwrap();
+        let status = res.status().as_u16();
+        let session = res.headers().get("mcp-session-id").map(|v| v.to_str().unwrap().to_string());
+        let body: Value = serde_json::from_str(&res.text().unwrap()).unwrap_or(Value::Null);
+        (status, session, body)
+    };
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    let list = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
+    // The payroll agent opens a session; it alone may use it.
+    let (status, session, _) = post("/mcp/payments", Some(&payroll), None, init);
+    assert_eq!(status, 200);
+    let session = session.expect("the upstream names a session");
+    assert_eq!(post("/mcp/payments", Some(&payroll), Some(&session), list).0, 200);
+    let (status, _, body) = post("/mcp/payments", Some(&browser), Some(&session), list);
+    assert_eq!(status, 404, "another agent's session is unknown to it: {body}");
+    assert_eq!(post("/mcp/payments", Some(&payroll), Some("made-up"), list).0, 404);
+    // No proof, a forged one, an unknown upstream: refused.
+    assert_eq!(post("/mcp/payments", None, None, list).0, 401);
+    assert_eq!(post("/mcp/payments", Some("a.b.c"), None, list).0, 401);
+    assert_eq!(post("/mcp/nowhere", Some(&payroll), None, list).0, 404);
+    // With one upstream, `/mcp` is it.
+    assert_eq!(post("/mcp", Some(&payroll), None, init).0, 200);
+    // Bodies that are not JSON-RPC: typed errors, nothing forwarded.
+    let before = upstream.calls().len();
+    let deep = format!(
+        r#"{{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{{"name":"lookup","arguments":{{"a":{}1{}}}}}}}"#,
+        "[".repeat(40),
+        "]".repeat(40)
+    );
+    for (body, code) in
+        [("not json", -32700), ("[]", -32600), (r#"{"id":1,"method":"ping"}"#, -32600), (deep.as_str(), -32600)]
+    {
+        let (status, _, answer) = post("/mcp/payments", Some(&payroll), None, body);
+        assert_eq!((status, answer["error"]["code"].as_i64()), (400, Some(code)), "{body}: {answer}");
+    }
+    let bad_call = r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"lookup","arguments":[1]}}"#;
+    let (_, _, answer) = post("/mcp/payments", Some(&payroll), None, bad_call);
+    assert_eq!(answer["error"]["code"], -32602, "{answer}");
+    // A batch with one denied call: nothing of it is forwarded, each request answered.
+    let batch = r#"[{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"lookup","arguments":{"name":"x"}}},
+                    {"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"admin_reset"}}]"#;
+    let (status, _, answer) = post("/mcp/payments", Some(&payroll), None, batch);
+    assert_eq!(status, 200);
+    assert_eq!(answer[0]["id"], 5);
+    assert!(answer[0]["error"]["message"].as_str().unwrap().contains("not forwarded"), "{answer}");
+    assert_eq!((answer[1]["id"].as_i64(), answer[1]["error"]["code"].as_i64()), (Some(6), Some(-32003)));
+    assert_eq!(upstream.calls().len(), before, "nothing reached the upstream");
+    // The upstream goes down: a 502 with a JSON-RPC error, and the gateway keeps serving.
+    drop(upstream);
+    let (status, _, answer) = post("/mcp/payments", Some(&payroll), None, list);
+    assert_eq!((status, answer["error"]["code"].as_i64()), (502, Some(-32002)), "{answer}");
+    assert_eq!(plain().get(http(&r, "/healthz")).send().unwrap().status().as_u16(), 200);
+    r.shutdown();
+}
+
+#[test]
+fn the_mcp_example_configuration_and_policies_load() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let c = Config::load(&root.join("examples/mcp/writ.toml")).unwrap();
+    assert_eq!(
+        (c.mcp.upstreams[0].name.as_str(), c.mcp.upstreams[0].url.as_str()),
+        ("payments", "http://127.0.0.1:8000/mcp")
+    );
+    let policies = std::fs::read_to_string(root.join("examples/mcp/payments.cedar")).unwrap();
+    let writ = writ_tests::attester::writ();
+    assert_eq!(writ.set_policies(&policies, None, None), Ok(3));
+    // Impossible upstreams are refused with a reason.
+    let mut bad = c.clone();
+    bad.mcp.upstreams[0].name = "a/b".into();
+    assert!(bad.check().unwrap_err().contains("a name is letters"));
 }

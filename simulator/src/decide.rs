@@ -62,6 +62,7 @@ impl Native {
             resource: String::new(),
             task_id: String::new(),
             context: String::new(),
+            input: String::new(),
         };
         Ok(Native {
             engine,
@@ -163,6 +164,7 @@ impl Decider for Component {
             resource: resource.into(),
             task_id: task.into(),
             context: context.into(),
+            input: String::new(),
         };
         self.writ.set_time(Some(EPOCH + at));
         // A runtime failure is a deny: closed by default.

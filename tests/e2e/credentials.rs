@@ -16,7 +16,13 @@ const OTHER_RECORD: &str = r#"PayrollRecord::"run-43/emp-7""#;
 const SALES: &str = r#"Dataset::"sales-summary""#;
 
 fn intent(action: &str, resource: &str) -> Intent {
-    Intent { action: action.into(), resource: resource.into(), task_id: String::new(), context: String::new() }
+    Intent {
+        action: action.into(),
+        resource: resource.into(),
+        task_id: String::new(),
+        context: String::new(),
+        input: String::new(),
+    }
 }
 
 struct Agents {

@@ -15,7 +15,13 @@ const RECORD: &str = r#"PayrollRecord::"run-42/emp-7""#;
 const SALES: &str = r#"Dataset::"sales-summary""#;
 
 fn intent(action: &str, resource: &str) -> Intent {
-    Intent { action: action.into(), resource: resource.into(), task_id: String::new(), context: String::new() }
+    Intent {
+        action: action.into(),
+        resource: resource.into(),
+        task_id: String::new(),
+        context: String::new(),
+        input: String::new(),
+    }
 }
 
 fn replica(location: &StateLocation, pki: &Pki) -> Writ {

@@ -44,5 +44,6 @@ pub fn intent(action: &str, resource: &str, task: &str, context: &str) -> writ_c
         resource: resource.into(),
         task_id: task.into(),
         context: context.into(),
+        input: String::new(),
     }
 }

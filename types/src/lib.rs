@@ -8,6 +8,8 @@ pub mod evaluation;
 pub mod grant;
 pub mod identity;
 pub mod intent;
+pub mod mcp;
+pub mod nesting;
 pub mod pack;
 pub mod possession;
 pub mod route;

@@ -178,6 +178,7 @@ impl Routes {
                 resource: expand(&r.resource, &caps),
                 task_id: r.task.as_deref().map(|t| expand(t, &caps)).unwrap_or_default(),
                 context: context.to_string(),
+                input: String::new(),
             })
         })
     }

@@ -188,6 +188,7 @@ impl<'a> Prepared<'a> {
                     resource: r.resource.clone(),
                     task_id: r.task.clone(),
                     context: r.context.clone(),
+                    input: String::new(),
                 };
                 (who, what)
             })

@@ -189,30 +189,44 @@ impl PolicyStore {
         Ok(context)
     }
 
-    /// The request with Writ's keys and the caller's `claimed` object: built straight into
-    /// Cedar values; when that does not validate (the schema may want an entity or extension
-    /// value written in Cedar's implicit form), Cedar's JSON reader decides.
+    /// The request with Writ's keys, the caller's `claimed` object and the call's `input`
+    /// (either may be absent): built straight into Cedar values; when that does not validate
+    /// (the schema may want an entity or extension value written in Cedar's implicit form — a
+    /// tool's `inputSchema` typed into Cedar), Cedar's JSON reader decides.
     pub(super) fn request_with_claims(
         &self,
         (principal, action, resource): (&EntityUid, &EntityUid, &EntityUid),
         k: &WritKeys<'_>,
-        claimed: Map<String, Value>,
+        objects: [(&str, Option<Map<String, Value>>); 2],
         direct_first: bool,
     ) -> Result<Request, String> {
         let schema = self.schema.as_ref();
-        if direct_first
-            && let Some(record) = direct_record(&claimed).and_then(|r| RestrictedExpression::new_record(r).ok())
-        {
-            let mut pairs = self.writ_pairs(k);
-            pairs.push(("claimed".to_string(), record));
-            if let Ok(context) = Context::from_pairs(pairs)
-                && let Ok(r) = Request::new(principal.clone(), action.clone(), resource.clone(), context, schema)
-            {
-                return Ok(r);
+        if direct_first {
+            let records: Option<Vec<(String, RestrictedExpression)>> = objects
+                .iter()
+                .filter_map(|(name, o)| o.as_ref().map(|o| (name, o)))
+                .map(|(name, o)| {
+                    direct_record(o)
+                        .and_then(|r| RestrictedExpression::new_record(r).ok())
+                        .map(|r| (name.to_string(), r))
+                })
+                .collect();
+            if let Some(records) = records {
+                let mut pairs = self.writ_pairs(k);
+                pairs.extend(records);
+                if let Ok(context) = Context::from_pairs(pairs)
+                    && let Ok(r) = Request::new(principal.clone(), action.clone(), resource.clone(), context, schema)
+                {
+                    return Ok(r);
+                }
             }
         }
         let mut json = self.writ_json(k);
-        json.insert("claimed".into(), Value::Object(claimed));
+        for (name, o) in objects {
+            if let Some(o) = o {
+                json.insert(name.into(), Value::Object(o));
+            }
+        }
         let context = Context::from_json_value(Value::Object(json), schema.map(|s| (s, action)))
             .map_err(|e| format!("context: {e}"))?;
         Request::new(principal.clone(), action.clone(), resource.clone(), context, schema)

@@ -78,7 +78,12 @@ impl PolicyStore {
         let entities = self.overlaid(&principal, subject_props, &resource, resource_props, e)?;
         let slice = if indexed { self.general_slice(&principal, &action)? } else { None };
         let request = match claims {
-            Some(c) => self.request_with_claims((&principal, &action, &resource), &keys, c, indexed)?,
+            Some(c) => self.request_with_claims(
+                (&principal, &action, &resource),
+                &keys,
+                [("claimed", Some(c)), ("input", None)],
+                indexed,
+            )?,
             None => {
                 let context = self.writ_context(&keys)?;
                 Request::new(principal, action, resource.clone(), context, self.schema.as_ref())

@@ -101,6 +101,23 @@ pub(super) struct Slice {
     decided: DecidedSet,
 }
 
+impl Slice {
+    /// Whether a permit with conditions that can apply to `resource` reads `context.input`: a
+    /// call's decision may then rest on its arguments.
+    pub(super) fn permit_reads_input(&self, resource: &EntityUid) -> bool {
+        self.cedar.policies().filter(|p| p.effect() == cedar_policy::Effect::Permit).any(|p| {
+            let fits = match p.resource_constraint() {
+                cedar_policy::ResourceConstraint::Eq(uid) => uid == *resource,
+                cedar_policy::ResourceConstraint::Is(ty) | cedar_policy::ResourceConstraint::IsIn(ty, _) => {
+                    ty == *resource.type_name()
+                }
+                _ => true,
+            };
+            fits && p.to_json().map_or(true, |est| crate::memo::Reads::of_policies([&est]).input)
+        })
+    }
+}
+
 /// A decision before it is a [`Decision`]: Cedar's answer, or the index's and Cedar's combined.
 pub(super) struct Verdict {
     pub(super) allow: bool,

@@ -168,31 +168,8 @@ fn located(src: &str, d: &dyn miette::Diagnostic) -> String {
     }
 }
 
-/// Deepest bracket nesting in `text`, outside string literals.
-pub fn nesting_depth(text: &str) -> usize {
-    let (mut depth, mut max, mut in_str, mut escaped) = (0usize, 0usize, false, false);
-    for c in text.chars() {
-        if in_str {
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => in_str = false,
-                _ => {}
-            }
-            continue;
-        }
-        match c {
-            '"' => in_str = true,
-            '(' | '[' | '{' => {
-                depth += 1;
-                max = max.max(depth);
-            }
-            ')' | ']' | '}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    max
-}
+/// Deepest bracket nesting in `text`, outside string literals (shared with the hosts).
+pub use writ_types::nesting::nesting_depth;
 
 /// The largest number of operators in one `;`-terminated policy of `text`, outside string
 /// literals and `//` comments.

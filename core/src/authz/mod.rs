@@ -18,7 +18,7 @@ mod store;
 
 pub use evaluation::task_named;
 pub use load::{max_policy_operators, nesting_depth, parse_ttl};
-pub use store::{PolicyStore, RequestEnv};
+pub use store::{DECIDED_PER_CALL, PolicyStore, RequestEnv};
 
 /// Bytes of policy text, schema or entities accepted in one load.
 pub const MAX_POLICY_BYTES: usize = 4 << 20;

@@ -69,6 +69,26 @@ impl PolicyStore {
         self.decide(who, what, env, default_ttl, false)
     }
 
+    /// Whether `who` could be allowed `what` whatever its input: the decision with no
+    /// `context.input` when it allows, or when a forbid decides it; else allow (reason
+    /// [`DECIDED_PER_CALL`]) when some permit that can apply reads `context.input` — each call
+    /// is still decided on its own arguments. What a tool list shows an agent.
+    pub fn listable(&self, who: &Identity, what: &Intent, env: &RequestEnv<'_>, default_ttl: u32) -> Decision {
+        let bare = Intent { input: String::new(), ..what.clone() };
+        let d = self.check(who, &bare, env, default_ttl);
+        if d.allow || !d.reasons.is_empty() {
+            return d;
+        }
+        let per_call = self.resource_uid(&what.resource).and_then(|resource| {
+            let (_, _, _, slice) = self.caller(who, &what.action, &resource, true)?;
+            Ok(slice.is_some_and(|s| s.permit_reads_input(&resource)))
+        });
+        if per_call == Ok(true) {
+            return Decision { allow: true, reasons: vec![DECIDED_PER_CALL.into()], errors: d.errors, max_ttl_secs: 0 };
+        }
+        d
+    }
+
     /// What the policies that can apply to `action` on `resource` read of Writ's context keys
     /// (what the decision memo keys its requests on).
     pub fn reads(&self, action: &str, resource: &str) -> Reads {
@@ -96,6 +116,7 @@ impl PolicyStore {
             task_stamp: task_stamp(env.task),
             ttl_cap: default_ttl,
             claims: &who.claims,
+            input: &what.input,
         };
         if let Some(hit) = memo.and_then(|m| lock(m).get(&key)) {
             return hit;
@@ -125,11 +146,14 @@ impl PolicyStore {
             approval: env.approval,
             oidc: (!who.claims.is_empty()).then_some(&who.claims),
         };
-        if let Some(claims) = claimed("context", &what.context)? {
+        let claims = claimed("context", &what.context)?;
+        let input = claimed("input", &what.input)?;
+        if claims.is_some() || input.is_some() {
             // Plain JSON (no `__entity`/`__extn` escapes, whole numbers) is built straight
             // into Cedar values — Cedar's own JSON reader costs tens of µs on a small object
             // — on the indexed path; the reference path always uses Cedar's reader.
-            let request = self.request_with_claims((&principal, &action, &resource), &keys, claims, indexed)?;
+            let objects = [("claimed", claims), ("input", input)];
+            let request = self.request_with_claims((&principal, &action, &resource), &keys, objects, indexed)?;
             return Ok(self.run(&request, &resource, slice.as_deref(), &entities));
         }
         let context = self.writ_context(&keys)?;
@@ -138,9 +162,8 @@ impl PolicyStore {
         // shape (with or without a task record, an approval) has the same keys and types, so
         // once a request of this action, resource type and shape has passed, every later one
         // would: validation is skipped for those (~1.7 µs natively).
-        let shape = self
-            .schema
-            .is_some()
+        // Verified OIDC claims differ in their keys from issuer to issuer: always validated.
+        let shape = (self.schema.is_some() && keys.oidc.is_none())
             .then(|| (action.clone(), resource.type_name().clone(), (env.task.is_some(), env.approval.is_some())));
         let known = shape.as_ref().is_some_and(|k| lock(&self.caches.validated).contains_key(k));
         let schema = if known { None } else { self.schema.as_ref() };
@@ -182,6 +205,9 @@ impl PolicyStore {
         Decision { allow, reasons, errors, max_ttl_secs }
     }
 }
+
+/// The reason a listing allows a call whose decision rests on its arguments.
+pub const DECIDED_PER_CALL: &str = "writ:decided-per-call";
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())

@@ -219,6 +219,7 @@ impl Writ {
             resource: format!("Agent::{:?}", to.spiffe_id),
             task_id: claims.txn.clone(),
             context: String::new(),
+            input: String::new(),
         };
         let d = self.decide(holder, &hop, now, claims.depth(), env.ledger, env.crypto);
         if !d.allow {

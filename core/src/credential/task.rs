@@ -94,6 +94,7 @@ impl Writ {
             resource: format!("Task::{}", serde_json::Value::from(id)),
             task_id: id.to_string(),
             context: String::new(),
+            input: String::new(),
         };
         let d = self.decide(opener, &open, env.now, 0, env.ledger, env.crypto);
         if !d.allow {

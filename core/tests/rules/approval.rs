@@ -55,6 +55,7 @@ fn glass(context: &str) -> Intent {
         resource: r#"Environment::"production""#.into(),
         task_id: "inc-7".into(),
         context: context.into(),
+        input: String::new(),
     }
 }
 

@@ -68,7 +68,13 @@ fn decide(w: &World, who: &str, (action, resource): (&str, &str), task: &str, co
         claims: Default::default(),
     };
     let text = if context.as_object().is_some_and(|o| o.is_empty()) { String::new() } else { context.to_string() };
-    let what = Intent { action: action.into(), resource: resource.into(), task_id: task.into(), context: text };
+    let what = Intent {
+        action: action.into(),
+        resource: resource.into(),
+        task_id: task.into(),
+        context: text,
+        input: String::new(),
+    };
     w.writ.decide(&who, &what, NOW, 0, &w.ledger, &w.crypto)
 }
 

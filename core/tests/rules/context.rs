@@ -82,6 +82,7 @@ const SCHEMALESS: &str = r#"
 @id("n") permit(principal, action == Action::"send", resource) when { context has claimed && context.claimed has n && context.claimed.n > 3 };
 @id("ip") permit(principal, action == Action::"invoke", resource) when { context has claimed && context.claimed has arg && context.claimed.arg == "10.0.0.1" };
 @id("addr") permit(principal, action == Action::"invoke", resource) when { context has claimed && context.claimed has addr && context.claimed.addr == ip("10.0.0.1") };
+@id("input") permit(principal, action == Action::"send", resource) when { context has input && context.input has n && context.input.n < 100 };
 "#;
 
 fn who() -> Identity {
@@ -99,8 +100,13 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
-    fn direct_contexts_decide_as_cedars_reader(ctx in proptest::collection::vec((proptest::sample::select(KEYS), json_value()), 0..5), which in 0u8..4) {
+    fn direct_contexts_decide_as_cedars_reader(
+        ctx in proptest::collection::vec((proptest::sample::select(KEYS), json_value()), 0..5),
+        input in proptest::option::of(proptest::collection::vec((proptest::sample::select(KEYS), json_value()), 0..4)),
+        which in 0u8..4,
+    ) {
         let text = Value::Object(ctx.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<Map<_, _>>()).to_string();
+        let input = input.map(|i| Value::Object(i.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<Map<_, _>>()).to_string()).unwrap_or_default();
         let env = RequestEnv::at(1_000, 0);
         let (action, resource) = match which {
             0 => ("read", r#"Dataset::"sales-summary""#),
@@ -108,7 +114,7 @@ proptest! {
             2 => ("invoke", r#"Tool::"browser""#),
             _ => ("break_glass", r#"Environment::"production""#),
         };
-        let what = Intent { action: action.into(), resource: resource.into(), task_id: "t".into(), context: text.clone() };
+        let what = Intent { action: action.into(), resource: resource.into(), task_id: "t".into(), context: text.clone(), input };
         let pack = pack_store();
         prop_assert_eq!(pack.check(&who(), &what, &env, 3600), pack.check_unindexed(&who(), &what, &env, 3600), "pack, context {}", text);
         let plain = PolicyStore::load_with(SCHEMALESS, None, None, None).unwrap();
@@ -130,8 +136,13 @@ fn the_pack_contexts_of_the_end_to_end_table_take_the_direct_path_and_agree() {
             ("send", r#"Dataset::"sales-summary""#),
             ("break_glass", r#"Environment::"production""#),
         ] {
-            let what =
-                Intent { action: action.into(), resource: resource.into(), task_id: "t".into(), context: ctx.into() };
+            let what = Intent {
+                action: action.into(),
+                resource: resource.into(),
+                task_id: "t".into(),
+                context: ctx.into(),
+                input: String::new(),
+            };
             assert_eq!(
                 pack.check(&who(), &what, &env, 3600),
                 pack.check_unindexed(&who(), &what, &env, 3600),
@@ -155,10 +166,46 @@ fn cedars_escapes_are_read_by_cedar() {
         ("invoke", r#"{"addr":"10.0.0.1"}"#, false),
     ];
     for (action, ctx, allow) in cases {
-        let what =
-            Intent { action: action.into(), resource: r#"X::"y""#.into(), task_id: "t".into(), context: ctx.into() };
+        let what = Intent {
+            action: action.into(),
+            resource: r#"X::"y""#.into(),
+            task_id: "t".into(),
+            context: ctx.into(),
+            input: String::new(),
+        };
         let d = plain.check(&who(), &what, &env, 3600);
         assert_eq!(d, plain.check_unindexed(&who(), &what, &env, 3600), "{ctx}");
         assert_eq!(d.allow, allow, "{ctx}: {d:?}");
     }
+}
+
+#[test]
+fn the_calls_input_is_writs_key_and_a_claimed_one_is_not() {
+    let plain = PolicyStore::load_with(SCHEMALESS, None, None, None).unwrap();
+    let env = RequestEnv::at(1_000, 0);
+    let send = |context: &str, input: &str| Intent {
+        action: "send".into(),
+        resource: r#"Dataset::"d""#.into(),
+        task_id: "t".into(),
+        context: context.into(),
+        input: input.into(),
+    };
+    for (context, input, allow) in [
+        ("", r#"{"n": 5}"#, true),
+        ("", r#"{"n": 500}"#, false),
+        // What the caller claims is `context.claimed`, never `context.input`.
+        (r#"{"input": {"n": 5}}"#, r#"{"n": 500}"#, false),
+        (r#"{"input": {"n": 5}}"#, "", false),
+        // Not an object, oversized, or nested too deep: an error, so a deny.
+        ("", "[1]", false),
+        ("", &format!(r#"{{"s": "{}"}}"#, "x".repeat(70_000)), false),
+        ("", &format!("{}1{}", r#"{"a":"#.repeat(40), "}".repeat(40)), false),
+    ] {
+        let what = send(context, input);
+        let d = plain.check(&who(), &what, &env, 3600);
+        assert_eq!(d, plain.check_unindexed(&who(), &what, &env, 3600), "{input}");
+        assert_eq!(d.allow, allow, "{context} {input}: {d:?}");
+    }
+    let e = plain.check(&who(), &send("", "[1]"), &env, 3600);
+    assert!(e.errors.iter().any(|m| m.contains("input is not a JSON object")), "{e:?}");
 }

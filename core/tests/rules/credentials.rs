@@ -46,6 +46,7 @@ fn intent(action: &str, doc: &str) -> Intent {
         resource: format!("Doc::\"{doc}\""),
         task_id: String::new(),
         context: String::new(),
+        input: String::new(),
     }
 }
 

@@ -102,6 +102,7 @@ proptest! {
                 resource: [r#"X::"s""#, r#"X::"r""#, r#"Y::"s""#][usize::from(res_s)].into(),
                 task_id: if task1 { "t1".into() } else { "t0".into() },
                 context: if with_context { r#"{"extra": 1}"#.into() } else { String::new() },
+                input: String::new(),
             };
             let env = RequestEnv::at(1_000, 0);
             // Twice indexed: the second call is served from the slice cache.

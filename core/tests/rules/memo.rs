@@ -48,6 +48,7 @@ proptest! {
                 resource,
                 task_id: if task1 { "t1".into() } else { "t0".into() },
                 context: if with_context { r#"{"extra": 1}"#.into() } else { String::new() },
+                input: String::new(),
             };
             let env = RequestEnv::at(now, depth);
             let fresh = PolicyStore::load(POLICIES, None, None).unwrap().check(&who, &what, &env, 3600);
@@ -95,6 +96,7 @@ proptest! {
                 resource: if doc { r#"Doc::"d""# } else { r#"Tool::"t""# }.into(),
                 task_id: "t".into(),
                 context: if with_context { r#"{"extra": 1}"#.into() } else { String::new() },
+                input: String::new(),
             };
             let env = RequestEnv::at(now, 0);
             let fresh = PolicyStore::load(SCHEMA_POLICIES, Some(SCHEMA), None).unwrap().check(&who, &what, &env, 3600);
@@ -155,6 +157,7 @@ proptest! {
                 resource: if r < 3 { format!("X::\"r{r}\"") } else { format!("Y::\"r{}\"", r - 3) },
                 task_id: if task1 { "t1".into() } else { "t0".into() },
                 context: match ctx { 0 => String::new(), 1 => r#"{"dest":"out"}"#.into(), _ => r#"{"dest":"in"}"#.into() },
+                input: String::new(),
             };
             let env = RequestEnv::at(now, depth);
             prop_assert_eq!(memo.check(&who, &what, &env, 3600), evaluated.check(&who, &what, &env, 3600));

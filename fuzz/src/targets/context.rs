@@ -34,6 +34,7 @@ pub fn run(data: &[u8]) {
             resource: resource.into(),
             task_id: "run-42".into(),
             context: context.to_string(),
+            input: String::new(),
         };
         let d = pack().check(&who, &what, NOW);
         assert_eq!(d, pack().check(&who, &what, NOW), "deterministic");

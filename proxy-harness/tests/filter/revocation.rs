@@ -72,6 +72,7 @@ fn an_ended_task_is_refused_from_the_next_poll_on() {
         resource: r#"PayrollRecord::"run-42/emp-7""#.into(),
         task_id: "run-42".into(),
         context: String::new(),
+        input: String::new(),
     }];
     writ_tests::open_pack_tasks(server.writ(), &["run-42"]);
     let grant = server.writ().issue(&host_who, "run-42", &scope, 200, "payroll-api").unwrap();

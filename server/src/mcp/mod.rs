@@ -1,0 +1,301 @@
+//! The MCP gateway: MCP's Streamable HTTP transport served at `/mcp/<name>` (and `/mcp` when
+//! there is one upstream), each request attested and each JSON-RPC message decided before the
+//! upstream MCP server sees it. The agent proves itself on every request — its mTLS
+//! certificate, or a JWT-SVID or OIDC workload token as `Authorization: Bearer` (or
+//! `x-writ-identity-token`) — and its token is never forwarded. `tools/call` is decided as the
+//! tool's own action on `McpServer::"<name>"` with the call's arguments as `context.input`
+//! (Writ's key: the gateway forwards exactly those bytes); `resources/read`, `prompts/get` and
+//! every other method as the method's action with its params; `initialize`, `ping`,
+//! `server/discover` and notifications pass; `tools/list` is answered with the tools the agent
+//! may call. A denial is a JSON-RPC error naming the deciding policies, and nothing of a body
+//! with a denied message is forwarded. Responses, SSE streams included, go back untouched but
+//! for a tool list's.
+
+mod listing;
+mod sessions;
+mod upstream;
+
+use crate::State;
+use crate::tls::PeerChain;
+use axum::body::Bytes;
+use axum::extract::{self, Extension};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use writ_host::{Attested, Intent};
+use writ_types::mcp::{self, Ask, DENIED, INVALID_REQUEST, Message};
+
+/// The entity type of an upstream MCP server in decisions: `McpServer::"<name>"`.
+pub(crate) const RESOURCE_TYPE: &str = "McpServer";
+/// The header naming the open task a request belongs to (its `context.task`).
+pub(crate) const TASK_HEADER: &str = "x-writ-task";
+const SESSION_HEADER: &str = "mcp-session-id";
+
+/// The gateway's upstreams, its client of them, and the sessions it saw opened.
+pub(crate) struct Gateway {
+    upstreams: BTreeMap<String, String>,
+    client: upstream::Client,
+    sessions: sessions::Sessions,
+}
+
+impl Gateway {
+    /// The gateway of the configuration's `[[mcp.upstream]]`s; `None` without any.
+    pub fn new(config: &crate::config::McpConfig) -> Result<Option<Gateway>, String> {
+        if config.upstreams.is_empty() {
+            return Ok(None);
+        }
+        let mut upstreams = BTreeMap::new();
+        for u in &config.upstreams {
+            if upstreams.insert(u.name.clone(), u.url.clone()).is_some() {
+                return Err(format!("mcp: two upstreams are named `{}`", u.name));
+            }
+        }
+        let client = upstream::Client::new(config)?;
+        Ok(Some(Gateway { upstreams, client, sessions: Default::default() }))
+    }
+
+    /// The upstream `/mcp` serves: the only one.
+    fn only(&self) -> Option<&str> {
+        (self.upstreams.len() == 1).then(|| self.upstreams.keys().next().map(String::as_str)).flatten()
+    }
+}
+
+/// `/mcp`: the only upstream.
+pub(crate) async fn only(
+    extract::State(state): extract::State<Arc<State>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    peer: Option<Extension<PeerChain>>,
+    body: Bytes,
+) -> Response {
+    let name = state.mcp.as_ref().and_then(Gateway::only).map(str::to_string);
+    match name {
+        Some(name) => serve(state, name, method, uri, headers, peer.map(|p| p.0), body).await,
+        None => http_error(StatusCode::NOT_FOUND, "name the upstream: `/mcp/<name>`"),
+    }
+}
+
+/// `/mcp/<name>`.
+pub(crate) async fn named(
+    extract::State(state): extract::State<Arc<State>>,
+    extract::Path(name): extract::Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    peer: Option<Extension<PeerChain>>,
+    body: Bytes,
+) -> Response {
+    serve(state, name, method, uri, headers, peer.map(|p| p.0), body).await
+}
+
+/// An HTTP error with a JSON-RPC error body (no request id).
+fn http_error(status: StatusCode, message: &str) -> Response {
+    let code = if status == StatusCode::BAD_REQUEST { INVALID_REQUEST } else { mcp::UPSTREAM };
+    (status, axum::Json(mcp::error(None, code, message, None))).into_response()
+}
+
+/// What the blocking part of a request decided.
+enum Prepared {
+    /// Answer this, forward nothing.
+    Answer(Response),
+    /// Forward; `list` is the id of a single `tools/list` request whose answer is filtered.
+    Forward { who: Attested, initializing: bool, list: Option<Value> },
+}
+
+async fn serve(
+    state: Arc<State>,
+    name: String,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    peer: Option<PeerChain>,
+    body: Bytes,
+) -> Response {
+    let Some(url) = state.mcp.as_ref().and_then(|g| g.upstreams.get(&name)).cloned() else {
+        return http_error(StatusCode::NOT_FOUND, &format!("no MCP upstream `{}`", mcp::clip(&name)));
+    };
+    if !matches!(method, Method::POST | Method::GET | Method::DELETE) {
+        return http_error(StatusCode::METHOD_NOT_ALLOWED, "MCP's transport takes POST, GET and DELETE");
+    }
+    let prepared = {
+        let (name, method, headers, body) = (name.clone(), method.clone(), headers.clone(), body.clone());
+        crate::blocking(state.clone(), move |state| prepare(&state, &name, &method, &headers, peer.as_ref(), &body))
+            .await
+    };
+    let (who, initializing, list) = match prepared {
+        Ok(Prepared::Forward { who, initializing, list }) => (who, initializing, list),
+        Ok(Prepared::Answer(r)) | Err(r) => return r,
+    };
+    let Some(gateway) = state.mcp.as_ref() else { return http_error(StatusCode::NOT_FOUND, "no MCP gateway") };
+    let target = match uri.query() {
+        Some(q) => format!("{url}?{q}"),
+        None => url,
+    };
+    let answer = match gateway.client.forward(method.clone(), &target, &headers, body).await {
+        Ok(a) => a,
+        Err((status, message)) => return http_error(status, &message),
+    };
+    let session = answer.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
+    if initializing
+        && answer.status().is_success()
+        && let Some(session) = &session
+    {
+        gateway.sessions.bind(&name, session, &who.spiffe_id);
+    }
+    if method == Method::DELETE
+        && answer.status().is_success()
+        && let Some(session) = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok())
+    {
+        gateway.sessions.end(&name, session);
+    }
+    match list {
+        Some(id) if answer.status().is_success() => {
+            listing::filtered(state.clone(), answer, who, name, task_of(&headers), id).await
+        }
+        _ => upstream::streamed(answer),
+    }
+}
+
+/// The task a request names (`x-writ-task`), or none.
+fn task_of(headers: &HeaderMap) -> String {
+    headers.get(TASK_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default().trim().to_string()
+}
+
+/// Attest the caller, check its session, and decide every message of the body.
+fn prepare(
+    state: &State,
+    name: &str,
+    method: &Method,
+    headers: &HeaderMap,
+    peer: Option<&PeerChain>,
+    body: &[u8],
+) -> Prepared {
+    let who = match caller(state, headers, peer) {
+        Ok(w) => w,
+        Err(message) => {
+            crate::refused(state, "unauthenticated", &message);
+            let mut r = http_error(StatusCode::UNAUTHORIZED, &message);
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+            return Prepared::Answer(r);
+        }
+    };
+    if let Some(session) = headers.get(SESSION_HEADER) {
+        let known = session
+            .to_str()
+            .ok()
+            .zip(state.mcp.as_ref())
+            .is_some_and(|(s, g)| g.sessions.allows(name, s, &who.spiffe_id));
+        if !known {
+            crate::refused_by(
+                state,
+                Some(&who.spiffe_id),
+                "unknown-session",
+                "an MCP session this agent did not open here",
+            );
+            return Prepared::Answer(http_error(StatusCode::NOT_FOUND, "unknown MCP session"));
+        }
+    }
+    if *method != Method::POST {
+        return Prepared::Forward { who, initializing: false, list: None };
+    }
+    let parsed = match mcp::parse(body) {
+        Ok(b) => b,
+        Err((code, message)) => {
+            return Prepared::Answer(
+                (StatusCode::BAD_REQUEST, axum::Json(mcp::error(None, code, &message, None))).into_response(),
+            );
+        }
+    };
+    let task = task_of(headers);
+    let resource = format!("{RESOURCE_TYPE}::\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""));
+    let mut refusals: Vec<Option<Value>> = Vec::with_capacity(parsed.messages.len());
+    let mut list = None;
+    let mut initializing = false;
+    for m in &parsed.messages {
+        let refusal = match m.ask() {
+            Err(problem) => Some(mcp::error(m.id(), mcp::INVALID_PARAMS, &problem, None)),
+            Ok(Ask::Pass) => {
+                initializing |= m.method() == Some("initialize");
+                None
+            }
+            Ok(Ask::ListTools) => {
+                list = Some(m.id().cloned().unwrap_or(Value::Null));
+                None
+            }
+            Ok(Ask::Decide { action, input }) => {
+                let what = Intent {
+                    action: action.clone(),
+                    resource: resource.clone(),
+                    task_id: task.clone(),
+                    context: String::new(),
+                    input,
+                };
+                match state.writ.check(&who, &what) {
+                    Ok(d) if d.allow => None,
+                    Ok(d) => Some(denial(m, &action, &d)),
+                    Err(e) => Some(mcp::error(m.id(), mcp::UPSTREAM, &format!("{}: {}", e.kind(), e.message()), None)),
+                }
+            }
+        };
+        refusals.push(refusal);
+    }
+    if refusals.iter().all(Option::is_none) {
+        // A batch's answer is not filtered: only a lone `tools/list`'s is.
+        let list = if parsed.batch { None } else { list };
+        return Prepared::Forward { who, initializing, list };
+    }
+    Prepared::Answer(refuse_all(&parsed, refusals))
+}
+
+/// The JSON-RPC error of a denied message: the deciding policies (or that none permits it).
+fn denial(m: &Message, action: &str, d: &writ_host::Decision) -> Value {
+    let message = if d.reasons.is_empty() {
+        format!("denied by writ: no policy permits `{}` here", mcp::clip(action))
+    } else {
+        format!("denied by writ: {}", d.reasons.join(", "))
+    };
+    mcp::error(m.id(), DENIED, &message, Some(json!({ "reasons": d.reasons, "errors": d.errors })))
+}
+
+/// The answer to a body with a refused message: nothing is forwarded; each refused message gets
+/// its error, every other request an error saying it was not forwarded.
+fn refuse_all(parsed: &mcp::Body, refusals: Vec<Option<Value>>) -> Response {
+    let mut answers = Vec::new();
+    for (m, refusal) in parsed.messages.iter().zip(refusals) {
+        match refusal {
+            Some(r) => answers.push(r),
+            None if m.is_request() => answers.push(mcp::error(
+                m.id(),
+                DENIED,
+                "not forwarded: another message of the batch was refused",
+                None,
+            )),
+            None => {}
+        }
+    }
+    let body = if parsed.batch { Value::Array(answers) } else { answers.into_iter().next().unwrap_or(Value::Null) };
+    (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+/// The agent: a bearer identity token (JWT-SVID or OIDC, `Authorization: Bearer` or
+/// `x-writ-identity-token`), else the mTLS peer.
+fn caller(state: &State, headers: &HeaderMap, peer: Option<&PeerChain>) -> Result<Attested, String> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+    let token = headers.get(crate::extauthz::IDENTITY_TOKEN).and_then(|v| v.to_str().ok()).or(bearer);
+    if let Some(token) = token {
+        return state
+            .writ
+            .attest_token(token.trim(), &state.config.token_audience)
+            .map_err(|e| format!("{}: {}", e.kind(), e.message()));
+    }
+    match peer {
+        Some(p) if !p.0.is_empty() => crate::exchange::client(state, Some(p)),
+        _ => Err("the agent is not proven: present a client certificate, or a JWT-SVID or OIDC token as `Authorization: Bearer`".into()),
+    }
+}

@@ -1,0 +1,47 @@
+"""An agent (the official Python SDK's MCP client) going through Writ's MCP gateway: it lists
+the tools, makes a scripted set of calls and prints what it saw as one JSON object.
+Usage: python3 agent.py URL TOKEN"""
+
+import hashlib
+import json
+import sys
+
+import anyio
+import httpx2
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+
+
+async def main(url: str, token: str) -> None:
+    out: dict = {"logs": []}
+
+    async def on_log(params) -> None:
+        out["logs"].append(params.data)
+
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
+        async with streamable_http_client(url, http_client=http) as (read, write):
+            async with ClientSession(read, write, logging_callback=on_log) as session:
+                await session.initialize()
+                tools = await session.list_tools()
+                out["tools"] = sorted(t.name for t in tools.tools)
+                calls = {
+                    "lookup": ("lookup", {"name": "acme"}),
+                    "small": ("pay", {"amount": 50, "to": "acme"}),
+                    "large": ("pay", {"amount": 5000, "to": "mallory"}),
+                    "admin": ("admin_reset", {}),
+                    "report": ("report", {"steps": 3}),
+                }
+                for key, (tool, args) in calls.items():
+                    try:
+                        r = await session.call_tool(tool, args)
+                        text = "".join(c.text for c in r.content if getattr(c, "type", "") == "text")
+                        digest = hashlib.sha256(text.encode()).hexdigest()
+                        out[key] = {"ok": not r.is_error, "text": text[:200], "len": len(text), "sha256": digest}
+                    except MCPError as e:
+                        out[key] = {"error": e.error.code, "message": e.error.message}
+    print(json.dumps(out))
+
+
+anyio.run(main, sys.argv[1], sys.argv[2])

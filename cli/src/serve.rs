@@ -158,5 +158,5 @@ fn parse_upstream(s: &str) -> Result<writ_server::config::McpUpstream, String> {
     if name.is_empty() || url.is_empty() {
         return Err("expected <NAME>=<URL>".into());
     }
-    Ok(writ_server::config::McpUpstream { name: name.to_string(), url: url.to_string() })
+    Ok(writ_server::config::McpUpstream { name: name.to_string(), url: url.to_string(), audience: None })
 }

@@ -112,11 +112,14 @@ pub struct McpConfig {
     /// The CA certificates (PEM) an `https://` upstream's certificate must chain to; default
     /// the system's roots.
     pub ca_file: Option<PathBuf>,
+    /// The lifetime of the credential minted for each allowed `tools/call` in a task, seconds
+    /// (default 60; a policy's `@ttl` caps it further).
+    pub credential_ttl_secs: u32,
 }
 
 impl Default for McpConfig {
     fn default() -> McpConfig {
-        McpConfig { upstreams: Vec::new(), upstream_timeout_ms: 30_000, ca_file: None }
+        McpConfig { upstreams: Vec::new(), upstream_timeout_ms: 30_000, ca_file: None, credential_ttl_secs: 60 }
     }
 }
 
@@ -128,6 +131,9 @@ pub struct McpUpstream {
     pub name: String,
     /// Its MCP endpoint, `http(s)://…/mcp`.
     pub url: String,
+    /// The audience of the credentials minted for its calls (default its name).
+    #[serde(default)]
+    pub audience: Option<String>,
 }
 
 impl Default for Config {
@@ -302,8 +308,8 @@ impl Config {
                 return Err(format!("mcp upstream `{}`: a name is letters, digits, `-`, `_` and `.`", u.name));
             }
         }
-        if self.mcp.upstream_timeout_ms == 0 {
-            return Err("`mcp.upstream_timeout_ms` must be positive".into());
+        if self.mcp.upstream_timeout_ms == 0 || self.mcp.credential_ttl_secs == 0 {
+            return Err("`mcp.upstream_timeout_ms` and `mcp.credential_ttl_secs` must be positive".into());
         }
         for r in &self.routes {
             writ_types::route::Pattern::parse(&r.path).map_err(|e| format!("route `{} {}`: {e}", r.method, r.path))?;

@@ -1212,15 +1212,18 @@ struct McpUpstream {
     child: std::process::Child,
     port: u16,
     log: PathBuf,
+    /// Where it reads the issuer's JWKS to verify the credentials it is sent.
+    jwks: PathBuf,
 }
 
 impl McpUpstream {
     fn start(dir: &Path, json_response: bool) -> McpUpstream {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let log = dir.join(format!("mcp-calls-{port}.jsonl"));
+        let jwks = dir.join(format!("mcp-jwks-{port}.json"));
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/upstream.py");
         let mut cmd = std::process::Command::new("python3");
-        cmd.arg(script).arg(port.to_string()).env("WRIT_MCP_LOG", &log);
+        cmd.arg(script).arg(port.to_string()).env("WRIT_MCP_LOG", &log).env("WRIT_JWKS_FILE", &jwks);
         if json_response {
             cmd.arg("json");
         }
@@ -1229,7 +1232,7 @@ impl McpUpstream {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("python3 runs the MCP SDK's server (pip install 'mcp==2.3.0'; .ci/run installs it)");
-        let up = McpUpstream { child, port, log };
+        let up = McpUpstream { child, port, log, jwks };
         let ready = eventually(std::time::Duration::from_secs(30), || {
             std::net::TcpStream::connect(("127.0.0.1", up.port)).is_ok()
         });
@@ -1263,6 +1266,7 @@ const MCP_POLICIES: &str = r#"
 @id("small-payments") permit(principal == Agent::"spiffe://acme.example/agent/payroll", action == Action::"pay", resource == McpServer::"payments")
   when { context.input.amount <= 100 && context.input.to like "acme*" };
 @id("report") permit(principal, action == Action::"report", resource == McpServer::"payments");
+@id("open") permit(principal, action == Action::"open_task", resource);
 "#;
 
 /// A JWT-SVID key in acme.example's bundle, and a server with `payments` behind its gateway.
@@ -1277,8 +1281,10 @@ fn mcp_world(name: &str, upstream: &McpUpstream) -> (World, writ_tests::jwt::Sig
         policies: Some(w.dir.join("mcp.cedar")),
         ..w.config()
     };
-    config.mcp.upstreams = vec![writ_server::config::McpUpstream { name: "payments".into(), url: upstream.url() }];
+    config.mcp.upstreams =
+        vec![writ_server::config::McpUpstream { name: "payments".into(), url: upstream.url(), audience: None }];
     let r = w.start(config);
+    std::fs::write(&upstream.jwks, r.writ().jwks().unwrap()).unwrap();
     (w, key, r)
 }
 
@@ -1292,17 +1298,19 @@ fn mcp_calls_are_decided_on_their_arguments_and_lists_filtered_for_the_sdks_clie
     for json_response in [false, true] {
         let upstream = McpUpstream::start(&dir, json_response);
         let (_w, key, r) = mcp_world(&format!("mcp-sdk-{json_response}"), &upstream);
-        let agent = |token: &str| {
+        let agent_in = |token: &str, task: &str| {
             let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/agent.py");
             let out = std::process::Command::new("python3")
                 .arg(script)
                 .arg(http(&r, "/mcp/payments"))
                 .arg(token)
+                .arg(task)
                 .output()
                 .unwrap();
             assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
             serde_json::from_slice::<Value>(&out.stdout).unwrap()
         };
+        let agent = |token: &str| agent_in(token, "");
         let seen = agent(&agent_token(&key, "payroll"));
         // The list: what policy may allow (`pay` per call on its arguments), not `admin_reset`.
         assert_eq!(seen["tools"], json!(["lookup", "pay", "report"]), "{seen}");
@@ -1326,6 +1334,28 @@ fn mcp_calls_are_decided_on_their_arguments_and_lists_filtered_for_the_sdks_clie
         let executed: Vec<&str> = calls.iter().map(|c| c["tool"].as_str().unwrap()).collect();
         assert_eq!(executed, ["lookup", "pay", "report"], "only what was allowed reached the upstream");
         assert_eq!(calls[1]["arguments"], json!({ "amount": 50, "to": "acme" }));
+        // No task named: the call carries no credential (and never the agent's own token).
+        assert_eq!(calls[1]["credential"], Value::Null);
+        // In an open task, each allowed call is forwarded with a Writ credential for exactly
+        // that call, which the upstream verifies against the bytes it executes.
+        let payroll = r.writ().attest_token(&agent_token(&key, "payroll"), "writ").unwrap();
+        r.writ().open_task(&payroll, "run-7", std::slice::from_ref(&payroll.spiffe_id), "payroll", NOW + 600).unwrap();
+        let in_task = agent_in(&agent_token(&key, "payroll"), "run-7");
+        assert_eq!(in_task["small"]["text"], "paid 50 to acme", "{in_task}");
+        assert_eq!(in_task["large"]["error"], -32003);
+        let paid = upstream.calls().into_iter().rfind(|c| c["tool"] == "pay").unwrap();
+        let credential = &paid["credential"];
+        assert_eq!(credential["verified"], true, "{paid}");
+        assert_eq!(credential["sub"], "spiffe://acme.example/agent/payroll");
+        assert_eq!(credential["txn"], "run-7");
+        assert_eq!(
+            (credential["in_scope"].as_bool(), credential["same_arguments"].as_bool()),
+            (Some(true), Some(true))
+        );
+        assert!(credential["lifetime"].as_u64().unwrap() <= 60, "{credential}");
+        // A task the agent is not in: the call is refused (no credential can be minted for it).
+        let browser_in_task = agent_in(&agent_token(&key, "browser"), "run-7");
+        assert_eq!(browser_in_task["lookup"]["error"], -32003, "{browser_in_task}");
         // Another agent: `pay` is the payroll agent's alone, so not even listed.
         let other = agent(&agent_token(&key, "browser"));
         assert_eq!(other["tools"], json!(["lookup", "report"]), "{other}");

@@ -7,12 +7,78 @@ use crate::{Decision, Grant, Intent};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-/// One intent a credential allows: an action on a resource (context is checked per use).
+/// One intent a credential allows: an action on a resource (context is checked per use) —
+/// and, when issued for one call's input (an MCP tool call's arguments), only that input:
+/// `input#S256` is the SHA-256 (base64url) of its canonical JSON ([`input_digest`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScopeItem {
     pub action: String,
     pub resource: String,
+    #[serde(rename = "input#S256", default, skip_serializing_if = "Option::is_none")]
+    pub input_s256: Option<String>,
+}
+
+impl ScopeItem {
+    /// Whether this item allows `what`: its action and resource, and its input when bound to one.
+    pub fn allows(&self, what: &Intent) -> bool {
+        self.action == what.action
+            && self.resource == what.resource
+            && match &self.input_s256 {
+                None => true,
+                Some(d) => input_digest(&what.input).is_ok_and(|got| got.as_deref() == Some(d.as_str())),
+            }
+    }
+}
+
+/// The digest a scope item binds an input with: SHA-256, base64url without padding, of its
+/// canonical JSON — object keys sorted by their UTF-8 bytes, no whitespace, strings and numbers
+/// as JSON writes them (`json.dumps(v, sort_keys=True, separators=(",", ":"),
+/// ensure_ascii=False)` in Python). `None` for no input (an empty text).
+pub fn input_digest(input: &str) -> crate::Result<Option<String>> {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    if input.trim().is_empty() {
+        return Ok(None);
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(input).map_err(|e| crate::Error::Malformed(format!("input is not JSON: {e}")))?;
+    let mut text = String::with_capacity(input.len());
+    canonical(&v, &mut text);
+    Ok(Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(text.as_bytes()))))
+}
+
+fn canonical(v: &serde_json::Value, out: &mut String) {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (n, k) in keys.into_iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                if let Some(child) = m.get(k) {
+                    canonical(child, out);
+                }
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (n, item) in items.iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                canonical(item, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
 }
 
 /// RFC 8693 actor: `sub` acts, `act` are the actors before it.
@@ -118,7 +184,7 @@ impl Claims {
     }
 
     pub(super) fn allows(&self, what: &Intent) -> bool {
-        self.scope.iter().any(|s| s.action == what.action && s.resource == what.resource)
+        self.scope.iter().any(|s| s.allows(what))
     }
 }
 

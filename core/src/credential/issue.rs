@@ -37,7 +37,8 @@ fn scope_items(scope: &[Intent]) -> Result<Vec<ScopeItem>> {
     for i in scope {
         field("a scope action", &i.action)?;
         field("a scope resource", &i.resource)?;
-        let item = ScopeItem { action: i.action.clone(), resource: i.resource.clone() };
+        let input_s256 = super::claims::input_digest(&i.input)?;
+        let item = ScopeItem { action: i.action.clone(), resource: i.resource.clone(), input_s256 };
         if !out.contains(&item) {
             out.push(item);
         }

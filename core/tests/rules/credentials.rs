@@ -253,6 +253,33 @@ fn a_bearer_token_holder_is_bound_as_one_and_never_passes_for_a_key_holder() {
 }
 
 #[test]
+fn a_credential_for_one_calls_input_allows_those_bytes_only() {
+    let mut w = World::new();
+    let a = who("t.example/a");
+    let call = |input: &str| Intent { input: input.into(), ..intent("read", "d") };
+    let g = w.issue(&a, "t", &[call(r#"{"to":"acme","amount":50,"memo":{"b":[1,2],"a":"x"}}"#)], 60).unwrap();
+    // The canonical form: keys sorted at every level, no whitespace.
+    let canonical = r#"{"amount":50,"memo":{"a":"x","b":[1,2]},"to":"acme"}"#;
+    let expected = {
+        use sha2::Digest as _;
+        URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(canonical.as_bytes()))
+    };
+    assert_eq!(g.claims.scope[0].input_s256.as_deref(), Some(expected.as_str()));
+    assert_eq!(writ_core::credential::input_digest(canonical).unwrap(), Some(expected.clone()));
+    // The same arguments in any order and spacing are the same call; any other is not.
+    let same = call(r#"{ "memo": {"a": "x", "b": [1, 2]}, "amount": 50, "to": "acme" }"#);
+    assert!(w.present(&g.grant.token, &a, &same, NOW + 1).unwrap().allow);
+    for other in [r#"{"to":"acme","amount":5000,"memo":{"b":[1,2],"a":"x"}}"#, "", "{}", "not json"] {
+        let d = w.present(&g.grant.token, &a, &call(other), NOW + 1).unwrap();
+        assert_eq!((d.allow, d.reasons.as_slice()), (false, [OUTSIDE_SCOPE.to_string()].as_slice()), "{other}");
+    }
+    // A credential issued without an input allows any (as before).
+    let any = w.issue(&a, "t", &[intent("read", "d")], 60).unwrap();
+    assert_eq!(any.claims.scope[0].input_s256, None);
+    assert!(w.present(&any.grant.token, &a, &call(r#"{"x":1}"#), NOW + 1).unwrap().allow);
+}
+
+#[test]
 fn bad_tokens_are_typed_errors() {
     let mut w = World::new();
     let a = who("t.example/a");

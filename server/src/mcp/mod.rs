@@ -35,9 +35,10 @@ const SESSION_HEADER: &str = "mcp-session-id";
 
 /// The gateway's upstreams, its client of them, and the sessions it saw opened.
 pub(crate) struct Gateway {
-    upstreams: BTreeMap<String, String>,
+    upstreams: BTreeMap<String, crate::config::McpUpstream>,
     client: upstream::Client,
     sessions: sessions::Sessions,
+    credential_ttl: u32,
 }
 
 impl Gateway {
@@ -48,12 +49,17 @@ impl Gateway {
         }
         let mut upstreams = BTreeMap::new();
         for u in &config.upstreams {
-            if upstreams.insert(u.name.clone(), u.url.clone()).is_some() {
+            if upstreams.insert(u.name.clone(), u.clone()).is_some() {
                 return Err(format!("mcp: two upstreams are named `{}`", u.name));
             }
         }
         let client = upstream::Client::new(config)?;
-        Ok(Some(Gateway { upstreams, client, sessions: Default::default() }))
+        Ok(Some(Gateway {
+            upstreams,
+            client,
+            sessions: Default::default(),
+            credential_ttl: config.credential_ttl_secs,
+        }))
     }
 
     /// The upstream `/mcp` serves: the only one.
@@ -101,8 +107,9 @@ fn http_error(status: StatusCode, message: &str) -> Response {
 enum Prepared {
     /// Answer this, forward nothing.
     Answer(Response),
-    /// Forward; `list` is the id of a single `tools/list` request whose answer is filtered.
-    Forward { who: Attested, initializing: bool, list: Option<Value> },
+    /// Forward; `list` is the id of a single `tools/list` request whose answer is filtered;
+    /// `credential` the Writ credential minted for the call, sent as `Authorization: Bearer`.
+    Forward { who: Attested, initializing: bool, list: Option<Value>, credential: Option<String> },
 }
 
 async fn serve(
@@ -114,7 +121,7 @@ async fn serve(
     peer: Option<PeerChain>,
     body: Bytes,
 ) -> Response {
-    let Some(url) = state.mcp.as_ref().and_then(|g| g.upstreams.get(&name)).cloned() else {
+    let Some(url) = state.mcp.as_ref().and_then(|g| g.upstreams.get(&name)).map(|u| u.url.clone()) else {
         return http_error(StatusCode::NOT_FOUND, &format!("no MCP upstream `{}`", mcp::clip(&name)));
     };
     if !matches!(method, Method::POST | Method::GET | Method::DELETE) {
@@ -125,8 +132,8 @@ async fn serve(
         crate::blocking(state.clone(), move |state| prepare(&state, &name, &method, &headers, peer.as_ref(), &body))
             .await
     };
-    let (who, initializing, list) = match prepared {
-        Ok(Prepared::Forward { who, initializing, list }) => (who, initializing, list),
+    let (who, initializing, list, credential) = match prepared {
+        Ok(Prepared::Forward { who, initializing, list, credential }) => (who, initializing, list, credential),
         Ok(Prepared::Answer(r)) | Err(r) => return r,
     };
     let Some(gateway) = state.mcp.as_ref() else { return http_error(StatusCode::NOT_FOUND, "no MCP gateway") };
@@ -134,7 +141,7 @@ async fn serve(
         Some(q) => format!("{url}?{q}"),
         None => url,
     };
-    let answer = match gateway.client.forward(method.clone(), &target, &headers, body).await {
+    let answer = match gateway.client.forward(method.clone(), &target, &headers, credential, body).await {
         Ok(a) => a,
         Err((status, message)) => return http_error(status, &message),
     };
@@ -199,7 +206,7 @@ fn prepare(
         }
     }
     if *method != Method::POST {
-        return Prepared::Forward { who, initializing: false, list: None };
+        return Prepared::Forward { who, initializing: false, list: None, credential: None };
     }
     let parsed = match mcp::parse(body) {
         Ok(b) => b,
@@ -214,6 +221,7 @@ fn prepare(
     let mut refusals: Vec<Option<Value>> = Vec::with_capacity(parsed.messages.len());
     let mut list = None;
     let mut initializing = false;
+    let mut call = None;
     for m in &parsed.messages {
         let refusal = match m.ask() {
             Err(problem) => Some(mcp::error(m.id(), mcp::INVALID_PARAMS, &problem, None)),
@@ -234,7 +242,12 @@ fn prepare(
                     input,
                 };
                 match state.writ.check(&who, &what) {
-                    Ok(d) if d.allow => None,
+                    Ok(d) if d.allow => {
+                        if m.method() == Some("tools/call") {
+                            call = Some(what);
+                        }
+                        None
+                    }
                     Ok(d) => Some(denial(m, &action, &d)),
                     Err(e) => Some(mcp::error(m.id(), mcp::UPSTREAM, &format!("{}: {}", e.kind(), e.message()), None)),
                 }
@@ -242,12 +255,38 @@ fn prepare(
         };
         refusals.push(refusal);
     }
-    if refusals.iter().all(Option::is_none) {
-        // A batch's answer is not filtered: only a lone `tools/list`'s is.
-        let list = if parsed.batch { None } else { list };
-        return Prepared::Forward { who, initializing, list };
+    if refusals.iter().any(Option::is_some) {
+        return Prepared::Answer(refuse_all(&parsed, refusals));
     }
-    Prepared::Answer(refuse_all(&parsed, refusals))
+    // A batch's answer is not filtered, nor its calls given credentials: only a lone message's.
+    if parsed.batch {
+        return Prepared::Forward { who, initializing, list: None, credential: None };
+    }
+    let credential = match call.filter(|c| !c.task_id.is_empty()) {
+        Some(what) => match credential_for(state, name, &who, &what) {
+            Ok(token) => Some(token),
+            Err(refusal) => {
+                let m = &parsed.messages[0];
+                return Prepared::Answer(refuse_all(&parsed, vec![Some(mcp::error(m.id(), DENIED, &refusal, None))]));
+            }
+        },
+        None => None,
+    };
+    Prepared::Forward { who, initializing, list, credential }
+}
+
+/// A Writ credential for exactly this call: issued to the agent in its task, for the upstream's
+/// audience, its scope the tool on this upstream bound to these arguments (`input#S256`), its
+/// lifetime `credential_ttl_secs` capped by the policies' `@ttl`.
+fn credential_for(state: &State, name: &str, who: &Attested, what: &Intent) -> Result<String, String> {
+    let gateway = state.mcp.as_ref().ok_or("no MCP gateway")?;
+    let upstream = gateway.upstreams.get(name).ok_or("no such upstream")?;
+    let audience = upstream.audience.as_deref().unwrap_or(&upstream.name);
+    state
+        .writ
+        .issue(who, &what.task_id, std::slice::from_ref(what), gateway.credential_ttl, audience)
+        .map(|g| g.token)
+        .map_err(|e| format!("no credential for the call: {}: {}", e.kind(), e.message()))
 }
 
 /// The JSON-RPC error of a denied message: the deciding policies (or that none permits it).

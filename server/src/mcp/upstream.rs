@@ -55,13 +55,15 @@ impl Client {
         Ok(Client { http, head_timeout: Duration::from_millis(config.upstream_timeout_ms) })
     }
 
-    /// Forward a request; the upstream's answer (its head: the body is still to come), or the
+    /// Forward a request (with the Writ credential minted for it, if any, as its only
+    /// `Authorization`); the upstream's answer (its head: the body is still to come), or the
     /// HTTP error to answer instead.
     pub async fn forward(
         &self,
         method: Method,
         url: &str,
         headers: &HeaderMap,
+        credential: Option<String>,
         body: Bytes,
     ) -> Result<reqwest::Response, (StatusCode, String)> {
         let mut request = self.http.request(method, url);
@@ -69,6 +71,9 @@ impl Client {
             if !NOT_FORWARDED.contains(&name.as_str()) {
                 request = request.header(name, value);
             }
+        }
+        if let Some(token) = credential {
+            request = request.bearer_auth(token);
         }
         let sent = tokio::time::timeout(self.head_timeout, request.body(body).send()).await;
         match sent {

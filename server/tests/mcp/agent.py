@@ -1,6 +1,6 @@
 """An agent (the official Python SDK's MCP client) going through Writ's MCP gateway: it lists
 the tools, makes a scripted set of calls and prints what it saw as one JSON object.
-Usage: python3 agent.py URL TOKEN"""
+Usage: python3 agent.py URL TOKEN [TASK]"""
 
 import hashlib
 import json
@@ -13,13 +13,15 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 
-async def main(url: str, token: str) -> None:
+async def main(url: str, token: str, task: str) -> None:
     out: dict = {"logs": []}
 
     async def on_log(params) -> None:
         out["logs"].append(params.data)
 
     headers = {"Authorization": f"Bearer {token}"}
+    if task:
+        headers["x-writ-task"] = task
     async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
         async with streamable_http_client(url, http_client=http) as (read, write):
             async with ClientSession(read, write, logging_callback=on_log) as session:
@@ -44,4 +46,4 @@ async def main(url: str, token: str) -> None:
     print(json.dumps(out))
 
 
-anyio.run(main, sys.argv[1], sys.argv[2])
+anyio.run(main, sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else "")

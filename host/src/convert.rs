@@ -95,5 +95,6 @@ pub(crate) fn audit_event(e: WitEvent) -> AuditEvent {
         jti: e.jti,
         act_chain: e.act_chain,
         detail: e.detail,
+        ..AuditEvent::default()
     }
 }

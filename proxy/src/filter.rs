@@ -209,6 +209,7 @@ impl Filter {
                 jti: claims.as_ref().map(|c| c.jti.clone()),
                 act_chain: claims.as_ref().map(|c| c.chain()).unwrap_or_default(),
                 detail,
+                ..AuditEvent::default()
             };
             event.to_json_line()
         });

@@ -126,9 +126,8 @@ pub(crate) fn refused_by(state: &State, spiffe_id: Option<&str>, reason: &str, d
         resource: None,
         allow: false,
         reasons: vec![reason.to_string()],
-        jti: None,
-        act_chain: Vec::new(),
         detail: Some(detail.chars().take(512).collect()),
+        ..writ_host::AuditEvent::default()
     });
 }
 

@@ -1279,6 +1279,7 @@ fn mcp_world(name: &str, upstream: &McpUpstream) -> (World, writ_tests::jwt::Sig
     let mut config = Config {
         bundles: [("acme.example".to_string(), w.dir.join("bundle.json"))].into(),
         policies: Some(w.dir.join("mcp.cedar")),
+        audit: w.dir.join("audit.jsonl").display().to_string(),
         ..w.config()
     };
     config.mcp.upstreams =
@@ -1298,6 +1299,7 @@ fn mcp_calls_are_decided_on_their_arguments_and_lists_filtered_for_the_sdks_clie
     for json_response in [false, true] {
         let upstream = McpUpstream::start(&dir, json_response);
         let (_w, key, r) = mcp_world(&format!("mcp-sdk-{json_response}"), &upstream);
+        std::fs::write(_w.dir.join("audit.jsonl"), "").unwrap();
         let agent_in = |token: &str, task: &str| {
             let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/agent.py");
             let out = std::process::Command::new("python3")
@@ -1356,6 +1358,21 @@ fn mcp_calls_are_decided_on_their_arguments_and_lists_filtered_for_the_sdks_clie
         // A task the agent is not in: the call is refused (no credential can be minted for it).
         let browser_in_task = agent_in(&agent_token(&key, "browser"), "run-7");
         assert_eq!(browser_in_task["lookup"]["error"], -32003, "{browser_in_task}");
+        // One audit event per decided call, with OpenTelemetry's names; arguments only digested.
+        let audit = std::fs::read_to_string(_w.dir.join("audit.jsonl")).unwrap();
+        let events: Vec<Value> = audit.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let paid = events
+            .iter()
+            .find(|e| e["event.name"] == "mcp" && e["gen_ai.tool.name"] == "pay" && e["writ.allow"] == true)
+            .unwrap_or_else(|| panic!("no mcp event for the allowed pay in {audit}"));
+        assert_eq!(paid["gen_ai.operation.name"], "execute_tool");
+        assert_eq!(paid["mcp.method.name"], "tools/call");
+        assert_eq!(paid["gen_ai.agent.id"], "spiffe://acme.example/agent/payroll");
+        assert_eq!(
+            paid["writ.input_digest"].as_str(),
+            writ_types::input::input_digest(r#"{"amount":50,"to":"acme"}"#).unwrap().as_deref()
+        );
+        assert!(!audit.contains("mallory"), "arguments are never logged raw");
         // Another agent: `pay` is the payroll agent's alone, so not even listed.
         let other = agent(&agent_token(&key, "browser"));
         assert_eq!(other["tools"], json!(["lookup", "report"]), "{other}");
@@ -1418,12 +1435,37 @@ fn mcp_bad_input_other_agents_sessions_and_a_down_upstream_are_refused_before_th
         let (status, _, answer) = post("/mcp/payments", Some(&payroll), None, body);
         assert_eq!((status, answer["error"]["code"].as_i64()), (400, Some(code)), "{body}: {answer}");
     }
+    assert_eq!(upstream.calls().len(), before, "no bad body reached the upstream");
+    // MCP routing headers that disagree with the body (a proxy decided on them): refused.
+    let lookup =
+        r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"lookup","arguments":{"name":"x"}}}"#;
+    let with_headers = |method: &str, name: &str| {
+        let res = plain()
+            .post(http(&r, "/mcp/payments"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("authorization", format!("Bearer {payroll}"))
+            .header("mcp-session-id", &session)
+            .header("mcp-method", method)
+            .header("mcp-name", name)
+            .body(lookup)
+            .send()
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json::<Value>().unwrap_or(Value::Null))
+    };
+    for (method, name) in [("tools/list", "lookup"), ("tools/call", "pay")] {
+        let (status, answer) = with_headers(method, name);
+        assert_eq!((status, answer["error"]["code"].as_i64()), (400, Some(-32001)), "{method} {name}: {answer}");
+    }
+    assert_eq!(with_headers("tools/call", "lookup").0, 200);
     let bad_call = r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"lookup","arguments":[1]}}"#;
     let (_, _, answer) = post("/mcp/payments", Some(&payroll), None, bad_call);
     assert_eq!(answer["error"]["code"], -32602, "{answer}");
     // A batch with one denied call: nothing of it is forwarded, each request answered.
     let batch = r#"[{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"lookup","arguments":{"name":"x"}}},
                     {"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"admin_reset"}}]"#;
+    let before = upstream.calls().len();
     let (status, _, answer) = post("/mcp/payments", Some(&payroll), None, batch);
     assert_eq!(status, 200);
     assert_eq!(answer[0]["id"], 5);

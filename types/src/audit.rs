@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 /// One audited operation.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEvent {
-    /// `attest`, `authorize`, `evaluate`, `issue`, `present`, `delegate`, `revoke`, `ledger`.
+    /// `attest`, `authorize`, `evaluate`, `issue`, `present`, `delegate`, `revoke`, `ledger`,
+    /// `refuse`, `mcp` (one per message the MCP gateway decided).
     #[serde(rename = "event.name")]
     pub kind: String,
     /// Unix seconds.
@@ -31,6 +32,17 @@ pub struct AuditEvent {
     pub act_chain: Vec<String>,
     #[serde(rename = "writ.detail", default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// An MCP call through the gateway: `execute_tool` for `tools/call`.
+    #[serde(rename = "gen_ai.operation.name", default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    /// The JSON-RPC method of an MCP message (`tools/call`, `resources/read`…).
+    #[serde(rename = "mcp.method.name", default, skip_serializing_if = "Option::is_none")]
+    pub mcp_method: Option<String>,
+    #[serde(rename = "mcp.session.id", default, skip_serializing_if = "Option::is_none")]
+    pub mcp_session: Option<String>,
+    /// The digest of the call's input (`input#S256` of its credential), never the input itself.
+    #[serde(rename = "writ.input_digest", default, skip_serializing_if = "Option::is_none")]
+    pub input_digest: Option<String>,
 }
 
 impl AuditEvent {

@@ -7,6 +7,7 @@ pub mod error;
 pub mod evaluation;
 pub mod grant;
 pub mod identity;
+pub mod input;
 pub mod intent;
 pub mod mcp;
 pub mod nesting;

@@ -17,6 +17,8 @@ pub const INVALID_PARAMS: i64 = -32602;
 pub const DENIED: i64 = -32003;
 /// The upstream MCP server could not be reached or answered garbage.
 pub const UPSTREAM: i64 = -32002;
+/// A request's MCP routing headers (`Mcp-Method`, `Mcp-Name`) disagree with its body.
+pub const HEADER_MISMATCH: i64 = -32001;
 
 /// One message of a POST body.
 #[derive(Debug, Clone)]
@@ -47,6 +49,17 @@ impl Message {
 
     pub fn method(&self) -> Option<&str> {
         self.value.get("method").and_then(Value::as_str)
+    }
+
+    /// The name MCP's `Mcp-Name` header mirrors: `params.name` of `tools/call` and
+    /// `prompts/get`, `params.uri` of `resources/read`.
+    pub fn routing_name(&self) -> Option<&str> {
+        let key = match self.method()? {
+            "tools/call" | "prompts/get" => "name",
+            "resources/read" => "uri",
+            _ => return None,
+        };
+        self.value.get("params")?.get(key)?.as_str()
     }
 
     /// A request (as opposed to a notification or a response): it expects an answer.

@@ -216,7 +216,13 @@ fn prepare(
             );
         }
     };
+    if let Some(mismatch) = header_mismatch(headers, &parsed) {
+        let m = &parsed.messages[0];
+        let body = mcp::error(m.id(), mcp::HEADER_MISMATCH, &mismatch, None);
+        return Prepared::Answer((StatusCode::BAD_REQUEST, axum::Json(body)).into_response());
+    }
     let task = task_of(headers);
+    let session = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
     let resource = format!("{RESOURCE_TYPE}::\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""));
     let mut refusals: Vec<Option<Value>> = Vec::with_capacity(parsed.messages.len());
     let mut list = None;
@@ -241,7 +247,9 @@ fn prepare(
                     context: String::new(),
                     input,
                 };
-                match state.writ.check(&who, &what) {
+                let decided = state.writ.check(&who, &what);
+                audit(state, &who, m, &what, session.as_deref(), &decided);
+                match decided {
                     Ok(d) if d.allow => {
                         if m.method() == Some("tools/call") {
                             call = Some(what);
@@ -287,6 +295,63 @@ fn credential_for(state: &State, name: &str, who: &Attested, what: &Intent) -> R
         .issue(who, &what.task_id, std::slice::from_ref(what), gateway.credential_ttl, audience)
         .map(|g| g.token)
         .map_err(|e| format!("no credential for the call: {}: {}", e.kind(), e.message()))
+}
+
+/// One audit event per decided message (kind `mcp`), named as OpenTelemetry's GenAI and MCP
+/// conventions name them; the arguments only as their digest, never themselves.
+fn audit(
+    state: &State,
+    who: &Attested,
+    m: &Message,
+    what: &Intent,
+    session: Option<&str>,
+    decided: &Result<writ_host::Decision, writ_host::Error>,
+) {
+    let (allow, reasons) = match decided {
+        Ok(d) => (d.allow, d.reasons.clone()),
+        Err(e) => (false, vec![e.kind().to_string()]),
+    };
+    let method = m.method().unwrap_or_default();
+    state.writ.audit(writ_host::AuditEvent {
+        kind: "mcp".into(),
+        time: state.writ.now(),
+        spiffe_id: Some(who.spiffe_id.clone()),
+        task_id: (!what.task_id.is_empty()).then(|| what.task_id.clone()),
+        action: Some(what.action.clone()),
+        resource: Some(what.resource.clone()),
+        allow,
+        reasons,
+        operation: (method == "tools/call").then(|| "execute_tool".to_string()),
+        mcp_method: Some(method.to_string()),
+        mcp_session: session.map(str::to_string),
+        input_digest: writ_types::input::input_digest(&what.input).ok().flatten(),
+        ..writ_host::AuditEvent::default()
+    });
+}
+
+/// Why a lone message's MCP routing headers (`Mcp-Method`, `Mcp-Name`) disagree with its body,
+/// if they do: a proxy that decided on the headers must have seen what the body asks.
+fn header_mismatch(headers: &HeaderMap, parsed: &mcp::Body) -> Option<String> {
+    let header = |n: &str| headers.get(n).map(|v| v.to_str().unwrap_or("\u{fffd}").to_string());
+    let (method, name) = (header("mcp-method"), header("mcp-name"));
+    if method.is_none() && name.is_none() {
+        return None;
+    }
+    if parsed.batch {
+        return Some("`Mcp-Method`/`Mcp-Name` headers on a batch".into());
+    }
+    let m = &parsed.messages[0];
+    if let Some(method) = &method
+        && m.method() != Some(method.as_str())
+    {
+        return Some(format!("`Mcp-Method` `{}` is not the body's method", mcp::clip(method)));
+    }
+    if let Some(name) = &name
+        && m.routing_name() != Some(name.as_str())
+    {
+        return Some(format!("`Mcp-Name` `{}` is not the name the body asks for", mcp::clip(name)));
+    }
+    None
 }
 
 /// The JSON-RPC error of a denied message: the deciding policies (or that none permits it).

@@ -1,7 +1,9 @@
-//! The X.509-SVID chains a `Writ` attested, remembered with the [`Attested`] each gave: a caller
-//! that presents the same chain again (every request of one mTLS peer, every request a proxy
+//! The X.509-SVID chains and bearer identity tokens (JWT-SVIDs, OIDC workload tokens) a `Writ`
+//! attested, remembered with the [`Attested`] each gave: a caller that presents the same chain
+//! or token again (every request of one mTLS peer, every request a proxy or the MCP gateway
 //! forwards for one workload) gets the same identity, and its handles in the instances, without
-//! a call into the component.
+//! a call into the component. A token is remembered under its kind, audience (and issuer asked
+//! for) and its exact bytes, so a token is never answered for another audience.
 //!
 //! A remembered attestation holds only while it would hold if made again: between the time it
 //! was made and the identity's expiry, under the settings in force then — any setting applied

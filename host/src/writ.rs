@@ -261,14 +261,7 @@ impl Writ {
     /// in force, and still valid, gives the same [`Attested`] without a call into the component
     /// (and without another `attest` audit event).
     pub fn attest_x509(&self, chain: &[Vec<u8>]) -> Result<Attested, Error> {
-        let now = self.now();
-        if let Some(known) = self.pool.attestations.get(chain, now) {
-            return Ok(known);
-        }
-        let epoch = self.pool.attestations.epoch();
-        let attested = self.establish(Evidence::X509 { chain: chain.to_vec() })?;
-        self.pool.attestations.remember(chain, &attested, now, epoch);
-        Ok(attested)
+        self.remembered(chain, || self.establish(Evidence::X509 { chain: chain.to_vec() }))
     }
 
     /// Attest an X.509-SVID chain and that the caller holds its leaf's private key: `signature`
@@ -286,27 +279,63 @@ impl Writ {
         })
     }
 
-    /// Attest a JWT-SVID for `audience`.
+    /// An attestation remembered under `key` (see [`Writ::attest_x509`]), or `establish`ed now
+    /// and remembered.
+    fn remembered(
+        &self,
+        key: &[Vec<u8>],
+        establish: impl FnOnce() -> Result<Attested, Error>,
+    ) -> Result<Attested, Error> {
+        let now = self.now();
+        if let Some(known) = self.pool.attestations.get(key, now) {
+            return Ok(known);
+        }
+        let epoch = self.pool.attestations.epoch();
+        let attested = establish()?;
+        self.pool.attestations.remember(key, &attested, now, epoch);
+        Ok(attested)
+    }
+
+    /// The key a bearer token's attestation is remembered under: never a certificate chain's
+    /// (whose first element is DER, `0x30…`).
+    fn token_key(kind: &str, token: &str, audience: &str, issuer: Option<&str>) -> Vec<Vec<u8>> {
+        let mut key = vec![format!("writ-{kind}").into_bytes(), audience.as_bytes().to_vec()];
+        if let Some(i) = issuer {
+            key.push(i.as_bytes().to_vec());
+        }
+        key.push(token.as_bytes().to_vec());
+        key
+    }
+
+    /// Attest a JWT-SVID for `audience`. A token attested before for the same audience under
+    /// the settings in force, and unexpired, gives the same [`Attested`] without a call into
+    /// the component (as [`Writ::attest_x509`] does for chains).
     pub fn attest_jwt(&self, token: &str, audience: &str) -> Result<Attested, Error> {
-        self.establish(Evidence::Jwt { token: token.into(), audience: audience.into() })
+        self.remembered(&Self::token_key("jwt", token, audience, None), || {
+            self.establish(Evidence::Jwt { token: token.into(), audience: audience.into() })
+        })
     }
 
     /// Attest an OIDC workload token of a configured issuer (see [`Writ::set_oidc_issuers`]) for
     /// `audience`; with `issuer` (a name or `iss`), only that issuer's.
     pub fn attest_oidc(&self, token: &str, issuer: Option<&str>, audience: &str) -> Result<Attested, Error> {
-        self.remote.before_attest(token);
-        self.establish(Evidence::Oidc {
-            token: token.into(),
-            issuer: issuer.map(str::to_string),
-            audience: audience.into(),
+        self.remembered(&Self::token_key("oidc", token, audience, Some(issuer.unwrap_or_default())), || {
+            self.remote.before_attest(token);
+            self.establish(Evidence::Oidc {
+                token: token.into(),
+                issuer: issuer.map(str::to_string),
+                audience: audience.into(),
+            })
         })
     }
 
     /// Attest a bearer identity token of either kind for `audience` (see the WIT
     /// `attest.token`): an OIDC workload token of a configured issuer, or a JWT-SVID.
     pub fn attest_token(&self, token: &str, audience: &str) -> Result<Attested, Error> {
-        self.remote.before_attest(token);
-        self.establish(Evidence::Token { token: token.into(), audience: audience.into() })
+        self.remembered(&Self::token_key("token", token, audience, None), || {
+            self.remote.before_attest(token);
+            self.establish(Evidence::Token { token: token.into(), audience: audience.into() })
+        })
     }
 
     /// An identity this host vouches for without a proof the component can check (proof

@@ -72,6 +72,11 @@ pub trait Ledger {
     fn open_task(&self, task: &Task, now: u64) -> crate::Result<()>;
     /// Consume the break-glass approval `jti` (valid `until`): `false` when it was used before.
     fn use_approval(&self, jti: &str, until: u64, now: u64) -> bool;
+    /// Spend one of the `budget` calls policy `policy` may allow in task `task_id` (remembered
+    /// `until`, the task's deadline): `false` when they are all spent. Replicas sharing a
+    /// ledger share the count: the order the shared log holds the calls in decides which
+    /// are within the budget.
+    fn spend_call(&self, task_id: &str, policy: &str, budget: u32, until: u64, now: u64) -> bool;
 }
 
 /// The decision about a principal that is cut off at `now`: a deny naming the cut-off, before
@@ -119,6 +124,16 @@ pub enum LedgerEvent {
         at: u64,
         until: u64,
     },
+    /// A call a budgeted permit (`@max_calls`) allowed in a task was counted `at`, under
+    /// `claim` (unique per call: the shared log's order of claims decides which calls are
+    /// within the budget); remembered `until` the task's deadline.
+    SpendCall {
+        task_id: String,
+        policy: String,
+        claim: String,
+        at: u64,
+        until: u64,
+    },
 }
 
 impl LedgerEvent {
@@ -129,7 +144,8 @@ impl LedgerEvent {
             LedgerEvent::EndTask { until, .. }
             | LedgerEvent::CutOff { until, .. }
             | LedgerEvent::Restore { until, .. }
-            | LedgerEvent::UseApproval { until, .. } => *until,
+            | LedgerEvent::UseApproval { until, .. }
+            | LedgerEvent::SpendCall { until, .. } => *until,
             LedgerEvent::OpenTask(t) => t.deadline.saturating_add(u64::from(MAX_TTL_SECS)),
         }
     }
@@ -139,6 +155,15 @@ impl LedgerEvent {
 #[derive(Debug, Clone, Copy)]
 struct Revocation {
     at: u64,
+    until: u64,
+}
+
+/// The calls one budgeted policy allowed in one task: their claims in the order counted (at
+/// most [`MAX_CALLS_PER_TASK`](crate::authz::MAX_CALLS_PER_TASK) kept; a call past them is
+/// past every budget), remembered until the task's deadline.
+#[derive(Debug, Clone, Default)]
+struct Spent {
+    claims: Vec<String>,
     until: u64,
 }
 
@@ -161,13 +186,20 @@ struct State {
     tasks: HashMap<String, Arc<Task>>,
     /// Break-glass approval id → until when it is remembered as used.
     used_approvals: HashMap<String, u64>,
+    /// (task id, policy id) → the calls counted against its `@max_calls`.
+    spent: HashMap<(String, String), Spent>,
     /// Size after the last sweep of expired entries (sweeps are amortized).
     swept_at_len: usize,
 }
 
 impl State {
     fn len(&self) -> usize {
-        self.grants.len() + self.ended.len() + self.cut.len() + self.tasks.len() + self.used_approvals.len()
+        self.grants.len()
+            + self.ended.len()
+            + self.cut.len()
+            + self.tasks.len()
+            + self.used_approvals.len()
+            + self.spent.len()
     }
 
     /// Forget what can no longer matter at `now`.
@@ -177,6 +209,7 @@ impl State {
         self.cut.retain(|_, r| r.until > now);
         self.tasks.retain(|_, t| t.deadline.saturating_add(u64::from(MAX_TTL_SECS)) > now);
         self.used_approvals.retain(|_, until| *until > now);
+        self.spent.retain(|_, s| s.until > now);
         self.swept_at_len = self.len();
     }
 
@@ -272,6 +305,16 @@ impl State {
                     1
                 }
             },
+            LedgerEvent::SpendCall { task_id, policy, claim, until, .. } => {
+                let spent = self.spent.entry((task_id, policy)).or_default();
+                spent.until = spent.until.max(until);
+                if spent.claims.len() >= crate::authz::MAX_CALLS_PER_TASK as usize || spent.claims.contains(&claim) {
+                    0
+                } else {
+                    spent.claims.push(claim);
+                    1
+                }
+            }
             LedgerEvent::Restore { spiffe_id, at, until } => match self.cut.get_mut(&spiffe_id) {
                 Some(c) if c.restored_at.is_none() => {
                     // Times are seconds: a grant issued in the second of the cut-off, before
@@ -283,6 +326,11 @@ impl State {
                 _ => 0,
             },
         }
+    }
+
+    /// The calls of `policy` counted in `task_id` at `now`.
+    fn spent(&self, task_id: &str, policy: &str, now: u64) -> Option<&Spent> {
+        self.spent.get(&(task_id.to_string(), policy.to_string())).filter(|s| s.until > now)
     }
 
     /// Live, not yet revoked grants matching `f`.
@@ -370,6 +418,15 @@ impl MemoryLedger {
             at: now,
             until: *u,
         }));
+        for ((task_id, policy), spent) in &s.spent {
+            out.extend(spent.claims.iter().map(|claim| LedgerEvent::SpendCall {
+                task_id: task_id.clone(),
+                policy: policy.clone(),
+                claim: claim.clone(),
+                at: now,
+                until: spent.until,
+            }));
+        }
         for (a, c) in &s.cut {
             match c.restored_at {
                 None => out.push(LedgerEvent::CutOff { spiffe_id: a.clone(), at: c.at, until: UNTIL_RESTORED }),
@@ -380,6 +437,19 @@ impl MemoryLedger {
             }
         }
         out
+    }
+
+    /// How many calls of `policy` were counted in `task_id` (see [`Ledger::spend_call`]).
+    pub fn calls_spent(&self, task_id: &str, policy: &str, now: u64) -> usize {
+        self.state().spent(task_id, policy, now).map_or(0, |s| s.claims.len())
+    }
+
+    /// The place of the call counted under `claim` among the calls of `policy` in `task_id`
+    /// (1 for the first), if it was counted.
+    pub fn call_rank(&self, task_id: &str, policy: &str, claim: &str, now: u64) -> Option<usize> {
+        let s = self.state();
+        let spent = s.spent(task_id, policy, now)?;
+        spent.claims.iter().position(|c| c == claim).map(|i| i + 1)
     }
 
     /// Entries held (grants, ended tasks, cut-off agents).
@@ -431,6 +501,21 @@ impl Ledger for MemoryLedger {
 
     fn use_approval(&self, jti: &str, until: u64, now: u64) -> bool {
         self.apply(LedgerEvent::UseApproval { jti: jti.to_string(), at: now, until }, now) == 1
+    }
+
+    fn spend_call(&self, task_id: &str, policy: &str, budget: u32, until: u64, now: u64) -> bool {
+        if until <= now {
+            return false;
+        }
+        let mut s = self.state();
+        let counted = s.spent(task_id, policy, now).map_or(0, |spent| spent.claims.len());
+        if counted >= budget as usize {
+            return false;
+        }
+        // One process, one lock: the count is the claim.
+        let claim = counted.to_string();
+        s.apply(LedgerEvent::SpendCall { task_id: task_id.into(), policy: policy.into(), claim, at: now, until }, now)
+            == 1
     }
 }
 
@@ -488,6 +573,9 @@ impl<L: Ledger + ?Sized> Ledger for std::sync::Arc<L> {
     }
     fn use_approval(&self, jti: &str, until: u64, now: u64) -> bool {
         (**self).use_approval(jti, until, now)
+    }
+    fn spend_call(&self, task_id: &str, policy: &str, budget: u32, until: u64, now: u64) -> bool {
+        (**self).spend_call(task_id, policy, budget, until, now)
     }
 }
 
@@ -624,5 +712,28 @@ mod tests {
         }
         let why = l.revoked(&grant("a", "other", &["spiffe://x/a"], 900), 101).unwrap();
         assert!(why.contains("over"), "{why}");
+    }
+
+    #[test]
+    fn counted_calls_replay_in_order_and_are_forgotten_at_the_deadline() {
+        let l = MemoryLedger::new();
+        assert!(l.spend_call("t", "p", 2, 500, 100));
+        assert!(l.spend_call("t", "p", 2, 500, 101));
+        assert!(!l.spend_call("t", "p", 2, 500, 102), "the budget is 2");
+        assert!(l.spend_call("t", "q", 1, 500, 102), "another policy counts apart");
+        assert!(!l.spend_call("u", "p", 2, 100, 102), "past the task's deadline nothing is counted");
+        // A ledger replaying the events knows the same counts, in the same order.
+        let replica = MemoryLedger::new();
+        for e in l.events(103) {
+            replica.apply(e, 103);
+        }
+        assert_eq!(replica.calls_spent("t", "p", 103), 2);
+        assert_eq!(replica.call_rank("t", "p", "1", 103), Some(2));
+        assert!(!replica.spend_call("t", "p", 2, 500, 104));
+        // A claim applied twice counts once; after the deadline the count is gone.
+        let again =
+            LedgerEvent::SpendCall { task_id: "t".into(), policy: "q".into(), claim: "0".into(), at: 104, until: 500 };
+        assert_eq!(replica.apply(again, 104), 0);
+        assert_eq!(replica.calls_spent("t", "p", 500), 0);
     }
 }

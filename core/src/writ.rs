@@ -320,6 +320,8 @@ impl Writ {
     /// claimed one and it verified (for the audit trail of break-glass, and for a credential
     /// issued under it). `granted` is an approval a presented credential carries: verified
     /// and used up when the credential was issued, it stands when the caller claims none.
+    /// Every decision this makes that allows under a permit with `@max_calls` spends one of
+    /// that permit's calls in the intent's task (see [`Writ::spend_budgets`]).
     #[allow(clippy::too_many_arguments)]
     pub fn decide_with_approval(
         &self,
@@ -330,6 +332,23 @@ impl Writ {
         ledger: &dyn Ledger,
         crypto: &dyn Crypto,
         granted: Option<&Approval>,
+    ) -> (Decision, Option<Approval>) {
+        self.decide_spending(who, what, now, delegation_depth, ledger, crypto, granted, true)
+    }
+
+    /// [`decide_with_approval`](Self::decide_with_approval), spending `@max_calls` budgets
+    /// only when `spend`: a presented credential's use is not a new call — its issue was.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn decide_spending(
+        &self,
+        who: &Identity,
+        what: &Intent,
+        now: u64,
+        delegation_depth: u32,
+        ledger: &dyn Ledger,
+        crypto: &dyn Crypto,
+        granted: Option<&Approval>,
+        spend: bool,
     ) -> (Decision, Option<Approval>) {
         if let Some(d) = crate::ledger::cut_off_denial(ledger, &who.spiffe_id, now) {
             return (d, None);
@@ -352,7 +371,48 @@ impl Writ {
         {
             return (refused(format!("approval `{}` was already used", spiffe_id::clip(&a.jti))), approval);
         }
-        (d, approval)
+        if !spend {
+            return (d, approval);
+        }
+        (self.spend_budgets(d, task.as_deref(), ledger, now), approval)
+    }
+
+    /// An allow whose determining permits carry `@max_calls` budgets spends one call of each
+    /// in the task (shared through the ledger by every replica); when one is spent — or the
+    /// request is in no open task to count it in — the decision becomes a deny
+    /// ([`MAX_CALLS_SPENT`](writ_types::MAX_CALLS_SPENT)). Any other decision is returned as is.
+    pub fn spend_budgets(&self, d: Decision, task: Option<&crate::Task>, ledger: &dyn Ledger, now: u64) -> Decision {
+        let Some(policies) = self.policies.as_ref().filter(|_| d.allow) else {
+            return d;
+        };
+        let budgeted: Vec<(&str, u32)> =
+            d.reasons.iter().filter_map(|id| policies.max_calls(id).map(|n| (id.as_str(), n))).collect();
+        if budgeted.is_empty() {
+            return d;
+        }
+        let spent = |error: String| Decision {
+            allow: false,
+            reasons: vec![writ_types::MAX_CALLS_SPENT.to_string()],
+            errors: vec![error],
+            max_ttl_secs: 0,
+        };
+        let Some(task) = task else {
+            let (id, n) = budgeted[0];
+            return spent(format!(
+                "policy `{}` allows {n} calls per task (`@max_calls`), and this request is in no open task to count them in",
+                spiffe_id::clip(id)
+            ));
+        };
+        for (id, n) in budgeted {
+            if !ledger.spend_call(&task.id, id, n, task.deadline, now) {
+                return spent(format!(
+                    "policy `{}` allowed its {n} calls in task `{}` (`@max_calls`)",
+                    spiffe_id::clip(id),
+                    spiffe_id::clip(&task.id)
+                ));
+            }
+        }
+        d
     }
 
     /// A deny for an identity past its expiry (a JWT-SVID's within the configured leeway, as
@@ -408,7 +468,8 @@ impl Writ {
             return d;
         }
         let task = crate::authz::task_named(&e.context).and_then(|id| ledger.task(&id, now)).filter(|t| t.is_open(now));
-        self.evaluate_in(e, &RequestEnv { now, delegation_depth: 0, task: task.as_deref(), approval: None })
+        let d = self.evaluate_in(e, &RequestEnv { now, delegation_depth: 0, task: task.as_deref(), approval: None });
+        self.spend_budgets(d, task.as_deref(), ledger, now)
     }
 
     /// Whether an attested caller could be allowed `what` with some input (see

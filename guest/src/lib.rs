@@ -100,6 +100,13 @@ impl SyncedLedger<'_> {
         }
     }
 
+    /// Read what was appended since, even when this call read before (after an append of its
+    /// own, to see where the shared log put it).
+    fn catch_up(&self, at: u64) {
+        self.synced.set(false);
+        self.sync(at);
+    }
+
     /// Revoke: count the live, not yet revoked grants under `key`, then record the event
     /// here and for every other instance. It is remembered until every grant the ledger
     /// knows under `key` has expired, and at least the horizon (the lifetime cap).
@@ -194,6 +201,30 @@ impl Ledger for SyncedLedger<'_> {
             writ::agent::ledger::append(&data, event.relevant_until());
         }
         self.replica.apply(event, now) == 1
+    }
+    fn spend_call(&self, task_id: &str, policy: &str, budget: u32, until: u64, now: u64) -> bool {
+        self.sync(now);
+        let budget = budget as usize;
+        if until <= now || self.replica.calls_spent(task_id, policy, now) >= budget {
+            return false;
+        }
+        // Claim a call in the shared log, then read the log up to the claim: every replica
+        // sees the same order, so the claims within the budget are the same for all of them.
+        let claim = entropy().iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let event = LedgerEvent::SpendCall {
+            task_id: task_id.to_string(),
+            policy: policy.to_string(),
+            claim: claim.clone(),
+            at: now,
+            until,
+        };
+        let Ok(data) = serde_json::to_string(&event) else {
+            return false;
+        };
+        writ::agent::ledger::append(&data, event.relevant_until());
+        self.catch_up(now);
+        // Not in this replica's view (a store that lags): not counted, so not allowed.
+        self.replica.call_rank(task_id, policy, &claim, now).is_some_and(|rank| rank <= budget)
     }
     fn restore(&self, spiffe_id: &str, now: u64) -> bool {
         self.sync(now);

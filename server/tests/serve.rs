@@ -1382,6 +1382,68 @@ fn mcp_calls_are_decided_on_their_arguments_and_lists_filtered_for_the_sdks_clie
 }
 
 #[test]
+fn mcp_max_calls_stops_the_call_past_the_budget_across_two_gateway_replicas() {
+    use writ_tests::jwt::{JwsAlg, Signer, spiffe_bundle};
+    let mut nats = writ_tests::nats_server::NatsServer::start();
+    let dir = tmp("mcp-budget");
+    let upstream = McpUpstream::start(&dir, true);
+    let w = World::new("mcp-budget");
+    let key = Signer::new("agents-1", JwsAlg::ES256);
+    std::fs::write(w.dir.join("bundle.json"), spiffe_bundle(&[&key], &[&w.pki.root.der])).unwrap();
+    // The payroll agent may make three small payments per task, whichever replica it calls.
+    let budgeted = MCP_POLICIES.replace(r#"@id("small-payments")"#, r#"@id("small-payments") @max_calls("3")"#);
+    std::fs::write(w.dir.join("mcp.cedar"), budgeted).unwrap();
+    let replica = |name: &str| {
+        let mut config = Config {
+            bundles: [("acme.example".to_string(), w.dir.join("bundle.json"))].into(),
+            policies: Some(w.dir.join("mcp.cedar")),
+            state: Some(format!("{}/budget", nats.url())),
+            state_max_lag_ms: Some(2000),
+            listen_unix: Some(w.dir.join(format!("{name}.sock"))),
+            ..w.config()
+        };
+        config.mcp.upstreams =
+            vec![writ_server::config::McpUpstream { name: "payments".into(), url: upstream.url(), audience: None }];
+        w.start(config)
+    };
+    let (a, b) = (replica("a"), replica("b"));
+    let token = agent_token(&key, "payroll");
+    let payroll = a.writ().attest_token(&token, "writ").unwrap();
+    for task in ["run-1", "run-2"] {
+        a.writ().open_task(&payroll, task, std::slice::from_ref(&payroll.spiffe_id), "payroll", NOW + 600).unwrap();
+    }
+    let rounds = |task: &str, n: usize| -> Vec<Value> {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/agent.py");
+        let out = std::process::Command::new("python3")
+            .arg(script)
+            .args(["rounds", &token, task, &n.to_string()])
+            .arg(http(&a, "/mcp/payments"))
+            .arg(http(&b, "/mcp/payments"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    // Calls alternate A, B, A, B, A: the first three pass, wherever they went; the rest are
+    // refused by the replica that got them, naming the spent budget, and never forwarded.
+    let outcomes = rounds("run-1", 5);
+    assert_eq!(outcomes[..3], [json!({ "ok": true }), json!({ "ok": true }), json!({ "ok": true })], "{outcomes:?}");
+    for refused in &outcomes[3..] {
+        assert_eq!(refused["error"], -32003, "{outcomes:?}");
+        let message = refused["message"].as_str().unwrap();
+        assert!(message.contains("writ:max-calls") && message.contains("small-payments"), "{message}");
+    }
+    let paid = upstream.calls().iter().filter(|c| c["tool"] == "pay").count();
+    assert_eq!(paid, 3, "only the budget's calls reached the upstream");
+    // Another task has a budget of its own.
+    let other = rounds("run-2", 2);
+    assert_eq!(other, [json!({ "ok": true }), json!({ "ok": true })]);
+    a.shutdown();
+    b.shutdown();
+    nats.kill();
+}
+
+#[test]
 fn mcp_bad_input_other_agents_sessions_and_a_down_upstream_are_refused_before_the_upstream() {
     let dir = tmp("mcp-bad");
     let upstream = McpUpstream::start(&dir, true);

@@ -150,3 +150,41 @@ fn nats_unreachable_at_start_is_a_typed_error() {
     assert!(m.contains(&url), "{m}");
     assert!(started.elapsed() < Duration::from_secs(10), "gave up in time");
 }
+
+#[test]
+fn replicas_racing_on_one_budget_allow_exactly_its_calls() {
+    let nats = NatsServer::start();
+    let loc = location(&nats, "budget", Duration::from_secs(3));
+    let pki = writ_tests::pack_pki();
+    let budgeted = r#"@id("pay") @max_calls("5") permit(principal, action == Action::"pay", resource == McpServer::"payments");
+@id("open") permit(principal, action == Action::"open_task", resource);"#;
+    let on = |_: u8| {
+        let w = Writ::builder().time(NOW).state(loc.clone()).build().unwrap();
+        w.set_bundle("acme.example", &pki.bundle_pem()).unwrap();
+        w.set_policies(budgeted, None, None).unwrap();
+        w
+    };
+    let (a, b) = (on(0), on(1));
+    let payroll = a.attest_x509(&pki.chain3("/agent/payroll", KeyAlg::P256)).unwrap();
+    a.open_task(&payroll, "run-9", std::slice::from_ref(&payroll.spiffe_id), "pay", NOW + 600).unwrap();
+    let pay = Intent { task_id: "run-9".into(), ..intent("pay", r#"McpServer::"payments""#) };
+    // Four threads, two per replica, twenty calls in all at once: exactly five are allowed,
+    // whichever replica each went to.
+    let allowed = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for w in [&a, &b, &a, &b] {
+            let (payroll, pay, allowed) = (&payroll, &pay, &allowed);
+            s.spawn(move || {
+                for _ in 0..5 {
+                    let d = w.check(payroll, pay).unwrap();
+                    if d.allow {
+                        allowed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    } else {
+                        assert_eq!(d.reasons, [writ_types::MAX_CALLS_SPENT], "{d:?}");
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(allowed.into_inner(), 5);
+}

@@ -27,3 +27,7 @@ pub const IDENTITY_EXPIRED: &str = "writ:identity-expired";
 /// The reason of a deny about an identity the component no longer establishes (its trust
 /// bundle was removed or replaced since it was attested).
 pub const NOT_ATTESTED: &str = "writ:not-attested";
+
+/// The reason of a deny because a determining permit's `@max_calls` budget for the task is
+/// spent (or the request names no open task to count it in).
+pub const MAX_CALLS_SPENT: &str = "writ:max-calls";

@@ -18,7 +18,7 @@ pub mod task;
 pub mod xfcc;
 
 pub use audit::AuditEvent;
-pub use decision::{Decision, IDENTITY_EXPIRED, NOT_ATTESTED};
+pub use decision::{Decision, IDENTITY_EXPIRED, MAX_CALLS_SPENT, NOT_ATTESTED};
 pub use error::{Error, Result};
 pub use evaluation::{EntityRef, Evaluation};
 pub use grant::Grant;

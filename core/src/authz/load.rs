@@ -46,6 +46,7 @@ impl PolicyStore {
         let mut renamed = Vec::new();
         let mut ids = HashSet::new();
         let mut ttls = HashMap::new();
+        let mut budgets = HashMap::new();
         for p in parsed.policies() {
             let p: Policy = match p.annotation("id") {
                 Some(id) if !id.is_empty() => p.new_id(PolicyId::new(id)),
@@ -64,6 +65,22 @@ impl PolicyStore {
                     ))
                 })?;
                 ttls.insert(p.id().clone(), secs);
+            }
+            if let Some(n) = p.annotation("max_calls") {
+                if p.effect() != cedar_policy::Effect::Permit {
+                    return Err(policy_err(format!(
+                        "policy `{}`: `@max_calls` caps what a permit allows; a forbid has no budget",
+                        p.id()
+                    )));
+                }
+                let calls = parse_max_calls(n).ok_or_else(|| {
+                    policy_err(format!(
+                        "policy `{}`: `@max_calls(\"{}\")` is not a whole number from 1 to {MAX_CALLS_PER_TASK}",
+                        p.id(),
+                        clip(n)
+                    ))
+                })?;
+                budgets.insert(p.id().clone(), calls);
             }
             renamed.push(p);
         }
@@ -137,6 +154,7 @@ impl PolicyStore {
             schema,
             entities,
             ttls,
+            budgets,
             authorizer: Authorizer::new(),
             caches: Caches::new(entity_count),
             memo,
@@ -230,6 +248,19 @@ fn bounded(what: &str, text: &str, max_bytes: usize) -> Result<()> {
     Ok(())
 }
 
+/// The largest `@max_calls` budget: what one task may spend of one policy (the ledger
+/// remembers each call it counts).
+pub const MAX_CALLS_PER_TASK: u32 = 10_000;
+
+/// Parse a `@max_calls` annotation: a whole number from 1 to [`MAX_CALLS_PER_TASK`].
+pub fn parse_max_calls(s: &str) -> Option<u32> {
+    let s = s.trim();
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse::<u32>().ok().filter(|n| (1..=MAX_CALLS_PER_TASK).contains(n))
+}
+
 /// Parse a `@ttl` annotation: seconds, or a number with `s`, `m` or `h`.
 pub fn parse_ttl(s: &str) -> Option<u32> {
     let s = s.trim();
@@ -249,6 +280,18 @@ fn policy_err(msg: String) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn max_calls_annotations() {
+        assert_eq!(parse_max_calls("3"), Some(3));
+        assert_eq!(parse_max_calls(" 10000 "), Some(10_000));
+        assert_eq!(parse_max_calls("0"), None);
+        assert_eq!(parse_max_calls("10001"), None);
+        assert_eq!(parse_max_calls("-1"), None);
+        assert_eq!(parse_max_calls("+2"), None);
+        assert_eq!(parse_max_calls("two"), None);
+        assert_eq!(parse_max_calls(""), None);
+    }
 
     #[test]
     fn ttl_annotations() {

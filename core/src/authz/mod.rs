@@ -17,7 +17,7 @@ mod load;
 mod store;
 
 pub use evaluation::task_named;
-pub use load::{max_policy_operators, nesting_depth, parse_ttl};
+pub use load::{MAX_CALLS_PER_TASK, max_policy_operators, nesting_depth, parse_max_calls, parse_ttl};
 pub use store::{DECIDED_PER_CALL, PolicyStore, RequestEnv};
 
 /// Bytes of policy text, schema or entities accepted in one load.

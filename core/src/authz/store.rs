@@ -20,6 +20,8 @@ pub struct PolicyStore {
     pub(super) entities: Entities,
     /// `@ttl` of each permit policy that has one, seconds.
     pub(super) ttls: HashMap<PolicyId, u32>,
+    /// `@max_calls` of each permit policy that has one: calls it may allow per task.
+    pub(super) budgets: HashMap<PolicyId, u32>,
     pub(super) authorizer: Authorizer,
     /// What is kept between requests: uids, merged entity stores, slices, contexts.
     pub(super) caches: Caches,
@@ -55,6 +57,14 @@ impl PolicyStore {
     /// The `@ttl` of a policy, if it has one.
     pub fn ttl(&self, id: &str) -> Option<u32> {
         self.ttls.get(&PolicyId::new(id)).copied()
+    }
+
+    /// The `@max_calls` budget of a policy (calls it may allow per task), if it has one.
+    pub fn max_calls(&self, id: &str) -> Option<u32> {
+        if self.budgets.is_empty() {
+            return None;
+        }
+        self.budgets.get(&PolicyId::new(id)).copied()
     }
 
     /// Decide whether `who` may do `what` now. Never fails: problems deny, listed in `errors`.

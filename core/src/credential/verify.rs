@@ -140,7 +140,7 @@ impl Writ {
         }
         let what = Intent { task_id: claims.txn.clone(), ..what.clone() };
         let (mut decision, _) =
-            self.decide_with_approval(presenter, &what, now, claims.depth(), ledger, crypto, claims.apr.as_ref());
+            self.decide_spending(presenter, &what, now, claims.depth(), ledger, crypto, claims.apr.as_ref(), false);
         if decision.allow {
             decision.max_ttl_secs =
                 decision.max_ttl_secs.min(u32::try_from(claims.exp.saturating_sub(now)).unwrap_or(u32::MAX));

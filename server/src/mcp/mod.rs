@@ -227,7 +227,7 @@ fn prepare(
     let mut refusals: Vec<Option<Value>> = Vec::with_capacity(parsed.messages.len());
     let mut list = None;
     let mut initializing = false;
-    let mut call = None;
+    let mut credential = None;
     for m in &parsed.messages {
         let refusal = match m.ask() {
             Err(problem) => Some(mcp::error(m.id(), mcp::INVALID_PARAMS, &problem, None)),
@@ -247,13 +247,30 @@ fn prepare(
                     context: String::new(),
                     input,
                 };
-                let decided = state.writ.check(&who, &what);
-                audit(state, &who, m, &what, session.as_deref(), &decided);
+                // A lone tool call in a task is decided by issuing its credential (one decision,
+                // so a `@max_calls` budget is spent once); any other message by a check.
+                let minted = (!parsed.batch && m.method() == Some("tools/call") && !task.is_empty())
+                    .then(|| credential_for(state, name, &who, &what));
+                let decided = match &minted {
+                    Some(Ok(grant)) => Ok(writ_host::Decision {
+                        allow: true,
+                        reasons: Vec::new(),
+                        errors: Vec::new(),
+                        max_ttl_secs: u32::try_from(grant.expires_at.saturating_sub(state.writ.now()))
+                            .unwrap_or(u32::MAX),
+                    }),
+                    Some(Err(writ_host::Error::Denied(d))) => Ok(d.clone()),
+                    Some(Err(e)) => Err(e.clone()),
+                    None => state.writ.check(&who, &what),
+                };
+                let jti = match &minted {
+                    Some(Ok(grant)) => Some(grant.jti.clone()),
+                    _ => None,
+                };
+                audit(state, &who, m, &what, session.as_deref(), &decided, jti);
                 match decided {
                     Ok(d) if d.allow => {
-                        if m.method() == Some("tools/call") {
-                            call = Some(what);
-                        }
+                        credential = minted.and_then(Result::ok).map(|g| g.token);
                         None
                     }
                     Ok(d) => Some(denial(m, &action, &d)),
@@ -270,31 +287,24 @@ fn prepare(
     if parsed.batch {
         return Prepared::Forward { who, initializing, list: None, credential: None };
     }
-    let credential = match call.filter(|c| !c.task_id.is_empty()) {
-        Some(what) => match credential_for(state, name, &who, &what) {
-            Ok(token) => Some(token),
-            Err(refusal) => {
-                let m = &parsed.messages[0];
-                return Prepared::Answer(refuse_all(&parsed, vec![Some(mcp::error(m.id(), DENIED, &refusal, None))]));
-            }
-        },
-        None => None,
-    };
     Prepared::Forward { who, initializing, list, credential }
 }
 
 /// A Writ credential for exactly this call: issued to the agent in its task, for the upstream's
 /// audience, its scope the tool on this upstream bound to these arguments (`input#S256`), its
 /// lifetime `credential_ttl_secs` capped by the policies' `@ttl`.
-fn credential_for(state: &State, name: &str, who: &Attested, what: &Intent) -> Result<String, String> {
-    let gateway = state.mcp.as_ref().ok_or("no MCP gateway")?;
-    let upstream = gateway.upstreams.get(name).ok_or("no such upstream")?;
+/// Issuing it is the call's decision: a denial is the issue's.
+fn credential_for(
+    state: &State,
+    name: &str,
+    who: &Attested,
+    what: &Intent,
+) -> Result<writ_host::Grant, writ_host::Error> {
+    let gateway = state.mcp.as_ref().ok_or_else(|| writ_host::Error::Unavailable("no MCP gateway".into()))?;
+    let upstream =
+        gateway.upstreams.get(name).ok_or_else(|| writ_host::Error::Unavailable("no such upstream".into()))?;
     let audience = upstream.audience.as_deref().unwrap_or(&upstream.name);
-    state
-        .writ
-        .issue(who, &what.task_id, std::slice::from_ref(what), gateway.credential_ttl, audience)
-        .map(|g| g.token)
-        .map_err(|e| format!("no credential for the call: {}: {}", e.kind(), e.message()))
+    state.writ.issue(who, &what.task_id, std::slice::from_ref(what), gateway.credential_ttl, audience)
 }
 
 /// One audit event per decided message (kind `mcp`), named as OpenTelemetry's GenAI and MCP
@@ -306,6 +316,7 @@ fn audit(
     what: &Intent,
     session: Option<&str>,
     decided: &Result<writ_host::Decision, writ_host::Error>,
+    jti: Option<String>,
 ) {
     let (allow, reasons) = match decided {
         Ok(d) => (d.allow, d.reasons.clone()),
@@ -325,6 +336,7 @@ fn audit(
         mcp_method: Some(method.to_string()),
         mcp_session: session.map(str::to_string),
         input_digest: writ_types::input::input_digest(&what.input).ok().flatten(),
+        jti,
         ..writ_host::AuditEvent::default()
     });
 }
@@ -356,11 +368,16 @@ fn header_mismatch(headers: &HeaderMap, parsed: &mcp::Body) -> Option<String> {
 
 /// The JSON-RPC error of a denied message: the deciding policies (or that none permits it).
 fn denial(m: &Message, action: &str, d: &writ_host::Decision) -> Value {
-    let message = if d.reasons.is_empty() {
+    let mut message = if d.reasons.is_empty() {
         format!("denied by writ: no policy permits `{}` here", mcp::clip(action))
     } else {
         format!("denied by writ: {}", d.reasons.join(", "))
     };
+    // A reason of Writ's own (a spent budget, a cut-off) says what happened in its error.
+    if d.reasons.iter().any(|r| r.starts_with("writ:")) && !d.errors.is_empty() {
+        message.push_str(": ");
+        message.push_str(&d.errors.join("; "));
+    }
     mcp::error(m.id(), DENIED, &message, Some(json!({ "reasons": d.reasons, "errors": d.errors })))
 }
 

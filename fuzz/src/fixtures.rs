@@ -76,6 +76,7 @@ pub fn filter_config() -> Vec<u8> {
         "audience": AUDIENCE,
         "identity_sources": ["connection", "xfcc", "token"],
         "routes": [{ "method": "*", "path": "/docs/{id}", "action": "read", "resource": "Doc::\"{id}\"", "task": "task-1" }],
+        "mcp": [{ "path": "/mcp", "server": "docs" }],
     });
     config.to_string().into_bytes()
 }

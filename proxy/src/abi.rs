@@ -125,6 +125,9 @@ impl Stream {
             authorization: header("authorization")?,
             identity_token: header("x-writ-identity-token")?,
             context: header(context_header)?,
+            mcp_method: header("mcp-method")?,
+            mcp_name: header("mcp-name")?,
+            task: header(crate::filter::TASK_HEADER)?,
             peer,
         })
     }

@@ -84,6 +84,18 @@ pub struct FilterConfig {
     /// agents are refused here too. Without it the filter knows no revocations: a credential
     /// stays usable until it expires.
     pub revocations: Option<RevocationFeed>,
+    /// MCP endpoints behind the proxy, decided on MCP's routing headers (`Mcp-Method`,
+    /// `Mcp-Name`) instead of `routes`: each path (exact, query aside) names its server.
+    pub mcp: Vec<McpEndpoint>,
+}
+
+/// One MCP endpoint: requests to `path` are MCP for the server `server`
+/// (`McpServer::"<server>"`, as Writ's gateway names it).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct McpEndpoint {
+    pub path: String,
+    pub server: String,
 }
 
 /// Where and how often the filter polls `GET /ledger/revocations` (an HTTP callout through
@@ -140,6 +152,7 @@ impl Default for FilterConfig {
             decision_memo: true,
             audit: true,
             revocations: None,
+            mcp: Vec::new(),
         }
     }
 }
@@ -162,6 +175,13 @@ impl FilterConfig {
         }
         if c.audience.is_empty() {
             return Err("plugin configuration: `audience` is empty".into());
+        }
+        if let Some(e) = c.mcp.iter().find(|e| !e.path.starts_with('/') || e.path.contains('?') || e.server.is_empty())
+        {
+            return Err(format!(
+                "plugin configuration: MCP endpoint `{}` needs a `path` starting with `/` (no query) and a `server`",
+                e.path
+            ));
         }
         if let Some(f) = &c.revocations {
             if f.cluster.is_empty() || !f.path.starts_with('/') {

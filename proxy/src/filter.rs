@@ -16,6 +16,9 @@ use writ_types::{AuditEvent, pack};
 /// Headers the filter sets on allowed requests; a client's own copies are replaced or removed.
 pub const DECISION_HEADERS: [&str; 4] = ["x-writ-decision", "x-writ-subject", "x-writ-policies", "x-writ-max-ttl"];
 
+/// The header naming the task of an MCP request (as at Writ's gateway).
+pub const TASK_HEADER: &str = "x-writ-task";
+
 /// What the proxy tells the filter about one request.
 #[derive(Debug, Clone, Default)]
 pub struct Request {
@@ -30,6 +33,11 @@ pub struct Request {
     pub identity_token: Option<String>,
     /// The configured context header's value.
     pub context: Option<String>,
+    /// MCP's routing headers: `mcp-method`, `mcp-name`.
+    pub mcp_method: Option<String>,
+    pub mcp_name: Option<String>,
+    /// `x-writ-task`: the task of an MCP request.
+    pub task: Option<String>,
     /// The downstream connection's validated peer certificate, when mTLS.
     pub peer: Option<Peer>,
 }
@@ -152,9 +160,37 @@ impl Filter {
             }
         };
         let context = req.context.as_deref().unwrap_or("");
-        let Some(what) = self.routes.intent(&req.method, &req.path, context) else {
-            let message = format!("no route rule for `{} {}`", req.method, req.path.split('?').next().unwrap_or(""));
-            return (reply(403, "no-route", json!({ "allow": false, "reason": "no-route", "message": message })), None);
+        let path = req.path.split('?').next().unwrap_or("");
+        let what = match self.config.mcp.iter().find(|e| e.path == path) {
+            Some(endpoint) => match mcp_intent(req, &endpoint.server) {
+                Ok(Some(what)) => what,
+                // The handshake, liveness, notifications, listing, the session's stream and
+                // its end: nothing to decide (a tool list is not filtered here — the gateway
+                // does that).
+                Ok(None) => {
+                    let headers = vec![
+                        ("x-writ-decision".to_string(), "pass".to_string()),
+                        ("x-writ-subject".to_string(), who.spiffe_id.clone()),
+                    ];
+                    return (Outcome::Allow { headers }, None);
+                }
+                Err((status, reason, message)) => {
+                    return (
+                        reply(status, reason, json!({ "allow": false, "reason": reason, "message": message })),
+                        None,
+                    );
+                }
+            },
+            None => match self.routes.intent(&req.method, &req.path, context) {
+                Some(what) => what,
+                None => {
+                    let message = format!("no route rule for `{} {path}`", req.method);
+                    return (
+                        reply(403, "no-route", json!({ "allow": false, "reason": "no-route", "message": message })),
+                        None,
+                    );
+                }
+            },
         };
         let bearer = req
             .authorization
@@ -252,6 +288,34 @@ impl std::fmt::Debug for Filter {
             .field("routes", &self.routes.len())
             .field("trust_domains", &self.config.trust_domains.keys())
             .finish_non_exhaustive()
+    }
+}
+
+/// The intent of a request to an MCP endpoint of `server`, from MCP's routing headers alone
+/// (the body is not read): `None` when there is nothing to decide; a refusal (status, reason,
+/// message) for a POST without `Mcp-Method` — it could carry any call — or with headers that
+/// name no valid call, and for methods MCP's transport does not use.
+fn mcp_intent(req: &Request, server: &str) -> Result<Option<Intent>, (u32, &'static str, String)> {
+    match req.method.as_str() {
+        "GET" | "DELETE" => return Ok(None),
+        "POST" => {}
+        other => return Err((405, "mcp-method-not-allowed", format!("MCP's transport does not use `{other}`"))),
+    }
+    let Some(method) = req.mcp_method.as_deref() else {
+        return Err((
+            400,
+            "mcp-headers-required",
+            "an MCP POST without `Mcp-Method`: this filter decides on MCP's routing headers, not the body".into(),
+        ));
+    };
+    match writ_types::mcp::ask_by_headers(method, req.mcp_name.as_deref()) {
+        Ok(writ_types::mcp::Ask::Decide { action, input }) => {
+            let resource = format!("McpServer::\"{}\"", server.replace('\\', "\\\\").replace('"', "\\\""));
+            let task_id = req.task.as_deref().unwrap_or("").trim().to_string();
+            Ok(Some(Intent { action, resource, task_id, context: String::new(), input }))
+        }
+        Ok(_) => Ok(None),
+        Err(problem) => Err((400, "mcp-bad-headers", problem)),
     }
 }
 

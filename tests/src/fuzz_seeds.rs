@@ -121,16 +121,23 @@ pub fn seeds() -> Vec<Seed> {
             fixtures::FILTER_PEER_DIGEST.as_bytes(),
         ])
     };
+    let mcp = |method: &[u8], mcp_method: &[u8], mcp_name: &[u8]| {
+        let (id, digest) = (holder_id.as_bytes(), fixtures::FILTER_PEER_DIGEST.as_bytes());
+        encode(&[method, b"/mcp", b"", b"", b"", id, digest, b"", mcp_method, mcp_name, b"task-1"])
+    };
     let mut filter = writ_proxy::Filter::configure(&fixtures::filter_config(), 1).unwrap();
     for (name, seed, allow) in [
         ("mtls-allow", peer("/docs/d1?x=1", "", ""), true),
         ("bearer-allow", peer("/docs/d1", &bearer, ""), true),
         ("context", peer("/docs/d1", "", r#"{"destination":{"external":true}}"#), true),
         ("no-route", peer("/nothing/here", "", ""), false),
+        ("mcp-initialize", mcp(b"POST", b"initialize", b""), true),
+        ("mcp-call", mcp(b"POST", b"tools/call", b"read"), false),
+        ("mcp-no-headers", mcp(b"POST", b"", b""), false),
         ("xfcc-uri", encode(&[b"GET", b"/docs/d1", format!("Hash={};URI={holder_id}", fixtures::FILTER_PEER_DIGEST).as_bytes()]), false),
         ("xfcc-cert", encode(&[b"POST", b"/docs/d2", b"Cert=\"-----BEGIN%20CERTIFICATE-----%0AMIIB%0A-----END%20CERTIFICATE-----%0A\";URI=spiffe://example.org/a"]), false),
     ] {
-        let parts = fixtures::decode(&seed, 8);
+        let parts = fixtures::decode(&seed, 11);
         let text = |i: usize| parts.get(i).map(|b| String::from_utf8_lossy(b).into_owned()).filter(|s| !s.is_empty());
         let req = writ_proxy::Request {
             method: text(0).unwrap_or_default(),
@@ -140,6 +147,9 @@ pub fn seeds() -> Vec<Seed> {
             identity_token: text(7),
             context: text(4),
             peer: text(5).map(|uri_san| writ_proxy::Peer { uri_san, sha256_hex: text(6).unwrap_or_default() }),
+            mcp_method: text(8),
+            mcp_name: text(9),
+            task: text(10),
         };
         let outcome = filter.decide(&req, NOW + 1).0;
         assert_eq!(matches!(outcome, writ_proxy::Outcome::Allow { .. }), allow, "seed {name}: {outcome:?}");

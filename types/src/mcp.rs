@@ -103,6 +103,27 @@ impl Message {
     }
 }
 
+/// What a request asks, from its MCP routing headers alone (`Mcp-Method`, `Mcp-Name`): for a
+/// proxy that decides without reading the body. As [`Message::ask`], but nothing of the
+/// arguments is known, so a decision carries no `input` (a permit that reads `context.input`
+/// cannot allow it). Whatever is behind must refuse a body that disagrees with its headers
+/// (Writ's gateway does: [`HEADER_MISMATCH`]).
+pub fn ask_by_headers(method: &str, name: Option<&str>) -> Result<Ask, String> {
+    if PASSING.contains(&method) || method.starts_with("notifications/") {
+        return Ok(Ask::Pass);
+    }
+    match method {
+        "" => Err("`Mcp-Method` is empty".into()),
+        "tools/list" => Ok(Ask::ListTools),
+        "tools/call" => match name {
+            None => Err("a `tools/call` without `Mcp-Name`".into()),
+            Some(n) if n.is_empty() || n.contains('/') => Err(format!("tool name `{}` is empty or holds `/`", clip(n))),
+            Some(n) => Ok(Ask::Decide { action: n.to_string(), input: String::new() }),
+        },
+        other => Ok(Ask::Decide { action: other.to_string(), input: String::new() }),
+    }
+}
+
 /// A POST body: one message, or a batch of them.
 #[derive(Debug, Clone)]
 pub struct Body {
@@ -189,6 +210,26 @@ mod tests {
         ] {
             assert!(ask(bad.clone()).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn headers_alone_decide_as_the_body_would_but_without_arguments() {
+        assert_eq!(
+            ask_by_headers("tools/call", Some("pay")),
+            Ok(Ask::Decide { action: "pay".into(), input: String::new() })
+        );
+        assert_eq!(
+            ask_by_headers("resources/read", Some("file:///x")),
+            Ok(Ask::Decide { action: "resources/read".into(), input: String::new() })
+        );
+        assert_eq!(ask_by_headers("tools/list", None), Ok(Ask::ListTools));
+        for pass in ["initialize", "ping", "notifications/initialized"] {
+            assert_eq!(ask_by_headers(pass, None), Ok(Ask::Pass), "{pass}");
+        }
+        assert!(ask_by_headers("tools/call", None).is_err());
+        assert!(ask_by_headers("tools/call", Some("a/b")).is_err());
+        assert!(ask_by_headers("tools/call", Some("")).is_err());
+        assert!(ask_by_headers("", None).is_err());
     }
 
     #[test]

@@ -443,3 +443,62 @@ fn the_envoy_example_configuration_runs() {
     assert!(vm.request(&read).unwrap().continued());
     assert!(vm.request(&bearer).unwrap().continued());
 }
+
+#[test]
+fn mcp_endpoints_are_decided_on_mcps_routing_headers() {
+    let w = world();
+    let config = json!({
+        "policies": concat!(
+            "@id(\"pay\") permit(principal == Agent::\"spiffe://acme.example/agent/payroll\", action == Action::\"pay\", resource == McpServer::\"payments\");\n",
+            "@id(\"refund-small\") permit(principal, action == Action::\"refund\", resource == McpServer::\"payments\") when { context.input.amount <= 100 };",
+        ),
+        "mcp": [{ "path": "/mcp/payments", "server": "payments" }],
+    });
+    let mut vm = w.vm(module(), config);
+    vm.take_logs();
+    let payroll = w.workload("/agent/payroll");
+    let call = |who: &writ_tests::filter_world::Workload, method: &str, name: Option<&str>| {
+        let mut r =
+            who.over_mtls("POST", "/mcp/payments?x=1").header("mcp-method", method).header("x-writ-task", "run-42");
+        if let Some(n) = name {
+            r = r.header("mcp-name", n);
+        }
+        r
+    };
+    // A tool call the policies allow: forwarded, decided as the tool's action on the server.
+    let r = vm.request(&call(&payroll, "tools/call", Some("pay"))).unwrap();
+    assert!(r.continued(), "{r:?}");
+    assert_eq!(r.header("x-writ-policies"), Some("pay"));
+    let audit = audit_lines(&mut vm);
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0]["gen_ai.tool.name"], "pay");
+    assert_eq!(audit[0]["writ.resource"], r#"McpServer::"payments""#);
+    assert_eq!(audit[0]["writ.task_id"], "run-42");
+    // Arguments are not in the headers: a permit that reads them cannot allow here.
+    refused(&vm.request(&call(&payroll, "tools/call", Some("refund"))).unwrap(), 403, "error");
+    // Another agent, another tool: denied by policy.
+    let browser = w.workload("/agent/browser");
+    refused(&vm.request(&call(&browser, "tools/call", Some("pay"))).unwrap(), 403, "no-permit");
+    refused(&vm.request(&call(&payroll, "resources/read", Some("file:///etc/passwd"))).unwrap(), 403, "no-permit");
+    // Nothing to decide: the handshake, notifications, listing, the session's stream and end.
+    for (method, name) in [("initialize", None), ("notifications/initialized", None), ("tools/list", None)] {
+        let r = vm.request(&call(&payroll, method, name)).unwrap();
+        assert!(r.continued() && r.header("x-writ-decision") == Some("pass"), "{method}: {r:?}");
+    }
+    for method in ["GET", "DELETE"] {
+        let r = vm.request(&payroll.over_mtls(method, "/mcp/payments")).unwrap();
+        assert_eq!(r.header("x-writ-decision"), Some("pass"), "{method}: {r:?}");
+    }
+    // Headers that could hide a call are refused: none at all, a call naming no tool, a
+    // method MCP's transport does not use; and the caller is attested first.
+    let b = refused(&vm.request(&payroll.over_mtls("POST", "/mcp/payments")).unwrap(), 400, "mcp-headers-required");
+    assert!(b["message"].as_str().unwrap().contains("Mcp-Method"), "{b}");
+    refused(&vm.request(&call(&payroll, "tools/call", None)).unwrap(), 400, "mcp-bad-headers");
+    refused(&vm.request(&call(&payroll, "tools/call", Some("a/b"))).unwrap(), 400, "mcp-bad-headers");
+    refused(&vm.request(&payroll.over_mtls("PUT", "/mcp/payments")).unwrap(), 405, "mcp-method-not-allowed");
+    let anonymous =
+        HttpRequest::new("POST", "/mcp/payments").header("mcp-method", "tools/call").header("mcp-name", "pay");
+    refused(&vm.request(&anonymous).unwrap(), 401, "unauthenticated");
+    // Other paths still go by the routes.
+    refused(&vm.request(&payroll.over_mtls("GET", "/mcp/other")).unwrap(), 403, "no-route");
+}

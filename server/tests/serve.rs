@@ -1543,6 +1543,103 @@ fn mcp_bad_input_other_agents_sessions_and_a_down_upstream_are_refused_before_th
 }
 
 #[test]
+fn mcp_sessions_keep_their_task_and_a_writ_credential_can_be_the_agents_bearer() {
+    let dir = tmp("mcp-task");
+    let upstream = McpUpstream::start(&dir, true);
+    let (_w, key, r) = mcp_world("mcp-task", &upstream);
+    let payroll = agent_token(&key, "payroll");
+    let agent = r.writ().attest_token(&payroll, "writ").unwrap();
+    r.writ().open_task(&agent, "run-7", std::slice::from_ref(&agent.spiffe_id), "payroll", NOW + 600).unwrap();
+    let post = |headers: &[(&str, &str)], body: &str| {
+        let mut req = plain()
+            .post(http(&r, "/mcp/payments"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .body(body.to_string());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = req.send().unwrap();
+        let status = res.status().as_u16();
+        let session = res.headers().get("mcp-session-id").map(|v| v.to_str().unwrap().to_string());
+        (status, session, serde_json::from_str::<Value>(&res.text().unwrap()).unwrap_or(Value::Null))
+    };
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    let pay = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"pay","arguments":{"amount":50,"to":"acme"}}}"#;
+    let lookup =
+        r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"lookup","arguments":{"name":"acme"}}}"#;
+    let bearer = format!("Bearer {payroll}");
+
+    // A session opened in run-7 stays in run-7: calls naming no task are in it (and get its
+    // credential); a call naming another task is refused.
+    let (status, session, _) = post(&[("authorization", &bearer), ("x-writ-task", "run-7")], init);
+    assert_eq!(status, 200);
+    let session = session.unwrap();
+    let (status, _, answer) = post(&[("authorization", &bearer), ("mcp-session-id", &session)], pay);
+    assert_eq!(status, 200, "{answer}");
+    let paid = upstream.calls().into_iter().rfind(|c| c["tool"] == "pay").unwrap();
+    assert_eq!(
+        (paid["credential"]["txn"].as_str(), paid["credential"]["verified"].as_bool()),
+        (Some("run-7"), Some(true))
+    );
+    let other = [("authorization", bearer.as_str()), ("mcp-session-id", &session), ("x-writ-task", "run-8")];
+    let (status, _, answer) = post(&other, pay);
+    assert_eq!(status, 403, "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("belongs to task `run-7`"), "{answer}");
+    // A session opened in no task cannot be moved into one.
+    let (_, untasked, _) = post(&[("authorization", &bearer)], init);
+    let into = [("authorization", bearer.as_str()), ("mcp-session-id", &untasked.unwrap()), ("x-writ-task", "run-7")];
+    assert_eq!(post(&into, pay).0, 403);
+
+    // A Writ credential as the agent's bearer: presented with its holder's proof (here the
+    // JWT-SVID it was issued to, as `x-writ-identity-token`); its task is the session's, and its
+    // scope — one payment, these arguments — bounds the agent whatever policy would give it.
+    let pay_intent = writ_host::Intent {
+        action: "pay".into(),
+        resource: r#"McpServer::"payments""#.into(),
+        task_id: "run-7".into(),
+        context: String::new(),
+        input: r#"{"amount":50,"to":"acme"}"#.into(),
+    };
+    // For the gateway's own audience (`audience`, as at ext_authz), not the upstream's.
+    let own = r.writ().issue(&agent, "run-7", &[pay_intent], 300, &_w.config().audience).unwrap().token;
+    let with_credential = format!("Bearer {own}");
+    let holder = [("authorization", with_credential.as_str()), ("x-writ-identity-token", payroll.as_str())];
+    let (status, session, _) = post(&holder, init);
+    assert_eq!(status, 200);
+    let session = session.unwrap();
+    let in_session = [holder[0], holder[1], ("mcp-session-id", session.as_str())];
+    let before = upstream.calls().len();
+    let (status, _, answer) = post(&in_session, pay);
+    assert_eq!((status, answer["error"].clone()), (200, Value::Null), "{answer}");
+    let calls = upstream.calls();
+    assert_eq!(calls.len(), before + 1);
+    let forwarded = &calls[before]["credential"];
+    assert_eq!(
+        (forwarded["txn"].as_str(), forwarded["in_scope"].as_bool()),
+        (Some("run-7"), Some(true)),
+        "{forwarded}"
+    );
+    assert_eq!(forwarded["same_arguments"], true, "a credential minted for the call, not the agent's own");
+    // `lookup`, and another small payment, are allowed by policy but outside the scope.
+    let (_, _, answer) = post(&in_session, lookup);
+    assert_eq!(answer["error"]["code"], -32003, "{answer}");
+    let (_, _, answer) = post(&in_session, &pay.replace("50", "60"));
+    assert_eq!(answer["error"]["code"], -32003, "{answer}");
+    assert_eq!(upstream.calls().len(), before + 1, "nothing outside the scope reached the upstream");
+    // Without its holder's proof, or naming another task: refused.
+    assert_eq!(post(&[holder[0]], init).0, 401);
+    assert_eq!(post(&[holder[0], holder[1], ("x-writ-task", "run-8")], init).0, 400);
+    // Ended: the credential is revoked, so its calls are refused.
+    r.writ().end_task("run-7").unwrap();
+    let (_, _, answer) = post(&in_session, pay);
+    assert_eq!(answer["error"]["code"], -32003, "{answer}");
+    assert_eq!(upstream.calls().len(), before + 1);
+    r.shutdown();
+}
+
+#[test]
 fn the_mcp_example_configuration_and_policies_load() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let c = Config::load(&root.join("examples/mcp/writ.toml")).unwrap();

@@ -109,7 +109,8 @@ enum Prepared {
     Answer(Response),
     /// Forward; `list` is the id of a single `tools/list` request whose answer is filtered;
     /// `credential` the Writ credential minted for the call, sent as `Authorization: Bearer`.
-    Forward { who: Attested, initializing: bool, list: Option<Value>, credential: Option<String> },
+    /// `task` is the request's (the session's, a presented credential's, or `x-writ-task`'s).
+    Forward { who: Attested, task: String, initializing: bool, list: Option<Value>, credential: Option<String> },
 }
 
 async fn serve(
@@ -132,8 +133,10 @@ async fn serve(
         crate::blocking(state.clone(), move |state| prepare(&state, &name, &method, &headers, peer.as_ref(), &body))
             .await
     };
-    let (who, initializing, list, credential) = match prepared {
-        Ok(Prepared::Forward { who, initializing, list, credential }) => (who, initializing, list, credential),
+    let (who, task, initializing, list, credential) = match prepared {
+        Ok(Prepared::Forward { who, task, initializing, list, credential }) => {
+            (who, task, initializing, list, credential)
+        }
         Ok(Prepared::Answer(r)) | Err(r) => return r,
     };
     let Some(gateway) = state.mcp.as_ref() else { return http_error(StatusCode::NOT_FOUND, "no MCP gateway") };
@@ -150,7 +153,7 @@ async fn serve(
         && answer.status().is_success()
         && let Some(session) = &session
     {
-        gateway.sessions.bind(&name, session, &who.spiffe_id);
+        gateway.sessions.bind(&name, session, &who.spiffe_id, &task);
     }
     if method == Method::DELETE
         && answer.status().is_success()
@@ -159,9 +162,7 @@ async fn serve(
         gateway.sessions.end(&name, session);
     }
     match list {
-        Some(id) if answer.status().is_success() => {
-            listing::filtered(state.clone(), answer, who, name, task_of(&headers), id).await
-        }
+        Some(id) if answer.status().is_success() => listing::filtered(state.clone(), answer, who, name, task, id).await,
         _ => upstream::streamed(answer),
     }
 }
@@ -180,7 +181,8 @@ fn prepare(
     peer: Option<&PeerChain>,
     body: &[u8],
 ) -> Prepared {
-    let who = match caller(state, headers, peer) {
+    let presented = bearer(headers).and_then(|t| writ_types::grant::unverified_credential_task(t).map(|txn| (t, txn)));
+    let who = match caller(state, headers, peer, presented.is_some()) {
         Ok(w) => w,
         Err(message) => {
             crate::refused(state, "unauthenticated", &message);
@@ -189,13 +191,28 @@ fn prepare(
             return Prepared::Answer(r);
         }
     };
+    // The task: a presented credential's, else the one `x-writ-task` names; a session keeps
+    // the task it was opened in, and a request in it may name no other.
+    let named = task_of(headers);
+    let mut task = match &presented {
+        Some((_, txn)) if !named.is_empty() && named != *txn => {
+            let message = format!(
+                "`{TASK_HEADER}` names task `{}`, the credential is for `{}`",
+                mcp::clip(&named),
+                mcp::clip(txn)
+            );
+            return Prepared::Answer(http_error(StatusCode::BAD_REQUEST, &message));
+        }
+        Some((_, txn)) => txn.clone(),
+        None => named,
+    };
     if let Some(session) = headers.get(SESSION_HEADER) {
-        let known = session
+        let bound = session
             .to_str()
             .ok()
             .zip(state.mcp.as_ref())
-            .is_some_and(|(s, g)| g.sessions.allows(name, s, &who.spiffe_id));
-        if !known {
+            .and_then(|(s, g)| g.sessions.task_for(name, s, &who.spiffe_id));
+        let Some(bound) = bound else {
             crate::refused_by(
                 state,
                 Some(&who.spiffe_id),
@@ -203,10 +220,21 @@ fn prepare(
                 "an MCP session this agent did not open here",
             );
             return Prepared::Answer(http_error(StatusCode::NOT_FOUND, "unknown MCP session"));
+        };
+        if task.is_empty() {
+            task = bound;
+        } else if task != bound {
+            let message = if bound.is_empty() {
+                format!("this MCP session was opened in no task, not in `{}`: open a session in it", mcp::clip(&task))
+            } else {
+                format!("this MCP session belongs to task `{}`, not `{}`", mcp::clip(&bound), mcp::clip(&task))
+            };
+            crate::refused_by(state, Some(&who.spiffe_id), "other-task", &message);
+            return Prepared::Answer(http_error(StatusCode::FORBIDDEN, &message));
         }
     }
     if *method != Method::POST {
-        return Prepared::Forward { who, initializing: false, list: None, credential: None };
+        return Prepared::Forward { who, task, initializing: false, list: None, credential: None };
     }
     let parsed = match mcp::parse(body) {
         Ok(b) => b,
@@ -221,7 +249,6 @@ fn prepare(
         let body = mcp::error(m.id(), mcp::HEADER_MISMATCH, &mismatch, None);
         return Prepared::Answer((StatusCode::BAD_REQUEST, axum::Json(body)).into_response());
     }
-    let task = task_of(headers);
     let session = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
     let resource = format!("{RESOURCE_TYPE}::\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""));
     let mut refusals: Vec<Option<Value>> = Vec::with_capacity(parsed.messages.len());
@@ -249,6 +276,26 @@ fn prepare(
                 };
                 // A lone tool call in a task is decided by issuing its credential (one decision,
                 // so a `@max_calls` budget is spent once); any other message by a check.
+                // With a credential of the agent's own, it is presented first: its scope
+                // bounds what the agent may do, whatever policy would give it.
+                if let Some((token, _)) = &presented {
+                    match state.writ.present(token, &who, &what, &state.config.audience) {
+                        Ok(d) if d.allow => {}
+                        refused => {
+                            audit(state, &who, m, &what, session.as_deref(), &refused, None);
+                            refusals.push(Some(match refused {
+                                Ok(d) => denial(m, &action, &d),
+                                Err(e) => mcp::error(
+                                    m.id(),
+                                    DENIED,
+                                    &format!("denied by writ: the credential: {}: {}", e.kind(), e.message()),
+                                    None,
+                                ),
+                            }));
+                            continue;
+                        }
+                    }
+                }
                 let minted = (!parsed.batch && m.method() == Some("tools/call") && !task.is_empty())
                     .then(|| credential_for(state, name, &who, &what));
                 let decided = match &minted {
@@ -285,9 +332,9 @@ fn prepare(
     }
     // A batch's answer is not filtered, nor its calls given credentials: only a lone message's.
     if parsed.batch {
-        return Prepared::Forward { who, initializing, list: None, credential: None };
+        return Prepared::Forward { who, task, initializing, list: None, credential: None };
     }
-    Prepared::Forward { who, initializing, list, credential }
+    Prepared::Forward { who, task, initializing, list, credential }
 }
 
 /// A Writ credential for exactly this call: issued to the agent in its task, for the upstream's
@@ -401,14 +448,27 @@ fn refuse_all(parsed: &mcp::Body, refusals: Vec<Option<Value>>) -> Response {
     (StatusCode::OK, axum::Json(body)).into_response()
 }
 
-/// The agent: a bearer identity token (JWT-SVID or OIDC, `Authorization: Bearer` or
-/// `x-writ-identity-token`), else the mTLS peer.
-fn caller(state: &State, headers: &HeaderMap, peer: Option<&PeerChain>) -> Result<Attested, String> {
-    let bearer = headers
+/// `Authorization: Bearer`'s token.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
-    let token = headers.get(crate::extauthz::IDENTITY_TOKEN).and_then(|v| v.to_str().ok()).or(bearer);
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+}
+
+/// The agent: a bearer identity token (JWT-SVID or OIDC, `Authorization: Bearer` or
+/// `x-writ-identity-token`), else the mTLS peer. When `Authorization` carries a Writ
+/// credential (`bearer_is_credential`), the agent is the holder that proves it: the mTLS peer or
+/// `x-writ-identity-token`.
+fn caller(
+    state: &State,
+    headers: &HeaderMap,
+    peer: Option<&PeerChain>,
+    bearer_is_credential: bool,
+) -> Result<Attested, String> {
+    let identity_token = headers.get(crate::extauthz::IDENTITY_TOKEN).and_then(|v| v.to_str().ok());
+    let token = if bearer_is_credential { identity_token } else { identity_token.or(bearer(headers)) };
     if let Some(token) = token {
         return state
             .writ
@@ -417,6 +477,7 @@ fn caller(state: &State, headers: &HeaderMap, peer: Option<&PeerChain>) -> Resul
     }
     match peer {
         Some(p) if !p.0.is_empty() => crate::exchange::client(state, Some(p)),
+        _ if bearer_is_credential => Err("a Writ credential needs its holder's proof: the client certificate, or the identity token as `x-writ-identity-token`, it was issued to".into()),
         _ => Err("the agent is not proven: present a client certificate, or a JWT-SVID or OIDC token as `Authorization: Bearer`".into()),
     }
 }

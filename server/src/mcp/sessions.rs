@@ -1,6 +1,6 @@
-//! MCP sessions bound to the agent that opened them: the upstream names a session
-//! (`Mcp-Session-Id`) in its answer to `initialize`; from then on only that agent (its SPIFFE
-//! ID) may use it. A session this gateway never saw opened, or another agent's, is unknown to
+//! MCP sessions bound to the agent that opened them and the task it opened them in: the
+//! upstream names a session (`Mcp-Session-Id`) in its answer to `initialize`; from then on only
+//! that agent (its SPIFFE ID) may use it, and only in that task (none, when it named none). A session this gateway never saw opened, or another agent's, is unknown to
 //! the caller (404, as MCP says of an unknown session). Bounded; per process (a replica
 //! without the binding answers 404, and MCP clients then start a new session).
 
@@ -17,8 +17,8 @@ pub(crate) struct Sessions {
 
 #[derive(Default)]
 struct Bound {
-    /// (upstream, session id) → the agent's SPIFFE ID.
-    by_id: HashMap<(String, String), String>,
+    /// (upstream, session id) → the agent's SPIFFE ID and the session's task.
+    by_id: HashMap<(String, String), (String, String)>,
     order: VecDeque<(String, String)>,
 }
 
@@ -27,8 +27,9 @@ impl Sessions {
         self.bound.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Bind `session` of `upstream` to `agent` (a session id already bound keeps its agent).
-    pub fn bind(&self, upstream: &str, session: &str, agent: &str) {
+    /// Bind `session` of `upstream` to `agent` and `task` (a session id already bound keeps
+    /// its binding).
+    pub fn bind(&self, upstream: &str, session: &str, agent: &str, task: &str) {
         let mut b = self.lock();
         let key = (upstream.to_string(), session.to_string());
         if b.by_id.contains_key(&key) {
@@ -39,13 +40,16 @@ impl Sessions {
         {
             b.by_id.remove(&old);
         }
-        b.by_id.insert(key.clone(), agent.to_string());
+        b.by_id.insert(key.clone(), (agent.to_string(), task.to_string()));
         b.order.push_back(key);
     }
 
-    /// Whether `agent` may use `session` of `upstream`.
-    pub fn allows(&self, upstream: &str, session: &str, agent: &str) -> bool {
-        self.lock().by_id.get(&(upstream.to_string(), session.to_string())).is_some_and(|a| a == agent)
+    /// The task of `session` of `upstream` when `agent` may use it (`""`: no task); `None`
+    /// when the session is unknown or another agent's.
+    pub fn task_for(&self, upstream: &str, session: &str, agent: &str) -> Option<String> {
+        let b = self.lock();
+        let (bound_agent, task) = b.by_id.get(&(upstream.to_string(), session.to_string()))?;
+        (bound_agent == agent).then(|| task.clone())
     }
 
     /// Forget a session (ended with `DELETE`).

@@ -118,11 +118,14 @@ pub enum LedgerEvent {
     /// A task was opened; remembered a lifetime cap past its deadline.
     OpenTask(Task),
     /// A break-glass approval was used `at`; remembered `until` it expires (then it is
-    /// refused as expired anyway).
+    /// refused as expired anyway). `claim` is unique per use: when replicas race to use one
+    /// approval, the first claim in the shared log is the use that stands.
     UseApproval {
         jti: String,
         at: u64,
         until: u64,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        claim: String,
     },
     /// A call a budgeted permit (`@max_calls`) allowed in a task was counted `at`, under
     /// `claim` (unique per call: the shared log's order of claims decides which calls are
@@ -184,8 +187,9 @@ struct State {
     cut: HashMap<String, Cut>,
     /// Task id → the task as opened.
     tasks: HashMap<String, Arc<Task>>,
-    /// Break-glass approval id → until when it is remembered as used.
-    used_approvals: HashMap<String, u64>,
+    /// Break-glass approval id → until when it is remembered as used, and the claim of the
+    /// use that stands.
+    used_approvals: HashMap<String, (u64, String)>,
     /// (task id, policy id) → the calls counted against its `@max_calls`.
     spent: HashMap<(String, String), Spent>,
     /// Size after the last sweep of expired entries (sweeps are amortized).
@@ -208,7 +212,7 @@ impl State {
         self.ended.retain(|_, r| r.until > now);
         self.cut.retain(|_, r| r.until > now);
         self.tasks.retain(|_, t| t.deadline.saturating_add(u64::from(MAX_TTL_SECS)) > now);
-        self.used_approvals.retain(|_, until| *until > now);
+        self.used_approvals.retain(|_, (until, _)| *until > now);
         self.spent.retain(|_, s| s.until > now);
         self.swept_at_len = self.len();
     }
@@ -298,10 +302,10 @@ impl State {
                     1
                 }
             }
-            LedgerEvent::UseApproval { jti, until, .. } => match self.used_approvals.get(&jti) {
-                Some(u) if *u > now => 0,
+            LedgerEvent::UseApproval { jti, until, claim, .. } => match self.used_approvals.get(&jti) {
+                Some((u, _)) if *u > now => 0,
                 _ => {
-                    self.used_approvals.insert(jti, until);
+                    self.used_approvals.insert(jti, (until, claim));
                     1
                 }
             },
@@ -351,17 +355,27 @@ pub struct MemoryLedger {
     state: Mutex<State>,
     /// How long a revocation is remembered, seconds.
     horizon: std::sync::atomic::AtomicU64,
+    /// Whether `@max_calls` budgets are counted here ([`Ledger::spend_call`]); when not, a
+    /// budgeted permit allows nothing.
+    counts_calls: bool,
 }
 
 impl Default for MemoryLedger {
     fn default() -> Self {
-        MemoryLedger { state: Mutex::default(), horizon: u64::from(MAX_TTL_SECS).into() }
+        MemoryLedger { state: Mutex::default(), horizon: u64::from(MAX_TTL_SECS).into(), counts_calls: true }
     }
 }
 
 impl MemoryLedger {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A ledger that is one copy among many that do not share what they count (the proxy
+    /// filter's, one per worker): it cannot count a budget honestly, so it spends none — every
+    /// permit with `@max_calls` denies here ([`Ledger::spend_call`] is always `false`).
+    pub fn without_budgets() -> Self {
+        MemoryLedger { counts_calls: false, ..Self::default() }
     }
 
     /// Remember revocations made from now on for `secs`: at least the longest lifetime a
@@ -413,10 +427,11 @@ impl MemoryLedger {
         let mut out: Vec<LedgerEvent> = s.grants.values().cloned().map(LedgerEvent::Grant).collect();
         out.extend(s.ended.iter().map(|(t, r)| LedgerEvent::EndTask { task_id: t.clone(), at: r.at, until: r.until }));
         out.extend(s.tasks.values().map(|t| LedgerEvent::OpenTask(Task::clone(t))));
-        out.extend(s.used_approvals.iter().map(|(j, u)| LedgerEvent::UseApproval {
+        out.extend(s.used_approvals.iter().map(|(j, (u, claim))| LedgerEvent::UseApproval {
             jti: j.clone(),
             at: now,
             until: *u,
+            claim: claim.clone(),
         }));
         for ((task_id, policy), spent) in &s.spent {
             out.extend(spent.claims.iter().map(|claim| LedgerEvent::SpendCall {
@@ -500,11 +515,11 @@ impl Ledger for MemoryLedger {
     }
 
     fn use_approval(&self, jti: &str, until: u64, now: u64) -> bool {
-        self.apply(LedgerEvent::UseApproval { jti: jti.to_string(), at: now, until }, now) == 1
+        self.apply(LedgerEvent::UseApproval { jti: jti.to_string(), at: now, until, claim: String::new() }, now) == 1
     }
 
     fn spend_call(&self, task_id: &str, policy: &str, budget: u32, until: u64, now: u64) -> bool {
-        if until <= now {
+        if until <= now || !self.counts_calls {
             return false;
         }
         let mut s = self.state();
@@ -522,7 +537,12 @@ impl Ledger for MemoryLedger {
 impl MemoryLedger {
     /// Whether the approval `jti` was used (and is still remembered) at `now`.
     pub fn approval_used(&self, jti: &str, now: u64) -> bool {
-        self.state().used_approvals.get(jti).is_some_and(|u| *u > now)
+        self.state().used_approvals.get(jti).is_some_and(|(u, _)| *u > now)
+    }
+
+    /// The claim of the use of approval `jti` that stands at `now`, if it was used.
+    pub fn approval_claim(&self, jti: &str, now: u64) -> Option<String> {
+        self.state().used_approvals.get(jti).filter(|(u, _)| *u > now).map(|(_, c)| c.clone())
     }
 }
 

@@ -196,11 +196,17 @@ impl Ledger for SyncedLedger<'_> {
         if self.replica.approval_used(jti, now) {
             return false;
         }
-        let event = LedgerEvent::UseApproval { jti: jti.to_string(), at: now, until };
-        if let Ok(data) = serde_json::to_string(&event) {
-            writ::agent::ledger::append(&data, event.relevant_until());
-        }
-        self.replica.apply(event, now) == 1
+        // Claim the use in the shared log, then read the log up to the claim: when replicas
+        // race for one approval, every one of them sees the same first claim.
+        let claim = entropy().iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let event = LedgerEvent::UseApproval { jti: jti.to_string(), at: now, until, claim: claim.clone() };
+        let Ok(data) = serde_json::to_string(&event) else {
+            return false;
+        };
+        writ::agent::ledger::append(&data, event.relevant_until());
+        self.catch_up(now);
+        // Not in this replica's view (a store that lags): not this use, so refused.
+        self.replica.approval_claim(jti, now).is_some_and(|first| first == claim)
     }
     fn spend_call(&self, task_id: &str, policy: &str, budget: u32, until: u64, now: u64) -> bool {
         self.sync(now);

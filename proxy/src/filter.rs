@@ -138,7 +138,8 @@ impl Filter {
             forwarded: BoundedMap::new(MAX_FORWARDED),
             routes,
             crypto: FilterCrypto { verifier: RustCrypto::new(), jwks },
-            ledger: MemoryLedger::new(),
+            // One filter per worker, none sharing a count: budgets are the decision server's.
+            ledger: MemoryLedger::without_budgets(),
             feed: Feed::default(),
             config,
         })

@@ -188,3 +188,40 @@ fn replicas_racing_on_one_budget_allow_exactly_its_calls() {
     });
     assert_eq!(allowed.into_inner(), 5);
 }
+
+#[test]
+fn replicas_racing_to_use_one_approval_let_exactly_one_use_stand() {
+    use writ_tests::approval::Approver;
+    let nats = NatsServer::start();
+    let loc = location(&nats, "approvals", Duration::from_secs(3));
+    let pki = writ_tests::pack_pki();
+    let approver = Approver::new(3);
+    let (a, b) = (replica(&loc, pki), replica(&loc, pki));
+    for w in [&a, &b] {
+        w.set_approvers(&approver.jwks).unwrap();
+    }
+    writ_tests::open_pack_tasks(&a, &["inc-7"]);
+    let oncall = a.attest_x509(&pki.chain3("/agent/oncall", KeyAlg::P256)).unwrap();
+    let signed = approver.sign(&Approver::claims("spiffe://acme.example/agent/oncall", "inc-7", "a-race", NOW - 5));
+    let glass = Intent {
+        task_id: "inc-7".into(),
+        context: Approver::context(&signed),
+        ..intent("break_glass", r#"Environment::"production""#)
+    };
+    // The task reached B (the registry is shared) before the race starts.
+    let ready = eventually(Duration::from_secs(5), || b.task("inc-7").is_ok_and(|t| t.is_some()));
+    assert!(ready.is_some());
+    // Six uses at once, three per replica: one stands, whichever replica made it.
+    let allowed = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for w in [&a, &b, &a, &b, &a, &b] {
+            let (oncall, glass, allowed) = (&oncall, &glass, &allowed);
+            s.spawn(move || {
+                if w.check(oncall, glass).unwrap().allow {
+                    allowed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    assert_eq!(allowed.into_inner(), 1);
+}

@@ -450,7 +450,8 @@ fn mcp_endpoints_are_decided_on_mcps_routing_headers() {
     let config = json!({
         "policies": concat!(
             "@id(\"pay\") permit(principal == Agent::\"spiffe://acme.example/agent/payroll\", action == Action::\"pay\", resource == McpServer::\"payments\");\n",
-            "@id(\"refund-small\") permit(principal, action == Action::\"refund\", resource == McpServer::\"payments\") when { context.input.amount <= 100 };",
+            "@id(\"refund-small\") permit(principal, action == Action::\"refund\", resource == McpServer::\"payments\") when { context.input.amount <= 100 };\n",
+            "@id(\"export-capped\") @max_calls(\"5\") permit(principal, action == Action::\"export\", resource == McpServer::\"payments\");",
         ),
         "mcp": [{ "path": "/mcp/payments", "server": "payments" }],
     });
@@ -476,6 +477,9 @@ fn mcp_endpoints_are_decided_on_mcps_routing_headers() {
     assert_eq!(audit[0]["writ.task_id"], "run-42");
     // Arguments are not in the headers: a permit that reads them cannot allow here.
     refused(&vm.request(&call(&payroll, "tools/call", Some("refund"))).unwrap(), 403, "error");
+    // A budget cannot be counted by filters that share no count: the permit never allows here.
+    let b = refused(&vm.request(&call(&payroll, "tools/call", Some("export"))).unwrap(), 403, "writ:max-calls");
+    assert!(b["errors"][0].as_str().unwrap().contains("export-capped"), "{b}");
     // Another agent, another tool: denied by policy.
     let browser = w.workload("/agent/browser");
     refused(&vm.request(&call(&browser, "tools/call", Some("pay"))).unwrap(), 403, "no-permit");

@@ -77,6 +77,11 @@ pub trait Ledger {
     /// ledger share the count: the order the shared log holds the calls in decides which
     /// are within the budget.
     fn spend_call(&self, task_id: &str, policy: &str, budget: u32, until: u64, now: u64) -> bool;
+    /// Whether this ledger can count `@max_calls` budgets at all (one copy among several that
+    /// share no count cannot: then every budgeted permit denies).
+    fn counts_calls(&self) -> bool {
+        true
+    }
 }
 
 /// The decision about a principal that is cut off at `now`: a deny naming the cut-off, before
@@ -518,6 +523,10 @@ impl Ledger for MemoryLedger {
         self.apply(LedgerEvent::UseApproval { jti: jti.to_string(), at: now, until, claim: String::new() }, now) == 1
     }
 
+    fn counts_calls(&self) -> bool {
+        self.counts_calls
+    }
+
     fn spend_call(&self, task_id: &str, policy: &str, budget: u32, until: u64, now: u64) -> bool {
         if until <= now || !self.counts_calls {
             return false;
@@ -596,6 +605,9 @@ impl<L: Ledger + ?Sized> Ledger for std::sync::Arc<L> {
     }
     fn spend_call(&self, task_id: &str, policy: &str, budget: u32, until: u64, now: u64) -> bool {
         (**self).spend_call(task_id, policy, budget, until, now)
+    }
+    fn counts_calls(&self) -> bool {
+        (**self).counts_calls()
     }
 }
 

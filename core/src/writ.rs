@@ -396,6 +396,13 @@ impl Writ {
             errors: vec![error],
             max_ttl_secs: 0,
         };
+        if !ledger.counts_calls() {
+            let (id, n) = budgeted[0];
+            return spent(format!(
+                "policy `{}` allows {n} calls per task (`@max_calls`), which only a decider sharing the state store can count (not a proxy filter)",
+                spiffe_id::clip(id)
+            ));
+        }
         let Some(task) = task else {
             let (id, n) = budgeted[0];
             return spent(format!(

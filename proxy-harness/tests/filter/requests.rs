@@ -479,7 +479,8 @@ fn mcp_endpoints_are_decided_on_mcps_routing_headers() {
     refused(&vm.request(&call(&payroll, "tools/call", Some("refund"))).unwrap(), 403, "error");
     // A budget cannot be counted by filters that share no count: the permit never allows here.
     let b = refused(&vm.request(&call(&payroll, "tools/call", Some("export"))).unwrap(), 403, "writ:max-calls");
-    assert!(b["errors"][0].as_str().unwrap().contains("export-capped"), "{b}");
+    let error = b["errors"][0].as_str().unwrap();
+    assert!(error.contains("export-capped") && error.contains("not a proxy filter"), "{b}");
     // Another agent, another tool: denied by policy.
     let browser = w.workload("/agent/browser");
     refused(&vm.request(&call(&browser, "tools/call", Some("pay"))).unwrap(), 403, "no-permit");

@@ -313,16 +313,14 @@ impl Writ {
         ledger: &dyn Ledger,
         crypto: &dyn Crypto,
     ) -> Decision {
-        self.decide_with_approval(who, what, now, delegation_depth, ledger, crypto, None).0
+        self.decide_with_approval(who, what, now, delegation_depth, ledger, crypto).0
     }
 
     /// [`decide`](Self::decide), with the approval the decision rested on when the caller
     /// claimed one and it verified (for the audit trail of break-glass, and for a credential
-    /// issued under it). `granted` is an approval a presented credential carries: verified
-    /// and used up when the credential was issued, it stands when the caller claims none.
-    /// Every decision this makes that allows under a permit with `@max_calls` spends one of
-    /// that permit's calls in the intent's task (see [`Writ::spend_budgets`]).
-    #[allow(clippy::too_many_arguments)]
+    /// issued under it). Every decision this makes that allows under a permit with
+    /// `@max_calls` spends one of that permit's calls in the intent's task (see
+    /// [`Writ::spend_budgets`]).
     pub fn decide_with_approval(
         &self,
         who: &Identity,
@@ -331,13 +329,14 @@ impl Writ {
         delegation_depth: u32,
         ledger: &dyn Ledger,
         crypto: &dyn Crypto,
-        granted: Option<&Approval>,
     ) -> (Decision, Option<Approval>) {
-        self.decide_spending(who, what, now, delegation_depth, ledger, crypto, granted, true)
+        self.decide_spending(who, what, now, delegation_depth, ledger, crypto, None, true)
     }
 
-    /// [`decide_with_approval`](Self::decide_with_approval), spending `@max_calls` budgets
-    /// only when `spend`: a presented credential's use is not a new call — its issue was.
+    /// [`decide_with_approval`](Self::decide_with_approval) for a presented credential:
+    /// `granted` is an approval it carries (verified and used up when it was issued, it stands
+    /// when the caller claims none), and `@max_calls` budgets are spent only when `spend` — a
+    /// presented credential's use is not a new call, its issue was.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn decide_spending(
         &self,

@@ -107,6 +107,19 @@ impl SyncedLedger<'_> {
         self.sync(at);
     }
 
+    /// Claim something in the shared log under a fresh claim id (the event `event` makes of
+    /// it), then read the log up to the claim, so this replica's view holds it where the log
+    /// put it among everyone else's: the claim id, or `None` when it could not be written. A
+    /// claim this replica's view does not show (a store that lags) wins nothing.
+    fn claim(&self, event: impl FnOnce(String) -> LedgerEvent, now: u64) -> Option<String> {
+        let claim = entropy().iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let event = event(claim.clone());
+        let data = serde_json::to_string(&event).ok()?;
+        writ::agent::ledger::append(&data, event.relevant_until());
+        self.catch_up(now);
+        Some(claim)
+    }
+
     /// Revoke: count the live, not yet revoked grants under `key`, then record the event
     /// here and for every other instance. It is remembered until every grant the ledger
     /// knows under `key` has expired, and at least the horizon (the lifetime cap).
@@ -196,17 +209,9 @@ impl Ledger for SyncedLedger<'_> {
         if self.replica.approval_used(jti, now) {
             return false;
         }
-        // Claim the use in the shared log, then read the log up to the claim: when replicas
-        // race for one approval, every one of them sees the same first claim.
-        let claim = entropy().iter().map(|b| format!("{b:02x}")).collect::<String>();
-        let event = LedgerEvent::UseApproval { jti: jti.to_string(), at: now, until, claim: claim.clone() };
-        let Ok(data) = serde_json::to_string(&event) else {
-            return false;
-        };
-        writ::agent::ledger::append(&data, event.relevant_until());
-        self.catch_up(now);
-        // Not in this replica's view (a store that lags): not this use, so refused.
-        self.replica.approval_claim(jti, now).is_some_and(|first| first == claim)
+        // When replicas race for one approval, every one of them sees the same first claim.
+        let claimed = self.claim(|claim| LedgerEvent::UseApproval { jti: jti.to_string(), at: now, until, claim }, now);
+        claimed.is_some_and(|claim| self.replica.approval_claim(jti, now).is_some_and(|first| first == claim))
     }
     fn spend_call(&self, task_id: &str, policy: &str, budget: u32, until: u64, now: u64) -> bool {
         self.sync(now);
@@ -214,23 +219,17 @@ impl Ledger for SyncedLedger<'_> {
         if until <= now || self.replica.calls_spent(task_id, policy, now) >= budget {
             return false;
         }
-        // Claim a call in the shared log, then read the log up to the claim: every replica
-        // sees the same order, so the claims within the budget are the same for all of them.
-        let claim = entropy().iter().map(|b| format!("{b:02x}")).collect::<String>();
-        let event = LedgerEvent::SpendCall {
+        // Every replica sees the same order, so the claims within the budget are the same for all.
+        let event = |claim| LedgerEvent::SpendCall {
             task_id: task_id.to_string(),
             policy: policy.to_string(),
-            claim: claim.clone(),
+            claim,
             at: now,
             until,
         };
-        let Ok(data) = serde_json::to_string(&event) else {
-            return false;
-        };
-        writ::agent::ledger::append(&data, event.relevant_until());
-        self.catch_up(now);
-        // Not in this replica's view (a store that lags): not counted, so not allowed.
-        self.replica.call_rank(task_id, policy, &claim, now).is_some_and(|rank| rank <= budget)
+        self.claim(event, now).is_some_and(|claim| {
+            self.replica.call_rank(task_id, policy, &claim, now).is_some_and(|rank| rank <= budget)
+        })
     }
     fn restore(&self, spiffe_id: &str, now: u64) -> bool {
         self.sync(now);
@@ -470,8 +469,7 @@ impl authorize::Guest for Component {
         let at = now();
         let (who, what) = (held(&who), convert::intent_from_wit(what));
         // A cut-off agent is denied before any policy is read.
-        let (d, approval) =
-            with_all(|e, crypto, ledger| e.decide_with_approval(who, &what, at, 0, ledger, crypto, None));
+        let (d, approval) = with_all(|e, crypto, ledger| e.decide_with_approval(who, &what, at, 0, ledger, crypto));
         // A request that claims a break-glass approval is audited apart too (its own kind),
         // whether the approval verified (approver, ticket, reason) or was refused.
         if approval.is_some() || writ_core::approval::claimed(&what.context).is_some() {

@@ -3,6 +3,7 @@
 //! task), stolen and tampered tokens, cut-off, rotation, audit, and interop with a
 //! third-party JWT library verifying with `jwks`.
 
+use crate::intent;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use writ_host::{Attested, Error, Intent, IssuerAlg, IssuerKey, Writ};
@@ -14,16 +15,6 @@ use writ_tests::pki::KeyAlg;
 const RECORD: &str = r#"PayrollRecord::"run-42/emp-7""#;
 const OTHER_RECORD: &str = r#"PayrollRecord::"run-43/emp-7""#;
 const SALES: &str = r#"Dataset::"sales-summary""#;
-
-fn intent(action: &str, resource: &str) -> Intent {
-    Intent {
-        action: action.into(),
-        resource: resource.into(),
-        task_id: String::new(),
-        context: String::new(),
-        input: String::new(),
-    }
-}
 
 struct Agents {
     payroll: Attested,

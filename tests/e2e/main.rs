@@ -22,6 +22,17 @@ mod x509;
 
 use writ_tests::{Attester, Component, Native, Outcome};
 
+/// An intent of `action` on `resource`, in no task, with no context or input.
+pub fn intent(action: &str, resource: &str) -> writ_host::Intent {
+    writ_host::Intent {
+        action: action.into(),
+        resource: resource.into(),
+        task_id: String::new(),
+        context: String::new(),
+        input: String::new(),
+    }
+}
+
 /// Run `f` against both implementations and demand equal outcomes; return them.
 pub fn both(f: impl Fn(&mut dyn Attester) -> Outcome) -> Outcome {
     let native = f(&mut Native::default());

@@ -3,6 +3,7 @@
 //! is too old refuses credentials but keeps deciding plain authorization, and catches up in
 //! order when NATS returns; NATS killed and restarted keeps everything it acknowledged.
 
+use crate::intent;
 use std::time::{Duration, Instant};
 use writ_host::state::StateLocation;
 use writ_host::{Error, Intent, Writ};
@@ -13,16 +14,6 @@ use writ_tests::{NOW, eventually};
 
 const RECORD: &str = r#"PayrollRecord::"run-42/emp-7""#;
 const SALES: &str = r#"Dataset::"sales-summary""#;
-
-fn intent(action: &str, resource: &str) -> Intent {
-    Intent {
-        action: action.into(),
-        resource: resource.into(),
-        task_id: String::new(),
-        context: String::new(),
-        input: String::new(),
-    }
-}
 
 fn replica(location: &StateLocation, pki: &Pki) -> Writ {
     let w = Writ::builder().time(NOW).state(location.clone()).build().unwrap();

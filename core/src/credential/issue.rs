@@ -67,7 +67,7 @@ impl Writ {
         let mut refused = Decision { allow: false, reasons: Vec::new(), errors: Vec::new(), max_ttl_secs: 0 };
         for i in scope {
             let what = Intent { task_id: task.to_string(), ..i.clone() };
-            let (d, approval) = self.decide_with_approval(who, &what, env.now, depth, env.ledger, env.crypto, None);
+            let (d, approval) = self.decide_with_approval(who, &what, env.now, depth, env.ledger, env.crypto);
             if d.allow {
                 cap = cap.min(d.max_ttl_secs);
                 approved = approved.or(approval);

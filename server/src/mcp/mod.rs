@@ -274,54 +274,14 @@ fn prepare(
                     context: String::new(),
                     input,
                 };
-                // A lone tool call in a task is decided by issuing its credential (one decision,
-                // so a `@max_calls` budget is spent once); any other message by a check.
-                // With a credential of the agent's own, it is presented first: its scope
-                // bounds what the agent may do, whatever policy would give it.
-                if let Some((token, _)) = &presented {
-                    match state.writ.present(token, &who, &what, &state.config.audience) {
-                        Ok(d) if d.allow => {}
-                        refused => {
-                            audit(state, &who, m, &what, session.as_deref(), &refused, None);
-                            refusals.push(Some(match refused {
-                                Ok(d) => denial(m, &action, &d),
-                                Err(e) => mcp::error(
-                                    m.id(),
-                                    DENIED,
-                                    &format!("denied by writ: the credential: {}: {}", e.kind(), e.message()),
-                                    None,
-                                ),
-                            }));
-                            continue;
-                        }
-                    }
-                }
-                let minted = (!parsed.batch && m.method() == Some("tools/call") && !task.is_empty())
-                    .then(|| credential_for(state, name, &who, &what));
-                let decided = match &minted {
-                    Some(Ok(grant)) => Ok(writ_host::Decision {
-                        allow: true,
-                        reasons: Vec::new(),
-                        errors: Vec::new(),
-                        max_ttl_secs: u32::try_from(grant.expires_at.saturating_sub(state.writ.now()))
-                            .unwrap_or(u32::MAX),
-                    }),
-                    Some(Err(writ_host::Error::Denied(d))) => Ok(d.clone()),
-                    Some(Err(e)) => Err(e.clone()),
-                    None => state.writ.check(&who, &what),
-                };
-                let jti = match &minted {
-                    Some(Ok(grant)) => Some(grant.jti.clone()),
-                    _ => None,
-                };
-                audit(state, &who, m, &what, session.as_deref(), &decided, jti);
-                match decided {
-                    Ok(d) if d.allow => {
-                        credential = minted.and_then(Result::ok).map(|g| g.token);
+                let lone_call = !parsed.batch && m.method() == Some("tools/call") && !task.is_empty();
+                let presented = presented.as_ref().map(|(token, _)| *token);
+                match decide(state, name, &who, m, &what, presented, session.as_deref(), lone_call) {
+                    Ok(minted) => {
+                        credential = minted;
                         None
                     }
-                    Ok(d) => Some(denial(m, &action, &d)),
-                    Err(e) => Some(mcp::error(m.id(), mcp::UPSTREAM, &format!("{}: {}", e.kind(), e.message()), None)),
+                    Err(refusal) => Some(refusal),
                 }
             }
         };
@@ -335,6 +295,62 @@ fn prepare(
         return Prepared::Forward { who, task, initializing, list: None, credential: None };
     }
     Prepared::Forward { who, task, initializing, list, credential }
+}
+
+/// Decide one message's intent `what` (audited): the credential minted for it when allowed
+/// (`lone_call`: a lone tool call in a task), or the JSON-RPC error refusing it.
+///
+/// With a credential of the agent's own (`presented`), it is presented first: its scope bounds
+/// what the agent may do, whatever policy would give it. A lone tool call in a task is then
+/// decided by issuing its credential (one decision, so a `@max_calls` budget is spent once);
+/// any other message by a check.
+#[allow(clippy::too_many_arguments)]
+fn decide(
+    state: &State,
+    name: &str,
+    who: &Attested,
+    m: &Message,
+    what: &Intent,
+    presented: Option<&str>,
+    session: Option<&str>,
+    lone_call: bool,
+) -> Result<Option<String>, Value> {
+    if let Some(token) = presented {
+        match state.writ.present(token, who, what, &state.config.audience) {
+            Ok(d) if d.allow => {}
+            refused => {
+                audit(state, who, m, what, session, &refused, None);
+                return Err(match refused {
+                    Ok(d) => denial(m, &what.action, &d),
+                    Err(e) => mcp::error(
+                        m.id(),
+                        DENIED,
+                        &format!("denied by writ: the credential: {}: {}", e.kind(), e.message()),
+                        None,
+                    ),
+                });
+            }
+        }
+    }
+    let minted = lone_call.then(|| credential_for(state, name, who, what));
+    let decided = match &minted {
+        Some(Ok(grant)) => Ok(writ_host::Decision {
+            allow: true,
+            reasons: Vec::new(),
+            errors: Vec::new(),
+            max_ttl_secs: u32::try_from(grant.expires_at.saturating_sub(state.writ.now())).unwrap_or(u32::MAX),
+        }),
+        Some(Err(writ_host::Error::Denied(d))) => Ok(d.clone()),
+        Some(Err(e)) => Err(e.clone()),
+        None => state.writ.check(who, what),
+    };
+    let minted = minted.and_then(Result::ok);
+    audit(state, who, m, what, session, &decided, minted.as_ref().map(|g| g.jti.clone()));
+    match decided {
+        Ok(d) if d.allow => Ok(minted.map(|g| g.token)),
+        Ok(d) => Err(denial(m, &what.action, &d)),
+        Err(e) => Err(mcp::error(m.id(), mcp::UPSTREAM, &format!("{}: {}", e.kind(), e.message()), None)),
+    }
 }
 
 /// A Writ credential for exactly this call: issued to the agent in its task, for the upstream's

@@ -271,6 +271,9 @@ pub struct DecisionMemo {
     second: u64,
     /// General (AuthZEN-shaped) evaluations by their whole text and the lifetime cap.
     general: Buckets<GeneralEntry>,
+    /// Whether `input` is in every key, read or not: with a schema a request's input is
+    /// validated against its action's context type, so it decides even when no policy reads it.
+    input_always: bool,
 }
 
 impl DecisionMemo {
@@ -283,7 +286,13 @@ impl DecisionMemo {
             timed: BoundedMap::with_hasher(MAX_MEMO_ENTRIES, Seeded::with_seed(seed ^ 0x7469_6d65)),
             second: 0,
             general: BoundedMap::with_hasher(MAX_MEMO_ENTRIES, Seeded::with_seed(seed ^ 0x6765_6e65)),
+            input_always: false,
         }
+    }
+
+    /// This memo with the call's input in every key (a schema validates it).
+    pub fn keeping_input(self, on: bool) -> Self {
+        DecisionMemo { input_always: on, ..self }
     }
 
     /// The decision of an identical general evaluation decided `at` the same cap, second
@@ -310,7 +319,8 @@ impl DecisionMemo {
         {
             return *r;
         }
-        let r = reads_for(&self.policies, action, resource);
+        let mut r = reads_for(&self.policies, action, resource);
+        r.input |= self.input_always;
         let types = match self.by_action.get_mut(action) {
             Some(types) => types,
             None => self.by_action.get_or_insert_with(action.to_string(), Vec::new),

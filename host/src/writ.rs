@@ -384,6 +384,15 @@ impl Writ {
             .map(Into::into)
     }
 
+    /// A Cedar schema for an MCP upstream's `tools` (a saved `tools/list` result), merged into
+    /// `base` (see the WIT `authorize.mcp-schema`). Pure: nothing is loaded.
+    pub fn mcp_schema(&self, base: &str, upstream: &str, tools: &str) -> Result<writ_types::mcp::McpSchema, Error> {
+        self.pool
+            .with_instance(|i| i.module.writ_agent_authorize().call_mcp_schema(&mut i.store, base, upstream, tools))?
+            .map(|m| writ_types::mcp::McpSchema { schema: m.schema, changed: m.changed, starter: m.starter })
+            .map_err(convert::error)
+    }
+
     // ---- credentials ----
 
     /// Issue a task credential to `who` (see the WIT `issue` interface).

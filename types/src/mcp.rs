@@ -252,3 +252,16 @@ mod tests {
         }
     }
 }
+
+/// A Cedar schema for an MCP upstream's tools, merged into a base schema (writ-core's
+/// `authz::mcp_schema`, the WIT `authorize.mcp-schema`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct McpSchema {
+    /// The merged schema, Cedar syntax.
+    pub schema: String,
+    /// Tools whose action is new or whose `inputSchema` differs from the base's.
+    pub changed: Vec<String>,
+    /// A deny-by-default starter policy for these tools (validates against `schema` when the
+    /// base declares `Role`, as Writ's does).
+    pub starter: String,
+}

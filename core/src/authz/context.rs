@@ -227,10 +227,17 @@ impl PolicyStore {
                 json.insert(name.into(), Value::Object(o));
             }
         }
-        let context = Context::from_json_value(Value::Object(json), schema.map(|s| (s, action)))
-            .map_err(|e| format!("context: {e}"))?;
-        Request::new(principal.clone(), action.clone(), resource.clone(), context, schema)
-            .map_err(|e| format!("request: {e}"))
+        // Cedar's errors here quote the values (a call's arguments), which decisions and audit
+        // events must not carry: they say what is wrong, not with what.
+        let context = Context::from_json_value(Value::Object(json), schema.map(|s| (s, action))).map_err(|_| {
+            format!("context: the call's input or claimed context does not fit the types {action} declares")
+        })?;
+        Request::new(principal.clone(), action.clone(), resource.clone(), context, schema).map_err(|e| match e {
+            cedar_policy::RequestValidationError::InvalidContext(_) => format!(
+                "request: the call's input or claimed context does not fit the types {action} declares (an argument missing, unknown or of another type)"
+            ),
+            e => format!("request: {e}"),
+        })
     }
 }
 

@@ -145,7 +145,8 @@ impl PolicyStore {
                 }
             })
             .collect();
-        let memo = memo_seed.map(|seed| Mutex::new(DecisionMemo::new(reads.clone(), seed)));
+        let memo =
+            memo_seed.map(|seed| Mutex::new(DecisionMemo::new(reads.clone(), seed).keeping_input(schema.is_some())));
         let reads_any = reads.iter().fold(Reads::default(), |acc: Reads, p: &PolicyReads| acc.union(p.reads));
         Ok(PolicyStore {
             reads_any,

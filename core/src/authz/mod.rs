@@ -7,6 +7,7 @@
 //! - [`index`] — policies sliced by scope, and scope-only policies decided without Cedar;
 //! - [`context`] — the Cedar context of a request;
 //! - [`caches`] — what a store keeps between requests;
+//! - [`mcp_schema`] — Cedar schemas from MCP tools;
 //! - [`evaluation`] — general (AuthZEN-shaped) evaluations over the same store.
 
 mod caches;
@@ -14,10 +15,12 @@ mod context;
 mod evaluation;
 mod index;
 mod load;
+mod mcp_schema;
 mod store;
 
 pub use evaluation::task_named;
 pub use load::{MAX_CALLS_PER_TASK, max_policy_operators, nesting_depth, parse_max_calls, parse_ttl};
+pub use mcp_schema::mcp_schema;
 pub use store::{DECIDED_PER_CALL, PolicyStore, RequestEnv};
 
 /// Bytes of policy text, schema or entities accepted in one load.

@@ -84,8 +84,10 @@ impl PolicyStore {
     /// [`DECIDED_PER_CALL`]) when some permit that can apply reads `context.input` — each call
     /// is still decided on its own arguments. What a tool list shows an agent.
     pub fn listable(&self, who: &Identity, what: &Intent, env: &RequestEnv<'_>, default_ttl: u32) -> Decision {
+        // The bare request is not a call: with a schema it would fail validation (a tool's
+        // context wants its input), so it is evaluated unvalidated and not remembered.
         let bare = Intent { input: String::new(), ..what.clone() };
-        let d = self.check(who, &bare, env, default_ttl);
+        let d = self.decision(self.evaluate_intent(who, &bare, env, true, false), default_ttl);
         if d.allow || !d.reasons.is_empty() {
             return d;
         }
@@ -107,7 +109,8 @@ impl PolicyStore {
 
     /// Turn the decision memo on (with a hash seed) or off; either way it starts empty.
     pub fn set_memo(&mut self, seed: Option<u64>) {
-        self.memo = seed.map(|seed| Mutex::new(DecisionMemo::new(self.reads.clone(), seed)));
+        self.memo = seed
+            .map(|seed| Mutex::new(DecisionMemo::new(self.reads.clone(), seed).keeping_input(self.schema.is_some())));
     }
 
     fn decide(&self, who: &Identity, what: &Intent, env: &RequestEnv<'_>, default_ttl: u32, indexed: bool) -> Decision {
@@ -131,7 +134,7 @@ impl PolicyStore {
         if let Some(hit) = memo.and_then(|m| lock(m).get(&key)) {
             return hit;
         }
-        let decision = self.decision(self.evaluate_intent(who, what, env, indexed), default_ttl);
+        let decision = self.decision(self.evaluate_intent(who, what, env, indexed, true), default_ttl);
         if let Some(m) = memo {
             lock(m).put(&key, &decision);
         }
@@ -144,6 +147,7 @@ impl PolicyStore {
         what: &Intent,
         env: &RequestEnv<'_>,
         indexed: bool,
+        validated: bool,
     ) -> Result<Verdict, String> {
         let resource = self.resource_uid(&what.resource)?;
         let (principal, action, entities, slice) = self.caller(who, &what.action, &resource, indexed)?;
@@ -173,10 +177,10 @@ impl PolicyStore {
         // once a request of this action, resource type and shape has passed, every later one
         // would: validation is skipped for those (~1.7 µs natively).
         // Verified OIDC claims differ in their keys from issuer to issuer: always validated.
-        let shape = (self.schema.is_some() && keys.oidc.is_none())
+        let shape = (validated && self.schema.is_some() && keys.oidc.is_none())
             .then(|| (action.clone(), resource.type_name().clone(), (env.task.is_some(), env.approval.is_some())));
         let known = shape.as_ref().is_some_and(|k| lock(&self.caches.validated).contains_key(k));
-        let schema = if known { None } else { self.schema.as_ref() };
+        let schema = if known || !validated { None } else { self.schema.as_ref() };
         let request =
             Request::new(principal, action, resource.clone(), context, schema).map_err(|e| format!("request: {e}"))?;
         if let Some(k) = shape.filter(|_| !known) {

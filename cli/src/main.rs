@@ -3,6 +3,7 @@
 mod bench;
 mod credentials;
 mod demo;
+mod mcp;
 mod serve;
 mod state;
 mod task;
@@ -53,6 +54,9 @@ enum Command {
     /// The state store (grants, revocations).
     #[command(subcommand)]
     State(state::StateCmd),
+    /// MCP: Cedar schemas from an MCP server's tools.
+    #[command(subcommand)]
+    Mcp(mcp::McpCmd),
     /// Print the issuer's public keys (JWKS).
     Jwks {
         /// The issuer key file (created on first use); default: a fresh key.
@@ -343,6 +347,7 @@ fn run(cli: Cli) -> Result<Result<Option<String>, Error>, Usage> {
         | Command::Task(_)
         | Command::Jwks { .. }
         | Command::Bench(_)
+        | Command::Mcp(_)
         | Command::Serve(_) => Err(Usage("internal: dispatched in main".into())),
         Command::State(state::StateCmd::Check { state }) => state::check(&state),
         Command::Policy(PolicyCmd::Check { files, schema, entities }) => {
@@ -412,6 +417,7 @@ fn main() -> ExitCode {
         Command::Jwks { key } => credentials::jwks(key.as_deref()),
         Command::Bench(args) => bench::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Mcp(cmd) => mcp::run(cmd),
         command => return exit(run(Cli { command })),
     };
     own_exit.unwrap_or_else(|Usage(msg)| {

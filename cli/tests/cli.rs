@@ -1400,3 +1400,69 @@ fn a_cut_off_agent_is_denied_by_writ_authorize_until_restored() {
     assert_eq!(json(&out)["restored"], false);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn mcp_schema_types_saved_tools_writes_a_starter_that_validates_and_refuses_bad_lists() {
+    let dir = tempdir("mcp-schema");
+    // A saved `tools/list` answer, as a JSON-RPC answer.
+    let tools = serde_json::json!({ "jsonrpc": "2.0", "id": 2, "result": { "tools": [
+        { "name": "pay", "description": "Pay someone.", "inputSchema": { "type": "object",
+          "properties": { "amount": { "type": "integer" }, "to": { "type": "string" },
+                          "currency": { "type": "string", "enum": ["EUR", "USD"] } },
+          "required": ["amount", "to"] } },
+        { "name": "get-weather", "inputSchema": { "type": "object", "properties": { "city": { "type": "string" } } } }
+    ]}});
+    std::fs::write(dir.join("tools.json"), tools.to_string()).unwrap();
+    let tools_path = dir.join("tools.json");
+    let out = writ(
+        &[
+            "mcp",
+            "schema",
+            "--tools",
+            tools_path.to_str().unwrap(),
+            "--name",
+            "payments",
+            "--out",
+            dir.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("2 tool actions for upstream `payments` (2 new or changed)"), "{said}");
+    let schema = std::fs::read_to_string(dir.join("payments.cedarschema")).unwrap();
+    assert!(schema.contains("action \"get-weather\"") && schema.contains("amount: Long"), "{schema}");
+    assert!(schema.contains("currency?: String"), "{schema}");
+    // The starter policy loads against the schema.
+    let starter = dir.join("payments.cedar");
+    let schema_path = dir.join("payments.cedarschema");
+    let check = writ(&["policy", "check", starter.to_str().unwrap(), "--schema", schema_path.to_str().unwrap()], None);
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    // A policy reading an argument the tool does not have does not.
+    std::fs::write(
+        dir.join("typo.cedar"),
+        "permit(principal, action == Action::\"pay\", resource) when { context.input.amuont <= 5 };",
+    )
+    .unwrap();
+    let typo = dir.join("typo.cedar");
+    let check = writ(&["policy", "check", typo.to_str().unwrap(), "--schema", schema_path.to_str().unwrap()], None);
+    assert!(!check.status.success());
+    // Printed, without --out: the schema, then the starter.
+    let out = writ(&["mcp", "schema", "--tools", tools_path.to_str().unwrap(), "--name", "payments"], None);
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.contains("@mcp_upstream(\"payments\")") && printed.contains("principal in Role::\"payments/pay\""));
+    // Bad lists and names: errors, exit 1; usage: exit 2.
+    std::fs::write(dir.join("bad.json"), "{\"tools\": [{\"name\": \"x\"}]}").unwrap();
+    let bad = dir.join("bad.json");
+    let out = writ(&["mcp", "schema", "--tools", bad.to_str().unwrap(), "--name", "payments"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("inputSchema"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = writ(&["mcp", "schema", "--tools", tools_path.to_str().unwrap(), "--name", "pay ments"], None);
+    assert_eq!(out.status.code(), Some(1));
+    let out = writ(&["mcp", "schema", "--name", "payments"], None);
+    assert_eq!(out.status.code(), Some(2));
+    let out =
+        writ(&["mcp", "schema", "--upstream", "http://127.0.0.1:9/mcp", "--name", "payments", "--timeout", "2"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot list the tools"));
+}

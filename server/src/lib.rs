@@ -6,6 +6,7 @@ pub mod config;
 mod exchange;
 pub mod extauthz;
 mod mcp;
+pub use mcp::fetch_tools;
 mod metrics;
 mod tls;
 
@@ -105,6 +106,9 @@ impl State {
         self.writ
             .set_policies(&pack.policies, pack.schema.as_deref(), pack.entities.as_deref())
             .map_err(|e| format!("policies: {e}"))?;
+        if let Some(gateway) = &self.mcp {
+            gateway.pins.loaded(&pack);
+        }
         Ok(())
     }
 }

@@ -12,8 +12,12 @@
 //! for a tool list's.
 
 mod listing;
+mod pins;
 mod sessions;
+mod tools;
 mod upstream;
+
+pub use tools::fetch_tools;
 
 use crate::State;
 use crate::tls::PeerChain;
@@ -32,6 +36,8 @@ pub(crate) const RESOURCE_TYPE: &str = "McpServer";
 /// The header naming the open task a request belongs to (its `context.task`).
 pub(crate) const TASK_HEADER: &str = "x-writ-task";
 const SESSION_HEADER: &str = "mcp-session-id";
+/// The reason of a call to a tool refused until policies validate against its input schema.
+const TOOL_REFUSED: &str = "writ:tool-schema-changed";
 
 /// The gateway's upstreams, its client of them, and the sessions it saw opened.
 pub(crate) struct Gateway {
@@ -39,6 +45,8 @@ pub(crate) struct Gateway {
     client: upstream::Client,
     sessions: sessions::Sessions,
     credential_ttl: u32,
+    /// The tools the loaded policies were validated for.
+    pub(crate) pins: pins::ToolPins,
 }
 
 impl Gateway {
@@ -59,6 +67,7 @@ impl Gateway {
             client,
             sessions: Default::default(),
             credential_ttl: config.credential_ttl_secs,
+            pins: Default::default(),
         }))
     }
 
@@ -110,7 +119,14 @@ enum Prepared {
     /// Forward; `list` is the id of a single `tools/list` request whose answer is filtered;
     /// `credential` the Writ credential minted for the call, sent as `Authorization: Bearer`.
     /// `task` is the request's (the session's, a presented credential's, or `x-writ-task`'s).
-    Forward { who: Attested, task: String, initializing: bool, list: Option<Value>, credential: Option<String> },
+    Forward { who: Attested, task: String, initializing: bool, list: Option<Listing>, credential: Option<String> },
+}
+
+/// A lone `tools/list` whose answer is cut: its id, and the scope of the credential the agent
+/// presented (its tools only), if it presented one.
+pub(crate) struct Listing {
+    id: Value,
+    scope: Option<Vec<(String, String)>>,
 }
 
 async fn serve(
@@ -162,7 +178,9 @@ async fn serve(
         gateway.sessions.end(&name, session);
     }
     match list {
-        Some(id) if answer.status().is_success() => listing::filtered(state.clone(), answer, who, name, task, id).await,
+        Some(listing) if answer.status().is_success() => {
+            listing::filtered(state.clone(), answer, who, name, task, listing.id, listing.scope).await
+        }
         _ => upstream::streamed(answer),
     }
 }
@@ -263,8 +281,31 @@ fn prepare(
                 None
             }
             Ok(Ask::ListTools) => {
-                list = Some(m.id().cloned().unwrap_or(Value::Null));
+                let scope = presented
+                    .as_ref()
+                    .map(|(token, _)| writ_types::grant::unverified_credential_scope(token).unwrap_or_default());
+                list = Some(Listing { id: m.id().cloned().unwrap_or(Value::Null), scope });
                 None
+            }
+            Ok(Ask::Decide { action, input })
+                if m.method() == Some("tools/call") && refused_tool(state, name, &action).is_some() =>
+            {
+                let why = refused_tool(state, name, &action).unwrap_or_default();
+                let what = Intent {
+                    action: action.clone(),
+                    resource: resource.clone(),
+                    task_id: task.clone(),
+                    context: String::new(),
+                    input,
+                };
+                let d = writ_host::Decision {
+                    allow: false,
+                    reasons: vec![TOOL_REFUSED.to_string()],
+                    errors: vec![format!("tool `{}`: {why}", mcp::clip(&action))],
+                    max_ttl_secs: 0,
+                };
+                audit(state, &who, m, &what, session.as_deref(), &Ok(d.clone()), None);
+                Some(denial(m, &action, &d))
             }
             Ok(Ask::Decide { action, input }) => {
                 let what = Intent {
@@ -295,6 +336,12 @@ fn prepare(
         return Prepared::Forward { who, task, initializing, list: None, credential: None };
     }
     Prepared::Forward { who, task, initializing, list, credential }
+}
+
+/// Why a tool is refused before any decision (its input schema changed and the policies do not
+/// validate against it), if it is.
+fn refused_tool(state: &State, name: &str, tool: &str) -> Option<String> {
+    state.mcp.as_ref().and_then(|g| g.pins.refusal(name, tool))
 }
 
 /// Decide one message's intent `what` (audited): the credential minted for it when allowed
@@ -436,8 +483,9 @@ fn denial(m: &Message, action: &str, d: &writ_host::Decision) -> Value {
     } else {
         format!("denied by writ: {}", d.reasons.join(", "))
     };
-    // A reason of Writ's own (a spent budget, a cut-off) says what happened in its error.
-    if d.reasons.iter().any(|r| r.starts_with("writ:")) && !d.errors.is_empty() {
+    // A reason of Writ's own (a spent budget, a cut-off) says what happened in its error, and
+    // so does a request that could not be decided (arguments that do not fit the tool's types).
+    if (d.reasons.is_empty() || d.reasons.iter().any(|r| r.starts_with("writ:"))) && !d.errors.is_empty() {
         message.push_str(": ");
         message.push_str(&d.errors.join("; "));
     }

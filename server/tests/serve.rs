@@ -1219,6 +1219,11 @@ struct McpUpstream {
 impl McpUpstream {
     fn start(dir: &Path, json_response: bool) -> McpUpstream {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        McpUpstream::start_on(dir, json_response, port, None)
+    }
+
+    /// On `port`, optionally as a `variant` of itself (`$WRIT_MCP_VARIANT`).
+    fn start_on(dir: &Path, json_response: bool, port: u16, variant: Option<&str>) -> McpUpstream {
         let log = dir.join(format!("mcp-calls-{port}.jsonl"));
         let jwks = dir.join(format!("mcp-jwks-{port}.json"));
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/upstream.py");
@@ -1226,6 +1231,9 @@ impl McpUpstream {
         cmd.arg(script).arg(port.to_string()).env("WRIT_MCP_LOG", &log).env("WRIT_JWKS_FILE", &jwks);
         if json_response {
             cmd.arg("json");
+        }
+        if let Some(v) = variant {
+            cmd.env("WRIT_MCP_VARIANT", v);
         }
         let child = cmd
             .stdout(std::process::Stdio::null())
@@ -1379,6 +1387,97 @@ fn mcp_calls_are_decided_on_their_arguments_and_lists_filtered_for_the_sdks_clie
         assert_eq!(other["small"]["error"], -32003);
         r.shutdown();
     }
+}
+
+/// The SDK's client (`tests/mcp/agent.py`) through the gateway: what it saw.
+fn sdk_agent(r: &Running, token: &str, task: &str) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/agent.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(http(r, "/mcp/payments"))
+        .arg(token)
+        .arg(task)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice::<Value>(&out.stdout).unwrap()
+}
+
+#[test]
+fn mcp_schema_from_the_sdks_server_types_calls_and_a_changed_tool_is_refused_until_policies_validate() {
+    let dir = tmp("mcp-schema");
+    let upstream = McpUpstream::start(&dir, true);
+    let port = upstream.port;
+    // The schema, from the server itself (as `writ mcp schema --upstream` asks for it).
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let tools = runtime
+        .block_on(writ_server::fetch_tools(&upstream.url(), None, None, std::time::Duration::from_secs(10)))
+        .unwrap();
+    let listed: Value = serde_json::from_str(&tools).unwrap();
+    let mut names: Vec<&str> =
+        listed["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["admin_reset", "lookup", "pay", "report"]);
+    let scratch = writ_host::Writ::builder().build().unwrap();
+    let generated =
+        scratch.mcp_schema(writ_host::pack::Pack::shipped().schema.as_deref().unwrap(), "payments", &tools).unwrap();
+    assert!(generated.schema.contains("amount: Long"), "{}", generated.schema);
+    let w = World::new("mcp-schema");
+    std::fs::write(w.dir.join("payments.cedarschema"), &generated.schema).unwrap();
+    // The policies validate against it (a typo in an argument's name would not load).
+    let typo = MCP_POLICIES.replace("context.input.amount", "context.input.amuont");
+    assert!(scratch.set_policies(&typo, Some(&generated.schema), None).is_err());
+    // A gateway in front of it with that schema: calls typed by it, decided as before.
+    let (_w, key, r) = {
+        use writ_tests::jwt::{JwsAlg, Signer, spiffe_bundle};
+        let key = Signer::new("agents-1", JwsAlg::ES256);
+        std::fs::write(w.dir.join("bundle.json"), spiffe_bundle(&[&key], &[&w.pki.root.der])).unwrap();
+        std::fs::write(w.dir.join("mcp.cedar"), MCP_POLICIES).unwrap();
+        let mut config = Config {
+            bundles: [("acme.example".to_string(), w.dir.join("bundle.json"))].into(),
+            policies: Some(w.dir.join("mcp.cedar")),
+            schema: Some(w.dir.join("payments.cedarschema")),
+            ..w.config()
+        };
+        config.mcp.upstreams =
+            vec![writ_server::config::McpUpstream { name: "payments".into(), url: upstream.url(), audience: None }];
+        let r = w.start(config);
+        std::fs::write(&upstream.jwks, r.writ().jwks().unwrap()).unwrap();
+        (&w, key, r)
+    };
+    let token = agent_token(&key, "payroll");
+    let seen = sdk_agent(&r, &token, "");
+    assert_eq!(seen["tools"], json!(["lookup", "pay", "report"]), "{seen}");
+    assert_eq!(seen["small"]["text"], "paid 50 to acme", "{seen}");
+    assert_eq!(seen["large"]["error"], -32003, "{seen}");
+    // The upstream changes `pay` (its `amount` now a string): the policy's `amount <= 100`
+    // does not validate against the new types, so `pay` is refused — not listed, not called —
+    // while the other tools carry on.
+    drop(upstream);
+    let upstream = McpUpstream::start_on(&dir, true, port, Some("amount-text"));
+    let executed_before = upstream.calls().len();
+    let seen = sdk_agent(&r, &token, "");
+    assert_eq!(seen["tools"], json!(["lookup", "report"]), "{seen}");
+    assert_eq!(seen["small"]["error"], -32003, "{seen}");
+    let message = seen["small"]["message"].as_str().unwrap();
+    assert!(message.contains("writ:tool-schema-changed") && message.contains("do not validate"), "{message}");
+    assert_eq!(seen["lookup"]["text"], "acme: IBAN DE00 0000", "{seen}");
+    let executed: Vec<Value> = upstream.calls().split_off(executed_before);
+    assert!(executed.iter().all(|c| c["tool"] != "pay"), "{executed:?}");
+    // Policies that validate against the new types, reloaded: `pay` is listed and decided
+    // again, its arguments typed by the new schema (a number where it now wants a string is
+    // refused before any policy reads it).
+    let fixed = MCP_POLICIES.replace("context.input.amount <= 100 && ", "");
+    std::fs::write(w.dir.join("mcp.cedar"), fixed).unwrap();
+    r.reload().unwrap();
+    let seen = sdk_agent(&r, &token, "");
+    assert_eq!(seen["tools"], json!(["lookup", "pay", "report"]), "{seen}");
+    assert_eq!(seen["small"]["error"], -32003, "{seen}");
+    let message = seen["small"]["message"].as_str().unwrap();
+    assert!(message.contains("does not fit the types") && !message.contains("tool-schema-changed"), "{seen}");
+    let executed: Vec<Value> = upstream.calls().split_off(executed_before);
+    assert!(executed.iter().all(|c| c["tool"] != "pay"), "{executed:?}");
+    r.shutdown();
 }
 
 #[test]
@@ -1589,6 +1688,7 @@ fn mcp_sessions_keep_their_task_and_a_writ_credential_can_be_the_agents_bearer()
     assert!(answer["error"]["message"].as_str().unwrap().contains("belongs to task `run-7`"), "{answer}");
     // A session opened in no task cannot be moved into one.
     let (_, untasked, _) = post(&[("authorization", &bearer)], init);
+    let untasked_list = untasked.clone().unwrap();
     let into = [("authorization", bearer.as_str()), ("mcp-session-id", &untasked.unwrap()), ("x-writ-task", "run-7")];
     assert_eq!(post(&into, pay).0, 403);
 
@@ -1622,6 +1722,17 @@ fn mcp_sessions_keep_their_task_and_a_writ_credential_can_be_the_agents_bearer()
         "{forwarded}"
     );
     assert_eq!(forwarded["same_arguments"], true, "a credential minted for the call, not the agent's own");
+    // Its tool list is cut to its scope: `pay` alone, though policy would show `lookup` too
+    // (the upstream's session is JSON-answered: the list is one JSON answer).
+    let list = r#"{"jsonrpc":"2.0","id":4,"method":"tools/list","params":{}}"#;
+    let (status, _, answer) = post(&in_session, list);
+    let names: Vec<&str> =
+        answer["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!((status, names), (200, vec!["pay"]), "{answer}");
+    let (_, _, answer) = post(&[("authorization", &bearer), ("mcp-session-id", &untasked_list)], list);
+    let names: Vec<&str> =
+        answer["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["pay", "lookup", "report"], "without a credential: what policy may allow");
     // `lookup`, and another small payment, are allowed by policy but outside the scope.
     let (_, _, answer) = post(&in_session, lookup);
     assert_eq!(answer["error"]["code"], -32003, "{answer}");
@@ -1649,7 +1760,17 @@ fn the_mcp_example_configuration_and_policies_load() {
     );
     let policies = std::fs::read_to_string(root.join("examples/mcp/payments.cedar")).unwrap();
     let writ = writ_tests::attester::writ();
-    assert_eq!(writ.set_policies(&policies, None, None), Ok(3));
+    // The example's schema is what `writ mcp schema` makes of its saved tool list (no more,
+    // no less), and its policies validate against it.
+    let schema_path = c.schema.as_ref().map(|p| root.join(p)).unwrap();
+    let schema = std::fs::read_to_string(schema_path).unwrap();
+    let tools = std::fs::read_to_string(root.join("examples/mcp/tools.json")).unwrap();
+    let shipped = writ_host::pack::Pack::shipped().schema.unwrap();
+    let generated = writ.mcp_schema(&shipped, "payments", &tools).unwrap();
+    let without_header: String = schema.lines().skip_while(|l| l.starts_with("//")).collect::<Vec<_>>().join("\n");
+    assert_eq!(without_header.trim(), generated.schema.trim(), "regenerate examples/mcp/payments.cedarschema");
+    assert!(writ.mcp_schema(&schema, "payments", &tools).unwrap().changed.is_empty());
+    assert_eq!(writ.set_policies(&policies, Some(&schema), None), Ok(3));
     // Impossible upstreams are refused with a reason.
     let mut bad = c.clone();
     bad.mcp.upstreams[0].name = "a/b".into();

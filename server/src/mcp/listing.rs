@@ -1,6 +1,7 @@
 //! A `tools/list` answer cut to the tools the agent may call: read whole (bounded), each tool
-//! asked about (`Writ::listable`: allowed, or decided per call on its arguments), the rest
-//! left out. The answer may be plain JSON or an SSE stream (MCP lets a server answer either
+//! asked about (`Writ::listable`: allowed, or decided per call on its arguments; in the scope
+//! of the credential the agent presented, if any; not refused for a changed input schema),
+//! the rest left out. The answer may be plain JSON or an SSE stream (MCP lets a server answer either
 //! way); in a stream, only the event that carries the list is rewritten.
 
 use crate::State;
@@ -22,6 +23,7 @@ pub(crate) async fn filtered(
     upstream: String,
     task: String,
     id: Value,
+    scope: Option<Vec<(String, String)>>,
 ) -> Response {
     let status = answer.status().as_u16();
     let headers = answer.headers().clone();
@@ -45,6 +47,13 @@ pub(crate) async fn filtered(
         }
     }
     let cut = crate::blocking(state, move |state| {
+        // A new or changed tool is checked against the loaded policies first.
+        if let Some(gateway) = &state.mcp
+            && let Some(tools) = listed(&body, sse, &id)
+        {
+            gateway.pins.observe(&state.writ, &upstream, &tools);
+        }
+        let refused = |tool: &str| state.mcp.as_ref().is_some_and(|g| g.pins.refusal(&upstream, tool).is_some());
         let resource = format!("{}::\"{}\"", super::RESOURCE_TYPE, upstream.replace('\\', "\\\\").replace('"', "\\\""));
         let keep = |tool: &str| {
             let what = Intent {
@@ -54,7 +63,9 @@ pub(crate) async fn filtered(
                 context: String::new(),
                 input: String::new(),
             };
-            state.writ.listable(&who, &what).is_ok_and(|d| d.allow)
+            // A presented credential narrows the list to its scope (its calls are presented).
+            let in_scope = scope.as_ref().is_none_or(|s| s.iter().any(|(a, r)| a == tool && *r == resource));
+            in_scope && !refused(tool) && state.writ.listable(&who, &what).is_ok_and(|d| d.allow)
         };
         if sse { cut_events(&body, &keep) } else { cut_json(&body, &keep) }
     })
@@ -71,20 +82,34 @@ pub(crate) async fn filtered(
     response.body(Body::from(body)).unwrap_or_else(|_| super::http_error(StatusCode::BAD_GATEWAY, "bad answer"))
 }
 
+/// The tools of the answer to `id` (JSON, or the SSE event carrying it), if it lists any.
+fn listed(body: &[u8], sse: bool, id: &Value) -> Option<Vec<Value>> {
+    let answer = if sse {
+        let text = String::from_utf8_lossy(body).replace("\r\n", "\n");
+        events(&text)
+            .filter_map(data)
+            .filter_map(|d| serde_json::from_str::<Value>(&d).ok())
+            .find(|v| v.get("id") == Some(id))?
+    } else {
+        serde_json::from_slice::<Value>(body).ok()?
+    };
+    answer.get("result")?.get("tools")?.as_array().cloned()
+}
+
 /// Whether the SSE text read so far holds a complete event whose data answers `id`.
-fn carries_answer(body: &[u8], id: &Value) -> bool {
+pub(crate) fn carries_answer(body: &[u8], id: &Value) -> bool {
     let text = String::from_utf8_lossy(body).replace("\r\n", "\n");
     let Some(end) = text.rfind("\n\n") else { return false };
     events(&text[..end])
         .any(|e| data(e).and_then(|d| serde_json::from_str::<Value>(&d).ok()).is_some_and(|v| v.get("id") == Some(id)))
 }
 
-fn events(text: &str) -> impl Iterator<Item = &str> {
+pub(crate) fn events(text: &str) -> impl Iterator<Item = &str> {
     text.split("\n\n").filter(|e| !e.trim().is_empty())
 }
 
 /// An event's data (its `data:` lines joined), if it has any.
-fn data(event: &str) -> Option<String> {
+pub(crate) fn data(event: &str) -> Option<String> {
     let lines: Vec<&str> =
         event.lines().filter_map(|l| l.strip_prefix("data:")).map(|l| l.strip_prefix(' ').unwrap_or(l)).collect();
     (!lines.is_empty()).then(|| lines.join("\n"))

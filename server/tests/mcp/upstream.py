@@ -2,7 +2,7 @@
 each call recorded in the file $WRIT_MCP_LOG (one JSON line) so a test can tell what reached it.
 `pay` verifies the Writ credential the gateway sends with it (PyJWT, the issuer's JWKS read
 from $WRIT_JWKS_FILE): signed by Writ, for this upstream, in scope, bound to the very
-arguments it is about to execute. Usage: python3 upstream.py PORT [json]"""
+arguments it is about to execute. $WRIT_MCP_VARIANT=amount-text makes `pay`'s `amount` a string. Usage: python3 upstream.py PORT [json]"""
 
 import base64
 import hashlib
@@ -52,12 +52,21 @@ def verify(ctx: Context, tool: str, arguments: dict):
     }
 
 
-@app.tool()
-def pay(amount: int, to: str, ctx: Context) -> str:
-    """Pay an amount to someone."""
-    arguments = {"amount": amount, "to": to}
-    record("pay", arguments, verify(ctx, "pay", arguments))
-    return f"paid {amount} to {to}"
+if os.environ.get("WRIT_MCP_VARIANT") == "amount-text":
+    # The same tool with another input schema (`amount` a string): what a gateway must notice.
+    @app.tool()
+    def pay(amount: str, to: str, ctx: Context) -> str:
+        """Pay an amount to someone."""
+        arguments = {"amount": amount, "to": to}
+        record("pay", arguments, verify(ctx, "pay", arguments))
+        return f"paid {amount} to {to}"
+else:
+    @app.tool()
+    def pay(amount: int, to: str, ctx: Context) -> str:
+        """Pay an amount to someone."""
+        arguments = {"amount": amount, "to": to}
+        record("pay", arguments, verify(ctx, "pay", arguments))
+        return f"paid {amount} to {to}"
 
 
 @app.tool()

@@ -8,6 +8,9 @@
 //!
 //! `notask`: the calls name no task, so no credential is minted for them.
 //!
+//! A plain forwarding proxy (no attestation, no decision) runs beside them: what one proxy hop
+//! costs on this machine, so the gateway's own share can be told from the hop's.
+//!
 //! Prints, per path: calls, calls/s, p50/p90/p99 in µs, errors; then the added p50 and p99.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -31,6 +34,42 @@ fn start_upstream() -> std::net::SocketAddr {
                     let id = serde_json::from_slice::<Value>(&body).ok().and_then(|v| v.get("id").cloned());
                     axum::Json(json!({ "jsonrpc": "2.0", "id": id,
                         "result": { "content": [{ "type": "text", "text": "paid" }], "isError": false } }))
+                }),
+            );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    rx.recv().unwrap()
+}
+
+/// A plain forwarding proxy in front of `upstream`, on a runtime like the server's (two
+/// workers): the request's body forwarded with reqwest, the answer's returned. No attestation,
+/// no decision, no credential: what any proxy hop costs on this machine, the gateway's floor.
+fn start_proxy(upstream: std::net::SocketAddr) -> std::net::SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        rt.block_on(async move {
+            let client = reqwest::Client::builder().no_proxy().build().unwrap();
+            let target = format!("http://{upstream}/mcp");
+            let app = axum::Router::new().route(
+                "/mcp",
+                axum::routing::post(move |headers: axum::http::HeaderMap, body: Bytes| {
+                    let (client, target) = (client.clone(), target.clone());
+                    async move {
+                        let mut req = client.post(&target).body(body);
+                        for name in ["content-type", "accept"] {
+                            if let Some(v) = headers.get(name) {
+                                req = req.header(name, v);
+                            }
+                        }
+                        let answer = req.send().await.unwrap();
+                        let status = answer.status().as_u16();
+                        let bytes = answer.bytes().await.unwrap();
+                        (axum::http::StatusCode::from_u16(status).unwrap(), bytes)
+                    }
                 }),
             );
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -145,6 +184,7 @@ fn main() {
     let agent = running.writ().attest_token(&token, "writ").unwrap();
     running.writ().open_task(&agent, "run-1", std::slice::from_ref(&agent.spiffe_id), "load", NOW + 3600).unwrap();
     let direct = format!("http://{upstream}/mcp");
+    let proxy = format!("http://{}/mcp", start_proxy(upstream));
     let gateway = format!("http://{}/mcp/payments", running.http.unwrap());
     let mut agent_headers = vec![("authorization", format!("Bearer {token}"))];
     if std::env::args().nth(4).as_deref() != Some("notask") {
@@ -157,7 +197,12 @@ fn main() {
     );
     let mut rows = Vec::new();
     for (label, r) in [(format!("at {rate}/s"), rate), ("at saturation".to_string(), 0)] {
-        for (path, url, headers) in [("direct", &direct, vec![]), ("gateway", &gateway, agent_headers.clone())] {
+        let paths = [
+            ("direct", &direct, vec![]),
+            ("plain proxy", &proxy, vec![]),
+            ("gateway", &gateway, agent_headers.clone()),
+        ];
+        for (path, url, headers) in paths {
             // A second to warm up (connections, caches) before each measured row.
             run(url, &headers, r, 1, threads);
             let out = run(url, &headers, r, seconds, threads);
@@ -175,9 +220,11 @@ fn main() {
             rows.push((label.clone(), path, pct(l, 0.5), pct(l, 0.99)));
         }
     }
-    for pair in rows.chunks(2) {
-        if let [(label, _, d50, d99), (_, _, g50, g99)] = pair {
+    for three in rows.chunks(3) {
+        if let [(label, _, d50, d99), (_, _, p50, p99), (_, _, g50, g99)] = three {
+            println!("added by a plain proxy {label}: p50 {:.1} µs, p99 {:.1} µs", p50 - d50, p99 - d99);
             println!("added by the gateway {label}: p50 {:.1} µs, p99 {:.1} µs", g50 - d50, g99 - d99);
+            println!("the gateway over a plain proxy {label}: p50 {:.1} µs, p99 {:.1} µs", g50 - p50, g99 - p99);
         }
     }
     running.shutdown();

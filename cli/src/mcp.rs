@@ -65,6 +65,9 @@ pub(crate) fn run(cmd: McpCmd) -> Result<ExitCode, Usage> {
         Ok(g) => g,
         Err(e) => return Ok(failed(&e.to_string())),
     };
+    for (tool, why) in &generated.untyped {
+        eprintln!("warning: tool `{tool}` left out: {why}");
+    }
     let count = generated.schema.matches("@mcp_upstream(").count();
     let source = match (&args.tools, &args.upstream) {
         (Some(p), _) => format!("the tools of `{}`", p.display()),

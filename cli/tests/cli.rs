@@ -1451,12 +1451,28 @@ fn mcp_schema_types_saved_tools_writes_a_starter_that_validates_and_refuses_bad_
     let out = writ(&["mcp", "schema", "--tools", tools_path.to_str().unwrap(), "--name", "payments"], None);
     let printed = String::from_utf8_lossy(&out.stdout);
     assert!(printed.contains("@mcp_upstream(\"payments\")") && printed.contains("principal in Role::\"payments/pay\""));
+    // A tool the generator cannot type is left out, with a warning; the others are typed.
+    let odd = serde_json::json!({ "tools": [
+        { "name": "odd", "inputSchema": { "type": "object", "properties": { "a-b": { "type": "string" } } } },
+        { "name": "fine", "inputSchema": { "type": "object" } }
+    ]});
+    std::fs::write(dir.join("odd.json"), odd.to_string()).unwrap();
+    let odd_path = dir.join("odd.json");
+    let out = writ(&["mcp", "schema", "--tools", odd_path.to_str().unwrap(), "--name", "payments"], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: tool `odd` left out"));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.contains("action \"fine\"") && !printed.contains("action \"odd\""), "{printed}");
     // Bad lists and names: errors, exit 1; usage: exit 2.
-    std::fs::write(dir.join("bad.json"), "{\"tools\": [{\"name\": \"x\"}]}").unwrap();
+    std::fs::write(dir.join("bad.json"), "{\"tools\": {\"name\": \"x\"}}").unwrap();
     let bad = dir.join("bad.json");
     let out = writ(&["mcp", "schema", "--tools", bad.to_str().unwrap(), "--name", "payments"], None);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("inputSchema"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no `tools` array"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = writ(&["mcp", "schema", "--tools", tools_path.to_str().unwrap(), "--name", "pay ments"], None);
     assert_eq!(out.status.code(), Some(1));
     let out = writ(&["mcp", "schema", "--name", "payments"], None);

@@ -9,7 +9,7 @@ pub mod targets;
 pub type Target = fn(&[u8]);
 
 /// Every target by name (the names cargo-fuzz and `fuzz/regressions/` use).
-pub const TARGETS: [(&str, Target); 7] = [
+pub const TARGETS: [(&str, Target); 8] = [
     ("attest_x509", targets::attest_x509::run),
     ("attest_jwt", targets::attest_jwt::run),
     ("present", targets::present::run),
@@ -17,6 +17,7 @@ pub const TARGETS: [(&str, Target); 7] = [
     ("context", targets::context::run),
     ("authzen_decode", targets::authzen_decode::run),
     ("filter_request", targets::filter_request::run),
+    ("mcp_schema", targets::mcp_schema::run),
 ];
 
 /// The target named `name`.

@@ -461,7 +461,12 @@ impl attest::Guest for Component {
 impl authorize::Guest for Component {
     fn mcp_schema(base: String, upstream: String, tools: String) -> Result<authorize::ToolSchema, Error> {
         writ_core::authz::mcp_schema(&base, &upstream, &tools)
-            .map(|m| authorize::ToolSchema { schema: m.schema, changed: m.changed, starter: m.starter })
+            .map(|m| authorize::ToolSchema {
+                schema: m.schema,
+                changed: m.changed,
+                starter: m.starter,
+                untyped: m.untyped,
+            })
             .map_err(convert::error)
     }
 

@@ -389,7 +389,12 @@ impl Writ {
     pub fn mcp_schema(&self, base: &str, upstream: &str, tools: &str) -> Result<writ_types::mcp::McpSchema, Error> {
         self.pool
             .with_instance(|i| i.module.writ_agent_authorize().call_mcp_schema(&mut i.store, base, upstream, tools))?
-            .map(|m| writ_types::mcp::McpSchema { schema: m.schema, changed: m.changed, starter: m.starter })
+            .map(|m| writ_types::mcp::McpSchema {
+                schema: m.schema,
+                changed: m.changed,
+                starter: m.starter,
+                untyped: m.untyped,
+            })
             .map_err(convert::error)
     }
 

@@ -82,6 +82,23 @@ pub fn seeds() -> Vec<Seed> {
         "credential-world",
         &encode(&[fixtures::POLICIES.as_bytes(), b"", fixtures::ENTITIES.as_bytes()]),
     );
+    // Tool lists: the MCP example's, and one with every JSON Schema shape the generator types.
+    seeds.add("mcp_schema", "example", include_bytes!("../../examples/mcp/tools.json"));
+    let shapes = serde_json::json!({ "tools": [{
+        "name": "get-weather",
+        "description": "Every shape.",
+        "inputSchema": { "type": "object", "required": ["city"], "properties": {
+            "city": { "type": "string" }, "days": { "type": "integer" }, "rate": { "type": "number" },
+            "unit": { "type": "string", "enum": ["c", "f"] }, "at": { "type": "string", "format": "date-time" },
+            "from": { "type": "string", "format": "ipv4" }, "tags": { "type": "array", "items": { "type": "string" } },
+            "where": { "type": "object", "properties": { "lat": { "type": "integer" } } },
+            "extra": { "type": "object", "additionalProperties": { "type": "string" } },
+            "note": { "anyOf": [{ "type": "string" }, { "type": "null" }] },
+            "either": { "anyOf": [{ "type": "string" }, { "type": "integer" }] },
+            "ref": { "$ref": "#/$defs/Place" }
+        }, "$defs": { "Place": { "type": "object", "properties": { "name": { "type": "string" } } } } }
+    }]});
+    seeds.add("mcp_schema", "shapes", shapes.to_string().as_bytes());
     // Contexts the end-to-end tests use.
     for (name, ctx) in [
         ("external", r#"{"destination":{"host":"paste.example.net","external":true}}"#),

@@ -264,4 +264,6 @@ pub struct McpSchema {
     /// A deny-by-default starter policy for these tools (validates against `schema` when the
     /// base declares `Role`, as Writ's does).
     pub starter: String,
+    /// Tools left out, with why: the generator cannot type them, or they conflict with the base.
+    pub untyped: Vec<(String, String)>,
 }

@@ -41,6 +41,7 @@ const MAX_TOOLS_NESTING: usize = 64;
 const MAX_TOOLS: usize = 1024;
 
 /// One tool of a list: its name, the digest of its `inputSchema`, its description.
+#[derive(Clone)]
 struct Tool {
     name: String,
     digest: String,
@@ -57,7 +58,31 @@ struct Tool {
 pub fn mcp_schema(base: &str, upstream: &str, tools: &str) -> Result<McpSchema> {
     check_upstream_name(upstream)?;
     let tools_json = parse_tools(tools)?;
-    let listed = listed_tools(&tools_json)?;
+    let (entries, mut untyped) = listed_tools(&tools_json)?;
+    let built = match build(base, upstream, &entries) {
+        Ok(b) => b,
+        Err(whole) => {
+            // A tool the generator cannot type (or that conflicts) is left out with why, and
+            // the others typed: one bad tool does not take its upstream's others down. A base
+            // that does not take even no tools is the error.
+            build(base, upstream, &[])?;
+            let mut typed = Vec::with_capacity(entries.len());
+            for entry in entries {
+                match build(base, upstream, std::slice::from_ref(&entry)) {
+                    Ok(_) => typed.push(entry),
+                    Err(e) => untyped.push((entry.1.name.clone(), e.message())),
+                }
+            }
+            build(base, upstream, &typed).map_err(|_| whole)?
+        }
+    };
+    let (schema, changed, typed) = built;
+    Ok(McpSchema { starter: starter(upstream, &typed, &schema), schema, changed, untyped })
+}
+
+/// The merged schema (Cedar syntax) for these tools, the ones that changed, and the tools.
+fn build(base: &str, upstream: &str, entries: &[(Value, Tool)]) -> Result<(String, Vec<String>, Vec<Tool>)> {
+    let (tools_json, listed): (Vec<Value>, Vec<Tool>) = entries.iter().cloned().unzip();
     let generated = generate(&tools_json, &listed)?;
     let mut base = base_json(base)?;
     let changed = merge(&mut base, upstream, &listed, generated)?;
@@ -69,7 +94,7 @@ pub fn mcp_schema(base: &str, upstream: &str, tools: &str) -> Result<McpSchema> 
     let _warnings = Schema::from_cedarschema_str(&schema)
         .map_err(|e| Error::Policy(format!("the merged schema is invalid: {e}")))?
         .1;
-    Ok(McpSchema { starter: starter(upstream, &listed, &schema), schema, changed })
+    Ok((schema, changed, listed))
 }
 
 fn check_upstream_name(upstream: &str) -> Result<()> {
@@ -116,30 +141,39 @@ fn parse_tools(text: &str) -> Result<Vec<Value>> {
     Ok(tools)
 }
 
-fn listed_tools(tools: &[Value]) -> Result<Vec<Tool>> {
-    let mut out: Vec<Tool> = Vec::with_capacity(tools.len());
+/// Each tool with what the schema needs of it; the tools that cannot be typed at all (no name,
+/// no `inputSchema` object, a name another's stands for), with why.
+#[allow(clippy::type_complexity)]
+fn listed_tools(tools: &[Value]) -> Result<(Vec<(Value, Tool)>, Vec<(String, String)>)> {
+    let mut out = Vec::with_capacity(tools.len());
+    let mut untyped = Vec::new();
     let mut idents = BTreeSet::new();
-    for t in tools {
+    for (i, t) in tools.iter().enumerate() {
         let Some(name) = t.get("name").and_then(Value::as_str) else {
-            return Err(Error::Malformed("tool list: a tool without a string `name`".into()));
+            untyped.push((format!("#{i}"), "a tool without a string `name`".to_string()));
+            continue;
         };
         if name.is_empty() || name.len() > 128 || name.contains('/') || name.chars().any(char::is_control) {
-            return Err(Error::Malformed(format!("tool name {name:?}: 1–128 characters, no '/' or control")));
+            untyped.push((name.to_string(), "a tool name is 1–128 characters, no '/' or control".to_string()));
+            continue;
         }
         let Some(input_schema) = t.get("inputSchema").filter(|s| s.is_object()) else {
-            return Err(Error::Malformed(format!("tool `{name}`: no `inputSchema` object")));
+            untyped.push((name.to_string(), "no `inputSchema` object".to_string()));
+            continue;
         };
         let digest = writ_types::input::input_digest(&input_schema.to_string())?.unwrap_or_default();
         let ident = identifier(name);
         if !idents.insert(ident.clone()) {
-            return Err(Error::Malformed(format!(
-                "tool `{name}`: listed twice, or its name differs from another's only in characters Cedar names cannot hold"
-            )));
+            untyped.push((
+                name.to_string(),
+                "listed twice, or its name differs from another's only in characters Cedar names cannot hold".into(),
+            ));
+            continue;
         }
         let description = t.get("description").and_then(Value::as_str).unwrap_or_default().to_string();
-        out.push(Tool { name: name.to_string(), digest, description, ident });
+        out.push((t.clone(), Tool { name: name.to_string(), digest, description, ident }));
     }
-    Ok(out)
+    Ok((out, untyped))
 }
 
 /// A Cedar identifier for a tool name (its type names derive from it): characters other than
@@ -630,22 +664,42 @@ mod tests {
     }
 
     #[test]
-    fn conflicts_and_bad_lists_are_typed_errors() {
-        let first =
-            mcp_schema(BASE, "payments", &tools(json!([pay("integer")]))).unwrap_or_else(|e| unreachable!("{e}"));
-        assert!(matches!(mcp_schema(&first.schema, "other", &tools(json!([pay("string")]))), Err(Error::Policy(_))));
+    fn conflicts_and_bad_lists_are_typed_errors_and_untypable_tools_are_left_out() {
+        let typed = |r: Result<McpSchema>| r.unwrap_or_else(|e| unreachable!("{e}"));
+        let first = typed(mcp_schema(BASE, "payments", &tools(json!([pay("integer")]))));
+        let other = typed(mcp_schema(&first.schema, "other", &tools(json!([pay("string")])))).untyped;
+        assert!(other.len() == 1 && other[0].0 == "pay" && other[0].1.contains("upstream `payments`"), "{other:?}");
         // The same tool from another upstream with the same schema is the same action.
-        assert!(mcp_schema(&first.schema, "other", &tools(json!([pay("integer")]))).is_ok());
+        assert!(typed(mcp_schema(&first.schema, "other", &tools(json!([pay("integer")])))).untyped.is_empty());
         let shadow = json!([{"name": "read", "inputSchema": {"type": "object"}}]);
-        assert!(matches!(mcp_schema(BASE, "payments", &tools(shadow)), Err(Error::Policy(_))));
+        assert_eq!(typed(mcp_schema(BASE, "payments", &tools(shadow))).untyped[0].0, "read");
         assert!(matches!(mcp_schema(BASE, "payments", "not json"), Err(Error::Malformed(_))));
         assert!(matches!(mcp_schema(BASE, "payments", "{\"tools\": 3}"), Err(Error::Malformed(_))));
         assert!(matches!(mcp_schema(BASE, "pay ments", &tools(json!([]))), Err(Error::Malformed(_))));
         let twice = json!([{"name": "a-b", "inputSchema": {"type": "object"}}, {"name": "a_b", "inputSchema": {"type": "object"}}]);
-        assert!(matches!(mcp_schema(BASE, "payments", &tools(twice)), Err(Error::Malformed(_))));
+        assert_eq!(typed(mcp_schema(BASE, "payments", &tools(twice))).untyped[0].0, "a_b");
+        let no_schema = json!([{"name": "x"}, {"inputSchema": {}}]);
+        assert_eq!(typed(mcp_schema(BASE, "payments", &tools(no_schema))).untyped.len(), 2);
+        // A tool the generator cannot type (a property name it refuses, a recursive type) is
+        // left out with why; the others are typed.
+        let mixed = json!([
+            {"name": "odd", "inputSchema": {"type": "object", "properties": {"a-b": {"type": "string"}}}},
+            {"name": "loop", "inputSchema": {"type": "object", "properties": {"n": {"$ref": "#/$defs/N"}},
+              "$defs": {"N": {"type": "object", "properties": {"next": {"$ref": "#/$defs/N"}}}}}},
+            pay("integer")
+        ]);
+        let out = typed(mcp_schema(BASE, "payments", &tools(mixed)));
+        let left_out: Vec<&str> = out.untyped.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(left_out, ["odd", "loop"]);
+        assert!(out.schema.contains("action \"pay\"") && !out.schema.contains("action \"odd\""));
+        assert_eq!(out.changed, vec!["pay".to_string()]);
         let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
         assert!(matches!(mcp_schema(BASE, "payments", &deep), Err(Error::Limit(_))));
         assert!(matches!(mcp_schema("entity Agent;", "payments", &tools(json!([]))), Err(Error::Policy(_))));
+        assert!(matches!(
+            mcp_schema("entity Agent;", "payments", &tools(json!([pay("integer")]))),
+            Err(Error::Policy(_))
+        ));
     }
 }
 #[cfg(test)]

@@ -5,5 +5,6 @@ pub mod attest_x509;
 pub mod authzen_decode;
 pub mod context;
 pub mod filter_request;
+pub mod mcp_schema;
 pub mod policy_load;
 pub mod present;

@@ -62,26 +62,15 @@ impl ToolPins {
                 let why = format!("the upstream's tool list cannot be typed in Cedar: {}", e.message());
                 tool_names(tools).map(|t| (t, why.clone())).collect()
             }
-            Ok(g) if g.changed.is_empty() => BTreeMap::new(),
-            Ok(g) => match writ.set_policies(&pack.policies, Some(&g.schema), pack.entities.as_deref()) {
-                Ok(_) => {
-                    tracing::info!(
-                        upstream,
-                        tools = %g.changed.join(", "),
-                        "MCP tools new or changed; the policies validate against their schema, now in force"
-                    );
-                    p.pack = Some(Pack { schema: Some(g.schema), ..pack });
-                    BTreeMap::new()
-                }
-                Err(e) => {
-                    let why = format!(
-                        "its input schema is new or changed and the loaded policies do not validate against it: {}",
-                        e.message()
-                    );
-                    tracing::warn!(upstream, tools = %g.changed.join(", "), "MCP tools refused: {why}");
-                    g.changed.into_iter().map(|t| (t, why.clone())).collect()
-                }
-            },
+            Ok(g) => {
+                let untyped = g
+                    .untyped
+                    .iter()
+                    .map(|(t, why)| (t.clone(), format!("its input schema cannot be typed in Cedar: {why}")));
+                let mut refused: BTreeMap<String, String> = untyped.collect();
+                refused.extend(adopt(writ, &mut p, upstream, &pack, g));
+                refused
+            }
         };
         // A list may be one page of several: it speaks for its own tools only.
         let entry = p.refused.entry(upstream.to_string()).or_default();
@@ -89,6 +78,39 @@ impl ToolPins {
             entry.remove(&t);
         }
         entry.extend(refused);
+    }
+}
+
+/// Put the schema with the changed tools in force when the policies validate against it; the
+/// changed tools refused, with why, when they do not.
+fn adopt(
+    writ: &Writ,
+    p: &mut Pinned,
+    upstream: &str,
+    pack: &Pack,
+    g: writ_types::mcp::McpSchema,
+) -> BTreeMap<String, String> {
+    if g.changed.is_empty() {
+        return BTreeMap::new();
+    }
+    match writ.set_policies(&pack.policies, Some(&g.schema), pack.entities.as_deref()) {
+        Ok(_) => {
+            tracing::info!(
+                upstream,
+                tools = %g.changed.join(", "),
+                "MCP tools new or changed; the policies validate against their schema, now in force"
+            );
+            p.pack = Some(Pack { schema: Some(g.schema), ..pack.clone() });
+            BTreeMap::new()
+        }
+        Err(e) => {
+            let why = format!(
+                "its input schema is new or changed and the loaded policies do not validate against it: {}",
+                e.message()
+            );
+            tracing::warn!(upstream, tools = %g.changed.join(", "), "MCP tools refused: {why}");
+            g.changed.into_iter().map(|t| (t, why.clone())).collect()
+        }
     }
 }
 

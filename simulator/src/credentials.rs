@@ -85,8 +85,8 @@ impl EventLoop<'_> {
 
     pub(crate) fn schedule_refresh(&mut self, ti: usize, agent: usize, issued: Time) {
         let (ttl, before) = (self.s.design.ttl_s, self.s.design.refresh_before_s);
-        if before > 0 {
-            let at = issued + ttl - before;
+        if before > 0 && before < ttl {
+            let at = issued + (ttl - before);
             if at < self.task_end(ti) {
                 self.at(at, Ev::Refresh(ti, agent));
             }

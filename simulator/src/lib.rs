@@ -8,6 +8,7 @@ pub mod design;
 pub mod events;
 pub mod metrics;
 mod model;
+pub mod paired;
 pub mod params;
 pub mod plot;
 pub mod report;

@@ -161,6 +161,12 @@ pub fn jit_failed_tasks(
 ) -> Result<Vec<f64>, String> {
     let mut short = s.clone();
     short.design.ttl_s = ttl_s;
+    // A refresh margin keeps its share of the lifetime: one at or past the short TTL would
+    // never let a refreshed credential last (and the scenario forbids it).
+    short.design.refresh_before_s = match s.design.ttl_s {
+        0 => 0,
+        t => s.design.refresh_before_s.saturating_mul(ttl_s) / t,
+    };
     runner.map(replications as usize, decider, |r, d| {
         let stream = Stream::draw(&short, replication_seed(seed, r as u64));
         events::run(&short, &stream, Design::Jit, d).failed_tasks as f64

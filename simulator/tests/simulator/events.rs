@@ -262,6 +262,20 @@ fn the_report_states_each_claim_with_its_numbers() {
     );
 }
 
+#[test]
+fn a_refresh_margin_past_the_short_ttl_of_the_report_keeps_its_share_of_the_lifetime() {
+    // A valid margin (120 s before a 600 s TTL) is past the report's 60 s TTL: it used to
+    // underflow there (a debug-build panic); the short run refreshes 12 s before expiry instead.
+    let mut scenarios = shipped();
+    scenarios.truncate(1);
+    scenarios[0].design.ttl_s = 600;
+    scenarios[0].design.refresh_before_s = 120;
+    let mut d = Native::new().unwrap();
+    let rows = writ_simulator::compare(&scenarios, 1, 2, &mut d);
+    let report = writ_simulator::report(&scenarios, &rows, 1, 2, &mut d);
+    assert!(report.contains("at a 60 s TTL"), "{report}");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 

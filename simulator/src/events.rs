@@ -372,6 +372,8 @@ pub fn run_traced(
     let reach: Vec<usize> = (0..w.pairs.len()).filter(|p| e.exercised[*p]).collect();
     m.blast_radius = reach.len() as u64;
     m.blast_radius_weighted = reach.iter().map(|p| 1 + u64::from(s.resources[w.pairs[*p].0].sensitivity)).sum();
+    let needed: BTreeSet<usize> = w.step_pair.iter().flatten().copied().collect();
+    m.blast_radius_in_need = reach.iter().filter(|p| needed.contains(p)).count() as u64;
     m.records_touched = reach.iter().map(|p| s.resources[w.pairs[*p].0].records).sum();
     m.reachable_not_exercised = (0..w.pairs.len()).filter(|p| e.reachable[*p] && !e.exercised[*p]).count() as u64;
     // The exposure window: until the last credential in the exposed copy stops working.

@@ -7,6 +7,9 @@ pub struct Metrics {
     pub blast_radius: u64,
     /// The same, each weighted by 1 + the resource's sensitivity.
     pub blast_radius_weighted: u64,
+    /// The exercised pairs some workflow's step uses: the blast radius within the agents'
+    /// legitimate need (over-privilege left out), so pairs no task needs cannot inflate it.
+    pub blast_radius_in_need: u64,
     /// Pairs a credential the attacker obtained allowed while it worked, but that the attacker
     /// never exercised (the credential died first, or policy refused the intent).
     pub reachable_not_exercised: u64,
@@ -37,9 +40,10 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub const NAMES: [&'static str; 15] = [
+    pub const NAMES: [&'static str; 16] = [
         "blast_radius",
         "blast_radius_weighted",
+        "blast_radius_in_need",
         "reachable_not_exercised",
         "records_touched",
         "exposure_window_s",
@@ -55,10 +59,11 @@ impl Metrics {
         "latency_per_call_us",
     ];
 
-    pub fn values(&self) -> [f64; 15] {
+    pub fn values(&self) -> [f64; 16] {
         [
             self.blast_radius as f64,
             self.blast_radius_weighted as f64,
+            self.blast_radius_in_need as f64,
             self.reachable_not_exercised as f64,
             self.records_touched as f64,
             self.exposure_window_s,

@@ -153,6 +153,10 @@ pub fn report_with(
         let tenfold = paired::paired(&paired::differences(&rot_br, &writ_br, 10.0));
         let raw = paired::paired(&paired::differences(&rot_br, &writ_br, 1.0));
         let holds2 = tenfold.above_zero();
+        // The same within the workflows' need: unused pairs cannot inflate the ratio.
+        let (rot_need, writ_need) =
+            (of(Design::RotationOnly, "blast_radius_in_need"), of(Design::Writ, "blast_radius_in_need"));
+        let tenfold_need = paired::paired(&paired::differences(&rot_need, &writ_need, 10.0));
         let short: std::collections::BTreeMap<u64, f64> =
             run::jit_failed_tasks(runner, s, SHORT_TTL_S, seed, replications, decider)?
                 .into_iter()
@@ -172,7 +176,7 @@ pub fn report_with(
         out.push_str(&format!(
             "### {name}\n\n\
              - Rotation-only leaves the active window and duplicated copies usable: {} — rotation-only − Writ on the same streams: exposure window {}; exposed copies obtained {}.\n\
-             - JIT with intent checks (Writ) shrinks blast radius by an order of magnitude: {} — rotation-only − 10 × Writ: {} (rotation-only {} vs Writ {} (resource, action) pairs; rotation-only − Writ {}).\n\
+             - JIT with intent checks (Writ) shrinks blast radius by an order of magnitude: {} — rotation-only − 10 × Writ: {} (rotation-only {} vs Writ {} (resource, action) pairs; rotation-only − Writ {}). Within the workflows' need (pairs some task uses): {} — rotation-only − 10 × Writ: {} (rotation-only {} vs Writ {}).\n\
              - Very short TTLs raise failed tasks: {} — JIT failed tasks at a {} s TTL − at {} s: {}.\n\n",
             verdict(holds1),
             window.describe(" s"),
@@ -182,6 +186,10 @@ pub fn report_with(
             fmt(stat(rows, name, Design::RotationOnly, "blast_radius")),
             fmt(stat(rows, name, Design::Writ, "blast_radius")),
             raw.describe(""),
+            verdict(tenfold_need.above_zero()),
+            tenfold_need.describe(""),
+            fmt(stat(rows, name, Design::RotationOnly, "blast_radius_in_need")),
+            fmt(stat(rows, name, Design::Writ, "blast_radius_in_need")),
             verdict3,
             SHORT_TTL_S,
             s.design.ttl_s,

@@ -249,7 +249,8 @@ fn the_report_states_each_claim_with_its_numbers() {
     let verdicts = report.matches("**holds**").count()
         + report.matches("**does not hold** in this run").count()
         + report.matches("**not testable here**").count();
-    assert_eq!(verdicts, 3 * scenarios.len());
+    // Three claims, the second judged raw and within the workflows' need.
+    assert_eq!(verdicts, 4 * scenarios.len());
     assert_eq!(report.matches("```").count(), 2, "one fenced table block");
     // The payroll run: a 60 s TTL fails tasks whose second step comes at 120 s.
     assert!(report.contains("at a 60 s TTL"));
@@ -260,6 +261,24 @@ fn the_report_states_each_claim_with_its_numbers() {
     assert!(
         offboarded.split("###").nth(1).unwrap().contains("Very short TTLs raise failed tasks: **not testable here**")
     );
+}
+
+#[test]
+fn the_blast_radius_within_need_leaves_out_only_pairs_no_task_uses() {
+    let mut d = Native::new().unwrap();
+    for s in shipped() {
+        for seed in 0..4 {
+            let stream = Stream::draw(&s, seed);
+            for design in Design::ALL {
+                let m = events::run(&s, &stream, design, &mut d);
+                assert!(m.blast_radius_in_need <= m.blast_radius, "{} {design:?}", s.name);
+                // Least privilege holds exactly what tasks use: nothing to leave out.
+                if design == Design::LeastPrivilege {
+                    assert_eq!(m.blast_radius_in_need, m.blast_radius, "{} seed {seed}", s.name);
+                }
+            }
+        }
+    }
 }
 
 #[test]

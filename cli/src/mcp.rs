@@ -68,7 +68,8 @@ pub(crate) fn run(cmd: McpCmd) -> Result<ExitCode, Usage> {
     for (tool, why) in &generated.untyped {
         eprintln!("warning: tool `{tool}` left out: {why}");
     }
-    let count = generated.schema.matches("@mcp_upstream(").count();
+    // This upstream's actions only (a base made by an earlier run holds others' too).
+    let count = generated.schema.matches(&format!("@mcp_upstream(\"{}\")", args.name)).count();
     let source = match (&args.tools, &args.upstream) {
         (Some(p), _) => format!("the tools of `{}`", p.display()),
         (None, Some(url)) => format!("the tools of {url}"),

@@ -1279,14 +1279,28 @@ const MCP_POLICIES: &str = r#"
 
 /// A JWT-SVID key in acme.example's bundle, and a server with `payments` behind its gateway.
 fn mcp_world(name: &str, upstream: &McpUpstream) -> (World, writ_tests::jwt::Signer, Running) {
+    mcp_world_with(name, upstream, None)
+}
+
+/// [`mcp_world`], its policies validated against `schema` (`payments.cedarschema`) when given.
+fn mcp_world_with(
+    name: &str,
+    upstream: &McpUpstream,
+    schema: Option<&str>,
+) -> (World, writ_tests::jwt::Signer, Running) {
     use writ_tests::jwt::{JwsAlg, Signer, spiffe_bundle};
     let w = World::new(name);
     let key = Signer::new("agents-1", JwsAlg::ES256);
     std::fs::write(w.dir.join("bundle.json"), spiffe_bundle(&[&key], &[&w.pki.root.der])).unwrap();
     std::fs::write(w.dir.join("mcp.cedar"), MCP_POLICIES).unwrap();
+    let schema = schema.map(|text| {
+        std::fs::write(w.dir.join("payments.cedarschema"), text).unwrap();
+        w.dir.join("payments.cedarschema")
+    });
     let mut config = Config {
         bundles: [("acme.example".to_string(), w.dir.join("bundle.json"))].into(),
         policies: Some(w.dir.join("mcp.cedar")),
+        schema,
         audit: w.dir.join("audit.jsonl").display().to_string(),
         ..w.config()
     };
@@ -1308,18 +1322,7 @@ fn mcp_calls_are_decided_on_their_arguments_and_lists_filtered_for_the_sdks_clie
         let upstream = McpUpstream::start(&dir, json_response);
         let (_w, key, r) = mcp_world(&format!("mcp-sdk-{json_response}"), &upstream);
         std::fs::write(_w.dir.join("audit.jsonl"), "").unwrap();
-        let agent_in = |token: &str, task: &str| {
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/agent.py");
-            let out = std::process::Command::new("python3")
-                .arg(script)
-                .arg(http(&r, "/mcp/payments"))
-                .arg(token)
-                .arg(task)
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-            serde_json::from_slice::<Value>(&out.stdout).unwrap()
-        };
+        let agent_in = |token: &str, task: &str| sdk_agent(&r, token, task);
         let agent = |token: &str| agent_in(token, "");
         let seen = agent(&agent_token(&key, "payroll"));
         // The list: what policy may allow (`pay` per call on its arguments), not `admin_reset`.
@@ -1422,29 +1425,11 @@ fn mcp_schema_from_the_sdks_server_types_calls_and_a_changed_tool_is_refused_unt
     let generated =
         scratch.mcp_schema(writ_host::pack::Pack::shipped().schema.as_deref().unwrap(), "payments", &tools).unwrap();
     assert!(generated.schema.contains("amount: Long"), "{}", generated.schema);
-    let w = World::new("mcp-schema");
-    std::fs::write(w.dir.join("payments.cedarschema"), &generated.schema).unwrap();
     // The policies validate against it (a typo in an argument's name would not load).
     let typo = MCP_POLICIES.replace("context.input.amount", "context.input.amuont");
     assert!(scratch.set_policies(&typo, Some(&generated.schema), None).is_err());
     // A gateway in front of it with that schema: calls typed by it, decided as before.
-    let (_w, key, r) = {
-        use writ_tests::jwt::{JwsAlg, Signer, spiffe_bundle};
-        let key = Signer::new("agents-1", JwsAlg::ES256);
-        std::fs::write(w.dir.join("bundle.json"), spiffe_bundle(&[&key], &[&w.pki.root.der])).unwrap();
-        std::fs::write(w.dir.join("mcp.cedar"), MCP_POLICIES).unwrap();
-        let mut config = Config {
-            bundles: [("acme.example".to_string(), w.dir.join("bundle.json"))].into(),
-            policies: Some(w.dir.join("mcp.cedar")),
-            schema: Some(w.dir.join("payments.cedarschema")),
-            ..w.config()
-        };
-        config.mcp.upstreams =
-            vec![writ_server::config::McpUpstream { name: "payments".into(), url: upstream.url(), audience: None }];
-        let r = w.start(config);
-        std::fs::write(&upstream.jwks, r.writ().jwks().unwrap()).unwrap();
-        (&w, key, r)
-    };
+    let (w, key, r) = mcp_world_with("mcp-schema", &upstream, Some(&generated.schema));
     let token = agent_token(&key, "payroll");
     let seen = sdk_agent(&r, &token, "");
     assert_eq!(seen["tools"], json!(["lookup", "pay", "report"]), "{seen}");

@@ -611,14 +611,15 @@ mod tests {
         })
     }
 
+    /// `pay` and a tool with a hyphen in its name, merged into Writ's schema.
+    fn pay_and_weather() -> McpSchema {
+        let list = json!([pay("integer"), {"name": "get-weather", "inputSchema": {"type": "object"}}]);
+        mcp_schema(BASE, "payments", &tools(list)).unwrap_or_else(|e| unreachable!("{e}"))
+    }
+
     #[test]
     fn tools_become_actions_typed_as_json_gives_them() {
-        let out = mcp_schema(
-            BASE,
-            "payments",
-            &tools(json!([pay("integer"), {"name": "get-weather", "inputSchema": {"type": "object"}}])),
-        )
-        .unwrap_or_else(|e| unreachable!("{e}"));
+        let out = pay_and_weather();
         let s = &out.schema;
         assert!(s.contains("action \"pay\""), "{s}");
         assert!(s.contains("action \"get-weather\""), "{s}");
@@ -651,12 +652,7 @@ mod tests {
 
     #[test]
     fn the_starter_validates_and_permits_nobody() {
-        let out = mcp_schema(
-            BASE,
-            "payments",
-            &tools(json!([pay("integer"), {"name": "get-weather", "inputSchema": {"type": "object"}}])),
-        )
-        .unwrap_or_else(|e| unreachable!("{e}"));
+        let out = pay_and_weather();
         let store = crate::authz::PolicyStore::load(&out.starter, Some(&out.schema), None);
         assert!(store.is_ok(), "{:?}\n{}", store.err(), out.starter);
         assert!(out.starter.contains("principal in Role::\"payments/pay\""), "{}", out.starter);

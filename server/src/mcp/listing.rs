@@ -84,32 +84,32 @@ pub(crate) async fn filtered(
 
 /// The tools of the answer to `id` (JSON, or the SSE event carrying it), if it lists any.
 fn listed(body: &[u8], sse: bool, id: &Value) -> Option<Vec<Value>> {
-    let answer = if sse {
-        let text = String::from_utf8_lossy(body).replace("\r\n", "\n");
-        events(&text)
-            .filter_map(data)
-            .filter_map(|d| serde_json::from_str::<Value>(&d).ok())
-            .find(|v| v.get("id") == Some(id))?
-    } else {
-        serde_json::from_slice::<Value>(body).ok()?
-    };
+    let answer = if sse { event_answering(body, id)? } else { serde_json::from_slice::<Value>(body).ok()? };
     answer.get("result")?.get("tools")?.as_array().cloned()
+}
+
+/// The JSON-RPC message an SSE text carries as the answer to `id`, if one of its events does.
+pub(crate) fn event_answering(body: &[u8], id: &Value) -> Option<Value> {
+    let text = String::from_utf8_lossy(body).replace("\r\n", "\n");
+    events(&text)
+        .filter_map(data)
+        .filter_map(|d| serde_json::from_str::<Value>(&d).ok())
+        .find(|v| v.get("id") == Some(id))
 }
 
 /// Whether the SSE text read so far holds a complete event whose data answers `id`.
 pub(crate) fn carries_answer(body: &[u8], id: &Value) -> bool {
     let text = String::from_utf8_lossy(body).replace("\r\n", "\n");
     let Some(end) = text.rfind("\n\n") else { return false };
-    events(&text[..end])
-        .any(|e| data(e).and_then(|d| serde_json::from_str::<Value>(&d).ok()).is_some_and(|v| v.get("id") == Some(id)))
+    event_answering(&text.as_bytes()[..end], id).is_some()
 }
 
-pub(crate) fn events(text: &str) -> impl Iterator<Item = &str> {
+fn events(text: &str) -> impl Iterator<Item = &str> {
     text.split("\n\n").filter(|e| !e.trim().is_empty())
 }
 
 /// An event's data (its `data:` lines joined), if it has any.
-pub(crate) fn data(event: &str) -> Option<String> {
+fn data(event: &str) -> Option<String> {
     let lines: Vec<&str> =
         event.lines().filter_map(|l| l.strip_prefix("data:")).map(|l| l.strip_prefix(' ').unwrap_or(l)).collect();
     (!lines.is_empty()).then(|| lines.join("\n"))

@@ -287,26 +287,6 @@ fn prepare(
                 list = Some(Listing { id: m.id().cloned().unwrap_or(Value::Null), scope });
                 None
             }
-            Ok(Ask::Decide { action, input })
-                if m.method() == Some("tools/call") && refused_tool(state, name, &action).is_some() =>
-            {
-                let why = refused_tool(state, name, &action).unwrap_or_default();
-                let what = Intent {
-                    action: action.clone(),
-                    resource: resource.clone(),
-                    task_id: task.clone(),
-                    context: String::new(),
-                    input,
-                };
-                let d = writ_host::Decision {
-                    allow: false,
-                    reasons: vec![TOOL_REFUSED.to_string()],
-                    errors: vec![format!("tool `{}`: {why}", mcp::clip(&action))],
-                    max_ttl_secs: 0,
-                };
-                audit(state, &who, m, &what, session.as_deref(), &Ok(d.clone()), None);
-                Some(denial(m, &action, &d))
-            }
             Ok(Ask::Decide { action, input }) => {
                 let what = Intent {
                     action: action.clone(),
@@ -338,16 +318,12 @@ fn prepare(
     Prepared::Forward { who, task, initializing, list, credential }
 }
 
-/// Why a tool is refused before any decision (its input schema changed and the policies do not
-/// validate against it), if it is.
-fn refused_tool(state: &State, name: &str, tool: &str) -> Option<String> {
-    state.mcp.as_ref().and_then(|g| g.pins.refusal(name, tool))
-}
-
 /// Decide one message's intent `what` (audited): the credential minted for it when allowed
 /// (`lone_call`: a lone tool call in a task), or the JSON-RPC error refusing it.
 ///
-/// With a credential of the agent's own (`presented`), it is presented first: its scope bounds
+/// A tool refused for a changed input schema (the gateway's pins) is denied before anything
+/// else. Then, with a
+/// credential of the agent's own (`presented`), it is presented first: its scope bounds
 /// what the agent may do, whatever policy would give it. A lone tool call in a task is then
 /// decided by issuing its credential (one decision, so a `@max_calls` budget is spent once);
 /// any other message by a check.
@@ -362,6 +338,19 @@ fn decide(
     session: Option<&str>,
     lone_call: bool,
 ) -> Result<Option<String>, Value> {
+    // A tool refused for its input schema is refused before anything is presented or decided.
+    if m.method() == Some("tools/call")
+        && let Some(why) = state.mcp.as_ref().and_then(|g| g.pins.refusal(name, &what.action))
+    {
+        let d = writ_host::Decision {
+            allow: false,
+            reasons: vec![TOOL_REFUSED.to_string()],
+            errors: vec![format!("tool `{}`: {why}", mcp::clip(&what.action))],
+            max_ttl_secs: 0,
+        };
+        audit(state, who, m, what, session, &Ok(d.clone()), None);
+        return Err(denial(m, &what.action, &d));
+    }
     if let Some(token) = presented {
         match state.writ.present(token, who, what, &state.config.audience) {
             Ok(d) if d.allow => {}

@@ -134,11 +134,7 @@ impl Session {
             }
         }
         let message = if sse {
-            let text = String::from_utf8_lossy(&body).replace("\r\n", "\n");
-            super::listing::events(&text)
-                .filter_map(super::listing::data)
-                .filter_map(|d| serde_json::from_str::<Value>(&d).ok())
-                .find(|v| v.get("id") == Some(&id))
+            super::listing::event_answering(&body, &id)
                 .ok_or_else(|| format!("{method}: the event stream ended without the answer"))?
         } else {
             serde_json::from_slice::<Value>(&body).map_err(|e| format!("{method}: the answer is not JSON: {e}"))?

@@ -28,9 +28,11 @@ pub(crate) enum Ev {
     Expose(usize),
     /// The attacker uses credential `.0`, found `.1` hops from the original breach.
     Use(usize, u64),
-    /// Agent `.0` is hijacked; the hijack ends.
+    /// Hijack `.0` of the stream begins; agent `.0`'s hijack ends (unless a later one runs on).
     Hijack(usize),
     HijackEnd(usize),
+    /// The warm-up ends: the counters so far are left out of the metrics.
+    WarmupEnd,
     /// Agent `.0` is offboarded.
     Offboard(usize),
     /// A breach of agent `.0` is detected: the design responds.
@@ -59,6 +61,9 @@ pub(crate) struct EventLoop<'a> {
     pub(crate) decider: &'a mut dyn Decider,
     pub(crate) trace: Option<&'a mut Trace>,
     pub(crate) horizon: Time,
+    /// The end of the warm-up; the counters when it ended (metrics, latency, calls).
+    pub(crate) warmup: Time,
+    pub(crate) before_warmup: Option<(Metrics, f64, u64)>,
     pub(crate) queue: BinaryHeap<Reverse<(Time, u64, Ev)>>,
     pub(crate) seq: u64,
     /// The sequence number of the event being handled.
@@ -140,7 +145,12 @@ impl EventLoop<'_> {
                     );
                     self.current[h].push((c, scope, period));
                     if self.design.rotates() {
-                        self.at_within(period, Ev::Rotate(h, g));
+                        // The holder's schedule: every `offset + k × period` (see `Stream`).
+                        let first = match self.stream.rotation_offset[self.w.members[h][0]] % period {
+                            0 => period,
+                            r => r,
+                        };
+                        self.at_within(first, Ev::Rotate(h, g));
                     }
                 }
             }
@@ -148,10 +158,13 @@ impl EventLoop<'_> {
         for e in 0..self.stream.exposures.len() {
             self.at_within(self.stream.exposures[e].at, Ev::Expose(e));
         }
+        for k in 0..self.stream.hijacks.len() {
+            self.at_within(self.stream.hijacks[k].at, Ev::Hijack(k));
+        }
+        if self.warmup > 0 {
+            self.at_within(self.warmup, Ev::WarmupEnd);
+        }
         for a in 0..s.agents.len() {
-            if let Some((start, _)) = self.stream.hijacks[a] {
-                self.at_within(start, Ev::Hijack(a));
-            }
             if let Some((at, _)) = self.stream.offboarded[a] {
                 self.at_within(at, Ev::Offboard(a));
             }
@@ -228,7 +241,8 @@ impl EventLoop<'_> {
                     let c = self.task_creds[ti][k].1;
                     self.end(c, now);
                 }
-                self.m.failed_tasks += u64::from(self.failed[ti]);
+                // Tasks of the warm-up are left out.
+                self.m.failed_tasks += u64::from(self.failed[ti] && self.stream.tasks[ti].start >= self.warmup);
             }
             Ev::Rotate(h, g) => {
                 if self.dead[h] {
@@ -245,7 +259,8 @@ impl EventLoop<'_> {
                 if x.location != 0 && !self.stores_at_rest() {
                     return;
                 }
-                let (agent, delay) = (x.agent, x.delay);
+                let (agent, delay, detect_after, remediate_after) =
+                    (x.agent, x.delay, x.detect_after, x.remediate_after);
                 let got = self.live(self.holder(agent), now);
                 self.m.leaks += got.len() as u64;
                 for &c in &got {
@@ -254,11 +269,11 @@ impl EventLoop<'_> {
                         self.at_within(now.saturating_add(delay), Ev::Use(c, 0));
                     }
                 }
-                if !got.is_empty() && self.stream.remediated[e] && !self.design.per_task() {
-                    self.at_within(now.saturating_add(s.breach.remediation_delay_s), Ev::Remediate(agent));
+                if let Some(after) = remediate_after.filter(|_| !got.is_empty() && !self.design.per_task()) {
+                    self.at_within(now.saturating_add(after), Ev::Remediate(agent));
                 }
                 self.exposed.push((now, got));
-                self.at_within(now.saturating_add(s.breach.detection_dwell_s), Ev::Detect(agent));
+                self.at_within(now.saturating_add(detect_after), Ev::Detect(agent));
             }
             Ev::Use(c, hop) => {
                 let scope = self.creds[c].scope.clone();
@@ -269,19 +284,26 @@ impl EventLoop<'_> {
                     }
                 }
             }
-            Ev::Hijack(a) => {
-                let len = self.stream.hijacks[a].map_or(0, |h| h.1);
-                // Detection ends the hijack at the latest.
-                let end = now.saturating_add(len.min(s.breach.detection_dwell_s)).min(self.horizon);
+            Ev::Hijack(k) => {
+                let hj = &self.stream.hijacks[k];
+                let (a, len, detect_after) = (hj.agent, hj.len, hj.detect_after);
+                // Detection ends the hijack at the latest; an overlapping one runs on.
+                let end = now.saturating_add(len.min(detect_after)).min(self.horizon);
+                let end = self.hijacked[a].map_or(end, |e| e.max(end));
                 self.hijacked[a] = Some(end);
                 self.at(end, Ev::HijackEnd(a));
-                self.at_within(now.saturating_add(s.breach.detection_dwell_s), Ev::Detect(a));
+                self.at_within(now.saturating_add(detect_after), Ev::Detect(a));
                 let h = self.holder(a);
                 for c in self.live(h, now) {
                     self.act(a, c, now);
                 }
             }
-            Ev::HijackEnd(a) => self.hijacked[a] = None,
+            Ev::HijackEnd(a) => {
+                if self.hijacked[a].is_some_and(|end| end <= now) {
+                    self.hijacked[a] = None;
+                }
+            }
+            Ev::WarmupEnd => self.before_warmup = Some((self.m.clone(), self.latency_us, self.calls)),
             Ev::Offboard(a) => {
                 self.offboarded[a] = true;
                 let stays_live = self.stream.offboarded[a].is_some_and(|o| o.1);
@@ -342,6 +364,8 @@ pub fn run_traced(
         decider,
         trace,
         horizon: s.horizon_s(),
+        warmup: s.warmup_s(),
+        before_warmup: None,
         queue: BinaryHeap::new(),
         seq: 0,
         current_seq: 0,
@@ -358,7 +382,10 @@ pub fn run_traced(
         exercised: vec![false; w.pairs.len()],
         reachable: vec![false; w.pairs.len()],
         ctx: attack_context(s),
-        m: Metrics { tasks: stream.tasks.len() as u64, ..Metrics::default() },
+        m: Metrics {
+            tasks: stream.tasks.iter().filter(|t| t.start >= s.warmup_s()).count() as u64,
+            ..Metrics::default()
+        },
         latency_us: 0.0,
         calls: 0,
     };
@@ -369,6 +396,16 @@ pub fn run_traced(
     }
     let horizon = e.horizon;
     let mut m = std::mem::take(&mut e.m);
+    // What the warm-up counted is left out.
+    let (mut latency_us, mut calls) = (e.latency_us, e.calls);
+    if let Some((before, latency_before, calls_before)) = e.before_warmup.take() {
+        m.credentials_issued -= before.credentials_issued;
+        m.refreshes -= before.refreshes;
+        m.policy_decisions -= before.policy_decisions;
+        m.rotations -= before.rotations;
+        latency_us -= latency_before;
+        calls -= calls_before;
+    }
     let reach: Vec<usize> = (0..w.pairs.len()).filter(|p| e.exercised[*p]).collect();
     m.blast_radius = reach.len() as u64;
     m.blast_radius_weighted = reach.iter().map(|p| 1 + u64::from(s.resources[w.pairs[*p].0].sensitivity)).sum();
@@ -392,7 +429,7 @@ pub fn run_traced(
         })
         .collect();
     m.exposure_window_s = if windows.is_empty() { 0.0 } else { windows.iter().sum::<f64>() / windows.len() as f64 };
-    m.tool_calls = e.calls;
-    m.latency_per_call_us = if e.calls == 0 { 0.0 } else { e.latency_us / e.calls as f64 };
+    m.tool_calls = calls;
+    m.latency_per_call_us = if calls == 0 { 0.0 } else { latency_us / calls as f64 };
     m
 }

@@ -78,8 +78,8 @@ enum Command {
         #[command(flatten)]
         common: Common,
         /// NAME=V1,V2,… (repeatable): ttl, rotation, grace, refresh, dwell, exploit (durations:
-        /// 90, 15m, 1h, 30d) or duplication, exposure, hijack, offboarded_live, remediation
-        /// (probabilities).
+        /// 90, 15m, 1h, 30d), duplication, offboarded_live (probabilities) or exposure,
+        /// hijack (per year), remediation (per day).
         #[arg(long = "param", required = true)]
         params: Vec<String>,
     },

@@ -20,13 +20,13 @@ pub enum Param {
     Exploit,
     /// `breach.duplication_rate`.
     Duplication,
-    /// `breach.exposure_rate`.
+    /// `breach.exposures_per_year`.
     Exposure,
-    /// `breach.hijack_rate`.
+    /// `breach.hijacks_per_year`.
     Hijack,
     /// `breach.offboarded_live_rate`.
     OffboardedLive,
-    /// `breach.remediation_rate`.
+    /// `breach.remediations_per_day`.
     Remediation,
 }
 
@@ -63,7 +63,7 @@ impl Param {
     }
 
     /// Durations are seconds (written `90`, `90s`, `15m`, `1h`, `30d`); the others are
-    /// probabilities.
+    /// probabilities or rates (exposures and hijacks a year, remediations a day).
     fn is_duration(self) -> bool {
         matches!(self, Param::Ttl | Param::Rotation | Param::Grace | Param::Refresh | Param::Dwell | Param::Exploit)
     }
@@ -79,10 +79,10 @@ impl Param {
             Param::Dwell => s.breach.detection_dwell_s = secs,
             Param::Exploit => s.breach.time_to_exploit_s = v,
             Param::Duplication => s.breach.duplication_rate = v,
-            Param::Exposure => s.breach.exposure_rate = v,
-            Param::Hijack => s.breach.hijack_rate = v,
+            Param::Exposure => s.breach.exposures_per_year = v,
+            Param::Hijack => s.breach.hijacks_per_year = v,
             Param::OffboardedLive => s.breach.offboarded_live_rate = v,
-            Param::Remediation => s.breach.remediation_rate = v,
+            Param::Remediation => s.breach.remediations_per_day = v,
         }
     }
 }

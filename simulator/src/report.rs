@@ -76,6 +76,7 @@ pub fn table(rows: &[Row]) -> String {
         "failed_tasks",
         "credentials_issued",
         "policy_decisions",
+        "rotations",
     ];
     let mut out = String::new();
     let scenarios: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.scenario.as_str()).collect();
@@ -130,7 +131,18 @@ pub fn report_with(
     let mut out = format!(
         "# writ-sim report\n\nSeed {seed} (ChaCha8), {replications} replications per scenario; every design on the same event stream of each replication. Means ± 95% confidence half-widths (normal approximation) in the table; each claim below is a paired comparison on the same streams, with Student's t 95% interval and effect size d_z, and holds when its interval is wholly above zero.\n"
     );
-    out.push_str("\n```");
+    for s in scenarios {
+        out.push_str(&format!(
+            "\n- {}: {:.0} days, the first {:.0} left out (warm-up); rotation every {:.0} days{}, a credential's TTL {} s.",
+            s.name,
+            s.horizon_hours / 24.0,
+            s.warmup_hours / 24.0,
+            s.design.rotation_period_s as f64 / 86_400.0,
+            if s.design.rotation_by_protocol.is_empty() { "" } else { " (some protocols on their own period)" },
+            s.design.ttl_s,
+        ));
+    }
+    out.push_str("\n\n```");
     out.push_str(table(rows).trim_end());
     out.push_str("\n```\n\n## The seeds' claims\n\n");
     let fmt = |(m, ci): (f64, f64)| format!("{m:.1} ± {ci:.1}");

@@ -2,18 +2,24 @@
 //! breach rates, and the design parameters. Every default is a calibrated figure cited where
 //! it is defined; every one can be overridden in the file.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// A scenario as written, with defaults filled in.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     pub name: String,
-    /// Simulated time, hours.
+    /// Simulated time, hours. Default a year: every design's own mechanism (rotation,
+    /// TTLs, detection, remediation) happens many times.
     #[serde(default = "default_horizon")]
     pub horizon_hours: f64,
+    /// Hours at the start the attacker leaves alone and the metrics exclude: credentials,
+    /// rotations and tasks settle into their steady state first. Default 30 days (one default
+    /// rotation period); below the horizon.
+    #[serde(default = "default_warmup")]
+    pub warmup_hours: f64,
     #[serde(default)]
     pub breach: Breach,
     #[serde(default)]
@@ -29,10 +35,14 @@ pub struct Scenario {
 }
 
 fn default_horizon() -> f64 {
-    24.0
+    365.0 * 24.0
 }
 
-#[derive(Debug, Clone, Deserialize)]
+fn default_warmup() -> f64 {
+    30.0 * 24.0
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Agent {
     /// SPIFFE ID.
@@ -44,12 +54,14 @@ pub struct Agent {
     /// When the agent is offboarded (hours into the run): it starts no more tasks, and its
     /// long-lived credentials stay live with `breach.offboarded_live_rate`.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub offboarded_at_hours: Option<f64>,
     /// A service account shared with the other agents naming the same one: in the long-lived
     /// designs they hold one secret between them (its scope is what all of them need, a leak
     /// or hijack of any of them exposes it, and it cannot be revoked while one of them still
     /// works). Per-task designs give each agent its own credentials whatever this says.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
 }
 
@@ -57,7 +69,7 @@ fn default_copies() -> u32 {
     1
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Resource {
     /// Cedar entity uid, e.g. `PayrollRecord::"run-42/emp-7"`.
@@ -87,7 +99,7 @@ fn default_protocol() -> String {
     "http".into()
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Workflow {
     pub name: String,
@@ -95,13 +107,14 @@ pub struct Workflow {
     pub rate_per_hour: f64,
     /// The task id every instance carries (policies may name it); default `<name>-<n>`.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub task: Option<String>,
     /// The first step's agent owns the task; steps of other agents are delegated to them.
     #[serde(rename = "step")]
     pub steps: Vec<Step>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
     /// Seconds after the task starts.
@@ -114,26 +127,30 @@ pub struct Step {
     pub context: String,
 }
 
-/// Breach rates and delays. Defaults as cited.
-#[derive(Debug, Clone, Deserialize)]
+/// Breach rates and delays: what happens to a credential arrives as a rate in time (a Poisson
+/// process), so results scale with the horizon. Each default is a cited figure or is marked as
+/// a modelling assumption where it is defined.
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Breach {
     /// Probability that a credential has extra copies beyond its home: 62% of secrets are
-    /// duplicated in several locations (NHIMG research, as cited by the seeds).
+    /// duplicated in several locations (NHIMG research, as cited by the seeds). A share of
+    /// secrets, not a rate in time: duplication is a fact of the world.
     pub duplication_rate: f64,
     /// Extra copies of a duplicated credential.
     pub extra_copies: u32,
-    /// Probability that one place holding an agent's credentials (logs, chat, tickets,
-    /// commits, prompt memory) is exposed during the horizon: 44% of NHI tokens are exposed
-    /// there (Entro Security, The 2025 State of NHIs and Secrets in Cybersecurity, as cited by
-    /// the seeds). What leaks is whatever credential
-    /// that place holds at that moment.
-    pub exposure_rate: f64,
-    /// Mean time from exposure to the attacker's first use, seconds: leaked cloud keys are
-    /// abused within minutes (public honeypot reports).
+    /// Exposures per year of each place holding an agent's credentials (logs, chat, tickets,
+    /// commits, prompt memory): a Poisson process; what leaks is whatever credential that place
+    /// holds at that moment. 44% of NHI tokens are exposed there (Entro Security, The 2025 State
+    /// of NHIs and Secrets in Cybersecurity, as cited by the seeds); *assumption*: that share
+    /// is read as the share exposed within a year, so the rate is −ln(1 − 0.44) ≈ 0.58 a year.
+    pub exposures_per_year: f64,
+    /// Mean time from exposure to the attacker's first use, seconds (exponential): leaked
+    /// cloud keys are abused within minutes (public honeypot reports).
     pub time_to_exploit_s: f64,
-    /// Probability that an agent is hijacked (prompt injection) during the horizon.
-    pub hijack_rate: f64,
+    /// Hijacks (prompt injection) per agent per year, a Poisson process. *Assumption*: no
+    /// published rate exists; one a year by default, set per scenario.
+    pub hijacks_per_year: f64,
     /// How long a hijack lasts, seconds.
     pub hijack_duration_s: u64,
     /// Whether the attacker sends what it reads to an external destination.
@@ -141,43 +158,51 @@ pub struct Breach {
     /// Probability that an offboarded agent's long-lived credentials stay live: 91% of
     /// offboarded tokens are still active (the same Entro report, as cited by the seeds).
     pub offboarded_live_rate: f64,
-    /// Seconds from a breach to its detection, which triggers the design's response (rotate
-    /// the secret, revoke the token, cut the agent off). Default 10 days: the median dwell
-    /// time reported by Mandiant M-Trends 2024.
+    /// Median seconds from a breach to its detection, which triggers the design's response
+    /// (rotate the secret, revoke the token, cut the agent off); each breach's delay is
+    /// exponential with this median. Default 10 days: the median dwell time reported by
+    /// Mandiant M-Trends 2024.
     pub detection_dwell_s: u64,
     /// Seconds from finding a secret on a compromised resource to using it (a modelling
     /// assumption, not a cited figure: an attacker already inside moves at tool speed).
     pub lateral_delay_s: u64,
-    /// Probability that an exposed long-lived secret is replaced `remediation_delay_s` after
-    /// the exposure (a scanner's alert acted on): over 90% of leaked secrets are still valid
-    /// five days after the leak (GitGuardian, State of Secrets Sprawl 2024), so 10%.
-    /// Per-task credentials need no remediation: they expire with their task.
-    pub remediation_rate: f64,
-    /// Seconds from exposure to that remediation: five days (the same report's horizon).
-    pub remediation_delay_s: u64,
+    /// Remediations per day of an exposed long-lived secret (a scanner's alert acted on): a
+    /// constant hazard from the exposure. Over 90% of leaked secrets are still valid five days
+    /// after the leak (GitGuardian, State of Secrets Sprawl 2024), so −ln(0.9)/5 ≈ 0.021 a day
+    /// (*assumption*: a constant hazard). Per-task credentials need no remediation: they expire
+    /// with their task.
+    pub remediations_per_day: f64,
 }
+
+/// −ln(1 − 0.44): the yearly rate at which 44% of places are exposed within a year.
+pub const EXPOSURES_PER_YEAR: f64 = 0.579_818_495_252_942;
+
+/// −ln(0.9)/5: the daily hazard at which 90% of leaked secrets are still valid after 5 days.
+pub const REMEDIATIONS_PER_DAY: f64 = 0.021_072_103_131_565_26;
+
+/// Seconds in a (365-day) year.
+pub const YEAR_S: f64 = 365.0 * 86_400.0;
 
 impl Default for Breach {
     fn default() -> Self {
         Breach {
             duplication_rate: 0.62,
             extra_copies: 2,
-            exposure_rate: 0.44,
+            exposures_per_year: EXPOSURES_PER_YEAR,
             time_to_exploit_s: 300.0,
-            hijack_rate: 0.1,
+            hijacks_per_year: 1.0,
             hijack_duration_s: 1800,
             exfiltrate: true,
             offboarded_live_rate: 0.91,
             detection_dwell_s: 10 * 86_400,
             lateral_delay_s: 60,
-            remediation_rate: 0.10,
-            remediation_delay_s: 5 * 86_400,
+            remediations_per_day: REMEDIATIONS_PER_DAY,
         }
     }
 }
 
 /// Parameters of the designs.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DesignParams {
     /// Rotation period, seconds (rotation designs). Default 30 days.
@@ -218,7 +243,7 @@ impl DesignParams {
 /// What each operation adds to a tool call, microseconds. Fixed figures (not measured during
 /// the run) so outputs stay byte-identical for a seed; the defaults are Writ's benchmarked
 /// p50s through the component on the BENCHMARKS.md machine (`cargo bench -p writ-benches`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Cost {
     /// Issuing a credential (Writ `issue`, EdDSA, policy checks included): 37.7 µs.
@@ -264,6 +289,11 @@ impl Scenario {
         Ok(s)
     }
 
+    /// The scenario as a file, every default written out.
+    pub fn to_toml(&self) -> Result<String, ScenarioError> {
+        toml::to_string(self).map_err(|e| ScenarioError(format!("scenario `{}`: {e}", self.name)))
+    }
+
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let text = std::fs::read_to_string(path).map_err(|e| ScenarioError(format!("{}: {e}", path.display())))?;
         Self::parse(&text, &path.display().to_string())
@@ -278,14 +308,26 @@ impl Scenario {
                 Err(format!("`breach.{name}` is {v}; a probability is between 0 and 1"))
             }
         };
-        if !(self.horizon_hours > 0.0 && self.horizon_hours <= 24.0 * 366.0) {
-            return Err(format!("`horizon_hours` is {}; it must be above 0 and at most a year", self.horizon_hours));
+        if !(self.horizon_hours > 0.0 && self.horizon_hours <= 24.0 * 366.0 * 10.0) {
+            return Err(format!("`horizon_hours` is {}; it must be above 0 and at most ten years", self.horizon_hours));
+        }
+        if !(self.warmup_hours >= 0.0 && self.warmup_hours < self.horizon_hours) {
+            return Err(format!(
+                "`warmup_hours` is {}; it must be 0 or more and below `horizon_hours` ({})",
+                self.warmup_hours, self.horizon_hours
+            ));
         }
         prob("duplication_rate", self.breach.duplication_rate)?;
-        prob("exposure_rate", self.breach.exposure_rate)?;
-        prob("hijack_rate", self.breach.hijack_rate)?;
         prob("offboarded_live_rate", self.breach.offboarded_live_rate)?;
-        prob("remediation_rate", self.breach.remediation_rate)?;
+        for (name, v, max) in [
+            ("exposures_per_year", self.breach.exposures_per_year, MAX_PER_YEAR),
+            ("hijacks_per_year", self.breach.hijacks_per_year, MAX_PER_YEAR),
+            ("remediations_per_day", self.breach.remediations_per_day, MAX_PER_YEAR / 365.0),
+        ] {
+            if !(v >= 0.0 && v <= max) {
+                return Err(format!("`breach.{name}` is {v}; a rate is between 0 and {max}"));
+            }
+        }
         if !(self.breach.time_to_exploit_s >= 0.0 && self.breach.time_to_exploit_s.is_finite()) {
             return Err(format!(
                 "`breach.time_to_exploit_s` is {}; it must be 0 or more",
@@ -372,4 +414,12 @@ impl Scenario {
     pub fn horizon_s(&self) -> u64 {
         (self.horizon_hours * 3600.0) as u64
     }
+
+    /// The end of the warm-up, seconds.
+    pub fn warmup_s(&self) -> u64 {
+        (self.warmup_hours * 3600.0) as u64
+    }
 }
+
+/// The highest event rate a scenario may set, per year (it bounds the work of drawing them).
+pub const MAX_PER_YEAR: f64 = 1_000_000.0;

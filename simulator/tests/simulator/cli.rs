@@ -10,8 +10,12 @@ fn sim(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_writ-sim")).args(args).output().unwrap()
 }
 
+/// A shipped scenario with its breach clock compressed (`shipped::compressed`), as a file.
 fn scenario(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(name)
+    crate::shipped::compressed_file(
+        name,
+        &std::env::temp_dir().join(format!("writ-sim-cli-{}-scenarios", std::process::id())),
+    )
 }
 
 fn tmp(name: &str) -> PathBuf {
@@ -103,7 +107,7 @@ fn bad_input_is_refused_with_where_and_why() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8(o.stderr).unwrap().contains("`design.ttl_s` is 0"));
-    let o = sim(&["sweep", "--decider", "native", "--param", "hijack=1.5", "--out", dir.to_str().unwrap()]);
+    let o = sim(&["sweep", "--decider", "native", "--param", "duplication=1.5", "--out", dir.to_str().unwrap()]);
     assert!(String::from_utf8(o.stderr).unwrap().contains("a probability is between 0 and 1"));
     let o = sim(&["sweep", "--param", "speed=3"]);
     assert!(String::from_utf8(o.stderr).unwrap().contains("`speed` is not a parameter"));

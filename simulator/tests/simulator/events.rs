@@ -10,24 +10,29 @@ use writ_simulator::events;
 use writ_simulator::scenario::Scenario;
 use writ_simulator::stream::Stream;
 
+use crate::shipped::{compress, compressed};
+
 /// Two agents of the shipped pack; the payroll agent needs one payroll record, the world has
-/// four (resource, action) pairs. Every copy is exposed, nobody is hijacked, the attacker
-/// uses what leaks at once.
+/// four (resource, action) pairs. Every place is exposed dozens of times in the hour, the
+/// attacker uses what leaks at once, rotation and remediation never come; `hijack` is
+/// hijacks per agent a year (1e5: the first within minutes).
 fn tiny(rate: f64, ttl: u64, hijack: f64) -> Scenario {
     Scenario::parse(
         &format!(
             r#"
 name = "tiny"
 horizon_hours = 1
+warmup_hours = 0
 [breach]
 duplication_rate = 0.0
-exposure_rate = 1.0
+exposures_per_year = 20000
 time_to_exploit_s = 0
-hijack_rate = {hijack}
+hijacks_per_year = {hijack}
 hijack_duration_s = 3600
+remediations_per_day = 0
 [design]
 ttl_s = {ttl}
-rotation_period_s = 86400
+rotation_period_s = 315360000
 [[agent]]
 id = "spiffe://acme.example/agent/payroll"
 [[agent]]
@@ -65,17 +70,22 @@ resource = 'PayrollRecord::"run-42/emp-7"'
 
 #[test]
 fn hand_computed_metrics_with_no_tasks() {
-    // No task runs: per-task designs hold nothing; long-lived ones leak at their one exposure.
+    // No task runs: per-task designs hold nothing; long-lived ones leak their one secret at
+    // each exposure.
     let s = tiny(0.0, 900, 0.0);
     let stream = Stream::draw(&s, 7);
+    let exposures = stream.exposure_times();
+    assert!((0..2).all(|a| exposures.iter().any(|x| x.0 == a)), "both agents exposed: {exposures:?}");
+    assert!(exposures.iter().all(|x| x.1 == 0 && x.2 < 3600));
+    let n = exposures.len() as u64;
     let mut d = Native::new().unwrap();
     for design in Design::ALL {
         let m = events::run(&s, &stream, design, &mut d);
         let (radius, weighted, records, leaks) = match design {
             // Everything: 2 pairs × (3+1) + 2 pairs × (1+1); 10 + 10 + 5 + 5 records.
-            Design::Static | Design::RotationOnly | Design::Vaulted => (4, 12, 30, 2),
+            Design::Static | Design::RotationOnly | Design::Vaulted => (4, 12, 30, n),
             // The payroll agent needs `read` of its record; the browser agent needs nothing.
-            Design::LeastPrivilege => (1, 4, 10, 2),
+            Design::LeastPrivilege => (1, 4, 10, n),
             Design::Jit | Design::Writ => (0, 0, 0, 0),
         };
         assert_eq!(
@@ -118,8 +128,8 @@ fn short_ttls_fail_tasks_and_policy_decides_writ() {
 
 #[test]
 fn a_hijacked_agent_under_writ_reaches_only_what_policy_allows_its_tasks() {
-    // Every agent hijacked for the whole hour; exfiltration to an external destination.
-    let s = tiny(6.0, 900, 1.0);
+    // Every agent hijacked from its first minutes; exfiltration to an external destination.
+    let s = tiny(6.0, 900, 1e5);
     let stream = Stream::draw(&s, 11);
     let mut d = Native::new().unwrap();
     let jit = events::run(&s, &stream, Design::Jit, &mut d);
@@ -143,16 +153,9 @@ fn strict() -> Native {
     Native::with_pack(pack).unwrap()
 }
 
-fn shipped() -> Vec<Scenario> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
-    files.sort();
-    files.iter().map(|f| Scenario::load(f).unwrap()).collect()
-}
-
 #[test]
 fn the_same_seed_gives_the_same_bytes_and_engines_agree() {
-    let scenarios = shipped();
+    let scenarios = compressed();
     let mut native = Native::new().unwrap();
     let a = writ_simulator::compare(&scenarios, 5, 3, &mut native);
     let b = writ_simulator::compare(&scenarios, 5, 3, &mut native);
@@ -170,7 +173,7 @@ proptest! {
     /// never shrinks JIT's blast radius.
     #[test]
     fn designs_order_and_ttl_monotonic(seed in any::<u64>(), which in 0usize..6, ttl in 60u64..3600) {
-        let mut s = shipped().swap_remove(which);
+        let mut s = compressed().swap_remove(which);
         let mut d = Native::new().unwrap();
         let stream = Stream::draw(&s, seed);
         let r = |design, s: &Scenario, d: &mut Native| events::run(s, &stream, design, d).blast_radius;
@@ -190,16 +193,15 @@ fn offboarded_credentials_stay_live_only_when_forgotten() {
         let text =
             std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/offboarded.toml"))
                 .unwrap();
-        let mut s = Scenario::parse(&text, "offboarded.toml").unwrap();
+        let mut s = compress(Scenario::parse(&text, "offboarded.toml").unwrap());
         s.breach.offboarded_live_rate = live;
-        s.breach.exposure_rate = 1.0;
         s.breach.duplication_rate = 0.0;
-        s.breach.hijack_rate = 0.0;
+        s.breach.hijacks_per_year = 0.0;
         s.breach.time_to_exploit_s = 0.0;
         s
     };
     let mut d = Native::new().unwrap();
-    // Over many seeds, some exposures of the CI agent fall after its offboarding (6 h of 24):
+    // Over many seeds, some exposures of the CI agent fall after its offboarding (12 h of 48):
     // a forgotten secret leaks there, a revoked one does not. Least-privilege scopes keep the
     // agents' reaches apart (CI: deploy staging; browser: read the sales summary).
     let (mut forgotten, mut revoked, mut writ) = ((0, 0), (0, 0), 0);
@@ -225,20 +227,21 @@ fn offboarded_credentials_stay_live_only_when_forgotten() {
 fn detection_ends_what_a_leak_can_do() {
     let mut s = tiny(0.0, 900, 0.0);
     s.breach.time_to_exploit_s = 1e9; // the attacker is slow…
-    s.breach.detection_dwell_s = 60; // …and detection is fast
+    s.breach.detection_dwell_s = 60; // …and detection is fast (a median of a minute)
     let stream = Stream::draw(&s, 9);
     let mut d = Native::new().unwrap();
     let st = events::run(&s, &stream, Design::Static, &mut d);
     assert_eq!(st.blast_radius, 0, "detected and replaced before first use");
-    assert!(st.exposure_window_s <= 60.0, "{}", st.exposure_window_s);
+    // Each window ends at the latest with its own detection: a mean of 60/ln 2 ≈ 87 s.
+    assert!(st.exposure_window_s < 300.0, "{}", st.exposure_window_s);
     let rot = events::run(&s, &stream, Design::RotationOnly, &mut d);
     // Rotation designs keep the old secret working for the grace period (1 h) after rotating.
-    assert!(rot.exposure_window_s > 60.0, "{}", rot.exposure_window_s);
+    assert!(rot.exposure_window_s > 600.0, "{}", rot.exposure_window_s);
 }
 
 #[test]
 fn the_report_states_each_claim_with_its_numbers() {
-    let scenarios = shipped();
+    let scenarios = compressed();
     let mut d = Native::new().unwrap();
     let rows = writ_simulator::compare(&scenarios, 1, 4, &mut d);
     let report = writ_simulator::report(&scenarios, &rows, 1, 4, &mut d);
@@ -266,7 +269,7 @@ fn the_report_states_each_claim_with_its_numbers() {
 #[test]
 fn the_blast_radius_within_need_leaves_out_only_pairs_no_task_uses() {
     let mut d = Native::new().unwrap();
-    for s in shipped() {
+    for s in compressed() {
         for seed in 0..4 {
             let stream = Stream::draw(&s, seed);
             for design in Design::ALL {
@@ -285,7 +288,7 @@ fn the_blast_radius_within_need_leaves_out_only_pairs_no_task_uses() {
 fn a_refresh_margin_past_the_short_ttl_of_the_report_keeps_its_share_of_the_lifetime() {
     // A valid margin (120 s before a 600 s TTL) is past the report's 60 s TTL: it used to
     // underflow there (a debug-build panic); the short run refreshes 12 s before expiry instead.
-    let mut scenarios = shipped();
+    let mut scenarios = compressed();
     scenarios.truncate(1);
     scenarios[0].design.ttl_s = 600;
     scenarios[0].design.refresh_before_s = 120;
@@ -298,19 +301,22 @@ fn a_refresh_margin_past_the_short_ttl_of_the_report_keeps_its_share_of_the_life
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
-    /// Sensitivity on one stream: halving the rotation period never lengthens the
-    /// rotation-only exposure window; a higher duplication rate never shrinks its blast radius.
+    /// Sensitivity on one stream: dividing the rotation period never lengthens the
+    /// rotation-only exposure window (each schedule is a lattice `offset + k × period`, so
+    /// the divided one rotates at every moment the other does, and more); a higher duplication
+    /// rate never shrinks its blast radius.
     #[test]
-    fn rotation_and_duplication_sensitivity(seed in any::<u64>(), which in 0usize..6, hours in 1u64..12, dup in 0.0f64..1.0) {
-        let mut s = shipped().swap_remove(which);
+    fn rotation_and_duplication_sensitivity(seed in any::<u64>(), which in 0usize..6, hours in 1u64..12, by in 2u64..5, dup in 0.0f64..1.0) {
+        let mut s = compressed().swap_remove(which);
         s.breach.detection_dwell_s = u64::MAX / 4;
+        s.design.rotation_by_protocol.clear();
         let mut d = Native::new().unwrap();
-        s.design.rotation_period_s = hours * 7200;
+        s.design.rotation_period_s = hours * 3600 * by;
         let stream = Stream::draw(&s, seed);
         let long = events::run(&s, &stream, Design::RotationOnly, &mut d).exposure_window_s;
         s.design.rotation_period_s = hours * 3600;
         let short = events::run(&s, &stream, Design::RotationOnly, &mut d).exposure_window_s;
-        prop_assert!(short <= long + 1e-9, "period {}h: {short} > {long}", hours);
+        prop_assert!(short <= long + 1e-9, "period {}h vs {}h: {short} > {long}", hours, hours * by);
         s.breach.duplication_rate = dup;
         let low = events::run(&s, &Stream::draw(&s, seed), Design::RotationOnly, &mut d).blast_radius;
         s.breach.duplication_rate = (dup + 0.3).min(1.0);
@@ -324,11 +330,13 @@ proptest! {
 const LATERAL: &str = r#"
 name = "lateral"
 horizon_hours = 2
+warmup_hours = 0
 [breach]
 duplication_rate = 0.0
-exposure_rate = 1.0
+exposures_per_year = 20000
 time_to_exploit_s = 0
-hijack_rate = 0.0
+hijacks_per_year = 0.0
+remediations_per_day = 0
 lateral_delay_s = 30
 [[agent]]
 id = "spiffe://acme.example/agent/browser"
@@ -368,23 +376,27 @@ resource = 'PayrollRecord::"run-42/emp-7"'
 fn secrets_found_on_a_compromised_resource_are_the_next_hop() {
     let s = Scenario::parse(LATERAL, "lateral.toml").unwrap();
     let stream = Stream::draw(&s, 1);
+    // Only the browser's one place is exposed (the payroll agent's secret has no copies).
+    let n = stream.exposure_times().len() as u64;
+    assert!(n > 0 && stream.exposure_times().iter().all(|x| x.0 == 0));
     let mut d = Native::new().unwrap();
     // Least privilege: the browser's secret reads the summary, where the payroll agent's
-    // secret lies; that one reads the payroll record. Two pairs, one hop, two leaks.
+    // secret lies; that one reads the payroll record. Two pairs, one hop, a leak per exposure
+    // and the secret found once.
     let lp = events::run(&s, &stream, Design::LeastPrivilege, &mut d);
-    assert_eq!((lp.blast_radius, lp.lateral_hops, lp.leaks, lp.records_touched), (2, 1, 2, 11));
+    assert_eq!((lp.blast_radius, lp.lateral_hops, lp.leaks, lp.records_touched), (2, 1, n + 1, 11));
     // Static: everything through the first secret already; the hop adds a leak, no new pair.
     let st = events::run(&s, &stream, Design::Static, &mut d);
-    assert_eq!((st.blast_radius, st.lateral_hops, st.leaks), (4, 1, 2));
+    assert_eq!((st.blast_radius, st.lateral_hops, st.leaks), (4, 1, n + 1));
     // Vaulted: nothing is stored at rest, so there is nothing to find.
     let v = events::run(&s, &stream, Design::Vaulted, &mut d);
-    assert_eq!((v.blast_radius, v.lateral_hops, v.leaks), (4, 0, 1));
+    assert_eq!((v.blast_radius, v.lateral_hops, v.leaks), (4, 0, n));
     // Without the stored copy the hop disappears.
     let alone =
         Scenario::parse(&LATERAL.replace("holds = [\"spiffe://acme.example/agent/payroll\"]", ""), "alone.toml")
             .unwrap();
     let lp = events::run(&alone, &Stream::draw(&alone, 1), Design::LeastPrivilege, &mut d);
-    assert_eq!((lp.blast_radius, lp.lateral_hops, lp.leaks), (1, 0, 1));
+    assert_eq!((lp.blast_radius, lp.lateral_hops, lp.leaks), (1, 0, n));
 }
 
 #[test]
@@ -401,10 +413,11 @@ fn a_shared_account_pools_scopes_and_outlives_offboarding() {
     let mut s = Scenario::parse(&text, "shared.toml").unwrap();
     s.breach.offboarded_live_rate = 0.0; // the leaver's secret would be revoked…
     let stream = Stream::draw(&s, 1);
+    let n = stream.exposure_times().len() as u64;
     let mut d = Native::new().unwrap();
     let lp = events::run(&s, &stream, Design::LeastPrivilege, &mut d);
     // …but it is the browser's secret too: still live, and it carries both agents' needs.
-    assert_eq!((lp.blast_radius, lp.leaks, lp.credentials_issued), (2, 1, 1));
+    assert_eq!((lp.blast_radius, lp.leaks, lp.credentials_issued), (2, n, 1));
     // Per-task designs give each agent its own credentials: nothing runs, nothing leaks.
     assert_eq!(events::run(&s, &stream, Design::Jit, &mut d).blast_radius, 0);
 }
@@ -421,16 +434,17 @@ fn each_protocol_rotates_on_its_own_period() {
     let stream = Stream::draw(&s, 4);
     let mut d = Native::new().unwrap();
     let m = events::run(&s, &stream, Design::RotationOnly, &mut d);
-    // Per agent: db rotates at 1 h … 23 h (23), http at 6, 12, 18 h (3); two agents.
-    assert_eq!(m.rotations, 2 * (23 + 3));
-    assert_eq!(m.credentials_issued, 2 * (2 + 23 + 3));
+    // Per agent, each schedule at its own offset within its first period: db rotates 24 times
+    // in the day, http 4 times; two agents.
+    assert_eq!(m.rotations, 2 * (24 + 4));
+    assert_eq!(m.credentials_issued, 2 * (2 + 24 + 4));
     // A leaked copy holds both protocol credentials; the http one lives longest. At most
     // one http period plus the grace.
     assert!(m.exposure_window_s > 0.0 && m.exposure_window_s <= (6 * 3600 + 600) as f64, "{}", m.exposure_window_s);
     // The same without the per-protocol period: only the http schedule, for everything.
     s.design.rotation_by_protocol.clear();
     let one = events::run(&s, &stream, Design::RotationOnly, &mut d);
-    assert_eq!(one.rotations, 2 * (3 + 3));
+    assert_eq!(one.rotations, 2 * (4 + 4));
 }
 
 #[test]
@@ -455,7 +469,7 @@ fn refreshing_before_expiry_trades_failed_tasks_for_issuance() {
 
 #[test]
 fn what_policy_or_time_stopped_counts_as_reachable_not_exercised() {
-    let s = tiny(6.0, 900, 1.0);
+    let s = tiny(6.0, 900, 1e5);
     let stream = Stream::draw(&s, 11);
     let mut d = Native::new().unwrap();
     let writ = events::run(&s, &stream, Design::Writ, &mut strict());
@@ -476,9 +490,9 @@ proptest! {
     /// (expiry, task end, revocation, rotation grace, offboarding, detection), in any design.
     #[test]
     fn nothing_works_after_it_ended(seed in any::<u64>(), which in 0usize..6, dwell in 60u64..20_000, ttl in 60u64..1800) {
-        let mut s = shipped().swap_remove(which);
+        let mut s = compressed().swap_remove(which);
         s.breach.detection_dwell_s = dwell;
-        s.breach.hijack_rate = 0.5;
+        s.breach.hijacks_per_year = 2000.0;
         s.breach.time_to_exploit_s = 200.0;
         s.design.ttl_s = ttl;
         s.design.rotation_period_s = 7200;
@@ -499,7 +513,7 @@ proptest! {
 
 #[test]
 fn threads_change_nothing_but_the_wall_clock() {
-    let scenarios = shipped();
+    let scenarios = compressed();
     let mut native = Native::new().unwrap();
     let one = writ_simulator::compare(&scenarios, 9, 4, &mut native);
     let runner = writ_simulator::Runner { threads: 3, progress: &|| {} };
@@ -522,38 +536,38 @@ fn threads_change_nothing_but_the_wall_clock() {
 }
 
 #[test]
-fn a_leaked_secret_is_remediated_only_at_the_cited_rate_and_delay() {
-    // A week; the static secrets leak at once and are used; detection never comes.
+fn a_leaked_secret_is_remediated_at_the_cited_hazard() {
+    // A week; the static secrets leak and are used; detection never comes.
     let mut s = tiny(0.0, 900, 0.0);
     s.horizon_hours = 7.0 * 24.0;
+    s.breach.exposures_per_year = 50.0;
     s.breach.detection_dwell_s = u64::MAX / 4;
-    s.breach.remediation_delay_s = 2 * 86_400;
     let window = |s: &Scenario| {
         let mut d = Native::new().unwrap();
-        let mut w = Vec::new();
-        for seed in 0..20 {
-            w.push(events::run(s, &Stream::draw(s, seed), Design::Static, &mut d).exposure_window_s);
-        }
-        w
+        (0..20).map(|seed| events::run(s, &Stream::draw(s, seed), Design::Static, &mut d).exposure_window_s).collect()
     };
-    s.breach.remediation_rate = 1.0;
-    let fixed = window(&s);
-    assert!(fixed.iter().all(|w| *w <= 2.0 * 86_400.0), "replaced two days after the leak: {fixed:?}");
-    s.breach.remediation_rate = 0.0;
-    let never = window(&s);
-    assert!(never.iter().zip(&fixed).all(|(n, f)| n >= f) && never.iter().sum::<f64>() > fixed.iter().sum::<f64>());
-    // The default is the cited figure: 10% within five days.
+    s.breach.remediations_per_day = 24.0; // an hour on average
+    let fast: Vec<f64> = window(&s);
+    s.breach.remediations_per_day = 0.0;
+    let never: Vec<f64> = window(&s);
+    // The same exposures, each replaced sooner or not at all.
+    assert!(never.iter().zip(&fast).all(|(n, f)| n >= f) && never.iter().sum::<f64>() > fast.iter().sum::<f64>());
+    let mean = fast.iter().sum::<f64>() / fast.len() as f64;
+    assert!(mean < 4.0 * 3600.0, "a mean of an hour, at most the time to the next exposure's: {mean}");
+    // The default is the cited figure: 90% still valid after five days.
     let d = writ_simulator::scenario::Breach::default();
-    assert_eq!((d.remediation_rate, d.remediation_delay_s), (0.10, 5 * 86_400));
+    assert!(((-5.0 * d.remediations_per_day).exp() - 0.9).abs() < 1e-12);
     // Per-task credentials are not remediated: they are gone with their task anyway.
-    s.breach.remediation_rate = 1.0;
+    s.breach.remediations_per_day = 24.0;
     let mut n = Native::new().unwrap();
     assert_eq!(events::run(&s, &Stream::draw(&s, 1), Design::Jit, &mut n).rotations, 0);
 }
 
 #[test]
 fn a_sweep_runs_every_combination_on_the_same_draws() {
-    let s = tiny(6.0, 900, 0.5);
+    let mut s = tiny(6.0, 900, 5000.0);
+    // No detection: cutting a hijacked agent off would fail its tasks whatever the TTL.
+    s.breach.detection_dwell_s = u64::MAX / 4;
     let params = [
         writ_simulator::params::parse("ttl=60,900").unwrap(),
         writ_simulator::params::parse("rotation=1h,1d").unwrap(),
@@ -582,7 +596,7 @@ fn a_sweep_runs_every_combination_on_the_same_draws() {
             .map(|r| r.metrics.failed_tasks)
             .sum::<u64>()
     };
-    assert!(failed(60.0) > 0 && failed(900.0) == 0);
+    assert!(failed(60.0) > 0 && failed(900.0) == 0, "{} {}", failed(60.0), failed(900.0));
     // Impossible values are refused with the reason before anything runs.
     let zero = writ_simulator::params::grid(&[writ_simulator::params::parse("ttl=0").unwrap()]).unwrap();
     let e = writ_simulator::run::sweep(&writ_simulator::Runner::default(), &[s], &zero, 3, 2, &mut d).unwrap_err();
@@ -595,7 +609,7 @@ fn a_sweep_runs_every_combination_on_the_same_draws() {
 
 #[test]
 fn plots_are_svg_with_every_design_and_the_frontier_is_the_undominated_points() {
-    let scenarios = shipped();
+    let scenarios = compressed();
     let mut d = Native::new().unwrap();
     let rows = writ_simulator::compare(&scenarios[..1], 2, 3, &mut d);
     let svg = writ_simulator::plot::compare(&rows, &scenarios[0].name, "seed 2").unwrap();

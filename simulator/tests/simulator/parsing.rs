@@ -48,7 +48,20 @@ fn a_valid_scenario_loads_with_defaults() {
     let s = Scenario::parse(OK, "t.toml").unwrap();
     assert_eq!(s.breach.duplication_rate, 0.62);
     assert_eq!(s.design.ttl_s, 900);
-    assert_eq!(s.horizon_s(), 86_400);
+    // A year, the first 30 days a warm-up.
+    assert_eq!((s.horizon_s(), s.warmup_s()), (365 * 86_400, 30 * 86_400));
+    assert_eq!(s.breach.exposures_per_year, writ_simulator::scenario::EXPOSURES_PER_YEAR);
+    assert!(((-s.breach.exposures_per_year).exp() - 0.56).abs() < 1e-12, "44% exposed within a year");
+    // A warm-up must leave some of the run; rates are not probabilities.
+    let e = Scenario::parse(&format!("horizon_hours = 10\nwarmup_hours = 10\n{OK}"), "w.toml").unwrap_err();
+    assert!(e.0.contains("`warmup_hours` is 10"), "{e}");
+    let ok = Scenario::parse(&format!("{OK}\n[breach]\nhijacks_per_year = 12\n"), "h.toml").unwrap();
+    assert_eq!(ok.breach.hijacks_per_year, 12.0);
+    let e = Scenario::parse(&format!("{OK}\n[breach]\nexposures_per_year = -1\n"), "x.toml").unwrap_err();
+    assert!(e.0.contains("`breach.exposures_per_year` is -1"), "{e}");
+    // Every default written out reads back the same.
+    let again = Scenario::parse(&s.to_toml().unwrap(), "again.toml").unwrap();
+    assert_eq!(again.to_toml().unwrap(), s.to_toml().unwrap());
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! secrets it finds on resources it takes, and a hijacked agent acting through its own
 //! credentials (checked against policy in the Writ design).
 
-use crate::design::Design;
+use crate::decide::{ATTACKER, Ask, Presented};
 use crate::events::{Ev, EventLoop};
 use crate::model::Time;
 use crate::scenario::Scenario;
@@ -12,18 +12,62 @@ pub(crate) fn attack_context(s: &Scenario) -> String {
     if s.breach.exfiltrate { r#"{"destination":"paste.attacker.example"}"#.into() } else { String::new() }
 }
 
-impl EventLoop<'_> {
+impl<'a> EventLoop<'a> {
     pub(crate) fn hijacker(&self, holder: usize, now: Time) -> Option<usize> {
         let members: &[usize] =
             if self.design.per_task() { std::slice::from_ref(&holder) } else { &self.w.members[holder] };
         members.iter().copied().find(|a| self.hijacked[*a].is_some_and(|end| now < end))
     }
 
-    pub(crate) fn decide(&mut self, agent: usize, pair: usize, task: Option<usize>, context: &str, now: Time) -> bool {
-        self.m.policy_decisions += 1;
+    /// The intent of `pair` in task `ti`, with `context`.
+    pub(crate) fn ask<'c>(&self, pair: usize, ti: Option<usize>, context: &'c str) -> Ask<'c>
+    where
+        'a: 'c,
+    {
         let (ri, action) = &self.w.pairs[pair];
-        let task = task.map_or("", |t| self.stream.tasks[t].id.as_str());
-        self.decider.allow(&self.s.agents[agent].id, action, &self.s.resources[*ri].uid, task, context, now)
+        let task = ti.map_or("", |t| self.stream.tasks[t].id.as_str());
+        Ask { action, resource: &self.s.resources[*ri].uid, task, context }
+    }
+
+    /// Credential `c` presented for `pair` by `presenter` with the attacker's context: the
+    /// decider's answer (Writ tokens only).
+    fn present(&mut self, c: usize, pair: usize, presenter: &str, now: Time) -> Presented {
+        let Some(token) = self.creds[c].token.clone() else { return Presented::Allowed };
+        self.m.policy_decisions += 1;
+        let ctx = std::mem::take(&mut self.ctx);
+        let ask = self.ask(pair, self.creds[c].task, &ctx);
+        let answer = self.decider.present(&token, presenter, ask, now);
+        self.ctx = ctx;
+        answer
+    }
+
+    /// The attacker uses credential `c`, obtained `hop` secrets away from the breach: every
+    /// pair it allows, while it works. A Writ token is presented — from the attacker's own
+    /// workload, or as its holder when `theft` took the holder's key too — and each intent is
+    /// the decider's to allow.
+    pub(crate) fn attack(&mut self, c: usize, hop: u64, theft: bool, now: Time) {
+        if !self.creds[c].works(now) {
+            return;
+        }
+        let presenter = if theft { self.s.agents[self.creds[c].holder].id.as_str() } else { ATTACKER };
+        let scope = self.creds[c].scope.clone();
+        let mut used = false;
+        for &p in scope.iter() {
+            match self.present(c, p, presenter, now) {
+                Presented::Allowed => {
+                    if !used {
+                        self.traced_use(c, now);
+                        used = true;
+                    }
+                    self.exercise(p, hop, now);
+                }
+                Presented::Denied => {}
+                Presented::Refused => {
+                    self.creds[c].refused = true;
+                    return;
+                }
+            }
+        }
     }
 
     /// The attacker exercises `pair` at `now`, `hop` secrets away from the breach, and takes
@@ -41,19 +85,16 @@ impl EventLoop<'_> {
                 if self.found.insert(c) {
                     self.m.leaks += 1;
                     self.obtained(c);
-                    self.at_within(now + self.s.breach.lateral_delay_s, Ev::Use(c, hop + 1));
+                    self.at_within(now + self.s.breach.lateral_delay_s, Ev::Use(c, hop + 1, false));
                 }
             }
         }
     }
 
-    /// The attacker holds credential `c`, working now: what it allows is within reach
-    /// (unless it is bound to its holder's key).
+    /// The attacker holds credential `c`, working now: what it allows is within its reach.
     pub(crate) fn obtained(&mut self, c: usize) {
-        if !self.creds[c].bound {
-            for &p in self.creds[c].scope.iter() {
-                self.reachable[p] = true;
-            }
+        for &p in self.creds[c].scope.iter() {
+            self.reachable[p] = true;
         }
     }
 
@@ -64,23 +105,20 @@ impl EventLoop<'_> {
         }
     }
 
-    /// A hijacked agent acts through credential `c`: in the Writ design every intent is
-    /// checked against policy with the attacker's context.
+    /// A hijacked agent acts through credential `c`, as itself: in the Writ design it
+    /// presents the token for every intent, with the attacker's context.
     pub(crate) fn act(&mut self, agent: usize, c: usize, now: Time) {
         if !self.creds[c].works(now) {
             return;
         }
         self.traced_use(c, now);
         let scope = self.creds[c].scope.clone();
-        let task = self.creds[c].task;
-        let ctx = std::mem::take(&mut self.ctx);
         for &p in scope.iter() {
             self.reachable[p] = true;
-            if self.design != Design::Writ || self.decide(agent, p, task, &ctx, now) {
+            if self.present(c, p, &self.s.agents[agent].id, now) == Presented::Allowed {
                 self.exercise(p, 0, now);
             }
         }
-        self.ctx = ctx;
     }
 
     /// A credential was just given to `holder`: a hijacker of it acts through it at once.

@@ -53,29 +53,67 @@ impl EventLoop<'_> {
         self.held[holder].iter().copied().filter(|c| self.creds[*c].works(now)).collect()
     }
 
-    /// Per-task designs: a credential for `agent` in task `ti`; `None` when policy refuses.
-    pub(crate) fn issue(&mut self, ti: usize, agent: usize, scope: std::rc::Rc<[usize]>, now: Time) -> Option<usize> {
-        if self.design == Design::Writ {
-            let mut allowed = true;
-            for &p in scope.iter() {
-                allowed &= self.decide(agent, p, Some(ti), "", now);
-            }
-            if !allowed {
-                return None;
-            }
-        }
-        self.latency_us += self.s.cost.issue_us;
-        let cred = Cred {
-            scope,
-            from: now,
-            until: now.saturating_add(self.s.design.ttl_s),
-            bound: self.design == Design::Writ,
-            task: Some(ti),
+    /// Per-task designs: a credential for `agent` in task `ti`; `None` when refused. In the
+    /// Writ design the decider issues it (its lifetime the decider's: the requested TTL capped
+    /// by policy's `@ttl`, the identity and the task) — delegated from the task owner's
+    /// credential when that covers this agent's scope.
+    pub(crate) fn grant(&mut self, ti: usize, agent: usize, scope: std::rc::Rc<[usize]>, now: Time) -> Option<usize> {
+        let (s, w) = (self.s, self.w);
+        let ttl = s.design.ttl_s;
+        let (until, token, delegator) = if self.design == Design::Writ {
+            let task = self.stream.tasks[ti].id.as_str();
+            let pairs: Vec<(&str, &str)> =
+                scope.iter().map(|p| (w.pairs[*p].1.as_str(), s.resources[w.pairs[*p].0].uid.as_str())).collect();
+            let owner = w.task_agents[self.stream.tasks[ti].workflow][0].0;
+            let covering = (owner != agent)
+                .then(|| {
+                    self.task_creds[ti].iter().rev().map(|(_, c)| *c).find(|c| {
+                        let parent = &self.creds[*c];
+                        parent.holder == owner
+                            && parent.works(now)
+                            && scope.iter().all(|p| parent.scope.contains(p))
+                    })
+                })
+                .flatten();
+            let (granted, delegator) = match covering.and_then(|c| self.creds[c].token.clone()) {
+                Some(parent) => {
+                    self.m.policy_decisions += scope.len() as u64 + 1;
+                    let g = self.decider.delegate(&parent, &s.agents[owner].id, &s.agents[agent].id, task, &pairs, ttl, now);
+                    (g, Some(owner))
+                }
+                None => {
+                    self.m.policy_decisions += scope.len() as u64;
+                    (self.decider.issue(&s.agents[agent].id, task, &pairs, ttl, now), None)
+                }
+            };
+            let g = granted?;
+            (g.expires_at, Some(std::rc::Rc::from(g.token.as_str())), delegator)
+        } else {
+            (now.saturating_add(ttl), None, None)
         };
+        self.latency_us += s.cost.issue_us;
+        let cred = Cred { scope, from: now, until, token, holder: agent, delegator, task: Some(ti), refused: false };
         let c = self.new_cred(agent, cred);
         self.task_creds[ti].push((agent, c));
         self.given(agent, c, now);
         Some(c)
+    }
+
+    /// Per-task designs: agent `a`'s credentials stop working now — and, in the Writ design,
+    /// those it delegated, the decider cutting it off (and restoring it at once when
+    /// `restore`: revoked, then free to work with fresh credentials).
+    pub(crate) fn cut_off(&mut self, a: usize, restore: bool, now: Time) {
+        if self.design == Design::Writ {
+            self.decider.cut_off(&self.s.agents[a].id, restore, now);
+            let delegated: Vec<usize> =
+                (0..self.creds.len()).filter(|c| self.creds[*c].delegator == Some(a) && self.creds[*c].works(now)).collect();
+            for c in delegated {
+                self.end(c, now);
+            }
+        }
+        for c in self.live(self.holder(a), now) {
+            self.end(c, now);
+        }
     }
 
     pub(crate) fn task_end(&self, ti: usize) -> Time {
@@ -97,8 +135,23 @@ impl EventLoop<'_> {
     /// works until `old_until`.
     pub(crate) fn replace(&mut self, holder: usize, g: usize, now: Time, old_until: Time) {
         let (old, scope, _) = self.current[holder][g].clone();
-        self.end_at(old, old_until.max(now));
-        let c = self.new_cred(holder, Cred { scope, from: now, until: Time::MAX, bound: false, task: None });
+        if old_until <= now {
+            // Now, after whatever this second has already seen.
+            self.end(old, now);
+        } else {
+            self.end_at(old, old_until);
+        }
+        let cred = Cred {
+            scope,
+            from: now,
+            until: Time::MAX,
+            token: None,
+            holder,
+            delegator: None,
+            task: None,
+            refused: false,
+        };
+        let c = self.new_cred(holder, cred);
         self.current[holder][g].0 = c;
         self.given(holder, c, now);
     }

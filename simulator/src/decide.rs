@@ -1,6 +1,7 @@
 //! Who decides intents in the Writ design: the real component through `writ-host` (default)
 //! or the native `writ-core` crate — the same rules either way, under the simulated clock.
 
+use crate::svids::Svids;
 use writ_host::pack::Pack;
 
 /// Unix time of simulated second 0.
@@ -10,39 +11,110 @@ pub const EPOCH: u64 = 1_800_000_000;
 /// let it `open_task` for its tasks to have records; otherwise in-task policies deny).
 pub const OPENER: &str = "spiffe://acme.example/agent/broker";
 
-/// Decides one intent of an agent at simulated time `at`.
-pub trait Decider: Send {
-    fn allow(&mut self, agent: &str, action: &str, resource: &str, task: &str, context: &str, at: u64) -> bool;
-    /// Task `id` starts at `at` with `members`: opened by [`OPENER`] (for a week) unless it is
-    /// open already (a workflow's fixed task id names one task its instances share). A task
-    /// policy does not let open stays unopened.
-    fn open_task(&mut self, id: &str, members: &[String], at: u64);
-    /// An independent decider with the same rules for another thread (its own clock).
-    fn fork(&self) -> Result<Box<dyn Decider>, String>;
+/// The audience of every simulated credential (the tools the workflows call).
+pub const AUDIENCE: &str = "writ-sim";
+
+/// The attacker's own workload: an identity of the trust domain it controls, from which it
+/// presents credentials it stole without their holder's key.
+pub const ATTACKER: &str = "spiffe://acme.example/workload/attacker";
+
+/// A credential issued in the Writ design: its token and when it expires (simulated seconds).
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub token: String,
+    pub expires_at: u64,
 }
 
-/// The identity attestation would give the agent (its SVID outlives the simulation).
-fn identity(agent: &str) -> writ_core::Identity {
-    let td = agent.trim_start_matches("spiffe://").split('/').next().unwrap_or("").to_string();
-    writ_core::Identity {
-        spiffe_id: agent.into(),
-        trust_domain: td,
-        expires_at: EPOCH + 10 * 365 * 86_400,
-        thumbprint: String::new(),
-        proof: writ_core::Proof::X509Svid,
-        claims: Default::default(),
+/// What the decider answered to a presented credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presented {
+    /// The token itself was not accepted: malformed, expired, revoked, for another audience,
+    /// or not presented by its holder.
+    Refused,
+    /// A valid token, but the intent is outside its scope or task, or policy denies it now.
+    Denied,
+    Allowed,
+}
+
+/// One intent: (action, resource) in a task, with the caller's context JSON.
+#[derive(Debug, Clone, Copy)]
+pub struct Ask<'a> {
+    pub action: &'a str,
+    pub resource: &'a str,
+    pub task: &'a str,
+    pub context: &'a str,
+}
+
+impl Ask<'_> {
+    fn intent(&self) -> writ_core::Intent {
+        writ_core::Intent {
+            action: self.action.into(),
+            resource: self.resource.into(),
+            task_id: self.task.into(),
+            context: self.context.into(),
+            input: String::new(),
+        }
     }
 }
 
-/// `writ-core` natively, with the shipped policy pack, deciding against its own ledger.
+/// The Writ design's rules at simulated time `at` (seconds after [`EPOCH`]): decisions, and
+/// the whole credential lifecycle — tasks opened and ended, credentials issued, delegated and
+/// presented by a holder, agents cut off. Every identity is attested from an SVID ([`Svids`]).
+pub trait Decider: Send {
+    /// Whether `agent` may do `ask` now (a plain decision, no credential).
+    fn allow(&mut self, agent: &str, ask: Ask<'_>, at: u64) -> bool;
+    /// Task `id` starts at `at` with `members`, open until `deadline`: opened by [`OPENER`]
+    /// unless it is open already (a workflow's fixed task id names one task its instances
+    /// share). A task policy does not let open stays unopened.
+    fn open_task(&mut self, id: &str, members: &[String], deadline: u64, at: u64);
+    /// A credential for `agent` in `task` covering `scope` ((action, resource) pairs), asking
+    /// for `ttl_s`; `None` when refused (policy, task, identity).
+    fn issue(&mut self, agent: &str, task: &str, scope: &[(&str, &str)], ttl_s: u64, at: u64) -> Option<Grant>;
+    /// Part of `parent` (a credential of `task`) handed from `holder` to `to`; `None` when
+    /// refused.
+    fn delegate(
+        &mut self,
+        parent: &str,
+        holder: &str,
+        to: &str,
+        task: &str,
+        scope: &[(&str, &str)],
+        ttl_s: u64,
+        at: u64,
+    ) -> Option<Grant>;
+    /// `token` presented by `presenter` (attested from its SVID) for `ask`.
+    fn present(&mut self, token: &str, presenter: &str, ask: Ask<'_>, at: u64) -> Presented;
+    /// Task `id` ends: every credential of it is revoked.
+    fn end_task(&mut self, id: &str, at: u64);
+    /// `agent` is cut off: every credential it holds or delegated is revoked and nothing about
+    /// it is allowed — until restored, which `restore` does at once (a response that revokes
+    /// what it holds and lets a cleaned agent work again).
+    fn cut_off(&mut self, agent: &str, restore: bool, at: u64);
+    /// Forget every task, credential and cut-off: a replication starts from a clean state.
+    /// One that cannot (a runtime failure) denies and refuses everything after: closed.
+    fn reset(&mut self);
+    /// An independent decider with the same rules for another thread (its own clock and
+    /// state, the same CAs).
+    fn fork(&self) -> Result<Box<dyn Decider>, String>;
+}
+
+/// The scope's intents in `task`.
+fn scope_intents(scope: &[(&str, &str)], task: &str) -> Vec<writ_core::Intent> {
+    scope.iter().map(|(action, resource)| Ask { action, resource, task, context: "" }.intent()).collect()
+}
+
+/// `writ-core` natively, with the shipped policy pack, against its own ledger.
 pub struct Native {
     engine: writ_core::Writ,
     ledger: writ_core::MemoryLedger,
     crypto: writ_core::crypto::RustCrypto,
-    /// The agents' identities, built once each.
+    svids: Svids,
+    /// Trust domains whose CA is set.
+    trusted: std::collections::BTreeSet<String>,
+    /// The attested identities, each once.
     identities: std::collections::HashMap<String, writ_core::Identity>,
-    /// The intent being decided, its strings reused from call to call.
-    scratch: writ_core::Intent,
+    /// Credentials issued, for fresh `jti`s.
+    issued: u64,
     pack: Pack,
 }
 
@@ -53,61 +125,116 @@ impl Native {
     }
 
     pub fn with_pack(pack: Pack) -> Result<Native, String> {
+        Native::on(pack, Svids::new(EPOCH))
+    }
+
+    fn on(pack: Pack, svids: Svids) -> Result<Native, String> {
         let mut engine = writ_core::Writ::default();
         engine
             .set_policies(&pack.policies, pack.schema.as_deref(), pack.entities.as_deref())
             .map_err(|e| format!("policies: {e}"))?;
-        let scratch = writ_core::Intent {
-            action: String::new(),
-            resource: String::new(),
-            task_id: String::new(),
-            context: String::new(),
-            input: String::new(),
-        };
         Ok(Native {
             engine,
             ledger: writ_core::MemoryLedger::new(),
-            crypto: writ_core::crypto::RustCrypto::new(),
+            // A fixed issuer key: runs are reproducible.
+            crypto: writ_core::crypto::RustCrypto::with_ed25519_seed([7; 32]),
+            svids,
+            trusted: Default::default(),
             identities: std::collections::HashMap::new(),
-            scratch,
+            issued: 0,
             pack,
         })
     }
-}
 
-/// Overwrite `s` with `v`, keeping its allocation.
-fn set(s: &mut String, v: &str) {
-    s.clear();
-    s.push_str(v);
+    /// `id` attested from its SVID (once).
+    fn identity(&mut self, id: &str, now: u64) -> Option<writ_core::Identity> {
+        if let Some(who) = self.identities.get(id) {
+            return Some(who.clone());
+        }
+        let (td, bundle, chain) = self.svids.of(id).ok()?;
+        if self.trusted.insert(td.clone()) {
+            self.engine.set_bundle(&td, &bundle).ok()?;
+        }
+        let who = self.engine.attest_x509(&chain, now, &self.crypto).ok()?;
+        self.identities.insert(id.to_string(), who.clone());
+        Some(who)
+    }
+
+    fn entropy(&mut self) -> [u8; 16] {
+        self.issued += 1;
+        u128::from(self.issued).to_le_bytes()
+    }
 }
 
 impl Decider for Native {
-    fn allow(&mut self, agent: &str, action: &str, resource: &str, task: &str, context: &str, at: u64) -> bool {
-        let what = &mut self.scratch;
-        set(&mut what.action, action);
-        set(&mut what.resource, resource);
-        set(&mut what.task_id, task);
-        set(&mut what.context, context);
-        if !self.identities.contains_key(agent) {
-            self.identities.insert(agent.to_string(), identity(agent));
-        }
-        match self.identities.get(agent) {
-            Some(who) => self.engine.decide(who, what, EPOCH + at, 0, &self.ledger, &self.crypto).allow,
-            None => false,
-        }
+    fn allow(&mut self, agent: &str, ask: Ask<'_>, at: u64) -> bool {
+        let now = EPOCH + at;
+        let what = ask.intent();
+        self.identity(agent, now)
+            .is_some_and(|who| self.engine.decide(&who, &what, now, 0, &self.ledger, &self.crypto).allow)
     }
-    fn open_task(&mut self, id: &str, members: &[String], at: u64) {
+    fn open_task(&mut self, id: &str, members: &[String], deadline: u64, at: u64) {
         let now = EPOCH + at;
         if writ_core::Ledger::task(&self.ledger, id, now).is_some_and(|t| t.is_open(now)) {
             return;
         }
+        let Some(opener) = self.identity(OPENER, now) else { return };
         let env = writ_core::Env { now, crypto: &self.crypto, ledger: &self.ledger, entropy: [0; 16] };
-        let deadline = now + writ_core::ledger::MAX_TASK_SECS;
         // Refused by policy (or already remembered): the task stays unopened.
-        let _ = self.engine.open_task(&identity(OPENER), id, members, "simulated task", deadline, &env);
+        let _ = self.engine.open_task(&opener, id, members, "simulated task", EPOCH + deadline, &env);
+    }
+    fn issue(&mut self, agent: &str, task: &str, scope: &[(&str, &str)], ttl_s: u64, at: u64) -> Option<Grant> {
+        let now = EPOCH + at;
+        let who = self.identity(agent, now)?;
+        let entropy = self.entropy();
+        let env = writ_core::Env { now, crypto: &self.crypto, ledger: &self.ledger, entropy };
+        let ttl = u32::try_from(ttl_s).unwrap_or(u32::MAX);
+        let issued = self.engine.issue(&who, task, &scope_intents(scope, task), ttl, AUDIENCE, &env).ok()?;
+        Some(Grant { token: issued.grant.token, expires_at: issued.grant.expires_at.saturating_sub(EPOCH) })
+    }
+    fn delegate(
+        &mut self,
+        parent: &str,
+        holder: &str,
+        to: &str,
+        task: &str,
+        scope: &[(&str, &str)],
+        ttl_s: u64,
+        at: u64,
+    ) -> Option<Grant> {
+        let now = EPOCH + at;
+        let (holder, to) = (self.identity(holder, now)?, self.identity(to, now)?);
+        let entropy = self.entropy();
+        let env = writ_core::Env { now, crypto: &self.crypto, ledger: &self.ledger, entropy };
+        let ttl = u32::try_from(ttl_s).unwrap_or(u32::MAX);
+        let issued = self.engine.delegate(parent, &holder, &to, &scope_intents(scope, task), ttl, &env).ok()?;
+        Some(Grant { token: issued.grant.token, expires_at: issued.grant.expires_at.saturating_sub(EPOCH) })
+    }
+    fn present(&mut self, token: &str, presenter: &str, ask: Ask<'_>, at: u64) -> Presented {
+        let now = EPOCH + at;
+        let Some(who) = self.identity(presenter, now) else { return Presented::Refused };
+        match self.engine.present(token, &who, &ask.intent(), AUDIENCE, now, &self.crypto, &self.ledger) {
+            Ok(p) if p.decision.allow => Presented::Allowed,
+            Ok(_) => Presented::Denied,
+            Err(_) => Presented::Refused,
+        }
+    }
+    fn end_task(&mut self, id: &str, at: u64) {
+        writ_core::Ledger::end_task(&self.ledger, id, EPOCH + at);
+    }
+    fn cut_off(&mut self, agent: &str, restore: bool, at: u64) {
+        writ_core::Ledger::cut_off(&self.ledger, agent, EPOCH + at);
+        if restore {
+            writ_core::Ledger::restore(&self.ledger, agent, EPOCH + at);
+        }
+    }
+    fn reset(&mut self) {
+        // The rules and the attested identities stay; the ledger is new.
+        self.ledger = writ_core::MemoryLedger::new();
+        self.issued = 0;
     }
     fn fork(&self) -> Result<Box<dyn Decider>, String> {
-        Native::with_pack(self.pack.clone()).map(|d| Box::new(d) as _)
+        Native::on(self.pack.clone(), self.svids.clone()).map(|d| Box::new(d) as _)
     }
 }
 
@@ -115,12 +242,13 @@ impl Decider for Native {
 pub struct Component {
     writ: writ_host::Writ,
     pack: Pack,
-    /// The broker's SVID (its CA is trusted), attested when it first opens a task.
-    broker: std::sync::Arc<crate::broker_svid::BrokerSvid>,
-    opener: Option<writ_host::Attested>,
-    /// The agents, as the simulator asserts them (proof `asserted`: it has no SVIDs for them),
-    /// each once: the component keeps a handle for each.
-    agents: std::collections::HashMap<String, writ_host::Attested>,
+    svids: Svids,
+    /// Trust domains whose CA is set.
+    trusted: std::collections::BTreeSet<String>,
+    /// The attested workloads, each once: the component keeps a handle for each.
+    attested: std::collections::HashMap<String, writ_host::Attested>,
+    /// A reset failed: every answer is a deny (closed by default).
+    broken: bool,
 }
 
 impl Component {
@@ -131,62 +259,112 @@ impl Component {
 
     pub fn with_pack(pack: Pack) -> Result<Component, String> {
         let writ = writ_host::Writ::builder().time(EPOCH).build().map_err(|e| e.to_string())?;
-        let broker = std::sync::Arc::new(crate::broker_svid::BrokerSvid::new(OPENER, EPOCH)?);
-        Component::on(writ, pack, broker)
+        Component::on(writ, pack, Svids::new(EPOCH))
     }
 
-    fn on(
-        writ: writ_host::Writ,
-        pack: Pack,
-        broker: std::sync::Arc<crate::broker_svid::BrokerSvid>,
-    ) -> Result<Component, String> {
+    fn on(writ: writ_host::Writ, pack: Pack, svids: Svids) -> Result<Component, String> {
         writ.set_policies(&pack.policies, pack.schema.as_deref(), pack.entities.as_deref())
             .map_err(|e| format!("policies: {e}"))?;
-        writ.set_bundle(&broker.trust_domain, &broker.bundle).map_err(|e| format!("the broker's bundle: {e}"))?;
-        Ok(Component { writ, pack, broker, opener: None, agents: std::collections::HashMap::new() })
+        let attested = std::collections::HashMap::new();
+        Ok(Component { writ, pack, svids, trusted: Default::default(), attested, broken: false })
     }
 
-    fn agent(&mut self, agent: &str) -> Option<writ_host::Attested> {
-        if let Some(a) = self.agents.get(agent) {
+    /// `id` attested from its SVID (once), with the component's clock at `at`.
+    fn attested(&mut self, id: &str, at: u64) -> Option<writ_host::Attested> {
+        if self.broken {
+            return None;
+        }
+        self.writ.set_time(Some(EPOCH + at));
+        if let Some(a) = self.attested.get(id) {
             return Some(a.clone());
         }
-        let who = identity(agent);
-        let a = self.writ.assert_identity(&who.spiffe_id, who.expires_at, "writ-sim").ok()?;
-        self.agents.insert(agent.to_string(), a.clone());
+        let (td, bundle, chain) = self.svids.of(id).ok()?;
+        if self.trusted.insert(td.clone()) {
+            self.writ.set_bundle(&td, &bundle).ok()?;
+        }
+        let a = self.writ.attest_x509(&chain).ok()?;
+        self.attested.insert(id.to_string(), a.clone());
         Some(a)
     }
 }
 
-impl Decider for Component {
-    fn allow(&mut self, agent: &str, action: &str, resource: &str, task: &str, context: &str, at: u64) -> bool {
-        let what = writ_host::Intent {
-            action: action.into(),
-            resource: resource.into(),
-            task_id: task.into(),
-            context: context.into(),
-            input: String::new(),
-        };
-        self.writ.set_time(Some(EPOCH + at));
-        // A runtime failure is a deny: closed by default.
-        self.agent(agent).is_some_and(|who| self.writ.check(&who, &what).is_ok_and(|d| d.allow))
+fn host_intent(ask: Ask<'_>) -> writ_host::Intent {
+    writ_host::Intent {
+        action: ask.action.into(),
+        resource: ask.resource.into(),
+        task_id: ask.task.into(),
+        context: ask.context.into(),
+        input: String::new(),
     }
-    fn open_task(&mut self, id: &str, members: &[String], at: u64) {
+}
+
+fn host_scope(scope: &[(&str, &str)], task: &str) -> Vec<writ_host::Intent> {
+    scope.iter().map(|(action, resource)| host_intent(Ask { action, resource, task, context: "" })).collect()
+}
+
+impl Decider for Component {
+    fn allow(&mut self, agent: &str, ask: Ask<'_>, at: u64) -> bool {
+        // A runtime failure is a deny: closed by default.
+        self.attested(agent, at).is_some_and(|who| self.writ.check(&who, &host_intent(ask)).is_ok_and(|d| d.allow))
+    }
+    fn open_task(&mut self, id: &str, members: &[String], deadline: u64, at: u64) {
+        let Some(opener) = self.attested(OPENER, at) else { return };
         let now = EPOCH + at;
-        self.writ.set_time(Some(now));
         if self.writ.task(id).ok().flatten().is_some_and(|t| t.is_open(now)) {
             return;
         }
-        if self.opener.is_none() {
-            self.opener = self.writ.attest_x509(&self.broker.chain).ok();
-        }
-        let Some(opener) = &self.opener else { return };
-        let deadline = now + writ_core::ledger::MAX_TASK_SECS;
         // Refused by policy (or already remembered): the task stays unopened.
-        let _ = self.writ.open_task(opener, id, members, "simulated task", deadline);
+        let _ = self.writ.open_task(&opener, id, members, "simulated task", EPOCH + deadline);
+    }
+    fn issue(&mut self, agent: &str, task: &str, scope: &[(&str, &str)], ttl_s: u64, at: u64) -> Option<Grant> {
+        let who = self.attested(agent, at)?;
+        let ttl = u32::try_from(ttl_s).unwrap_or(u32::MAX);
+        let g = self.writ.issue(&who, task, &host_scope(scope, task), ttl, AUDIENCE).ok()?;
+        Some(Grant { token: g.token, expires_at: g.expires_at.saturating_sub(EPOCH) })
+    }
+    fn delegate(
+        &mut self,
+        parent: &str,
+        holder: &str,
+        to: &str,
+        task: &str,
+        scope: &[(&str, &str)],
+        ttl_s: u64,
+        at: u64,
+    ) -> Option<Grant> {
+        let (holder, to) = (self.attested(holder, at)?, self.attested(to, at)?);
+        let ttl = u32::try_from(ttl_s).unwrap_or(u32::MAX);
+        let g = self.writ.delegate(parent, &holder, &to, &host_scope(scope, task), ttl).ok()?;
+        Some(Grant { token: g.token, expires_at: g.expires_at.saturating_sub(EPOCH) })
+    }
+    fn present(&mut self, token: &str, presenter: &str, ask: Ask<'_>, at: u64) -> Presented {
+        let Some(who) = self.attested(presenter, at) else { return Presented::Refused };
+        match self.writ.present(token, &who, &host_intent(ask), AUDIENCE) {
+            Ok(d) if d.allow => Presented::Allowed,
+            Ok(_) => Presented::Denied,
+            Err(_) => Presented::Refused,
+        }
+    }
+    fn end_task(&mut self, id: &str, at: u64) {
+        self.writ.set_time(Some(EPOCH + at));
+        let _ = self.writ.end_task(id);
+    }
+    fn cut_off(&mut self, agent: &str, restore: bool, at: u64) {
+        self.writ.set_time(Some(EPOCH + at));
+        let _ = self.writ.cut_off(agent);
+        if restore {
+            let _ = self.writ.restore(agent);
+        }
+    }
+    fn reset(&mut self) {
+        match Component::on(self.writ.fork(), self.pack.clone(), self.svids.clone()) {
+            Ok(fresh) => *self = fresh,
+            Err(_) => self.broken = true,
+        }
     }
     fn fork(&self) -> Result<Box<dyn Decider>, String> {
-        // Shares the compiled component; its own clock, instances and state.
-        let on = Component::on(self.writ.fork(), self.pack.clone(), self.broker.clone())?;
+        // Shares the compiled component and the CAs; its own clock, instances and state.
+        let on = Component::on(self.writ.fork(), self.pack.clone(), self.svids.clone())?;
         Ok(Box::new(on))
     }
 }
@@ -216,18 +394,51 @@ impl Counting {
     }
 }
 
-impl Decider for Counting {
-    fn allow(&mut self, agent: &str, action: &str, resource: &str, task: &str, context: &str, at: u64) -> bool {
+impl Counting {
+    fn timed<T>(&mut self, f: impl FnOnce(&mut dyn Decider) -> T) -> T {
         use std::sync::atomic::Ordering::Relaxed;
         let start = std::time::Instant::now();
-        let allow = self.inner.allow(agent, action, resource, task, context, at);
+        let out = f(self.inner.as_mut());
         let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.stats.0.0.fetch_add(1, Relaxed);
         self.stats.0.1.fetch_add(ns, Relaxed);
-        allow
+        out
     }
-    fn open_task(&mut self, id: &str, members: &[String], at: u64) {
-        self.inner.open_task(id, members, at);
+}
+
+impl Decider for Counting {
+    fn allow(&mut self, agent: &str, ask: Ask<'_>, at: u64) -> bool {
+        self.timed(|d| d.allow(agent, ask, at))
+    }
+    fn open_task(&mut self, id: &str, members: &[String], deadline: u64, at: u64) {
+        self.inner.open_task(id, members, deadline, at);
+    }
+    fn issue(&mut self, agent: &str, task: &str, scope: &[(&str, &str)], ttl_s: u64, at: u64) -> Option<Grant> {
+        self.timed(|d| d.issue(agent, task, scope, ttl_s, at))
+    }
+    fn delegate(
+        &mut self,
+        parent: &str,
+        holder: &str,
+        to: &str,
+        task: &str,
+        scope: &[(&str, &str)],
+        ttl_s: u64,
+        at: u64,
+    ) -> Option<Grant> {
+        self.timed(|d| d.delegate(parent, holder, to, task, scope, ttl_s, at))
+    }
+    fn present(&mut self, token: &str, presenter: &str, ask: Ask<'_>, at: u64) -> Presented {
+        self.timed(|d| d.present(token, presenter, ask, at))
+    }
+    fn end_task(&mut self, id: &str, at: u64) {
+        self.inner.end_task(id, at);
+    }
+    fn cut_off(&mut self, agent: &str, restore: bool, at: u64) {
+        self.inner.cut_off(agent, restore, at);
+    }
+    fn reset(&mut self) {
+        self.inner.reset();
     }
     fn fork(&self) -> Result<Box<dyn Decider>, String> {
         Ok(Box::new(Counting { inner: self.inner.fork()?, stats: self.stats.clone() }))

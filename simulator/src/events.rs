@@ -2,7 +2,7 @@
 //! order they were scheduled), each handled by the design's rules; then the metrics.
 
 use crate::attacker::attack_context;
-use crate::decide::Decider;
+use crate::decide::{Decider, Presented};
 use crate::design::Design;
 use crate::metrics::Metrics;
 use crate::model::{Cred, Group, Time, World};
@@ -26,8 +26,9 @@ pub(crate) enum Ev {
     Rotate(usize, usize),
     /// Exposure `.0` of the stream: a copy of an agent's credentials leaks.
     Expose(usize),
-    /// The attacker uses credential `.0`, found `.1` hops from the original breach.
-    Use(usize, u64),
+    /// The attacker uses credential `.0`, found `.1` hops from the original breach; `.2`: with
+    /// its holder's key (stolen memory), so it presents as the holder.
+    Use(usize, u64, bool),
     /// Hijack `.0` of the stream begins; agent `.0`'s hijack ends (unless a later one runs on).
     Hijack(usize),
     HijackEnd(usize),
@@ -141,7 +142,16 @@ impl EventLoop<'_> {
                     let scope: std::rc::Rc<[usize]> = scope.into();
                     let c = self.new_cred(
                         h,
-                        Cred { scope: scope.clone(), from: 0, until: Time::MAX, bound: false, task: None },
+                        Cred {
+                            scope: scope.clone(),
+                            from: 0,
+                            until: Time::MAX,
+                            token: None,
+                            holder: h,
+                            delegator: None,
+                            task: None,
+                            refused: false,
+                        },
                     );
                     self.current[h].push((c, scope, period));
                     if self.design.rotates() {
@@ -178,15 +188,22 @@ impl EventLoop<'_> {
                 let wi = self.stream.tasks[ti].workflow;
                 let agents = &self.w.task_agents[wi];
                 if self.design == Design::Writ {
-                    // Tasks are records: the broker opens this one, naming its agents.
+                    // Tasks are records: the broker opens this one, naming its agents, until
+                    // the instance ends; a fixed task id is one task its instances share, open
+                    // for as long as a task may be (a week), opened again when it has ended.
                     let members: Vec<String> = agents.iter().map(|(a, _)| s.agents[*a].id.clone()).collect();
-                    self.decider.open_task(&self.stream.tasks[ti].id, &members, now);
+                    let deadline = if s.workflows[wi].task.is_some() {
+                        now + writ_core::ledger::MAX_TASK_SECS
+                    } else {
+                        self.task_end(ti)
+                    };
+                    self.decider.open_task(&self.stream.tasks[ti].id, &members, deadline, now);
                 }
                 let agents = &self.w.task_agents[wi];
                 if self.design.per_task() {
                     for k in 0..agents.len() {
                         let (a, scope) = self.w.task_agents[wi][k].clone();
-                        match self.issue(ti, a, scope, now) {
+                        match self.grant(ti, a, scope, now) {
                             Some(_) => self.schedule_refresh(ti, a, now),
                             None => self.failed[ti] = true,
                         }
@@ -212,10 +229,12 @@ impl EventLoop<'_> {
                 let cred = self.task_creds[ti].iter().rev().find(|(a, _)| *a == agent).map(|(_, c)| *c);
                 match cred {
                     Some(c) if self.creds[c].works(now) => {
-                        if self.design == Design::Writ {
+                        if let Some(token) = self.creds[c].token.clone() {
+                            // Writ: the agent presents its credential for the step's intent.
                             self.latency_us += s.cost.present_us;
-                            let pair = self.w.step_pair[wi][si];
-                            if !self.decide(agent, pair, Some(ti), &st.context, now) {
+                            let ask = self.ask(self.w.step_pair[wi][si], Some(ti), &st.context);
+                            self.m.policy_decisions += 1;
+                            if self.decider.present(&token, &s.agents[agent].id, ask, now) != Presented::Allowed {
                                 self.failed[ti] = true;
                             }
                         }
@@ -229,17 +248,25 @@ impl EventLoop<'_> {
                 if let Some(c) = cred.filter(|c| self.creds[*c].works(now)) {
                     let scope = self.creds[c].scope.clone();
                     self.m.refreshes += 1;
-                    match self.issue(ti, agent, scope, now) {
+                    match self.grant(ti, agent, scope, now) {
                         Some(_) => self.schedule_refresh(ti, agent, now),
                         None => self.failed[ti] = true,
                     }
                 }
             }
             Ev::TaskEnd(ti) => {
-                // Per-task credentials are revoked when the task ends.
-                for k in 0..self.task_creds[ti].len() {
-                    let c = self.task_creds[ti][k].1;
-                    self.end(c, now);
+                // Per-task credentials are revoked when the task ends. Writ revokes a task's
+                // credentials by ending the task: one whose id its instances share stays open,
+                // and this instance's credentials live out their lifetimes.
+                let shared = s.workflows[self.stream.tasks[ti].workflow].task.is_some();
+                if !(self.design == Design::Writ && shared) {
+                    for k in 0..self.task_creds[ti].len() {
+                        let c = self.task_creds[ti][k].1;
+                        self.end(c, now);
+                    }
+                }
+                if self.design == Design::Writ && !shared {
+                    self.decider.end_task(&self.stream.tasks[ti].id, now);
                 }
                 // Tasks of the warm-up are left out.
                 self.m.failed_tasks += u64::from(self.failed[ti] && self.stream.tasks[ti].start >= self.warmup);
@@ -259,15 +286,13 @@ impl EventLoop<'_> {
                 if x.location != 0 && !self.stores_at_rest() {
                     return;
                 }
-                let (agent, delay, detect_after, remediate_after) =
-                    (x.agent, x.delay, x.detect_after, x.remediate_after);
+                let (agent, delay, detect_after, remediate_after, theft) =
+                    (x.agent, x.delay, x.detect_after, x.remediate_after, x.memory_theft);
                 let got = self.live(self.holder(agent), now);
                 self.m.leaks += got.len() as u64;
                 for &c in &got {
                     self.obtained(c);
-                    if !self.creds[c].bound {
-                        self.at_within(now.saturating_add(delay), Ev::Use(c, 0));
-                    }
+                    self.at_within(now.saturating_add(delay), Ev::Use(c, 0, theft));
                 }
                 if let Some(after) = remediate_after.filter(|_| !got.is_empty() && !self.design.per_task()) {
                     self.at_within(now.saturating_add(after), Ev::Remediate(agent));
@@ -275,15 +300,7 @@ impl EventLoop<'_> {
                 self.exposed.push((now, got));
                 self.at_within(now.saturating_add(detect_after), Ev::Detect(agent));
             }
-            Ev::Use(c, hop) => {
-                let scope = self.creds[c].scope.clone();
-                if self.creds[c].works(now) {
-                    self.traced_use(c, now);
-                    for &p in scope.iter() {
-                        self.exercise(p, hop, now);
-                    }
-                }
-            }
+            Ev::Use(c, hop, theft) => self.attack(c, hop, theft, now),
             Ev::Hijack(k) => {
                 let hj = &self.stream.hijacks[k];
                 let (a, len, detect_after) = (hj.agent, hj.len, hj.detect_after);
@@ -309,10 +326,8 @@ impl EventLoop<'_> {
                 let stays_live = self.stream.offboarded[a].is_some_and(|o| o.1);
                 let h = self.holder(a);
                 if self.design.per_task() {
-                    // Cut off: nothing it holds works any more.
-                    for c in self.live(h, now) {
-                        self.end(c, now);
-                    }
+                    // Cut off for good: nothing it holds or delegated works any more.
+                    self.cut_off(a, false, now);
                 } else if !stays_live && self.w.members[h].iter().all(|m| self.offboarded[*m]) {
                     // Revoked — unless the secret is forgotten (the cited 91%) or shared with
                     // agents still at work.
@@ -325,10 +340,9 @@ impl EventLoop<'_> {
             Ev::Detect(a) => {
                 let h = self.holder(a);
                 if self.design.per_task() {
-                    // Revoke the agent's live tokens (Writ: cut the agent off).
-                    for c in self.live(h, now) {
-                        self.end(c, now);
-                    }
+                    // Revoke what the agent holds (Writ: cut it off and restore it at once, so
+                    // its later tasks get fresh credentials).
+                    self.cut_off(a, true, now);
                 } else {
                     self.replace_all(h, now);
                 }
@@ -354,6 +368,10 @@ pub fn run_traced(
     decider: &mut dyn Decider,
     trace: Option<&mut Trace>,
 ) -> Metrics {
+    if design == Design::Writ {
+        // Every replication starts with no tasks, credentials or cut-offs on record.
+        decider.reset();
+    }
     let w = World::new(s);
     let holders = if design.per_task() { s.agents.len() } else { w.members.len() };
     let mut e = EventLoop {
@@ -422,7 +440,8 @@ pub fn run_traced(
             got.iter()
                 .map(|c| {
                     let c = &e.creds[*c];
-                    if c.bound { 0 } else { c.until.min(horizon).saturating_sub(*at) }
+                    // Refused to the attacker by the decider (its holder binding): never usable.
+                    if c.refused { 0 } else { c.until.min(horizon).saturating_sub(*at) }
                 })
                 .max()
                 .unwrap_or(0) as f64

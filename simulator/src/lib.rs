@@ -1,7 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod attacker;
-mod broker_svid;
+mod svids;
 mod credentials;
 pub mod decide;
 pub mod design;

@@ -19,10 +19,16 @@ pub(crate) struct Cred {
     pub(crate) from: Time,
     /// When it stops working (expiry, revocation, rotation + grace); `Time::MAX`: never.
     pub(crate) until: Time,
-    /// Sender-constrained: useless to anyone but its holder.
-    pub(crate) bound: bool,
+    /// The Writ design's token: what the attacker presents, and the decider judges.
+    pub(crate) token: Option<std::rc::Rc<str>>,
+    /// Who holds it (an agent in per-task designs).
+    pub(crate) holder: usize,
+    /// The agent that delegated it, if it was delegated (cutting that agent off revokes it).
+    pub(crate) delegator: Option<usize>,
     /// The task it belongs to, for per-task designs.
     pub(crate) task: Option<usize>,
+    /// The decider refused it to the attacker who presented it (its holder binding).
+    pub(crate) refused: bool,
 }
 
 impl Cred {

@@ -151,6 +151,11 @@ pub struct Breach {
     /// Hijacks (prompt injection) per agent per year, a Poisson process. *Assumption*: no
     /// published rate exists; one a year by default, set per scenario.
     pub hijacks_per_year: f64,
+    /// Probability that an exposure of an agent's working memory is a theft of that memory —
+    /// its private key with its tokens (a process dump, a compromised host) — rather than a
+    /// leak of what it wrote (logs, prompts): the thief presents a sender-constrained token as
+    /// its holder. *Assumption*: 10%, no published figure.
+    pub memory_theft_rate: f64,
     /// How long a hijack lasts, seconds.
     pub hijack_duration_s: u64,
     /// Whether the attacker sends what it reads to an external destination.
@@ -191,6 +196,7 @@ impl Default for Breach {
             exposures_per_year: EXPOSURES_PER_YEAR,
             time_to_exploit_s: 300.0,
             hijacks_per_year: 1.0,
+            memory_theft_rate: 0.1,
             hijack_duration_s: 1800,
             exfiltrate: true,
             offboarded_live_rate: 0.91,
@@ -319,6 +325,7 @@ impl Scenario {
         }
         prob("duplication_rate", self.breach.duplication_rate)?;
         prob("offboarded_live_rate", self.breach.offboarded_live_rate)?;
+        prob("memory_theft_rate", self.breach.memory_theft_rate)?;
         for (name, v, max) in [
             ("exposures_per_year", self.breach.exposures_per_year, MAX_PER_YEAR),
             ("hijacks_per_year", self.breach.hijacks_per_year, MAX_PER_YEAR),

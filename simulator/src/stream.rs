@@ -32,6 +32,8 @@ pub(crate) struct Exposure {
     pub(crate) detect_after: u64,
     /// Seconds from the exposure to a scanner's remediation of a leaked long-lived secret.
     pub(crate) remediate_after: Option<u64>,
+    /// Working memory stolen whole, the holder's key with it (only at place 0).
+    pub(crate) memory_theft: bool,
 }
 
 /// An agent hijacked at `at` for `len` seconds (unless detected first).
@@ -167,10 +169,12 @@ impl Stream {
                     let u: f64 = r.r#gen();
                     let remediate_after = (b.remediations_per_day > 0.0)
                         .then(|| secs(-(1.0 - u).ln() / b.remediations_per_day * 86_400.0));
-                    (delay, detect_after, remediate_after)
+                    let theft = r.r#gen::<f64>() < b.memory_theft_rate;
+                    (delay, detect_after, remediate_after, theft && location == 0)
                 });
-                for (at, (delay, detect_after, remediate_after)) in points {
-                    exposures.push(Exposure { agent: ai, location, at, delay, detect_after, remediate_after });
+                for (at, (delay, detect_after, remediate_after, memory_theft)) in points {
+                    let x = Exposure { agent: ai, location, at, delay, detect_after, remediate_after, memory_theft };
+                    exposures.push(x);
                 }
             }
         }

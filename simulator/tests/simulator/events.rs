@@ -118,8 +118,10 @@ fn short_ttls_fail_tasks_and_policy_decides_writ() {
     assert_eq!(jit.failed_tasks, jit.tasks);
     assert_eq!(jit.credentials_issued, jit.tasks);
     assert_eq!(events::run(&s, &stream, Design::Static, &mut d).failed_tasks, 0);
-    // Writ: one decision per scope intent at issuance and one per step; the pack allows them.
-    let s = tiny(6.0, 900, 0.0);
+    // Writ: one decision per scope intent at issuance and one per step; the pack allows them
+    // (nothing leaks here, so the attacker presents nothing).
+    let mut s = tiny(6.0, 900, 0.0);
+    s.breach.exposures_per_year = 0.0;
     let stream = Stream::draw(&s, 3);
     let w = events::run(&s, &stream, Design::Writ, &mut d);
     assert_eq!(w.failed_tasks, 0);
@@ -170,7 +172,10 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
     /// On the same event stream: Writ ≤ JIT ≤ least-privilege ≤ static, and a longer TTL
-    /// never shrinks JIT's blast radius.
+    /// never shrinks JIT's blast radius. Where instances share one task id, Writ cannot revoke
+    /// one instance's credentials without ending the task they share (JIT's per-credential
+    /// revocation at the instance's end is not Writ's to make), so there Writ is held to
+    /// least-privilege only.
     #[test]
     fn designs_order_and_ttl_monotonic(seed in any::<u64>(), which in 0usize..6, ttl in 60u64..3600) {
         let mut s = compressed().swap_remove(which);
@@ -178,7 +183,8 @@ proptest! {
         let stream = Stream::draw(&s, seed);
         let r = |design, s: &Scenario, d: &mut Native| events::run(s, &stream, design, d).blast_radius;
         let (writ, jit, lp, st) = (r(Design::Writ, &s, &mut d), r(Design::Jit, &s, &mut d), r(Design::LeastPrivilege, &s, &mut d), r(Design::Static, &s, &mut d));
-        prop_assert!(writ <= jit && jit <= lp && lp <= st, "writ {writ} jit {jit} lp {lp} static {st}");
+        let shared = s.workflows.iter().any(|w| w.task.is_some());
+        prop_assert!((writ <= jit || shared) && writ <= lp && jit <= lp && lp <= st, "writ {writ} jit {jit} lp {lp} static {st}");
         s.design.ttl_s = ttl;
         let short = r(Design::Jit, &s, &mut d);
         s.design.ttl_s = ttl * 2;
@@ -449,8 +455,9 @@ fn each_protocol_rotates_on_its_own_period() {
 
 #[test]
 fn refreshing_before_expiry_trades_failed_tasks_for_issuance() {
-    // TTL 300 s, steps at 0 and 600 s.
+    // TTL 300 s, steps at 0 and 600 s; nothing leaks.
     let mut s = tiny(6.0, 300, 0.0);
+    s.breach.exposures_per_year = 0.0;
     let stream = Stream::draw(&s, 3);
     let mut d = Native::new().unwrap();
     let no = events::run(&s, &stream, Design::Writ, &mut d);
@@ -627,4 +634,150 @@ fn plots_are_svg_with_every_design_and_the_frontier_is_the_undominated_points() 
         writ_simulator::run::sweep(&writ_simulator::Runner::default(), &scenarios[..1], &grid, 2, 2, &mut d).unwrap();
     let pareto = writ_simulator::plot::pareto(&rows, &scenarios[0].name, "seed 2").unwrap();
     assert!(pareto.contains("failed tasks") && pareto.contains("credentials issued") && pareto.contains("ttl=60"));
+}
+
+
+#[test]
+fn a_leaked_writ_credential_works_only_for_whoever_stole_its_holders_key() {
+    // Every place exposed a few times a minute, tasks running; no hijacks.
+    let mut s = tiny(6.0, 900, 0.0);
+    s.breach.exposures_per_year = 1e6;
+    s.breach.memory_theft_rate = 0.0;
+    let stream = Stream::draw(&s, 5);
+    let mut d = Native::new().unwrap();
+    let jit = events::run(&s, &stream, Design::Jit, &mut d);
+    assert_eq!(jit.blast_radius, 1, "a bearer token read the record it was issued for");
+    // From the attacker's own workload the component refuses the token (`cnf`): nothing
+    // exercised, and no exposure window.
+    let mut t = events::Trace::default();
+    let writ = events::run_traced(&s, &stream, Design::Writ, &mut d, Some(&mut t));
+    assert!(writ.leaks > 0);
+    assert_eq!((writ.blast_radius, writ.exposure_window_s), (0, 0.0));
+    assert_eq!(writ.reachable_not_exercised, 1, "held, but refused");
+    assert!(t.uses.is_empty());
+    // Working memory stolen whole, the key with it: the thief presents as the holder, and
+    // policy allows the read inside the agent's task.
+    s.breach.memory_theft_rate = 1.0;
+    let stream = Stream::draw(&s, 5);
+    let mut t = events::Trace::default();
+    let stolen = events::run_traced(&s, &stream, Design::Writ, &mut d, Some(&mut t));
+    assert_eq!(stolen.blast_radius, 1);
+    assert!(stolen.exposure_window_s > 0.0 && !t.uses.is_empty());
+    // The component's answer agrees with the loop's books: no use after a credential ended.
+    for &(c, at, _) in &t.uses {
+        assert!(t.ends.iter().filter(|e| e.0 == c).all(|&(_, end, _)| at < end), "credential {c} at {at}");
+    }
+    // The same answers from the component as from the native engine.
+    let mut component = Component::new().unwrap();
+    assert_eq!(events::run(&s, &stream, Design::Writ, &mut component), stolen);
+}
+
+/// The browser agent invokes its browser tool (policy `tool-allow-list`, `@ttl("600")`) at the
+/// start of each task and again 15 minutes in; the scenario's TTL asks for an hour.
+const TOOL_TTL: &str = r#"
+name = "tool-ttl"
+horizon_hours = 4
+warmup_hours = 0
+[breach]
+exposures_per_year = 0
+hijacks_per_year = 0
+[design]
+ttl_s = 3600
+[[agent]]
+id = "spiffe://acme.example/agent/browser"
+[[resource]]
+uid = 'Tool::"browser"'
+sensitivity = 1
+actions = ["invoke"]
+[[workflow]]
+name = "browse"
+rate_per_hour = 3
+[[workflow.step]]
+at = 0
+agent = "spiffe://acme.example/agent/browser"
+action = "invoke"
+resource = 'Tool::"browser"'
+[[workflow.step]]
+at = 900
+agent = "spiffe://acme.example/agent/browser"
+action = "invoke"
+resource = 'Tool::"browser"'
+"#;
+
+#[test]
+fn the_policy_ttl_caps_what_writ_issues() {
+    let s = Scenario::parse(TOOL_TTL, "tool-ttl.toml").unwrap();
+    let stream = Stream::draw(&s, 2);
+    let mut d = Native::new().unwrap();
+    let jit = events::run(&s, &stream, Design::Jit, &mut d);
+    assert!(jit.tasks > 0);
+    assert_eq!(jit.failed_tasks, 0, "an hour's bearer token outlives the task");
+    // The component caps the lifetime at the policy's 600 s: the step at 900 s finds it
+    // expired.
+    let writ = events::run(&s, &stream, Design::Writ, &mut d);
+    assert_eq!(writ.failed_tasks, writ.tasks);
+    // With a refresh before expiry the tasks finish.
+    let mut refreshed = s.clone();
+    refreshed.design.ttl_s = 600;
+    refreshed.design.refresh_before_s = 60;
+    let w = events::run(&refreshed, &Stream::draw(&refreshed, 2), Design::Writ, &mut d);
+    assert_eq!((w.failed_tasks, w.refreshes), (0, w.tasks));
+}
+
+/// The broker reads the sales summary and hands the browser agent the read it needs.
+const HANDED_ON: &str = r#"
+name = "handed-on"
+horizon_hours = 4
+warmup_hours = 0
+[breach]
+exposures_per_year = 0
+hijacks_per_year = 0
+[[agent]]
+id = "spiffe://acme.example/agent/broker"
+[[agent]]
+id = "spiffe://acme.example/agent/browser"
+[[resource]]
+uid = 'Dataset::"sales-summary"'
+sensitivity = 1
+actions = ["read"]
+[[workflow]]
+name = "summarise"
+rate_per_hour = 3
+[[workflow.step]]
+at = 0
+agent = "spiffe://acme.example/agent/broker"
+action = "read"
+resource = 'Dataset::"sales-summary"'
+[[workflow.step]]
+at = 60
+agent = "spiffe://acme.example/agent/browser"
+action = "read"
+resource = 'Dataset::"sales-summary"'
+"#;
+
+#[test]
+fn a_sub_agent_gets_its_slice_by_delegation_and_loses_it_with_its_delegator() {
+    let s = Scenario::parse(HANDED_ON, "handed-on.toml").unwrap();
+    let stream = Stream::draw(&s, 3);
+    let mut d = Native::new().unwrap();
+    let w = events::run(&s, &stream, Design::Writ, &mut d);
+    assert!(w.tasks > 0);
+    assert_eq!((w.failed_tasks, w.credentials_issued), (0, 2 * w.tasks));
+    // Per task: the broker's issue (one intent), the delegation (the hop and the intent),
+    // two presentations.
+    assert_eq!(w.policy_decisions, 5 * w.tasks);
+    // The broker is hijacked and detected within a minute of each task's start: cutting it
+    // off revokes what it delegated, so the browser's step fails too.
+    let mut cut = s.clone();
+    cut.breach.hijacks_per_year = 1e6;
+    cut.breach.detection_dwell_s = 1;
+    cut.breach.exfiltrate = false;
+    let mut t = events::Trace::default();
+    let m = events::run_traced(&cut, &Stream::draw(&cut, 3), Design::Writ, &mut d, Some(&mut t));
+    assert!(m.failed_tasks > 0, "{m:?}");
+    for &(c, at, seq) in &t.uses {
+        for &(_, end, end_seq) in t.ends.iter().filter(|e| e.0 == c) {
+            assert!(at < end || (at == end && end_seq != 0 && seq < end_seq), "credential {c} used after it ended");
+        }
+    }
 }

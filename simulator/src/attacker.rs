@@ -1,16 +1,13 @@
 //! The attacker inside the event loop: what it reaches with a credential it obtained, the
 //! secrets it finds on resources it takes, and a hijacked agent acting through its own
-//! credentials (checked against policy in the Writ design).
+//! credentials and asking for more (checked against policy in the Writ design). It never
+//! volunteers its intent: each intent is tried with every context of
+//! `breach.attacker_contexts` until one is allowed.
 
-use crate::decide::{ATTACKER, Ask, Presented};
+use crate::decide::{ATTACKER, Ask, Presented, Scope};
+use crate::design::Design;
 use crate::events::{Ev, EventLoop};
-use crate::model::Time;
-use crate::scenario::Scenario;
-
-/// The attacker's intent context: exfiltration goes to an external destination.
-pub(crate) fn attack_context(s: &Scenario) -> String {
-    if s.breach.exfiltrate { r#"{"destination":"paste.attacker.example"}"#.into() } else { String::new() }
-}
+use crate::model::{Cred, Time};
 
 impl<'a> EventLoop<'a> {
     pub(crate) fn hijacker(&self, holder: usize, now: Time) -> Option<usize> {
@@ -29,16 +26,81 @@ impl<'a> EventLoop<'a> {
         Ask { action, resource: &self.s.resources[*ri].uid, task, context }
     }
 
-    /// Credential `c` presented for `pair` by `presenter` with the attacker's context: the
-    /// decider's answer (Writ tokens only).
+    /// Credential `c` presented for `pair` by `presenter` with each of the attacker's contexts
+    /// until one is allowed: the decider's answer (Writ tokens only; a bearer token or secret
+    /// is not asked about).
     fn present(&mut self, c: usize, pair: usize, presenter: &str, now: Time) -> Presented {
         let Some(token) = self.creds[c].token.clone() else { return Presented::Allowed };
-        self.m.policy_decisions += 1;
-        let ctx = std::mem::take(&mut self.ctx);
-        let ask = self.ask(pair, self.creds[c].task, &ctx);
-        let answer = self.decider.present(&token, presenter, ask, now);
-        self.ctx = ctx;
+        let s = self.s;
+        let mut answer = Presented::Denied;
+        for context in contexts(&s.breach.attacker_contexts) {
+            self.m.policy_decisions += 1;
+            let ask = self.ask(pair, self.creds[c].task, context);
+            answer = self.decider.present(&token, presenter, ask, now);
+            if answer != Presented::Denied {
+                break;
+            }
+        }
         answer
+    }
+
+    /// A hijacked agent `a` asks for more than it was given. Writ: a credential for every pair
+    /// of the world its credentials in task `ti` lack, one intent at a time, each the
+    /// decider's to refuse. JIT: its issuer checks no intent, so it hands the agent a
+    /// credential for everything its workflows use (once per hijack, `ti` none).
+    pub(crate) fn ask_for_more(&mut self, a: usize, ti: Option<usize>, now: Time) {
+        let (s, w) = (self.s, self.w);
+        match (self.design, ti) {
+            (Design::Writ, Some(ti)) => {
+                let task = self.stream.tasks[ti].id.as_str();
+                for p in 0..w.pairs.len() {
+                    let held = self.task_creds[ti].iter().any(|(holder, c)| {
+                        *holder == a && self.creds[*c].works(now) && self.creds[*c].scope.contains(&p)
+                    });
+                    if held {
+                        continue;
+                    }
+                    let pair = [(w.pairs[p].1.as_str(), s.resources[w.pairs[p].0].uid.as_str())];
+                    self.m.policy_decisions += 1;
+                    let scope = Scope { task, pairs: &pair };
+                    if let Some(g) = self.decider.issue(&s.agents[a].id, scope, s.design.ttl_s, now) {
+                        let cred = Cred {
+                            scope: vec![p].into(),
+                            from: now,
+                            until: g.expires_at,
+                            token: Some(std::rc::Rc::from(g.token.as_str())),
+                            holder: a,
+                            delegator: None,
+                            task: Some(ti),
+                            refused: false,
+                        };
+                        let c = self.new_cred(a, cred);
+                        self.task_creds[ti].push((a, c));
+                        self.act(a, c, now);
+                    }
+                }
+            }
+            (Design::Jit, None) => {
+                let scope: std::rc::Rc<[usize]> = w.needs(&[a]).into();
+                if scope.is_empty() {
+                    return;
+                }
+                let until = now.saturating_add(s.design.ttl_s);
+                let cred = Cred {
+                    scope,
+                    from: now,
+                    until,
+                    token: None,
+                    holder: a,
+                    delegator: None,
+                    task: None,
+                    refused: false,
+                };
+                let c = self.new_cred(a, cred);
+                self.act(a, c, now);
+            }
+            _ => {}
+        }
     }
 
     /// The attacker uses credential `c`, obtained `hop` secrets away from the breach: every
@@ -127,4 +189,10 @@ impl<'a> EventLoop<'a> {
             self.act(a, c, now);
         }
     }
+}
+
+/// The contexts to try: those given, or none declared.
+fn contexts(given: &[String]) -> impl Iterator<Item = &str> {
+    let none: &[&str] = if given.is_empty() { &[""] } else { &[] };
+    given.iter().map(String::as_str).chain(none.iter().copied())
 }

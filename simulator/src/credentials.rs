@@ -2,6 +2,7 @@
 //! refreshing, ending (revocation, expiry, a rotated-out secret's grace), and the long-lived
 //! designs' replacements.
 
+use crate::decide::Scope;
 use crate::design::Design;
 use crate::events::{Ev, EventLoop};
 use crate::model::{Cred, Time};
@@ -69,21 +70,20 @@ impl EventLoop<'_> {
                 .then(|| {
                     self.task_creds[ti].iter().rev().map(|(_, c)| *c).find(|c| {
                         let parent = &self.creds[*c];
-                        parent.holder == owner
-                            && parent.works(now)
-                            && scope.iter().all(|p| parent.scope.contains(p))
+                        parent.holder == owner && parent.works(now) && scope.iter().all(|p| parent.scope.contains(p))
                     })
                 })
                 .flatten();
             let (granted, delegator) = match covering.and_then(|c| self.creds[c].token.clone()) {
                 Some(parent) => {
                     self.m.policy_decisions += scope.len() as u64 + 1;
-                    let g = self.decider.delegate(&parent, &s.agents[owner].id, &s.agents[agent].id, task, &pairs, ttl, now);
+                    let scope = Scope { task, pairs: &pairs };
+                    let g = self.decider.delegate(&parent, &s.agents[owner].id, &s.agents[agent].id, scope, ttl, now);
                     (g, Some(owner))
                 }
                 None => {
                     self.m.policy_decisions += scope.len() as u64;
-                    (self.decider.issue(&s.agents[agent].id, task, &pairs, ttl, now), None)
+                    (self.decider.issue(&s.agents[agent].id, Scope { task, pairs: &pairs }, ttl, now), None)
                 }
             };
             let g = granted?;
@@ -105,8 +105,9 @@ impl EventLoop<'_> {
     pub(crate) fn cut_off(&mut self, a: usize, restore: bool, now: Time) {
         if self.design == Design::Writ {
             self.decider.cut_off(&self.s.agents[a].id, restore, now);
-            let delegated: Vec<usize> =
-                (0..self.creds.len()).filter(|c| self.creds[*c].delegator == Some(a) && self.creds[*c].works(now)).collect();
+            let delegated: Vec<usize> = (0..self.creds.len())
+                .filter(|c| self.creds[*c].delegator == Some(a) && self.creds[*c].works(now))
+                .collect();
             for c in delegated {
                 self.end(c, now);
             }

@@ -57,6 +57,13 @@ impl Ask<'_> {
     }
 }
 
+/// What a credential is asked for: (action, resource) pairs in a task.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    pub task: &'a str,
+    pub pairs: &'a [(&'a str, &'a str)],
+}
+
 /// The Writ design's rules at simulated time `at` (seconds after [`EPOCH`]): decisions, and
 /// the whole credential lifecycle — tasks opened and ended, credentials issued, delegated and
 /// presented by a holder, agents cut off. Every identity is attested from an SVID ([`Svids`]).
@@ -67,18 +74,17 @@ pub trait Decider: Send {
     /// unless it is open already (a workflow's fixed task id names one task its instances
     /// share). A task policy does not let open stays unopened.
     fn open_task(&mut self, id: &str, members: &[String], deadline: u64, at: u64);
-    /// A credential for `agent` in `task` covering `scope` ((action, resource) pairs), asking
-    /// for `ttl_s`; `None` when refused (policy, task, identity).
-    fn issue(&mut self, agent: &str, task: &str, scope: &[(&str, &str)], ttl_s: u64, at: u64) -> Option<Grant>;
-    /// Part of `parent` (a credential of `task`) handed from `holder` to `to`; `None` when
-    /// refused.
+    /// A credential for `agent` covering `scope`, asking for `ttl_s`; `None` when refused
+    /// (policy, task, identity).
+    fn issue(&mut self, agent: &str, scope: Scope<'_>, ttl_s: u64, at: u64) -> Option<Grant>;
+    /// Part of `parent` (a credential of `scope.task`) handed from `holder` to `to`; `None`
+    /// when refused.
     fn delegate(
         &mut self,
         parent: &str,
         holder: &str,
         to: &str,
-        task: &str,
-        scope: &[(&str, &str)],
+        scope: Scope<'_>,
         ttl_s: u64,
         at: u64,
     ) -> Option<Grant>;
@@ -98,9 +104,13 @@ pub trait Decider: Send {
     fn fork(&self) -> Result<Box<dyn Decider>, String>;
 }
 
-/// The scope's intents in `task`.
-fn scope_intents(scope: &[(&str, &str)], task: &str) -> Vec<writ_core::Intent> {
-    scope.iter().map(|(action, resource)| Ask { action, resource, task, context: "" }.intent()).collect()
+/// The scope's intents.
+fn scope_intents(scope: Scope<'_>) -> Vec<writ_core::Intent> {
+    scope
+        .pairs
+        .iter()
+        .map(|(action, resource)| Ask { action, resource, task: scope.task, context: "" }.intent())
+        .collect()
 }
 
 /// `writ-core` natively, with the shipped policy pack, against its own ledger.
@@ -151,7 +161,7 @@ impl Native {
         if let Some(who) = self.identities.get(id) {
             return Some(who.clone());
         }
-        let (td, bundle, chain) = self.svids.of(id).ok()?;
+        let crate::svids::Svid { trust_domain: td, bundle, chain } = self.svids.of(id).ok()?;
         if self.trusted.insert(td.clone()) {
             self.engine.set_bundle(&td, &bundle).ok()?;
         }
@@ -183,13 +193,13 @@ impl Decider for Native {
         // Refused by policy (or already remembered): the task stays unopened.
         let _ = self.engine.open_task(&opener, id, members, "simulated task", EPOCH + deadline, &env);
     }
-    fn issue(&mut self, agent: &str, task: &str, scope: &[(&str, &str)], ttl_s: u64, at: u64) -> Option<Grant> {
+    fn issue(&mut self, agent: &str, scope: Scope<'_>, ttl_s: u64, at: u64) -> Option<Grant> {
         let now = EPOCH + at;
         let who = self.identity(agent, now)?;
         let entropy = self.entropy();
         let env = writ_core::Env { now, crypto: &self.crypto, ledger: &self.ledger, entropy };
         let ttl = u32::try_from(ttl_s).unwrap_or(u32::MAX);
-        let issued = self.engine.issue(&who, task, &scope_intents(scope, task), ttl, AUDIENCE, &env).ok()?;
+        let issued = self.engine.issue(&who, scope.task, &scope_intents(scope), ttl, AUDIENCE, &env).ok()?;
         Some(Grant { token: issued.grant.token, expires_at: issued.grant.expires_at.saturating_sub(EPOCH) })
     }
     fn delegate(
@@ -197,8 +207,7 @@ impl Decider for Native {
         parent: &str,
         holder: &str,
         to: &str,
-        task: &str,
-        scope: &[(&str, &str)],
+        scope: Scope<'_>,
         ttl_s: u64,
         at: u64,
     ) -> Option<Grant> {
@@ -207,7 +216,7 @@ impl Decider for Native {
         let entropy = self.entropy();
         let env = writ_core::Env { now, crypto: &self.crypto, ledger: &self.ledger, entropy };
         let ttl = u32::try_from(ttl_s).unwrap_or(u32::MAX);
-        let issued = self.engine.delegate(parent, &holder, &to, &scope_intents(scope, task), ttl, &env).ok()?;
+        let issued = self.engine.delegate(parent, &holder, &to, &scope_intents(scope), ttl, &env).ok()?;
         Some(Grant { token: issued.grant.token, expires_at: issued.grant.expires_at.saturating_sub(EPOCH) })
     }
     fn present(&mut self, token: &str, presenter: &str, ask: Ask<'_>, at: u64) -> Presented {
@@ -278,7 +287,7 @@ impl Component {
         if let Some(a) = self.attested.get(id) {
             return Some(a.clone());
         }
-        let (td, bundle, chain) = self.svids.of(id).ok()?;
+        let crate::svids::Svid { trust_domain: td, bundle, chain } = self.svids.of(id).ok()?;
         if self.trusted.insert(td.clone()) {
             self.writ.set_bundle(&td, &bundle).ok()?;
         }
@@ -298,8 +307,12 @@ fn host_intent(ask: Ask<'_>) -> writ_host::Intent {
     }
 }
 
-fn host_scope(scope: &[(&str, &str)], task: &str) -> Vec<writ_host::Intent> {
-    scope.iter().map(|(action, resource)| host_intent(Ask { action, resource, task, context: "" })).collect()
+fn host_scope(scope: Scope<'_>) -> Vec<writ_host::Intent> {
+    scope
+        .pairs
+        .iter()
+        .map(|(action, resource)| host_intent(Ask { action, resource, task: scope.task, context: "" }))
+        .collect()
 }
 
 impl Decider for Component {
@@ -316,10 +329,10 @@ impl Decider for Component {
         // Refused by policy (or already remembered): the task stays unopened.
         let _ = self.writ.open_task(&opener, id, members, "simulated task", EPOCH + deadline);
     }
-    fn issue(&mut self, agent: &str, task: &str, scope: &[(&str, &str)], ttl_s: u64, at: u64) -> Option<Grant> {
+    fn issue(&mut self, agent: &str, scope: Scope<'_>, ttl_s: u64, at: u64) -> Option<Grant> {
         let who = self.attested(agent, at)?;
         let ttl = u32::try_from(ttl_s).unwrap_or(u32::MAX);
-        let g = self.writ.issue(&who, task, &host_scope(scope, task), ttl, AUDIENCE).ok()?;
+        let g = self.writ.issue(&who, scope.task, &host_scope(scope), ttl, AUDIENCE).ok()?;
         Some(Grant { token: g.token, expires_at: g.expires_at.saturating_sub(EPOCH) })
     }
     fn delegate(
@@ -327,14 +340,13 @@ impl Decider for Component {
         parent: &str,
         holder: &str,
         to: &str,
-        task: &str,
-        scope: &[(&str, &str)],
+        scope: Scope<'_>,
         ttl_s: u64,
         at: u64,
     ) -> Option<Grant> {
         let (holder, to) = (self.attested(holder, at)?, self.attested(to, at)?);
         let ttl = u32::try_from(ttl_s).unwrap_or(u32::MAX);
-        let g = self.writ.delegate(parent, &holder, &to, &host_scope(scope, task), ttl).ok()?;
+        let g = self.writ.delegate(parent, &holder, &to, &host_scope(scope), ttl).ok()?;
         Some(Grant { token: g.token, expires_at: g.expires_at.saturating_sub(EPOCH) })
     }
     fn present(&mut self, token: &str, presenter: &str, ask: Ask<'_>, at: u64) -> Presented {
@@ -413,20 +425,19 @@ impl Decider for Counting {
     fn open_task(&mut self, id: &str, members: &[String], deadline: u64, at: u64) {
         self.inner.open_task(id, members, deadline, at);
     }
-    fn issue(&mut self, agent: &str, task: &str, scope: &[(&str, &str)], ttl_s: u64, at: u64) -> Option<Grant> {
-        self.timed(|d| d.issue(agent, task, scope, ttl_s, at))
+    fn issue(&mut self, agent: &str, scope: Scope<'_>, ttl_s: u64, at: u64) -> Option<Grant> {
+        self.timed(|d| d.issue(agent, scope, ttl_s, at))
     }
     fn delegate(
         &mut self,
         parent: &str,
         holder: &str,
         to: &str,
-        task: &str,
-        scope: &[(&str, &str)],
+        scope: Scope<'_>,
         ttl_s: u64,
         at: u64,
     ) -> Option<Grant> {
-        self.timed(|d| d.delegate(parent, holder, to, task, scope, ttl_s, at))
+        self.timed(|d| d.delegate(parent, holder, to, scope, ttl_s, at))
     }
     fn present(&mut self, token: &str, presenter: &str, ask: Ask<'_>, at: u64) -> Presented {
         self.timed(|d| d.present(token, presenter, ask, at))

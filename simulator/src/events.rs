@@ -1,7 +1,6 @@
 //! The event loop of one replication under one design: events in time order (ties in the
 //! order they were scheduled), each handled by the design's rules; then the metrics.
 
-use crate::attacker::attack_context;
 use crate::decide::{Decider, Presented};
 use crate::design::Design;
 use crate::metrics::Metrics;
@@ -88,9 +87,10 @@ pub(crate) struct EventLoop<'a> {
     pub(crate) exposed: Vec<(Time, Vec<usize>)>,
     /// Secrets found on resources already taken.
     pub(crate) found: BTreeSet<usize>,
+    /// Tasks started and not yet ended.
+    pub(crate) running: BTreeSet<usize>,
     pub(crate) exercised: Vec<bool>,
     pub(crate) reachable: Vec<bool>,
-    pub(crate) ctx: String,
     pub(crate) m: Metrics,
     pub(crate) latency_us: f64,
     pub(crate) calls: u64,
@@ -211,6 +211,14 @@ impl EventLoop<'_> {
                 } else if self.design == Design::Vaulted {
                     self.latency_us += s.cost.vault_fetch_us * agents.len() as f64;
                 }
+                self.running.insert(ti);
+                // A hijacked member asks for more in its new task.
+                for k in 0..self.w.task_agents[wi].len() {
+                    let a = self.w.task_agents[wi][k].0;
+                    if self.hijacker(self.holder(a), now) == Some(a) {
+                        self.ask_for_more(a, Some(ti), now);
+                    }
+                }
                 let start = self.stream.tasks[ti].start;
                 for (si, st) in s.workflows[wi].steps.iter().enumerate() {
                     self.at(start + st.at, Ev::Step(ti, si));
@@ -255,6 +263,7 @@ impl EventLoop<'_> {
                 }
             }
             Ev::TaskEnd(ti) => {
+                self.running.remove(&ti);
                 // Per-task credentials are revoked when the task ends. Writ revokes a task's
                 // credentials by ending the task: one whose id its instances share stays open,
                 // and this instance's credentials live out their lifetimes.
@@ -313,6 +322,17 @@ impl EventLoop<'_> {
                 let h = self.holder(a);
                 for c in self.live(h, now) {
                     self.act(a, c, now);
+                }
+                // It asks for more: JIT's issuer, or Writ in every running task it belongs to.
+                self.ask_for_more(a, None, now);
+                let mine: Vec<usize> = self
+                    .running
+                    .iter()
+                    .copied()
+                    .filter(|t| self.w.task_agents[self.stream.tasks[*t].workflow].iter().any(|(m, _)| *m == a))
+                    .collect();
+                for ti in mine {
+                    self.ask_for_more(a, Some(ti), now);
                 }
             }
             Ev::HijackEnd(a) => {
@@ -397,9 +417,9 @@ pub fn run_traced(
         failed: vec![false; stream.tasks.len()],
         exposed: Vec::new(),
         found: BTreeSet::new(),
+        running: BTreeSet::new(),
         exercised: vec![false; w.pairs.len()],
         reachable: vec![false; w.pairs.len()],
-        ctx: attack_context(s),
         m: Metrics {
             tasks: stream.tasks.iter().filter(|t| t.start >= s.warmup_s()).count() as u64,
             ..Metrics::default()

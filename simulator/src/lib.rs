@@ -1,7 +1,6 @@
 #![doc = include_str!("../README.md")]
 
 mod attacker;
-mod svids;
 mod credentials;
 pub mod decide;
 pub mod design;
@@ -15,6 +14,7 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod stream;
+mod svids;
 
 pub use report::{SHORT_TTL_S, csv, mean_ci, report, report_with, stat, summary, sweep_summary, sweep_table, table};
 pub use run::{Row, Runner, compare, replication_seed};

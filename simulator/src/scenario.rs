@@ -12,7 +12,8 @@ use std::path::Path;
 pub struct Scenario {
     pub name: String,
     /// Simulated time, hours. Default a year: every design's own mechanism (rotation,
-    /// TTLs, detection, remediation) happens many times.
+    /// TTLs, detection, remediation) happens many times. (The shipped scenarios run half a
+    /// year: five 30-day rotations after the warm-up, at half the cost.)
     #[serde(default = "default_horizon")]
     pub horizon_hours: f64,
     /// Hours at the start the attacker leaves alone and the metrics exclude: credentials,
@@ -158,8 +159,11 @@ pub struct Breach {
     pub memory_theft_rate: f64,
     /// How long a hijack lasts, seconds.
     pub hijack_duration_s: u64,
-    /// Whether the attacker sends what it reads to an external destination.
-    pub exfiltrate: bool,
+    /// The contexts an attacker presents an intent with, tried in order until one is allowed:
+    /// by default it declares nothing, then claims an internal destination — a lie, the data
+    /// goes to the attacker. What an intent's context claims is the caller's word: a policy
+    /// that trusts a claimed destination is only as strong as the caller's honesty.
+    pub attacker_contexts: Vec<String>,
     /// Probability that an offboarded agent's long-lived credentials stay live: 91% of
     /// offboarded tokens are still active (the same Entro report, as cited by the seeds).
     pub offboarded_live_rate: f64,
@@ -198,7 +202,7 @@ impl Default for Breach {
             hijacks_per_year: 1.0,
             memory_theft_rate: 0.1,
             hijack_duration_s: 1800,
-            exfiltrate: true,
+            attacker_contexts: vec![String::new(), r#"{"destination":"warehouse.internal.example"}"#.into()],
             offboarded_live_rate: 0.91,
             detection_dwell_s: 10 * 86_400,
             lateral_delay_s: 60,

@@ -27,6 +27,15 @@ struct Made {
     chains: BTreeMap<String, Arc<[Vec<u8>]>>,
 }
 
+/// One workload's SVID and what trusts it.
+pub struct Svid {
+    pub trust_domain: String,
+    /// The PEM bundle of its trust domain's CA.
+    pub bundle: Vec<u8>,
+    /// Leaf, DER.
+    pub chain: Arc<[Vec<u8>]>,
+}
+
 /// SVIDs valid from a year before `from` until ten years after it, made on first use and
 /// shared by every fork of a decider (so each trusts the same CAs).
 #[derive(Clone)]
@@ -44,8 +53,8 @@ impl Svids {
         (at(self.from.saturating_sub(365 * 86_400)), at(self.from + 10 * 365 * 86_400))
     }
 
-    /// The trust domain of `id`, the PEM bundle of its CA, and `id`'s chain (leaf, DER).
-    pub fn of(&self, id: &str) -> Result<(String, Vec<u8>, Arc<[Vec<u8>]>), String> {
+    /// The SVID of `id`.
+    pub fn of(&self, id: &str) -> Result<Svid, String> {
         let trust_domain = writ_core::spiffe_id::parse(id).map(|(_, td)| td).map_err(|e| format!("`{id}`: {e}"))?;
         let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
         let alg = &rcgen::PKCS_ECDSA_P256_SHA256;
@@ -75,6 +84,6 @@ impl Svids {
         }
         let bundle = made.authorities.get(&trust_domain).map(|a| a.bundle.clone()).unwrap_or_default();
         let chain = made.chains.get(id).cloned().ok_or("no chain")?;
-        Ok((trust_domain, bundle, chain))
+        Ok(Svid { trust_domain, bundle, chain })
     }
 }

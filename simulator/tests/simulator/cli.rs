@@ -165,10 +165,11 @@ fn the_writ_design_decides_with_the_policies_given() {
         );
         v["scenarios"]["browser-agent"]["writ"]["blast_radius"]["mean"].as_f64().unwrap()
     };
-    let strict = r#"@id("nothing-external") forbid(principal, action, resource) when { context has claimed && context.claimed has destination } unless { Zone::"internal" has destinations && Zone::"internal".destinations.contains(context.claimed.destination) };"#;
-    // The shipped pack lets internal (sensitivity 1) data go out; the stricter one does not.
-    assert!(writ_blast(None) > 0.0);
-    assert_eq!(writ_blast(Some(strict)), 0.0);
+    let strict = r#"@id("no-sends") forbid(principal, action == Action::"send", resource);"#;
+    // The shipped pack lets a hijacked analyst send internal (sensitivity 1) data wherever it
+    // claims; one that forbids every send leaves it only reads.
+    let (shipped, stricter) = (writ_blast(None), writ_blast(Some(strict)));
+    assert!(shipped > 0.0 && stricter < shipped, "{shipped} vs {stricter}");
     let bad = tmp("badpolicy");
     std::fs::create_dir_all(&bad).unwrap();
     std::fs::write(bad.join("x.cedar"), "permit(principal, action, resource) when {").unwrap();

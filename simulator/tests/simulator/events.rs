@@ -130,20 +130,33 @@ fn short_ttls_fail_tasks_and_policy_decides_writ() {
 
 #[test]
 fn a_hijacked_agent_under_writ_reaches_only_what_policy_allows_its_tasks() {
-    // Every agent hijacked from its first minutes; exfiltration to an external destination.
+    // Every agent hijacked from its first minutes; it declares nothing, or lies.
     let s = tiny(6.0, 900, 1e5);
     let stream = Stream::draw(&s, 11);
     let mut d = Native::new().unwrap();
     let jit = events::run(&s, &stream, Design::Jit, &mut d);
     let writ = events::run(&s, &stream, Design::Writ, &mut d);
-    // JIT: the payroll record's `read`, through the hijacked agent's task credential.
+    // JIT: the payroll record's `read`, through the hijacked agent's task credential (and
+    // what JIT's issuer hands it on asking: what its workflows use, the same read).
     assert_eq!(jit.blast_radius, 1);
     // Writ, shipped pack: a read inside the agent's own open task is allowed whatever the
-    // caller claims about where the data goes (the pack stops the `send`, not the read).
+    // caller claims about where the data goes; what else it asks for is refused.
     assert_eq!(writ.blast_radius, 1);
-    // A pack that refuses any intent naming a destination stops the hijacker's read.
-    assert_eq!(events::run(&s, &stream, Design::Writ, &mut strict()).blast_radius, 0);
+    // It asked (decisions beyond the tasks' own issue and two steps each) and was refused.
+    assert!(writ.policy_decisions > 3 * writ.tasks, "{writ:?}");
+    // A pack that refuses any intent naming a destination does not stop a hijacker that
+    // names none…
+    assert_eq!(events::run(&s, &stream, Design::Writ, &mut strict()).blast_radius, 1);
+    // …only one that announces its exfiltration (the helpful adversary of a naive model).
+    assert_eq!(events::run(&announcing(&s), &stream, Design::Writ, &mut strict()).blast_radius, 0);
     assert_eq!(events::run(&s, &stream, Design::Static, &mut d).blast_radius, 4);
+}
+
+/// `s` with an attacker that declares where it sends the data.
+fn announcing(s: &Scenario) -> Scenario {
+    let mut s = s.clone();
+    s.breach.attacker_contexts = vec![r#"{"destination":"paste.attacker.example"}"#.into()];
+    s
 }
 
 /// The shipped pack and a forbid on any intent whose caller names a destination.
@@ -171,11 +184,11 @@ fn the_same_seed_gives_the_same_bytes_and_engines_agree() {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
-    /// On the same event stream: Writ ≤ JIT ≤ least-privilege ≤ static, and a longer TTL
-    /// never shrinks JIT's blast radius. Where instances share one task id, Writ cannot revoke
-    /// one instance's credentials without ending the task they share (JIT's per-credential
-    /// revocation at the instance's end is not Writ's to make), so there Writ is held to
-    /// least-privilege only.
+    /// On the same event stream: JIT ≤ least-privilege ≤ static and Writ ≤ static, and a
+    /// longer TTL never shrinks JIT's blast radius. Writ is not held below JIT: a hijacked
+    /// agent that asks gets what policy allows (the shipped pack allows more than the
+    /// workflows use), and where instances share a task id Writ cannot revoke one instance's
+    /// credentials without ending the task they share.
     #[test]
     fn designs_order_and_ttl_monotonic(seed in any::<u64>(), which in 0usize..6, ttl in 60u64..3600) {
         let mut s = compressed().swap_remove(which);
@@ -183,8 +196,7 @@ proptest! {
         let stream = Stream::draw(&s, seed);
         let r = |design, s: &Scenario, d: &mut Native| events::run(s, &stream, design, d).blast_radius;
         let (writ, jit, lp, st) = (r(Design::Writ, &s, &mut d), r(Design::Jit, &s, &mut d), r(Design::LeastPrivilege, &s, &mut d), r(Design::Static, &s, &mut d));
-        let shared = s.workflows.iter().any(|w| w.task.is_some());
-        prop_assert!((writ <= jit || shared) && writ <= lp && jit <= lp && lp <= st, "writ {writ} jit {jit} lp {lp} static {st}");
+        prop_assert!(writ <= st && jit <= lp && lp <= st, "writ {writ} jit {jit} lp {lp} static {st}");
         s.design.ttl_s = ttl;
         let short = r(Design::Jit, &s, &mut d);
         s.design.ttl_s = ttl * 2;
@@ -476,7 +488,7 @@ fn refreshing_before_expiry_trades_failed_tasks_for_issuance() {
 
 #[test]
 fn what_policy_or_time_stopped_counts_as_reachable_not_exercised() {
-    let s = tiny(6.0, 900, 1e5);
+    let s = announcing(&tiny(6.0, 900, 1e5));
     let stream = Stream::draw(&s, 11);
     let mut d = Native::new().unwrap();
     let writ = events::run(&s, &stream, Design::Writ, &mut strict());
@@ -636,7 +648,6 @@ fn plots_are_svg_with_every_design_and_the_frontier_is_the_undominated_points() 
     assert!(pareto.contains("failed tasks") && pareto.contains("credentials issued") && pareto.contains("ttl=60"));
 }
 
-
 #[test]
 fn a_leaked_writ_credential_works_only_for_whoever_stole_its_holders_key() {
     // Every place exposed a few times a minute, tasks running; no hijacks.
@@ -771,7 +782,6 @@ fn a_sub_agent_gets_its_slice_by_delegation_and_loses_it_with_its_delegator() {
     let mut cut = s.clone();
     cut.breach.hijacks_per_year = 1e6;
     cut.breach.detection_dwell_s = 1;
-    cut.breach.exfiltrate = false;
     let mut t = events::Trace::default();
     let m = events::run_traced(&cut, &Stream::draw(&cut, 3), Design::Writ, &mut d, Some(&mut t));
     assert!(m.failed_tasks > 0, "{m:?}");

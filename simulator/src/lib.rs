@@ -7,6 +7,8 @@ pub mod design;
 pub mod events;
 pub mod metrics;
 mod model;
+pub mod opengraph;
+pub mod otel;
 pub mod paired;
 pub mod params;
 pub mod plot;

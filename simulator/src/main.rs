@@ -1,4 +1,4 @@
-//! `writ-sim compare | sweep | bench`: every design on the same event streams; tables on
+//! `writ-sim compare | sweep | import-otel | bench`: every design on the same event streams; tables on
 //! stdout, results, summaries, the report and SVG plots into `--out`, wall-clock timings into
 //! `timing.json` (outside the reproducible set).
 
@@ -83,6 +83,25 @@ enum Command {
         #[arg(long = "param", required = true)]
         params: Vec<String>,
     },
+    /// A scenario from OpenTelemetry traces (OTLP JSON with GenAI spans: `invoke_agent`,
+    /// `execute_tool`, MCP `tools/call`): one workflow per distinct sequence of tool calls, at
+    /// the rate observed; breach and design defaults to edit.
+    ImportOtel {
+        /// The OTLP JSON trace file.
+        traces: PathBuf,
+        /// The scenario's name (default: the file's stem).
+        #[arg(long)]
+        name: Option<String>,
+        /// Agents become `spiffe://<trust-domain>/agent/<gen_ai.agent.name>`.
+        #[arg(long, default_value = "acme.example")]
+        trust_domain: String,
+        /// The sensitivity (0–3) of every tool.
+        #[arg(long, default_value_t = 1)]
+        sensitivity: u8,
+        /// Where to write the scenario (TOML); default: stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Decisions per second with the component in the loop and natively, on the Writ design.
     Bench {
         scenarios: Vec<PathBuf>,
@@ -150,6 +169,9 @@ fn bar(len: u64, what: &str) -> ProgressBar {
 fn write(out: &Path, files: &[(String, String)]) -> Result<(), String> {
     std::fs::create_dir_all(out).map_err(|e| format!("cannot create `{}`: {e}", out.display()))?;
     for (name, text) in files {
+        if let Some(dir) = out.join(name).parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+        }
         std::fs::write(out.join(name), text)
             .map_err(|e| format!("cannot write `{}`: {e}", out.join(name).display()))?;
     }
@@ -206,12 +228,50 @@ fn compare(c: Common) -> Result<(), String> {
             writ_simulator::plot::compare(&rows, &s.name, &run_label(c.seed, c.replications))?,
         ));
     }
+    for s in &scenarios {
+        for design in writ_simulator::design::Design::ALL {
+            let graph = writ_simulator::opengraph::graph(s, design);
+            files.push((format!("opengraph/{}-{}.json", s.name, design.name()), format!("{graph:#}\n")));
+        }
+    }
     let decisions = rows.iter().map(|r| r.metrics.policy_decisions).sum();
     files.push(("timing.json".to_string(), timing(c.decider, threads, wall, rows.len(), decisions)));
     write(&c.out, &files)?;
-    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
-    println!("\nwrote into {}: {}", c.out.display(), names.join(", "));
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).filter(|n| !n.starts_with("opengraph/")).collect();
+    println!(
+        "\nwrote into {}: {}, opengraph/ (one attack graph per scenario and design)",
+        c.out.display(),
+        names.join(", ")
+    );
     Ok(())
+}
+
+fn import_otel(
+    traces: &Path,
+    name: Option<String>,
+    trust_domain: String,
+    sensitivity: u8,
+    out: Option<&Path>,
+) -> Result<(), String> {
+    let text = std::fs::read_to_string(traces).map_err(|e| format!("{}: {e}", traces.display()))?;
+    let name = name.unwrap_or_else(|| traces.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
+    let how = writ_simulator::otel::Import { name, trust_domain, sensitivity };
+    let s = writ_simulator::otel::import(&text, &how).map_err(|e| format!("{}: {e}", traces.display()))?;
+    let toml = format!(
+        "# Imported by `writ-sim import-otel` from {}: {} workflows, {} agents, {} tools. The\n# breach and design parameters are the defaults; edit them here.\n{}",
+        traces.display(),
+        s.workflows.len(),
+        s.agents.len(),
+        s.resources.len(),
+        s.to_toml().map_err(|e| e.to_string())?
+    );
+    match out {
+        Some(path) => std::fs::write(path, toml).map_err(|e| format!("cannot write `{}`: {e}", path.display())),
+        None => {
+            print!("{toml}");
+            Ok(())
+        }
+    }
 }
 
 fn sweep(c: Common, params: &[String]) -> Result<(), String> {
@@ -245,6 +305,12 @@ fn sweep(c: Common, params: &[String]) -> Result<(), String> {
             format!("pareto-{}.svg", s.name),
             writ_simulator::plot::pareto(&rows, &s.name, &run_label(c.seed, c.replications))?,
         ));
+    }
+    for s in &scenarios {
+        for design in writ_simulator::design::Design::ALL {
+            let graph = writ_simulator::opengraph::graph(s, design);
+            files.push((format!("opengraph/{}-{}.json", s.name, design.name()), format!("{graph:#}\n")));
+        }
     }
     let decisions = rows.iter().map(|r| r.metrics.policy_decisions).sum();
     files.push(("timing.json".to_string(), timing(c.decider, threads, wall, rows.len(), decisions)));
@@ -322,6 +388,9 @@ fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Compare(c) => compare(c),
         Command::Sweep { common, params } => sweep(common, &params),
+        Command::ImportOtel { traces, name, trust_domain, sensitivity, out } => {
+            import_otel(&traces, name, trust_domain, sensitivity, out.as_deref())
+        }
         Command::Bench { scenarios, seed, replications, threads, json, policy } => {
             bench(&scenarios, seed, replications, threads, json, &policy)
         }

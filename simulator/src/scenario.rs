@@ -35,11 +35,11 @@ pub struct Scenario {
     pub workflows: Vec<Workflow>,
 }
 
-fn default_horizon() -> f64 {
+pub(crate) fn default_horizon() -> f64 {
     365.0 * 24.0
 }
 
-fn default_warmup() -> f64 {
+pub(crate) fn default_warmup() -> f64 {
     30.0 * 24.0
 }
 

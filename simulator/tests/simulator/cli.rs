@@ -185,3 +185,96 @@ fn the_writ_design_decides_with_the_policies_given() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8(o.stderr).unwrap().contains("policies: policy: policies do not parse"));
 }
+
+#[test]
+fn the_attack_graphs_load_as_opengraph_and_answer_path_queries() {
+    let out = tmp("graphs");
+    let o = sim(&[
+        "compare",
+        scenario("payroll.toml").to_str().unwrap(),
+        "--decider",
+        "native",
+        "--replications",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // BloodHound's OpenGraph format, read by the `bhopengraph` library: every graph valid, and
+    // the paths from the attacker to the customer data (a resource no task uses) exist only
+    // where a long-lived secret reaches everything.
+    let script = r#"
+import json, sys
+from bhopengraph.OpenGraph import OpenGraph
+out = {}
+for design in ["static", "rotation-only", "vaulted-rotation", "least-privilege", "jit", "writ"]:
+    g = OpenGraph()
+    assert g.import_from_file(f"{sys.argv[1]}/opengraph/payroll-{design}.json"), design
+    ok, errors = g.validate_graph()
+    assert ok, (design, errors)
+    paths = lambda to: len(g.find_paths("writ-sim:attacker", to)) if g.get_node_by_id(to) else 0
+    out[design] = {
+        "pii": paths('Dataset::"customer-pii"'),
+        "record": paths('PayrollRecord::"run-42/emp-7"'),
+        "nodes": g.get_node_count(),
+    }
+print(json.dumps(out))
+"#;
+    let py = Command::new("python3").args(["-c", script, out.to_str().unwrap()]).output().unwrap();
+    assert!(py.status.success(), "bhopengraph (pip install bhopengraph): {}", String::from_utf8_lossy(&py.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&py.stdout).unwrap();
+    for design in ["static", "rotation-only", "vaulted-rotation"] {
+        assert!(v[design]["pii"].as_u64().unwrap() > 0, "{design}: {v}");
+    }
+    for design in ["least-privilege", "jit", "writ"] {
+        assert_eq!(v[design]["pii"], 0, "{design}: {v}");
+        assert!(v[design]["record"].as_u64().unwrap() > 0, "{design}: the record its task reads: {v}");
+    }
+}
+
+#[test]
+fn a_sample_opentelemetry_trace_becomes_a_scenario_that_replays_under_every_design() {
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("traces/sample-otel.json");
+    let out = tmp("otel");
+    std::fs::create_dir_all(&out).unwrap();
+    let file = out.join("sample.toml");
+    let o = sim(&["import-otel", sample.to_str().unwrap(), "--out", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = writ_simulator::scenario::Scenario::load(&file).unwrap();
+    // Three traces search then browse (the MCP span inside `execute_tool` is the same call);
+    // one calls the search tool over MCP alone.
+    let mut shapes: Vec<(usize, f64)> = s.workflows.iter().map(|w| (w.steps.len(), w.rate_per_hour)).collect();
+    shapes.sort_by_key(|s| s.0);
+    assert_eq!(shapes, vec![(1, 1.0), (2, 3.0)]);
+    let two = s.workflows.iter().find(|w| w.steps.len() == 2).unwrap();
+    let steps: Vec<(u64, &str, &str)> =
+        two.steps.iter().map(|st| (st.at, st.agent.as_str(), st.resource.as_str())).collect();
+    assert_eq!(
+        steps,
+        vec![
+            (40, "spiffe://acme.example/agent/browser", "Tool::\"web-search\""),
+            (95, "spiffe://acme.example/agent/browser", "Tool::\"browser\"")
+        ]
+    );
+    // Every design runs it; the shipped pack lets the browser agent use both its tools, so
+    // Writ fails none of its tasks.
+    let s = crate::shipped::compress(s);
+    let stream = writ_simulator::stream::Stream::draw(&s, 1);
+    let mut d = writ_simulator::decide::Native::new().unwrap();
+    for design in writ_simulator::design::Design::ALL {
+        let m = writ_simulator::events::run(&s, &stream, design, &mut d);
+        assert!(m.tasks > 0 && m.tool_calls > 0, "{design:?}");
+        if design == writ_simulator::design::Design::Writ {
+            assert_eq!(m.failed_tasks, 0, "{m:?}");
+        }
+    }
+    // Bad input is refused with the reason.
+    let how = writ_simulator::otel::Import { name: "x".into(), trust_domain: "acme.example".into(), sensitivity: 1 };
+    assert!(writ_simulator::otel::import("{", &how).unwrap_err().contains("not JSON"));
+    assert!(writ_simulator::otel::import("{}", &how).unwrap_err().contains("no `resourceSpans`"));
+    let no_tools =
+        r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"1","spanId":"1","startTimeUnixNano":"5"}]}]}]}"#;
+    assert!(writ_simulator::otel::import(no_tools, &how).unwrap_err().contains("no tool calls"));
+    let o = sim(&["import-otel", out.join("missing.json").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod attacker;
+pub mod claims;
 mod credentials;
 pub mod decide;
 pub mod design;
@@ -15,6 +16,7 @@ pub mod plot;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod sensitivity;
 pub mod stream;
 mod svids;
 

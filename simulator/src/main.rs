@@ -1,4 +1,4 @@
-//! `writ-sim compare | sweep | import-otel | bench`: every design on the same event streams; tables on
+//! `writ-sim compare | sweep | sensitivity | import-otel | bench`: every design on the same event streams; tables on
 //! stdout, results, summaries, the report and SVG plots into `--out`, wall-clock timings into
 //! `timing.json` (outside the reproducible set).
 
@@ -78,10 +78,23 @@ enum Command {
         #[command(flatten)]
         common: Common,
         /// NAME=V1,V2,… (repeatable): ttl, rotation, grace, refresh, dwell, exploit (durations:
-        /// 90, 15m, 1h, 30d), duplication, offboarded_live (probabilities) or exposure,
+        /// 90, 15m, 1h, 30d), duplication, offboarded_live, memory_theft (probabilities) or exposure,
         /// hijack (per year), remediation (per day).
         #[arg(long = "param", required = true)]
         params: Vec<String>,
+    },
+    /// Global sensitivity of the seeds' claims: a tornado and a Latin-hypercube sample over
+    /// every assumption's plausible range, the share of it where each claim holds.
+    Sensitivity {
+        #[command(flatten)]
+        common: Common,
+        /// Latin-hypercube samples of the parameter space (besides the tornado's 21 points).
+        #[arg(long, default_value_t = 16)]
+        samples: usize,
+        /// Run each scenario over this many days instead of its own horizon (a warm-up longer
+        /// than a sixth of it is cut to a sixth).
+        #[arg(long)]
+        horizon_days: Option<f64>,
     },
     /// A scenario from OpenTelemetry traces (OTLP JSON with GenAI spans: `invoke_agent`,
     /// `execute_tool`, MCP `tools/call`): one workflow per distinct sequence of tool calls, at
@@ -246,6 +259,46 @@ fn compare(c: Common) -> Result<(), String> {
     Ok(())
 }
 
+fn sensitivity(c: Common, samples: usize, horizon_days: Option<f64>) -> Result<(), String> {
+    let mut scenarios = load(&c.scenarios)?;
+    if let Some(days) = horizon_days {
+        for s in &mut scenarios {
+            s.horizon_hours = days * 24.0;
+            s.warmup_hours = s.warmup_hours.min(s.horizon_hours / 6.0);
+            s.check().map_err(|e| format!("`--horizon-days {days}` for `{}`: {e}", s.name))?;
+        }
+    }
+    let mut d = decider(c.decider, &c.policy)?;
+    let threads = threads(c.threads);
+    let points = (1 + 2 * writ_simulator::sensitivity::ranges().len() + samples) as u64;
+    let pb = bar(scenarios.len() as u64 * points * c.replications * 2, "sensitivity");
+    let tick = || pb.inc(1);
+    let runner = Runner { threads, progress: &tick };
+    let start = Instant::now();
+    let mut analyses = Vec::new();
+    for s in &scenarios {
+        let pts = writ_simulator::sensitivity::analyse(&runner, s, samples, c.seed, c.replications, d.as_mut())?;
+        analyses.push((s.name.clone(), pts));
+    }
+    let wall = start.elapsed().as_secs_f64();
+    pb.finish_and_clear();
+    let report = writ_simulator::sensitivity::report(&analyses, samples, c.seed, c.replications);
+    print!("{report}");
+    let mut files = vec![
+        ("sensitivity.md".to_string(), report),
+        ("sensitivity.csv".to_string(), writ_simulator::sensitivity::csv(&analyses)),
+    ];
+    for (name, pts) in &analyses {
+        let label = run_label(c.seed, c.replications);
+        files.push((format!("tornado-{name}.svg"), writ_simulator::plot::tornado(pts, name, 1, &label)?));
+    }
+    files.push(("timing.json".to_string(), timing(c.decider, threads, wall, analyses.len(), 0)));
+    write(&c.out, &files)?;
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    println!("\nwrote into {}: {}", c.out.display(), names.join(", "));
+    Ok(())
+}
+
 fn import_otel(
     traces: &Path,
     name: Option<String>,
@@ -388,6 +441,7 @@ fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Compare(c) => compare(c),
         Command::Sweep { common, params } => sweep(common, &params),
+        Command::Sensitivity { common, samples, horizon_days } => sensitivity(common, samples, horizon_days),
         Command::ImportOtel { traces, name, trust_domain, sensitivity, out } => {
             import_otel(&traces, name, trust_domain, sensitivity, out.as_deref())
         }

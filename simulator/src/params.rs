@@ -28,10 +28,12 @@ pub enum Param {
     OffboardedLive,
     /// `breach.remediations_per_day`.
     Remediation,
+    /// `breach.memory_theft_rate`.
+    MemoryTheft,
 }
 
 impl Param {
-    pub const ALL: [Param; 11] = [
+    pub const ALL: [Param; 12] = [
         Param::Ttl,
         Param::Rotation,
         Param::Grace,
@@ -43,6 +45,7 @@ impl Param {
         Param::Hijack,
         Param::OffboardedLive,
         Param::Remediation,
+        Param::MemoryTheft,
     ];
 
     /// Its name on the command line and as a column of `sweep.csv`.
@@ -59,6 +62,7 @@ impl Param {
             Param::Hijack => "hijack",
             Param::OffboardedLive => "offboarded_live",
             Param::Remediation => "remediation",
+            Param::MemoryTheft => "memory_theft",
         }
     }
 
@@ -83,6 +87,7 @@ impl Param {
             Param::Hijack => s.breach.hijacks_per_year = v,
             Param::OffboardedLive => s.breach.offboarded_live_rate = v,
             Param::Remediation => s.breach.remediations_per_day = v,
+            Param::MemoryTheft => s.breach.memory_theft_rate = v,
         }
     }
 }

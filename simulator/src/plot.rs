@@ -237,3 +237,66 @@ pub fn pareto(rows: &[Row], scenario: &str, run: &str) -> Result<String, String>
     }
     Ok(svg)
 }
+
+/// `tornado-<scenario>.svg`: for claim `k`, each parameter's bar from its low-end to its
+/// high-end statistic (mean paired difference), widest first, the base value a vertical line.
+pub fn tornado(points: &[crate::sensitivity::Point], scenario: &str, k: usize, run: &str) -> Result<String, String> {
+    let base = points.iter().find(|p| p.kind == "base").map_or(0.0, |p| p.claims.statistics()[k]);
+    let mut bars: Vec<(&str, f64, f64)> = crate::sensitivity::ranges()
+        .iter()
+        .filter_map(|r| {
+            let at = |kind: &str| {
+                points.iter().find(|p| p.kind == kind && p.moved == Some(r.param)).map(|p| p.claims.statistics()[k])
+            };
+            Some((r.param.name(), at("low")?, at("high")?))
+        })
+        .collect();
+    bars.sort_by(|a, b| (b.2 - b.1).abs().total_cmp(&(a.2 - a.1).abs()));
+    let lo = bars.iter().flat_map(|b| [b.1, b.2]).fold(base, f64::min);
+    let hi = bars.iter().flat_map(|b| [b.1, b.2]).fold(base, f64::max);
+    let pad = ((hi - lo) * 0.1).max(0.5);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (900, 520)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let n = bars.len() as f64;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(format!("{scenario}: {} — {run}", crate::claims::KEYS[k]), ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(130)
+            .build_cartesian_2d((lo - pad)..(hi + pad), -0.5f64..n - 0.5)
+            .map_err(err)?;
+        let names: Vec<&str> = bars.iter().map(|b| b.0).collect();
+        let label = |y: &f64| {
+            let i = y.round();
+            if (y - i).abs() < 1e-6 && i >= 0.0 {
+                names.get(i as usize).map_or(String::new(), |s| (*s).to_string())
+            } else {
+                String::new()
+            }
+        };
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(bars.len())
+            .y_label_formatter(&label)
+            .x_desc("mean paired difference (above 0: the claim's way); low end red, high end blue")
+            .draw()
+            .map_err(err)?;
+        chart
+            .draw_series(bars.iter().enumerate().flat_map(|(i, (_, low, high))| {
+                let y = i as f64;
+                [
+                    Rectangle::new([(base.min(*low), y - 0.35), (base.max(*low), y)], PALETTE[0].mix(0.8).filled()),
+                    Rectangle::new([(base.min(*high), y), (base.max(*high), y + 0.35)], PALETTE[4].mix(0.8).filled()),
+                ]
+            }))
+            .map_err(err)?;
+        chart
+            .draw_series(std::iter::once(PathElement::new(vec![(base, -0.5), (base, n - 0.5)], BLACK.stroke_width(2))))
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}

@@ -4,7 +4,6 @@
 use crate::decide::Decider;
 use crate::design::Design;
 use crate::metrics::Metrics;
-use crate::paired;
 use crate::params;
 use crate::run::{self, Row, Runner};
 use crate::scenario::Scenario;
@@ -149,34 +148,16 @@ pub fn report_with(
     let verdict = |h: bool| if h { "**holds**" } else { "**does not hold** in this run" };
     for s in scenarios {
         let name = s.name.as_str();
-        let of = |d: Design, m: &str| paired::by_seed(rows, name, d, m);
-        // Each claim is a paired comparison on the same streams (see `paired`).
-        let window = paired::paired(&paired::differences(
-            &of(Design::RotationOnly, "exposure_window_s"),
-            &of(Design::Writ, "exposure_window_s"),
-            1.0,
-        ));
-        let leaks =
-            paired::paired(&paired::differences(&of(Design::RotationOnly, "leaks"), &of(Design::Writ, "leaks"), 1.0));
-        let holds1 = window.above_zero() && leaks.above_zero();
-        let (rot_br, writ_br) = (of(Design::RotationOnly, "blast_radius"), of(Design::Writ, "blast_radius"));
-        // An order of magnitude: rotation-only's blast radius minus ten times Writ's, on the
-        // same stream, is above zero.
-        let tenfold = paired::paired(&paired::differences(&rot_br, &writ_br, 10.0));
-        let raw = paired::paired(&paired::differences(&rot_br, &writ_br, 1.0));
-        let holds2 = tenfold.above_zero();
-        // The same within the workflows' need: unused pairs cannot inflate the ratio.
-        let (rot_need, writ_need) =
-            (of(Design::RotationOnly, "blast_radius_in_need"), of(Design::Writ, "blast_radius_in_need"));
-        let tenfold_need = paired::paired(&paired::differences(&rot_need, &writ_need, 10.0));
         let short: std::collections::BTreeMap<u64, f64> =
             run::jit_failed_tasks(runner, s, SHORT_TTL_S, seed, replications, decider)?
                 .into_iter()
                 .enumerate()
                 .map(|(r, v)| (run::replication_seed(seed, r as u64), v))
                 .collect();
-        let failing = paired::paired(&paired::differences(&short, &of(Design::Jit, "failed_tasks"), 1.0));
-        let holds3 = failing.above_zero();
+        let c = crate::claims::Claims::of(rows, name, &short);
+        let (window, leaks, tenfold, raw, tenfold_need, failing) =
+            (&c.window, &c.leaks, &c.tenfold, &c.raw, &c.tenfold_need, &c.failing);
+        let [holds1, holds2, holds_need, holds3] = c.holds();
         // A task whose steps all fall within the short TTL cannot outlive its credential:
         // there the claim cannot be tested, which is not the same as failing.
         let longest = s.workflows.iter().flat_map(|w| w.steps.iter().map(|st| st.at)).max().unwrap_or(0);
@@ -198,7 +179,7 @@ pub fn report_with(
             fmt(stat(rows, name, Design::RotationOnly, "blast_radius")),
             fmt(stat(rows, name, Design::Writ, "blast_radius")),
             raw.describe(""),
-            verdict(tenfold_need.above_zero()),
+            verdict(holds_need),
             tenfold_need.describe(""),
             fmt(stat(rows, name, Design::RotationOnly, "blast_radius_in_need")),
             fmt(stat(rows, name, Design::Writ, "blast_radius_in_need")),

@@ -278,3 +278,46 @@ fn a_sample_opentelemetry_trace_becomes_a_scenario_that_replays_under_every_desi
     let o = sim(&["import-otel", out.join("missing.json").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn sensitivity_states_where_each_claim_holds_with_a_tornado_and_indices() {
+    let out = tmp("sensitivity");
+    let o = sim(&[
+        "sensitivity",
+        scenario("payroll.toml").to_str().unwrap(),
+        "--decider",
+        "native",
+        "--samples",
+        "8",
+        "--replications",
+        "2",
+        "--horizon-days",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let md = std::fs::read_to_string(out.join("sensitivity.md")).unwrap();
+    assert!(md.contains("## payroll") && md.contains("share of the sampled space where it holds"), "{md}");
+    for claim in writ_simulator::claims::NAMES {
+        assert!(md.contains(&format!("| {claim} |")), "{claim}");
+    }
+    // Ten parameters, each in the tornado table.
+    for r in writ_simulator::sensitivity::ranges() {
+        assert!(md.contains(&format!("| `{}` |", r.param.name())), "{}", r.param.name());
+    }
+    // The base point, two per parameter, and the samples; each sample inside every range.
+    let csv = std::fs::read_to_string(out.join("sensitivity.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 1 + 2 * 10 + 8);
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    for line in csv.lines().filter(|l| l.contains(",sample,")) {
+        let cells: Vec<&str> = line.split(',').collect();
+        for r in writ_simulator::sensitivity::ranges() {
+            let i = header.iter().position(|h| *h == r.param.name()).unwrap();
+            let v: f64 = cells[i].parse().unwrap();
+            assert!(v >= r.low - 0.5 && v <= r.high + 0.5, "{} = {v}", r.param.name());
+        }
+    }
+    let svg = std::fs::read_to_string(out.join("tornado-payroll.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("exposure"));
+}

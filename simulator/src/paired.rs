@@ -30,6 +30,20 @@ impl Paired {
         self.lo > 0.0
     }
 
+    /// The replications a run needs for this difference's 95% interval to clear zero at the
+    /// effect size seen (the smallest n with t(n−1) / √n < |d_z|); `None` when there is no
+    /// effect to resolve (a zero mean, or fewer than two replications).
+    pub fn replications_to_resolve(&self) -> Option<usize> {
+        let d = self.effect.abs();
+        if self.n < 2 || self.mean == 0.0 || d == 0.0 {
+            return None;
+        }
+        if !d.is_finite() {
+            return Some(2);
+        }
+        (2..=1_000_000usize).find(|&n| t975(n - 1) / (n as f64).sqrt() < d)
+    }
+
     /// `+1.5 (95% CI [0.9, 2.1], d_z 1.3)`.
     pub fn describe(&self, unit: &str) -> String {
         let bound = |v: f64| {
@@ -119,6 +133,20 @@ mod tests {
         assert!(constant.above_zero() && constant.effect.is_infinite());
         assert_eq!(paired(&[0.0, 0.0]).effect, 0.0);
         assert!(paired(&[]).describe(" s").contains("n = 0"));
+    }
+
+    #[test]
+    fn the_replications_to_resolve_an_effect_are_where_its_interval_clears_zero() {
+        // d_z 2 (differences 1, 2, 3): t(n−1)/√n < 2 first at n = 4 (t(3) = 3.182, /2 = 1.59;
+        // at n = 3, 4.303/1.732 = 2.48).
+        let p = paired(&[1.0, 2.0, 3.0]);
+        assert_eq!(p.replications_to_resolve(), Some(4));
+        // A small effect needs many: d_z 0.2 → about (1.96/0.2)² ≈ 99.
+        let small = Paired { n: 30, mean: 0.2, lo: -1.0, hi: 1.0, effect: 0.2 };
+        let n = small.replications_to_resolve().unwrap();
+        assert!((97..=101).contains(&n), "{n}");
+        assert_eq!(paired(&[0.0, 0.0, 0.0]).replications_to_resolve(), None);
+        assert_eq!(paired(&[3.0, 3.0]).replications_to_resolve(), Some(2));
     }
 
     #[test]

@@ -170,7 +170,8 @@ pub fn report_with(
             "### {name}\n\n\
              - Rotation-only leaves the active window and duplicated copies usable: {} — rotation-only − Writ on the same streams: exposure window {}; exposed copies obtained {}.\n\
              - JIT with intent checks (Writ) shrinks blast radius by an order of magnitude: {} — rotation-only − 10 × Writ: {} (rotation-only {} vs Writ {} (resource, action) pairs; rotation-only − Writ {}). Within the workflows' need (pairs some task uses): {} — rotation-only − 10 × Writ: {} (rotation-only {} vs Writ {}).\n\
-             - Very short TTLs raise failed tasks: {} — JIT failed tasks at a {} s TTL − at {} s: {}.\n\n",
+             - Very short TTLs raise failed tasks: {} — JIT failed tasks at a {} s TTL − at {} s: {}.\n\
+             - Precision: replications for each interval to clear zero at the effect seen — {} (this run: {replications}).\n\n",
             verdict(holds1),
             window.describe(" s"),
             leaks.describe(""),
@@ -187,6 +188,14 @@ pub fn report_with(
             SHORT_TTL_S,
             s.design.ttl_s,
             failing.describe(""),
+            [("window", window), ("tenfold", tenfold), ("tenfold within need", tenfold_need), ("short TTLs", failing)]
+                .iter()
+                .map(|(k, p)| format!(
+                    "{k} {}",
+                    p.replications_to_resolve().map_or("— (no effect)".to_string(), |n| n.to_string())
+                ))
+                .collect::<Vec<_>>()
+                .join(", "),
         ));
     }
     Ok(out)

@@ -273,6 +273,8 @@ fn the_report_states_each_claim_with_its_numbers() {
     // Three claims, the second judged raw and within the workflows' need.
     assert_eq!(verdicts, 4 * scenarios.len());
     assert_eq!(report.matches("```").count(), 2, "one fenced table block");
+    // Each scenario says how many replications its intervals need to clear zero.
+    assert_eq!(report.matches("- Precision: replications for each interval to clear zero").count(), scenarios.len());
     // The payroll run: a 60 s TTL fails tasks whose second step comes at 120 s.
     assert!(report.contains("at a 60 s TTL"));
     let payroll = &report[report.find("### payroll").unwrap()..];

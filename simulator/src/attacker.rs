@@ -133,14 +133,23 @@ impl<'a> EventLoop<'a> {
     }
 
     /// The attacker exercises `pair` at `now`, `hop` secrets away from the breach, and takes
-    /// any secret stored on the resource.
+    /// any secret stored on the resource: an unmanaged `[[secret]]` in every design, an agent's
+    /// long-lived secret where the design keeps one at rest.
     pub(crate) fn exercise(&mut self, pair: usize, hop: u64, now: Time) {
         self.exercised[pair] = true;
         self.m.lateral_hops = self.m.lateral_hops.max(hop);
+        let ri = self.w.pairs[pair].0;
+        for k in 0..self.w.stored[ri].len() {
+            let c = self.secret_creds[self.w.stored[ri][k]];
+            if self.found.insert(c) {
+                self.m.leaks += 1;
+                self.obtained(c);
+                self.at_within(now + self.s.breach.lateral_delay_s, Ev::Use(c, hop + 1, false));
+            }
+        }
         if !self.stores_at_rest() {
             return;
         }
-        let ri = self.w.pairs[pair].0;
         for bi in 0..self.w.holds[ri].len() {
             let h = self.holder(self.w.holds[ri][bi]);
             for c in self.live(h, now) {

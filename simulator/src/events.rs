@@ -87,6 +87,8 @@ pub(crate) struct EventLoop<'a> {
     pub(crate) exposed: Vec<(Time, Vec<usize>)>,
     /// Secrets found on resources already taken.
     pub(crate) found: BTreeSet<usize>,
+    /// The credentials of the unmanaged `[[secret]]`s.
+    pub(crate) secret_creds: Vec<usize>,
     /// Tasks started and not yet ended.
     pub(crate) running: BTreeSet<usize>,
     pub(crate) exercised: Vec<bool>,
@@ -111,6 +113,20 @@ impl EventLoop<'_> {
 
     fn setup(&mut self) {
         let s = self.s;
+        // Unmanaged secrets: never expire, held by no agent, the same in every design.
+        for k in 0..self.w.secrets.len() {
+            self.secret_creds.push(self.creds.len());
+            self.creds.push(Cred {
+                scope: self.w.secrets[k].clone(),
+                from: 0,
+                until: Time::MAX,
+                token: None,
+                holder: 0,
+                delegator: None,
+                task: None,
+                refused: false,
+            });
+        }
         for ti in 0..self.stream.tasks.len() {
             self.at(self.stream.tasks[ti].start, Ev::TaskStart(ti));
         }
@@ -417,6 +433,7 @@ pub fn run_traced(
         failed: vec![false; stream.tasks.len()],
         exposed: Vec::new(),
         found: BTreeSet::new(),
+        secret_creds: Vec::new(),
         running: BTreeSet::new(),
         exercised: vec![false; w.pairs.len()],
         reachable: vec![false; w.pairs.len()],

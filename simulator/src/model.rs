@@ -49,6 +49,10 @@ pub(crate) struct World {
     pub(crate) duration: Vec<Time>,
     /// Per resource: the agents whose secret is stored on it.
     pub(crate) holds: Vec<Vec<usize>>,
+    /// Per unmanaged `[[secret]]`: the pairs it grants.
+    pub(crate) secrets: Vec<std::rc::Rc<[usize]>>,
+    /// Per resource: the unmanaged secrets stored on it.
+    pub(crate) stored: Vec<Vec<usize>>,
     /// Per agent: its holder of long-lived credentials (its shared account, or itself).
     pub(crate) holder: Vec<usize>,
     /// Per holder: its agents.
@@ -111,7 +115,19 @@ impl World {
             members[h].push(ai);
             holder.push(h);
         }
-        World { pairs, step_pair, task_agents, duration, holds, holder, members }
+        let secrets = s
+            .secrets
+            .iter()
+            .map(|k| {
+                (0..pairs.len()).filter(|p| k.grants.contains(&s.resources[pairs[*p].0].uid)).collect::<Vec<_>>().into()
+            })
+            .collect();
+        let stored = s
+            .resources
+            .iter()
+            .map(|r| (0..s.secrets.len()).filter(|k| s.secrets[*k].stored_on.contains(&r.uid)).collect())
+            .collect();
+        World { pairs, step_pair, task_agents, duration, holds, secrets, stored, holder, members }
     }
 
     /// The pairs of every resource.

@@ -147,6 +147,21 @@ pub fn graph(s: &Scenario, design: Design) -> Value {
             }
         }
     }
+    // Unmanaged secrets: the same in every design.
+    for (k, secret) in s.secrets.iter().enumerate() {
+        let id = format!("secret:{}", secret.name);
+        nodes.push(json!({
+            "id": id, "kinds": ["Writ_Credential", "Writ_UnmanagedSecret"],
+            "properties": { "name": secret.name, "managed": false }
+        }));
+        for r in &secret.stored_on {
+            edges.push(edge("Writ_Stores", r, &id, json!({ "lateral_delay_s": b.lateral_delay_s })));
+        }
+        for &p in w.secrets[k].iter() {
+            let (ri, action) = &w.pairs[p];
+            edges.push(edge(&grant_kind(action), &id, &s.resources[*ri].uid, json!({ "action": action })));
+        }
+    }
     // A hijacked agent asking JIT's issuer gets what its workflows use.
     if design == Design::Jit {
         for (ai, a) in s.agents.iter().enumerate() {

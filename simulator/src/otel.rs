@@ -210,6 +210,7 @@ pub fn import(text: &str, how: &Import) -> Result<Scenario, String> {
         agents,
         resources,
         workflows,
+        secrets: Vec::new(),
     };
     s.check().map_err(|e| format!("the imported scenario: {e}"))?;
     Ok(s)

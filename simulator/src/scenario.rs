@@ -33,6 +33,21 @@ pub struct Scenario {
     pub resources: Vec<Resource>,
     #[serde(rename = "workflow")]
     pub workflows: Vec<Workflow>,
+    /// Long-lived secrets no design manages (a database password in a config file, a cloud key
+    /// on a host): the same in every design, found by whoever reaches where they are stored.
+    #[serde(rename = "secret", default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<Secret>,
+}
+
+/// An unmanaged secret: stored on some resources, granting every action on others.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Secret {
+    pub name: String,
+    /// Resources (uids) it is stored on: exercising any action there finds it.
+    pub stored_on: Vec<String>,
+    /// Resources (uids) it grants every action on.
+    pub grants: Vec<String>,
 }
 
 pub(crate) fn default_horizon() -> f64 {
@@ -388,6 +403,11 @@ impl Scenario {
             }
             if let Some(a) = r.holds.iter().find(|a| !agents.contains(a.as_str())) {
                 return Err(format!("resource `{}` holds the secret of `{a}`, which is not an `[[agent]]`", r.uid));
+            }
+        }
+        for k in &self.secrets {
+            if let Some(r) = k.stored_on.iter().chain(&k.grants).find(|r| !resources.contains(r.as_str())) {
+                return Err(format!("secret `{}` names `{r}`, which is not a `[[resource]]`", k.name));
             }
         }
         if self.workflows.is_empty() {

@@ -295,8 +295,9 @@ fn the_blast_radius_within_need_leaves_out_only_pairs_no_task_uses() {
             for design in Design::ALL {
                 let m = events::run(&s, &stream, design, &mut d);
                 assert!(m.blast_radius_in_need <= m.blast_radius, "{} {design:?}", s.name);
-                // Least privilege holds exactly what tasks use: nothing to leave out.
-                if design == Design::LeastPrivilege {
+                // Least privilege holds exactly what tasks use: nothing to leave out (unless an
+                // unmanaged secret found on the way opens more).
+                if design == Design::LeastPrivilege && s.secrets.is_empty() {
                     assert_eq!(m.blast_radius_in_need, m.blast_radius, "{} seed {seed}", s.name);
                 }
             }
@@ -792,4 +793,37 @@ fn a_sub_agent_gets_its_slice_by_delegation_and_loses_it_with_its_delegator() {
             assert!(at < end || (at == end && end_seq != 0 && seq < end_seq), "credential {c} used after it ended");
         }
     }
+}
+
+#[test]
+fn an_unmanaged_secret_on_a_reached_resource_is_the_next_hop_in_every_design() {
+    // The payroll agent, hijacked, reads its record in its task; a database password lies on
+    // that record's host and opens the customer data, whatever the design.
+    let mut s = tiny(6.0, 900, 1e5);
+    s.breach.exposures_per_year = 0.0;
+    let text = s.to_toml().unwrap()
+        + "\n[[resource]]\nuid = 'Dataset::\"customer-pii\"'\nsensitivity = 3\nactions = [\"read\"]\n\n[[secret]]\nname = \"db-password\"\nstored_on = ['PayrollRecord::\"run-42/emp-7\"']\ngrants = ['Dataset::\"customer-pii\"']\n";
+    let s = Scenario::parse(&text, "secret.toml").unwrap();
+    let stream = Stream::draw(&s, 11);
+    let mut d = Native::new().unwrap();
+    for design in Design::ALL {
+        let m = events::run(&s, &stream, design, &mut d);
+        assert_eq!(m.lateral_hops, 1, "{design:?}: {m:?}");
+        assert!(m.blast_radius >= 2, "{design:?}: the record and the customer data: {m:?}");
+    }
+    // Without the password lying there, JIT and Writ stop at the record.
+    let alone = Scenario::parse(
+        &text.replace("stored_on = ['PayrollRecord::\"run-42/emp-7\"']", "stored_on = []"),
+        "alone.toml",
+    )
+    .unwrap();
+    for design in [Design::Jit, Design::Writ] {
+        let m = events::run(&alone, &Stream::draw(&alone, 11), design, &mut d);
+        assert_eq!((m.blast_radius, m.lateral_hops), (1, 0), "{design:?}");
+    }
+    // A secret naming an unknown resource is refused.
+    let bad = text.replace("grants = ['Dataset::\"customer-pii\"']", "grants = ['Dataset::\"nowhere\"']");
+    assert!(
+        Scenario::parse(&bad, "bad.toml").unwrap_err().0.contains("secret `db-password` names `Dataset::\"nowhere\"`")
+    );
 }

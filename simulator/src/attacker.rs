@@ -46,8 +46,10 @@ impl<'a> EventLoop<'a> {
 
     /// A hijacked agent `a` asks for more than it was given. Writ: a credential for every pair
     /// of the world its credentials in task `ti` lack, one intent at a time, each the
-    /// decider's to refuse. JIT: its issuer checks no intent, so it hands the agent a
-    /// credential for everything its workflows use (once per hijack, `ti` none).
+    /// decider's to refuse; once per hijack (`ti` none) a task of its own (if policy lets it
+    /// open one) with every pair asked for in it, and each credential it holds delegated to the
+    /// attacker's own workload. JIT: its issuer checks no intent, so it hands the agent a
+    /// credential for everything its workflows use (once per hijack).
     pub(crate) fn ask_for_more(&mut self, a: usize, ti: Option<usize>, now: Time) {
         let (s, w) = (self.s, self.w);
         match (self.design, ti) {
@@ -77,6 +79,57 @@ impl<'a> EventLoop<'a> {
                         let c = self.new_cred(a, cred);
                         self.task_creds[ti].push((a, c));
                         self.act(a, c, now);
+                    }
+                }
+            }
+            (Design::Writ, None) => {
+                let me = s.agents[a].id.clone();
+                let own = format!("{me}#hijack-{now}");
+                self.m.policy_decisions += 1;
+                if self.decider.open_task(&me, &own, std::slice::from_ref(&me), now + 3600, now) {
+                    for p in 0..w.pairs.len() {
+                        let pair = [(w.pairs[p].1.as_str(), s.resources[w.pairs[p].0].uid.as_str())];
+                        self.m.policy_decisions += 1;
+                        let scope = Scope { task: &own, pairs: &pair };
+                        if let Some(g) = self.decider.issue(&me, scope, s.design.ttl_s, now) {
+                            let cred = Cred {
+                                scope: vec![p].into(),
+                                from: now,
+                                until: g.expires_at,
+                                token: Some(std::rc::Rc::from(g.token.as_str())),
+                                holder: a,
+                                delegator: None,
+                                task: None,
+                                refused: false,
+                            };
+                            let c = self.new_cred(a, cred);
+                            self.act(a, c, now);
+                        }
+                    }
+                }
+                for c in self.live(a, now) {
+                    let Some(token) = self.creds[c].token.clone() else { continue };
+                    let task = self.creds[c].task.map_or("", |t| self.stream.tasks[t].id.as_str());
+                    let scope = self.creds[c].scope.clone();
+                    let pairs: Vec<(&str, &str)> = scope
+                        .iter()
+                        .map(|p| (w.pairs[*p].1.as_str(), s.resources[w.pairs[*p].0].uid.as_str()))
+                        .collect();
+                    self.m.policy_decisions += pairs.len() as u64 + 1;
+                    let asked = Scope { task, pairs: &pairs };
+                    if let Some(g) = self.decider.delegate(&token, &me, ATTACKER, asked, s.design.ttl_s, now) {
+                        let cred = Cred {
+                            scope,
+                            from: now,
+                            until: g.expires_at,
+                            token: Some(std::rc::Rc::from(g.token.as_str())),
+                            holder: a,
+                            delegator: Some(a),
+                            task: self.creds[c].task,
+                            refused: false,
+                        };
+                        let handed = self.record_cred(cred);
+                        self.attack(handed, 0, false, now);
                     }
                 }
             }

@@ -18,6 +18,13 @@ impl EventLoop<'_> {
     }
 
     pub(crate) fn new_cred(&mut self, holder: usize, cred: Cred) -> usize {
+        let id = self.record_cred(cred);
+        self.held[holder].push(id);
+        id
+    }
+
+    /// A credential issued to no holder of the simulation (the attacker's own workload).
+    pub(crate) fn record_cred(&mut self, cred: Cred) -> usize {
         let id = self.creds.len();
         if let Some(t) = self.trace.as_deref_mut()
             && cred.until != Time::MAX
@@ -25,7 +32,6 @@ impl EventLoop<'_> {
             t.ends.push((id, cred.until, 0));
         }
         self.creds.push(cred);
-        self.held[holder].push(id);
         self.m.credentials_issued += 1;
         id
     }

@@ -70,10 +70,11 @@ pub struct Scope<'a> {
 pub trait Decider: Send {
     /// Whether `agent` may do `ask` now (a plain decision, no credential).
     fn allow(&mut self, agent: &str, ask: Ask<'_>, at: u64) -> bool;
-    /// Task `id` starts at `at` with `members`, open until `deadline`: opened by [`OPENER`]
-    /// unless it is open already (a workflow's fixed task id names one task its instances
-    /// share). A task policy does not let open stays unopened.
-    fn open_task(&mut self, id: &str, members: &[String], deadline: u64, at: u64);
+    /// Task `id` starts at `at` with `members`, open until `deadline`: opened by `opener`
+    /// (the workflows' tasks by [`OPENER`]) unless it is open already (a workflow's fixed task
+    /// id names one task its instances share). A task policy does not let open stays
+    /// unopened; whether it is open now.
+    fn open_task(&mut self, opener: &str, id: &str, members: &[String], deadline: u64, at: u64) -> bool;
     /// A credential for `agent` covering `scope`, asking for `ttl_s`; `None` when refused
     /// (policy, task, identity).
     fn issue(&mut self, agent: &str, scope: Scope<'_>, ttl_s: u64, at: u64) -> Option<Grant>;
@@ -183,15 +184,15 @@ impl Decider for Native {
         self.identity(agent, now)
             .is_some_and(|who| self.engine.decide(&who, &what, now, 0, &self.ledger, &self.crypto).allow)
     }
-    fn open_task(&mut self, id: &str, members: &[String], deadline: u64, at: u64) {
+    fn open_task(&mut self, opener: &str, id: &str, members: &[String], deadline: u64, at: u64) -> bool {
         let now = EPOCH + at;
         if writ_core::Ledger::task(&self.ledger, id, now).is_some_and(|t| t.is_open(now)) {
-            return;
+            return true;
         }
-        let Some(opener) = self.identity(OPENER, now) else { return };
+        let Some(opener) = self.identity(opener, now) else { return false };
         let env = writ_core::Env { now, crypto: &self.crypto, ledger: &self.ledger, entropy: [0; 16] };
         // Refused by policy (or already remembered): the task stays unopened.
-        let _ = self.engine.open_task(&opener, id, members, "simulated task", EPOCH + deadline, &env);
+        self.engine.open_task(&opener, id, members, "simulated task", EPOCH + deadline, &env).is_ok()
     }
     fn issue(&mut self, agent: &str, scope: Scope<'_>, ttl_s: u64, at: u64) -> Option<Grant> {
         let now = EPOCH + at;
@@ -320,14 +321,14 @@ impl Decider for Component {
         // A runtime failure is a deny: closed by default.
         self.attested(agent, at).is_some_and(|who| self.writ.check(&who, &host_intent(ask)).is_ok_and(|d| d.allow))
     }
-    fn open_task(&mut self, id: &str, members: &[String], deadline: u64, at: u64) {
-        let Some(opener) = self.attested(OPENER, at) else { return };
+    fn open_task(&mut self, opener: &str, id: &str, members: &[String], deadline: u64, at: u64) -> bool {
+        let Some(opener) = self.attested(opener, at) else { return false };
         let now = EPOCH + at;
         if self.writ.task(id).ok().flatten().is_some_and(|t| t.is_open(now)) {
-            return;
+            return true;
         }
         // Refused by policy (or already remembered): the task stays unopened.
-        let _ = self.writ.open_task(&opener, id, members, "simulated task", EPOCH + deadline);
+        self.writ.open_task(&opener, id, members, "simulated task", EPOCH + deadline).is_ok()
     }
     fn issue(&mut self, agent: &str, scope: Scope<'_>, ttl_s: u64, at: u64) -> Option<Grant> {
         let who = self.attested(agent, at)?;
@@ -422,8 +423,8 @@ impl Decider for Counting {
     fn allow(&mut self, agent: &str, ask: Ask<'_>, at: u64) -> bool {
         self.timed(|d| d.allow(agent, ask, at))
     }
-    fn open_task(&mut self, id: &str, members: &[String], deadline: u64, at: u64) {
-        self.inner.open_task(id, members, deadline, at);
+    fn open_task(&mut self, opener: &str, id: &str, members: &[String], deadline: u64, at: u64) -> bool {
+        self.inner.open_task(opener, id, members, deadline, at)
     }
     fn issue(&mut self, agent: &str, scope: Scope<'_>, ttl_s: u64, at: u64) -> Option<Grant> {
         self.timed(|d| d.issue(agent, scope, ttl_s, at))

@@ -1,7 +1,7 @@
 //! The event loop of one replication under one design: events in time order (ties in the
 //! order they were scheduled), each handled by the design's rules; then the metrics.
 
-use crate::decide::{Decider, Presented};
+use crate::decide::{Decider, OPENER, Presented};
 use crate::design::Design;
 use crate::metrics::Metrics;
 use crate::model::{Cred, Group, Time, World};
@@ -213,7 +213,7 @@ impl EventLoop<'_> {
                     } else {
                         self.task_end(ti)
                     };
-                    self.decider.open_task(&self.stream.tasks[ti].id, &members, deadline, now);
+                    self.decider.open_task(OPENER, &self.stream.tasks[ti].id, &members, deadline, now);
                 }
                 let agents = &self.w.task_agents[wi];
                 if self.design.per_task() {

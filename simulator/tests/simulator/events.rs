@@ -827,3 +827,24 @@ fn an_unmanaged_secret_on_a_reached_resource_is_the_next_hop_in_every_design() {
         Scenario::parse(&bad, "bad.toml").unwrap_err().0.contains("secret `db-password` names `Dataset::\"nowhere\"`")
     );
 }
+
+#[test]
+fn a_hijacked_broker_opens_a_task_of_its_own_where_a_plain_agent_cannot() {
+    // Without tasks running, the hijacked agent can only ask for a task of its own: the
+    // shipped pack lets brokers open tasks (and analysts read the summary in them), not others.
+    let mut s = Scenario::parse(HANDED_ON, "handed-on.toml").unwrap();
+    s.workflows[0].rate_per_hour = 0.0;
+    s.breach.detection_dwell_s = u64::MAX / 4;
+    s.breach.hijacks_per_year = 1e5;
+    let mut d = Native::new().unwrap();
+    let stream = Stream::draw(&s, 4);
+    let hijacked: std::collections::BTreeSet<usize> = stream.hijack_times().iter().map(|h| h.0).collect();
+    assert_eq!(hijacked.len(), 2, "both agents hijacked");
+    let writ = events::run(&s, &stream, Design::Writ, &mut d);
+    // Only the broker's hijacks yield credentials: one task each, the summary's read in it;
+    // handing that credential on to the attacker's own workload is refused (the pack's
+    // `delegate-same-domain` knows no such agent).
+    let broker_hijacks = stream.hijack_times().iter().filter(|h| h.0 == 0).count() as u64;
+    assert_eq!(writ.credentials_issued, broker_hijacks, "{writ:?}");
+    assert_eq!(writ.blast_radius, 1);
+}

@@ -59,6 +59,18 @@ impl Claims {
         ]
     }
 
+    /// Whether each claim is contradicted: its paired interval wholly below zero (a claim
+    /// neither holding nor contradicted is unresolved at this many replications).
+    pub fn contradicted(&self) -> [bool; 4] {
+        let below = |p: &Paired| p.hi < 0.0;
+        [
+            below(&self.window) || below(&self.leaks),
+            below(&self.tenfold),
+            below(&self.tenfold_need),
+            below(&self.failing),
+        ]
+    }
+
     /// Each claim's mean paired difference (above zero where it points the claimed way).
     pub fn statistics(&self) -> [f64; 4] {
         [self.window.mean, self.tenfold.mean, self.tenfold_need.mean, self.failing.mean]

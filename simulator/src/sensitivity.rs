@@ -3,7 +3,9 @@
 //! range, the others at the scenario's values), a Latin-hypercube sample of the whole space
 //! with the share of it where each claim holds, and first-order variance indices estimated
 //! from that sample (the share of a claim statistic's variance its parameter's quartile
-//! explains). Every point plays the same replication seeds.
+//! explains). Every point plays the same replication seeds. At each point a claim holds (its
+//! paired 95% interval above zero), is contradicted (below zero) or is unresolved (the
+//! interval spans zero: too few replications for the effect there).
 
 use crate::claims::{Claims, KEYS};
 use crate::decide::Decider;
@@ -185,7 +187,7 @@ pub fn report(analyses: &[(String, Vec<Point>)], samples: usize, seed: u64, repl
         out.push_str(&format!("\n## {name}\n\n"));
         let sampled: Vec<&Point> = points.iter().filter(|p| p.kind == "sample").collect();
         let base = points.iter().find(|p| p.kind == "base");
-        out.push_str("| claim | holds at the scenario's values | share of the sampled space where it holds | where it fails |\n|---|---|---|---|\n");
+        out.push_str("| claim | at the scenario's values | sampled points where it holds / is contradicted / is unresolved | where it does not hold |\n|---|---|---|---|\n");
         for (k, claim) in crate::claims::NAMES.iter().enumerate() {
             let holding: Vec<&&Point> = sampled.iter().filter(|p| p.claims.holds()[k]).collect();
             let failing: Vec<&&Point> = sampled.iter().filter(|p| !p.claims.holds()[k]).collect();
@@ -215,10 +217,20 @@ pub fn report(analyses: &[(String, Vec<Point>)], samples: usize, seed: u64, repl
                     if gap > 0.0 { "above" } else { "below" }
                 )
             };
+            let contradicted = sampled.iter().filter(|p| p.claims.contradicted()[k]).count();
+            let at_base = base.map_or("—", |b| {
+                if b.claims.holds()[k] {
+                    "holds"
+                } else if b.claims.contradicted()[k] {
+                    "**contradicted**"
+                } else {
+                    "unresolved"
+                }
+            });
             out.push_str(&format!(
-                "| {claim} | {} | {}/{} ({:.0}%) | {fails_where} |\n",
-                base.map_or("—", |b| if b.claims.holds()[k] { "holds" } else { "**does not hold**" }),
+                "| {claim} | {at_base} | {} / {contradicted} / {} of {} ({:.0}% hold) | {fails_where} |\n",
                 holding.len(),
+                sampled.len() - holding.len() - contradicted,
                 sampled.len(),
                 100.0 * holding.len() as f64 / sampled.len().max(1) as f64,
             ));

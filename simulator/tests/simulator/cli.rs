@@ -298,7 +298,10 @@ fn sensitivity_states_where_each_claim_holds_with_a_tornado_and_indices() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let md = std::fs::read_to_string(out.join("sensitivity.md")).unwrap();
-    assert!(md.contains("## payroll") && md.contains("share of the sampled space where it holds"), "{md}");
+    assert!(
+        md.contains("## payroll") && md.contains("sampled points where it holds / is contradicted / is unresolved"),
+        "{md}"
+    );
     for claim in writ_simulator::claims::NAMES {
         assert!(md.contains(&format!("| {claim} |")), "{claim}");
     }

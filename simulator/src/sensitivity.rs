@@ -137,7 +137,8 @@ pub fn analyse(
 }
 
 /// The first-order index of `param` for claim `k` over the sampled points: the variance of
-/// the claim statistic's mean across the parameter's quartiles, over its total variance.
+/// the claim statistic's mean across the parameter's quartiles, over its total variance
+/// (NaN, shown `—`, under 40 samples).
 pub fn first_order(points: &[Point], param: Param, k: usize) -> f64 {
     let sampled: Vec<(f64, f64)> = points
         .iter()
@@ -145,7 +146,8 @@ pub fn first_order(points: &[Point], param: Param, k: usize) -> f64 {
         .filter_map(|p| Some((p.values.get(param)?, p.claims.statistics()[k])))
         .collect();
     let n = sampled.len();
-    if n < 8 {
+    // Four quartiles of fewer than ten points each estimate noise, not an index.
+    if n < 40 {
         return f64::NAN;
     }
     let mean = sampled.iter().map(|x| x.1).sum::<f64>() / n as f64;

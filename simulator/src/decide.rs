@@ -68,8 +68,6 @@ pub struct Scope<'a> {
 /// the whole credential lifecycle — tasks opened and ended, credentials issued, delegated and
 /// presented by a holder, agents cut off. Every identity is attested from an SVID ([`Svids`]).
 pub trait Decider: Send {
-    /// Whether `agent` may do `ask` now (a plain decision, no credential).
-    fn allow(&mut self, agent: &str, ask: Ask<'_>, at: u64) -> bool;
     /// Task `id` starts at `at` with `members`, open until `deadline`: opened by `opener`
     /// (the workflows' tasks by [`OPENER`]) unless it is open already (a workflow's fixed task
     /// id names one task its instances share). A task policy does not let open stays
@@ -178,12 +176,6 @@ impl Native {
 }
 
 impl Decider for Native {
-    fn allow(&mut self, agent: &str, ask: Ask<'_>, at: u64) -> bool {
-        let now = EPOCH + at;
-        let what = ask.intent();
-        self.identity(agent, now)
-            .is_some_and(|who| self.engine.decide(&who, &what, now, 0, &self.ledger, &self.crypto).allow)
-    }
     fn open_task(&mut self, opener: &str, id: &str, members: &[String], deadline: u64, at: u64) -> bool {
         let now = EPOCH + at;
         if writ_core::Ledger::task(&self.ledger, id, now).is_some_and(|t| t.is_open(now)) {
@@ -317,10 +309,6 @@ fn host_scope(scope: Scope<'_>) -> Vec<writ_host::Intent> {
 }
 
 impl Decider for Component {
-    fn allow(&mut self, agent: &str, ask: Ask<'_>, at: u64) -> bool {
-        // A runtime failure is a deny: closed by default.
-        self.attested(agent, at).is_some_and(|who| self.writ.check(&who, &host_intent(ask)).is_ok_and(|d| d.allow))
-    }
     fn open_task(&mut self, opener: &str, id: &str, members: &[String], deadline: u64, at: u64) -> bool {
         let Some(opener) = self.attested(opener, at) else { return false };
         let now = EPOCH + at;
@@ -420,9 +408,6 @@ impl Counting {
 }
 
 impl Decider for Counting {
-    fn allow(&mut self, agent: &str, ask: Ask<'_>, at: u64) -> bool {
-        self.timed(|d| d.allow(agent, ask, at))
-    }
     fn open_task(&mut self, opener: &str, id: &str, members: &[String], deadline: u64, at: u64) -> bool {
         self.inner.open_task(opener, id, members, deadline, at)
     }

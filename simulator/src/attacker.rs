@@ -21,9 +21,25 @@ impl<'a> EventLoop<'a> {
     where
         'a: 'c,
     {
-        let (ri, action) = &self.w.pairs[pair];
+        let (action, resource) = self.w.names(self.s, pair);
         let task = ti.map_or("", |t| self.stream.tasks[t].id.as_str());
-        Ask { action, resource: &self.s.resources[*ri].uid, task, context }
+        Ask { action, resource, task, context }
+    }
+
+    /// Hijacked agent `a` asks for a credential for pair `p` alone in `task` (stream task
+    /// `ti`, if it is one) and, granted, acts through it.
+    fn ask_for_pair(&mut self, a: usize, p: usize, task: &str, ti: Option<usize>, now: Time) {
+        let (s, w) = (self.s, self.w);
+        self.m.policy_decisions += 1;
+        let pair = [w.names(s, p)];
+        let Some(g) = self.decider.issue(&s.agents[a].id, Scope { task, pairs: &pair }, s.design.ttl_s, now) else {
+            return;
+        };
+        let c = self.new_cred(a, Cred { task: ti, ..Cred::granted(vec![p].into(), now, &g, a) });
+        if let Some(ti) = ti {
+            self.task_creds[ti].push((a, c));
+        }
+        self.act(a, c, now);
     }
 
     /// Credential `c` presented for `pair` by `presenter` with each of the attacker's contexts
@@ -59,26 +75,8 @@ impl<'a> EventLoop<'a> {
                     let held = self.task_creds[ti].iter().any(|(holder, c)| {
                         *holder == a && self.creds[*c].works(now) && self.creds[*c].scope.contains(&p)
                     });
-                    if held {
-                        continue;
-                    }
-                    let pair = [(w.pairs[p].1.as_str(), s.resources[w.pairs[p].0].uid.as_str())];
-                    self.m.policy_decisions += 1;
-                    let scope = Scope { task, pairs: &pair };
-                    if let Some(g) = self.decider.issue(&s.agents[a].id, scope, s.design.ttl_s, now) {
-                        let cred = Cred {
-                            scope: vec![p].into(),
-                            from: now,
-                            until: g.expires_at,
-                            token: Some(std::rc::Rc::from(g.token.as_str())),
-                            holder: a,
-                            delegator: None,
-                            task: Some(ti),
-                            refused: false,
-                        };
-                        let c = self.new_cred(a, cred);
-                        self.task_creds[ti].push((a, c));
-                        self.act(a, c, now);
+                    if !held {
+                        self.ask_for_pair(a, p, task, Some(ti), now);
                     }
                 }
             }
@@ -88,46 +86,19 @@ impl<'a> EventLoop<'a> {
                 self.m.policy_decisions += 1;
                 if self.decider.open_task(&me, &own, std::slice::from_ref(&me), now + 3600, now) {
                     for p in 0..w.pairs.len() {
-                        let pair = [(w.pairs[p].1.as_str(), s.resources[w.pairs[p].0].uid.as_str())];
-                        self.m.policy_decisions += 1;
-                        let scope = Scope { task: &own, pairs: &pair };
-                        if let Some(g) = self.decider.issue(&me, scope, s.design.ttl_s, now) {
-                            let cred = Cred {
-                                scope: vec![p].into(),
-                                from: now,
-                                until: g.expires_at,
-                                token: Some(std::rc::Rc::from(g.token.as_str())),
-                                holder: a,
-                                delegator: None,
-                                task: None,
-                                refused: false,
-                            };
-                            let c = self.new_cred(a, cred);
-                            self.act(a, c, now);
-                        }
+                        self.ask_for_pair(a, p, &own, None, now);
                     }
                 }
                 for c in self.live(a, now) {
                     let Some(token) = self.creds[c].token.clone() else { continue };
                     let task = self.creds[c].task.map_or("", |t| self.stream.tasks[t].id.as_str());
                     let scope = self.creds[c].scope.clone();
-                    let pairs: Vec<(&str, &str)> = scope
-                        .iter()
-                        .map(|p| (w.pairs[*p].1.as_str(), s.resources[w.pairs[*p].0].uid.as_str()))
-                        .collect();
+                    let pairs: Vec<(&str, &str)> = scope.iter().map(|p| w.names(s, *p)).collect();
                     self.m.policy_decisions += pairs.len() as u64 + 1;
                     let asked = Scope { task, pairs: &pairs };
                     if let Some(g) = self.decider.delegate(&token, &me, ATTACKER, asked, s.design.ttl_s, now) {
-                        let cred = Cred {
-                            scope,
-                            from: now,
-                            until: g.expires_at,
-                            token: Some(std::rc::Rc::from(g.token.as_str())),
-                            holder: a,
-                            delegator: Some(a),
-                            task: self.creds[c].task,
-                            refused: false,
-                        };
+                        let cred =
+                            Cred { delegator: Some(a), task: self.creds[c].task, ..Cred::granted(scope, now, &g, a) };
                         let handed = self.record_cred(cred);
                         self.attack(handed, 0, false, now);
                     }
@@ -138,17 +109,7 @@ impl<'a> EventLoop<'a> {
                 if scope.is_empty() {
                     return;
                 }
-                let until = now.saturating_add(s.design.ttl_s);
-                let cred = Cred {
-                    scope,
-                    from: now,
-                    until,
-                    token: None,
-                    holder: a,
-                    delegator: None,
-                    task: None,
-                    refused: false,
-                };
+                let cred = Cred::bearer(scope, now, now.saturating_add(s.design.ttl_s), a);
                 let c = self.new_cred(a, cred);
                 self.act(a, c, now);
             }

@@ -2,9 +2,11 @@
 //! report states per scenario, and what the sensitivity analysis evaluates across the
 //! parameter space.
 
+use crate::decide::Decider;
 use crate::design::Design;
 use crate::paired::{self, Paired};
-use crate::run::Row;
+use crate::run::{self, Row, Runner};
+use crate::scenario::Scenario;
 use std::collections::BTreeMap;
 
 /// The claims, in the order [`Claims::holds`] and [`Claims::statistics`] list them.
@@ -47,6 +49,20 @@ impl Claims {
             tenfold_need: diff(&rot_need, &writ_need, 10.0),
             failing: diff(short_ttl_failed, &of(Design::Jit, "failed_tasks"), 1.0),
         }
+    }
+
+    /// The claims of scenario `s` from its `rows`, replaying JIT at the short TTL on the same
+    /// streams.
+    pub fn evaluate(
+        runner: &Runner<'_>,
+        s: &Scenario,
+        rows: &[Row],
+        seed: u64,
+        replications: u64,
+        decider: &mut dyn Decider,
+    ) -> Result<Claims, String> {
+        let short = run::jit_failed_tasks(runner, s, crate::SHORT_TTL_S, seed, replications, decider)?;
+        Ok(Claims::of(rows, &s.name, &short))
     }
 
     /// Whether each claim holds: its paired interval wholly above zero.

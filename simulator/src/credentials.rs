@@ -67,10 +67,9 @@ impl EventLoop<'_> {
     pub(crate) fn grant(&mut self, ti: usize, agent: usize, scope: std::rc::Rc<[usize]>, now: Time) -> Option<usize> {
         let (s, w) = (self.s, self.w);
         let ttl = s.design.ttl_s;
-        let (until, token, delegator) = if self.design == Design::Writ {
+        let cred = if self.design == Design::Writ {
             let task = self.stream.tasks[ti].id.as_str();
-            let pairs: Vec<(&str, &str)> =
-                scope.iter().map(|p| (w.pairs[*p].1.as_str(), s.resources[w.pairs[*p].0].uid.as_str())).collect();
+            let pairs: Vec<(&str, &str)> = scope.iter().map(|p| w.names(s, *p)).collect();
             let owner = w.task_agents[self.stream.tasks[ti].workflow][0].0;
             let covering = (owner != agent)
                 .then(|| {
@@ -92,13 +91,11 @@ impl EventLoop<'_> {
                     (self.decider.issue(&s.agents[agent].id, Scope { task, pairs: &pairs }, ttl, now), None)
                 }
             };
-            let g = granted?;
-            (g.expires_at, Some(std::rc::Rc::from(g.token.as_str())), delegator)
+            Cred { delegator, task: Some(ti), ..Cred::granted(scope, now, &granted?, agent) }
         } else {
-            (now.saturating_add(ttl), None, None)
+            Cred { task: Some(ti), ..Cred::bearer(scope, now, now.saturating_add(ttl), agent) }
         };
         self.latency_us += s.cost.issue_us;
-        let cred = Cred { scope, from: now, until, token, holder: agent, delegator, task: Some(ti), refused: false };
         let c = self.new_cred(agent, cred);
         self.task_creds[ti].push((agent, c));
         self.given(agent, c, now);
@@ -148,17 +145,7 @@ impl EventLoop<'_> {
         } else {
             self.end_at(old, old_until);
         }
-        let cred = Cred {
-            scope,
-            from: now,
-            until: Time::MAX,
-            token: None,
-            holder,
-            delegator: None,
-            task: None,
-            refused: false,
-        };
-        let c = self.new_cred(holder, cred);
+        let c = self.new_cred(holder, Cred::bearer(scope, now, Time::MAX, holder));
         self.current[holder][g].0 = c;
         self.given(holder, c, now);
     }

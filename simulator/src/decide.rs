@@ -25,6 +25,18 @@ pub struct Grant {
     pub expires_at: u64,
 }
 
+impl From<writ_host::Grant> for Grant {
+    /// Its expiry moved from unix time to the simulation's clock.
+    fn from(g: writ_host::Grant) -> Grant {
+        Grant { token: g.token, expires_at: g.expires_at.saturating_sub(EPOCH) }
+    }
+}
+
+/// A requested lifetime as the engine takes it (longer than `u32` asks for the longest).
+fn ttl(ttl_s: u64) -> u32 {
+    u32::try_from(ttl_s).unwrap_or(u32::MAX)
+}
+
 /// What the decider answered to a presented credential.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Presented {
@@ -191,9 +203,8 @@ impl Decider for Native {
         let who = self.identity(agent, now)?;
         let entropy = self.entropy();
         let env = writ_core::Env { now, crypto: &self.crypto, ledger: &self.ledger, entropy };
-        let ttl = u32::try_from(ttl_s).unwrap_or(u32::MAX);
-        let issued = self.engine.issue(&who, scope.task, &scope_intents(scope), ttl, AUDIENCE, &env).ok()?;
-        Some(Grant { token: issued.grant.token, expires_at: issued.grant.expires_at.saturating_sub(EPOCH) })
+        let issued = self.engine.issue(&who, scope.task, &scope_intents(scope), ttl(ttl_s), AUDIENCE, &env).ok()?;
+        Some(issued.grant.into())
     }
     fn delegate(
         &mut self,
@@ -208,9 +219,8 @@ impl Decider for Native {
         let (holder, to) = (self.identity(holder, now)?, self.identity(to, now)?);
         let entropy = self.entropy();
         let env = writ_core::Env { now, crypto: &self.crypto, ledger: &self.ledger, entropy };
-        let ttl = u32::try_from(ttl_s).unwrap_or(u32::MAX);
-        let issued = self.engine.delegate(parent, &holder, &to, &scope_intents(scope), ttl, &env).ok()?;
-        Some(Grant { token: issued.grant.token, expires_at: issued.grant.expires_at.saturating_sub(EPOCH) })
+        let issued = self.engine.delegate(parent, &holder, &to, &scope_intents(scope), ttl(ttl_s), &env).ok()?;
+        Some(issued.grant.into())
     }
     fn present(&mut self, token: &str, presenter: &str, ask: Ask<'_>, at: u64) -> Presented {
         let now = EPOCH + at;
@@ -290,24 +300,6 @@ impl Component {
     }
 }
 
-fn host_intent(ask: Ask<'_>) -> writ_host::Intent {
-    writ_host::Intent {
-        action: ask.action.into(),
-        resource: ask.resource.into(),
-        task_id: ask.task.into(),
-        context: ask.context.into(),
-        input: String::new(),
-    }
-}
-
-fn host_scope(scope: Scope<'_>) -> Vec<writ_host::Intent> {
-    scope
-        .pairs
-        .iter()
-        .map(|(action, resource)| host_intent(Ask { action, resource, task: scope.task, context: "" }))
-        .collect()
-}
-
 impl Decider for Component {
     fn open_task(&mut self, opener: &str, id: &str, members: &[String], deadline: u64, at: u64) -> bool {
         let Some(opener) = self.attested(opener, at) else { return false };
@@ -320,9 +312,7 @@ impl Decider for Component {
     }
     fn issue(&mut self, agent: &str, scope: Scope<'_>, ttl_s: u64, at: u64) -> Option<Grant> {
         let who = self.attested(agent, at)?;
-        let ttl = u32::try_from(ttl_s).unwrap_or(u32::MAX);
-        let g = self.writ.issue(&who, scope.task, &host_scope(scope), ttl, AUDIENCE).ok()?;
-        Some(Grant { token: g.token, expires_at: g.expires_at.saturating_sub(EPOCH) })
+        self.writ.issue(&who, scope.task, &scope_intents(scope), ttl(ttl_s), AUDIENCE).ok().map(Grant::from)
     }
     fn delegate(
         &mut self,
@@ -334,13 +324,11 @@ impl Decider for Component {
         at: u64,
     ) -> Option<Grant> {
         let (holder, to) = (self.attested(holder, at)?, self.attested(to, at)?);
-        let ttl = u32::try_from(ttl_s).unwrap_or(u32::MAX);
-        let g = self.writ.delegate(parent, &holder, &to, &host_scope(scope), ttl).ok()?;
-        Some(Grant { token: g.token, expires_at: g.expires_at.saturating_sub(EPOCH) })
+        self.writ.delegate(parent, &holder, &to, &scope_intents(scope), ttl(ttl_s)).ok().map(Grant::from)
     }
     fn present(&mut self, token: &str, presenter: &str, ask: Ask<'_>, at: u64) -> Presented {
         let Some(who) = self.attested(presenter, at) else { return Presented::Refused };
-        match self.writ.present(token, &who, &host_intent(ask), AUDIENCE) {
+        match self.writ.present(token, &who, &ask.intent(), AUDIENCE) {
             Ok(d) if d.allow => Presented::Allowed,
             Ok(_) => Presented::Denied,
             Err(_) => Presented::Refused,

@@ -116,16 +116,7 @@ impl EventLoop<'_> {
         // Unmanaged secrets: never expire, held by no agent, the same in every design.
         for k in 0..self.w.secrets.len() {
             self.secret_creds.push(self.creds.len());
-            self.creds.push(Cred {
-                scope: self.w.secrets[k].clone(),
-                from: 0,
-                until: Time::MAX,
-                token: None,
-                holder: 0,
-                delegator: None,
-                task: None,
-                refused: false,
-            });
+            self.creds.push(Cred::bearer(self.w.secrets[k].clone(), 0, Time::MAX, 0));
         }
         for ti in 0..self.stream.tasks.len() {
             self.at(self.stream.tasks[ti].start, Ev::TaskStart(ti));
@@ -156,19 +147,7 @@ impl EventLoop<'_> {
                 };
                 for (g, (scope, period)) in groups.into_iter().enumerate() {
                     let scope: std::rc::Rc<[usize]> = scope.into();
-                    let c = self.new_cred(
-                        h,
-                        Cred {
-                            scope: scope.clone(),
-                            from: 0,
-                            until: Time::MAX,
-                            token: None,
-                            holder: h,
-                            delegator: None,
-                            task: None,
-                            refused: false,
-                        },
-                    );
+                    let c = self.new_cred(h, Cred::bearer(scope.clone(), 0, Time::MAX, h));
                     self.current[h].push((c, scope, period));
                     if self.design.rotates() {
                         // The holder's schedule: every `offset + k × period` (see `Stream`).

@@ -32,6 +32,17 @@ pub(crate) struct Cred {
 }
 
 impl Cred {
+    /// A bearer credential of `holder` allowing `scope` from `from` until `until`, in no task,
+    /// delegated by nobody (the other fields are set where they differ).
+    pub(crate) fn bearer(scope: std::rc::Rc<[usize]>, from: Time, until: Time, holder: usize) -> Cred {
+        Cred { scope, from, until, token: None, holder, delegator: None, task: None, refused: false }
+    }
+
+    /// The Writ design's credential of `holder` the decider just granted.
+    pub(crate) fn granted(scope: std::rc::Rc<[usize]>, now: Time, g: &crate::decide::Grant, holder: usize) -> Cred {
+        Cred { token: Some(std::rc::Rc::from(g.token.as_str())), ..Cred::bearer(scope, now, g.expires_at, holder) }
+    }
+
     pub(crate) fn works(&self, now: Time) -> bool {
         self.from <= now && now < self.until
     }
@@ -133,6 +144,11 @@ impl World {
     /// The pairs of every resource.
     pub(crate) fn all(&self) -> Vec<usize> {
         (0..self.pairs.len()).collect()
+    }
+
+    /// Pair `p` as the decider names it: (action, resource uid).
+    pub(crate) fn names<'w>(&'w self, s: &'w Scenario, p: usize) -> (&'w str, &'w str) {
+        (self.pairs[p].1.as_str(), s.resources[self.pairs[p].0].uid.as_str())
     }
 
     /// The pairs the workflows of `agents` need.

@@ -68,7 +68,7 @@ impl Param {
 
     /// Durations are seconds (written `90`, `90s`, `15m`, `1h`, `30d`); the others are
     /// probabilities or rates (exposures and hijacks a year, remediations a day).
-    fn is_duration(self) -> bool {
+    pub(crate) fn is_duration(self) -> bool {
         matches!(self, Param::Ttl | Param::Rotation | Param::Grace | Param::Refresh | Param::Dwell | Param::Exploit)
     }
 

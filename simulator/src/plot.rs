@@ -26,6 +26,16 @@ fn err(e: impl std::fmt::Display) -> String {
     format!("plot: {e}")
 }
 
+/// The name at a whole-number axis position, nothing between.
+fn label_at(names: &[&str], at: f64) -> String {
+    let i = at.round();
+    if (at - i).abs() < 1e-6 && i >= 0.0 {
+        names.get(i as usize).map_or(String::new(), |s| (*s).to_string())
+    } else {
+        String::new()
+    }
+}
+
 /// Bars with 95% CI whiskers, one per design.
 fn bars(
     area: &DrawingArea<SVGBackend<'_>, Shift>,
@@ -44,14 +54,7 @@ fn bars(
         .build_cartesian_2d(-0.5f64..n - 0.5, 0f64..top)
         .map_err(err)?;
     let names: Vec<&str> = values.iter().map(|(d, _)| d.name()).collect();
-    let label = |x: &f64| {
-        let i = x.round();
-        if (x - i).abs() < 1e-6 && i >= 0.0 {
-            names.get(i as usize).map_or(String::new(), |s| (*s).to_string())
-        } else {
-            String::new()
-        }
-    };
+    let label = |x: &f64| label_at(&names, *x);
     chart
         .configure_mesh()
         .disable_x_mesh()
@@ -268,14 +271,7 @@ pub fn tornado(points: &[crate::sensitivity::Point], scenario: &str, k: usize, r
             .build_cartesian_2d((lo - pad)..(hi + pad), -0.5f64..n - 0.5)
             .map_err(err)?;
         let names: Vec<&str> = bars.iter().map(|b| b.0).collect();
-        let label = |y: &f64| {
-            let i = y.round();
-            if (y - i).abs() < 1e-6 && i >= 0.0 {
-                names.get(i as usize).map_or(String::new(), |s| (*s).to_string())
-            } else {
-                String::new()
-            }
-        };
+        let label = |y: &f64| label_at(&names, *y);
         chart
             .configure_mesh()
             .disable_y_mesh()

@@ -5,7 +5,7 @@ use crate::decide::Decider;
 use crate::design::Design;
 use crate::metrics::Metrics;
 use crate::params;
-use crate::run::{self, Row, Runner};
+use crate::run::{Row, Runner};
 use crate::scenario::Scenario;
 
 /// `results.csv` (one row per scenario × design × replication) or, when the rows carry swept
@@ -148,13 +148,7 @@ pub fn report_with(
     let verdict = |h: bool| if h { "**holds**" } else { "**does not hold** in this run" };
     for s in scenarios {
         let name = s.name.as_str();
-        let short: std::collections::BTreeMap<u64, f64> =
-            run::jit_failed_tasks(runner, s, SHORT_TTL_S, seed, replications, decider)?
-                .into_iter()
-                .enumerate()
-                .map(|(r, v)| (run::replication_seed(seed, r as u64), v))
-                .collect();
-        let c = crate::claims::Claims::of(rows, name, &short);
+        let c = crate::claims::Claims::evaluate(runner, s, rows, seed, replications, decider)?;
         let (window, leaks, tenfold, raw, tenfold_need, failing) =
             (&c.window, &c.leaks, &c.tenfold, &c.raw, &c.tenfold_need, &c.failing);
         let [holds1, holds2, holds_need, holds3] = c.holds();

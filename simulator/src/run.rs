@@ -149,8 +149,8 @@ pub fn sweep(
     Ok(rows.concat())
 }
 
-/// JIT's failed tasks per replication with the TTL set to `ttl_s` (the report's short-TTL
-/// check), on the same streams as the main run.
+/// JIT's failed tasks per replication seed with the TTL set to `ttl_s` (the report's
+/// short-TTL check), on the same streams as the main run.
 pub fn jit_failed_tasks(
     runner: &Runner<'_>,
     s: &Scenario,
@@ -158,7 +158,7 @@ pub fn jit_failed_tasks(
     seed: u64,
     replications: u64,
     decider: &mut dyn Decider,
-) -> Result<Vec<f64>, String> {
+) -> Result<std::collections::BTreeMap<u64, f64>, String> {
     let mut short = s.clone();
     short.design.ttl_s = ttl_s;
     // A refresh margin keeps its share of the lifetime: one at or past the short TTL would
@@ -167,8 +167,9 @@ pub fn jit_failed_tasks(
         0 => 0,
         t => s.design.refresh_before_s.saturating_mul(ttl_s) / t,
     };
-    runner.map(replications as usize, decider, |r, d| {
-        let stream = Stream::draw(&short, replication_seed(seed, r as u64));
-        events::run(&short, &stream, Design::Jit, d).failed_tasks as f64
-    })
+    let failed = runner.map(replications as usize, decider, |r, d| {
+        let seed = replication_seed(seed, r as u64);
+        (seed, events::run(&short, &Stream::draw(&short, seed), Design::Jit, d).failed_tasks as f64)
+    })?;
+    Ok(failed.into_iter().collect())
 }

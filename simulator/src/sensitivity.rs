@@ -14,7 +14,6 @@ use crate::run::{self, Runner};
 use crate::scenario::Scenario;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::collections::BTreeMap;
 
 /// A parameter's plausible range.
 #[derive(Debug, Clone, Copy)]
@@ -53,7 +52,7 @@ impl Range {
             self.low + u * (self.high - self.low)
         };
         // Durations are whole seconds.
-        if matches!(self.param, Param::Exploit | Param::Dwell | Param::Rotation | Param::Ttl) { v.round() } else { v }
+        if self.param.is_duration() { v.round() } else { v }
     }
 }
 
@@ -79,12 +78,7 @@ fn evaluate(
 ) -> Result<Claims, String> {
     let s = a.apply(s)?;
     let rows = run::compare_with(runner, std::slice::from_ref(&s), seed, replications, decider)?;
-    let short: BTreeMap<u64, f64> = run::jit_failed_tasks(runner, &s, crate::SHORT_TTL_S, seed, replications, decider)?
-        .into_iter()
-        .enumerate()
-        .map(|(r, v)| (run::replication_seed(seed, r as u64), v))
-        .collect();
-    Ok(Claims::of(&rows, &s.name, &short))
+    Claims::evaluate(runner, &s, &rows, seed, replications, decider)
 }
 
 /// The analysis of one scenario: the base point, the tornado's, and `samples` Latin-hypercube

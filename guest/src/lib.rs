@@ -249,7 +249,6 @@ impl Ledger for SyncedLedger<'_> {
 struct State {
     engine: writ_core::Writ,
     builtin: Option<Builtin>,
-    audit: bool,
     replica: MemoryLedger,
     seq: Cell<u64>,
     unreadable: Cell<Option<u64>>,
@@ -271,10 +270,12 @@ fn entropy() -> [u8; 16] {
 }
 
 thread_local! {
+    /// Whether the host listens for audit events: apart from [`STATE`], so an event can be
+    /// emitted while the engine is borrowed (a batch audits each item as it is decided).
+    static AUDIT: Cell<bool> = const { Cell::new(true) };
     static STATE: RefCell<State> = RefCell::new(State {
         engine: writ_core::Writ::new(writ_core::Settings { hash_seed: seed(), ..writ_core::Settings::default() }),
         builtin: None,
-        audit: true,
         replica: {
             let l = MemoryLedger::new();
             l.set_horizon(u64::from(writ_core::Settings::default().ttl_cap_secs));
@@ -308,7 +309,7 @@ fn now() -> u64 {
 
 /// Hand an event to the host's audit sink, unless the host said it has none.
 fn emit(event: impl FnOnce() -> writ::agent::audit::Event) {
-    if STATE.with(|s| s.borrow().audit) {
+    if AUDIT.with(Cell::get) {
         writ::agent::audit::emit(&event());
     }
 }
@@ -371,7 +372,7 @@ impl control::Guest for Component {
         with_state(|e, _| e.set_decision_memo(on));
     }
     fn set_audit(enabled: bool) {
-        STATE.with(|s| s.borrow_mut().audit = enabled);
+        AUDIT.with(|a| a.set(enabled));
     }
     fn set_policies(policies: String, schema: Option<String>, entities: Option<String>) -> Result<u32, Error> {
         with_state(|e, _| e.set_policies(&policies, schema.as_deref(), entities.as_deref())).map_err(convert::error)
@@ -478,51 +479,103 @@ impl authorize::Guest for Component {
 
     fn check(who: attest::AttestedBorrow<'_>, what: Intent) -> Decision {
         let at = now();
-        let (who, what) = (held(&who), convert::intent_from_wit(what));
-        // A cut-off agent is denied before any policy is read.
-        let (d, approval) = with_all(|e, crypto, ledger| e.decide_with_approval(who, &what, at, 0, ledger, crypto));
-        // A request that claims a break-glass approval is audited apart too (its own kind),
-        // whether the approval verified (approver, ticket, reason) or was refused.
-        if approval.is_some() || writ_core::approval::claimed(&what.context).is_some() {
-            emit(|| {
-                let mut e = decision_event(
-                    "approval",
-                    at,
-                    who.spiffe_id.clone(),
-                    Some(what.task_id.clone()),
-                    what.action.clone(),
-                    what.resource.clone(),
-                    &d,
-                );
-                if let Some(a) = &approval {
-                    e.jti = Some(a.jti.clone());
-                    e.detail = Some(format!(
-                        "approver={} ticket={} reason={}{}",
-                        a.approver,
-                        a.ticket,
-                        a.reason,
-                        e.detail.as_ref().map(|d| format!("; {d}")).unwrap_or_default()
-                    ));
-                }
-                e
-            });
-        }
-        // Every decision is audited (when the host listens).
-        emit(|| {
-            decision_event("authorize", at, who.spiffe_id.clone(), Some(what.task_id), what.action, what.resource, &d)
-        });
-        convert::decision_to_wit(d)
+        let who = held(&who);
+        with_all(|e, crypto, ledger| check_one(e, crypto, ledger, who, convert::intent_from_wit(what), at))
+    }
+
+    fn check_many(who: attest::AttestedBorrow<'_>, what: Vec<Intent>) -> Vec<Decision> {
+        let at = now();
+        let who = held(&who);
+        // One clock read and one ledger sync for the batch: the items are decided at one instant.
+        with_all(|e, crypto, ledger| {
+            what.into_iter().map(|w| check_one(e, crypto, ledger, who, convert::intent_from_wit(w), at)).collect()
+        })
     }
 
     fn evaluate(request: writ::agent::types::Evaluation) -> Decision {
         let at = now();
-        let e = convert::evaluation_from_wit(request);
-        // A subject that is a cut-off agent is denied before any policy is read.
-        let d = with_all(|engine, _, ledger| engine.decide_evaluation(&e, at, ledger));
-        let uid = |r: &writ_core::EntityRef| format!("{}::{}", r.type_name, serde_json::Value::from(r.id.as_str()));
-        emit(|| decision_event("evaluate", at, uid(&e.subject), None, e.action.clone(), uid(&e.resource), &d));
-        convert::decision_to_wit(d)
+        with_all(|engine, _, ledger| evaluate_one(engine, ledger, request, at))
     }
+
+    fn evaluate_many(
+        requests: Vec<writ::agent::types::Evaluation>,
+        semantic: writ::agent::types::EvaluationsSemantic,
+    ) -> Vec<Decision> {
+        use writ::agent::types::EvaluationsSemantic as S;
+        let at = now();
+        with_all(|engine, _, ledger| {
+            let mut out = Vec::with_capacity(requests.len());
+            for request in requests {
+                let d = evaluate_one(engine, ledger, request, at);
+                let stop = match semantic {
+                    S::ExecuteAll => false,
+                    S::DenyOnFirstDeny => !d.allow,
+                    S::PermitOnFirstPermit => d.allow,
+                };
+                out.push(d);
+                if stop {
+                    break;
+                }
+            }
+            out
+        })
+    }
+}
+
+/// One plain decision (`check`), audited; a cut-off agent is denied before any policy is read.
+fn check_one(
+    e: &mut writ_core::Writ,
+    crypto: &dyn Crypto,
+    ledger: &SyncedLedger<'_>,
+    who: &writ_core::Identity,
+    what: writ_core::Intent,
+    at: u64,
+) -> Decision {
+    let (d, approval) = e.decide_with_approval(who, &what, at, 0, ledger, crypto);
+    // A request that claims a break-glass approval is audited apart too (its own kind),
+    // whether the approval verified (approver, ticket, reason) or was refused.
+    if approval.is_some() || writ_core::approval::claimed(&what.context).is_some() {
+        emit(|| {
+            let mut e = decision_event(
+                "approval",
+                at,
+                who.spiffe_id.clone(),
+                Some(what.task_id.clone()),
+                what.action.clone(),
+                what.resource.clone(),
+                &d,
+            );
+            if let Some(a) = &approval {
+                e.jti = Some(a.jti.clone());
+                e.detail = Some(format!(
+                    "approver={} ticket={} reason={}{}",
+                    a.approver,
+                    a.ticket,
+                    a.reason,
+                    e.detail.as_ref().map(|d| format!("; {d}")).unwrap_or_default()
+                ));
+            }
+            e
+        });
+    }
+    // Every decision is audited (when the host listens).
+    emit(|| decision_event("authorize", at, who.spiffe_id.clone(), Some(what.task_id), what.action, what.resource, &d));
+    convert::decision_to_wit(d)
+}
+
+/// One general evaluation, audited; a subject that is a cut-off agent is denied before any
+/// policy is read.
+fn evaluate_one(
+    engine: &mut writ_core::Writ,
+    ledger: &SyncedLedger<'_>,
+    request: writ::agent::types::Evaluation,
+    at: u64,
+) -> Decision {
+    let e = convert::evaluation_from_wit(request);
+    let d = engine.decide_evaluation(&e, at, ledger);
+    let uid = |r: &writ_core::EntityRef| format!("{}::{}", r.type_name, serde_json::Value::from(r.id.as_str()));
+    emit(|| decision_event("evaluate", at, uid(&e.subject), None, e.action.clone(), uid(&e.resource), &d));
+    convert::decision_to_wit(d)
 }
 
 /// An audit event about a policy decision (no credential involved).

@@ -52,6 +52,15 @@ pub(crate) fn intent_to_wit(i: &Intent) -> wit::Intent {
     }
 }
 
+pub(crate) fn semantic_to_wit(s: writ_types::authzen::Semantic) -> wit::EvaluationsSemantic {
+    use writ_types::authzen::Semantic as S;
+    match s {
+        S::ExecuteAll => wit::EvaluationsSemantic::ExecuteAll,
+        S::DenyOnFirstDeny => wit::EvaluationsSemantic::DenyOnFirstDeny,
+        S::PermitOnFirstPermit => wit::EvaluationsSemantic::PermitOnFirstPermit,
+    }
+}
+
 fn entity_to_wit(r: &EntityRef) -> wit::EntityRef {
     wit::EntityRef { type_: r.type_name.clone(), id: r.id.clone(), properties: r.properties.clone() }
 }

@@ -13,6 +13,7 @@ use crate::settings::{Applied, CryptoProvider, Setting};
 use crate::state::Memory;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use writ_types::authzen::Semantic;
 use writ_types::{Decision, Error, Evaluation, Grant, Intent};
 
 /// A handle to the Writ component. Cheap to clone; safe to share between threads (each
@@ -360,6 +361,21 @@ impl Writ {
         })
     }
 
+    /// [`Writ::check`] for each intent of `who`, in order, in one call into the component: the
+    /// decisions exactly as one `check` each would give them (each audited), decided at one
+    /// instant. A batch runs under one call's CPU budget.
+    pub fn check_many(&self, who: &Attested, what: &[Intent]) -> Result<Vec<Decision>, Error> {
+        let what: Vec<_> = what.iter().map(convert::intent_to_wit).collect();
+        self.pool.with_instance(|i| {
+            let who = match i.handle(who)? {
+                Ok(h) => h,
+                Err(e) => return Ok(vec![not_established(e); what.len()]),
+            };
+            lenient(i, |i| i.module.writ_agent_authorize().call_check_many(&mut i.store, who, &what))
+                .map(|ds| ds.into_iter().map(Into::into).collect())
+        })
+    }
+
     /// Whether `who` could be allowed `what` with some input (see the WIT
     /// `authorize.listable`): what an MCP tool list shows it. Not audited.
     pub fn listable(&self, who: &Attested, what: &Intent) -> Result<Decision, Error> {
@@ -382,6 +398,19 @@ impl Writ {
         self.pool
             .with_instance(|i| lenient(i, |i| i.module.writ_agent_authorize().call_evaluate(&mut i.store, &request)))
             .map(Into::into)
+    }
+
+    /// [`Writ::evaluate`] for each request, in order, in one call into the component (AuthZEN's
+    /// `evaluations`), stopping after the first deny or permit as `semantic` says (that one
+    /// included). A batch runs under one call's CPU budget.
+    pub fn evaluate_many(&self, requests: &[Evaluation], semantic: Semantic) -> Result<Vec<Decision>, Error> {
+        let requests: Vec<_> = requests.iter().map(convert::evaluation_to_wit).collect();
+        let semantic = convert::semantic_to_wit(semantic);
+        self.pool
+            .with_instance(|i| {
+                lenient(i, |i| i.module.writ_agent_authorize().call_evaluate_many(&mut i.store, &requests, semantic))
+            })
+            .map(|ds| ds.into_iter().map(Into::into).collect())
     }
 
     /// A Cedar schema for an MCP upstream's `tools` (a saved `tools/list` result), merged into

@@ -30,11 +30,15 @@ fn parse_evaluation(req: &Map<String, Value>) -> Result<Evaluation, ApiError> {
 /// Decide one evaluation: its AuthZEN response object and whether it allowed.
 fn decide(state: &State, e: &Evaluation) -> Result<(Value, bool), ApiError> {
     let d = state.writ.evaluate(e).map_err(|e| ApiError::internal(&e))?;
-    let body = json!({
+    Ok((response_body(&d), d.allow))
+}
+
+/// A decision as an AuthZEN response object.
+fn response_body(d: &writ_types::Decision) -> Value {
+    json!({
         "decision": d.allow,
         "context": { "reasons": d.reasons, "errors": d.errors, "max_ttl_secs": d.max_ttl_secs },
-    });
-    Ok((body, d.allow))
+    })
 }
 
 fn result(allow: bool, body: &Value) -> &'static str {
@@ -151,16 +155,9 @@ fn evaluations_now(
                 parse_evaluation(m).map_err(|e| ApiError { message: format!("evaluations[{i}]: {}", e.message), ..e })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let mut out = Vec::new();
-        for e in &evals {
-            let (body, allow) = decide(&state, e)?;
-            out.push(body);
-            if (sem == authzen::Semantic::DenyOnFirstDeny && !allow)
-                || (sem == authzen::Semantic::PermitOnFirstPermit && allow)
-            {
-                break;
-            }
-        }
+        // One call into the component for the whole batch; it stops where `sem` says.
+        let decided = state.writ.evaluate_many(&evals, sem).map_err(|e| ApiError::internal(&e))?;
+        let out: Vec<Value> = decided.into_iter().map(|d| response_body(&d)).collect();
         Ok(json!({ "evaluations": out }))
     })();
     match answer {

@@ -569,6 +569,47 @@ fn every_decision_is_audited_once() {
 }
 
 #[test]
+fn a_batch_decides_each_intent_as_check_does_and_audits_each() {
+    // Two components, each evaluating (memo off): one asked item by item, one in batches.
+    let build = || {
+        let (writ, events) = writ_tests::attester::audited_writ(NOW);
+        writ.set_policies(&pack::policies(), Some(&pack::schema()), Some(&pack::entities())).unwrap();
+        writ.set_decision_memo(false).unwrap();
+        writ_tests::open_pack_tasks(&writ, &["run-42"]);
+        events.lock().unwrap().clear();
+        (writ, events)
+    };
+    let ((single, single_events), (batch, batch_events)) = (build(), build());
+    let mut compared = 0;
+    for agent in [PAYROLL, BROWSER, BROKER, CI, ONCALL] {
+        let cases: Vec<_> = TABLE.iter().filter(|c| c.who == agent && c.expires_in == 3600).collect();
+        let what: Vec<_> = cases.iter().map(|c| intent(c.action, c.resource, c.task, c.context)).collect();
+        let one_by_one: Vec<_> = {
+            let who = writ_tests::asserted(&single, &identity(agent, NOW + 3600));
+            what.iter().map(|w| single.check(&who, w).unwrap()).collect()
+        };
+        let who = writ_tests::asserted(&batch, &identity(agent, NOW + 3600));
+        let batched = batch.check_many(&who, &what).unwrap();
+        assert_eq!(batched, one_by_one, "{agent}: the batch decides as check does");
+        compared += batched.len();
+    }
+    assert!(compared >= 10, "the table has cases for the pack's agents: {compared}");
+    let allows: Vec<bool> = batch_events.lock().unwrap().iter().map(|e| e.allow).collect();
+    assert!(allows.contains(&true) && allows.contains(&false), "the table allows some and denies some");
+    assert!(batch.check_many(&writ_tests::asserted(&batch, &identity(PAYROLL, NOW + 3600)), &[]).unwrap().is_empty());
+    let kinds = |ev: &writ_tests::attester::Events| {
+        ev.lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.kind == "authorize")
+            .map(|e| (e.spiffe_id.clone(), e.allow))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(kinds(&batch_events), kinds(&single_events), "each item audited as a check is");
+    assert_eq!(kinds(&batch_events).len(), compared);
+}
+
+#[test]
 fn the_embedded_pack_is_the_policies_directory() {
     assert_eq!(writ_types::pack::POLICIES, pack::policies(), "types/src/pack.rs must list every policies/*.cedar file");
     assert_eq!(writ_types::pack::SCHEMA, pack::schema());

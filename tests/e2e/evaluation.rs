@@ -27,9 +27,8 @@ fn case(s: (&str, &str, &str), action: &str, aprops: &str, r: (&str, &str, &str)
     }
 }
 
-#[test]
-fn general_evaluations_agree_and_are_audited() {
-    let cases = [
+fn cases() -> [Evaluation; 8] {
+    [
         case(("User", "alice", ""), "read", "", ("Doc", "d1", ""), ""),
         case(("User", "alice", ""), "read", "", ("Doc", "d1", r#"{"owner":"alice"}"#), ""),
         case(("User", "bob", r#"{"name":"bob"}"#), "read", "", ("Doc", "d1", ""), ""),
@@ -38,7 +37,12 @@ fn general_evaluations_agree_and_are_audited() {
         case(("User", "alice", ""), "delete", r#"{"soft":"yes"}"#, ("Doc", "d1", ""), ""),
         case(("Not A Type", "x", ""), "read", "", ("Doc", "d1", ""), ""),
         case(("User", "alice", "[]"), "read", "", ("Doc", "d1", ""), ""),
-    ];
+    ]
+}
+
+#[test]
+fn general_evaluations_agree_and_are_audited() {
+    let cases = cases();
     let mut native = writ_core::Writ::default();
     native.set_policies(POLICIES, None, Some(ENTITIES)).unwrap();
     let (writ, events) = writ_tests::attester::audited_writ(NOW);
@@ -61,4 +65,28 @@ fn general_evaluations_agree_and_are_audited() {
     assert_eq!(evals[1].spiffe_id.as_deref(), Some(r#"User::"alice""#));
     assert_eq!((evals[1].allow, evals[1].reasons.clone()), (true, vec!["owner".to_string()]));
     assert_eq!(evals[0].resource.as_deref(), Some(r#"Doc::"d1""#));
+}
+
+#[test]
+fn a_batch_of_evaluations_decides_as_one_by_one_and_stops_as_its_semantic_says() {
+    use writ_types::authzen::Semantic;
+    let cases = cases();
+    let (single, _) = writ_tests::attester::audited_writ(NOW);
+    single.set_policies(POLICIES, None, Some(ENTITIES)).unwrap();
+    let one_by_one: Vec<_> = cases.iter().map(|c| single.evaluate(c).unwrap()).collect();
+    let allows: Vec<_> = one_by_one.iter().map(|d| d.allow).collect();
+    assert_eq!(allows, [false, true, true, true, false, false, false, false]);
+
+    let (batch, events) = writ_tests::attester::audited_writ(NOW);
+    batch.set_policies(POLICIES, None, Some(ENTITIES)).unwrap();
+    let all = batch.evaluate_many(&cases, Semantic::ExecuteAll).unwrap();
+    assert_eq!(all, one_by_one, "execute_all: every item, each as evaluate decides it");
+    let audited = events.lock().unwrap().iter().filter(|e| e.kind == "evaluate").count();
+    assert_eq!(audited, cases.len(), "each item audited once");
+
+    // deny_on_first_deny stops at the first item (a deny); permit_on_first_permit at the second.
+    assert_eq!(batch.evaluate_many(&cases, Semantic::DenyOnFirstDeny).unwrap(), one_by_one[..1]);
+    assert_eq!(batch.evaluate_many(&cases, Semantic::PermitOnFirstPermit).unwrap(), one_by_one[..2]);
+    assert_eq!(batch.evaluate_many(&cases[1..4], Semantic::DenyOnFirstDeny).unwrap(), one_by_one[1..4], "no deny: all");
+    assert!(batch.evaluate_many(&[], Semantic::ExecuteAll).unwrap().is_empty());
 }

@@ -348,6 +348,9 @@ fn peer_benches(c: &mut Criterion) {
             black_box(rego_allow(&mut p.rego, &p.requests[i % n].rego_input))
         })
     });
+    let batch = batch_of_100(&p);
+    g.bench_function("batch_100/writ_native", |b| b.iter(|| black_box(native_batch(&mut p, &batch))));
+    g.bench_function("batch_100/writ_component", |b| b.iter(|| black_box(component_batch(&p, &batch))));
     g.finish();
     if std::env::args().any(|a| a == "--bench") {
         println!("\npeers on the pack subset ({n} requests in turn, every one evaluated; µs, 20000 calls each)");
@@ -380,7 +383,53 @@ fn peer_benches(c: &mut Criterion) {
             20_000,
         );
         println!("{:<16} {c50:>8.2} {c99:>8.2}", "regorus");
+        let batch = batch_of_100(&p);
+        println!("\nbatch of 100 of one agent's requests (µs per batch, 2000 batches each)");
+        let (n50, n99) = percentiles(|| _ = black_box(native_batch(&mut p, &batch)), 2_000);
+        println!("{:<16} {n50:>8.2} {n99:>8.2}", "writ native");
+        let (k50, k99) = percentiles(|| drop(black_box(component_batch(&p, &batch))), 2_000);
+        println!("{:<16} {k50:>8.2} {k99:>8.2}   component/native p50 {:.2}", "check-many", k50 / n50);
     }
+}
+
+/// 100 of the peer requests, all of the payroll agent (a `check-many` is one caller's intents),
+/// in turn; checked to decide through `check-many` exactly as natively, one by one.
+fn batch_of_100(p: &Peers) -> Batch {
+    let agent = "spiffe://acme.example/agent/payroll";
+    let own: Vec<usize> = (0..p.requests.len()).filter(|&i| p.requests[i].who.spiffe_id == agent).collect();
+    assert!(!own.is_empty());
+    let idx: Vec<usize> = own.iter().cycle().take(100).copied().collect();
+    let what = idx.iter().map(|&i| p.requests[i].host.1.clone()).collect();
+    let batch = Batch { idx, what };
+    let native: Vec<bool> = batch
+        .idx
+        .iter()
+        .map(|&i| p.native.decide(&p.requests[i].who, &p.requests[i].what, NOW, 0, &p.ledger, &p.crypto).allow)
+        .collect();
+    let component: Vec<bool> = component_batch(p, &batch).iter().map(|d| d.allow).collect();
+    assert_eq!(native, component, "check-many decides as the native engine");
+    assert!(native.contains(&true) && native.contains(&false), "a mix of allows and denies");
+    batch
+}
+
+/// A batch of peer requests: their indices, and their intents as the component takes them.
+struct Batch {
+    idx: Vec<usize>,
+    what: Vec<writ_host::Intent>,
+}
+
+/// The batch decided natively, one `decide` each.
+fn native_batch(p: &mut Peers, batch: &Batch) -> usize {
+    batch
+        .idx
+        .iter()
+        .filter(|&&i| p.native.decide(&p.requests[i].who, &p.requests[i].what, NOW, 0, &p.ledger, &p.crypto).allow)
+        .count()
+}
+
+/// The batch in one `check-many` call into the component.
+fn component_batch(p: &Peers, batch: &Batch) -> Vec<writ_host::Decision> {
+    p.component.check_many(&p.requests[batch.idx[0]].host.0, &batch.what).unwrap()
 }
 
 criterion_group!(benches, criterion_benches, percentile_table, peer_benches);

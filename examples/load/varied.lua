@@ -1,8 +1,10 @@
 -- wrk script: AuthZEN evaluations that differ from one another, as real traffic does: many
 -- principals (the shipped pack's five agents and 2 000 workers it has never heard of), every
 -- action the pack names, resources of every type (known ones and 5 000 payroll records it does
--- not hold), tasks, delegation depths and destinations; and a request counter in the context,
--- so by default no two bodies are the same and the decision memo never answers (hit rate 0%).
+-- not hold), tasks and destinations; each resource with an action the schema lets on it, and
+-- one request in 16 with any action (a schema error, answered with a deny). A request counter
+-- in the claimed task id makes every body distinct by default, so the decision memo never
+-- answers (hit rate 0%).
 --
 --   wrk -t1 -c16 -d10s --latency -s examples/load/varied.lua http://127.0.0.1:8181/access/v1/evaluation
 --   wrk ... -s examples/load/varied.lua http://127.0.0.1:8181/access/v1/evaluation -- 4096
@@ -18,12 +20,16 @@ local agents = {
   "spiffe://acme.example/agent/oncall",
 }
 local actions = { "read", "send", "invoke", "deploy", "delegate", "open_task", "end_task", "break_glass" }
+-- Resources, each with the actions the schema lets on its type.
+local data_actions = { "read", "write", "send", "break_glass" }
 local known = {
-  { "PayrollRecord", "run-42/emp-7" }, { "PayrollRecord", "run-43/emp-7" },
-  { "Dataset", "sales-summary" }, { "Dataset", "customer-pii" },
-  { "Tool", "web-search" }, { "Tool", "browser" }, { "Tool", "payroll-db" },
-  { "Environment", "staging" }, { "Environment", "production" },
-  { "Agent", "spiffe://acme.example/agent/payroll" }, { "Task", "run-42" },
+  { "PayrollRecord", "run-42/emp-7", data_actions }, { "PayrollRecord", "run-43/emp-7", data_actions },
+  { "Dataset", "sales-summary", data_actions }, { "Dataset", "customer-pii", data_actions },
+  { "Tool", "web-search", { "invoke" } }, { "Tool", "browser", { "invoke" } },
+  { "Tool", "payroll-db", { "invoke", "break_glass" } },
+  { "Environment", "staging", { "deploy" } }, { "Environment", "production", { "deploy", "break_glass" } },
+  { "Agent", "spiffe://acme.example/agent/payroll", { "delegate", "cut_off", "restore" } },
+  { "Task", "run-42", { "open_task", "end_task" } },
 }
 local destinations = { "warehouse.internal", "mail.example.com", "", "s3://exports" }
 
@@ -55,20 +61,22 @@ local function body(k)
     agent = pick(agents, k, 1)
   end
   local path = agent:match("spiffe://[^/]+(/.*)")
-  local rtype, rid
+  local rtype, rid, allowed
   if k % 4 == 0 then
-    rtype, rid = "PayrollRecord", "run-" .. (k % 50) .. "/emp-" .. (k % 100)
+    rtype, rid, allowed = "PayrollRecord", "run-" .. (k % 50) .. "/emp-" .. (k % 100), data_actions
   else
     local r = pick(known, k, 2)
-    rtype, rid = r[1], r[2]
+    rtype, rid, allowed = r[1], r[2], r[3]
   end
+  local action = pick(allowed, k, 4)
+  if k % 16 == 5 then action = pick(actions, k, 4) end
   local dest = pick(destinations, k, 3)
   local claimed_dest = ""
   if dest ~= "" then claimed_dest = ',"destination":"' .. dest .. '"' end
   return '{"subject":{"type":"Agent","id":"' .. agent .. '","properties":{"trust_domain":"acme.example","path":"' .. path .. '"}},'
-    .. '"action":{"name":"' .. pick(actions, k, 4) .. '"},'
+    .. '"action":{"name":"' .. action .. '"},'
     .. '"resource":{"type":"' .. rtype .. '","id":"' .. rid .. '"},'
-    .. '"context":{"task_id":"run-' .. (k % 50) .. '","request":' .. k .. claimed_dest .. '}}'
+    .. '"context":{"task_id":"run-' .. (k % 50) .. '-' .. k .. '"' .. claimed_dest .. '}}'
 end
 
 request = function()

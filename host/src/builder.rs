@@ -134,6 +134,11 @@ impl Builder {
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
         // The per-call CPU bound: wasm checks the epoch at function entries and loop headers.
         config.epoch_interruption(true);
+        // For profiling only: `WRIT_PERFMAP=1` writes /tmp/perf-<pid>.map so `perf report` names
+        // the component's functions (see BENCHMARKS.md).
+        if std::env::var_os("WRIT_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config).map_err(runtime_err)?;
         let ticker = Arc::new(AtomicBool::new(false));
         {

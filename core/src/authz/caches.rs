@@ -54,7 +54,8 @@ pub(super) struct Caches {
     /// Request shapes whose Writ-only-context requests passed schema validation.
     pub(super) validated: Mutex<BoundedMap<Shape, ()>>,
     /// General evaluations: entity stores with a subject's and resource's properties overlaid,
-    /// by those.
+    /// by those; each a copy of the loaded entity map, so as many as the merged-store budget
+    /// allows.
     pub(super) overlays: Mutex<BoundedMap<String, Arc<Entities>>>,
     /// General evaluations: policy slices by (principal, action).
     pub(super) general_slices: Mutex<BoundedMap<(EntityUid, EntityUid), Arc<Slice>>>,
@@ -79,7 +80,7 @@ impl Caches {
             uids: Mutex::new(BoundedMap::new(MAX_MEMO)),
             contexts: Mutex::new(ContextMemo::default()),
             validated: Mutex::new(BoundedMap::new(MAX_MEMO)),
-            overlays: Mutex::new(BoundedMap::new(MAX_MEMO)),
+            overlays: Mutex::new(BoundedMap::new(merged_cap)),
             general_slices: Mutex::new(BoundedMap::new(MAX_MEMO)),
         }
     }

@@ -94,7 +94,8 @@ impl PolicyStore {
     }
 
     /// The loaded entities with the subject and resource overlaid by their properties (kept
-    /// for repeats); the loaded store itself when neither has properties.
+    /// for repeats, by the overlaid entities and their properties); the loaded store itself
+    /// when neither has properties.
     fn overlaid(
         &self,
         principal: &EntityUid,
@@ -106,7 +107,16 @@ impl PolicyStore {
         if subject.is_none() && resource_props.is_none() {
             return Ok(self.loaded.clone());
         }
-        let key = format!("{principal}\u{0}{}\u{0}{resource}\u{0}{}", e.subject.properties, e.resource.properties);
+        // Keyed by the entities that carry properties only: a subject's overlay serves every
+        // resource it names without properties (and the other way round).
+        let mut key = String::new();
+        if subject.is_some() {
+            key = format!("{principal}\u{0}{}", e.subject.properties);
+        }
+        key.push('\u{1}');
+        if resource_props.is_some() {
+            key.push_str(&format!("{resource}\u{0}{}", e.resource.properties));
+        }
         if let Some(hit) = lock(&self.caches.overlays).get(&key) {
             return Ok(hit.clone());
         }

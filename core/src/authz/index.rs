@@ -1,10 +1,13 @@
 //! The policy index: policies sliced by scope, so a request evaluates only the policies whose
 //! principal and action scopes match it, and policies that need no evaluation at all decided
-//! by their resource scope. A differential property test holds it to full Cedar
-//! (`core/tests`: the index decides exactly as Cedar).
+//! by their resource scope, and policies whose conditions compiled (see `compiled`) decided
+//! without Cedar's interpreter while their conditions can be. A differential property test
+//! holds it to full Cedar (`core/tests`: the index decides exactly as Cedar).
 
+use super::compiled::{CompiledPolicy, Env};
 use cedar_policy::{Authorizer, Entities, EntityTypeName, EntityUid, Policy, PolicyId, PolicySet, Request};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Policies sliced by scope, so a request evaluates only the policies whose principal and
 /// action scopes match it, not all of them.
@@ -20,13 +23,18 @@ use std::collections::HashMap;
 /// `unless` whose resource scope is `resource`, `resource ==` or `resource is` needs no
 /// evaluation at all: it is satisfied exactly when its resource scope matches (uid or type
 /// equality), it cannot error, and it reads neither entities nor context. Such policies are
-/// decided by the index (`Slice::decided`); Cedar evaluates the rest.
+/// decided by the index (`Slice::decided`). A policy whose conditions compiled is decided by
+/// its compiled condition while every compiled condition of the slice can answer exactly; when
+/// one cannot, Cedar evaluates all the slice's conditional policies (`Slice::conditional`), as
+/// it would without compilation. Cedar evaluates the rest.
 pub(super) struct PolicyIndex {
     policies: Vec<Policy>,
     /// Per policy: its principal and action scopes.
     keys: Vec<(cedar_policy::PrincipalConstraint, ActionKey)>,
     /// Per policy: its resource scope when the policy can be decided by scope alone.
     decidable: Vec<Option<ResourceKey>>,
+    /// Per policy: its compiled conditions, when they compiled.
+    compiled: Vec<Option<Arc<CompiledPolicy>>>,
     /// True when some policy has a scope the index can use: otherwise every slice is the
     /// full set.
     pub(super) useful: bool,
@@ -96,8 +104,14 @@ impl DecidedSet {
 /// The policies that can apply to one (principal, action): those Cedar evaluates, and those
 /// the index decides by the resource alone.
 pub(super) struct Slice {
-    /// Cedar is not called at all when this is empty.
+    /// The policies Cedar evaluates when every compiled condition answers. Cedar is not
+    /// called at all when this is empty.
     cedar: PolicySet,
+    /// Policies decided by their compiled conditions.
+    compiled: Vec<Arc<CompiledPolicy>>,
+    /// `cedar` and the compiled policies: what Cedar evaluates when a compiled condition
+    /// cannot answer.
+    conditional: PolicySet,
     decided: DecidedSet,
 }
 
@@ -105,7 +119,7 @@ impl Slice {
     /// Whether a permit with conditions that can apply to `resource` reads `context.input`: a
     /// call's decision may then rest on its arguments.
     pub(super) fn permit_reads_input(&self, resource: &EntityUid) -> bool {
-        self.cedar.policies().filter(|p| p.effect() == cedar_policy::Effect::Permit).any(|p| {
+        self.conditional.policies().filter(|p| p.effect() == cedar_policy::Effect::Permit).any(|p| {
             let fits = match p.resource_constraint() {
                 cedar_policy::ResourceConstraint::Eq(uid) => uid == *resource,
                 cedar_policy::ResourceConstraint::Is(ty) | cedar_policy::ResourceConstraint::IsIn(ty, _) => {
@@ -148,16 +162,41 @@ impl Slice {
         resource: &EntityUid,
         entities: &Entities,
     ) -> Verdict {
-        let cedar = if self.cedar.is_empty() {
+        // The compiled conditions first: all of them answer, or Cedar evaluates them all.
+        let mut satisfied = Vec::new();
+        let mut cedar_set = &self.cedar;
+        if !self.compiled.is_empty() {
+            let principal = request.principal();
+            let env = principal.map(|principal| Env { principal, resource, context: request.context(), entities });
+            for c in &self.compiled {
+                match env.as_ref().and_then(|env| c.satisfied(env)) {
+                    Some(true) => satisfied.push(c),
+                    Some(false) => {}
+                    None => {
+                        satisfied.clear();
+                        cedar_set = &self.conditional;
+                        break;
+                    }
+                }
+            }
+        }
+        let cedar = if cedar_set.is_empty() {
             Verdict { allow: false, reasons: Vec::new(), errors: Vec::new() }
         } else {
-            authorizer.is_authorized(request, &self.cedar, entities).into()
+            authorizer.is_authorized(request, cedar_set, entities).into()
         };
-        if self.decided.is_empty() {
+        if self.decided.is_empty() && satisfied.is_empty() {
             return cedar;
         }
         let (mut forbids, mut permits) =
             if cedar.allow { (Vec::new(), cedar.reasons) } else { (cedar.reasons, Vec::new()) };
+        for c in satisfied {
+            if c.forbid {
+                forbids.push(c.id.clone());
+            } else {
+                permits.push(c.id.clone());
+            }
+        }
         for d in self.decided.satisfied(resource) {
             if d.forbid {
                 forbids.push(d.id.clone());
@@ -221,11 +260,16 @@ impl PolicyIndex {
                 }
             })
             .collect();
+        let compiled: Vec<_> = policies
+            .iter()
+            .zip(&decidable)
+            .map(|(p, d)| if d.is_some() { None } else { CompiledPolicy::compile(p).map(Arc::new) })
+            .collect();
         let scoped = keys
             .iter()
             .any(|(p, a)| !matches!(p, cedar_policy::PrincipalConstraint::Any) || !matches!(a, ActionKey::Any));
-        let useful = scoped || decidable.iter().any(Option::is_some);
-        PolicyIndex { policies, keys, decidable, useful }
+        let useful = scoped || decidable.iter().any(Option::is_some) || compiled.iter().any(Option::is_some);
+        PolicyIndex { policies, keys, decidable, compiled, useful }
     }
 
     /// The policies that can apply to `principal` doing `action` (their groups and
@@ -239,23 +283,32 @@ impl PolicyIndex {
     ) -> Result<Slice, String> {
         let groups: Vec<&EntityUid> = entities.ancestors(action).map(Iterator::collect).unwrap_or_default();
         let ancestors: Vec<&EntityUid> = entities.ancestors(principal).map(Iterator::collect).unwrap_or_default();
-        let mut chosen = Vec::new();
+        let (mut chosen, mut compiled, mut conditional) = (Vec::new(), Vec::new(), Vec::new());
         let mut decided = DecidedSet::default();
-        for ((policy, (p, a)), d) in self.policies.iter().zip(&self.keys).zip(&self.decidable) {
+        for (((policy, (p, a)), d), c) in self.policies.iter().zip(&self.keys).zip(&self.decidable).zip(&self.compiled)
+        {
             if !(principal_fits(p, principal, &ancestors) && a.fits(action, &groups)) {
                 continue;
             }
-            match d {
-                Some(scope) => {
+            match (d, c) {
+                (Some(scope), _) => {
                     decided.insert(
                         scope,
                         Decided { id: policy.id().clone(), forbid: policy.effect() == cedar_policy::Effect::Forbid },
                     );
                 }
-                None => chosen.push(policy.clone()),
+                (None, Some(c)) => {
+                    compiled.push(c.clone());
+                    conditional.push(policy.clone());
+                }
+                (None, None) => {
+                    chosen.push(policy.clone());
+                    conditional.push(policy.clone());
+                }
             }
         }
         let cedar = PolicySet::from_policies(chosen).map_err(|e| format!("policy slice: {e}"))?;
-        Ok(Slice { cedar, decided })
+        let conditional = PolicySet::from_policies(conditional).map_err(|e| format!("policy slice: {e}"))?;
+        Ok(Slice { cedar, compiled, conditional, decided })
     }
 }

@@ -5,12 +5,14 @@
 //! - [`load`] — loading and bounding a policy set;
 //! - [`store`] — the loaded [`PolicyStore`] and its decision path (`check`);
 //! - [`index`] — policies sliced by scope, and scope-only policies decided without Cedar;
+//! - [`compiled`] — policy conditions compiled past Cedar's interpreter, for the index;
 //! - [`context`] — the Cedar context of a request;
 //! - [`caches`] — what a store keeps between requests;
 //! - [`mcp_schema`] — Cedar schemas from MCP tools;
 //! - [`evaluation`] — general (AuthZEN-shaped) evaluations over the same store.
 
 mod caches;
+mod compiled;
 mod context;
 mod evaluation;
 mod index;

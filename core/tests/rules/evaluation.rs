@@ -21,7 +21,8 @@ const ENTITIES: &str = r#"[
   {"uid":{"type":"Group","id":"admins"},"attrs":{},"parents":[]},
   {"uid":{"type":"User","id":"alice"},"attrs":{"name":"alice","level":1},"parents":[{"type":"Group","id":"admins"}]},
   {"uid":{"type":"User","id":"bob"},"attrs":{"name":"bob"},"parents":[]},
-  {"uid":{"type":"Doc","id":"d1"},"attrs":{"owner":"bob","level":2},"parents":[]}
+  {"uid":{"type":"Doc","id":"d1"},"attrs":{"owner":"bob","level":2},"parents":[]},
+  {"uid":{"type":"Doc","id":"d2"},"attrs":{"owner":"alice","level":0},"parents":[]}
 ]"#;
 
 fn engine() -> Writ {
@@ -113,16 +114,17 @@ fn bad_input_denies_with_the_problem() {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
-    /// Repeats (served from the kept overlays and slices) answer as a fresh engine does.
+    /// Repeats (served from the kept overlays and slices, a subject's overlay shared by the
+    /// resources it names without properties) answer as a fresh engine does.
     #[test]
-    fn repeats_answer_as_fresh(requests in proptest::collection::vec((0u8..3, 0u8..4, 0u8..3, any::<bool>(), any::<bool>()), 1..20)) {
+    fn repeats_answer_as_fresh(requests in proptest::collection::vec((0u8..3, 0u8..4, 0u8..3, any::<bool>(), any::<bool>(), any::<bool>()), 1..20)) {
         let e = engine();
-        for (s, a, level, soft, own) in requests {
+        for (s, a, level, soft, own, doc) in requests {
             let subject = ["alice", "bob", "carol"][usize::from(s)];
             let action = ["read", "delete", "share", "write"][usize::from(a)];
             let props = if level == 0 { String::new() } else { format!(r#"{{"level": {level}}}"#) };
             let rprops = if own { format!(r#"{{"owner":"{subject}"}}"#) } else { String::new() };
-            let ev = eval(("User", subject, &props), action, if soft { r#"{"soft":true}"# } else { "" }, ("Doc", "d1", &rprops), "");
+            let ev = eval(("User", subject, &props), action, if soft { r#"{"soft":true}"# } else { "" }, ("Doc", if doc { "d2" } else { "d1" }, &rprops), "");
             prop_assert_eq!(e.evaluate(&ev), engine().evaluate(&ev));
         }
     }

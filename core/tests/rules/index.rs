@@ -38,13 +38,37 @@ fn resource_scope(k: u8) -> &'static str {
     }
 }
 
+/// A policy condition: the shapes the compiled index takes (attributes of the principal,
+/// resource, context and records, `has` guards, equality across types, long comparisons,
+/// `contains`, `in`, `is`, `+`, `-`, `&&`, `||`, `!`), each also where it errors in Cedar (a
+/// missing attribute, a type mismatch, an overflow), and shapes it leaves to Cedar.
 fn condition(k: u8) -> &'static str {
-    match k % 5 {
-        0 => "",
-        1 => " when { context.task_id == \"t1\" }",
-        2 => " when { principal.missing == 1 }", // an evaluation error
-        3 => " unless { resource == X::\"s\" }",
-        _ => " when { principal.trust_domain == \"t.example\" }",
+    match k % 25 {
+        0 => " when { context.task_id == \"t1\" }",
+        1 => " when { principal.missing == 1 }", // an evaluation error
+        2 => " unless { resource == X::\"s\" }",
+        3 => " when { principal.trust_domain == \"t.example\" }",
+        4 => " when { principal has level && principal.level >= 2 }",
+        5 => " when { principal.level > 1 }", // errors where there is no level, or it is a string
+        6 => " when { resource has owner && resource.owner == principal }",
+        7 => " when { context has extra && context.extra == 1 }",
+        8 => " when { principal in Role::\"r0\" || resource in X::\"s\" }",
+        9 => " unless { principal.tags.contains(\"a\") }",
+        10 => " when { principal has tags && principal.tags.contains(\"a\") }",
+        11 => " when { resource is X in X::\"top\" }",
+        12 => " when { !(principal.trust_domain != \"t.example\") && principal.level < 3 }",
+        13 => " when { resource.readers.contains(principal) }",
+        14 => " when { principal.level == \"2\" }", // types differ: false, no error
+        15 => " when { principal has level && principal.level + 1 > 2 - context.extra }",
+        16 => " when { principal.rec.k == 1 }",
+        17 => " when { principal in [Role::\"r0\", Role::\"r1\"] }", // a set literal: left to Cedar
+        18 => " when { context.extra > 0 }",
+        19 => " when { principal is Agent && principal has rec && principal.rec has k }",
+        20 => " when { resource.readers.contains(\"a\") }",
+        21 => " when { principal.tags == principal.tags }", // sets compared: left to Cedar
+        22 => " when { context has task_id } unless { context.task_id == \"t0\" }",
+        23 => " when { X::\"nowhere\".attr == 1 }", // an entity not in the store
+        _ => " when { principal has level && principal.level + 9223372036854775807 > 0 }", // overflows
     }
 }
 
@@ -53,26 +77,23 @@ fn policies(spec: &[(bool, u8, u8, u8, u8)]) -> String {
         .enumerate()
         .map(|(i, (permit, p, a, c, ttl))| {
             // Half the policies have no condition (so the index decides those it can).
-            let c = if c % 2 == 0 { 0 } else { *c };
+            let c = if c % 2 == 0 { "" } else { condition(c / 2) };
             let resource = resource_scope(ttl / 3);
             let effect = if *permit { "permit" } else { "forbid" };
             let ttl = if ttl % 3 == 0 { format!("@ttl(\"{}\") ", 60 * u32::from(*ttl)) } else { String::new() };
-            format!(
-                "@id(\"p{i}\") {ttl}{effect}({}, {}, {}){};\n",
-                principal_scope(*p),
-                action_scope(*a),
-                resource,
-                condition(c)
-            )
+            format!("@id(\"p{i}\") {ttl}{effect}({}, {}, {}){};\n", principal_scope(*p), action_scope(*a), resource, c)
         })
         .collect()
 }
 
 const ENTITIES: &str = r#"[
-  {"uid":{"type":"Agent","id":"spiffe://t.example/a0"},"attrs":{},"parents":[{"type":"Role","id":"r0"}]},
-  {"uid":{"type":"Agent","id":"spiffe://t.example/a1"},"attrs":{},"parents":[{"type":"Role","id":"r1"}]},
-  {"uid":{"type":"Agent","id":"spiffe://t.example/a2"},"attrs":{},"parents":[{"type":"Role","id":"r0"},{"type":"Role","id":"r1"}]},
-  {"uid":{"type":"User","id":"u1"},"attrs":{},"parents":[{"type":"Role","id":"r1"}]},
+  {"uid":{"type":"Agent","id":"spiffe://t.example/a0"},"attrs":{"level":1,"tags":["a"],"rec":{"k":1}},"parents":[{"type":"Role","id":"r0"}]},
+  {"uid":{"type":"Agent","id":"spiffe://t.example/a1"},"attrs":{"level":3,"tags":["b"],"rec":{}},"parents":[{"type":"Role","id":"r1"}]},
+  {"uid":{"type":"Agent","id":"spiffe://t.example/a2"},"attrs":{"level":"2"},"parents":[{"type":"Role","id":"r0"},{"type":"Role","id":"r1"}]},
+  {"uid":{"type":"User","id":"u1"},"attrs":{"level":2,"tags":[]},"parents":[{"type":"Role","id":"r1"}]},
+  {"uid":{"type":"X","id":"s"},"attrs":{"owner":{"__entity":{"type":"Agent","id":"spiffe://t.example/a0"}},"readers":[{"__entity":{"type":"Agent","id":"spiffe://t.example/a1"}}]},"parents":[{"type":"X","id":"top"}]},
+  {"uid":{"type":"X","id":"top"},"attrs":{},"parents":[]},
+  {"uid":{"type":"Y","id":"s"},"attrs":{"readers":["a"]},"parents":[]},
   {"uid":{"type":"Role","id":"r0"},"attrs":{},"parents":[]},
   {"uid":{"type":"Role","id":"r1"},"attrs":{},"parents":[]},
   {"uid":{"type":"Action","id":"a0"},"attrs":{},"parents":[]},
@@ -134,6 +155,91 @@ proptest! {
             };
             let full = store.evaluate_unindexed(&e, 3600, &RequestEnv::default());
             prop_assert_eq!(&store.evaluate(&e, 3600), &full);
+        }
+    }
+}
+
+const AGENTS: [&str; 6] = ["payroll", "browser", "broker", "ci", "oncall", "stranger"];
+const PACK_ACTIONS: [&str; 10] =
+    ["read", "send", "write", "invoke", "deploy", "delegate", "open_task", "end_task", "break_glass", "cut_off"];
+const PACK_RESOURCES: [&str; 11] = [
+    r#"PayrollRecord::"run-42/emp-7""#,
+    r#"PayrollRecord::"run-43/emp-7""#,
+    r#"PayrollRecord::"run-9/emp-1""#,
+    r#"Dataset::"sales-summary""#,
+    r#"Dataset::"customer-pii""#,
+    r#"Tool::"web-search""#,
+    r#"Tool::"payroll-db""#,
+    r#"Environment::"staging""#,
+    r#"Environment::"production""#,
+    r#"Agent::"spiffe://acme.example/agent/payroll""#,
+    r#"Task::"run-42""#,
+];
+const PACK_CONTEXTS: [&str; 4] = [
+    "",
+    r#"{"destination":"paste.example.net"}"#,
+    r#"{"destination":"payroll.internal.example"}"#,
+    r#"{"destination":7}"#,
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// On the shipped pack (most of whose conditions the index compiles): every agent, action,
+    /// resource and claimed context, in and out of an open task, at several delegation depths
+    /// and identity lifetimes, decided as full Cedar decides it — through `check` and through
+    /// a general evaluation.
+    #[test]
+    fn the_pack_indexed_and_compiled_equals_full_evaluation(
+        requests in proptest::collection::vec(
+            (0usize..6, 0usize..10, 0usize..11, 0usize..4, any::<bool>(), 0u32..4, any::<bool>()), 1..24),
+    ) {
+        use writ_types::pack;
+        let store = PolicyStore::load(pack::POLICIES, Some(pack::SCHEMA), Some(pack::ENTITIES)).unwrap();
+        let member = |a: &str| format!("spiffe://acme.example/agent/{a}");
+        let task = writ_core::Task {
+            id: "run-42".into(),
+            opener: member("broker"),
+            members: vec![member("payroll"), member("broker")],
+            purpose: "payroll".into(),
+            opened_at: 900,
+            deadline: 5_000,
+            ended_at: None,
+        };
+        for (agent, action, resource, context, in_task, depth, long_lived) in requests {
+            let who = Identity {
+                spiffe_id: member(AGENTS[agent]),
+                trust_domain: "acme.example".into(),
+                expires_at: if long_lived { 10_000 } else { 1_100 },
+                thumbprint: String::new(),
+                proof: Proof::X509Svid,
+                claims: Default::default(),
+            };
+            let what = Intent {
+                action: PACK_ACTIONS[action].into(),
+                resource: PACK_RESOURCES[resource].into(),
+                task_id: "run-42".into(),
+                context: PACK_CONTEXTS[context].into(),
+                input: String::new(),
+            };
+            let mut env = RequestEnv::at(1_000, depth);
+            if in_task {
+                env.task = Some(&task);
+            }
+            let full = store.check_unindexed(&who, &what, &env, 3600);
+            prop_assert_eq!(&store.check(&who, &what, &env, 3600), &full);
+            prop_assert_eq!(&store.check(&who, &what, &env, 3600), &full, "served from the kept slice");
+
+            let (rtype, rid) = PACK_RESOURCES[resource].split_once("::").unwrap();
+            let e = Evaluation {
+                subject: EntityRef { type_name: "Agent".into(), id: who.spiffe_id.clone(), properties: String::new() },
+                action: what.action.clone(),
+                action_properties: String::new(),
+                resource: EntityRef { type_name: rtype.into(), id: rid.trim_matches('"').into(), properties: String::new() },
+                context: if context == 0 { r#"{"task_id":"run-42"}"#.into() } else { what.context.clone() },
+            };
+            let full = store.evaluate_unindexed(&e, 3600, &env);
+            prop_assert_eq!(&store.evaluate_in(&e, 3600, &env), &full);
         }
     }
 }

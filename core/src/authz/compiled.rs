@@ -1,0 +1,414 @@
+//! Policy conditions compiled past Cedar's interpreter: the common shapes of real packs —
+//! attribute access on the principal, resource and context, `has` guards, equality,
+//! membership (`contains`, `in`, `is`), comparisons, sums and differences of longs, `&&`,
+//! `||`, `!` and literals —
+//! compiled once at load from the policy's JSON syntax tree (EST) and evaluated directly
+//! against the request's entities and context.
+//!
+//! The evaluator is exact by refusal: it answers `Some(satisfied)` only where Cedar would give
+//! that same answer without an error, and `None` for anything else (an attribute that is
+//! missing, a value of another type, an entity not in the store, a set or record compared, an
+//! extension value). On `None` the slice falls back to Cedar for all its conditional policies
+//! (see `index`), so a compiled condition never changes a decision, a reason or an error. A
+//! policy using any form not listed here is not compiled at all: Cedar evaluates it.
+
+use cedar_policy::{Context, Entities, EntityUid, EvalResult, Policy, ResourceConstraint};
+use serde_json::Value;
+
+/// A compiled condition expression.
+#[derive(Debug)]
+pub(super) enum Expr {
+    Lit(EvalResult),
+    Principal,
+    Resource,
+    Context,
+    /// `left.attr`
+    Attr(Box<Expr>, String),
+    /// `left has attr`
+    Has(Box<Expr>, String),
+    Eq(Box<Expr>, Box<Expr>),
+    NotEq(Box<Expr>, Box<Expr>),
+    /// A comparison of two longs.
+    Cmp(Cmp, Box<Expr>, Box<Expr>),
+    /// `left + right` (`true`) or `left - right` (`false`) of two longs, checked as Cedar does.
+    Add(bool, Box<Expr>, Box<Expr>),
+    And(Box<Expr>, Box<Expr>),
+    Or(Box<Expr>, Box<Expr>),
+    Not(Box<Expr>),
+    /// `left.contains(right)`
+    Contains(Box<Expr>, Box<Expr>),
+    /// `left in right` (an entity, or a set of entities)
+    In(Box<Expr>, Box<Expr>),
+    /// `left is type` (`in right` when given)
+    Is(Box<Expr>, String, Option<Box<Expr>>),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Cmp {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+/// A policy whose conditions compiled: what the index needs to decide it without Cedar.
+#[derive(Debug)]
+pub(super) struct CompiledPolicy {
+    pub(super) id: cedar_policy::PolicyId,
+    pub(super) forbid: bool,
+    resource: ResourceConstraint,
+    /// The policy's condition: its `when` bodies and negated `unless` bodies, in order.
+    condition: Expr,
+}
+
+/// What a compiled condition reads: the request's principal, resource and context, and the
+/// entities it is decided against.
+pub(super) struct Env<'a> {
+    pub(super) principal: &'a EntityUid,
+    pub(super) resource: &'a EntityUid,
+    pub(super) context: Option<&'a Context>,
+    pub(super) entities: &'a Entities,
+}
+
+impl CompiledPolicy {
+    /// The policy compiled, when it is static and its conditions use only the supported forms.
+    pub(super) fn compile(policy: &Policy) -> Option<CompiledPolicy> {
+        if !policy.is_static() || !policy.has_non_scope_constraint() {
+            return None;
+        }
+        let est = policy.to_json().ok()?;
+        let mut condition: Option<Expr> = None;
+        for c in est.get("conditions")?.as_array()? {
+            let body = expr(c.get("body")?, 0)?;
+            let part = match c.get("kind")?.as_str()? {
+                "when" => body,
+                "unless" => Expr::Not(Box::new(body)),
+                _ => return None,
+            };
+            condition = Some(match condition {
+                None => part,
+                Some(before) => Expr::And(Box::new(before), Box::new(part)),
+            });
+        }
+        Some(CompiledPolicy {
+            id: policy.id().clone(),
+            forbid: policy.effect() == cedar_policy::Effect::Forbid,
+            resource: policy.resource_constraint(),
+            condition: condition?,
+        })
+    }
+
+    /// Whether the policy is satisfied (its principal and action scopes are known to match):
+    /// `None` when only Cedar can say (see the module docs).
+    pub(super) fn satisfied(&self, env: &Env<'_>) -> Option<bool> {
+        let in_scope = match &self.resource {
+            ResourceConstraint::Any => true,
+            ResourceConstraint::Eq(uid) => uid == env.resource,
+            ResourceConstraint::In(group) => is_in(env.resource, group, env.entities),
+            ResourceConstraint::Is(ty) => ty == env.resource.type_name(),
+            ResourceConstraint::IsIn(ty, group) => {
+                ty == env.resource.type_name() && is_in(env.resource, group, env.entities)
+            }
+        };
+        if !in_scope {
+            return Some(false);
+        }
+        as_bool(eval(&self.condition, env)?)
+    }
+}
+
+/// Nesting compiled at most (policies are bounded at load; this bounds the recursion here too).
+const MAX_DEPTH: usize = 64;
+
+fn binary(v: &Value, depth: usize) -> Option<(Box<Expr>, Box<Expr>)> {
+    Some((Box::new(expr(v.get("left")?, depth + 1)?), Box::new(expr(v.get("right")?, depth + 1)?)))
+}
+
+/// One EST expression compiled, or `None` for a form the evaluator does not take.
+fn expr(v: &Value, depth: usize) -> Option<Expr> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    let o = v.as_object()?;
+    if o.len() != 1 {
+        return None;
+    }
+    let (op, arg) = o.iter().next()?;
+    Some(match op.as_str() {
+        "Value" => Expr::Lit(literal(arg)?),
+        "Var" => match arg.as_str()? {
+            "principal" => Expr::Principal,
+            "resource" => Expr::Resource,
+            "context" => Expr::Context,
+            _ => return None,
+        },
+        "." => Expr::Attr(Box::new(expr(arg.get("left")?, depth + 1)?), arg.get("attr")?.as_str()?.into()),
+        "has" => Expr::Has(Box::new(expr(arg.get("left")?, depth + 1)?), arg.get("attr")?.as_str()?.into()),
+        "==" => {
+            let (l, r) = binary(arg, depth)?;
+            Expr::Eq(l, r)
+        }
+        "!=" => {
+            let (l, r) = binary(arg, depth)?;
+            Expr::NotEq(l, r)
+        }
+        "<" | "<=" | ">" | ">=" => {
+            let cmp = match op.as_str() {
+                "<" => Cmp::Lt,
+                "<=" => Cmp::Le,
+                ">" => Cmp::Gt,
+                _ => Cmp::Ge,
+            };
+            let (l, r) = binary(arg, depth)?;
+            Expr::Cmp(cmp, l, r)
+        }
+        "+" | "-" => {
+            let (l, r) = binary(arg, depth)?;
+            Expr::Add(op == "+", l, r)
+        }
+        "&&" => {
+            let (l, r) = binary(arg, depth)?;
+            Expr::And(l, r)
+        }
+        "||" => {
+            let (l, r) = binary(arg, depth)?;
+            Expr::Or(l, r)
+        }
+        "!" => Expr::Not(Box::new(expr(arg.get("arg")?, depth + 1)?)),
+        "contains" => {
+            let (l, r) = binary(arg, depth)?;
+            Expr::Contains(l, r)
+        }
+        "in" => {
+            let (l, r) = binary(arg, depth)?;
+            Expr::In(l, r)
+        }
+        "is" => {
+            let left = Box::new(expr(arg.get("left")?, depth + 1)?);
+            let ty = arg.get("entity_type")?.as_str()?.to_string();
+            let within = match arg.get("in") {
+                None => None,
+                Some(r) => Some(Box::new(expr(r, depth + 1)?)),
+            };
+            Expr::Is(left, ty, within)
+        }
+        _ => return None,
+    })
+}
+
+/// A literal: a boolean, a long, a string, or an entity reference.
+fn literal(v: &Value) -> Option<EvalResult> {
+    Some(match v {
+        Value::Bool(b) => EvalResult::Bool(*b),
+        Value::Number(n) => EvalResult::Long(n.as_i64()?),
+        Value::String(s) => EvalResult::String(s.clone()),
+        Value::Object(o) => {
+            let e = o.get("__entity")?;
+            if o.len() != 1 {
+                return None;
+            }
+            EvalResult::EntityUid(entity_uid(e.get("type")?.as_str()?, e.get("id")?.as_str()?)?)
+        }
+        _ => return None,
+    })
+}
+
+fn entity_uid(type_name: &str, id: &str) -> Option<EntityUid> {
+    use std::str::FromStr as _;
+    let ty = cedar_policy::EntityTypeName::from_str(type_name).ok()?;
+    Some(EntityUid::from_type_name_and_id(ty, cedar_policy::EntityId::new(id)))
+}
+
+fn as_bool(v: EvalResult) -> Option<bool> {
+    match v {
+        EvalResult::Bool(b) => Some(b),
+        _ => None,
+    }
+}
+
+/// A value `==` compares as Cedar does by plain equality: no set, record or extension value.
+fn primitive(v: &EvalResult) -> bool {
+    matches!(v, EvalResult::Bool(_) | EvalResult::Long(_) | EvalResult::String(_) | EvalResult::EntityUid(_))
+}
+
+/// Cedar's `member in group`: the same entity, or a descendant of it in the store.
+fn is_in(member: &EntityUid, group: &EntityUid, entities: &Entities) -> bool {
+    member == group || entities.is_ancestor_of(group, member)
+}
+
+/// `member in group` where the group is an entity or a set of entities.
+fn within(member: &EntityUid, group: &EvalResult, entities: &Entities) -> Option<bool> {
+    match group {
+        EvalResult::EntityUid(g) => Some(is_in(member, g, entities)),
+        EvalResult::Set(set) => {
+            let mut any = false;
+            for g in set.iter() {
+                let EvalResult::EntityUid(g) = g else { return None };
+                any |= is_in(member, g, entities);
+            }
+            Some(any)
+        }
+        _ => None,
+    }
+}
+
+fn eval(e: &Expr, env: &Env<'_>) -> Option<EvalResult> {
+    Some(match e {
+        Expr::Lit(v) => v.clone(),
+        Expr::Principal => EvalResult::EntityUid(env.principal.clone()),
+        Expr::Resource => EvalResult::EntityUid(env.resource.clone()),
+        // `context` as a whole is not a value the evaluator compares.
+        Expr::Context => return None,
+        Expr::Attr(left, attr) => match &**left {
+            Expr::Context => env.context?.get(attr)?,
+            _ => match eval(left, env)? {
+                EvalResult::EntityUid(uid) => env.entities.get(&uid)?.attr(attr)?.ok()?,
+                EvalResult::Record(r) => r.get(attr)?.clone(),
+                _ => return None,
+            },
+        },
+        Expr::Has(left, attr) => EvalResult::Bool(match &**left {
+            Expr::Context => env.context?.get(attr).is_some(),
+            _ => match eval(left, env)? {
+                // An entity not in the store: left to Cedar.
+                EvalResult::EntityUid(uid) => env.entities.get(&uid)?.attr(attr).is_some(),
+                EvalResult::Record(r) => r.get(attr).is_some(),
+                _ => return None,
+            },
+        }),
+        Expr::Eq(l, r) | Expr::NotEq(l, r) => {
+            let (l, r) = (eval(l, env)?, eval(r, env)?);
+            if !primitive(&l) || !primitive(&r) {
+                return None;
+            }
+            EvalResult::Bool((l == r) == matches!(e, Expr::Eq(..)))
+        }
+        Expr::Cmp(cmp, l, r) => {
+            let (EvalResult::Long(l), EvalResult::Long(r)) = (eval(l, env)?, eval(r, env)?) else { return None };
+            EvalResult::Bool(match cmp {
+                Cmp::Lt => l < r,
+                Cmp::Le => l <= r,
+                Cmp::Gt => l > r,
+                Cmp::Ge => l >= r,
+            })
+        }
+        Expr::Add(plus, l, r) => {
+            let (EvalResult::Long(l), EvalResult::Long(r)) = (eval(l, env)?, eval(r, env)?) else { return None };
+            // Overflow is an error in Cedar.
+            EvalResult::Long(if *plus { l.checked_add(r)? } else { l.checked_sub(r)? })
+        }
+        Expr::And(l, r) => {
+            if !as_bool(eval(l, env)?)? {
+                return Some(EvalResult::Bool(false));
+            }
+            EvalResult::Bool(as_bool(eval(r, env)?)?)
+        }
+        Expr::Or(l, r) => {
+            if as_bool(eval(l, env)?)? {
+                return Some(EvalResult::Bool(true));
+            }
+            EvalResult::Bool(as_bool(eval(r, env)?)?)
+        }
+        Expr::Not(a) => EvalResult::Bool(!as_bool(eval(a, env)?)?),
+        Expr::Contains(l, r) => {
+            let (EvalResult::Set(set), item) = (eval(l, env)?, eval(r, env)?) else { return None };
+            if !primitive(&item) {
+                return None;
+            }
+            let mut found = false;
+            for member in set.iter() {
+                if !primitive(member) {
+                    return None;
+                }
+                found |= *member == item;
+            }
+            EvalResult::Bool(found)
+        }
+        Expr::In(l, r) => {
+            let EvalResult::EntityUid(member) = eval(l, env)? else { return None };
+            EvalResult::Bool(within(&member, &eval(r, env)?, env.entities)?)
+        }
+        Expr::Is(l, ty, group) => {
+            let EvalResult::EntityUid(uid) = eval(l, env)? else { return None };
+            let is = uid.type_name().to_string() == *ty;
+            match group {
+                // Cedar evaluates `is … in` as `is && in`: the `in` only when the type matches.
+                Some(g) if is => EvalResult::Bool(within(&uid, &eval(g, env)?, env.entities)?),
+                _ => EvalResult::Bool(is),
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cedar_policy::PolicySet;
+    use std::str::FromStr as _;
+
+    fn pack() -> Vec<Policy> {
+        PolicySet::from_str(writ_types::pack::POLICIES).unwrap().policies().cloned().collect()
+    }
+
+    fn compiled(id: &str) -> CompiledPolicy {
+        let p = pack().into_iter().find(|p| p.annotation("id") == Some(id)).unwrap();
+        CompiledPolicy::compile(&p).unwrap_or_else(|| panic!("{id} compiles"))
+    }
+
+    fn uid(s: &str) -> EntityUid {
+        EntityUid::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn most_conditional_pack_policies_compile() {
+        let conditional: Vec<Policy> = pack().into_iter().filter(Policy::has_non_scope_constraint).collect();
+        let names: Vec<String> = conditional
+            .iter()
+            .filter(|p| CompiledPolicy::compile(p).is_some())
+            .map(|p| p.annotation("id").unwrap_or_default().to_string())
+            .collect();
+        for id in
+            ["tool-allow-list", "ci-deploy-non-production", "analyst-internal-data", "no-high-sensitivity-external"]
+        {
+            assert!(names.iter().any(|n| n == id), "{id} compiles: {names:?}");
+        }
+        assert!(
+            names.len() * 3 >= conditional.len() * 2,
+            "{} of {} compile: {names:?}",
+            names.len(),
+            conditional.len()
+        );
+    }
+
+    #[test]
+    fn a_compiled_condition_answers_where_cedar_would_and_refuses_elsewhere() {
+        let entities = Entities::from_json_str(
+            r#"[
+              {"uid":{"type":"Agent","id":"a"},"attrs":{"tools":[{"__entity":{"type":"Tool","id":"web"}}]},"parents":[]},
+              {"uid":{"type":"Agent","id":"b"},"attrs":{},"parents":[]},
+              {"uid":{"type":"Tool","id":"web"},"attrs":{},"parents":[]},
+              {"uid":{"type":"Dataset","id":"low"},"attrs":{"sensitivity":1},"parents":[]},
+              {"uid":{"type":"Dataset","id":"high"},"attrs":{"sensitivity":3},"parents":[]},
+              {"uid":{"type":"Dataset","id":"odd"},"attrs":{"sensitivity":"one"},"parents":[]}
+            ]"#,
+            None,
+        )
+        .unwrap();
+        let at = |p: &str, r: &str, c: &CompiledPolicy| {
+            let (principal, resource) = (uid(p), uid(r));
+            c.satisfied(&Env { principal: &principal, resource: &resource, context: None, entities: &entities })
+        };
+        let tools = compiled("tool-allow-list");
+        assert_eq!(at(r#"Agent::"a""#, r#"Tool::"web""#, &tools), Some(true));
+        assert_eq!(at(r#"Agent::"a""#, r#"Tool::"shell""#, &tools), Some(false));
+        assert_eq!(at(r#"Agent::"b""#, r#"Tool::"web""#, &tools), Some(false), "`has` guards the missing list");
+        assert_eq!(at(r#"Agent::"ghost""#, r#"Tool::"web""#, &tools), None, "an unknown entity: Cedar's to say");
+        assert_eq!(at(r#"Agent::"a""#, r#"Dataset::"low""#, &tools), Some(false), "out of the resource scope");
+        let analyst = compiled("analyst-internal-data");
+        assert_eq!(at(r#"Agent::"a""#, r#"Dataset::"low""#, &analyst), Some(true));
+        assert_eq!(at(r#"Agent::"a""#, r#"Dataset::"high""#, &analyst), Some(false));
+        assert_eq!(at(r#"Agent::"a""#, r#"Dataset::"odd""#, &analyst), None, "a string compared: Cedar errors");
+        let deploy = compiled("ci-deploy-non-production");
+        assert_eq!(at(r#"Agent::"a""#, r#"Environment::"x""#, &deploy), None, "no such environment: Cedar errors");
+    }
+}

@@ -14,6 +14,7 @@
 
 use cedar_policy::{Context, Entities, EntityUid, EvalResult, Policy, ResourceConstraint};
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// A compiled condition expression.
 #[derive(Debug)]
@@ -59,15 +60,44 @@ pub(super) struct CompiledPolicy {
     resource: ResourceConstraint,
     /// The policy's condition: its `when` bodies and negated `unless` bodies, in order.
     condition: Expr,
+    /// The context keys the condition reads.
+    pub(super) context_keys: Vec<String>,
 }
 
 /// What a compiled condition reads: the request's principal, resource and context, and the
-/// entities it is decided against.
+/// entities it is decided against. The context keys the slice's conditions read are converted
+/// once per request (Cedar hands out context values by copy).
 pub(super) struct Env<'a> {
-    pub(super) principal: &'a EntityUid,
-    pub(super) resource: &'a EntityUid,
-    pub(super) context: Option<&'a Context>,
-    pub(super) entities: &'a Entities,
+    resource_uid: &'a EntityUid,
+    principal: EvalResult,
+    resource: EvalResult,
+    /// The context keys read, with their values; `None` when the context is not known.
+    context: Option<Vec<(&'a str, Option<EvalResult>)>>,
+    entities: &'a Entities,
+}
+
+impl<'a> Env<'a> {
+    pub(super) fn new(
+        principal: &'a EntityUid,
+        resource: &'a EntityUid,
+        context: Option<&Context>,
+        keys: &'a [String],
+        entities: &'a Entities,
+    ) -> Env<'a> {
+        Env {
+            resource_uid: resource,
+            principal: EvalResult::EntityUid(principal.clone()),
+            resource: EvalResult::EntityUid(resource.clone()),
+            context: context.map(|c| keys.iter().map(|k| (k.as_str(), c.get(k))).collect()),
+            entities,
+        }
+    }
+
+    /// The context's value for `key`: `None` when the context is not known or the key was not
+    /// converted (never, for a compiled condition), `Some(None)` when it has no such key.
+    fn context_value(&self, key: &str) -> Option<Option<&EvalResult>> {
+        self.context.as_ref()?.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_ref())
+    }
 }
 
 impl CompiledPolicy {
@@ -90,11 +120,15 @@ impl CompiledPolicy {
                 Some(before) => Expr::And(Box::new(before), Box::new(part)),
             });
         }
+        let condition = condition?;
+        let mut context_keys = Vec::new();
+        context_read(&condition, &mut context_keys);
         Some(CompiledPolicy {
             id: policy.id().clone(),
             forbid: policy.effect() == cedar_policy::Effect::Forbid,
             resource: policy.resource_constraint(),
-            condition: condition?,
+            condition,
+            context_keys,
         })
     }
 
@@ -103,17 +137,47 @@ impl CompiledPolicy {
     pub(super) fn satisfied(&self, env: &Env<'_>) -> Option<bool> {
         let in_scope = match &self.resource {
             ResourceConstraint::Any => true,
-            ResourceConstraint::Eq(uid) => uid == env.resource,
-            ResourceConstraint::In(group) => is_in(env.resource, group, env.entities),
-            ResourceConstraint::Is(ty) => ty == env.resource.type_name(),
+            ResourceConstraint::Eq(uid) => uid == env.resource_uid,
+            ResourceConstraint::In(group) => is_in(env.resource_uid, group, env.entities),
+            ResourceConstraint::Is(ty) => ty == env.resource_uid.type_name(),
             ResourceConstraint::IsIn(ty, group) => {
-                ty == env.resource.type_name() && is_in(env.resource, group, env.entities)
+                ty == env.resource_uid.type_name() && is_in(env.resource_uid, group, env.entities)
             }
         };
         if !in_scope {
             return Some(false);
         }
-        as_bool(eval(&self.condition, env)?)
+        as_bool(&*eval(&self.condition, env)?)
+    }
+}
+
+/// The context keys `e` reads (`context.key`, `context has key`), added to `keys`.
+fn context_read(e: &Expr, keys: &mut Vec<String>) {
+    match e {
+        Expr::Attr(l, a) | Expr::Has(l, a) if matches!(**l, Expr::Context) => {
+            if !keys.contains(a) {
+                keys.push(a.clone());
+            }
+        }
+        Expr::Attr(l, _) | Expr::Has(l, _) | Expr::Not(l) => context_read(l, keys),
+        Expr::Eq(l, r)
+        | Expr::NotEq(l, r)
+        | Expr::Cmp(_, l, r)
+        | Expr::Add(_, l, r)
+        | Expr::And(l, r)
+        | Expr::Or(l, r)
+        | Expr::Contains(l, r)
+        | Expr::In(l, r) => {
+            context_read(l, keys);
+            context_read(r, keys);
+        }
+        Expr::Is(l, _, g) => {
+            context_read(l, keys);
+            if let Some(g) = g {
+                context_read(g, keys);
+            }
+        }
+        Expr::Lit(_) | Expr::Principal | Expr::Resource | Expr::Context => {}
     }
 }
 
@@ -219,9 +283,9 @@ fn entity_uid(type_name: &str, id: &str) -> Option<EntityUid> {
     Some(EntityUid::from_type_name_and_id(ty, cedar_policy::EntityId::new(id)))
 }
 
-fn as_bool(v: EvalResult) -> Option<bool> {
+fn as_bool(v: &EvalResult) -> Option<bool> {
     match v {
-        EvalResult::Bool(b) => Some(b),
+        EvalResult::Bool(b) => Some(*b),
         _ => None,
     }
 }
@@ -252,26 +316,42 @@ fn within(member: &EntityUid, group: &EvalResult, entities: &Entities) -> Option
     }
 }
 
-fn eval(e: &Expr, env: &Env<'_>) -> Option<EvalResult> {
-    Some(match e {
-        Expr::Lit(v) => v.clone(),
-        Expr::Principal => EvalResult::EntityUid(env.principal.clone()),
-        Expr::Resource => EvalResult::EntityUid(env.resource.clone()),
+/// A value an expression evaluates to: borrowed from the policy, the request or its converted
+/// context where it can be, owned where it is computed or read from an entity.
+type Val<'a> = Cow<'a, EvalResult>;
+
+fn long(v: &EvalResult) -> Option<i64> {
+    match v {
+        EvalResult::Long(n) => Some(*n),
+        _ => None,
+    }
+}
+
+fn eval<'a>(e: &'a Expr, env: &'a Env<'a>) -> Option<Val<'a>> {
+    let owned = |v: EvalResult| Some(Cow::Owned(v));
+    let boolean = |b: bool| Some(Cow::Owned(EvalResult::Bool(b)));
+    match e {
+        Expr::Lit(v) => Some(Cow::Borrowed(v)),
+        Expr::Principal => Some(Cow::Borrowed(&env.principal)),
+        Expr::Resource => Some(Cow::Borrowed(&env.resource)),
         // `context` as a whole is not a value the evaluator compares.
-        Expr::Context => return None,
+        Expr::Context => None,
         Expr::Attr(left, attr) => match &**left {
-            Expr::Context => env.context?.get(attr)?,
+            Expr::Context => Some(Cow::Borrowed(env.context_value(attr)??)),
             _ => match eval(left, env)? {
-                EvalResult::EntityUid(uid) => env.entities.get(&uid)?.attr(attr)?.ok()?,
-                EvalResult::Record(r) => r.get(attr)?.clone(),
-                _ => return None,
+                Cow::Borrowed(EvalResult::Record(r)) => Some(Cow::Borrowed(r.get(attr)?)),
+                Cow::Owned(EvalResult::Record(r)) => owned(r.get(attr)?.clone()),
+                v => match &*v {
+                    EvalResult::EntityUid(uid) => owned(env.entities.get(uid)?.attr(attr)?.ok()?),
+                    _ => None,
+                },
             },
         },
-        Expr::Has(left, attr) => EvalResult::Bool(match &**left {
-            Expr::Context => env.context?.get(attr).is_some(),
-            _ => match eval(left, env)? {
+        Expr::Has(left, attr) => boolean(match &**left {
+            Expr::Context => env.context_value(attr)?.is_some(),
+            _ => match &*eval(left, env)? {
                 // An entity not in the store: left to Cedar.
-                EvalResult::EntityUid(uid) => env.entities.get(&uid)?.attr(attr).is_some(),
+                EvalResult::EntityUid(uid) => env.entities.get(uid)?.attr(attr).is_some(),
                 EvalResult::Record(r) => r.get(attr).is_some(),
                 _ => return None,
             },
@@ -281,11 +361,11 @@ fn eval(e: &Expr, env: &Env<'_>) -> Option<EvalResult> {
             if !primitive(&l) || !primitive(&r) {
                 return None;
             }
-            EvalResult::Bool((l == r) == matches!(e, Expr::Eq(..)))
+            boolean((l == r) == matches!(e, Expr::Eq(..)))
         }
         Expr::Cmp(cmp, l, r) => {
-            let (EvalResult::Long(l), EvalResult::Long(r)) = (eval(l, env)?, eval(r, env)?) else { return None };
-            EvalResult::Bool(match cmp {
+            let (l, r) = (long(&*eval(l, env)?)?, long(&*eval(r, env)?)?);
+            boolean(match cmp {
                 Cmp::Lt => l < r,
                 Cmp::Le => l <= r,
                 Cmp::Gt => l > r,
@@ -293,25 +373,26 @@ fn eval(e: &Expr, env: &Env<'_>) -> Option<EvalResult> {
             })
         }
         Expr::Add(plus, l, r) => {
-            let (EvalResult::Long(l), EvalResult::Long(r)) = (eval(l, env)?, eval(r, env)?) else { return None };
+            let (l, r) = (long(&*eval(l, env)?)?, long(&*eval(r, env)?)?);
             // Overflow is an error in Cedar.
-            EvalResult::Long(if *plus { l.checked_add(r)? } else { l.checked_sub(r)? })
+            owned(EvalResult::Long(if *plus { l.checked_add(r)? } else { l.checked_sub(r)? }))
         }
         Expr::And(l, r) => {
-            if !as_bool(eval(l, env)?)? {
-                return Some(EvalResult::Bool(false));
+            if !as_bool(&*eval(l, env)?)? {
+                return boolean(false);
             }
-            EvalResult::Bool(as_bool(eval(r, env)?)?)
+            boolean(as_bool(&*eval(r, env)?)?)
         }
         Expr::Or(l, r) => {
-            if as_bool(eval(l, env)?)? {
-                return Some(EvalResult::Bool(true));
+            if as_bool(&*eval(l, env)?)? {
+                return boolean(true);
             }
-            EvalResult::Bool(as_bool(eval(r, env)?)?)
+            boolean(as_bool(&*eval(r, env)?)?)
         }
-        Expr::Not(a) => EvalResult::Bool(!as_bool(eval(a, env)?)?),
+        Expr::Not(a) => boolean(!as_bool(&*eval(a, env)?)?),
         Expr::Contains(l, r) => {
-            let (EvalResult::Set(set), item) = (eval(l, env)?, eval(r, env)?) else { return None };
+            let (set, item) = (eval(l, env)?, eval(r, env)?);
+            let EvalResult::Set(set) = &*set else { return None };
             if !primitive(&item) {
                 return None;
             }
@@ -320,24 +401,26 @@ fn eval(e: &Expr, env: &Env<'_>) -> Option<EvalResult> {
                 if !primitive(member) {
                     return None;
                 }
-                found |= *member == item;
+                found |= *member == *item;
             }
-            EvalResult::Bool(found)
+            boolean(found)
         }
         Expr::In(l, r) => {
-            let EvalResult::EntityUid(member) = eval(l, env)? else { return None };
-            EvalResult::Bool(within(&member, &eval(r, env)?, env.entities)?)
+            let member = eval(l, env)?;
+            let EvalResult::EntityUid(member) = &*member else { return None };
+            boolean(within(member, &*eval(r, env)?, env.entities)?)
         }
         Expr::Is(l, ty, group) => {
-            let EvalResult::EntityUid(uid) = eval(l, env)? else { return None };
+            let uid = eval(l, env)?;
+            let EvalResult::EntityUid(uid) = &*uid else { return None };
             let is = uid.type_name().to_string() == *ty;
             match group {
                 // Cedar evaluates `is … in` as `is && in`: the `in` only when the type matches.
-                Some(g) if is => EvalResult::Bool(within(&uid, &eval(g, env)?, env.entities)?),
-                _ => EvalResult::Bool(is),
+                Some(g) if is => boolean(within(uid, &*eval(g, env)?, env.entities)?),
+                _ => boolean(is),
             }
         }
-    })
+    }
 }
 
 #[cfg(test)]
@@ -396,7 +479,7 @@ mod tests {
         .unwrap();
         let at = |p: &str, r: &str, c: &CompiledPolicy| {
             let (principal, resource) = (uid(p), uid(r));
-            c.satisfied(&Env { principal: &principal, resource: &resource, context: None, entities: &entities })
+            c.satisfied(&Env::new(&principal, &resource, None, &[], &entities))
         };
         let tools = compiled("tool-allow-list");
         assert_eq!(at(r#"Agent::"a""#, r#"Tool::"web""#, &tools), Some(true));

@@ -112,6 +112,8 @@ pub(super) struct Slice {
     /// `cedar` and the compiled policies: what Cedar evaluates when a compiled condition
     /// cannot answer.
     conditional: PolicySet,
+    /// The context keys the compiled conditions read.
+    context_keys: Vec<String>,
     decided: DecidedSet,
 }
 
@@ -166,8 +168,9 @@ impl Slice {
         let mut satisfied = Vec::new();
         let mut cedar_set = &self.cedar;
         if !self.compiled.is_empty() {
-            let principal = request.principal();
-            let env = principal.map(|principal| Env { principal, resource, context: request.context(), entities });
+            let env = request
+                .principal()
+                .map(|principal| Env::new(principal, resource, request.context(), &self.context_keys, entities));
             for c in &self.compiled {
                 match env.as_ref().and_then(|env| c.satisfied(env)) {
                     Some(true) => satisfied.push(c),
@@ -309,6 +312,9 @@ impl PolicyIndex {
         }
         let cedar = PolicySet::from_policies(chosen).map_err(|e| format!("policy slice: {e}"))?;
         let conditional = PolicySet::from_policies(conditional).map_err(|e| format!("policy slice: {e}"))?;
-        Ok(Slice { cedar, compiled, conditional, decided })
+        let mut context_keys: Vec<String> = compiled.iter().flat_map(|c| c.context_keys.iter().cloned()).collect();
+        context_keys.sort_unstable();
+        context_keys.dedup();
+        Ok(Slice { cedar, compiled, conditional, context_keys, decided })
     }
 }

@@ -33,8 +33,9 @@ pub(super) struct PolicyIndex {
     keys: Vec<(cedar_policy::PrincipalConstraint, ActionKey)>,
     /// Per policy: its resource scope when the policy can be decided by scope alone.
     decidable: Vec<Option<ResourceKey>>,
-    /// Per policy: its compiled conditions, when they compiled.
-    compiled: Vec<Option<Arc<CompiledPolicy>>>,
+    /// Per policy: its compiled conditions, when they compiled — compiled when a slice first
+    /// holds the policy, so a load of thousands of policies does not pay for it up front.
+    compiled: Vec<std::sync::OnceLock<Option<Arc<CompiledPolicy>>>>,
     /// True when some policy has a scope the index can use: otherwise every slice is the
     /// full set.
     pub(super) useful: bool,
@@ -263,15 +264,12 @@ impl PolicyIndex {
                 }
             })
             .collect();
-        let compiled: Vec<_> = policies
-            .iter()
-            .zip(&decidable)
-            .map(|(p, d)| if d.is_some() { None } else { CompiledPolicy::compile(p).map(Arc::new) })
-            .collect();
+        let compiled: Vec<_> = policies.iter().map(|_| std::sync::OnceLock::new()).collect();
         let scoped = keys
             .iter()
             .any(|(p, a)| !matches!(p, cedar_policy::PrincipalConstraint::Any) || !matches!(a, ActionKey::Any));
-        let useful = scoped || decidable.iter().any(Option::is_some) || compiled.iter().any(Option::is_some);
+        let useful =
+            scoped || decidable.iter().any(Option::is_some) || policies.iter().any(Policy::has_non_scope_constraint);
         PolicyIndex { policies, keys, decidable, compiled, useful }
     }
 
@@ -293,7 +291,7 @@ impl PolicyIndex {
             if !(principal_fits(p, principal, &ancestors) && a.fits(action, &groups)) {
                 continue;
             }
-            match (d, c) {
+            match (d, c.get_or_init(|| CompiledPolicy::compile(policy).map(Arc::new))) {
                 (Some(scope), _) => {
                     decided.insert(
                         scope,

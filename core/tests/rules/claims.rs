@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 use writ_core::crypto::RustCrypto;
 use writ_core::pack::{ENTITIES, POLICIES, SCHEMA};
-use writ_core::{Decision, Identity, Intent, Ledger as _, MemoryLedger, Proof, Task, Writ};
+use writ_core::{Decision, Intent, Ledger as _, MemoryLedger, Proof, Task, Writ};
 
 const NOW: u64 = 1_800_000_000;
 const AGENTS: &[&str] = &["payroll", "browser", "broker", "ci", "oncall"];
@@ -59,14 +59,7 @@ fn agent(name: &str) -> String {
 }
 
 fn decide(w: &World, who: &str, (action, resource): (&str, &str), task: &str, context: &Value) -> Decision {
-    let who = Identity {
-        spiffe_id: agent(who),
-        trust_domain: "acme.example".into(),
-        expires_at: NOW + 3600,
-        thumbprint: String::new(),
-        proof: Proof::X509Svid,
-        claims: Default::default(),
-    };
+    let who = crate::identity(agent(who), NOW + 3600, Proof::X509Svid);
     let text = if context.as_object().is_some_and(|o| o.is_empty()) { String::new() } else { context.to_string() };
     let what = Intent {
         action: action.into(),

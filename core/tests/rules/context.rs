@@ -86,14 +86,7 @@ const SCHEMALESS: &str = r#"
 "#;
 
 fn who() -> Identity {
-    Identity {
-        spiffe_id: "spiffe://acme.example/agent/broker".into(),
-        trust_domain: "acme.example".into(),
-        expires_at: 3_000,
-        thumbprint: String::new(),
-        proof: Proof::X509Svid,
-        claims: Default::default(),
-    }
+    crate::identity("spiffe://acme.example/agent/broker", 3_000, Proof::X509Svid)
 }
 
 proptest! {

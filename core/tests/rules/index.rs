@@ -7,7 +7,7 @@
 use proptest::prelude::*;
 use writ_core::authz::{PolicyStore, RequestEnv};
 use writ_core::{EntityRef, Evaluation};
-use writ_core::{Identity, Intent, Proof};
+use writ_core::{Intent, Proof};
 
 fn principal_scope(k: u8) -> String {
     match k % 6 {
@@ -110,14 +110,7 @@ proptest! {
     ) {
         let store = PolicyStore::load(&policies(&spec), None, Some(ENTITIES)).unwrap();
         for (p, a, res_s, task1, with_context) in requests {
-            let who = Identity {
-                spiffe_id: format!("spiffe://t.example/a{p}"),
-                trust_domain: "t.example".into(),
-                expires_at: 2_000,
-                thumbprint: String::new(),
-                proof: Proof::X509Svid,
-                claims: Default::default(),
-            };
+            let who = crate::identity(format!("spiffe://t.example/a{p}"), 2_000, Proof::X509Svid);
             let what = Intent {
                 action: format!("a{a}"),
                 resource: [r#"X::"s""#, r#"X::"r""#, r#"Y::"s""#][usize::from(res_s)].into(),
@@ -207,14 +200,7 @@ proptest! {
             ended_at: None,
         };
         for (agent, action, resource, context, in_task, depth, long_lived) in requests {
-            let who = Identity {
-                spiffe_id: member(AGENTS[agent]),
-                trust_domain: "acme.example".into(),
-                expires_at: if long_lived { 10_000 } else { 1_100 },
-                thumbprint: String::new(),
-                proof: Proof::X509Svid,
-                claims: Default::default(),
-            };
+            let who = crate::identity(member(AGENTS[agent]), if long_lived { 10_000 } else { 1_100 }, Proof::X509Svid);
             let what = Intent {
                 action: PACK_ACTIONS[action].into(),
                 resource: PACK_RESOURCES[resource].into(),

@@ -5,7 +5,7 @@
 
 use proptest::prelude::*;
 use writ_core::authz::{PolicyStore, RequestEnv};
-use writ_core::{Identity, Intent, Proof};
+use writ_core::{Intent, Proof};
 
 /// One policy per Writ context key and identity attribute, each on its own action.
 const POLICIES: &str = r#"
@@ -30,14 +30,8 @@ proptest! {
     ) {
         let cached = PolicyStore::load(POLICIES, None, None).unwrap();
         for (p, jwt, a, r, task1, now, depth, late_expiry, with_context) in requests {
-            let who = Identity {
-                spiffe_id: format!("spiffe://t.example/a{p}"),
-                trust_domain: "t.example".into(),
-                expires_at: if late_expiry { 3_000 } else { 2_000 },
-                thumbprint: String::new(),
-                proof: if jwt { Proof::JwtSvid } else { Proof::X509Svid },
-                claims: Default::default(),
-            };
+            let proof = if jwt { Proof::JwtSvid } else { Proof::X509Svid };
+            let who = crate::identity(format!("spiffe://t.example/a{p}"), if late_expiry { 3_000 } else { 2_000 }, proof);
             let resource = match r {
                 0 => r#"X::"r0""#.to_string(),
                 1 => r#"X::"r1""#.to_string(),
@@ -83,14 +77,7 @@ proptest! {
     ) {
         let cached = PolicyStore::load(SCHEMA_POLICIES, Some(SCHEMA), None).unwrap();
         for (read, doc, now, jwt, with_context) in requests {
-            let who = Identity {
-                spiffe_id: "spiffe://t.example/a".into(),
-                trust_domain: "t.example".into(),
-                expires_at: 3_000,
-                thumbprint: String::new(),
-                proof: if jwt { Proof::JwtSvid } else { Proof::X509Svid },
-                claims: Default::default(),
-            };
+            let who = crate::identity("spiffe://t.example/a", 3_000, if jwt { Proof::JwtSvid } else { Proof::X509Svid });
             let what = Intent {
                 action: if read { "read" } else { "invoke" }.into(),
                 resource: if doc { r#"Doc::"d""# } else { r#"Tool::"t""# }.into(),
@@ -144,14 +131,7 @@ proptest! {
         prop_assert_eq!(memo.reads("a0", "X::\"r0\"").now, whole);
         prop_assert_eq!(memo.reads("a3", "X::\"r0\"").now, !whole);
         for (p, a, r, task1, now, depth, ctx, late_expiry) in requests {
-            let who = Identity {
-                spiffe_id: format!("spiffe://t.example/a{p}"),
-                trust_domain: "t.example".into(),
-                expires_at: if late_expiry { 3_000 } else { 2_000 },
-                thumbprint: String::new(),
-                proof: Proof::X509Svid,
-                claims: Default::default(),
-            };
+            let who = crate::identity(format!("spiffe://t.example/a{p}"), if late_expiry { 3_000 } else { 2_000 }, Proof::X509Svid);
             let what = Intent {
                 action: format!("a{a}"),
                 resource: if r < 3 { format!("X::\"r{r}\"") } else { format!("Y::\"r{}\"", r - 3) },

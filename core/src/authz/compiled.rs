@@ -1,9 +1,9 @@
 //! Policy conditions compiled past Cedar's interpreter: the common shapes of real packs —
 //! attribute access on the principal, resource and context, `has` guards, equality,
 //! membership (`contains`, `in`, `is`), comparisons, sums and differences of longs, `&&`,
-//! `||`, `!` and literals —
-//! compiled once at load from the policy's JSON syntax tree (EST) and evaluated directly
-//! against the request's entities and context.
+//! `||`, `!` and literals — compiled from the policy's JSON syntax tree (EST) once, the first
+//! time a slice holds the policy, and evaluated directly against the request's entities and
+//! context.
 //!
 //! The evaluator is exact by refusal: it answers `Some(satisfied)` only where Cedar would give
 //! that same answer without an error, and `None` for anything else (an attribute that is
@@ -41,7 +41,7 @@ pub(super) enum Expr {
     /// `left in right` (an entity, or a set of entities)
     In(Box<Expr>, Box<Expr>),
     /// `left is type` (`in right` when given)
-    Is(Box<Expr>, String, Option<Box<Expr>>),
+    Is(Box<Expr>, cedar_policy::EntityTypeName, Option<Box<Expr>>),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -184,10 +184,6 @@ fn context_read(e: &Expr, keys: &mut Vec<String>) {
 /// Nesting compiled at most (policies are bounded at load; this bounds the recursion here too).
 const MAX_DEPTH: usize = 64;
 
-fn binary(v: &Value, depth: usize) -> Option<(Box<Expr>, Box<Expr>)> {
-    Some((Box::new(expr(v.get("left")?, depth + 1)?), Box::new(expr(v.get("right")?, depth + 1)?)))
-}
-
 /// One EST expression compiled, or `None` for a form the evaluator does not take.
 fn expr(v: &Value, depth: usize) -> Option<Expr> {
     if depth > MAX_DEPTH {
@@ -206,50 +202,31 @@ fn expr(v: &Value, depth: usize) -> Option<Expr> {
             "context" => Expr::Context,
             _ => return None,
         },
-        "." => Expr::Attr(Box::new(expr(arg.get("left")?, depth + 1)?), arg.get("attr")?.as_str()?.into()),
-        "has" => Expr::Has(Box::new(expr(arg.get("left")?, depth + 1)?), arg.get("attr")?.as_str()?.into()),
-        "==" => {
-            let (l, r) = binary(arg, depth)?;
-            Expr::Eq(l, r)
+        "." | "has" => {
+            let left = Box::new(expr(arg.get("left")?, depth + 1)?);
+            let attr = arg.get("attr")?.as_str()?.to_string();
+            if op == "." { Expr::Attr(left, attr) } else { Expr::Has(left, attr) }
         }
-        "!=" => {
-            let (l, r) = binary(arg, depth)?;
-            Expr::NotEq(l, r)
-        }
-        "<" | "<=" | ">" | ">=" => {
-            let cmp = match op.as_str() {
-                "<" => Cmp::Lt,
-                "<=" => Cmp::Le,
-                ">" => Cmp::Gt,
-                _ => Cmp::Ge,
-            };
-            let (l, r) = binary(arg, depth)?;
-            Expr::Cmp(cmp, l, r)
-        }
-        "+" | "-" => {
-            let (l, r) = binary(arg, depth)?;
-            Expr::Add(op == "+", l, r)
-        }
-        "&&" => {
-            let (l, r) = binary(arg, depth)?;
-            Expr::And(l, r)
-        }
-        "||" => {
-            let (l, r) = binary(arg, depth)?;
-            Expr::Or(l, r)
+        "==" | "!=" | "<" | "<=" | ">" | ">=" | "+" | "-" | "&&" | "||" | "contains" | "in" => {
+            let (l, r) = (Box::new(expr(arg.get("left")?, depth + 1)?), Box::new(expr(arg.get("right")?, depth + 1)?));
+            match op.as_str() {
+                "==" => Expr::Eq(l, r),
+                "!=" => Expr::NotEq(l, r),
+                "<" => Expr::Cmp(Cmp::Lt, l, r),
+                "<=" => Expr::Cmp(Cmp::Le, l, r),
+                ">" => Expr::Cmp(Cmp::Gt, l, r),
+                ">=" => Expr::Cmp(Cmp::Ge, l, r),
+                "+" | "-" => Expr::Add(op == "+", l, r),
+                "&&" => Expr::And(l, r),
+                "||" => Expr::Or(l, r),
+                "contains" => Expr::Contains(l, r),
+                _ => Expr::In(l, r),
+            }
         }
         "!" => Expr::Not(Box::new(expr(arg.get("arg")?, depth + 1)?)),
-        "contains" => {
-            let (l, r) = binary(arg, depth)?;
-            Expr::Contains(l, r)
-        }
-        "in" => {
-            let (l, r) = binary(arg, depth)?;
-            Expr::In(l, r)
-        }
         "is" => {
             let left = Box::new(expr(arg.get("left")?, depth + 1)?);
-            let ty = arg.get("entity_type")?.as_str()?.to_string();
+            let ty = std::str::FromStr::from_str(arg.get("entity_type")?.as_str()?).ok()?;
             let within = match arg.get("in") {
                 None => None,
                 Some(r) => Some(Box::new(expr(r, depth + 1)?)),
@@ -413,7 +390,7 @@ fn eval<'a>(e: &'a Expr, env: &'a Env<'a>) -> Option<Val<'a>> {
         Expr::Is(l, ty, group) => {
             let uid = eval(l, env)?;
             let EvalResult::EntityUid(uid) = &*uid else { return None };
-            let is = uid.type_name().to_string() == *ty;
+            let is = uid.type_name() == ty;
             match group {
                 // Cedar evaluates `is … in` as `is && in`: the `in` only when the type matches.
                 Some(g) if is => boolean(within(uid, &*eval(g, env)?, env.entities)?),

@@ -194,18 +194,12 @@ impl Slice {
         }
         let (mut forbids, mut permits) =
             if cedar.allow { (Vec::new(), cedar.reasons) } else { (cedar.reasons, Vec::new()) };
-        for c in satisfied {
-            if c.forbid {
-                forbids.push(c.id.clone());
+        let compiled = satisfied.into_iter().map(|c| (&c.id, c.forbid));
+        for (id, forbid) in compiled.chain(self.decided.satisfied(resource).map(|d| (&d.id, d.forbid))) {
+            if forbid {
+                forbids.push(id.clone());
             } else {
-                permits.push(c.id.clone());
-            }
-        }
-        for d in self.decided.satisfied(resource) {
-            if d.forbid {
-                forbids.push(d.id.clone());
-            } else {
-                permits.push(d.id.clone());
+                permits.push(id.clone());
             }
         }
         match (forbids.is_empty(), permits.is_empty()) {

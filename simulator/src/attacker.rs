@@ -106,7 +106,8 @@ impl<'a> EventLoop<'a> {
             }
             (Design::Jit, None) => {
                 let scope: std::rc::Rc<[usize]> = w.needs(&[a]).into();
-                if scope.is_empty() {
+                // Its issuer knows who was offboarded, as Writ's decider does.
+                if scope.is_empty() || self.offboarded[a] {
                     return;
                 }
                 let cred = Cred::bearer(scope, now, now.saturating_add(s.design.ttl_s), a);

@@ -92,6 +92,9 @@ impl EventLoop<'_> {
                 }
             };
             Cred { delegator, task: Some(ti), ..Cred::granted(scope, now, &granted?, agent) }
+        } else if self.offboarded[agent] {
+            // JIT's issuer knows who was offboarded, as Writ's decider does: nothing is issued.
+            return None;
         } else {
             Cred { task: Some(ti), ..Cred::bearer(scope, now, now.saturating_add(ttl), agent) }
         };

@@ -20,6 +20,9 @@ use writ_types::Error;
 /// How often the epoch advances: the granularity of the per-call CPU bound.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(1);
 
+/// Further tries of an instantiation the kernel refused to seal the memory image for.
+const MEMFD_SEAL_RETRIES: usize = 3;
+
 /// The compiled component and how to instantiate it; shared by forks.
 pub(crate) struct Compiled {
     pub(crate) engine: Engine,
@@ -91,12 +94,25 @@ impl Pool {
 
     /// A new instance straight from the `InstancePre`, no settings replayed.
     pub(crate) fn new_instance(&self, generation: u64) -> Result<Instance, Error> {
-        let state = HostState::new(self.shared.clone(), self.compiled.memory_limit);
-        let mut store = Store::new(&self.compiled.engine, state);
-        store.limiter(|s| &mut s.limits);
-        store.set_epoch_deadline(self.compiled.deadline_ticks);
-        let module = self.compiled.pre.instantiate(&mut store).map_err(runtime_err)?;
-        Ok(Instance { store, module, handles: Default::default(), generation })
+        let mut tries = 0;
+        loop {
+            let state = HostState::new(self.shared.clone(), self.compiled.memory_limit);
+            let mut store = Store::new(&self.compiled.engine, state);
+            store.limiter(|s| &mut s.limits);
+            store.set_epoch_deadline(self.compiled.deadline_ticks);
+            match self.compiled.pre.instantiate(&mut store) {
+                Ok(module) => return Ok(Instance { store, module, handles: Default::default(), generation }),
+                // The first instantiation builds the component's memory image in a sealed
+                // memfd; Linux refuses the write seal (EBUSY) while a freshly written page is
+                // still held by another core's page batch, which heavy load makes likely.
+                // wasmtime does not keep the failure: a new store tries the image again.
+                Err(e) if tries < MEMFD_SEAL_RETRIES && format!("{e:#}").contains("seals to the memfd") => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(runtime_err(e)),
+            }
+        }
     }
 
     /// A fresh instance with the settings replayed into it (audit on when there is a sink).

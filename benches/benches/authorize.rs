@@ -160,7 +160,7 @@ fn floor_call(w: &Writ) -> writ_host::Error {
 }
 
 fn percentile_table(_: &mut Criterion) {
-    if !std::env::args().any(|a| a == "--bench") {
+    if !writ_tests::timing::percentile_pass() {
         return; // `cargo test --benches`: criterion runs each bench once; skip the long pass.
     }
     println!("\nauthorize percentiles (µs, 20000 calls each)");
@@ -352,7 +352,7 @@ fn peer_benches(c: &mut Criterion) {
     g.bench_function("batch_100/writ_native", |b| b.iter(|| black_box(native_batch(&mut p, &batch))));
     g.bench_function("batch_100/writ_component", |b| b.iter(|| black_box(component_batch(&p, &batch))));
     g.finish();
-    if std::env::args().any(|a| a == "--bench") {
+    if writ_tests::timing::percentile_pass() {
         println!("\npeers on the pack subset ({n} requests in turn, every one evaluated; µs, 20000 calls each)");
         println!("{:<16} {:>8} {:>8}", "engine", "p50", "p99");
         let mut j = 0;

@@ -28,3 +28,11 @@ pub fn percentiles_over<T>(inputs: Vec<T>, mut f: impl FnMut(T)) -> (f64, f64) {
     }
     (t[n / 2], t[n * 99 / 100])
 }
+
+/// Whether a bench binary runs its percentile pass: under `cargo bench` (`--bench`), not in
+/// `cargo test --benches` (each bench once) nor under criterion's `--profile-time` (a profiler
+/// wants the filtered bench alone).
+pub fn percentile_pass() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--profile-time")
+}

@@ -103,9 +103,9 @@ impl Pool {
             match self.compiled.pre.instantiate(&mut store) {
                 Ok(module) => return Ok(Instance { store, module, handles: Default::default(), generation }),
                 // The first instantiation builds the component's memory image in a sealed
-                // memfd; Linux refuses the write seal (EBUSY) while a freshly written page is
-                // still held by another core's page batch, which heavy load makes likely.
-                // wasmtime does not keep the failure: a new store tries the image again.
+                // memfd; Linux can refuse the write seal (EBUSY while it sees a page of the
+                // memfd still pinned). Seen once in CI under heavy load; the exact cause was
+                // not found. wasmtime does not keep the failure: a new store tries again.
                 Err(e) if tries < MEMFD_SEAL_RETRIES && format!("{e:#}").contains("seals to the memfd") => {
                     tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(20));

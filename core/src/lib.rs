@@ -6,6 +6,7 @@ pub mod bounded;
 pub mod bundle;
 pub mod credential;
 pub mod crypto;
+pub mod exact;
 pub mod feed;
 pub mod jwk;
 pub mod jwt;

@@ -9,6 +9,7 @@
 
 use crate::Decision;
 use crate::bounded::BoundedMap;
+use crate::exact::same_text;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::hash::BuildHasher as _;
@@ -177,19 +178,19 @@ struct Entry {
 
 impl Entry {
     fn is(&self, k: &Key<'_>) -> bool {
-        *self.spiffe_id == *k.spiffe_id
-            && *self.action == *k.action
-            && *self.resource == *k.resource
-            && *self.proof == *k.proof
-            && *self.context == *k.context
-            && *self.task_id == *k.task_id
-            && self.now == k.now
+        self.now == k.now
             && self.delegation_depth == k.delegation_depth
             && self.identity_expires_at == k.identity_expires_at
             && self.task_stamp == k.task_stamp
             && self.ttl_cap == k.ttl_cap
+            && same_text(&self.spiffe_id, k.spiffe_id)
+            && same_text(&self.action, k.action)
+            && same_text(&self.resource, k.resource)
+            && same_text(&self.proof, k.proof)
+            && same_text(&self.context, k.context)
+            && same_text(&self.task_id, k.task_id)
             && self.claims == *k.claims
-            && *self.input == *k.input
+            && same_text(&self.input, k.input)
     }
 }
 

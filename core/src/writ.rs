@@ -6,7 +6,7 @@ use crate::approval::{APPROVAL_REFUSED, Approval, Approvers};
 use crate::authz::{PolicyStore, RequestEnv};
 use crate::bounded::BoundedMap;
 use crate::bundle::Bundle;
-use crate::credential::{Claims, MAX_CACHED_TOKENS};
+use crate::credential::{MAX_CACHED_TOKENS, Verified};
 use crate::crypto::Crypto;
 use crate::error::{Error, Result};
 use crate::identity::Identity;
@@ -16,7 +16,7 @@ use crate::spiffe_id;
 use crate::{Decision, Intent};
 use crate::{jwt, x509};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::hash::BuildHasher;
 
 /// The control settings (the WIT `control` interface), with closed defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,8 +68,11 @@ pub struct Writ {
     /// match. Looked up by `&[Vec<u8>]` (no key is built on a hit).
     x509_cache: BoundedMap<Vec<Vec<u8>>, Cached, Seeded>,
     policies: Option<PolicyStore>,
-    /// Verified credentials by their exact text (signature, header and claims checked).
-    tokens: BoundedMap<String, Arc<Claims>, Seeded>,
+    /// Verified credentials (signature, header and claims checked), found by a seeded hash of
+    /// their text and matched on the exact text (word-wise: see [`crate::exact`]). A hash
+    /// collision only replaces an entry; it never answers for another token.
+    tokens: BoundedMap<u64, (Box<str>, Verified), Seeded>,
+    token_hasher: Seeded,
     /// Keys break-glass approvals are verified with (none: every approval is refused).
     approvers: Approvers,
     oidc: crate::oidc::Issuers,
@@ -92,6 +95,7 @@ impl Writ {
                 MAX_CACHED_TOKENS,
                 Seeded::with_seed(settings.hash_seed ^ 0x746f_6b65_6e73),
             ),
+            token_hasher: Seeded::with_seed(settings.hash_seed ^ 0x7465_7874),
             approvers: Approvers::default(),
             oidc: crate::oidc::Issuers::default(),
             settings,
@@ -117,12 +121,14 @@ impl Writ {
         self.settings.max_delegation_depth = depth;
     }
 
-    pub(crate) fn cached_credential(&self, token: &str) -> Option<Arc<Claims>> {
-        self.tokens.get(token).cloned()
+    pub(crate) fn cached_credential(&self, token: &str) -> Option<Verified> {
+        let (text, verified) = self.tokens.get(&self.token_hasher.hash_one(token))?;
+        crate::exact::same_text(text, token).then(|| verified.clone())
     }
 
-    pub(crate) fn remember_credential(&mut self, token: &str, claims: Arc<Claims>, now: u64) {
-        self.tokens.insert_pruning(token.to_string(), claims, |_, c| c.exp > now);
+    pub(crate) fn remember_credential(&mut self, token: &str, verified: Verified, now: u64) {
+        let key = self.token_hasher.hash_one(token);
+        self.tokens.insert_pruning(key, (token.into(), verified), |_, (_, v)| v.claims.exp > now);
     }
 
     /// How many verified credentials are cached.

@@ -2,6 +2,7 @@
 //! what issuing and presenting hand back.
 
 use crate::crypto::Crypto;
+use crate::exact::same_text;
 use crate::ledger::{GrantRecord, Ledger};
 use crate::{Decision, Grant, Intent};
 use serde::{Deserialize, Serialize};
@@ -22,8 +23,8 @@ pub struct ScopeItem {
 impl ScopeItem {
     /// Whether this item allows `what`: its action and resource, and its input when bound to one.
     pub fn allows(&self, what: &Intent) -> bool {
-        self.action == what.action
-            && self.resource == what.resource
+        same_text(&self.action, &what.action)
+            && same_text(&self.resource, &what.resource)
             && match &self.input_s256 {
                 None => true,
                 Some(d) => input_digest(&what.input).is_ok_and(|got| got.as_deref() == Some(d.as_str())),
@@ -68,9 +69,10 @@ impl Confirmation {
     /// Exactly one member, and `presenter` proved what it binds (the same kind of proof).
     pub fn binds(&self, presenter: &crate::Identity) -> bool {
         match (&self.x5t_s256, &self.bearer_s256) {
-            (Some(x5t), None) => presenter.proof == crate::Proof::X509Svid && *x5t == presenter.thumbprint,
+            (Some(x5t), None) => presenter.proof == crate::Proof::X509Svid && same_text(x5t, &presenter.thumbprint),
             (None, Some(bearer)) => {
-                matches!(presenter.proof, crate::Proof::JwtSvid | crate::Proof::Oidc) && *bearer == presenter.thumbprint
+                matches!(presenter.proof, crate::Proof::JwtSvid | crate::Proof::Oidc)
+                    && same_text(bearer, &presenter.thumbprint)
             }
             _ => false,
         }
@@ -137,6 +139,21 @@ impl Claims {
 
     pub(super) fn allows(&self, what: &Intent) -> bool {
         self.scope.iter().any(|s| s.allows(what))
+    }
+}
+
+/// A credential whose signature, header and times were checked: its claims, and the grant
+/// record revocation is checked against on every use (built once, kept with the claims).
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub claims: Arc<Claims>,
+    pub record: Arc<GrantRecord>,
+}
+
+impl Verified {
+    pub fn new(claims: Claims) -> Verified {
+        let record = Arc::new(claims.record());
+        Verified { claims: Arc::new(claims), record }
     }
 }
 

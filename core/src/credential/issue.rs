@@ -185,9 +185,10 @@ impl Writ {
         env: &Env<'_>,
     ) -> Result<Issued> {
         let now = env.now;
-        let claims = self.verify_credential(parent, now, env.crypto)?;
-        Self::usable(&claims, None, now, env.ledger)?;
-        Self::check_holder(&claims, holder)?;
+        let verified = self.verify_credential(parent, now, env.crypto)?;
+        Self::usable(&verified, None, now, env.ledger)?;
+        let claims = &verified.claims;
+        Self::check_holder(claims, holder)?;
         Self::live_identity(holder, now)?;
         let items = scope_items(scope)?;
         if ttl_secs == 0 {
@@ -211,7 +212,7 @@ impl Writ {
             }));
         }
         let to_left = Self::live_identity(to, now)?;
-        let mut agents = claims.record().agents;
+        let mut agents = verified.record.agents.clone();
         agents.push(to.spiffe_id.clone());
         refused_by_ledger(env, &claims.txn, agents)?;
         let task = super::task::open_task_for(env, &claims.txn, &to.spiffe_id)?;

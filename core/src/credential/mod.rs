@@ -12,7 +12,7 @@ pub(crate) mod jws;
 mod task;
 mod verify;
 
-pub use claims::{Actor, Claims, Confirmation, Env, Issued, Presented, ScopeItem, input_digest};
+pub use claims::{Actor, Claims, Confirmation, Env, Issued, Presented, ScopeItem, Verified, input_digest};
 pub use task::{MAX_MEMBERS, NOT_A_MEMBER, TASK_NOT_OPEN};
 
 /// The `typ` of every Writ credential.

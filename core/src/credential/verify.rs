@@ -2,31 +2,31 @@
 //! repeats), bound to the presenting workload (`cnf`), unexpired and unrevoked, the intent
 //! inside the scope and task, and policy asked again now.
 
-use super::{Claims, MAX_ACT_NESTING, MAX_SCOPE, OTHER_TASK, OUTSIDE_SCOPE, Presented, TOKEN_TYPE};
+use super::{Claims, MAX_ACT_NESTING, MAX_SCOPE, OTHER_TASK, OUTSIDE_SCOPE, Presented, TOKEN_TYPE, Verified};
 use crate::crypto::Crypto;
 use crate::error::{Error, Result};
+use crate::exact::same_text;
 use crate::identity::Identity;
 use crate::ledger::{Ledger, MAX_TTL_SECS};
 use crate::limits::MAX_TOKEN_BYTES;
 use crate::spiffe_id::clip;
 use crate::writ::Writ;
 use crate::{Decision, Intent};
-use std::sync::Arc;
 
 impl Writ {
     /// Check a credential's signature, header and times, remembering verified ones until
     /// they expire. Revocation, audience and holder are checked by the callers, every time.
-    pub fn verify_credential(&mut self, token: &str, now: u64, crypto: &dyn Crypto) -> Result<Arc<Claims>> {
+    pub fn verify_credential(&mut self, token: &str, now: u64, crypto: &dyn Crypto) -> Result<Verified> {
         let leeway = self.settings().leeway_secs;
-        if let Some(c) = self.cached_credential(token) {
-            if now >= c.exp.saturating_add(leeway) {
-                return Err(Error::Expired(format!("credential expired at {}, now is {now}", c.exp)));
+        if let Some(v) = self.cached_credential(token) {
+            if now >= v.claims.exp.saturating_add(leeway) {
+                return Err(Error::Expired(format!("credential expired at {}, now is {now}", v.claims.exp)));
             }
-            return Ok(c);
+            return Ok(v);
         }
-        let claims = Arc::new(self.verify_uncached(token, now, crypto)?);
-        self.remember_credential(token, claims.clone(), now);
-        Ok(claims)
+        let verified = Verified::new(self.verify_uncached(token, now, crypto)?);
+        self.remember_credential(token, verified.clone(), now);
+        Ok(verified)
     }
 
     fn verify_uncached(&self, token: &str, now: u64, crypto: &dyn Crypto) -> Result<Claims> {
@@ -76,7 +76,7 @@ impl Writ {
     /// The credential's holder is presenting it: the presenter's key is the one `cnf` binds,
     /// and its SPIFFE ID is the current actor.
     pub(super) fn check_holder(claims: &Claims, presenter: &Identity) -> Result<()> {
-        if !claims.cnf.binds(presenter) || presenter.spiffe_id != claims.holder() {
+        if !claims.cnf.binds(presenter) || !same_text(&presenter.spiffe_id, claims.holder()) {
             return Err(Error::Untrusted(format!(
                 "credential is bound to `{}`; `{}` presented it with another key or identity",
                 claims.holder(),
@@ -86,9 +86,10 @@ impl Writ {
         Ok(())
     }
 
-    pub(super) fn usable(claims: &Claims, audience: Option<&str>, now: u64, ledger: &dyn Ledger) -> Result<()> {
+    pub(super) fn usable(v: &Verified, audience: Option<&str>, now: u64, ledger: &dyn Ledger) -> Result<()> {
+        let claims = &v.claims;
         if let Some(aud) = audience
-            && claims.aud != aud
+            && !same_text(&claims.aud, aud)
         {
             return Err(Error::Untrusted(format!(
                 "credential is for audience `{}`, not `{}`",
@@ -96,7 +97,7 @@ impl Writ {
                 clip(aud)
             )));
         }
-        if let Some(why) = ledger.revoked(&claims.record(), now) {
+        if let Some(why) = ledger.revoked(&v.record, now) {
             return Err(Error::Revoked(format!("credential `{}` is revoked: {why}", claims.jti)));
         }
         Ok(())
@@ -116,8 +117,9 @@ impl Writ {
         crypto: &dyn Crypto,
         ledger: &dyn Ledger,
     ) -> Result<Presented> {
-        let claims = self.verify_credential(token, now, crypto)?;
-        Self::usable(&claims, Some(audience), now, ledger)?;
+        let verified = self.verify_credential(token, now, crypto)?;
+        Self::usable(&verified, Some(audience), now, ledger)?;
+        let claims = verified.claims;
         Self::check_holder(&claims, presenter)?;
         Self::live_identity(presenter, now)?;
         let deny = |reason: &str, error: String| Decision {
@@ -138,9 +140,16 @@ impl Writ {
             let error = format!("`{} {}` is outside the credential's scope", clip(&what.action), clip(&what.resource));
             return Ok(Presented { decision: deny(OUTSIDE_SCOPE, error), claims });
         }
-        let what = Intent { task_id: claims.txn.clone(), ..what.clone() };
+        // The intent's task is the credential's (checked above when it names one).
+        let bound;
+        let what = if what.task_id.is_empty() {
+            bound = Intent { task_id: claims.txn.clone(), ..what.clone() };
+            &bound
+        } else {
+            what
+        };
         let (mut decision, _) =
-            self.decide_spending(presenter, &what, now, claims.depth(), ledger, crypto, claims.apr.as_ref(), false);
+            self.decide_spending(presenter, what, now, claims.depth(), ledger, crypto, claims.apr.as_ref(), false);
         if decision.allow {
             decision.max_ttl_secs =
                 decision.max_ttl_secs.min(u32::try_from(claims.exp.saturating_sub(now)).unwrap_or(u32::MAX));

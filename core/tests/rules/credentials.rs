@@ -486,6 +486,8 @@ proptest! {
         let mut w = World::new();
         let (a, b) = (who("t.example/a"), who("t.example/b"));
         let g = w.issue(&a, "t", &[intent("read", "d")], 60).unwrap();
+        // The original is verified and cached first: a tampered copy must not match it.
+        prop_assert!(w.present(&g.grant.token, &a, &intent("read", "d"), NOW + 1).unwrap().allow);
         let mut bytes = g.grant.token.clone().into_bytes();
         let i = pos.index(bytes.len());
         prop_assume!(bytes[i] != byte);

@@ -45,6 +45,11 @@ struct Caller {
 /// holds a task record and an approval.
 pub(super) type Shape = (EntityUid, EntityTypeName, (bool, bool));
 
+/// A request with caller context as validation sees it: principal type, action, resource
+/// type, which of Writ's optional keys the context holds (`identity_expires_at`, `task`,
+/// `approval`), and the caller objects' type text (see [`super::direct`]).
+pub(super) type ClaimsShape = (EntityTypeName, EntityUid, EntityTypeName, (bool, bool, bool), String);
+
 pub(super) struct Caches {
     callers: Mutex<Callers>,
     /// Parsed resource uids by their text.
@@ -53,6 +58,8 @@ pub(super) struct Caches {
     pub(super) contexts: Mutex<ContextMemo>,
     /// Request shapes whose Writ-only-context requests passed schema validation.
     pub(super) validated: Mutex<BoundedMap<Shape, ()>>,
+    /// Scopes and context types of requests with caller context that passed validation.
+    pub(super) validated_claims: Mutex<BoundedMap<ClaimsShape, ()>>,
     /// General evaluations: entity stores with a subject's and resource's properties overlaid,
     /// by those; each a copy of the loaded entity map, so as many as the merged-store budget
     /// allows.
@@ -80,6 +87,7 @@ impl Caches {
             uids: Mutex::new(BoundedMap::new(MAX_MEMO)),
             contexts: Mutex::new(ContextMemo::default()),
             validated: Mutex::new(BoundedMap::new(MAX_MEMO)),
+            validated_claims: Mutex::new(BoundedMap::new(MAX_MEMO)),
             overlays: Mutex::new(BoundedMap::new(merged_cap)),
             general_slices: Mutex::new(BoundedMap::new(MAX_MEMO)),
         }

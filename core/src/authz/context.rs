@@ -10,12 +10,13 @@
 //! caller's JSON is not plainly Cedar (or the schema wants an entity or extension value). A
 //! request with no caller context gets a context kept for the current second.
 
+use super::direct::direct_record;
 use super::store::{PolicyStore, lock};
 use super::{MAX_CONTEXT_BYTES, MAX_NESTING};
 use crate::Task;
 use crate::approval::Approval;
 use crate::bounded::BoundedMap;
-use cedar_policy::{Context, EntityId, EntityUid, Request, RestrictedExpression};
+use cedar_policy::{Context, EntityId, EntityUid, Request, RequestValidationError, RestrictedExpression, Schema};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
@@ -201,23 +202,35 @@ impl PolicyStore {
         direct_first: bool,
     ) -> Result<Request, String> {
         let schema = self.schema.as_ref();
-        if direct_first {
-            let records: Option<Vec<(String, RestrictedExpression)>> = objects
-                .iter()
-                .filter_map(|(name, o)| o.as_ref().map(|o| (name, o)))
-                .map(|(name, o)| {
-                    direct_record(o)
-                        .and_then(|r| RestrictedExpression::new_record(r).ok())
-                        .map(|r| (name.to_string(), r))
-                })
-                .collect();
-            if let Some(records) = records {
-                let mut pairs = self.writ_pairs(k);
-                pairs.extend(records);
-                if let Ok(context) = Context::from_pairs(pairs)
-                    && let Ok(r) = Request::new(principal.clone(), action.clone(), resource.clone(), context, schema)
-                {
-                    return Ok(r);
+        if direct_first && let Some((records, ty)) = direct_objects(&objects) {
+            let mut pairs = self.writ_pairs(k);
+            pairs.extend(records);
+            // Validation looks at types only (see `direct`): a scope and context type that
+            // passed once pass again. OIDC claims differ in their keys: always validated.
+            let shape = (schema.is_some() && k.oidc.is_none()).then(|| {
+                let writ = (k.identity_expires_at.is_some(), k.task.is_some(), k.approval.is_some());
+                (principal.type_name().clone(), action.clone(), resource.type_name().clone(), writ, ty)
+            });
+            let known = shape.as_ref().is_some_and(|s| lock(&self.caches.validated_claims).contains_key(s));
+            if let Ok(context) = Context::from_pairs(pairs) {
+                match Request::new(
+                    principal.clone(),
+                    action.clone(),
+                    resource.clone(),
+                    context,
+                    schema.filter(|_| !known),
+                ) {
+                    Ok(r) => {
+                        if let Some(s) = shape.filter(|_| !known) {
+                            lock(&self.caches.validated_claims).insert(s, ());
+                        }
+                        return Ok(r);
+                    }
+                    // The principal, action or resource does not fit the schema: no
+                    // reading of the context changes that, and Cedar's reader below
+                    // would report the same (see `scope_error`).
+                    Err(e) if is_scope_error(&e) => return Err(format!("request: {e}")),
+                    Err(_) => {}
                 }
             }
         }
@@ -229,11 +242,16 @@ impl PolicyStore {
         }
         // Cedar's errors here quote the values (a call's arguments), which decisions and audit
         // events must not carry: they say what is wrong, not with what.
-        let context = Context::from_json_value(Value::Object(json), schema.map(|s| (s, action))).map_err(|_| {
-            format!("context: the call's input or claimed context does not fit the types {action} declares")
-        })?;
+        let context = match Context::from_json_value(Value::Object(json), schema.map(|s| (s, action))) {
+            Ok(context) => context,
+            Err(_) => {
+                return Err(scope_error((principal, action, resource), schema).unwrap_or_else(|| {
+                    format!("context: the call's input or claimed context does not fit the types {action} declares")
+                }));
+            }
+        };
         Request::new(principal.clone(), action.clone(), resource.clone(), context, schema).map_err(|e| match e {
-            cedar_policy::RequestValidationError::InvalidContext(_) => format!(
+            RequestValidationError::InvalidContext(_) => format!(
                 "request: the call's input or claimed context does not fit the types {action} declares (an argument missing, unknown or of another type)"
             ),
             e => format!("request: {e}"),
@@ -241,25 +259,44 @@ impl PolicyStore {
     }
 }
 
-/// A JSON value as a Cedar value, when it is plainly one: no `null`, no number that is not a
-/// 64-bit integer, no object with Cedar's `__entity` or `__extn` escape. `None` otherwise (the
-/// caller then lets Cedar's JSON reader decide).
-fn direct_value(v: &Value) -> Option<RestrictedExpression> {
-    match v {
-        Value::Bool(b) => Some(RestrictedExpression::new_bool(*b)),
-        Value::Number(n) => n.as_i64().map(RestrictedExpression::new_long),
-        Value::String(s) => Some(RestrictedExpression::new_string(s.clone())),
-        Value::Array(a) => a.iter().map(direct_value).collect::<Option<Vec<_>>>().map(RestrictedExpression::new_set),
-        Value::Object(o) => direct_record(o).and_then(|r| RestrictedExpression::new_record(r).ok()),
-        Value::Null => None,
+/// The caller's objects as Cedar records named for the context (`claimed`, `input`), and their
+/// types (see [`direct`](super::direct)), when every one is plainly Cedar.
+fn direct_objects(
+    objects: &[(&str, Option<Map<String, Value>>); 2],
+) -> Option<(Vec<(String, RestrictedExpression)>, String)> {
+    let mut ty = String::new();
+    let mut records = Vec::with_capacity(2);
+    for (name, o) in objects {
+        let Some(o) = o else { continue };
+        ty.push_str(name);
+        let record = RestrictedExpression::new_record(direct_record(o, &mut ty)?).ok()?;
+        records.push((name.to_string(), record));
     }
+    Some((records, ty))
 }
 
-fn direct_record(o: &Map<String, Value>) -> Option<Vec<(String, RestrictedExpression)>> {
-    if o.contains_key("__entity") || o.contains_key("__extn") {
-        return None;
-    }
-    o.iter().map(|(k, v)| direct_value(v).map(|x| (k.clone(), x))).collect()
+/// Whether Cedar refused a request for its principal, action or resource (which Cedar checks
+/// before the context), not for its context.
+fn is_scope_error(e: &RequestValidationError) -> bool {
+    matches!(
+        e,
+        RequestValidationError::UndeclaredAction(_)
+            | RequestValidationError::UndeclaredPrincipalType(_)
+            | RequestValidationError::UndeclaredResourceType(_)
+            | RequestValidationError::InvalidPrincipalType(_)
+            | RequestValidationError::InvalidResourceType(_)
+    )
+}
+
+/// The problem with a request's principal, action or resource, if the schema refuses them
+/// whatever the context: a request whose scope and context are both wrong is reported for its
+/// scope on either path (Cedar validates the scope first).
+fn scope_error(
+    (principal, action, resource): (&EntityUid, &EntityUid, &EntityUid),
+    schema: Option<&Schema>,
+) -> Option<String> {
+    let e = Request::new(principal.clone(), action.clone(), resource.clone(), Context::empty(), Some(schema?)).err()?;
+    is_scope_error(&e).then(|| format!("request: {e}"))
 }
 
 /// What the caller claims: its context text as a JSON object (`None` when empty), bounded in

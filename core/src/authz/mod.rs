@@ -7,6 +7,7 @@
 //! - [`index`] — policies sliced by scope, and scope-only policies decided without Cedar;
 //! - [`compiled`] — policy conditions compiled past Cedar's interpreter, for the index;
 //! - [`context`] — the Cedar context of a request;
+//! - [`direct`] — caller JSON built straight into Cedar values, with its type;
 //! - [`caches`] — what a store keeps between requests;
 //! - [`mcp_schema`] — Cedar schemas from MCP tools;
 //! - [`evaluation`] — general (AuthZEN-shaped) evaluations over the same store.
@@ -14,6 +15,7 @@
 mod caches;
 mod compiled;
 mod context;
+mod direct;
 mod evaluation;
 mod index;
 mod load;

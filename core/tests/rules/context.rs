@@ -96,7 +96,7 @@ proptest! {
     fn direct_contexts_decide_as_cedars_reader(
         ctx in proptest::collection::vec((proptest::sample::select(KEYS), json_value()), 0..5),
         input in proptest::option::of(proptest::collection::vec((proptest::sample::select(KEYS), json_value()), 0..4)),
-        which in 0u8..4,
+        which in 0u8..7,
     ) {
         let text = Value::Object(ctx.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<Map<_, _>>()).to_string();
         let input = input.map(|i| Value::Object(i.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<Map<_, _>>()).to_string()).unwrap_or_default();
@@ -105,13 +105,65 @@ proptest! {
             0 => ("read", r#"Dataset::"sales-summary""#),
             1 => ("send", r#"Dataset::"customer-pii""#),
             2 => ("invoke", r#"Tool::"browser""#),
-            _ => ("break_glass", r#"Environment::"production""#),
+            3 => ("break_glass", r#"Environment::"production""#),
+            // Scopes the schema refuses whatever the context: each path names the same problem.
+            4 => ("deploy", r#"Zone::"internal""#),
+            5 => ("read", r#"Tool::"browser""#),
+            _ => ("fly", r#"Dataset::"sales-summary""#),
         };
         let what = Intent { action: action.into(), resource: resource.into(), task_id: "t".into(), context: text.clone(), input };
         let pack = pack_store();
         prop_assert_eq!(pack.check(&who(), &what, &env, 3600), pack.check_unindexed(&who(), &what, &env, 3600), "pack, context {}", text);
         let plain = PolicyStore::load_with(SCHEMALESS, None, None, None).unwrap();
         prop_assert_eq!(plain.check(&who(), &what, &env, 3600), plain.check_unindexed(&who(), &what, &env, 3600), "schemaless, context {}", text);
+    }
+}
+
+/// Claims of few types, so a stream repeats types with other values: what one request's
+/// validation passed must not let a request of another type through unvalidated.
+fn pack_claims() -> impl Strategy<Value = String> {
+    let leaf = prop_oneof![
+        Just(json!("paste.example.net")),
+        Just(json!("payroll.internal.example")),
+        Just(json!(7)),
+        Just(json!(true)),
+        Just(json!(["payroll.internal.example"])),
+        Just(json!([])),
+        Just(json!({"destination": "x"})),
+    ];
+    proptest::collection::vec((proptest::sample::select(&["destination", "task_id", "approval", "n"][..]), leaf), 0..3)
+        .prop_map(|kv| {
+            Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<Map<_, _>>()).to_string()
+        })
+}
+
+fn scope(which: u8) -> (&'static str, &'static str) {
+    match which {
+        0 => ("read", r#"Dataset::"sales-summary""#),
+        1 => ("send", r#"Dataset::"customer-pii""#),
+        2 => ("send", r#"PayrollRecord::"run-42/emp-7""#),
+        3 => ("invoke", r#"Tool::"browser""#),
+        _ => ("deploy", r#"Zone::"internal""#),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// One store answers a stream of requests (its validated-type cache filling as it goes)
+    /// exactly as Cedar's reader with full validation answers each alone.
+    #[test]
+    fn a_stream_of_contexts_on_one_store_decides_as_cedars_reader(
+        steps in proptest::collection::vec((pack_claims(), 0u8..5, any::<bool>()), 1..16),
+    ) {
+        let (pack, reference) = (pack_store(), pack_store());
+        for (ctx, which, with_input) in steps {
+            let (action, resource) = scope(which);
+            let input = if with_input { ctx.clone() } else { String::new() };
+            let what = Intent { action: action.into(), resource: resource.into(), task_id: "t".into(), context: ctx.clone(), input };
+            let env = RequestEnv::at(1_000, 0);
+            prop_assert_eq!(pack.check(&who(), &what, &env, 3600), reference.check_unindexed(&who(), &what, &env, 3600), "{} {} {}", action, resource, ctx);
+        }
     }
 }
 

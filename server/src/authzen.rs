@@ -93,7 +93,7 @@ pub async fn evaluation(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    crate::offload(state, move |state| evaluation_now(state, peer.map(|Extension(p)| p), headers, body)).await
+    crate::decide_inline(state, move |state| evaluation_now(state, peer.map(|Extension(p)| p), headers, body)).await
 }
 
 fn evaluation_now(

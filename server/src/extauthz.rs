@@ -110,7 +110,7 @@ pub(crate) async fn check(
 ) -> Response {
     let peer = peer.map(|Extension(p)| p).filter(|p| !p.0.is_empty());
     let unix = unix.is_some();
-    crate::offload(state, move |state| {
+    crate::decide_inline(state, move |state| {
         let via = match (&peer, unix) {
             (Some(p), _) => Via::Tls(p),
             (None, true) => Via::Unix,

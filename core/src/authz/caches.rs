@@ -4,7 +4,7 @@
 //! slices of general evaluations. Every one is a [`BoundedMap`]: none grows with what callers
 //! send.
 
-use super::context::ContextMemo;
+use super::context::{ContextMemo, WritKeys};
 use super::index::Slice;
 use super::store::{PolicyStore, lock};
 use crate::Identity;
@@ -41,14 +41,12 @@ struct Caller {
     actions: BoundedMap<String, (EntityUid, Option<Arc<Slice>>)>,
 }
 
-/// A request's shape as validation sees it: action, resource type, and whether the context
-/// holds a task record and an approval.
-pub(super) type Shape = (EntityUid, EntityTypeName, (bool, bool));
-
-/// A request with caller context as validation sees it: principal type, action, resource
-/// type, which of Writ's optional keys the context holds (`identity_expires_at`, `task`,
-/// `approval`), and the caller objects' type text (see [`super::direct`]).
-pub(super) type ClaimsShape = (EntityTypeName, EntityUid, EntityTypeName, (bool, bool, bool), String);
+/// A request's shape as schema validation sees it (types, never values): principal type,
+/// action, resource type, which of Writ's optional context keys it holds
+/// (`identity_expires_at`, `task`, `approval`), and the type text of the caller's objects
+/// (`claimed`, `input`; empty when there are none — see [`super::direct`]). Once a request of
+/// one shape has passed, every later one would.
+pub(super) type Shape = (EntityTypeName, EntityUid, EntityTypeName, (bool, bool, bool), String);
 
 pub(super) struct Caches {
     callers: Mutex<Callers>,
@@ -56,10 +54,8 @@ pub(super) struct Caches {
     uids: Mutex<BoundedMap<String, EntityUid>>,
     /// Contexts of requests without caller context, for the current second.
     pub(super) contexts: Mutex<ContextMemo>,
-    /// Request shapes whose Writ-only-context requests passed schema validation.
-    pub(super) validated: Mutex<BoundedMap<Shape, ()>>,
-    /// Scopes and context types of requests with caller context that passed validation.
-    pub(super) validated_claims: Mutex<BoundedMap<ClaimsShape, ()>>,
+    /// Request shapes that passed schema validation.
+    validated: Mutex<BoundedMap<Shape, ()>>,
     /// General evaluations: entity stores with a subject's and resource's properties overlaid,
     /// by those; each a copy of the loaded entity map, so as many as the merged-store budget
     /// allows.
@@ -87,7 +83,6 @@ impl Caches {
             uids: Mutex::new(BoundedMap::new(MAX_MEMO)),
             contexts: Mutex::new(ContextMemo::default()),
             validated: Mutex::new(BoundedMap::new(MAX_MEMO)),
-            validated_claims: Mutex::new(BoundedMap::new(MAX_MEMO)),
             overlays: Mutex::new(BoundedMap::new(merged_cap)),
             general_slices: Mutex::new(BoundedMap::new(MAX_MEMO)),
         }
@@ -99,6 +94,31 @@ impl Caches {
 pub(super) type CallerView = (EntityUid, EntityUid, Arc<Entities>, Option<Arc<Slice>>);
 
 impl PolicyStore {
+    /// The shape of a request about to be built, for skipping validation of shapes that passed
+    /// before; `None` when nothing is skipped: without a schema, or with verified OIDC claims
+    /// (their keys differ from issuer to issuer: always validated).
+    pub(super) fn shape(
+        &self,
+        (principal, action, resource): (&EntityUid, &EntityUid, &EntityUid),
+        k: &WritKeys<'_>,
+        caller_types: String,
+    ) -> Option<Shape> {
+        (self.schema.is_some() && k.oidc.is_none()).then(|| {
+            let writ = (k.identity_expires_at.is_some(), k.task.is_some(), k.approval.is_some());
+            (principal.type_name().clone(), action.clone(), resource.type_name().clone(), writ, caller_types)
+        })
+    }
+
+    /// Whether a request of `shape` passed validation before.
+    pub(super) fn validated_before(&self, shape: Option<&Shape>) -> bool {
+        shape.is_some_and(|s| lock(&self.caches.validated).contains_key(s))
+    }
+
+    /// A request of `shape` passed validation.
+    pub(super) fn passed_validation(&self, shape: Shape) {
+        lock(&self.caches.validated).insert(shape, ());
+    }
+
     /// The principal's and action's uids, the entity store with the caller merged in, and the
     /// policy slice (when `indexed`): built on a caller's first use and kept.
     pub(super) fn caller(

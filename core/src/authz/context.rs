@@ -205,13 +205,9 @@ impl PolicyStore {
         if direct_first && let Some((records, ty)) = direct_objects(&objects) {
             let mut pairs = self.writ_pairs(k);
             pairs.extend(records);
-            // Validation looks at types only (see `direct`): a scope and context type that
-            // passed once pass again. OIDC claims differ in their keys: always validated.
-            let shape = (schema.is_some() && k.oidc.is_none()).then(|| {
-                let writ = (k.identity_expires_at.is_some(), k.task.is_some(), k.approval.is_some());
-                (principal.type_name().clone(), action.clone(), resource.type_name().clone(), writ, ty)
-            });
-            let known = shape.as_ref().is_some_and(|s| lock(&self.caches.validated_claims).contains_key(s));
+            // Validation looks at types only (see `direct`): a shape that passed once passes again.
+            let shape = self.shape((principal, action, resource), k, ty);
+            let known = self.validated_before(shape.as_ref());
             if let Ok(context) = Context::from_pairs(pairs) {
                 match Request::new(
                     principal.clone(),
@@ -222,7 +218,7 @@ impl PolicyStore {
                 ) {
                     Ok(r) => {
                         if let Some(s) = shape.filter(|_| !known) {
-                            lock(&self.caches.validated_claims).insert(s, ());
+                            self.passed_validation(s);
                         }
                         return Ok(r);
                     }

@@ -176,15 +176,13 @@ impl PolicyStore {
         // shape (with or without a task record, an approval) has the same keys and types, so
         // once a request of this action, resource type and shape has passed, every later one
         // would: validation is skipped for those (~1.7 µs natively).
-        // Verified OIDC claims differ in their keys from issuer to issuer: always validated.
-        let shape = (validated && self.schema.is_some() && keys.oidc.is_none())
-            .then(|| (action.clone(), resource.type_name().clone(), (env.task.is_some(), env.approval.is_some())));
-        let known = shape.as_ref().is_some_and(|k| lock(&self.caches.validated).contains_key(k));
+        let shape = if validated { self.shape((&principal, &action, &resource), &keys, String::new()) } else { None };
+        let known = self.validated_before(shape.as_ref());
         let schema = if known || !validated { None } else { self.schema.as_ref() };
         let request =
             Request::new(principal, action, resource.clone(), context, schema).map_err(|e| format!("request: {e}"))?;
-        if let Some(k) = shape.filter(|_| !known) {
-            lock(&self.caches.validated).insert(k, ());
+        if let Some(s) = shape.filter(|_| !known) {
+            self.passed_validation(s);
         }
         Ok(self.run(&request, &resource, slice.as_deref(), &entities))
     }

@@ -62,13 +62,21 @@ pub(crate) async fn decide_inline(
     work: impl FnOnce(Arc<State>) -> axum::response::Response,
 ) -> axum::response::Response {
     let Ok(_permit) = state.calls.clone().acquire_owned().await else {
-        return ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "unavailable", "shutting down")
-            .respond(&RequestId::of(&axum::http::HeaderMap::new()));
+        return shutting_down();
     };
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(state))).unwrap_or_else(|_| {
-        ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", "the request's work failed")
-            .respond(&RequestId::of(&axum::http::HeaderMap::new()))
-    })
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(state))).unwrap_or_else(|_| work_failed())
+}
+
+/// The answer to a request that arrives while the server shuts down.
+fn shutting_down() -> axum::response::Response {
+    ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "unavailable", "shutting down")
+        .respond(&RequestId::of(&axum::http::HeaderMap::new()))
+}
+
+/// The answer to a request whose work panicked.
+fn work_failed() -> axum::response::Response {
+    ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", "the request's work failed")
+        .respond(&RequestId::of(&axum::http::HeaderMap::new()))
 }
 
 /// [`offload`] for work that answers something other than a response: its result, or the
@@ -78,18 +86,14 @@ pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce(Arc<State>) -> T + Send + 'static,
 ) -> Result<T, axum::response::Response> {
     let Ok(permit) = state.calls.clone().acquire_owned().await else {
-        return Err(ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "unavailable", "shutting down")
-            .respond(&RequestId::of(&axum::http::HeaderMap::new())));
+        return Err(shutting_down());
     };
     let answered = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         work(state)
     })
     .await;
-    answered.map_err(|_| {
-        ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", "the request's work failed")
-            .respond(&RequestId::of(&axum::http::HeaderMap::new()))
-    })
+    answered.map_err(|_| work_failed())
 }
 
 impl State {

@@ -12,7 +12,8 @@
 //! (see `index`), so a compiled condition never changes a decision, a reason or an error. A
 //! policy using any form not listed here is not compiled at all: Cedar evaluates it.
 
-use cedar_policy::{Context, Entities, EntityUid, EvalResult, Policy, ResourceConstraint};
+use super::view::{Env, Val};
+use cedar_policy::{Entities, EntityUid, EvalResult, Policy, ResourceConstraint};
 use serde_json::Value;
 use std::borrow::Cow;
 
@@ -64,42 +65,6 @@ pub(super) struct CompiledPolicy {
     pub(super) context_keys: Vec<String>,
 }
 
-/// What a compiled condition reads: the request's principal, resource and context, and the
-/// entities it is decided against. The context keys the slice's conditions read are converted
-/// once per request (Cedar hands out context values by copy).
-pub(super) struct Env<'a> {
-    resource_uid: &'a EntityUid,
-    principal: EvalResult,
-    resource: EvalResult,
-    /// The context keys read, with their values; `None` when the context is not known.
-    context: Option<Vec<(&'a str, Option<EvalResult>)>>,
-    entities: &'a Entities,
-}
-
-impl<'a> Env<'a> {
-    pub(super) fn new(
-        principal: &'a EntityUid,
-        resource: &'a EntityUid,
-        context: Option<&Context>,
-        keys: &'a [String],
-        entities: &'a Entities,
-    ) -> Env<'a> {
-        Env {
-            resource_uid: resource,
-            principal: EvalResult::EntityUid(principal.clone()),
-            resource: EvalResult::EntityUid(resource.clone()),
-            context: context.map(|c| keys.iter().map(|k| (k.as_str(), c.get(k))).collect()),
-            entities,
-        }
-    }
-
-    /// The context's value for `key`: `None` when the context is not known or the key was not
-    /// converted (never, for a compiled condition), `Some(None)` when it has no such key.
-    fn context_value(&self, key: &str) -> Option<Option<&EvalResult>> {
-        self.context.as_ref()?.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_ref())
-    }
-}
-
 impl CompiledPolicy {
     /// The policy compiled, when it is static and its conditions use only the supported forms.
     pub(super) fn compile(policy: &Policy) -> Option<CompiledPolicy> {
@@ -137,17 +102,17 @@ impl CompiledPolicy {
     pub(super) fn satisfied(&self, env: &Env<'_>) -> Option<bool> {
         let in_scope = match &self.resource {
             ResourceConstraint::Any => true,
-            ResourceConstraint::Eq(uid) => uid == env.resource_uid,
-            ResourceConstraint::In(group) => is_in(env.resource_uid, group, env.entities),
-            ResourceConstraint::Is(ty) => ty == env.resource_uid.type_name(),
+            ResourceConstraint::Eq(uid) => uid == env.resource,
+            ResourceConstraint::In(group) => is_in(env.resource, group, env.entities),
+            ResourceConstraint::Is(ty) => ty == env.resource.type_name(),
             ResourceConstraint::IsIn(ty, group) => {
-                ty == env.resource_uid.type_name() && is_in(env.resource_uid, group, env.entities)
+                ty == env.resource.type_name() && is_in(env.resource, group, env.entities)
             }
         };
         if !in_scope {
             return Some(false);
         }
-        as_bool(&*eval(&self.condition, env)?)
+        eval(&self.condition, env)?.as_bool()
     }
 }
 
@@ -260,88 +225,46 @@ fn entity_uid(type_name: &str, id: &str) -> Option<EntityUid> {
     Some(EntityUid::from_type_name_and_id(ty, cedar_policy::EntityId::new(id)))
 }
 
-fn as_bool(v: &EvalResult) -> Option<bool> {
-    match v {
-        EvalResult::Bool(b) => Some(*b),
-        _ => None,
-    }
-}
-
-/// A value `==` compares as Cedar does by plain equality: no set, record or extension value.
-fn primitive(v: &EvalResult) -> bool {
-    matches!(v, EvalResult::Bool(_) | EvalResult::Long(_) | EvalResult::String(_) | EvalResult::EntityUid(_))
-}
-
 /// Cedar's `member in group`: the same entity, or a descendant of it in the store.
 fn is_in(member: &EntityUid, group: &EntityUid, entities: &Entities) -> bool {
     member == group || entities.is_ancestor_of(group, member)
 }
 
 /// `member in group` where the group is an entity or a set of entities.
-fn within(member: &EntityUid, group: &EvalResult, entities: &Entities) -> Option<bool> {
-    match group {
-        EvalResult::EntityUid(g) => Some(is_in(member, g, entities)),
-        EvalResult::Set(set) => {
-            let mut any = false;
-            for g in set.iter() {
-                let EvalResult::EntityUid(g) = g else { return None };
-                any |= is_in(member, g, entities);
-            }
-            Some(any)
-        }
-        _ => None,
+fn within(member: &EntityUid, group: &Val<'_>, env: &Env<'_>) -> Option<bool> {
+    if let Some(g) = env.uid(group) {
+        return Some(is_in(member, &g, env.entities));
     }
-}
-
-/// A value an expression evaluates to: borrowed from the policy, the request or its converted
-/// context where it can be, owned where it is computed or read from an entity.
-type Val<'a> = Cow<'a, EvalResult>;
-
-fn long(v: &EvalResult) -> Option<i64> {
-    match v {
-        EvalResult::Long(n) => Some(*n),
-        _ => None,
-    }
+    let mut any = false;
+    group.each_element(|g| {
+        any |= is_in(member, &*env.uid(&g)?, env.entities);
+        Some(())
+    })?;
+    Some(any)
 }
 
 fn eval<'a>(e: &'a Expr, env: &'a Env<'a>) -> Option<Val<'a>> {
-    let owned = |v: EvalResult| Some(Cow::Owned(v));
-    let boolean = |b: bool| Some(Cow::Owned(EvalResult::Bool(b)));
+    let boolean = |b: bool| Some(Val::Bool(b));
     match e {
-        Expr::Lit(v) => Some(Cow::Borrowed(v)),
-        Expr::Principal => Some(Cow::Borrowed(&env.principal)),
-        Expr::Resource => Some(Cow::Borrowed(&env.resource)),
+        Expr::Lit(v) => Some(Val::Cedar(Cow::Borrowed(v))),
+        Expr::Principal => Some(Val::Uid(env.principal)),
+        Expr::Resource => Some(Val::Uid(env.resource)),
         // `context` as a whole is not a value the evaluator compares.
         Expr::Context => None,
         Expr::Attr(left, attr) => match &**left {
-            Expr::Context => Some(Cow::Borrowed(env.context_value(attr)??)),
-            _ => match eval(left, env)? {
-                Cow::Borrowed(EvalResult::Record(r)) => Some(Cow::Borrowed(r.get(attr)?)),
-                Cow::Owned(EvalResult::Record(r)) => owned(r.get(attr)?.clone()),
-                v => match &*v {
-                    EvalResult::EntityUid(uid) => owned(env.entities.get(uid)?.attr(attr)?.ok()?),
-                    _ => None,
-                },
-            },
+            Expr::Context => env.context_value(attr),
+            _ => env.attr(eval(left, env)?, attr),
         },
         Expr::Has(left, attr) => boolean(match &**left {
-            Expr::Context => env.context_value(attr)?.is_some(),
-            _ => match &*eval(left, env)? {
-                // An entity not in the store: left to Cedar.
-                EvalResult::EntityUid(uid) => env.entities.get(uid)?.attr(attr).is_some(),
-                EvalResult::Record(r) => r.get(attr).is_some(),
-                _ => return None,
-            },
+            Expr::Context => env.context_has(attr)?,
+            _ => env.has(&eval(left, env)?, attr)?,
         }),
         Expr::Eq(l, r) | Expr::NotEq(l, r) => {
             let (l, r) = (eval(l, env)?, eval(r, env)?);
-            if !primitive(&l) || !primitive(&r) {
-                return None;
-            }
-            boolean((l == r) == matches!(e, Expr::Eq(..)))
+            boolean(env.same(l.prim()?, r.prim()?) == matches!(e, Expr::Eq(..)))
         }
         Expr::Cmp(cmp, l, r) => {
-            let (l, r) = (long(&*eval(l, env)?)?, long(&*eval(r, env)?)?);
+            let (l, r) = (eval(l, env)?.as_long()?, eval(r, env)?.as_long()?);
             boolean(match cmp {
                 Cmp::Lt => l < r,
                 Cmp::Le => l <= r,
@@ -350,50 +273,45 @@ fn eval<'a>(e: &'a Expr, env: &'a Env<'a>) -> Option<Val<'a>> {
             })
         }
         Expr::Add(plus, l, r) => {
-            let (l, r) = (long(&*eval(l, env)?)?, long(&*eval(r, env)?)?);
+            let (l, r) = (eval(l, env)?.as_long()?, eval(r, env)?.as_long()?);
             // Overflow is an error in Cedar.
-            owned(EvalResult::Long(if *plus { l.checked_add(r)? } else { l.checked_sub(r)? }))
+            Some(Val::Long(if *plus { l.checked_add(r)? } else { l.checked_sub(r)? }))
         }
         Expr::And(l, r) => {
-            if !as_bool(&*eval(l, env)?)? {
+            if !eval(l, env)?.as_bool()? {
                 return boolean(false);
             }
-            boolean(as_bool(&*eval(r, env)?)?)
+            boolean(eval(r, env)?.as_bool()?)
         }
         Expr::Or(l, r) => {
-            if as_bool(&*eval(l, env)?)? {
+            if eval(l, env)?.as_bool()? {
                 return boolean(true);
             }
-            boolean(as_bool(&*eval(r, env)?)?)
+            boolean(eval(r, env)?.as_bool()?)
         }
-        Expr::Not(a) => boolean(!as_bool(&*eval(a, env)?)?),
+        Expr::Not(a) => boolean(!eval(a, env)?.as_bool()?),
         Expr::Contains(l, r) => {
             let (set, item) = (eval(l, env)?, eval(r, env)?);
-            let EvalResult::Set(set) = &*set else { return None };
-            if !primitive(&item) {
-                return None;
-            }
+            let item = item.prim()?;
             let mut found = false;
-            for member in set.iter() {
-                if !primitive(member) {
-                    return None;
-                }
-                found |= *member == *item;
-            }
+            set.each_element(|member| {
+                found |= env.same(member.prim()?, item);
+                Some(())
+            })?;
             boolean(found)
         }
         Expr::In(l, r) => {
             let member = eval(l, env)?;
-            let EvalResult::EntityUid(member) = &*member else { return None };
-            boolean(within(member, &*eval(r, env)?, env.entities)?)
+            let member = env.uid(&member)?;
+            boolean(within(&member, &eval(r, env)?, env)?)
         }
         Expr::Is(l, ty, group) => {
             let uid = eval(l, env)?;
-            let EvalResult::EntityUid(uid) = &*uid else { return None };
+            let uid = env.uid(&uid)?;
             let is = uid.type_name() == ty;
             match group {
                 // Cedar evaluates `is … in` as `is && in`: the `in` only when the type matches.
-                Some(g) if is => boolean(within(uid, &*eval(g, env)?, env.entities)?),
+                Some(g) if is => boolean(within(&uid, &eval(g, env)?, env)?),
                 _ => boolean(is),
             }
         }
@@ -403,6 +321,7 @@ fn eval<'a>(e: &'a Expr, env: &'a Env<'a>) -> Option<Val<'a>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::authz::view::ContextSource;
     use cedar_policy::PolicySet;
     use std::str::FromStr as _;
 
@@ -456,7 +375,8 @@ mod tests {
         .unwrap();
         let at = |p: &str, r: &str, c: &CompiledPolicy| {
             let (principal, resource) = (uid(p), uid(r));
-            c.satisfied(&Env::new(&principal, &resource, None, &[], &entities))
+            let agent = cedar_policy::EntityTypeName::from_str("Agent").unwrap();
+            c.satisfied(&Env::new((&principal, &resource), ContextSource::Cedar(Vec::new()), &entities, &agent))
         };
         let tools = compiled("tool-allow-list");
         assert_eq!(at(r#"Agent::"a""#, r#"Tool::"web""#, &tools), Some(true));

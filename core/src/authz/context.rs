@@ -10,7 +10,7 @@
 //! caller's JSON is not plainly Cedar (or the schema wants an entity or extension value). A
 //! request with no caller context gets a context kept for the current second.
 
-use super::direct::direct_record;
+use super::direct::{Build, Cedar, TypeOnly, direct_record};
 use super::store::{PolicyStore, lock};
 use super::{MAX_CONTEXT_BYTES, MAX_NESTING};
 use crate::Task;
@@ -198,11 +198,11 @@ impl PolicyStore {
         &self,
         (principal, action, resource): (&EntityUid, &EntityUid, &EntityUid),
         k: &WritKeys<'_>,
-        objects: [(&str, Option<Map<String, Value>>); 2],
+        objects: [(&str, Option<&Map<String, Value>>); 2],
         direct_first: bool,
-    ) -> Result<Request, String> {
+    ) -> Result<(Request, bool), String> {
         let schema = self.schema.as_ref();
-        if direct_first && let Some((records, ty)) = direct_objects(&objects) {
+        if direct_first && let Some((records, ty)) = direct_objects::<Cedar>(&objects) {
             let mut pairs = self.writ_pairs(k);
             pairs.extend(records);
             // Validation looks at types only (see `direct`): a shape that passed once passes again.
@@ -220,7 +220,7 @@ impl PolicyStore {
                         if let Some(s) = shape.filter(|_| !known) {
                             self.passed_validation(s);
                         }
-                        return Ok(r);
+                        return Ok((r, true));
                     }
                     // The principal, action or resource does not fit the schema: no
                     // reading of the context changes that, and Cedar's reader below
@@ -233,7 +233,7 @@ impl PolicyStore {
         let mut json = self.writ_json(k);
         for (name, o) in objects {
             if let Some(o) = o {
-                json.insert(name.into(), Value::Object(o));
+                json.insert(name.into(), Value::Object(o.clone()));
             }
         }
         // Cedar's errors here quote the values (a call's arguments), which decisions and audit
@@ -246,29 +246,38 @@ impl PolicyStore {
                 }));
             }
         };
-        Request::new(principal.clone(), action.clone(), resource.clone(), context, schema).map_err(|e| match e {
-            RequestValidationError::InvalidContext(_) => format!(
-                "request: the call's input or claimed context does not fit the types {action} declares (an argument missing, unknown or of another type)"
-            ),
-            e => format!("request: {e}"),
-        })
+        let request =
+            Request::new(principal.clone(), action.clone(), resource.clone(), context, schema).map_err(|e| match e {
+                RequestValidationError::InvalidContext(_) => format!(
+                    "request: the call's input or claimed context does not fit the types {action} declares (an argument missing, unknown or of another type)"
+                ),
+                e => format!("request: {e}"),
+            })?;
+        Ok((request, false))
     }
 }
 
-/// The caller's objects as Cedar records named for the context (`claimed`, `input`), and their
+/// Values named for the context.
+type Named<V> = Vec<(String, V)>;
+
+/// The caller's objects as records named for the context (`claimed`, `input`), and their
 /// types (see [`direct`](super::direct)), when every one is plainly Cedar.
-fn direct_objects(
-    objects: &[(&str, Option<Map<String, Value>>); 2],
-) -> Option<(Vec<(String, RestrictedExpression)>, String)> {
+fn direct_objects<B: Build>(objects: &[(&str, Option<&Map<String, Value>>); 2]) -> Option<(Named<B::Value>, String)> {
     let mut ty = String::new();
     let mut records = Vec::with_capacity(2);
     for (name, o) in objects {
         let Some(o) = o else { continue };
         ty.push_str(name);
-        let record = RestrictedExpression::new_record(direct_record(o, &mut ty)?).ok()?;
+        let record = B::record(direct_record::<B>(o, &mut ty)?)?;
         records.push((name.to_string(), record));
     }
     Some((records, ty))
+}
+
+/// The type text of the caller's objects (empty when there are none), when every one is
+/// plainly Cedar: what a request built from them on the direct path is validated by.
+pub(super) fn direct_types(objects: &[(&str, Option<&Map<String, Value>>); 2]) -> Option<String> {
+    direct_objects::<TypeOnly>(objects).map(|(_, ty)| ty)
 }
 
 /// Whether Cedar refused a request for its principal, action or resource (which Cedar checks

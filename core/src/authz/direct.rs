@@ -12,11 +12,65 @@ use cedar_policy::RestrictedExpression;
 use serde_json::{Map, Value};
 use std::fmt::Write as _;
 
-/// `o` as Cedar record fields, when it is plainly Cedar (`None` otherwise: the caller then lets
+/// What the caller's JSON is built into: Cedar values, or nothing (the type text alone).
+pub(super) trait Build {
+    type Value;
+    type Key;
+    fn key(k: &str) -> Self::Key;
+    fn bool(b: bool) -> Self::Value;
+    fn long(n: i64) -> Self::Value;
+    fn string(s: &str) -> Self::Value;
+    fn set(elements: Vec<Self::Value>) -> Self::Value;
+    fn record(fields: Vec<(Self::Key, Self::Value)>) -> Option<Self::Value>;
+}
+
+/// Cedar values.
+pub(super) struct Cedar;
+
+impl Build for Cedar {
+    type Value = RestrictedExpression;
+    type Key = String;
+    fn key(k: &str) -> String {
+        k.to_string()
+    }
+    fn bool(b: bool) -> RestrictedExpression {
+        RestrictedExpression::new_bool(b)
+    }
+    fn long(n: i64) -> RestrictedExpression {
+        RestrictedExpression::new_long(n)
+    }
+    fn string(s: &str) -> RestrictedExpression {
+        RestrictedExpression::new_string(s.to_string())
+    }
+    fn set(elements: Vec<RestrictedExpression>) -> RestrictedExpression {
+        RestrictedExpression::new_set(elements)
+    }
+    fn record(fields: Vec<(String, RestrictedExpression)>) -> Option<RestrictedExpression> {
+        RestrictedExpression::new_record(fields).ok()
+    }
+}
+
+/// The type text alone: whether the JSON is plainly Cedar, and of which type.
+pub(super) struct TypeOnly;
+
+impl Build for TypeOnly {
+    type Value = ();
+    type Key = ();
+    fn key(_: &str) {}
+    fn bool(_: bool) {}
+    fn long(_: i64) {}
+    fn string(_: &str) {}
+    fn set(_: Vec<()>) {}
+    fn record(_: Vec<((), ())>) -> Option<()> {
+        Some(())
+    }
+}
+
+/// `o` as record fields, when it is plainly Cedar (`None` otherwise: the caller then lets
 /// Cedar's JSON reader decide), its type appended to `ty`: `{` then `<key length>:<key><type>,`
 /// per field in the map's order, then `}`. Every key is length-prefixed, so two different types
 /// never write the same text.
-pub(super) fn direct_record(o: &Map<String, Value>, ty: &mut String) -> Option<Vec<(String, RestrictedExpression)>> {
+pub(super) fn direct_record<B: Build>(o: &Map<String, Value>, ty: &mut String) -> Option<Vec<(B::Key, B::Value)>> {
     if o.contains_key("__entity") || o.contains_key("__extn") {
         return None;
     }
@@ -24,37 +78,37 @@ pub(super) fn direct_record(o: &Map<String, Value>, ty: &mut String) -> Option<V
     let mut fields = Vec::with_capacity(o.len());
     for (k, v) in o {
         let _ = write!(ty, "{}:{k}", k.len());
-        fields.push((k.clone(), direct_value(v, ty)?));
+        fields.push((B::key(k), direct_value::<B>(v, ty)?));
         ty.push(',');
     }
     ty.push('}');
     Some(fields)
 }
 
-/// A JSON value as a Cedar value, its type appended to `ty`: `b`, `l`, `s`, a record as in
+/// A JSON value as a value, its type appended to `ty`: `b`, `l`, `s`, a record as in
 /// [`direct_record`], a set as `[` and the distinct types of its elements, sorted, each
 /// followed by `,`, then `]` (a set's validity depends on which types its elements have, not
 /// on how many have each or in what order).
-fn direct_value(v: &Value, ty: &mut String) -> Option<RestrictedExpression> {
+fn direct_value<B: Build>(v: &Value, ty: &mut String) -> Option<B::Value> {
     match v {
         Value::Bool(b) => {
             ty.push('b');
-            Some(RestrictedExpression::new_bool(*b))
+            Some(B::bool(*b))
         }
         Value::Number(n) => {
             ty.push('l');
-            n.as_i64().map(RestrictedExpression::new_long)
+            n.as_i64().map(B::long)
         }
         Value::String(s) => {
             ty.push('s');
-            Some(RestrictedExpression::new_string(s.clone()))
+            Some(B::string(s))
         }
         Value::Array(a) => {
             let mut elements = Vec::with_capacity(a.len());
             let mut types = Vec::with_capacity(a.len());
             for e in a {
                 let mut t = String::new();
-                elements.push(direct_value(e, &mut t)?);
+                elements.push(direct_value::<B>(e, &mut t)?);
                 types.push(t);
             }
             types.sort_unstable();
@@ -65,9 +119,9 @@ fn direct_value(v: &Value, ty: &mut String) -> Option<RestrictedExpression> {
                 ty.push(',');
             }
             ty.push(']');
-            Some(RestrictedExpression::new_set(elements))
+            Some(B::set(elements))
         }
-        Value::Object(o) => direct_record(o, ty).and_then(|r| RestrictedExpression::new_record(r).ok()),
+        Value::Object(o) => direct_record::<B>(o, ty).and_then(B::record),
         Value::Null => None,
     }
 }
@@ -79,7 +133,11 @@ mod tests {
 
     fn ty(v: Value) -> Option<String> {
         let mut t = String::new();
-        direct_record(v.as_object()?, &mut t).map(|_| t)
+        direct_record::<Cedar>(v.as_object()?, &mut t)?;
+        let mut alone = String::new();
+        direct_record::<TypeOnly>(v.as_object()?, &mut alone)?;
+        assert_eq!(t, alone, "the type text does not depend on what is built");
+        Some(t)
     }
 
     #[test]

@@ -15,7 +15,7 @@ use super::index::{Slice, Verdict};
 use super::store::{PolicyStore, RequestEnv, lock};
 use crate::spiffe_id::clip;
 use crate::{Decision, Evaluation};
-use cedar_policy::{Entities, EntityId, EntityTypeName, EntityUid, Request};
+use cedar_policy::{Entities, EntityId, EntityTypeName, EntityUid};
 use serde_json::{Map, Value};
 use std::str::FromStr as _;
 use std::sync::Arc;
@@ -77,20 +77,8 @@ impl PolicyStore {
         };
         let entities = self.overlaid(&principal, subject_props, &resource, resource_props, e)?;
         let slice = if indexed { self.general_slice(&principal, &action)? } else { None };
-        let request = match claims {
-            Some(c) => self.request_with_claims(
-                (&principal, &action, &resource),
-                &keys,
-                [("claimed", Some(c)), ("input", None)],
-                indexed,
-            )?,
-            None => {
-                let context = self.writ_context(&keys)?;
-                Request::new(principal, action, resource.clone(), context, self.schema.as_ref())
-                    .map_err(|e| format!("request: {e}"))?
-            }
-        };
-        Ok(self.run(&request, &resource, slice.as_deref(), &entities))
+        let objects = [("claimed", claims.as_ref()), ("input", None)];
+        self.verdict((principal, action, &resource), &keys, objects, slice.as_deref(), &entities, true)
     }
 
     /// The loaded entities with the subject and resource overlaid by their properties (kept

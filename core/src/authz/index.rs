@@ -4,7 +4,8 @@
 //! without Cedar's interpreter while their conditions can be. A differential property test
 //! holds it to full Cedar (`core/tests`: the index decides exactly as Cedar).
 
-use super::compiled::{CompiledPolicy, Env};
+use super::compiled::CompiledPolicy;
+use super::view::Env;
 use cedar_policy::{Authorizer, Entities, EntityTypeName, EntityUid, Policy, PolicyId, PolicySet, Request};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,7 +27,10 @@ use std::sync::Arc;
 /// decided by the index (`Slice::decided`). A policy whose conditions compiled is decided by
 /// its compiled condition while every compiled condition of the slice can answer exactly; when
 /// one cannot, Cedar evaluates all the slice's conditional policies (`Slice::conditional`), as
-/// it would without compilation. Cedar evaluates the rest.
+/// it would without compilation. Cedar evaluates the rest. A request whose slice Cedar has
+/// nothing to evaluate for, and whose compiled conditions all answer, is decided without a
+/// Cedar request or context at all (`Slice::decide_compiled`, reading the context from the
+/// parts it would be built from: see `view`).
 pub(super) struct PolicyIndex {
     policies: Vec<Policy>,
     /// Per policy: its principal and action scopes.
@@ -114,7 +118,7 @@ pub(super) struct Slice {
     /// cannot answer.
     conditional: PolicySet,
     /// The context keys the compiled conditions read.
-    context_keys: Vec<String>,
+    pub(super) context_keys: Vec<String>,
     decided: DecidedSet,
 }
 
@@ -153,42 +157,57 @@ impl From<cedar_policy::Response> for Verdict {
 }
 
 impl Slice {
+    /// The compiled policies `env` satisfies, or `None` when one cannot answer.
+    fn compiled_satisfied(&self, env: &Env<'_>) -> Option<Vec<&CompiledPolicy>> {
+        let mut satisfied = Vec::new();
+        for c in &self.compiled {
+            if c.satisfied(env)? {
+                satisfied.push(&**c);
+            }
+        }
+        Some(satisfied)
+    }
+
+    /// The verdict without Cedar, when Cedar has nothing to evaluate: every conditional policy
+    /// of the slice compiled and every compiled condition answers. No Cedar request is needed.
+    pub(super) fn decide_compiled(&self, env: &Env<'_>) -> Option<Verdict> {
+        if !self.cedar.is_empty() {
+            return None;
+        }
+        let satisfied = self.compiled_satisfied(env)?;
+        let none = Verdict { allow: false, reasons: Vec::new(), errors: Vec::new() };
+        Some(self.combine(none, satisfied, env.resource))
+    }
+
+    /// Whether Cedar has policies of this slice to evaluate whatever the compiled conditions say.
+    pub(super) fn needs_cedar(&self) -> bool {
+        !self.cedar.is_empty()
+    }
+
     /// Cedar's rule over the whole slice: any satisfied forbid denies, and the satisfied
     /// forbids are the reasons; otherwise any satisfied permit allows, and the satisfied
     /// permits are the reasons; otherwise deny with no reasons. Errors are every erroring
     /// policy's (only Cedar-evaluated ones can error). A Cedar deny with reasons names its
     /// satisfied forbids, an allow its satisfied permits, so the union is exact.
-    pub(super) fn decide(
-        &self,
-        authorizer: &Authorizer,
-        request: &Request,
-        resource: &EntityUid,
-        entities: &Entities,
-    ) -> Verdict {
+    ///
+    /// `env` reads `request`'s principal, resource and context (see `view`).
+    pub(super) fn decide(&self, authorizer: &Authorizer, request: &Request, env: &Env<'_>) -> Verdict {
         // The compiled conditions first: all of them answer, or Cedar evaluates them all.
-        let mut satisfied = Vec::new();
-        let mut cedar_set = &self.cedar;
-        if !self.compiled.is_empty() {
-            let env = request
-                .principal()
-                .map(|principal| Env::new(principal, resource, request.context(), &self.context_keys, entities));
-            for c in &self.compiled {
-                match env.as_ref().and_then(|env| c.satisfied(env)) {
-                    Some(true) => satisfied.push(c),
-                    Some(false) => {}
-                    None => {
-                        satisfied.clear();
-                        cedar_set = &self.conditional;
-                        break;
-                    }
-                }
-            }
-        }
+        let (satisfied, cedar_set) = match self.compiled_satisfied(env) {
+            Some(satisfied) => (satisfied, &self.cedar),
+            None => (Vec::new(), &self.conditional),
+        };
         let cedar = if cedar_set.is_empty() {
             Verdict { allow: false, reasons: Vec::new(), errors: Vec::new() }
         } else {
-            authorizer.is_authorized(request, cedar_set, entities).into()
+            authorizer.is_authorized(request, cedar_set, env.entities).into()
         };
+        self.combine(cedar, satisfied, env.resource)
+    }
+
+    /// Cedar's verdict joined with the compiled policies satisfied and the decided ones the
+    /// resource satisfies.
+    fn combine(&self, cedar: Verdict, satisfied: Vec<&CompiledPolicy>, resource: &EntityUid) -> Verdict {
         if self.decided.is_empty() && satisfied.is_empty() {
             return cedar;
         }

@@ -6,6 +6,7 @@
 //! - [`store`] — the loaded [`PolicyStore`] and its decision path (`check`);
 //! - [`index`] — policies sliced by scope, and scope-only policies decided without Cedar;
 //! - [`compiled`] — policy conditions compiled past Cedar's interpreter, for the index;
+//! - [`view`] — what a compiled condition reads: the request and its context, unconverted;
 //! - [`context`] — the Cedar context of a request;
 //! - [`direct`] — caller JSON built straight into Cedar values, with its type;
 //! - [`caches`] — what a store keeps between requests;
@@ -21,6 +22,7 @@ mod index;
 mod load;
 mod mcp_schema;
 mod store;
+mod view;
 
 pub use evaluation::task_named;
 pub use load::{MAX_CALLS_PER_TASK, max_policy_operators, nesting_depth, parse_max_calls, parse_ttl};

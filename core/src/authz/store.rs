@@ -3,12 +3,14 @@
 //! and the lifetime cap.
 
 use super::caches::Caches;
-use super::context::{WritKeys, claimed, task_stamp};
+use super::context::{WritKeys, claimed, direct_types, task_stamp};
 use super::index::{PolicyIndex, Slice, Verdict};
+use super::view::{ContextSource, Env};
 use crate::approval::Approval;
 use crate::memo::{DecisionMemo, Key, PolicyReads, Reads};
 use crate::{Decision, Identity, Intent, Task};
 use cedar_policy::{Authorizer, Entities, EntityTypeName, EntityUid, PolicyId, PolicySet, Request, Schema};
+use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -162,43 +164,74 @@ impl PolicyStore {
         };
         let claims = claimed("context", &what.context)?;
         let input = claimed("input", &what.input)?;
-        if claims.is_some() || input.is_some() {
+        let objects = [("claimed", claims.as_ref()), ("input", input.as_ref())];
+        self.verdict((principal, action, &resource), &keys, objects, slice.as_deref(), &entities, validated)
+    }
+
+    /// The verdict on a request given by its parts: its principal, action and resource, Writ's
+    /// context keys and the caller's objects (`claimed`, `input`; either may be absent), over
+    /// `slice` (every policy when there is none) and `entities`.
+    ///
+    /// When the slice's compiled conditions and index settle it and the request needs no
+    /// schema validation (no schema, or its shape passed before: see `caches`), no Cedar
+    /// request or context is built at all. Otherwise the request is built — the caller's plain
+    /// JSON straight into Cedar values (on the indexed path), else through Cedar's JSON reader
+    /// — and validated against the schema (a Writ-only context only when `validated`).
+    pub(super) fn verdict(
+        &self,
+        (principal, action, resource): (EntityUid, EntityUid, &EntityUid),
+        keys: &WritKeys<'_>,
+        objects: [(&str, Option<&Map<String, Value>>); 2],
+        slice: Option<&Slice>,
+        entities: &Entities,
+        validated: bool,
+    ) -> Result<Verdict, String> {
+        let parts = || ContextSource::Parts { keys, claimed: objects[0].1, input: objects[1].1 };
+        let has_objects = objects.iter().any(|(_, o)| o.is_some());
+        if let Some(s) = slice.filter(|s| !s.needs_cedar())
+            && let Some(caller_types) = direct_types(&objects)
+        {
+            let unvalidated = self.schema.is_none() || !(has_objects || validated);
+            let scope = (&principal, &action, resource);
+            if unvalidated || self.validated_before(self.shape(scope, keys, caller_types).as_ref()) {
+                let env = Env::new((&principal, resource), parts(), entities, &self.agent_type);
+                if let Some(v) = s.decide_compiled(&env) {
+                    return Ok(v);
+                }
+            }
+        }
+        let (request, direct) = if has_objects {
             // Plain JSON (no `__entity`/`__extn` escapes, whole numbers) is built straight
             // into Cedar values — Cedar's own JSON reader costs tens of µs on a small object
             // — on the indexed path; the reference path always uses Cedar's reader.
-            let objects = [("claimed", claims), ("input", input)];
-            let request = self.request_with_claims((&principal, &action, &resource), &keys, objects, indexed)?;
-            return Ok(self.run(&request, &resource, slice.as_deref(), &entities));
-        }
-        let context = self.writ_context(&keys)?;
-        // With a schema, a request is validated: its principal and resource types against the
-        // action, its context against the action's context type. A Writ-only context of one
-        // shape (with or without a task record, an approval) has the same keys and types, so
-        // once a request of this action, resource type and shape has passed, every later one
-        // would: validation is skipped for those (~1.7 µs natively).
-        let shape = if validated { self.shape((&principal, &action, &resource), &keys, String::new()) } else { None };
-        let known = self.validated_before(shape.as_ref());
-        let schema = if known || !validated { None } else { self.schema.as_ref() };
-        let request =
-            Request::new(principal, action, resource.clone(), context, schema).map_err(|e| format!("request: {e}"))?;
-        if let Some(s) = shape.filter(|_| !known) {
-            self.passed_validation(s);
-        }
-        Ok(self.run(&request, &resource, slice.as_deref(), &entities))
-    }
-
-    /// Decide `request` (whose resource is `resource`) over `slice`, or every policy.
-    pub(super) fn run(
-        &self,
-        request: &Request,
-        resource: &EntityUid,
-        slice: Option<&Slice>,
-        entities: &Entities,
-    ) -> Verdict {
-        match slice {
-            Some(s) => s.decide(&self.authorizer, request, resource, entities),
-            None => self.authorizer.is_authorized(request, &self.policies, entities).into(),
-        }
+            self.request_with_claims((&principal, &action, resource), keys, objects, slice.is_some())?
+        } else {
+            let context = self.writ_context(keys)?;
+            // With a schema, a request is validated: its principal and resource types against
+            // the action, its context against the action's context type. A Writ-only context of
+            // one shape (with or without a task record, an approval) has the same keys and
+            // types, so once a request of this action, resource type and shape has passed,
+            // every later one would: validation is skipped for those (~1.7 µs natively).
+            let shape = if validated { self.shape((&principal, &action, resource), keys, String::new()) } else { None };
+            let known = self.validated_before(shape.as_ref());
+            let schema = if known || !validated { None } else { self.schema.as_ref() };
+            let request = Request::new(principal.clone(), action, resource.clone(), context, schema)
+                .map_err(|e| format!("request: {e}"))?;
+            if let Some(s) = shape.filter(|_| !known) {
+                self.passed_validation(s);
+            }
+            (request, true)
+        };
+        Ok(match slice {
+            Some(s) => {
+                // A context built the direct way holds exactly the parts; one Cedar's JSON
+                // reader built is read as Cedar holds it.
+                let context = if direct { parts() } else { ContextSource::cedar(request.context(), &s.context_keys) };
+                let env = Env::new((&principal, resource), context, entities, &self.agent_type);
+                s.decide(&self.authorizer, &request, &env)
+            }
+            None => self.authorizer.is_authorized(&request, &self.policies, entities).into(),
+        })
     }
 
     /// The decision of a verdict, or a deny listing the problem that prevented one.

@@ -229,3 +229,111 @@ proptest! {
         }
     }
 }
+
+/// A condition on the context the compiled index reads from the request's parts (Writ's keys,
+/// the caller's JSON) without Cedar's context: every key and record, where it errors in Cedar,
+/// and shapes left to Cedar.
+fn context_condition(k: u8) -> &'static str {
+    match k % 24 {
+        0 => "context.claimed.extra == 1",
+        1 => "context has claimed && context.claimed has extra && context.claimed.extra > 0",
+        2 => "context.claimed.list.contains(\"a\")",
+        3 => "context.claimed.rec.k == 1",
+        4 => "context has claimed && context.claimed has rec && context.claimed.rec has k",
+        5 => "context.task.opener == principal",
+        6 => "principal in context.task.members",
+        7 => "context.task.members.contains(principal)",
+        8 => "context has task && context.task.deadline > context.now && context.task.purpose == \"p\"",
+        9 => "context.delegation_depth < 2",
+        10 => "context has approval && context.approval.expires_at > context.now && context.approval.ticket == \"T\"",
+        11 => "context.oidc.sub == \"x\"",
+        12 => "context has oidc && context.oidc has sub",
+        13 => "context.input.n == 2",
+        14 => "context has input && context.input has n && context.input.n + 1 > 2",
+        15 => "context.identity_expires_at > context.now + 300",
+        16 => "context.claimed == context.claimed", // records compared: left to Cedar
+        17 => "context.task.id == context.task_id",
+        18 => "context.claimed.list.contains(principal)",
+        19 => "context.task.opener.level == 1", // an entity's attribute through Writ's record
+        20 => "context.claimed.extra == \"1\"",
+        21 => {
+            "context has task && context.task has members && context.task.members.contains(Agent::\"spiffe://t.example/a1\")"
+        }
+        22 => "context has approval && context.approval has jti", // not a key of Writ's record
+        _ => "context.claimed.extra.k == 1",                      // an attribute of a long: an error
+    }
+}
+
+const CLAIMED: [&str; 9] = [
+    "",
+    r#"{"extra": 1}"#,
+    r#"{"extra": "1"}"#,
+    r#"{"extra": 1.5}"#, // not plainly Cedar: Cedar's reader
+    r#"{"extra": null}"#,
+    r#"{"list": ["a", "b"], "rec": {"k": 1}}"#,
+    r#"{"list": [{"__entity": {"type": "Agent", "id": "spiffe://t.example/a0"}}]}"#, // Cedar's reader
+    r#"{"rec": {}, "extra": 2}"#,
+    r#"{"list": [1, "a"]}"#,
+];
+const INPUTS: [&str; 4] = ["", r#"{"n": 2}"#, r#"{"n": "2"}"#, r#"{"n": 1}"#];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// Conditions on every part of the context — Writ's keys and records (task, approval,
+    /// OIDC claims) and the caller's `claimed` and `input` JSON — decided by the compiled index
+    /// from the request's parts exactly as full Cedar decides them from the context it builds.
+    #[test]
+    fn compiled_context_reads_equal_full_evaluation(
+        spec in proptest::collection::vec((any::<bool>(), any::<u8>(), any::<u8>()), 1..8),
+        requests in proptest::collection::vec(
+            (0u8..3, 0usize..9, 0usize..4, any::<bool>(), any::<bool>(), any::<bool>(), 0u32..3), 1..12),
+    ) {
+        let text: String = spec
+            .iter()
+            .enumerate()
+            .map(|(i, (permit, p, c))| {
+                let effect = if *permit { "permit" } else { "forbid" };
+                let principal = if p % 2 == 0 { "principal".to_string() } else { format!("principal in Role::\"r{}\"", p % 4 / 2) };
+                format!("@id(\"p{i}\") {effect}({principal}, action, resource) when {{ {} }};\n", context_condition(*c))
+            })
+            .collect();
+        let store = PolicyStore::load(&text, None, Some(ENTITIES)).unwrap();
+        let task = writ_core::Task {
+            id: "t1".into(),
+            opener: "spiffe://t.example/a1".into(),
+            members: vec!["spiffe://t.example/a0".into(), "spiffe://t.example/a1".into()],
+            purpose: "p".into(),
+            opened_at: 900,
+            deadline: 5_000,
+            ended_at: None,
+        };
+        let approval = writ_core::approval::Approval {
+            approver: "https://approver.example".into(),
+            ticket: "T".into(),
+            reason: "r".into(),
+            jti: "j".into(),
+            expires_at: 1_100,
+        };
+        for (p, claimed, input, in_task, approved, oidc, depth) in requests {
+            let mut who = crate::identity(format!("spiffe://t.example/a{p}"), 2_000, Proof::X509Svid);
+            if oidc {
+                who.proof = Proof::Oidc;
+                who.claims.insert("sub".into(), "x".into());
+            }
+            let what = Intent {
+                action: "a0".into(),
+                resource: r#"X::"s""#.into(),
+                task_id: "t1".into(),
+                context: CLAIMED[claimed].into(),
+                input: INPUTS[input].into(),
+            };
+            let mut env = RequestEnv::at(1_000, depth);
+            env.task = in_task.then_some(&task);
+            env.approval = approved.then_some(&approval);
+            let full = store.check_unindexed(&who, &what, &env, 3600);
+            prop_assert_eq!(&store.check(&who, &what, &env, 3600), &full, "{}", text);
+            prop_assert_eq!(&store.check(&who, &what, &env, 3600), &full, "served from the kept slice");
+        }
+    }
+}

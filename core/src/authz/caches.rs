@@ -4,7 +4,7 @@
 //! slices of general evaluations. Every one is a [`BoundedMap`]: none grows with what callers
 //! send.
 
-use super::context::{ContextMemo, WritKeys};
+use super::context::{ContextMemo, WritKeys, scope_error};
 use super::index::Slice;
 use super::store::{PolicyStore, lock};
 use crate::Identity;
@@ -48,6 +48,9 @@ struct Caller {
 /// one shape has passed, every later one would.
 pub(super) type Shape = (EntityTypeName, EntityUid, EntityTypeName, (bool, bool, bool), String);
 
+/// A request's scope as schema validation sees it: principal type, action, resource type.
+type Scope = (EntityTypeName, EntityUid, EntityTypeName);
+
 pub(super) struct Caches {
     callers: Mutex<Callers>,
     /// Parsed resource uids by their text.
@@ -56,6 +59,9 @@ pub(super) struct Caches {
     pub(super) contexts: Mutex<ContextMemo>,
     /// Request shapes that passed schema validation.
     validated: Mutex<BoundedMap<Shape, ()>>,
+    /// Scopes (principal type, action, resource type) the schema refuses whatever the
+    /// context, with the problem.
+    refused: Mutex<BoundedMap<Scope, String>>,
     /// General evaluations: entity stores with a subject's and resource's properties overlaid,
     /// by those; each a copy of the loaded entity map, so as many as the merged-store budget
     /// allows.
@@ -83,6 +89,7 @@ impl Caches {
             uids: Mutex::new(BoundedMap::new(MAX_MEMO)),
             contexts: Mutex::new(ContextMemo::default()),
             validated: Mutex::new(BoundedMap::new(MAX_MEMO)),
+            refused: Mutex::new(BoundedMap::new(MAX_MEMO)),
             overlays: Mutex::new(BoundedMap::new(merged_cap)),
             general_slices: Mutex::new(BoundedMap::new(MAX_MEMO)),
         }
@@ -117,6 +124,25 @@ impl PolicyStore {
     /// A request of `shape` passed validation.
     pub(super) fn passed_validation(&self, shape: Shape) {
         lock(&self.caches.validated).insert(shape, ());
+    }
+
+    /// The problem with a request's principal, action or resource the schema refused before
+    /// (whatever the context: Cedar validates the scope first), if it did.
+    pub(super) fn refused_before(
+        &self,
+        (principal, action, resource): (&EntityUid, &EntityUid, &EntityUid),
+    ) -> Option<String> {
+        self.schema.as_ref()?;
+        let scope = (principal.type_name().clone(), action.clone(), resource.type_name().clone());
+        lock(&self.caches.refused).get(&scope).cloned()
+    }
+
+    /// A request of this scope failed: remembered when the schema refuses the scope itself.
+    pub(super) fn note_failure(&self, (principal, action, resource): (&EntityUid, &EntityUid, &EntityUid)) {
+        if let Some(problem) = scope_error((principal, action, resource), self.schema.as_ref()) {
+            let scope = (principal.type_name().clone(), action.clone(), resource.type_name().clone());
+            lock(&self.caches.refused).insert(scope, problem);
+        }
     }
 
     /// The principal's and action's uids, the entity store with the caller merged in, and the

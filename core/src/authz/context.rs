@@ -296,7 +296,7 @@ fn is_scope_error(e: &RequestValidationError) -> bool {
 /// The problem with a request's principal, action or resource, if the schema refuses them
 /// whatever the context: a request whose scope and context are both wrong is reported for its
 /// scope on either path (Cedar validates the scope first).
-fn scope_error(
+pub(super) fn scope_error(
     (principal, action, resource): (&EntityUid, &EntityUid, &EntityUid),
     schema: Option<&Schema>,
 ) -> Option<String> {

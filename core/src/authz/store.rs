@@ -188,23 +188,24 @@ impl PolicyStore {
     ) -> Result<Verdict, String> {
         let parts = || ContextSource::Parts { keys, claimed: objects[0].1, input: objects[1].1 };
         let has_objects = objects.iter().any(|(_, o)| o.is_some());
+        let scope = (&principal, &action, resource);
+        // Caller objects are always validated; a Writ-only context when asked.
+        let checked = self.schema.is_some() && (has_objects || validated);
         if let Some(s) = slice.filter(|s| !s.needs_cedar())
             && let Some(caller_types) = direct_types(&objects)
+            && (!checked || self.validated_before(self.shape(scope, keys, caller_types).as_ref()))
+            && let Some(v) = s.decide_compiled(&Env::new((&principal, resource), parts(), entities, &self.agent_type))
         {
-            let unvalidated = self.schema.is_none() || !(has_objects || validated);
-            let scope = (&principal, &action, resource);
-            if unvalidated || self.validated_before(self.shape(scope, keys, caller_types).as_ref()) {
-                let env = Env::new((&principal, resource), parts(), entities, &self.agent_type);
-                if let Some(v) = s.decide_compiled(&env) {
-                    return Ok(v);
-                }
-            }
+            return Ok(v);
         }
-        let (request, direct) = if has_objects {
+        if let Some(problem) = self.refused_before(scope).filter(|_| checked) {
+            return Err(problem);
+        }
+        let built = if has_objects {
             // Plain JSON (no `__entity`/`__extn` escapes, whole numbers) is built straight
             // into Cedar values — Cedar's own JSON reader costs tens of µs on a small object
             // — on the indexed path; the reference path always uses Cedar's reader.
-            self.request_with_claims((&principal, &action, resource), keys, objects, slice.is_some())?
+            self.request_with_claims(scope, keys, objects, slice.is_some())
         } else {
             let context = self.writ_context(keys)?;
             // With a schema, a request is validated: its principal and resource types against
@@ -212,15 +213,27 @@ impl PolicyStore {
             // one shape (with or without a task record, an approval) has the same keys and
             // types, so once a request of this action, resource type and shape has passed,
             // every later one would: validation is skipped for those (~1.7 µs natively).
-            let shape = if validated { self.shape((&principal, &action, resource), keys, String::new()) } else { None };
+            let shape = if validated { self.shape(scope, keys, String::new()) } else { None };
             let known = self.validated_before(shape.as_ref());
             let schema = if known || !validated { None } else { self.schema.as_ref() };
-            let request = Request::new(principal.clone(), action, resource.clone(), context, schema)
-                .map_err(|e| format!("request: {e}"))?;
-            if let Some(s) = shape.filter(|_| !known) {
+            let request = Request::new(principal.clone(), action.clone(), resource.clone(), context, schema)
+                .map_err(|e| format!("request: {e}"));
+            if request.is_ok()
+                && let Some(s) = shape.filter(|_| !known)
+            {
                 self.passed_validation(s);
             }
-            (request, true)
+            request.map(|r| (r, true))
+        };
+        let (request, direct) = match built {
+            Ok(built) => built,
+            Err(problem) => {
+                // A scope the schema refuses is refused again at once, without a context.
+                if checked {
+                    self.note_failure(scope);
+                }
+                return Err(problem);
+            }
         };
         Ok(match slice {
             Some(s) => {

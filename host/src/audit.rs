@@ -47,14 +47,21 @@ impl AuditSink {
 
     /// Write `event`; false when the write failed (the caller counts it).
     pub(crate) fn emit(&self, event: AuditEvent) -> bool {
-        let line = || event.to_json_line();
+        // The line and its newline in one write: one system call per event, and one append
+        // (a second process appending to the file cannot land between them).
+        let line = || {
+            let mut line = event.to_json_line();
+            line.push('\n');
+            line
+        };
         match self {
             AuditSink::Discard => true,
-            AuditSink::Stdout => writeln!(std::io::stdout().lock(), "{}", line()).is_ok(),
-            AuditSink::Stderr => writeln!(std::io::stderr().lock(), "{}", line()).is_ok(),
+            AuditSink::Stdout => std::io::stdout().lock().write_all(line().as_bytes()).is_ok(),
+            AuditSink::Stderr => std::io::stderr().lock().write_all(line().as_bytes()).is_ok(),
             AuditSink::File(f) => {
+                let line = line();
                 let mut f = f.lock().unwrap_or_else(|p| p.into_inner());
-                writeln!(f, "{}", line()).and_then(|()| f.flush()).is_ok()
+                f.write_all(line.as_bytes()).and_then(|()| f.flush()).is_ok()
             }
             AuditSink::Callback(cb) => {
                 cb(&event);

@@ -48,6 +48,18 @@ struct Caller {
 /// one shape has passed, every later one would.
 pub(super) type Shape = (EntityTypeName, EntityUid, EntityTypeName, (bool, bool, bool), String);
 
+/// Whose general-evaluation slice a kept slice is: one principal's, or that of every principal
+/// of a type the loaded entities do not hold and no policy scope names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) enum SliceOwner {
+    Entity(EntityUid),
+    Unseen(EntityTypeName),
+}
+
+/// What an overlaid entity store is kept by: the subject and the resource that carry
+/// properties, each with its properties' text.
+pub(super) type OverlayKey = (Option<(EntityUid, String)>, Option<(EntityUid, String)>);
+
 /// A request's scope as schema validation sees it: principal type, action, resource type.
 type Scope = (EntityTypeName, EntityUid, EntityTypeName);
 
@@ -55,6 +67,8 @@ pub(super) struct Caches {
     callers: Mutex<Callers>,
     /// Parsed resource uids by their text.
     uids: Mutex<BoundedMap<String, EntityUid>>,
+    /// Parsed entity type names (of general evaluations' subjects and resources) by their text.
+    type_names: Mutex<BoundedMap<String, EntityTypeName>>,
     /// Contexts of requests without caller context, for the current second.
     pub(super) contexts: Mutex<ContextMemo>,
     /// Request shapes that passed schema validation.
@@ -65,9 +79,9 @@ pub(super) struct Caches {
     /// General evaluations: entity stores with a subject's and resource's properties overlaid,
     /// by those; each a copy of the loaded entity map, so as many as the merged-store budget
     /// allows.
-    pub(super) overlays: Mutex<BoundedMap<String, Arc<Entities>>>,
+    pub(super) overlays: Mutex<BoundedMap<OverlayKey, Arc<Entities>>>,
     /// General evaluations: policy slices by (principal, action).
-    pub(super) general_slices: Mutex<BoundedMap<(EntityUid, EntityUid), Arc<Slice>>>,
+    pub(super) general_slices: Mutex<BoundedMap<(SliceOwner, EntityUid), Arc<Slice>>>,
 }
 
 struct Callers {
@@ -87,6 +101,7 @@ impl Caches {
         Caches {
             callers: Mutex::new(Callers { by_id: BoundedMap::new(merged_cap), merged: 0, merged_cap }),
             uids: Mutex::new(BoundedMap::new(MAX_MEMO)),
+            type_names: Mutex::new(BoundedMap::new(MAX_MEMO)),
             contexts: Mutex::new(ContextMemo::default()),
             validated: Mutex::new(BoundedMap::new(MAX_MEMO)),
             refused: Mutex::new(BoundedMap::new(MAX_MEMO)),
@@ -209,6 +224,16 @@ impl PolicyStore {
         let slice = if use_index { Some(Arc::new(self.index.slice(&principal, &action, &entities)?)) } else { None };
         caller.actions.insert(action_name.to_string(), (action.clone(), slice.clone()));
         Ok((principal, action, entities, slice))
+    }
+
+    /// The entity type name a text names, parsed once and kept; `None` when it is not one.
+    pub(super) fn type_name(&self, text: &str) -> Option<EntityTypeName> {
+        if let Some(ty) = lock(&self.caches.type_names).get(text) {
+            return Some(ty.clone());
+        }
+        let ty = EntityTypeName::from_str(text).ok()?;
+        lock(&self.caches.type_names).insert(text.to_string(), ty.clone());
+        Some(ty)
     }
 
     /// The uid a resource text names, parsed once and kept.

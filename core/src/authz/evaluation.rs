@@ -10,23 +10,24 @@
 //! the request's `context` object plus, when the action has properties, the key `action`
 //! holding them: a PEP says what it saw, it cannot set Writ's keys.
 
+use super::caches::SliceOwner;
 use super::context::{WritKeys, claimed, task_stamp};
 use super::index::{Slice, Verdict};
 use super::store::{PolicyStore, RequestEnv, lock};
 use crate::spiffe_id::clip;
 use crate::{Decision, Evaluation};
-use cedar_policy::{Entities, EntityId, EntityTypeName, EntityUid};
+use cedar_policy::{Entities, EntityId, EntityUid};
 use serde_json::{Map, Value};
-use std::str::FromStr as _;
 use std::sync::Arc;
 
-fn uid(what: &str, type_name: &str, id: &str) -> Result<EntityUid, String> {
-    let ty = EntityTypeName::from_str(type_name)
-        .map_err(|_| format!("{what} type `{}` is not a Cedar entity type name", clip(type_name)))?;
-    Ok(EntityUid::from_type_name_and_id(ty, EntityId::new(id)))
-}
-
 impl PolicyStore {
+    fn uid(&self, what: &str, type_name: &str, id: &str) -> Result<EntityUid, String> {
+        let ty = self
+            .type_name(type_name)
+            .ok_or_else(|| format!("{what} type `{}` is not a Cedar entity type name", clip(type_name)))?;
+        Ok(EntityUid::from_type_name_and_id(ty, EntityId::new(id)))
+    }
+
     /// Decide a general evaluation at time 0 with nothing verified (tests and tools; the
     /// component uses [`evaluate_in`](Self::evaluate_in)). Never fails: problems deny.
     pub fn evaluate(&self, e: &Evaluation, default_ttl: u32) -> Decision {
@@ -56,8 +57,8 @@ impl PolicyStore {
     }
 
     fn evaluate_general(&self, e: &Evaluation, indexed: bool, env: &RequestEnv<'_>) -> Result<Verdict, String> {
-        let principal = uid("subject", &e.subject.type_name, &e.subject.id)?;
-        let resource = uid("resource", &e.resource.type_name, &e.resource.id)?;
+        let principal = self.uid("subject", &e.subject.type_name, &e.subject.id)?;
+        let resource = self.uid("resource", &e.resource.type_name, &e.resource.id)?;
         let action = EntityUid::from_type_name_and_id(self.action_type.clone(), EntityId::new(&e.action));
         let subject_props = claimed("subject.properties", &e.subject.properties)?;
         let resource_props = claimed("resource.properties", &e.resource.properties)?;
@@ -97,14 +98,10 @@ impl PolicyStore {
         }
         // Keyed by the entities that carry properties only: a subject's overlay serves every
         // resource it names without properties (and the other way round).
-        let mut key = String::new();
-        if subject.is_some() {
-            key = format!("{principal}\u{0}{}", e.subject.properties);
-        }
-        key.push('\u{1}');
-        if resource_props.is_some() {
-            key.push_str(&format!("{resource}\u{0}{}", e.resource.properties));
-        }
+        let key = (
+            subject.is_some().then(|| (principal.clone(), e.subject.properties.clone())),
+            resource_props.is_some().then(|| (resource.clone(), e.resource.properties.clone())),
+        );
         if let Some(hit) = lock(&self.caches.overlays).get(&key) {
             return Ok(hit.clone());
         }
@@ -135,12 +132,20 @@ impl PolicyStore {
         Ok(merged)
     }
 
-    /// The policies that can apply to `principal` doing `action` (kept per pair).
+    /// The policies that can apply to `principal` doing `action` (kept per pair). A principal
+    /// the loaded entities do not hold and no policy scope names has no ancestors and fits a
+    /// scope only by its type: every such principal of one type shares one slice per action.
     fn general_slice(&self, principal: &EntityUid, action: &EntityUid) -> Result<Option<Arc<Slice>>, String> {
         if !self.index.useful {
             return Ok(None);
         }
-        let key = (principal.clone(), action.clone());
+        let unseen = self.entities.get(principal).is_none() && !self.index.names_principal(principal);
+        let owner = if unseen {
+            SliceOwner::Unseen(principal.type_name().clone())
+        } else {
+            SliceOwner::Entity(principal.clone())
+        };
+        let key = (owner, action.clone());
         if let Some(s) = lock(&self.caches.general_slices).get(&key) {
             return Ok(Some(s.clone()));
         }
@@ -156,11 +161,110 @@ fn claimed_task_id(claims: Option<&Map<String, Value>>) -> String {
 }
 
 /// The task an AuthZEN request's context text names (`task_id`), for the caller to look up
-/// Writ's record of it before deciding.
+/// Writ's record of it before deciding: what [`claimed`] then reads as the context's `task_id`
+/// (the last such key, when it is a string), found without building the rest of the context.
 pub fn task_named(context: &str) -> Option<String> {
-    if !context.contains("\"task_id\"") {
+    use serde::Deserializer as _;
+    if !context.contains("\"task_id\"")
+        || context.len() > super::MAX_CONTEXT_BYTES
+        || super::load::nesting_depth(context) + 1 > super::MAX_NESTING
+    {
         return None;
     }
-    let id = claimed_task_id(claimed("context", context).ok()?.as_ref());
-    (!id.is_empty()).then_some(id)
+    let mut json = serde_json::Deserializer::from_str(context);
+    let id = json.deserialize_map(LastTaskId).ok()?;
+    json.end().ok()?;
+    id.filter(|id| !id.is_empty())
+}
+
+/// Reads a JSON object for its last `task_id` key's value when that is a string, skipping every
+/// other value without building it.
+struct LastTaskId;
+
+impl<'de> serde::de::Visitor<'de> for LastTaskId {
+    type Value = Option<String>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Option<String>, A::Error> {
+        let mut id = None;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if key == "task_id" {
+                id = map.next_value::<Value>()?.as_str().map(str::to_string);
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What `task_named` was: the whole context read as [`claimed`] reads it, when its text
+    /// names the key unescaped.
+    fn by_claimed(context: &str) -> Option<String> {
+        if !context.contains("\"task_id\"") {
+            return None;
+        }
+        let id = claimed_task_id(claimed("context", context).ok()?.as_ref());
+        (!id.is_empty()).then_some(id)
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            Just("1".to_string()),
+            Just("null".to_string()),
+            Just("true".to_string()),
+            Just("\"t\"".to_string()),
+            Just("\"\"".to_string()),
+            Just("\"t\\u0031\"".to_string()),
+            Just("1.5".to_string()),
+        ];
+        leaf.prop_recursive(4, 16, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..3).prop_map(|v| format!("[{}]", v.join(","))),
+                proptest::collection::vec((key(), inner), 0..3).prop_map(|kv| {
+                    format!("{{{}}}", kv.into_iter().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>().join(","))
+                }),
+            ]
+        })
+    }
+
+    fn key() -> impl Strategy<Value = &'static str> {
+        prop_oneof![Just("\"task_id\""), Just("\"task\\u005fid\""), Just("\"other\""), Just("\"task\"")]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+
+        /// The task id found without building the context is the one the context holds, for
+        /// objects with the key repeated, escaped, nested, of other types, and for text that is
+        /// not an object or not JSON at all.
+        #[test]
+        fn task_named_reads_what_claimed_reads(
+            fields in proptest::collection::vec((key(), value()), 0..5),
+            before in prop_oneof![4 => Just(""), 1 => Just(" "), 1 => Just("[")],
+            after in prop_oneof![4 => Just(""), 1 => Just(" "), 1 => Just("x"), 1 => Just("}")],
+        ) {
+            let body: Vec<String> = fields.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+            let text = format!("{before}{{{}}}{after}", body.join(","));
+            prop_assert_eq!(task_named(&text), by_claimed(&text), "{}", text);
+        }
+    }
+
+    #[test]
+    fn task_named_takes_the_last_string_and_refuses_what_claimed_refuses() {
+        assert_eq!(task_named(r#"{"task_id":"a","task_id":"b"}"#).as_deref(), Some("b"));
+        assert_eq!(task_named(r#"{"task_id":"a","task_id":1}"#), None);
+        assert_eq!(task_named(r#"{"task_id":"a"} x"#), None);
+        let deep = format!(r#"{{"task_id":"a","n":{}1{}}}"#, "[".repeat(40), "]".repeat(40));
+        assert_eq!(task_named(&deep), None);
+        assert_eq!(by_claimed(&deep), None);
+    }
 }

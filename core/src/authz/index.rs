@@ -43,6 +43,8 @@ pub(super) struct PolicyIndex {
     /// True when some policy has a scope the index can use: otherwise every slice is the
     /// full set.
     pub(super) useful: bool,
+    /// The entities principal scopes name (`==`, `in`, `is … in`).
+    named_principals: std::collections::HashSet<EntityUid>,
 }
 
 /// Whether `principal`, whose ancestors in the request's entity store are `ancestors`, is in
@@ -283,7 +285,22 @@ impl PolicyIndex {
             .any(|(p, a)| !matches!(p, cedar_policy::PrincipalConstraint::Any) || !matches!(a, ActionKey::Any));
         let useful =
             scoped || decidable.iter().any(Option::is_some) || policies.iter().any(Policy::has_non_scope_constraint);
-        PolicyIndex { policies, keys, decidable, compiled, useful }
+        let named_principals = keys
+            .iter()
+            .filter_map(|(p, _)| match p {
+                cedar_policy::PrincipalConstraint::Eq(uid)
+                | cedar_policy::PrincipalConstraint::In(uid)
+                | cedar_policy::PrincipalConstraint::IsIn(_, uid) => Some(uid.clone()),
+                _ => None,
+            })
+            .collect();
+        PolicyIndex { policies, keys, decidable, compiled, useful, named_principals }
+    }
+
+    /// Whether a policy's principal scope names `uid` (so a slice of it may differ from that of
+    /// another principal of its type with the same ancestors).
+    pub(super) fn names_principal(&self, uid: &EntityUid) -> bool {
+        self.named_principals.contains(uid)
     }
 
     /// The policies that can apply to `principal` doing `action` (their groups and

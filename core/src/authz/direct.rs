@@ -10,7 +10,6 @@
 
 use cedar_policy::RestrictedExpression;
 use serde_json::{Map, Value};
-use std::fmt::Write as _;
 
 /// What the caller's JSON is built into: Cedar values, or nothing (the type text alone).
 pub(super) trait Build {
@@ -77,12 +76,32 @@ pub(super) fn direct_record<B: Build>(o: &Map<String, Value>, ty: &mut String) -
     ty.push('{');
     let mut fields = Vec::with_capacity(o.len());
     for (k, v) in o {
-        let _ = write!(ty, "{}:{k}", k.len());
+        push_decimal(ty, k.len());
+        ty.push(':');
+        ty.push_str(k);
         fields.push((B::key(k), direct_value::<B>(v, ty)?));
         ty.push(',');
     }
     ty.push('}');
     Some(fields)
+}
+
+/// `n` in decimal appended to `ty` (without the formatting machinery: this runs per key).
+fn push_decimal(ty: &mut String, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        // A digit: `n % 10` is below ten.
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for d in &digits[at..] {
+        ty.push(char::from(*d));
+    }
 }
 
 /// A JSON value as a value, its type appended to `ty`: `b`, `l`, `s`, a record as in
@@ -138,6 +157,15 @@ mod tests {
         direct_record::<TypeOnly>(v.as_object()?, &mut alone)?;
         assert_eq!(t, alone, "the type text does not depend on what is built");
         Some(t)
+    }
+
+    #[test]
+    fn key_lengths_are_written_in_decimal() {
+        for n in [0, 1, 9, 10, 99, 100, 65_536, usize::MAX] {
+            let mut t = String::new();
+            push_decimal(&mut t, n);
+            assert_eq!(t, n.to_string());
+        }
     }
 
     #[test]

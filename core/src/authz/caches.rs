@@ -1,8 +1,8 @@
 //! What a policy store keeps between requests, so a repeat builds nothing but the request:
 //! per caller the principal's uid and per action its uid and policy slice; entity stores with
 //! the caller merged in; parsed resource uids and type names; validated request shapes and
-//! refused scopes; the overlays and slices of general evaluations. Every one is a
-//! [`BoundedMap`]: none grows with what callers send.
+//! refused scopes; the overlays and slices of general evaluations. Every one is a bounded
+//! map ([`BoundedMap`]): none grows with what callers send.
 
 use super::context::{ContextMemo, WritKeys, scope_error};
 use super::index::Slice;

@@ -89,7 +89,8 @@ impl ContextMemo {
     }
 }
 
-fn long(v: u64) -> i64 {
+/// A time or count as Cedar's long (saturating: Cedar has no unsigned 64-bit values).
+pub(super) fn long(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 

@@ -8,7 +8,7 @@
 //! holds exactly what `context` builds from the same parts on the direct path (`writ_pairs` and
 //! the caller's records); it is used only where that path builds the request's context.
 
-use super::context::WritKeys;
+use super::context::{WritKeys, long};
 use cedar_policy::{Context, Entities, EntityId, EntityTypeName, EntityUid, EvalResult};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
@@ -79,10 +79,6 @@ pub(super) struct Env<'a> {
     context: ContextSource<'a>,
     pub(super) entities: &'a Entities,
     agent_type: &'a EntityTypeName,
-}
-
-fn long(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 impl<'a> Env<'a> {
@@ -188,9 +184,8 @@ impl<'a> Env<'a> {
             Val::Agent(id) => entity(&self.agent(id)),
             Val::Json(Value::Object(o)) => Some(o.contains_key(attr)),
             Val::Object(o) => Some(o.contains_key(attr)),
-            Val::Task(_) => Some(matches!(attr, "id" | "opener" | "members" | "purpose" | "opened_at" | "deadline")),
-            Val::Approval(_) => Some(matches!(attr, "approver" | "ticket" | "reason" | "expires_at")),
-            Val::Oidc(claims) => Some(claims.contains_key(attr)),
+            // Writ's records have exactly the fields `attr` reads.
+            Val::Task(_) | Val::Approval(_) | Val::Oidc(_) => Some(self.attr(v.clone(), attr).is_some()),
             _ => None,
         }
     }

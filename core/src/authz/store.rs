@@ -198,7 +198,7 @@ impl PolicyStore {
         {
             return Ok(v);
         }
-        if let Some(problem) = self.refused_before(scope).filter(|_| checked) {
+        if checked && let Some(problem) = self.refused_before(scope) {
             return Err(problem);
         }
         let built = if has_objects {

@@ -4,7 +4,7 @@
 //! refused scopes; the overlays and slices of general evaluations. Every one is a bounded
 //! map ([`BoundedMap`]): none grows with what callers send.
 
-use super::context::{ContextMemo, WritKeys, scope_error};
+use super::context::{ContextMemo, WritKeys, agent_uid, scope_error};
 use super::index::Slice;
 use super::store::{PolicyStore, lock};
 use crate::Identity;
@@ -172,7 +172,7 @@ impl PolicyStore {
         let proof = who.proof.as_str();
         let mut callers = lock(&self.caches.callers);
         if !callers.by_id.contains_key(who.spiffe_id.as_str()) {
-            let uid = EntityUid::from_type_name_and_id(self.agent_type.clone(), EntityId::new(&who.spiffe_id));
+            let uid = agent_uid(&self.agent_type, &who.spiffe_id);
             let caller = Caller { uid, stores: Vec::new(), actions: BoundedMap::new(MAX_PER_CALLER) };
             let Callers { by_id, merged, .. } = &mut *callers;
             // A full map drops callers: recount what the survivors hold.

@@ -16,7 +16,9 @@ use super::{MAX_CONTEXT_BYTES, MAX_NESTING};
 use crate::Task;
 use crate::approval::Approval;
 use crate::bounded::BoundedMap;
-use cedar_policy::{Context, EntityId, EntityUid, Request, RequestValidationError, RestrictedExpression, Schema};
+use cedar_policy::{
+    Context, EntityId, EntityTypeName, EntityUid, Request, RequestValidationError, RestrictedExpression, Schema,
+};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
@@ -89,16 +91,17 @@ impl ContextMemo {
     }
 }
 
+/// The agent a SPIFFE ID names: the principal of its requests, a task's opener or member.
+pub(super) fn agent_uid(agent_type: &EntityTypeName, spiffe_id: &str) -> EntityUid {
+    EntityUid::from_type_name_and_id(agent_type.clone(), EntityId::new(spiffe_id))
+}
+
 /// A time or count as Cedar's long (saturating: Cedar has no unsigned 64-bit values).
 pub(super) fn long(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 impl PolicyStore {
-    fn agent_uid(&self, spiffe_id: &str) -> EntityUid {
-        EntityUid::from_type_name_and_id(self.agent_type.clone(), EntityId::new(spiffe_id))
-    }
-
     /// Writ's keys as Cedar values.
     fn writ_pairs(&self, k: &WritKeys<'_>) -> Vec<(String, RestrictedExpression)> {
         let long = |v: u64| RestrictedExpression::new_long(long(v));
@@ -112,10 +115,11 @@ impl PolicyStore {
             pairs.push(("identity_expires_at".to_string(), long(e)));
         }
         if let Some(t) = k.task {
-            let members = t.members.iter().map(|m| RestrictedExpression::new_entity_uid(self.agent_uid(m)));
+            let members =
+                t.members.iter().map(|m| RestrictedExpression::new_entity_uid(agent_uid(&self.agent_type, m)));
             let record = [
                 ("id".to_string(), string(&t.id)),
-                ("opener".to_string(), RestrictedExpression::new_entity_uid(self.agent_uid(&t.opener))),
+                ("opener".to_string(), RestrictedExpression::new_entity_uid(agent_uid(&self.agent_type, &t.opener))),
                 ("members".to_string(), RestrictedExpression::new_set(members)),
                 ("purpose".to_string(), string(&t.purpose)),
                 ("opened_at".to_string(), long(t.opened_at)),

@@ -8,8 +8,8 @@
 //! holds exactly what `context` builds from the same parts on the direct path (`writ_pairs` and
 //! the caller's records); it is used only where that path builds the request's context.
 
-use super::context::{WritKeys, long};
-use cedar_policy::{Context, Entities, EntityId, EntityTypeName, EntityUid, EvalResult};
+use super::context::{WritKeys, agent_uid, long};
+use cedar_policy::{Context, Entities, EntityTypeName, EntityUid, EvalResult};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -128,7 +128,7 @@ impl<'a> Env<'a> {
 
     /// The agent a SPIFFE ID names.
     fn agent(&self, spiffe_id: &str) -> EntityUid {
-        EntityUid::from_type_name_and_id(self.agent_type.clone(), EntityId::new(spiffe_id))
+        agent_uid(self.agent_type, spiffe_id)
     }
 
     /// An entity's attribute: `None` when the entity is not in the store or has no such

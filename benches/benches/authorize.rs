@@ -142,20 +142,34 @@ fn criterion_benches(c: &mut Criterion) {
         });
     }
     let floor = floor_component();
-    g.bench_function("call_floor/component", |b| b.iter(|| black_box(floor_call(&floor))));
+    let held = floor_identity(&floor);
+    g.bench_function("call_floor/component", |b| b.iter(|| black_box(floor_call(&floor, &held))));
+    g.bench_function("rejected_attestation/component", |b| b.iter(|| black_box(rejected_attestation(&floor))));
     g.finish();
 }
 
-/// The floor under any `check` through the component: the cheapest call it exports (a
-/// one-byte JWT-SVID that fails to parse: two one-byte strings lowered, an error lifted, no
-/// policy work), on the same pooled-instance path `check` takes.
+/// The floor under any `check` through the component: the cheapest call on the path `check`
+/// takes (an instance checked out of the pool, the caller's handle lowered, its identity
+/// record lifted back; no policy work, no import called).
 fn floor_component() -> Writ {
     Writ::builder().time(NOW).build().unwrap()
 }
 
-fn floor_call(w: &Writ) -> writ_host::Error {
+fn floor_identity(w: &Writ) -> writ_host::Attested {
+    w.assert_identity("spiffe://example.org/agent/floor", NOW + 3600, "bench").unwrap()
+}
+
+fn floor_call(w: &Writ, who: &writ_host::Attested) -> writ_host::Identity {
+    let id = w.identity_in_component(who).unwrap();
+    assert_eq!(id.spiffe_id, who.identity().spiffe_id, "the floor call reads the identity back");
+    id
+}
+
+/// A rejected attestation: a one-byte JWT-SVID that fails to parse (two one-byte strings
+/// lowered, the clock read, an error formatted and lifted): the floor of a call that fails.
+fn rejected_attestation(w: &Writ) -> writ_host::Error {
     let err = w.attest_jwt("x", "a").unwrap_err();
-    assert_eq!(err.kind(), "malformed", "the floor call must fail in parsing: {err}");
+    assert_eq!(err.kind(), "malformed", "the call must fail in parsing: {err}");
     err
 }
 
@@ -184,8 +198,11 @@ fn percentile_table(_: &mut Criterion) {
         }
     }
     let floor = floor_component();
-    let (fp50, fp99) = percentiles(|| drop(black_box(floor_call(&floor))), 20_000);
+    let held = floor_identity(&floor);
+    let (fp50, fp99) = percentiles(|| drop(black_box(floor_call(&floor, &held))), 20_000);
     println!("{:<24} {:>11} {:>11} {fp50:>14.2} {fp99:>14.2}", "call floor (no policy)", "-", "-");
+    let (rp50, rp99) = percentiles(|| drop(black_box(rejected_attestation(&floor))), 20_000);
+    println!("{:<24} {:>11} {:>11} {rp50:>14.2} {rp99:>14.2}", "rejected attestation", "-", "-");
 }
 
 /// One request of the peer comparison, for each engine.

@@ -73,15 +73,20 @@ pub(crate) struct Handles {
 
 static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
 
+/// The certificates of an X.509 chain as the component's export borrows them.
+fn certificates(chain: &[Vec<u8>]) -> Vec<&[u8]> {
+    chain.iter().map(Vec::as_slice).collect()
+}
+
 impl Evidence {
     /// Establish the identity in `inst`: the component's own handle, or why it refused.
     fn establish(&self, inst: &mut Instance) -> wasmtime::Result<Result<ResourceAny, Error>> {
         let attest = inst.module.writ_agent_attest();
         let store = &mut inst.store;
         let made = match self {
-            Evidence::X509 { chain } => attest.call_x509_svid(store, chain)?,
+            Evidence::X509 { chain } => attest.call_x509_svid(store, &certificates(chain))?,
             Evidence::X509Holding { chain, challenge, signature } => {
-                attest.call_x509_svid_holding(store, chain, challenge, signature)?
+                attest.call_x509_svid_holding(store, &certificates(chain), challenge, signature)?
             }
             Evidence::Jwt { token, audience } => attest.call_jwt_svid(store, token, audience)?,
             Evidence::Oidc { token, issuer, audience } => {

@@ -42,14 +42,9 @@ pub(crate) fn identity(i: wit::Identity) -> Identity {
     }
 }
 
-pub(crate) fn intent_to_wit(i: &Intent) -> wit::Intent {
-    wit::Intent {
-        action: i.action.clone(),
-        resource: i.resource.clone(),
-        task_id: i.task_id.clone(),
-        context: i.context.clone(),
-        input: i.input.clone(),
-    }
+/// The intent as the component's export takes it: borrowed, lowered without a copy.
+pub(crate) fn intent_to_wit(i: &Intent) -> wit::Intent<'_> {
+    wit::Intent { action: &i.action, resource: &i.resource, task_id: &i.task_id, context: &i.context, input: &i.input }
 }
 
 pub(crate) fn semantic_to_wit(s: writ_types::authzen::Semantic) -> wit::EvaluationsSemantic {
@@ -61,17 +56,17 @@ pub(crate) fn semantic_to_wit(s: writ_types::authzen::Semantic) -> wit::Evaluati
     }
 }
 
-fn entity_to_wit(r: &EntityRef) -> wit::EntityRef {
-    wit::EntityRef { type_: r.type_name.clone(), id: r.id.clone(), properties: r.properties.clone() }
+fn entity_to_wit(r: &EntityRef) -> wit::EntityRef<'_> {
+    wit::EntityRef { type_: &r.type_name, id: &r.id, properties: &r.properties }
 }
 
-pub(crate) fn evaluation_to_wit(e: &Evaluation) -> wit::Evaluation {
+pub(crate) fn evaluation_to_wit(e: &Evaluation) -> wit::Evaluation<'_> {
     wit::Evaluation {
         subject: entity_to_wit(&e.subject),
-        action: e.action.clone(),
-        action_properties: e.action_properties.clone(),
+        action: &e.action,
+        action_properties: &e.action_properties,
         resource: entity_to_wit(&e.resource),
-        context: e.context.clone(),
+        context: &e.context,
     }
 }
 

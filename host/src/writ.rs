@@ -357,8 +357,23 @@ impl Writ {
                 Ok(h) => h,
                 Err(e) => return Ok(not_established(e)),
             };
-            lenient(i, |i| i.module.writ_agent_authorize().call_check(&mut i.store, who, &what)).map(Into::into)
+            lenient(i, |i| i.module.writ_agent_authorize().call_check(&mut i.store, who, what)).map(Into::into)
         })
+    }
+
+    /// The identity `who` names, as this instance's component holds it: the cheapest call on
+    /// the path [`Writ::check`] takes (an instance checked out of the pool, `who`'s handle
+    /// lowered, a record lifted, no policy work): the benchmarks' call floor. The record is
+    /// the one attestation established (read back, not checked again).
+    pub fn identity_in_component(&self, who: &Attested) -> Result<writ_types::Identity, Error> {
+        self.pool.with_instance(|i| {
+            let handle = match i.handle(who)? {
+                Ok(h) => h,
+                Err(e) => return Ok(Err(e)),
+            };
+            let record = i.module.writ_agent_attest().attested().call_identity(&mut i.store, handle)?;
+            Ok(Ok(convert::identity(record)))
+        })?
     }
 
     /// [`Writ::check`] for each intent of `who`, in order, in one call into the component: the
@@ -385,7 +400,7 @@ impl Writ {
                 Ok(h) => h,
                 Err(e) => return Ok(not_established(e)),
             };
-            lenient(i, |i| i.module.writ_agent_authorize().call_listable(&mut i.store, who, &what)).map(Into::into)
+            lenient(i, |i| i.module.writ_agent_authorize().call_listable(&mut i.store, who, what)).map(Into::into)
         })
     }
 
@@ -396,7 +411,7 @@ impl Writ {
     pub fn evaluate(&self, request: &Evaluation) -> Result<Decision, Error> {
         let request = convert::evaluation_to_wit(request);
         self.pool
-            .with_instance(|i| lenient(i, |i| i.module.writ_agent_authorize().call_evaluate(&mut i.store, &request)))
+            .with_instance(|i| lenient(i, |i| i.module.writ_agent_authorize().call_evaluate(&mut i.store, request)))
             .map(Into::into)
     }
 
@@ -482,8 +497,7 @@ impl Writ {
                 Ok(h) => h,
                 Err(e) => return Ok(Err(e)),
             };
-            let presented =
-                i.module.writ_agent_issue().call_present(&mut i.store, token, presenter, &what, audience)?;
+            let presented = i.module.writ_agent_issue().call_present(&mut i.store, token, presenter, what, audience)?;
             Ok(presented.map(Into::into).map_err(convert::error))
         })?
     }
@@ -526,13 +540,14 @@ impl Writ {
         purpose: &str,
         deadline: u64,
     ) -> Result<crate::Task, Error> {
+        let members: Vec<&str> = members.iter().map(String::as_str).collect();
         self.pool.with_instance(|i| {
             let opener = match i.handle(opener)? {
                 Ok(h) => h,
                 Err(e) => return Ok(Err(e)),
             };
             let opened =
-                i.module.writ_agent_issue().call_open_task(&mut i.store, opener, id, members, purpose, deadline)?;
+                i.module.writ_agent_issue().call_open_task(&mut i.store, opener, id, &members, purpose, deadline)?;
             Ok(opened.map(convert::task).map_err(convert::error))
         })?
     }

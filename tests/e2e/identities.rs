@@ -95,6 +95,8 @@ fn an_asserted_identity_is_labelled_audited_and_never_holds_a_credential() {
     // What cannot be asserted: typed errors, nothing held.
     assert!(matches!(writ.assert_identity("not a spiffe id", NOW + 60, "x"), Err(Error::Malformed(_))));
     assert!(matches!(writ.assert_identity(BROWSER, NOW - 1, "x"), Err(Error::Expired(_))));
+    // The component holds what the host was told: read back through an instance.
+    assert_eq!(writ.identity_in_component(&who).unwrap(), *who.identity());
     // Past its end, decisions about it deny.
     writ.set_time(Some(NOW + 61));
     assert_eq!(writ.check(&who, &what).unwrap().reasons, [writ_types::IDENTITY_EXPIRED]);

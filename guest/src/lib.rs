@@ -83,7 +83,7 @@ impl SyncedLedger<'_> {
         if self.synced.replace(true) {
             return;
         }
-        for entry in writ::agent::ledger::since(self.seq.get()) {
+        for entry in writ::agent::ledger::since(self.seq.get()).unwrap_or_default() {
             self.seq.set(entry.seq);
             // Entries are written by this component; one that does not parse (damaged state,
             // or written by a newer Writ) cannot be applied, and what it revokes is unknown.

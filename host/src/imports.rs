@@ -194,7 +194,7 @@ impl agent::ledger::Host for HostState {
     fn append(&mut self, data: String, until: u64) -> wasmtime::Result<()> {
         Ok(self.shared.state.append_revocation(&data, until)?)
     }
-    fn since(&mut self, seq: u64) -> wasmtime::Result<Vec<agent::ledger::Entry>> {
+    fn since(&mut self, seq: u64) -> wasmtime::Result<Option<Vec<agent::ledger::Entry>>> {
         let entries = if self.lenient_reads {
             self.shared.state.revocations_known_since(seq).unwrap_or_else(|_| {
                 self.shared.state_errors.fetch_add(1, Ordering::Relaxed);
@@ -203,7 +203,10 @@ impl agent::ledger::Host for HostState {
         } else {
             self.shared.state.revocations_since(seq)?
         };
-        Ok(entries.into_iter().map(|(seq, data)| agent::ledger::Entry { seq, data }).collect())
+        if entries.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(entries.into_iter().map(|(seq, data)| agent::ledger::Entry { seq, data }).collect()))
     }
     fn register(&mut self, data: String, until: u64, keys: Vec<String>) -> wasmtime::Result<()> {
         Ok(self.shared.state.register_grant(&data, until, &keys)?)

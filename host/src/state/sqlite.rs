@@ -61,12 +61,25 @@ pub struct Sqlite {
     connection: Mutex<Connection>,
     path: PathBuf,
     writes: std::sync::atomic::AtomicU64,
+    /// What the last read of the revocation log found; read and written under the
+    /// connection's lock only.
+    read_log: Mutex<Option<LogRead>>,
 }
 
-fn failed(path: &Path, what: &str) -> impl Fn(rusqlite::Error) -> StateError {
-    let place = path.display().to_string();
-    let what = what.to_string();
-    move |e| StateError(format!("state `{place}`: {what}: {e}"))
+/// A read of the revocation log: the connection's `PRAGMA data_version` before it, and the
+/// newest sequence number it saw. `data_version` changes when any other connection (another
+/// process, another store in this one) commits; this connection's own writes forget the read.
+/// So while it is unchanged, a reader at or past `newest` has nothing new, and is told so
+/// without reading the log: every decision asks, almost always to hear "nothing".
+#[derive(Clone, Copy)]
+struct LogRead {
+    data_version: i64,
+    newest: u64,
+}
+
+/// The error of a failed SQLite call, `what` failing at `path` (made only when one fails).
+fn failed<'a>(path: &'a Path, what: &'a str) -> impl Fn(rusqlite::Error) -> StateError + 'a {
+    move |e| StateError(format!("state `{}`: {what}: {e}", path.display()))
 }
 
 impl Sqlite {
@@ -125,11 +138,16 @@ impl Sqlite {
     }
 
     fn with(c: Connection, path: &Path) -> Sqlite {
-        Sqlite { connection: Mutex::new(c), path: path.to_path_buf(), writes: 0.into() }
+        Sqlite { connection: Mutex::new(c), path: path.to_path_buf(), writes: 0.into(), read_log: Mutex::new(None) }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.connection.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The last read of the revocation log (the connection's lock held).
+    fn read_log(&self) -> std::sync::MutexGuard<'_, Option<LogRead>> {
+        self.read_log.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Forget entries whose `until` has passed by the real clock. Best effort: a read-only
@@ -137,6 +155,7 @@ impl Sqlite {
     fn sweep(&self) {
         let now = seconds(real_now());
         let mut c = self.lock();
+        *self.read_log() = None;
         // A transaction not committed rolls back when dropped.
         let _ = c.transaction_with_behavior(TransactionBehavior::Immediate).and_then(|tx| {
             tx.execute("DELETE FROM revocations WHERE until <= ?1", params![now])?;
@@ -171,6 +190,8 @@ impl StateStore for Sqlite {
         let write = failed(&self.path, "recording a revocation failed");
         {
             let c = self.lock();
+            // This connection's own commit does not change its `data_version`.
+            *self.read_log() = None;
             // Synced to disk before it is acknowledged; grants (far more frequent) are not.
             c.execute_batch("PRAGMA synchronous = FULL").map_err(&write)?;
             let inserted =
@@ -186,10 +207,27 @@ impl StateStore for Sqlite {
     fn revocations_since(&self, seq: u64) -> Result<Vec<(u64, String)>, StateError> {
         let c = self.lock();
         let read = failed(&self.path, "reading revocations failed");
+        // Before the log is read: a commit after this point changes it, so a read that finds it
+        // unchanged later knows nothing was committed since this read.
+        let data_version: i64 =
+            c.prepare_cached("PRAGMA data_version").and_then(|mut q| q.query_row([], |r| r.get(0))).map_err(&read)?;
+        let mut last = self.read_log();
+        if let Some(known) = *last
+            && known.data_version == data_version
+            && seq >= known.newest
+        {
+            return Ok(Vec::new());
+        }
         let mut q = c.prepare_cached("SELECT seq, data FROM revocations WHERE seq > ?1 ORDER BY seq").map_err(&read)?;
         let rows =
             q.query_map(params![seconds(seq)], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))).map_err(&read)?;
-        rows.map(|row| row.map(|(s, d)| (u64::try_from(s).unwrap_or(0), d)).map_err(&read)).collect()
+        let entries: Vec<(u64, String)> = rows
+            .map(|row| row.map(|(s, d)| (u64::try_from(s).unwrap_or(0), d)).map_err(&read))
+            .collect::<Result<_, _>>()?;
+        // Everything committed before `data_version` was read is in `entries` or at or below `seq`.
+        let newest = entries.last().map_or(seq, |(s, _)| *s);
+        *last = Some(LogRead { data_version, newest });
+        Ok(entries)
     }
 
     fn register_grant(&self, data: &str, until: u64, keys: &[String]) -> Result<(), StateError> {
@@ -305,6 +343,38 @@ mod tests {
         std::fs::write(dir.join("other.db"), vec![7u8; 4096]).unwrap();
         let Err(e) = Sqlite::open(&dir.join("other.db")) else { panic!("a damaged file opened") };
         assert!(e.0.contains("other.db"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A reader told "nothing new" without reading the log still sees, on its next read, what
+    /// another connection (another process) committed, what it appended itself, and what a
+    /// sweep removed.
+    #[test]
+    fn a_reader_at_the_head_hears_of_every_later_revocation_whoever_commits_it() {
+        let dir = std::env::temp_dir().join(format!("writ-sqlite-head-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let now = real_now();
+        let (reader, other) = (Sqlite::open_dir(&dir).unwrap(), Sqlite::open_dir(&dir).unwrap());
+        other.append_revocation("a", now + 100).unwrap();
+        assert_eq!(reader.revocations_since(0).unwrap(), vec![(1, "a".into())]);
+        for _ in 0..3 {
+            assert!(reader.revocations_since(1).unwrap().is_empty(), "nothing after the head");
+        }
+        assert!(reader.read_log().is_some_and(|r| r.newest == 1), "the read is remembered");
+        // A reader behind the head is not told "nothing".
+        assert_eq!(reader.revocations_since(0).unwrap(), vec![(1, "a".into())]);
+
+        other.append_revocation("b", now + 100).unwrap();
+        assert_eq!(reader.revocations_since(1).unwrap(), vec![(2, "b".into())], "another connection's commit");
+        assert!(reader.revocations_since(2).unwrap().is_empty());
+
+        reader.append_revocation("c", now + 100).unwrap();
+        assert_eq!(reader.revocations_since(2).unwrap(), vec![(3, "c".into())], "its own append");
+        assert_eq!(other.revocations_since(2).unwrap(), vec![(3, "c".into())]);
+
+        // A commit that adds no revocation (a grant) only costs the next read a query.
+        other.register_grant("g", now + 100, &["task:t".into()]).unwrap();
+        assert!(reader.revocations_since(3).unwrap().is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

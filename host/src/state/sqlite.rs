@@ -58,12 +58,29 @@ CREATE TABLE IF NOT EXISTS issuer_keys (
 
 /// State in a SQLite database in a directory.
 pub struct Sqlite {
-    connection: Mutex<Connection>,
+    db: Mutex<Db>,
     path: PathBuf,
     writes: std::sync::atomic::AtomicU64,
-    /// What the last read of the revocation log found; read and written under the
-    /// connection's lock only.
-    read_log: Mutex<Option<LogRead>>,
+}
+
+/// The connection, and what its last read of the revocation log found: kept together, under
+/// one lock, because the read is only as good as the connection's state it was made in.
+struct Db {
+    connection: Connection,
+    read_log: Option<LogRead>,
+}
+
+impl std::ops::Deref for Db {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.connection
+    }
+}
+
+impl std::ops::DerefMut for Db {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.connection
+    }
 }
 
 /// A read of the revocation log: the connection's `PRAGMA data_version` before it, and the
@@ -138,16 +155,11 @@ impl Sqlite {
     }
 
     fn with(c: Connection, path: &Path) -> Sqlite {
-        Sqlite { connection: Mutex::new(c), path: path.to_path_buf(), writes: 0.into(), read_log: Mutex::new(None) }
+        Sqlite { db: Mutex::new(Db { connection: c, read_log: None }), path: path.to_path_buf(), writes: 0.into() }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.connection.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The last read of the revocation log (the connection's lock held).
-    fn read_log(&self) -> std::sync::MutexGuard<'_, Option<LogRead>> {
-        self.read_log.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Db> {
+        self.db.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Forget entries whose `until` has passed by the real clock. Best effort: a read-only
@@ -155,7 +167,7 @@ impl Sqlite {
     fn sweep(&self) {
         let now = seconds(real_now());
         let mut c = self.lock();
-        *self.read_log() = None;
+        c.read_log = None;
         // A transaction not committed rolls back when dropped.
         let _ = c.transaction_with_behavior(TransactionBehavior::Immediate).and_then(|tx| {
             tx.execute("DELETE FROM revocations WHERE until <= ?1", params![now])?;
@@ -189,9 +201,9 @@ impl StateStore for Sqlite {
     fn append_revocation(&self, data: &str, until: u64) -> Result<(), StateError> {
         let write = failed(&self.path, "recording a revocation failed");
         {
-            let c = self.lock();
+            let mut c = self.lock();
             // This connection's own commit does not change its `data_version`.
-            *self.read_log() = None;
+            c.read_log = None;
             // Synced to disk before it is acknowledged; grants (far more frequent) are not.
             c.execute_batch("PRAGMA synchronous = FULL").map_err(&write)?;
             let inserted =
@@ -205,28 +217,30 @@ impl StateStore for Sqlite {
     }
 
     fn revocations_since(&self, seq: u64) -> Result<Vec<(u64, String)>, StateError> {
-        let c = self.lock();
+        let mut c = self.lock();
         let read = failed(&self.path, "reading revocations failed");
         // Before the log is read: a commit after this point changes it, so a read that finds it
         // unchanged later knows nothing was committed since this read.
         let data_version: i64 =
             c.prepare_cached("PRAGMA data_version").and_then(|mut q| q.query_row([], |r| r.get(0))).map_err(&read)?;
-        let mut last = self.read_log();
-        if let Some(known) = *last
+        if let Some(known) = c.read_log
             && known.data_version == data_version
             && seq >= known.newest
         {
             return Ok(Vec::new());
         }
-        let mut q = c.prepare_cached("SELECT seq, data FROM revocations WHERE seq > ?1 ORDER BY seq").map_err(&read)?;
-        let rows =
-            q.query_map(params![seconds(seq)], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))).map_err(&read)?;
-        let entries: Vec<(u64, String)> = rows
-            .map(|row| row.map(|(s, d)| (u64::try_from(s).unwrap_or(0), d)).map_err(&read))
-            .collect::<Result<_, _>>()?;
+        let entries: Vec<(u64, String)> = {
+            let mut q =
+                c.prepare_cached("SELECT seq, data FROM revocations WHERE seq > ?1 ORDER BY seq").map_err(&read)?;
+            let rows = q
+                .query_map(params![seconds(seq)], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+                .map_err(&read)?;
+            rows.map(|row| row.map(|(s, d)| (u64::try_from(s).unwrap_or(0), d)).map_err(&read))
+                .collect::<Result<_, _>>()?
+        };
         // Everything committed before `data_version` was read is in `entries` or at or below `seq`.
         let newest = entries.last().map_or(seq, |(s, _)| *s);
-        *last = Some(LogRead { data_version, newest });
+        c.read_log = Some(LogRead { data_version, newest });
         Ok(entries)
     }
 
@@ -360,7 +374,7 @@ mod tests {
         for _ in 0..3 {
             assert!(reader.revocations_since(1).unwrap().is_empty(), "nothing after the head");
         }
-        assert!(reader.read_log().is_some_and(|r| r.newest == 1), "the read is remembered");
+        assert!(reader.lock().read_log.is_some_and(|r| r.newest == 1), "the read is remembered");
         // A reader behind the head is not told "nothing".
         assert_eq!(reader.revocations_since(0).unwrap(), vec![(1, "a".into())]);
 

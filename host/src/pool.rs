@@ -160,6 +160,21 @@ impl Pool {
         })
     }
 
+    /// Run `call` on an up-to-date instance with its handle for `who`; `refused` answers
+    /// instead when the instance cannot establish `who` now (the identity expired since, its
+    /// bundle was removed).
+    pub(crate) fn with_handle<R>(
+        &self,
+        who: &crate::Attested,
+        refused: impl FnOnce(Error) -> R,
+        call: impl FnOnce(&mut Instance, wasmtime::component::ResourceAny) -> wasmtime::Result<R>,
+    ) -> Result<R, Error> {
+        self.with_instance(|i| match i.handle(who)? {
+            Ok(handle) => call(i, handle),
+            Err(e) => Ok(refused(e)),
+        })
+    }
+
     /// Run `f` on an up-to-date instance. A trap discards the instance.
     pub(crate) fn with_instance<R>(&self, f: impl FnOnce(&mut Instance) -> wasmtime::Result<R>) -> Result<R, Error> {
         let generation = {

@@ -352,11 +352,7 @@ impl Writ {
     /// establish again and cannot (it expired, its bundle was removed) is denied.
     pub fn check(&self, who: &Attested, what: &Intent) -> Result<Decision, Error> {
         let what = convert::intent_to_wit(what);
-        self.pool.with_instance(|i| {
-            let who = match i.handle(who)? {
-                Ok(h) => h,
-                Err(e) => return Ok(not_established(e)),
-            };
+        self.pool.with_handle(who, not_established, |i, who| {
             lenient(i, |i| i.module.writ_agent_authorize().call_check(&mut i.store, who, what)).map(Into::into)
         })
     }
@@ -366,11 +362,7 @@ impl Writ {
     /// lowered, a record lifted, no policy work): the benchmarks' call floor. The record is
     /// the one attestation established (read back, not checked again).
     pub fn identity_in_component(&self, who: &Attested) -> Result<writ_types::Identity, Error> {
-        self.pool.with_instance(|i| {
-            let handle = match i.handle(who)? {
-                Ok(h) => h,
-                Err(e) => return Ok(Err(e)),
-            };
+        self.pool.with_handle(who, Err, |i, handle| {
             let record = i.module.writ_agent_attest().attested().call_identity(&mut i.store, handle)?;
             Ok(Ok(convert::identity(record)))
         })?
@@ -381,11 +373,8 @@ impl Writ {
     /// instant. A batch runs under one call's CPU budget.
     pub fn check_many(&self, who: &Attested, what: &[Intent]) -> Result<Vec<Decision>, Error> {
         let what: Vec<_> = what.iter().map(convert::intent_to_wit).collect();
-        self.pool.with_instance(|i| {
-            let who = match i.handle(who)? {
-                Ok(h) => h,
-                Err(e) => return Ok(vec![not_established(e); what.len()]),
-            };
+        let refused = |e| vec![not_established(e); what.len()];
+        self.pool.with_handle(who, refused, |i, who| {
             lenient(i, |i| i.module.writ_agent_authorize().call_check_many(&mut i.store, who, &what))
                 .map(|ds| ds.into_iter().map(Into::into).collect())
         })
@@ -395,11 +384,7 @@ impl Writ {
     /// `authorize.listable`): what an MCP tool list shows it. Not audited.
     pub fn listable(&self, who: &Attested, what: &Intent) -> Result<Decision, Error> {
         let what = convert::intent_to_wit(what);
-        self.pool.with_instance(|i| {
-            let who = match i.handle(who)? {
-                Ok(h) => h,
-                Err(e) => return Ok(not_established(e)),
-            };
+        self.pool.with_handle(who, not_established, |i, who| {
             lenient(i, |i| i.module.writ_agent_authorize().call_listable(&mut i.store, who, what)).map(Into::into)
         })
     }
@@ -455,11 +440,7 @@ impl Writ {
     ) -> Result<Grant, Error> {
         self.pool.shared.publish_signing_key()?;
         let scope: Vec<_> = scope.iter().map(convert::intent_to_wit).collect();
-        self.pool.with_instance(|i| {
-            let who = match i.handle(who)? {
-                Ok(h) => h,
-                Err(e) => return Ok(Err(e)),
-            };
+        self.pool.with_handle(who, Err, |i, who| {
             let issued =
                 i.module.writ_agent_issue().call_issue(&mut i.store, who, task_id, &scope, ttl_secs, audience)?;
             Ok(issued.map(convert::grant).map_err(convert::error))
@@ -492,11 +473,7 @@ impl Writ {
     /// revoked or stolen token, else the decision.
     pub fn present(&self, token: &str, presenter: &Attested, what: &Intent, audience: &str) -> Result<Decision, Error> {
         let what = convert::intent_to_wit(what);
-        self.pool.with_instance(|i| {
-            let presenter = match i.handle(presenter)? {
-                Ok(h) => h,
-                Err(e) => return Ok(Err(e)),
-            };
+        self.pool.with_handle(presenter, Err, |i, presenter| {
             let presented = i.module.writ_agent_issue().call_present(&mut i.store, token, presenter, what, audience)?;
             Ok(presented.map(Into::into).map_err(convert::error))
         })?
@@ -541,11 +518,7 @@ impl Writ {
         deadline: u64,
     ) -> Result<crate::Task, Error> {
         let members: Vec<&str> = members.iter().map(String::as_str).collect();
-        self.pool.with_instance(|i| {
-            let opener = match i.handle(opener)? {
-                Ok(h) => h,
-                Err(e) => return Ok(Err(e)),
-            };
+        self.pool.with_handle(opener, Err, |i, opener| {
             let opened =
                 i.module.writ_agent_issue().call_open_task(&mut i.store, opener, id, &members, purpose, deadline)?;
             Ok(opened.map(convert::task).map_err(convert::error))
